@@ -1,0 +1,1 @@
+//! Lexicon documents: typed model, loader, schema checks, catalog and data validation.

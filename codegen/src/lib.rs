@@ -1,0 +1,1 @@
+//! The lexicon-to-Rust generator behind `cargo xtask codegen`.

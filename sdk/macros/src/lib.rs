@@ -1,0 +1,1 @@
+//! Compile-time checked literals. Use them through `atlex` (`atlex::did!`, …).

@@ -1,0 +1,1 @@
+//! Shared helpers for atlex's integration tests.
