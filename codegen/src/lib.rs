@@ -1,1 +1,127 @@
 //! The lexicon-to-Rust generator behind `cargo xtask codegen`.
+//!
+//! Pipeline (design.md §2): documents loaded and checked by [`atlex_lexicon`] →
+//! [`lower`] (names, refs, inline types, boxing) → [`ir`] → [`emit`] (tokens with `quote!`) →
+//! [`output`] (prettyplease, one file per module). The generator does no I/O of its own: the
+//! caller hands it documents and writes the files it returns (`cargo xtask codegen` does both).
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod docs;
+pub mod emit;
+pub mod ir;
+pub mod lower;
+pub mod naming;
+pub mod output;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use atlex_lexicon::problem::Problem;
+
+pub use lower::DocSet;
+pub use output::{GeneratedFile, Layout, RenderError};
+
+/// What to generate and where the generated code will live.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Rust path of the generated modules' root as seen from the generated code:
+    /// `::atlex` for the SDK itself, `crate` (or `crate::generated`) for a user's crate.
+    pub root: String,
+    /// The path of the runtime crate (`::atlex`).
+    pub runtime: String,
+    /// Gate each namespace behind a cargo feature (`app-bsky`, …; `com.atproto` always on).
+    pub features: bool,
+    /// File layout.
+    pub layout: Layout,
+}
+
+impl Config {
+    /// The configuration used for the SDK's own bindings (`sdk/src/generated/`).
+    pub fn sdk() -> Config {
+        Config {
+            root: "::atlex".to_owned(),
+            runtime: "::atlex".to_owned(),
+            features: true,
+            layout: Layout::Tree,
+        }
+    }
+
+    /// A configuration for a user's crate whose generated modules sit at `root`
+    /// (e.g. `crate`), with refs into the official lexicons pointing at `atlex`.
+    pub fn user_crate(root: impl Into<String>) -> Config {
+        Config {
+            root: root.into(),
+            runtime: "::atlex".to_owned(),
+            features: false,
+            layout: Layout::Tree,
+        }
+    }
+}
+
+/// The generator's result.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The files, relative to the output directory.
+    pub files: Vec<GeneratedFile>,
+    /// Cargo features per namespace and the features each needs (empty without `features`).
+    pub features: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Why generation failed.
+#[derive(Debug)]
+pub enum GenerateError {
+    /// Problems in the lexicons (each names file, NSID, def and field).
+    Lexicon(Vec<Problem>),
+    /// A generator bug: emitted tokens did not parse.
+    Render(RenderError),
+}
+
+impl std::fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenerateError::Lexicon(problems) => {
+                write!(f, "{} problem(s) in the lexicons", problems.len())?;
+                for problem in problems {
+                    write!(f, "\n  {problem}")?;
+                }
+                Ok(())
+            }
+            GenerateError::Render(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {}
+
+/// Generates Rust for `own`; refs into `external` (e.g. the official lexicons, rooted at
+/// `::atlex`) resolve to paths in that crate.
+pub fn generate(
+    own: &DocSet<'_>,
+    external: &[DocSet<'_>],
+    config: &Config,
+) -> Result<Generated, GenerateError> {
+    let own = DocSet {
+        docs: own.docs.clone(),
+        root: config.root.clone(),
+    };
+    let krate = lower::lower(
+        &own,
+        external,
+        &lower::LowerOptions {
+            features: config.features,
+        },
+    )
+    .map_err(GenerateError::Lexicon)?;
+    let files = output::render(
+        &krate,
+        &emit::EmitOptions {
+            runtime: config.runtime.clone(),
+        },
+        config.layout,
+    )
+    .map_err(GenerateError::Render)?;
+    Ok(Generated {
+        files,
+        features: krate.features,
+    })
+}
