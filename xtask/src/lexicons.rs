@@ -188,19 +188,25 @@ pub fn sync(
     let official = paths.show(&paths.official);
     remove_stale_scratch(&paths.dir);
 
+    // What is installed now (None when missing or unreadable): a fetch is skipped when it
+    // already matches the pin, and the install when it matches what was fetched.
+    let current = tree::hash_tree(&paths.official).ok();
     if let SyncSource::Git { .. } = options.source
         && !options.force
-        && let Status::Matches { files } = status(paths, &pin)
+        && current.as_ref() == Some(&pin.files)
     {
         say(
             out,
             format_args!(
-                "{official} is up to date ({files} files, commit {}); nothing fetched \
+                "{official} is up to date ({} files, commit {}); nothing fetched \
                  (use --force to fetch anyway)",
+                pin.files.len(),
                 pin.source.commit
             ),
         );
-        return Ok(SyncOutcome::UpToDate { files });
+        return Ok(SyncOutcome::UpToDate {
+            files: pin.files.len(),
+        });
     }
 
     let scratch = Scratch::create(&paths.dir, "staging")?;
@@ -251,9 +257,7 @@ pub fn sync(
         );
     }
 
-    if let Ok(current) = tree::hash_tree(&paths.official)
-        && current == hashes
-    {
+    if current.as_ref() == Some(&hashes) {
         say(
             out,
             format_args!(
@@ -357,14 +361,13 @@ pub fn pin(paths: &LexiconPaths, options: &PinOptions, out: &mut dyn Write) -> R
     pin::check_commit(&commit).context(|| "--commit".to_owned())?;
     pin::check_subdir(&subdir).context(|| "--path".to_owned())?;
 
+    fs::create_dir_all(&paths.dir).context(|| format!("creating {}", paths.show(&paths.dir)))?;
     let files: FileHashes = match &options.from {
         Some(dir) => {
             say(out, format_args!("hashing {}", dir.display()));
             tree::hash_tree(dir)?
         }
         None => {
-            fs::create_dir_all(&paths.dir)
-                .context(|| format!("creating {}", paths.show(&paths.dir)))?;
             remove_stale_scratch(&paths.dir);
             let scratch = Scratch::create(&paths.dir, "pin")?;
             let url = options.fetch_url.as_deref().unwrap_or(&git_url);

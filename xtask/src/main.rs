@@ -13,16 +13,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Help(topic) = command {
-        print!("{}", topic.text());
-        return ExitCode::SUCCESS;
-    }
-    let result = xtask::project_root().and_then(|root| {
-        let mut stderr = std::io::stderr();
-        let result = xtask::run(command, &root, &mut stderr);
-        let _ = stderr.flush();
-        result
-    });
+    // Help is the output asked for; everything else writes progress next to cargo's, on stderr.
+    let mut out: Box<dyn Write> = match command {
+        Command::Help(_) => Box::new(std::io::stdout()),
+        _ => Box::new(std::io::stderr()),
+    };
+    let result = xtask::project_root().and_then(|root| xtask::run(command, &root, &mut out));
+    let _ = out.flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

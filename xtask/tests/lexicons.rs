@@ -360,7 +360,6 @@ fn pin_without_a_file_needs_a_commit() {
         .to_string();
     assert!(error.contains("not a full commit id"), "{error}");
     options.commit = Some(COMMIT.to_owned());
-    fs::create_dir_all(&paths.dir).unwrap();
     let pin = lexicons::pin(&paths, &options, &mut out).unwrap();
     assert_eq!(pin.source.git, xtask::pin::DEFAULT_GIT_URL);
     assert_eq!(pin.source.path, xtask::pin::DEFAULT_PATH);
