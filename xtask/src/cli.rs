@@ -1,0 +1,654 @@
+//! The command line: a small hand-written parser (a handful of subcommands and flags does not
+//! justify an argument-parsing dependency in a crate that is built before anything else).
+//!
+//! Flags take their value as `--flag value` or `--flag=value`; a flag given twice, an unknown
+//! flag or a stray argument is a usage error that names the help to read. `test` passes every
+//! argument it does not know through to cargo.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::PathBuf;
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Print a help text.
+    Help(Topic),
+    /// `lexicons sync`.
+    LexiconsSync(SyncArgs),
+    /// `lexicons pin`.
+    LexiconsPin(PinArgs),
+    /// `lexicons verify`.
+    LexiconsVerify,
+    /// `test`.
+    Test(TestArgs),
+}
+
+/// Which help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// `cargo xtask --help`: the list of subcommands.
+    Main,
+    /// `cargo xtask lexicons --help`.
+    Lexicons,
+    /// `cargo xtask lexicons sync --help`.
+    Sync,
+    /// `cargo xtask lexicons pin --help`.
+    Pin,
+    /// `cargo xtask lexicons verify --help`.
+    Verify,
+    /// `cargo xtask test --help`.
+    Test,
+}
+
+impl Topic {
+    /// The help text.
+    pub fn text(self) -> &'static str {
+        match self {
+            Topic::Main => MAIN_HELP,
+            Topic::Lexicons => LEXICONS_HELP,
+            Topic::Sync => SYNC_HELP,
+            Topic::Pin => PIN_HELP,
+            Topic::Verify => VERIFY_HELP,
+            Topic::Test => TEST_HELP,
+        }
+    }
+
+    /// How to ask for this help.
+    pub fn command(self) -> &'static str {
+        match self {
+            Topic::Main => "cargo xtask --help",
+            Topic::Lexicons => "cargo xtask lexicons --help",
+            Topic::Sync => "cargo xtask lexicons sync --help",
+            Topic::Pin => "cargo xtask lexicons pin --help",
+            Topic::Verify => "cargo xtask lexicons verify --help",
+            Topic::Test => "cargo xtask test --help",
+        }
+    }
+}
+
+/// Flags of `lexicons sync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncArgs {
+    /// `--from DIR`.
+    pub from: Option<PathBuf>,
+    /// `--git-url URL`.
+    pub git_url: Option<String>,
+    /// `--allow-changes`.
+    pub allow_changes: bool,
+    /// `--force`.
+    pub force: bool,
+}
+
+/// Flags of `lexicons pin`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PinArgs {
+    /// `--from DIR`.
+    pub from: Option<PathBuf>,
+    /// `--commit SHA`.
+    pub commit: Option<String>,
+    /// `--git-url URL`.
+    pub git_url: Option<String>,
+    /// `--path SUBDIR`.
+    pub path: Option<String>,
+}
+
+/// Flags and pass-through arguments of `test`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestArgs {
+    /// `--no-sync`: do not check or sync `lexicons/official/`.
+    pub no_sync: bool,
+    /// `--nextest`: run the tests with `cargo nextest run`.
+    pub nextest: bool,
+    /// Arguments before `--` that xtask does not know: passed to cargo.
+    pub cargo_args: Vec<OsString>,
+    /// Arguments after `--`: passed to the test harness.
+    pub harness_args: Vec<OsString>,
+}
+
+/// A command line that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// What is wrong.
+    pub message: String,
+    /// The help that explains the right usage.
+    pub topic: Topic,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (see `{}`)", self.message, self.topic.command())
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after `cargo xtask`.
+pub fn parse<I>(args: I) -> Result<Command, UsageError>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut args: VecDeque<OsString> = args.into_iter().map(Into::into).collect();
+    let Some(first) = args.pop_front() else {
+        return Ok(Command::Help(Topic::Main));
+    };
+    match first.to_str() {
+        Some("-h" | "--help" | "help") => Ok(Command::Help(Topic::Main)),
+        Some("lexicons") => parse_lexicons(args),
+        Some("test") => parse_test(args),
+        _ => Err(UsageError {
+            message: format!("unknown command `{}`", first.to_string_lossy()),
+            topic: Topic::Main,
+        }),
+    }
+}
+
+fn parse_lexicons(mut args: VecDeque<OsString>) -> Result<Command, UsageError> {
+    let Some(sub) = args.pop_front() else {
+        return Ok(Command::Help(Topic::Lexicons));
+    };
+    match sub.to_str() {
+        Some("-h" | "--help" | "help") => Ok(Command::Help(Topic::Lexicons)),
+        Some("sync") => {
+            let mut flags = Flags::new(args, Topic::Sync);
+            let mut parsed = SyncArgs::default();
+            while let Some(flag) = flags.next_flag()? {
+                match flag.as_str() {
+                    "-h" | "--help" => return Ok(Command::Help(Topic::Sync)),
+                    "--from" => set(&mut parsed.from, flags.path(&flag)?, &flag, Topic::Sync)?,
+                    "--git-url" => set(
+                        &mut parsed.git_url,
+                        flags.string(&flag)?,
+                        &flag,
+                        Topic::Sync,
+                    )?,
+                    "--allow-changes" => flags.switch(&mut parsed.allow_changes, &flag)?,
+                    "--force" => flags.switch(&mut parsed.force, &flag)?,
+                    _ => return Err(flags.unknown(&flag)),
+                }
+            }
+            if parsed.from.is_some() && parsed.git_url.is_some() {
+                return Err(UsageError {
+                    message: "--from and --git-url cannot be used together".to_owned(),
+                    topic: Topic::Sync,
+                });
+            }
+            Ok(Command::LexiconsSync(parsed))
+        }
+        Some("pin") => {
+            let mut flags = Flags::new(args, Topic::Pin);
+            let mut parsed = PinArgs::default();
+            while let Some(flag) = flags.next_flag()? {
+                match flag.as_str() {
+                    "-h" | "--help" => return Ok(Command::Help(Topic::Pin)),
+                    "--from" => set(&mut parsed.from, flags.path(&flag)?, &flag, Topic::Pin)?,
+                    "--commit" => set(&mut parsed.commit, flags.string(&flag)?, &flag, Topic::Pin)?,
+                    "--git-url" => {
+                        set(&mut parsed.git_url, flags.string(&flag)?, &flag, Topic::Pin)?
+                    }
+                    "--path" => set(&mut parsed.path, flags.string(&flag)?, &flag, Topic::Pin)?,
+                    _ => return Err(flags.unknown(&flag)),
+                }
+            }
+            Ok(Command::LexiconsPin(parsed))
+        }
+        Some("verify") => {
+            let mut flags = Flags::new(args, Topic::Verify);
+            if let Some(flag) = flags.next_flag()? {
+                return match flag.as_str() {
+                    "-h" | "--help" => Ok(Command::Help(Topic::Verify)),
+                    _ => Err(flags.unknown(&flag)),
+                };
+            }
+            Ok(Command::LexiconsVerify)
+        }
+        _ => Err(UsageError {
+            message: format!("unknown command `lexicons {}`", sub.to_string_lossy()),
+            topic: Topic::Lexicons,
+        }),
+    }
+}
+
+fn parse_test(args: VecDeque<OsString>) -> Result<Command, UsageError> {
+    let mut parsed = TestArgs::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => {
+                parsed.harness_args.extend(args);
+                break;
+            }
+            Some("-h" | "--help") => return Ok(Command::Help(Topic::Test)),
+            Some("--no-sync") => parsed.no_sync = true,
+            Some("--nextest") => parsed.nextest = true,
+            _ => parsed.cargo_args.push(arg),
+        }
+    }
+    Ok(Command::Test(parsed))
+}
+
+/// Stores a flag's value, refusing a second one.
+fn set<T>(slot: &mut Option<T>, value: T, flag: &str, topic: Topic) -> Result<(), UsageError> {
+    if slot.is_some() {
+        return Err(UsageError {
+            message: format!("{flag} given twice"),
+            topic,
+        });
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// The flags of one subcommand, with `--flag=value` split into flag and pending value.
+struct Flags {
+    args: VecDeque<OsString>,
+    topic: Topic,
+    /// The `value` of a `--flag=value` just returned by `next_flag`.
+    inline: Option<String>,
+}
+
+impl Flags {
+    fn new(args: VecDeque<OsString>, topic: Topic) -> Flags {
+        Flags {
+            args,
+            topic,
+            inline: None,
+        }
+    }
+
+    fn error(&self, message: String) -> UsageError {
+        UsageError {
+            message,
+            topic: self.topic,
+        }
+    }
+
+    fn unknown(&self, flag: &str) -> UsageError {
+        self.error(format!("unknown flag `{flag}`"))
+    }
+
+    /// The next flag name; a positional argument is an error (no subcommand here takes one).
+    fn next_flag(&mut self) -> Result<Option<String>, UsageError> {
+        if let Some(value) = self.inline.take() {
+            return Err(self.error(format!("unexpected value `{value}`")));
+        }
+        let Some(arg) = self.args.pop_front() else {
+            return Ok(None);
+        };
+        match arg.to_str() {
+            Some(text) if text.starts_with('-') && text.len() > 1 => match text.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    self.inline = Some(value.to_owned());
+                    Ok(Some(flag.to_owned()))
+                }
+                _ => Ok(Some(text.to_owned())),
+            },
+            _ => Err(self.error(format!("unexpected argument `{}`", arg.to_string_lossy()))),
+        }
+    }
+
+    /// A flag without a value.
+    fn switch(&mut self, slot: &mut bool, flag: &str) -> Result<(), UsageError> {
+        if let Some(value) = self.inline.take() {
+            return Err(self.error(format!("{flag} takes no value (got `{value}`)")));
+        }
+        if *slot {
+            return Err(self.error(format!("{flag} given twice")));
+        }
+        *slot = true;
+        Ok(())
+    }
+
+    fn value(&mut self, flag: &str) -> Result<OsString, UsageError> {
+        if let Some(value) = self.inline.take() {
+            return Ok(value.into());
+        }
+        match self.args.pop_front() {
+            Some(value) => Ok(value),
+            None => Err(self.error(format!("{flag} needs a value"))),
+        }
+    }
+
+    fn path(&mut self, flag: &str) -> Result<PathBuf, UsageError> {
+        let value = self.value(flag)?;
+        if value.is_empty() {
+            return Err(self.error(format!("{flag} needs a non-empty value")));
+        }
+        Ok(PathBuf::from(value))
+    }
+
+    fn string(&mut self, flag: &str) -> Result<String, UsageError> {
+        let value = self.value(flag)?;
+        match value.to_str() {
+            Some("") => Err(self.error(format!("{flag} needs a non-empty value"))),
+            Some(text) => Ok(text.to_owned()),
+            None => Err(self.error(format!(
+                "{flag}: `{}` is not valid UTF-8",
+                OsStr::new(&value).to_string_lossy()
+            ))),
+        }
+    }
+}
+
+const MAIN_HELP: &str = "\
+cargo xtask: atlex project automation
+
+Usage: cargo xtask <COMMAND> [OPTIONS]
+
+Commands:
+  lexicons sync     Fetch the pinned upstream lexicons into lexicons/official/ (hash-checked)
+  lexicons pin      Rewrite lexicons/lexicons.toml from a folder or commit (moves the pin)
+  lexicons verify   Check lexicons/official/ against the pin
+  test              Run the whole test suite the way CI does
+  help              Print this help
+
+Run `cargo xtask <COMMAND> --help` for the options of a command.
+";
+
+const LEXICONS_HELP: &str = "\
+cargo xtask lexicons: the pinned upstream lexicons
+
+Usage: cargo xtask lexicons <sync|pin|verify> [OPTIONS]
+
+Commands:
+  sync     Fetch the pinned lexicons into lexicons/official/, checking every sha256
+  pin      Rewrite lexicons/lexicons.toml from a folder or commit (moves the pin)
+  verify   Check lexicons/official/ against lexicons/lexicons.toml
+
+lexicons/lexicons.toml names the upstream repository, commit and folder, and the sha256 of
+every file. lexicons/official/ is git-ignored; `sync` recreates it.
+";
+
+const SYNC_HELP: &str = "\
+cargo xtask lexicons sync: fetch the pinned lexicons into lexicons/official/
+
+Usage: cargo xtask lexicons sync [--from DIR | --git-url URL] [--allow-changes] [--force]
+
+Fetches the pinned commit with git (shallow, only the pinned folder) or copies a local folder,
+checks every file against the sha256 in lexicons/lexicons.toml, and only then replaces
+lexicons/official/. Added, missing and changed files are listed by path; any difference is an
+error that leaves lexicons/official/ untouched. Running it again when nothing changed does
+nothing.
+
+Options:
+  --from DIR        Copy from DIR (a folder holding the pinned folder's files, e.g.
+                    ../shared/lexicons) instead of fetching
+  --git-url URL     Fetch from URL instead of the pinned one (a mirror or a local repository);
+                    the environment variable ATLEX_LEXICONS_GIT_URL does the same
+  --allow-changes   Install the files even when they differ from the pin (differences are
+                    still listed). To move the pin itself, use `cargo xtask lexicons pin`
+  --force           Fetch even when lexicons/official/ already matches the pin
+  -h, --help        Print this help
+";
+
+const PIN_HELP: &str = "\
+cargo xtask lexicons pin: rewrite lexicons/lexicons.toml (move the pin)
+
+Usage: cargo xtask lexicons pin [--commit SHA] [--from DIR] [--git-url URL] [--path SUBDIR]
+
+Hashes every file of the pinned folder at the given commit and writes lexicons/lexicons.toml,
+listing how the files differ from the previous pin. Then run `cargo xtask lexicons sync`.
+
+  cargo xtask lexicons pin --commit <new sha>          fetch the new commit with git and pin it
+  cargo xtask lexicons pin --commit <sha> --from DIR   pin the files of DIR, which must hold the
+                                                       pinned folder at that commit
+
+Options:
+  --commit SHA      Full commit id (default: the current pin's; required for a new file)
+  --from DIR        Hash DIR instead of fetching the commit
+  --git-url URL     Repository URL to record (default: the current pin's, else
+                    https://github.com/bluesky-social/atproto.git); ATLEX_LEXICONS_GIT_URL
+                    only changes where the commit is fetched from
+  --path SUBDIR     Folder of the repository to pin (default: the current pin's, else
+                    `lexicons`)
+  -h, --help        Print this help
+";
+
+const VERIFY_HELP: &str = "\
+cargo xtask lexicons verify: check lexicons/official/ against the pin
+
+Usage: cargo xtask lexicons verify
+
+Exits with an error listing added, missing and changed files when lexicons/official/ differs
+from lexicons/lexicons.toml.
+";
+
+const TEST_HELP: &str = "\
+cargo xtask test: run the whole test suite the way CI does
+
+Usage: cargo xtask test [--no-sync] [--nextest] [CARGO ARGS...] [-- HARNESS ARGS...]
+
+Steps:
+  1. lexicons       check lexicons/official/ against the pin; when it is missing or stale and
+                    $ATLEX_SHARED_DIR/lexicons (default ../shared/lexicons) exists, sync from
+                    it, otherwise say which command to run
+  2. interop data   set ATLEX_INTEROP_DIR to $ATLEX_SHARED_DIR/interop when it is unset
+  3. tests          cargo test --workspace --all-targets
+  4. doc tests      cargo test --workspace --doc
+
+Other arguments are passed to cargo (e.g. `-p atlex-types`, `--no-fail-fast`; a package selection
+replaces --workspace, a target selection such as `--lib` or `--test NAME` replaces
+--all-targets and skips the doc step); arguments after `--` go to the test harness.
+
+Options:
+  --no-sync     Skip the lexicons step (e.g. to test a lexicon tree installed with
+                `lexicons sync --allow-changes`)
+  --nextest     Run step 3 with `cargo nextest run` (needs cargo-nextest installed)
+  -h, --help    Print this help
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Command {
+        parse(args.iter().copied()).unwrap()
+    }
+
+    fn parse_err(args: &[&str]) -> UsageError {
+        parse(args.iter().copied()).unwrap_err()
+    }
+
+    #[test]
+    fn no_args_and_help_print_the_main_help() {
+        assert_eq!(parse_ok(&[]), Command::Help(Topic::Main));
+        assert_eq!(parse_ok(&["--help"]), Command::Help(Topic::Main));
+        assert_eq!(parse_ok(&["-h"]), Command::Help(Topic::Main));
+        assert_eq!(parse_ok(&["help"]), Command::Help(Topic::Main));
+        for command in ["lexicons sync", "lexicons pin", "lexicons verify", "test"] {
+            assert!(MAIN_HELP.contains(command), "{command}");
+        }
+        assert!(!MAIN_HELP.contains("codegen"));
+    }
+
+    #[test]
+    fn subcommand_help() {
+        assert_eq!(parse_ok(&["lexicons"]), Command::Help(Topic::Lexicons));
+        assert_eq!(
+            parse_ok(&["lexicons", "--help"]),
+            Command::Help(Topic::Lexicons)
+        );
+        assert_eq!(
+            parse_ok(&["lexicons", "sync", "-h"]),
+            Command::Help(Topic::Sync)
+        );
+        assert_eq!(
+            parse_ok(&["lexicons", "pin", "--help"]),
+            Command::Help(Topic::Pin)
+        );
+        assert_eq!(
+            parse_ok(&["lexicons", "verify", "--help"]),
+            Command::Help(Topic::Verify)
+        );
+        assert_eq!(parse_ok(&["test", "--help"]), Command::Help(Topic::Test));
+    }
+
+    #[test]
+    fn sync_flags() {
+        assert_eq!(
+            parse_ok(&["lexicons", "sync"]),
+            Command::LexiconsSync(SyncArgs::default())
+        );
+        assert_eq!(
+            parse_ok(&[
+                "lexicons",
+                "sync",
+                "--from",
+                "../shared/lexicons",
+                "--allow-changes"
+            ]),
+            Command::LexiconsSync(SyncArgs {
+                from: Some("../shared/lexicons".into()),
+                allow_changes: true,
+                ..SyncArgs::default()
+            })
+        );
+        assert_eq!(
+            parse_ok(&["lexicons", "sync", "--git-url=/tmp/repo", "--force"]),
+            Command::LexiconsSync(SyncArgs {
+                git_url: Some("/tmp/repo".into()),
+                force: true,
+                ..SyncArgs::default()
+            })
+        );
+    }
+
+    #[test]
+    fn sync_usage_errors() {
+        let error = parse_err(&["lexicons", "sync", "--from"]);
+        assert_eq!(error.message, "--from needs a value");
+        assert_eq!(error.topic, Topic::Sync);
+        assert!(
+            error
+                .to_string()
+                .contains("cargo xtask lexicons sync --help")
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "--from", "a", "--from", "b"]).message,
+            "--from given twice"
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "--force", "--force"]).message,
+            "--force given twice"
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "--force=yes"]).message,
+            "--force takes no value (got `yes`)"
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "--frm", "x"]).message,
+            "unknown flag `--frm`"
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "dir"]).message,
+            "unexpected argument `dir`"
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "--from", "a", "--git-url", "b"]).message,
+            "--from and --git-url cannot be used together"
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "sync", "--from="]).message,
+            "--from needs a non-empty value"
+        );
+    }
+
+    #[test]
+    fn pin_flags() {
+        assert_eq!(
+            parse_ok(&[
+                "lexicons",
+                "pin",
+                "--from",
+                "/x",
+                "--commit=d6296a1cfdb40a773319cb59061300e4e8e52f26",
+                "--git-url",
+                "u",
+                "--path",
+                "p"
+            ]),
+            Command::LexiconsPin(PinArgs {
+                from: Some("/x".into()),
+                commit: Some("d6296a1cfdb40a773319cb59061300e4e8e52f26".into()),
+                git_url: Some("u".into()),
+                path: Some("p".into()),
+            })
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "pin", "--allow-changes"]).topic,
+            Topic::Pin
+        );
+    }
+
+    #[test]
+    fn verify_takes_no_flags() {
+        assert_eq!(parse_ok(&["lexicons", "verify"]), Command::LexiconsVerify);
+        assert_eq!(
+            parse_err(&["lexicons", "verify", "--from", "x"]).message,
+            "unknown flag `--from`"
+        );
+    }
+
+    #[test]
+    fn unknown_commands() {
+        let error = parse_err(&["codegen"]);
+        assert_eq!(error.message, "unknown command `codegen`");
+        assert_eq!(error.topic, Topic::Main);
+        let error = parse_err(&["lexicons", "fetch"]);
+        assert_eq!(error.message, "unknown command `lexicons fetch`");
+        assert_eq!(error.topic, Topic::Lexicons);
+    }
+
+    #[test]
+    fn test_passes_unknown_args_through() {
+        assert_eq!(parse_ok(&["test"]), Command::Test(TestArgs::default()));
+        assert_eq!(
+            parse_ok(&[
+                "test",
+                "-p",
+                "atlex-types",
+                "--no-sync",
+                "--release",
+                "--",
+                "--nocapture",
+                "--no-sync"
+            ]),
+            Command::Test(TestArgs {
+                no_sync: true,
+                nextest: false,
+                cargo_args: vec!["-p".into(), "atlex-types".into(), "--release".into()],
+                harness_args: vec!["--nocapture".into(), "--no-sync".into()],
+            })
+        );
+        assert_eq!(
+            parse_ok(&["test", "--nextest"]),
+            Command::Test(TestArgs {
+                nextest: true,
+                ..TestArgs::default()
+            })
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_paths_are_accepted() {
+        use std::os::unix::ffi::OsStringExt;
+        let dir = OsString::from_vec(b"caf\xe9".to_vec());
+        let parsed = parse(vec![
+            OsString::from("lexicons"),
+            OsString::from("sync"),
+            OsString::from("--from"),
+            dir.clone(),
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed,
+            Command::LexiconsSync(SyncArgs {
+                from: Some(PathBuf::from(dir)),
+                ..SyncArgs::default()
+            })
+        );
+    }
+}
