@@ -7,4 +7,5 @@ extern crate self as atlex;
 
 pub use atlex_types as types;
 
+pub mod auth;
 pub mod xrpc;
