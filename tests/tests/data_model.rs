@@ -122,6 +122,53 @@ fn cbor_field_types_are_checked() {
     assert!(data::from_dag_cbor::<Right>(&cbor).is_err());
 }
 
+/// Shaped like a union member of an internally tagged enum, the usual serde mapping of a
+/// lexicon union. serde buffers such values and replays them through a deserializer that
+/// reports `is_human_readable() == true` even for DAG-CBOR input; the leaf types must still
+/// decode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "$type")]
+enum Embed {
+    #[serde(rename = "com.example.images")]
+    Images(Images),
+    #[serde(rename = "com.example.link")]
+    Link { target: CidLink },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Images {
+    images: Vec<BlobRef>,
+    payload: Bytes,
+    target: CidLink,
+    extra: Data,
+}
+
+#[test]
+fn internally_tagged_unions_round_trip_through_both_encodings() {
+    let json = json!({
+        "$type": "com.example.images",
+        "images": [
+            {"$type": "blob", "ref": {"$link": RAW}, "mimeType": "image/jpeg", "size": 3},
+            {"cid": RAW, "mimeType": "image/png"},
+        ],
+        "payload": {"$bytes": "AQID"},
+        "target": {"$link": DAG},
+        "extra": {"l": {"$link": DAG}, "b": {"$bytes": "AQID"}},
+    });
+    let embed: Embed = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&embed).unwrap(), json);
+    let cbor = data::to_dag_cbor(&embed).unwrap();
+    assert_eq!(data::from_dag_cbor::<Embed>(&cbor).unwrap(), embed);
+    // The encoding is the canonical one of the same data.
+    assert_eq!(Data::from_json(&json).unwrap().to_dag_cbor().unwrap(), cbor);
+
+    let link = Embed::Link {
+        target: CidLink::parse(DAG).unwrap(),
+    };
+    let cbor = data::to_dag_cbor(&link).unwrap();
+    assert_eq!(data::from_dag_cbor::<Embed>(&cbor).unwrap(), link);
+}
+
 fn link_strategy() -> impl Strategy<Value = CidLink> {
     (any::<bool>(), prop::collection::vec(any::<u8>(), 0..16)).prop_map(|(raw, bytes)| {
         if raw {
