@@ -20,6 +20,26 @@
 //! * [`DataError`]: a rule violation, with the JSON path (`$.embed.images[0].image`) of the first
 //!   offending value when converting from a `serde_json::Value` ([`Data::from_json`]).
 //!
+//! ```
+//! use atlex_types::data::{self, Data};
+//!
+//! let json = serde_json::json!({
+//!     "$type": "com.example.post",
+//!     "text": "hello",
+//!     "avatar": {"$bytes": "AQID"},
+//!     "parent": {"$link": "bafyreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},
+//! });
+//! let value = Data::from_json_object(&json)?;
+//! let cbor = data::to_dag_cbor(&value)?;
+//! assert_eq!(Data::from_dag_cbor(&cbor)?, value);
+//! assert_eq!(value.to_json(), json);
+//! println!("record CID: {}", data::record_cid(&value)?);
+//!
+//! let error = Data::from_json(&serde_json::json!({"a": [1, 2.5]})).unwrap_err();
+//! assert_eq!(error.path(), "$.a[1]");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # One `serde` implementation, two encodings
 //!
 //! Every type here implements `Serialize`/`Deserialize` once, branching on
@@ -69,8 +89,9 @@
 //!   would let two readers see different data under one signature.
 //! * **Blob `size`** must be a non-negative integer: both reference implementations accept `0`.
 //! * **Top level.** [`Data::from_json`] converts any value (a `Data` may be a string);
-//!   records and XRPC bodies must be objects, which [`Data::from_json_object`] (and
-//!   deserializing a `BTreeMap<String, Data>`) checks.
+//!   records and XRPC bodies must be objects, which [`Data::from_json_object`] and
+//!   [`Data::deserialize_object`] check. (Deserializing a `BTreeMap<String, Data>` checks the
+//!   values but not the `$`-keys of the map itself.)
 
 use std::collections::BTreeMap;
 
