@@ -83,7 +83,7 @@ impl Checker<'_> {
             );
         }
         if let Err(e) = format::validate(Format::Nsid, &doc.id) {
-            self.s.error("id", format!("not a valid NSID: {e}"));
+            self.s.error("id", e.to_string());
         }
         if doc.defs.is_empty() {
             self.s
@@ -121,10 +121,7 @@ impl Checker<'_> {
                 if let RecordKey::Literal(k) = &r.key
                     && let Err(e) = format::validate(Format::RecordKey, k)
                 {
-                    self.s.error(
-                        "key",
-                        format!("literal key {k:?} is not a valid record key: {e}"),
-                    );
+                    self.s.error("key", format!("literal record key: {e}"));
                 }
                 self.object("record", &r.record);
             }
@@ -392,13 +389,8 @@ impl Checker<'_> {
         if let Some(nsid) = nsid
             && let Err(e) = format::validate(Format::Nsid, nsid)
         {
-            self.s.error(
-                path,
-                format!(
-                    "reference {:?} does not start with a valid NSID: {e}",
-                    r.as_str()
-                ),
-            );
+            self.s
+                .error(path, format!("reference {:?}: {e}", r.as_str()));
             return;
         }
         if nsid.is_some_and(|n| n != self.doc.id) {
@@ -427,10 +419,7 @@ impl Checker<'_> {
         ] {
             for lang in map.iter().flat_map(|m| m.keys()) {
                 if let Err(e) = format::validate(Format::Language, lang) {
-                    self.s.error(
-                        &join(key, lang),
-                        format!("{lang:?} is not a valid language tag: {e}"),
-                    );
+                    self.s.error(&join(key, lang), e.to_string());
                 }
             }
         }
@@ -496,8 +485,7 @@ impl Checker<'_> {
                     self.s.error(&ip, format!("`*` is not allowed in `{key}`"));
                 }
             } else if let Err(e) = format::validate(Format::Nsid, item) {
-                self.s
-                    .error(&ip, format!("{item:?} is not a valid NSID: {e}"));
+                self.s.error(&ip, e.to_string());
             }
             if !seen.insert(*item) {
                 self.s.error(&ip, format!("{item:?} is listed twice"));
