@@ -427,10 +427,15 @@ impl<'a> Emitter<'a> {
                 (true, false) => quote!(query.push_all_opt(#wire, &self.#fname);),
             }
         });
+        let query = if def.fields.is_empty() {
+            quote!(_query)
+        } else {
+            quote!(query)
+        };
         quote! {
             impl #rt::xrpc::QueryParams for #name {
                 #[inline]
-                fn write_query(&self, query: &mut #rt::xrpc::QueryWriter) {
+                fn write_query(&self, #query: &mut #rt::xrpc::QueryWriter) {
                     #(#writes)*
                 }
             }
@@ -767,6 +772,11 @@ impl<'a> Emitter<'a> {
             }
         };
         let tags = def.variants.iter().map(|v| &v.tag);
+        let deserializer_param = if def.variants.is_empty() {
+            quote!(_deserializer)
+        } else {
+            quote!(deserializer)
+        };
         let member_arms = def.variants.iter().map(|v| {
             let vname = ident(&v.name);
             let tag = &v.tag;
@@ -865,7 +875,7 @@ impl<'a> Emitter<'a> {
                 const REFS: &'static [&'static str] = &[#(#tags),*];
                 fn deserialize_member<'de, D: #serde::Deserializer<'de>>(
                     type_tag: &str,
-                    deserializer: D,
+                    #deserializer_param: D,
                 ) -> ::std::result::Result<Self, D::Error> {
                     match type_tag {
                         #(#member_arms)*

@@ -16,7 +16,7 @@ pub mod output;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use atlex_lexicon::problem::Problem;
+use atlex_lexicon::Problem;
 
 pub use lower::DocSet;
 pub use output::{GeneratedFile, Layout, RenderError};

@@ -20,7 +20,7 @@ use atlex_lexicon::model::{
     ArraySchema, Body, BodySchema, Def, ErrorDef, FieldType, LexiconDoc, ObjectSchema, ParamItem,
     ParamType, Params, Ref, StringSchema, UnionSchema, type_name_for,
 };
-use atlex_lexicon::problem::{Problem, Severity};
+use atlex_lexicon::{Problem, Severity};
 
 use crate::ir::*;
 use crate::naming::{Scope, pascal, screaming, snake};
@@ -533,7 +533,14 @@ impl<'a> Lowerer<'a> {
             let mut defs: Vec<(&String, &Def)> = doc.defs.iter().collect();
             defs.sort_by_key(|(name, _)| (name.as_str() != "main", name.as_str()));
             for (name, def) in defs {
+                // Put the def's own item before the inline types lowering it produced.
+                let start = self.items.get(&nsid).map_or(0, Vec::len);
                 self.lower_def(doc, name, def);
+                if let Some(items) = self.items.get_mut(&nsid)
+                    && items.len() > start + 1
+                {
+                    items[start..].rotate_right(1);
+                }
             }
         }
     }

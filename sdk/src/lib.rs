@@ -15,6 +15,20 @@ pub use atlex_macros::{
 pub mod auth;
 pub mod xrpc;
 
+/// Re-exports used by generated code (so that a crate generated from its own lexicons needs
+/// only `atlex` as a dependency). Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
+
+// The generated bindings, one module per lexicon NSID, mounted at the crate root
+// (`atlex::app::bsky::feed::post::Post`). Regenerate with `cargo xtask codegen`.
+#[rustfmt::skip]
+#[allow(missing_docs)] // many lexicon fields have no description; each type and endpoint has docs
+mod generated;
+pub use generated::*;
+
 #[cfg(test)]
 mod literal_macro_tests {
     #[test]

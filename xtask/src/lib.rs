@@ -2,6 +2,7 @@
 //!
 //! * `cargo xtask lexicons sync | pin | verify`: the pinned, hash-checked upstream lexicons in
 //!   `lexicons/official/` ([`lexicons`], [`pin`]).
+//! * `cargo xtask codegen [--check]`: regenerate the SDK's bindings ([`codegen`]).
 //! * `cargo xtask test`: the whole test suite as CI runs it ([`suite`]).
 //!
 //! Run `cargo xtask --help` for the commands. The crate is a library plus a thin `main` so the
@@ -10,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod codegen;
 pub mod error;
 pub mod git;
 pub mod lexicons;
@@ -74,6 +76,7 @@ pub fn run(command: Command, root: &Path, out: &mut dyn Write) -> Result<()> {
             lexicons::pin(&paths, &options, out).map(drop)
         }
         Command::LexiconsVerify => lexicons::verify(&paths, out).map(drop),
+        Command::Codegen(args) => codegen::run(root, &args, out),
         Command::Test(args) => {
             let mut suite = suite::Suite::from_env(root.to_path_buf(), args, out);
             suite::run(&mut suite)
