@@ -768,7 +768,7 @@ fn single(path: &str, rule: Rule, message: impl Into<String>) -> ValidationError
 fn data_model(value: &Value) -> Result<Data, ValidationErrors> {
     Data::from_json(value).map_err(|e| {
         let path = if e.path().is_empty() { "$" } else { e.path() };
-        single(path, Rule::DataModel, e.to_string())
+        single(path, Rule::DataModel, e.kind().to_string())
     })
 }
 
