@@ -1632,3 +1632,39 @@ fn validation_error_display() {
         "$.f: maxLength 2: string is 3 UTF-8 bytes long, at most 2 allowed"
     );
 }
+
+#[test]
+fn catalog_load_dir_reports_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"{"lexicon": 1, "id": "a.b.c", "defs": {"t": {"type": "token"}}}"#;
+    std::fs::write(dir.path().join("one.json"), text).unwrap();
+    std::fs::write(dir.path().join("two.json"), text).unwrap();
+    let err = Catalog::load_dir(dir.path()).unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("duplicate lexicon a.b.c")
+            && msg.contains("one.json")
+            && msg.contains("two.json"),
+        "{msg}"
+    );
+    std::fs::remove_file(dir.path().join("two.json")).unwrap();
+    let c = Catalog::load_dir(dir.path()).unwrap();
+    assert_eq!(c.file("a.b.c"), Some(dir.path().join("one.json").as_path()));
+}
+
+#[test]
+fn lenient_output_accepts_legacy_blobs() {
+    let c = catalog(vec![
+        json!({"lexicon": 1, "id": "com.example.q", "defs": {"main": {"type": "query",
+        "output": {"encoding": "application/json", "schema": obj(json!({"b": {"type": "blob"}}))}}}}),
+    ]);
+    let body = json!({"b": {"cid": LINK, "mimeType": "image/png"}});
+    assert!(
+        c.validate_output("com.example.q", &body)
+            .unwrap_err()
+            .has("$.b", "type")
+    );
+    c.validate_output_with("com.example.q", &body, &ValidateOptions::lenient())
+        .unwrap();
+}
