@@ -4,7 +4,7 @@
 //! crate directly. It sits below everything else in the workspace (the literal macros, the
 //! lexicon crate and the SDK all build on it), which is why it is a crate of its own.
 //!
-//! * [`format`] — validated newtypes for the lexicon string formats (`Did`, `Handle`, `Nsid`,
+//! * [`format`](mod@format) — validated newtypes for the lexicon string formats (`Did`, `Handle`, `Nsid`,
 //!   `AtUri`, `Datetime`, `Tid`, …) and [`format::validate`] for checking a string against a
 //!   [`format::Format`] at run time.
 //! * [`data`] — the data model: [`Data`] (the value behind lexicon `unknown`), [`Bytes`],
@@ -18,5 +18,5 @@ pub mod format;
 pub use data::{Blob, BlobRef, Bytes, CidLink, Data};
 pub use format::{
     AtIdentifier, AtUri, Cid, Datetime, Did, Format, FormatError, Handle, Language, Nsid,
-    RecordKey, Tid, Uri,
+    RecordKey, Tid, TidGenerator, Uri,
 };

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = atlex::at_identifier!("@alice.test");
+}

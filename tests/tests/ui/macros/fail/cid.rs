@@ -1,0 +1,3 @@
+fn main() {
+    let _ = atlex::cid!("QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR");
+}

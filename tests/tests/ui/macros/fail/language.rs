@@ -1,0 +1,3 @@
+fn main() {
+    let _ = atlex::language!("de-DE-1901-1901");
+}

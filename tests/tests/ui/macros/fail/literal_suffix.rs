@@ -1,0 +1,3 @@
+fn main() {
+    let _ = atlex::nsid!("app.bsky.feed.post"suffix);
+}

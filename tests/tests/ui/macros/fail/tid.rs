@@ -1,0 +1,3 @@
+fn main() {
+    let _ = atlex::tid!("kjzfcijpj2z2a");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = atlex::uri!("example.com");
+}
