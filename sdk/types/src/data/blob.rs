@@ -89,7 +89,7 @@ impl BlobRef {
     /// only fails for a hand-built value (deserialization already checked it).
     pub fn cid(&self) -> Result<CidLink, DataError> {
         match self {
-            BlobRef::Typed(blob) => Ok(blob.r#ref),
+            BlobRef::Typed(blob) => Ok(blob.r#ref.clone()),
             BlobRef::Legacy { cid, .. } => CidLink::parse(cid),
         }
     }
@@ -393,7 +393,7 @@ mod tests {
     fn invalid_blobs_do_not_serialize() {
         let link = CidLink::parse(RAW).unwrap();
         let empty_mime = Blob {
-            r#ref: link,
+            r#ref: link.clone(),
             mime_type: String::new(),
             size: 1,
         };

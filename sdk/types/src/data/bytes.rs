@@ -136,21 +136,27 @@ impl Serialize for Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
         if deserializer.is_human_readable() {
-            deserializer.deserialize_map(BytesObjectVisitor)
+            // `deserialize_any` rather than `deserialize_map`: see `BytesVisitor`.
+            deserializer.deserialize_any(BytesVisitor)
         } else {
-            deserializer.deserialize_byte_buf(RawBytesVisitor)
+            deserializer.deserialize_byte_buf(BytesVisitor)
         }
     }
 }
 
-/// Reads a CBOR byte string.
-struct RawBytesVisitor;
+/// Reads `{"$bytes": "<base64>"}` (JSON) or a byte string (DAG-CBOR).
+///
+/// In human-readable mode a byte string is accepted too. JSON never produces one, but serde's
+/// buffering for `#[serde(tag = "…")]` enums and `#[serde(flatten)]` replays DAG-CBOR input
+/// through a deserializer that claims to be human-readable; accepting the binary form there
+/// keeps such types decodable from DAG-CBOR.
+struct BytesVisitor;
 
-impl<'de> Visitor<'de> for RawBytesVisitor {
+impl<'de> Visitor<'de> for BytesVisitor {
     type Value = Bytes;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a byte string")
+        f.write_str("bytes: a `{\"$bytes\": \"<base64>\"}` object in JSON, a byte string in CBOR")
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
@@ -159,17 +165,6 @@ impl<'de> Visitor<'de> for RawBytesVisitor {
 
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
         Ok(Bytes(v))
-    }
-}
-
-/// Reads `{"$bytes": "<base64>"}`.
-struct BytesObjectVisitor;
-
-impl<'de> Visitor<'de> for BytesObjectVisitor {
-    type Value = Bytes;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a `{\"$bytes\": \"<base64>\"}` object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bytes, A::Error> {

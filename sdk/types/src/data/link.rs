@@ -33,8 +33,10 @@ pub const SHA2_256_CODE: u64 = 0x12;
 /// The string form ([`Display`](fmt::Display)) is the canonical base32 multibase text; a link
 /// read from another multibase is written back in base32 (the binary CID, which is what the
 /// data's own CID depends on, is unchanged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CidLink(Cid);
+// Boxed: a `Cid` reserves room for a 64-byte digest inline (96 bytes in all), which would make
+// every `Data` value (an enum that can hold a link or a blob) 128 bytes instead of 48.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CidLink(Box<Cid>);
 
 impl CidLink {
     /// Parses a CID string (CIDv1, any multibase); CIDv0 is rejected, as are surrounding
@@ -51,7 +53,7 @@ impl CidLink {
     /// Wraps a [`Cid`]; CIDv0 is rejected.
     pub fn from_cid(cid: Cid) -> Result<CidLink, DataError> {
         match cid.version() {
-            Version::V1 => Ok(CidLink(cid)),
+            Version::V1 => Ok(CidLink(Box::new(cid))),
             Version::V0 => Err(DataError::new(cid_v0())),
         }
     }
@@ -71,7 +73,7 @@ impl CidLink {
         // `Multihash<64>` holds up to 64 digest bytes; a SHA-256 digest is 32, so `wrap` cannot
         // fail. The fallback keeps this function total without a panic path.
         let hash = Multihash::<64>::wrap(SHA2_256_CODE, digest.as_slice()).unwrap_or_default();
-        CidLink(Cid::new_v1(codec, hash))
+        CidLink(Box::new(Cid::new_v1(codec, hash)))
     }
 
     /// The inner CID.
@@ -114,7 +116,7 @@ impl TryFrom<Cid> for CidLink {
 
 impl From<CidLink> for Cid {
     fn from(link: CidLink) -> Cid {
-        link.0
+        *link.0
     }
 }
 
@@ -153,7 +155,7 @@ pub(crate) fn link_from_bytes(bytes: &[u8]) -> Result<CidLink, DataErrorKind> {
         )));
     }
     match cid.version() {
-        Version::V1 => Ok(CidLink(cid)),
+        Version::V1 => Ok(CidLink(Box::new(cid))),
         Version::V0 => Err(cid_v0()),
     }
 }
@@ -184,7 +186,8 @@ impl Serialize for CidLink {
 impl<'de> Deserialize<'de> for CidLink {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CidLink, D::Error> {
         if deserializer.is_human_readable() {
-            deserializer.deserialize_map(LinkObjectVisitor)
+            // `deserialize_any` rather than `deserialize_map`: see `LinkObjectVisitor`.
+            deserializer.deserialize_any(LinkObjectVisitor)
         } else {
             deserializer.deserialize_newtype_struct(
                 cid::serde::CID_SERDE_PRIVATE_IDENTIFIER,
@@ -195,6 +198,11 @@ impl<'de> Deserialize<'de> for CidLink {
 }
 
 /// Reads `{"$link": "<cid>"}`.
+///
+/// Also takes the `cid` crate's newtype (DAG-CBOR tag 42). JSON never produces it, but serde's
+/// buffering for `#[serde(tag = "…")]` enums and `#[serde(flatten)]` replays DAG-CBOR input
+/// through a deserializer that claims to be human-readable; accepting the binary form there
+/// keeps such types decodable from DAG-CBOR.
 struct LinkObjectVisitor;
 
 impl<'de> Visitor<'de> for LinkObjectVisitor {
@@ -202,6 +210,10 @@ impl<'de> Visitor<'de> for LinkObjectVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a `{\"$link\": \"<cid>\"}` object")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<CidLink, D::Error> {
+        LinkNewtypeVisitor.visit_newtype_struct(d)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CidLink, A::Error> {

@@ -20,6 +20,26 @@
 //! * [`DataError`]: a rule violation, with the JSON path (`$.embed.images[0].image`) of the first
 //!   offending value when converting from a `serde_json::Value` ([`Data::from_json`]).
 //!
+//! ```
+//! use atlex_types::data::{self, Data};
+//!
+//! let json = serde_json::json!({
+//!     "$type": "com.example.post",
+//!     "text": "hello",
+//!     "avatar": {"$bytes": "AQID"},
+//!     "parent": {"$link": "bafyreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},
+//! });
+//! let value = Data::from_json_object(&json)?;
+//! let cbor = data::to_dag_cbor(&value)?;
+//! assert_eq!(Data::from_dag_cbor(&cbor)?, value);
+//! assert_eq!(value.to_json(), json);
+//! println!("record CID: {}", data::record_cid(&value)?);
+//!
+//! let error = Data::from_json(&serde_json::json!({"a": [1, 2.5]})).unwrap_err();
+//! assert_eq!(error.path(), "$.a[1]");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # One `serde` implementation, two encodings
 //!
 //! Every type here implements `Serialize`/`Deserialize` once, branching on
@@ -30,6 +50,17 @@
 //! non-empty string `$type`, at most [`MAX_DEPTH`] nested containers, no duplicate keys) are
 //! enforced while deserializing, without building an intermediate `serde_json::Value`, and
 //! again when serializing hand-built values.
+//!
+//! ## serde's buffering
+//!
+//! Internally tagged enums (`#[serde(tag = "$type")]`), `#[serde(untagged)]` and
+//! `#[serde(flatten)]` make serde buffer the input and replay it through its own deserializer,
+//! which reports `is_human_readable() == true` whatever the real format was. [`Bytes`],
+//! [`CidLink`], [`Blob`] and [`BlobRef`] therefore also accept the binary forms (a byte string,
+//! a tag-42 CID) in human-readable mode, so such types still decode from DAG-CBOR (JSON never
+//! produces those forms). A [`Data`] value inside buffered DAG-CBOR is checked with the JSON
+//! rules, though (an integral float or a `{"$link": "…"}` text map would pass), and buffering
+//! costs an extra copy: generated code should decode unions with its own visitors.
 //!
 //! # Choices
 //!
@@ -47,6 +78,9 @@
 //! * **`cid` 0.11** for CIDs, with a strict front end: the crate's string parser also accepts
 //!   `/ipfs/…` paths and CIDv0, and its byte parser ignores trailing bytes, none of which is a
 //!   valid link here.
+//! * **Compact values.** [`CidLink`] boxes its `Cid` (which reserves 64 digest bytes inline),
+//!   so a `Data` is 40 bytes rather than 128; reading JSON into `Data` costs little more than
+//!   reading a `serde_json::Value` (about 10% on a typical post without links, measured).
 //! * **Depth limit [`MAX_DEPTH`] = 100.** Deserialization is recursive; the limit keeps hostile
 //!   input from exhausting the stack, and sits below `serde_json`'s own limit (127 nested
 //!   containers), so every value this module accepts or writes can be read back by it. Real
@@ -55,8 +89,9 @@
 //!   would let two readers see different data under one signature.
 //! * **Blob `size`** must be a non-negative integer: both reference implementations accept `0`.
 //! * **Top level.** [`Data::from_json`] converts any value (a `Data` may be a string);
-//!   records and XRPC bodies must be objects, which [`Data::from_json_object`] (and
-//!   deserializing a `BTreeMap<String, Data>`) checks.
+//!   records and XRPC bodies must be objects, which [`Data::from_json_object`] and
+//!   [`Data::deserialize_object`] check. (Deserializing a `BTreeMap<String, Data>` checks the
+//!   values but not the `$`-keys of the map itself.)
 
 use std::collections::BTreeMap;
 

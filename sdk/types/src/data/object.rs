@@ -51,20 +51,20 @@ pub(crate) fn classify(object: &BTreeMap<String, Data>) -> Result<Shape, Trace> 
     Ok(shape)
 }
 
-/// Turns an object that [`classify`] found to be a blob into a [`Blob`].
-pub(crate) fn into_blob(object: BTreeMap<String, Data>) -> Result<Blob, Trace> {
-    let (r#ref, _, size) = blob_parts(&object)?;
-    let mut object = object;
-    let mime_type = match object.remove("mimeType") {
-        Some(Data::String(mime_type)) => mime_type,
-        // `blob_parts` checked that it is a string.
-        _ => String::new(),
-    };
-    Ok(Blob {
-        r#ref,
-        mime_type,
-        size,
-    })
+/// Turns an object that [`classify`] found to be a blob into a [`Blob`], moving its parts.
+pub(crate) fn into_blob(mut object: BTreeMap<String, Data>) -> Result<Blob, Trace> {
+    let size = blob_parts(&object)?.2;
+    match (object.remove("ref"), object.remove("mimeType")) {
+        (Some(Data::Link(r#ref)), Some(Data::String(mime_type))) => Ok(Blob {
+            r#ref,
+            mime_type,
+            size,
+        }),
+        // `blob_parts` checked both; this arm is unreachable but keeps the function total.
+        _ => Err(Trace::new(DataErrorKind::InvalidBlob(
+            "malformed blob".into(),
+        ))),
+    }
 }
 
 fn blob_error(key: &str, message: impl Into<String>) -> Trace {
@@ -72,7 +72,7 @@ fn blob_error(key: &str, message: impl Into<String>) -> Trace {
 }
 
 /// Checks a `{"$type": "blob", …}` object: exactly the four keys, each of the right kind.
-fn blob_parts(object: &BTreeMap<String, Data>) -> Result<(CidLink, &str, u64), Trace> {
+fn blob_parts(object: &BTreeMap<String, Data>) -> Result<(&CidLink, &str, u64), Trace> {
     for key in object.keys() {
         if !matches!(key.as_str(), "$type" | "ref" | "mimeType" | "size") {
             return Err(blob_error(key, format!("unexpected key {key:?}")));
@@ -81,7 +81,7 @@ fn blob_parts(object: &BTreeMap<String, Data>) -> Result<(CidLink, &str, u64), T
     let missing =
         |key: &str| Trace::new(DataErrorKind::InvalidBlob(format!("missing key {key:?}")));
     let r#ref = match object.get("ref") {
-        Some(Data::Link(link)) => *link,
+        Some(Data::Link(link)) => link,
         Some(_) => return Err(blob_error("ref", "`ref` must be a link")),
         None => return Err(missing("ref")),
     };
