@@ -61,24 +61,72 @@ fn valid_lexicons_parse_check_and_round_trip() {
     report("lexicon-valid", &failures);
 }
 
+/// Conversion, then the schema checks: `Err` with every problem, or `Ok`.
+fn verdict(input: &Value) -> Result<(), String> {
+    match LexiconDoc::from_json(input) {
+        Err(e) => Err(e.to_string()),
+        Ok(doc) => check_document(&doc, None)
+            .into_result()
+            .map(|_| ())
+            .map_err(|d| d.to_string()),
+    }
+}
+
 #[test]
 fn invalid_lexicons_are_rejected() {
     let Some(dir) = lexicon_dir() else { return };
     let cases = cases(&dir.join("lexicon-invalid.json"));
     assert_eq!(cases.len(), 7, "lexicon-invalid.json case count");
+    // What each case is about; the rejection must mention it.
+    let reasons = [
+        ("invalid lexicon field", "lexicon: expected an integer"),
+        ("invalid id field", "id: expected a string"),
+        ("invalid NSID", "id: invalid nsid"),
+        (
+            "defined unknown",
+            "type `unknown` is not allowed as a named definition",
+        ),
+        (
+            "defined ref",
+            "type `ref` is not allowed as a named definition",
+        ),
+        // Its `record` also lacks `properties`, which is reported first; the fixed variant
+        // below shows the primary-type rule on its own.
+        (
+            "non-main primary",
+            "record: missing required key `properties`",
+        ),
+        (
+            "record missing type object",
+            "record: missing required key `type`",
+        ),
+    ];
     let mut failures = Vec::new();
     for case in &cases {
-        let input = &case.value["lexicon"];
-        let verdict = match LexiconDoc::from_json(input) {
-            Err(e) => Err(e.to_string()),
-            Ok(doc) => check_document(&doc, None)
-                .into_result()
-                .map(|_| ())
-                .map_err(|d| d.to_string()),
-        };
-        match verdict {
+        match verdict(&case.value["lexicon"]) {
             Ok(()) => failures.push(format!("{}: accepted", case.name)),
-            Err(msg) => eprintln!("{}: rejected: {}", case.name, msg.replace('\n', " | ")),
+            Err(msg) => {
+                eprintln!("{}: rejected: {}", case.name, msg.replace('\n', " | "));
+                match reasons.iter().find(|(n, _)| *n == case.name) {
+                    Some((_, why)) if msg.contains(why) => {}
+                    Some((_, why)) => {
+                        failures.push(format!(
+                            "{}: rejected, but not for {why:?}: {msg}",
+                            case.name
+                        ));
+                    }
+                    None => failures.push(format!("{}: unexpected case", case.name)),
+                }
+            }
+        }
+    }
+    // "non-main primary" with the missing `properties` added.
+    if let Some(case) = cases.iter().find(|c| c.name == "non-main primary") {
+        let mut fixed = case.value["lexicon"].clone();
+        fixed["defs"]["demo"]["record"]["properties"] = json!({});
+        match verdict(&fixed) {
+            Err(msg) if msg.contains("may only be defined as `main`") => {}
+            other => failures.push(format!("non-main primary (with properties): {other:?}")),
         }
     }
     report("lexicon-invalid", &failures);
@@ -175,7 +223,11 @@ fn invalid_record_data_fails() {
     for case in &cases {
         match cat.validate_record(RECORD_NSID, &case.value["data"]) {
             Ok(()) => failures.push(format!("{}: accepted", case.name)),
-            Err(e) => eprintln!("{}: rejected: {}", case.name, e.to_string().replace('\n', " |")),
+            Err(e) => eprintln!(
+                "{}: rejected: {}",
+                case.name,
+                e.to_string().replace('\n', " |")
+            ),
         }
     }
     report("record-data-invalid", &failures);
@@ -297,27 +349,62 @@ fn isolated_rule_cases() {
         let errs = cat
             .validate_record(RECORD_NSID, &record(extra.clone()))
             .expect_err(&format!("{extra} should fail"));
-        assert!(errs.has(path, rule), "{extra}: expected {rule} at {path}: {errs}");
+        assert!(
+            errs.has(path, rule),
+            "{extra}: expected {rule} at {path}: {errs}"
+        );
         assert_eq!(errs.errors().len(), 1, "{extra}: {errs}");
     };
     check(json!({"rangeInteger": 9}), "$.rangeInteger", "minimum");
     check(json!({"rangeInteger": 21}), "$.rangeInteger", "maximum");
     check(json!({"constInteger": 41}), "$.constInteger", "const");
     check(json!({"enumInteger": 5}), "$.enumInteger", "enum");
-    check(json!({"lenString": "123456789"}), "$.lenString", "minLength");
-    check(json!({"graphemeString": "🇩🇪🇩🇪"}), "$.graphemeString", "minGraphemes");
-    check(json!({"lenArray": [1, 2, 3, 4, 5, 6]}), "$.lenArray", "maxLength");
-    check(json!({"sizeBytes": {"$bytes": "AAAA"}}), "$.sizeBytes", "minLength");
-    check(json!({"formats": {"did": "did:x"}}), "$.formats.did", "format");
+    check(
+        json!({"lenString": "123456789"}),
+        "$.lenString",
+        "minLength",
+    );
+    check(
+        json!({"graphemeString": "🇩🇪🇩🇪"}),
+        "$.graphemeString",
+        "minGraphemes",
+    );
+    check(
+        json!({"lenArray": [1, 2, 3, 4, 5, 6]}),
+        "$.lenArray",
+        "maxLength",
+    );
+    check(
+        json!({"sizeBytes": {"$bytes": "AAAA"}}),
+        "$.sizeBytes",
+        "minLength",
+    );
+    check(
+        json!({"formats": {"did": "did:x"}}),
+        "$.formats.did",
+        "format",
+    );
     check(json!({"object": {"a": "x"}}), "$.object.a", "type");
-    check(json!({"ref": {"$type": "example.lexicon.record#demoObjectTwo", "a": 1}}),
-        "$.ref.$type", "$type");
-    check(json!({"union": {"$type": "example.lexicon.record#demoObject#main"}}),
-        "$.union.$type", "$type");
-    check(json!({"union": {"$type": "example.lexicon.record#demoObject", "a": true}}),
-        "$.union.a", "type");
-    check(json!({"closedUnion": {"$type": "example.lexicon.record#demoObjectTwo"}}),
-        "$.closedUnion.$type", "closed");
+    check(
+        json!({"ref": {"$type": "example.lexicon.record#demoObjectTwo", "a": 1}}),
+        "$.ref.$type",
+        "$type",
+    );
+    check(
+        json!({"union": {"$type": "example.lexicon.record#demoObject#main"}}),
+        "$.union.$type",
+        "$type",
+    );
+    check(
+        json!({"union": {"$type": "example.lexicon.record#demoObject", "a": true}}),
+        "$.union.a",
+        "type",
+    );
+    check(
+        json!({"closedUnion": {"$type": "example.lexicon.record#demoObjectTwo"}}),
+        "$.closedUnion.$type",
+        "closed",
+    );
     check(json!({"boolean": null}), "$.boolean", "nullable");
     // Record $type rules.
     let errs = cat
@@ -325,12 +412,18 @@ fn isolated_rule_cases() {
         .unwrap_err();
     assert!(errs.has("$.$type", "$type"), "{errs}");
     let errs = cat
-        .validate_record(RECORD_NSID, &json!({"$type": "example.lexicon.record#main", "integer": 1}))
+        .validate_record(
+            RECORD_NSID,
+            &json!({"$type": "example.lexicon.record#main", "integer": 1}),
+        )
         .unwrap_err();
     assert!(errs.has("$.$type", "$type"), "{errs}");
     // An open union accepts an unlisted, unresolvable $type; a resolvable one is validated.
-    cat.validate_record(RECORD_NSID, &record(json!({"union": {"$type": "com.example.other", "z": 1}})))
-        .unwrap();
+    cat.validate_record(
+        RECORD_NSID,
+        &record(json!({"union": {"$type": "com.example.other", "z": 1}})),
+    )
+    .unwrap();
     let errs = cat
         .validate_record(
             RECORD_NSID,
@@ -353,9 +446,14 @@ fn query_params_and_bodies() {
     let Some(dir) = lexicon_dir() else { return };
     let cat = catalog(&dir);
     let q = "example.lexicon.query";
-    cat.validate_params(q, &json!({"stringField": "x", "array": [1, 2], "boolean": true}))
-        .unwrap();
-    let errs = cat.validate_params(q, &json!({"integer": "1"})).unwrap_err();
+    cat.validate_params(
+        q,
+        &json!({"stringField": "x", "array": [1, 2], "boolean": true}),
+    )
+    .unwrap();
+    let errs = cat
+        .validate_params(q, &json!({"integer": "1"}))
+        .unwrap_err();
     assert!(errs.has("$.stringField", "required"), "{errs}");
     assert!(errs.has("$.integer", "type"), "{errs}");
     let errs = cat
@@ -380,21 +478,37 @@ fn query_params_and_bodies() {
         json!({"stringField": "hello", "array": [1, 2], "boolean": false})
     );
     let errs = cat
-        .parse_query_params(q, [("stringField", "a"), ("stringField", "b"), ("integer", "x")])
+        .parse_query_params(
+            q,
+            [("stringField", "a"), ("stringField", "b"), ("integer", "x")],
+        )
         .unwrap_err();
     assert!(errs.has("$.stringField", "params"), "{errs}");
     assert!(errs.has("$.integer", "params"), "{errs}");
 
     cat.validate_output(q, &json!({"a": 1})).unwrap();
-    assert!(cat.validate_output(q, &json!({"a": "x"})).unwrap_err().has("$.a", "type"));
-    assert!(cat.validate_output(q, &json!([1])).unwrap_err().has("$", "type"));
-    assert!(cat.validate_input(q, &json!({})).unwrap_err().has("$", "schema"));
+    assert!(
+        cat.validate_output(q, &json!({"a": "x"}))
+            .unwrap_err()
+            .has("$.a", "type")
+    );
+    assert!(
+        cat.validate_output(q, &json!([1]))
+            .unwrap_err()
+            .has("$", "type")
+    );
+    assert!(
+        cat.validate_input(q, &json!({}))
+            .unwrap_err()
+            .has("$", "schema")
+    );
 
     let s = "example.lexicon.subscription";
     cat.validate_message(s, "#yo", &json!({"seq": 1, "yo": true}))
         .unwrap();
     let errs = cat.validate_message(s, "#info", &json!({})).unwrap_err();
     assert!(errs.has("$.name", "required"), "{errs}");
-    cat.validate_message(s, "#future", &json!({"x": 1})).unwrap();
+    cat.validate_message(s, "#future", &json!({"x": 1}))
+        .unwrap();
     cat.validate_params(s, &json!({"cursor": 5})).unwrap();
 }

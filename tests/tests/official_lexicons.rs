@@ -16,7 +16,12 @@ fn official_lexicons_load_check_and_round_trip() {
         return;
     };
     let docs = load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(docs.len(), OFFICIAL_COUNT, "lexicon count in {}", dir.display());
+    assert_eq!(
+        docs.len(),
+        OFFICIAL_COUNT,
+        "lexicon count in {}",
+        dir.display()
+    );
 
     let mut failures = Vec::new();
     for loaded in &docs {

@@ -28,7 +28,7 @@ pub fn check_document(doc: &LexiconDoc, file: Option<&Path>) -> Diagnostics {
     c.doc_level();
     for (name, def) in &doc.defs {
         c.s.def = Some(name.clone());
-        c.def(name, def);
+        c.def(def);
     }
     c.s.def = None;
     c.s.out
@@ -115,7 +115,7 @@ impl Checker<'_> {
         }
     }
 
-    fn def(&mut self, _name: &str, def: &Def) {
+    fn def(&mut self, def: &Def) {
         match def {
             Def::Record(r) => {
                 if let RecordKey::Literal(k) = &r.key

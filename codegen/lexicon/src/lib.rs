@@ -62,3 +62,6 @@ pub use problem::{Diagnostics, Problem, Severity};
 pub use validate::{
     Rule, ValidateOptions, ValidationError, ValidationErrors, mime_matches, path_key,
 };
+
+#[cfg(test)]
+mod tests;

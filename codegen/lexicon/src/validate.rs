@@ -768,7 +768,7 @@ fn single(path: &str, rule: Rule, message: impl Into<String>) -> ValidationError
 fn data_model(value: &Value) -> Result<Data, ValidationErrors> {
     Data::from_json(value).map_err(|e| {
         let path = if e.path().is_empty() { "$" } else { e.path() };
-        single(path, Rule::DataModel, e.to_string())
+        single(path, Rule::DataModel, e.kind().to_string())
     })
 }
 
@@ -948,13 +948,39 @@ impl Catalog {
     }
 
     /// Validates the JSON input body of a procedure.
+    ///
+    /// The body must be an object; with a schema it is validated as that object, ref or union
+    /// (a union body needs `$type`). A method without an `input`, or whose input encoding is
+    /// not `application/json`, fails with [`Rule::Schema`].
     pub fn validate_input(&self, nsid: &str, body: &Value) -> Result<(), ValidationErrors> {
-        self.validate_body(nsid, Direction::Input, body)
+        self.validate_input_with(nsid, body, &ValidateOptions::default())
     }
 
-    /// Validates the JSON output body of a query or procedure.
+    /// [`Catalog::validate_input`] with options.
+    pub fn validate_input_with(
+        &self,
+        nsid: &str,
+        body: &Value,
+        opts: &ValidateOptions,
+    ) -> Result<(), ValidationErrors> {
+        self.validate_body(nsid, Direction::Input, body, opts)
+    }
+
+    /// Validates the JSON output body of a query or procedure (see
+    /// [`Catalog::validate_input`]).
     pub fn validate_output(&self, nsid: &str, body: &Value) -> Result<(), ValidationErrors> {
-        self.validate_body(nsid, Direction::Output, body)
+        self.validate_output_with(nsid, body, &ValidateOptions::default())
+    }
+
+    /// [`Catalog::validate_output`] with options (e.g. [`ValidateOptions::lenient`] for
+    /// responses that may carry legacy blobs).
+    pub fn validate_output_with(
+        &self,
+        nsid: &str,
+        body: &Value,
+        opts: &ValidateOptions,
+    ) -> Result<(), ValidationErrors> {
+        self.validate_body(nsid, Direction::Output, body, opts)
     }
 
     /// Validates the payload of a subscription frame whose header `t` is `frame_type`
@@ -1023,6 +1049,7 @@ impl Catalog {
         nsid: &str,
         dir: Direction,
         body: &Value,
+        opts: &ValidateOptions,
     ) -> Result<(), ValidationErrors> {
         let target = self
             .lookup(nsid, "main")
@@ -1067,8 +1094,7 @@ impl Catalog {
             ));
         }
         let data = top_object(body)?;
-        let opts = ValidateOptions::default();
-        let mut v = Validator::new(self, &opts);
+        let mut v = Validator::new(self, opts);
         match &decl.schema {
             None => {}
             Some(BodySchema::Object(o)) => v.object(target.nsid, o, &data, "$"),

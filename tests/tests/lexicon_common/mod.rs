@@ -15,7 +15,9 @@ pub fn in_ci() -> bool {
 /// The workspace root (the parent of the `tests` package).
 pub fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map_or(manifest.clone(), Path::to_path_buf)
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
 }
 
 /// The interop vector folder (`$ATLEX_INTEROP_DIR`, default `/work/shared/interop` outside CI),
@@ -100,7 +102,11 @@ pub fn cases(path: &Path) -> Vec<Case> {
                 .to_owned();
             let n = seen.entry(base.clone()).or_insert(0);
             *n += 1;
-            let name = if *n == 1 { base } else { format!("{base} #{n}") };
+            let name = if *n == 1 {
+                base
+            } else {
+                format!("{base} #{n}")
+            };
             Case { name, value }
         })
         .collect()
