@@ -451,6 +451,11 @@ impl<'a> Emitter<'a> {
             _ => None,
         };
         let required_count = def.fields.iter().filter(|f| f.required).count();
+        let required_term = if required_count > 0 {
+            quote!(+ #required_count)
+        } else {
+            TokenStream::new()
+        };
         let optional_counts = def.fields.iter().filter(|f| !f.required).map(|f| {
             let fname = ident(&f.name);
             quote!(+ usize::from(self.#fname.is_some()))
@@ -489,6 +494,18 @@ impl<'a> Emitter<'a> {
             },
             None => TokenStream::new(),
         };
+        let arms: Vec<TokenStream> = arms.collect();
+        let dispatch = if arms.is_empty() && type_arm.is_empty() {
+            quote!(extra.read_entry(key, &mut map)?;)
+        } else {
+            quote! {
+                match key.as_str() {
+                    #(#arms)*
+                    #type_arm
+                    _ => extra.read_entry(key, &mut map)?,
+                }
+            }
+        };
         let builds = def.fields.iter().zip(&slots).map(|(f, slot)| {
             let fname = ident(&f.name);
             let wire = &f.wire;
@@ -507,7 +524,7 @@ impl<'a> Emitter<'a> {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    #required_count #(#optional_counts)* + self.extra.body_len()
+                    self.extra.body_len() #required_term #(#optional_counts)*
                 }
                 fn serialize_body<M: #serde::ser::SerializeMap>(
                     &self,
@@ -547,11 +564,7 @@ impl<'a> Emitter<'a> {
                             while let ::std::option::Option::Some(key) =
                                 map.next_key::<#rt::types::object::Key<'de>>()?
                             {
-                                match key.as_str() {
-                                    #(#arms)*
-                                    #type_arm
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
+                                #dispatch
                             }
                             ::std::result::Result::Ok(#name {
                                 #(#builds,)*
@@ -777,11 +790,27 @@ impl<'a> Emitter<'a> {
         } else {
             quote!(deserializer)
         };
-        let member_arms = def.variants.iter().map(|v| {
+        let member_arms: Vec<TokenStream> = def.variants.iter().map(|v| {
             let vname = ident(&v.name);
             let tag = &v.tag;
             quote!(#tag => #serde::Deserialize::deserialize(deserializer).map(Self::#vname),)
-        });
+        }).collect();
+        let member_body = if member_arms.is_empty() {
+            quote! {
+                ::std::result::Result::Err(<D::Error as #serde::de::Error>::custom(
+                    ::std::format_args!("{type_tag:?} is not a member of {}", #wire),
+                ))
+            }
+        } else {
+            quote! {
+                match type_tag {
+                    #(#member_arms)*
+                    other => ::std::result::Result::Err(<D::Error as #serde::de::Error>::custom(
+                        ::std::format_args!("{other:?} is not a member of {}", #wire),
+                    )),
+                }
+            }
+        };
         let unknown_fn = if def.closed {
             quote!(::std::option::Option::None)
         } else {
@@ -877,12 +906,7 @@ impl<'a> Emitter<'a> {
                     type_tag: &str,
                     #deserializer_param: D,
                 ) -> ::std::result::Result<Self, D::Error> {
-                    match type_tag {
-                        #(#member_arms)*
-                        other => ::std::result::Result::Err(<D::Error as #serde::de::Error>::custom(
-                            ::std::format_args!("{other:?} is not a member of {}", #wire),
-                        )),
-                    }
+                    #member_body
                 }
                 #[inline]
                 fn unknown(#unknown_param: #rt::types::UnknownMember) -> ::std::option::Option<Self> {

@@ -20,6 +20,8 @@ use crate::data::Data;
 ///
 /// Empty objects cost one pointer and no allocation.
 #[derive(Clone, Default, PartialEq)]
+// Boxed so that every generated object pays one word, not a whole map, for unknown fields.
+#[allow(clippy::box_collection)]
 pub struct Extra(Option<Box<BTreeMap<String, Data>>>);
 
 impl Extra {

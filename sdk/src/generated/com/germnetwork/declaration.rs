@@ -85,9 +85,9 @@ impl ::atlex::types::object::LexObject for Declaration {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.continuity_proofs.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.continuity_proofs.is_some())
             + usize::from(self.key_package.is_some())
-            + usize::from(self.message_me.is_some()) + self.extra.body_len()
+            + usize::from(self.message_me.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -288,7 +288,7 @@ impl ::atlex::types::object::LexObject for MessageMe {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -206,7 +206,7 @@ impl ::atlex::types::object::LexObject for Document {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.bsky_post_ref.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.bsky_post_ref.is_some())
             + usize::from(self.content.is_some())
             + usize::from(self.contributors.is_some())
             + usize::from(self.cover_image.is_some())
@@ -214,7 +214,7 @@ impl ::atlex::types::object::LexObject for Document {
             + usize::from(self.labels.is_some()) + usize::from(self.links.is_some())
             + usize::from(self.path.is_some()) + usize::from(self.tags.is_some())
             + usize::from(self.text_content.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -548,18 +548,14 @@ impl ::atlex::types::union::LexUnion for DocumentContent {
         type_tag: &str,
         _deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        match type_tag {
-            other => {
-                ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
-                        ::std::format_args!(
-                            "{other:?} is not a member of {}",
-                            "site.standard.document#main.record.properties.content"
-                        ),
-                    ),
-                )
-            }
-        }
+        ::std::result::Result::Err(
+            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                ::std::format_args!(
+                    "{type_tag:?} is not a member of {}",
+                    "site.standard.document#main.record.properties.content"
+                ),
+            ),
+        )
     }
     #[inline]
     fn unknown(member: ::atlex::types::UnknownMember) -> ::std::option::Option<Self> {
@@ -690,18 +686,14 @@ impl ::atlex::types::union::LexUnion for DocumentLinks {
         type_tag: &str,
         _deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        match type_tag {
-            other => {
-                ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
-                        ::std::format_args!(
-                            "{other:?} is not a member of {}",
-                            "site.standard.document#main.record.properties.links"
-                        ),
-                    ),
-                )
-            }
-        }
+        ::std::result::Result::Err(
+            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                ::std::format_args!(
+                    "{type_tag:?} is not a member of {}",
+                    "site.standard.document#main.record.properties.links"
+                ),
+            ),
+        )
     }
     #[inline]
     fn unknown(member: ::atlex::types::UnknownMember) -> ::std::option::Option<Self> {
@@ -782,8 +774,8 @@ impl ::atlex::types::object::LexObject for Contributor {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.display_name.is_some())
-            + usize::from(self.role.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.display_name.is_some())
+            + usize::from(self.role.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

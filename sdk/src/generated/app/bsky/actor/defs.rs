@@ -561,7 +561,7 @@ impl ::atlex::types::object::LexObject for AdultContentPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -655,7 +655,7 @@ impl ::atlex::types::object::LexObject for BskyAppProgressGuide {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -828,9 +828,9 @@ impl ::atlex::types::object::LexObject for BskyAppStatePref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.active_progress_guide.is_some())
+        self.extra.body_len() + usize::from(self.active_progress_guide.is_some())
             + usize::from(self.is_beta_user.is_some()) + usize::from(self.nuxs.is_some())
-            + usize::from(self.queued_nudges.is_some()) + self.extra.body_len()
+            + usize::from(self.queued_nudges.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1038,7 +1038,7 @@ impl ::atlex::types::object::LexObject for ContentLabelPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.labeler_did.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.labeler_did.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1296,9 +1296,9 @@ impl ::atlex::types::object::LexObject for DeclaredAgePref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.is_over_age13.is_some())
+        self.extra.body_len() + usize::from(self.is_over_age13.is_some())
             + usize::from(self.is_over_age16.is_some())
-            + usize::from(self.is_over_age18.is_some()) + self.extra.body_len()
+            + usize::from(self.is_over_age18.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1491,11 +1491,11 @@ impl ::atlex::types::object::LexObject for FeedViewPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.hide_quote_posts.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.hide_quote_posts.is_some())
             + usize::from(self.hide_replies.is_some())
             + usize::from(self.hide_replies_by_like_count.is_some())
             + usize::from(self.hide_replies_by_unfollowed.is_some())
-            + usize::from(self.hide_reposts.is_some()) + self.extra.body_len()
+            + usize::from(self.hide_reposts.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1661,7 +1661,7 @@ impl ::atlex::types::object::LexObject for HiddenPostsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1759,7 +1759,7 @@ impl ::atlex::types::object::LexObject for InterestsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1886,7 +1886,7 @@ impl ::atlex::types::object::LexObject for KnownFollowers {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2006,7 +2006,7 @@ impl ::atlex::types::object::LexObject for LabelerPrefItem {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2103,7 +2103,7 @@ impl ::atlex::types::object::LexObject for LabelersPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2231,8 +2231,8 @@ impl ::atlex::types::object::LexObject for LiveEventPreferences {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.hidden_feed_ids.is_some())
-            + usize::from(self.hide_all_feeds.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.hidden_feed_ids.is_some())
+            + usize::from(self.hide_all_feeds.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2402,9 +2402,8 @@ impl ::atlex::types::object::LexObject for MutedWord {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.actor_target.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.actor_target.is_some())
             + usize::from(self.expires_at.is_some()) + usize::from(self.id.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2672,7 +2671,7 @@ impl ::atlex::types::object::LexObject for MutedWordsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2811,8 +2810,8 @@ impl ::atlex::types::object::LexObject for Nux {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.data.is_some())
-            + usize::from(self.expires_at.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.data.is_some())
+            + usize::from(self.expires_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2982,7 +2981,7 @@ impl ::atlex::types::object::LexObject for PersonalDetailsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.birth_date.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.birth_date.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3126,8 +3125,8 @@ impl ::atlex::types::object::LexObject for PostInteractionSettingsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.postgate_embedding_rules.is_some())
-            + usize::from(self.threadgate_allow_rules.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.postgate_embedding_rules.is_some())
+            + usize::from(self.threadgate_allow_rules.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3592,11 +3591,11 @@ impl ::atlex::types::object::LexObject for ProfileAssociated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.activity_subscription.is_some())
+        self.extra.body_len() + usize::from(self.activity_subscription.is_some())
             + usize::from(self.chat.is_some()) + usize::from(self.feedgens.is_some())
             + usize::from(self.germ.is_some()) + usize::from(self.labeler.is_some())
             + usize::from(self.lists.is_some())
-            + usize::from(self.starter_packs.is_some()) + self.extra.body_len()
+            + usize::from(self.starter_packs.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3768,7 +3767,7 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedActivitySubscription
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3992,7 +3991,7 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedChat {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.allow_group_invites.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.allow_group_invites.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4306,7 +4305,7 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedGerm {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4673,14 +4672,14 @@ impl ::atlex::types::object::LexObject for ProfileView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.associated.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
             + usize::from(self.avatar.is_some()) + usize::from(self.created_at.is_some())
             + usize::from(self.debug.is_some()) + usize::from(self.description.is_some())
             + usize::from(self.display_name.is_some())
             + usize::from(self.indexed_at.is_some()) + usize::from(self.labels.is_some())
             + usize::from(self.pronouns.is_some()) + usize::from(self.status.is_some())
             + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5118,14 +5117,14 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.associated.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
             + usize::from(self.avatar.is_some()) + usize::from(self.created_at.is_some())
             + usize::from(self.debug.is_some())
             + usize::from(self.display_name.is_some())
             + usize::from(self.labels.is_some()) + usize::from(self.pronouns.is_some())
             + usize::from(self.status.is_some())
             + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5638,7 +5637,7 @@ impl ::atlex::types::object::LexObject for ProfileViewDetailed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.associated.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
             + usize::from(self.avatar.is_some()) + usize::from(self.banner.is_some())
             + usize::from(self.created_at.is_some()) + usize::from(self.debug.is_some())
             + usize::from(self.description.is_some())
@@ -5653,7 +5652,6 @@ impl ::atlex::types::object::LexObject for ProfileViewDetailed {
             + usize::from(self.pronouns.is_some()) + usize::from(self.status.is_some())
             + usize::from(self.verification.is_some())
             + usize::from(self.viewer.is_some()) + usize::from(self.website.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6063,7 +6061,7 @@ impl ::atlex::types::object::LexObject for SavedFeed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6297,7 +6295,7 @@ impl ::atlex::types::object::LexObject for SavedFeedsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.timeline_index.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.timeline_index.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6422,7 +6420,7 @@ impl ::atlex::types::object::LexObject for SavedFeedsPrefV2 {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6616,12 +6614,11 @@ impl ::atlex::types::object::LexObject for StatusView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.cid.is_some()) + usize::from(self.embed.is_some())
-            + usize::from(self.expires_at.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
+            + usize::from(self.embed.is_some()) + usize::from(self.expires_at.is_some())
             + usize::from(self.is_active.is_some())
             + usize::from(self.is_disabled.is_some())
             + usize::from(self.labels.is_some()) + usize::from(self.uri.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7013,7 +7010,7 @@ impl ::atlex::types::object::LexObject for ThreadViewPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.sort.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.sort.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7235,7 +7232,7 @@ impl ::atlex::types::object::LexObject for VerificationPrefs {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.hide_badges.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.hide_badges.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7356,7 +7353,7 @@ impl ::atlex::types::object::LexObject for VerificationState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7727,8 +7724,8 @@ impl ::atlex::types::object::LexObject for VerificationView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.issuer_display_name.is_some())
-            + usize::from(self.issuer_handle.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.issuer_display_name.is_some())
+            + usize::from(self.issuer_handle.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8034,7 +8031,7 @@ impl ::atlex::types::object::LexObject for ViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.activity_subscription.is_some())
+        self.extra.body_len() + usize::from(self.activity_subscription.is_some())
             + usize::from(self.blocked_by.is_some())
             + usize::from(self.blocking.is_some())
             + usize::from(self.blocking_by_list.is_some())
@@ -8044,7 +8041,7 @@ impl ::atlex::types::object::LexObject for ViewerState {
             + usize::from(self.muted.is_some())
             + usize::from(self.muted_by_list.is_some())
             + usize::from(self.muted_only_quoteposts.is_some())
-            + usize::from(self.muted_only_reposts.is_some()) + self.extra.body_len()
+            + usize::from(self.muted_only_reposts.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -61,8 +61,8 @@ impl ::atlex::types::object::LexObject for Status {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.duration_minutes.is_some())
-            + usize::from(self.embed.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.duration_minutes.is_some())
+            + usize::from(self.embed.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

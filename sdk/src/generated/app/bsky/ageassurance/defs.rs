@@ -232,7 +232,7 @@ impl ::atlex::types::object::LexObject for Config {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -408,9 +408,10 @@ impl ::atlex::types::object::LexObject for ConfigRegion {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.additional_verification_methods.is_some())
+        self.extra.body_len() + 3usize
+            + usize::from(self.additional_verification_methods.is_some())
             + usize::from(self.platforms.is_some())
-            + usize::from(self.region_code.is_some()) + self.extra.body_len()
+            + usize::from(self.region_code.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1033,7 +1034,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleDefault {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1137,7 +1138,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAccountNewerThan {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1252,7 +1253,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAccountOlderThan {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1367,7 +1368,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAssuredOverAge {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1482,7 +1483,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAssuredUnderAge {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1597,7 +1598,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfDeclaredOverAge {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1712,7 +1713,7 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfDeclaredUnderAge {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1938,10 +1939,10 @@ impl ::atlex::types::object::LexObject for Event {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.complete_ip.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.complete_ip.is_some())
             + usize::from(self.complete_ua.is_some()) + usize::from(self.email.is_some())
             + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
-            + usize::from(self.region_code.is_some()) + self.extra.body_len()
+            + usize::from(self.region_code.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2379,7 +2380,7 @@ impl ::atlex::types::object::LexObject for State {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.last_initiated_at.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.last_initiated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2520,7 +2521,7 @@ impl ::atlex::types::object::LexObject for StateMetadata {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.account_created_at.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.account_created_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -30,7 +30,7 @@ impl ::atlex::types::object::LexObject for Bookmark {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -148,7 +148,7 @@ impl ::atlex::types::object::LexObject for BookmarkView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.created_at.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.created_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -45,7 +45,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -154,7 +154,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -198,9 +198,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(Output { extra })
             }

@@ -200,10 +200,10 @@ impl ::atlex::types::object::LexObject for Draft {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.device_id.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.device_id.is_some())
             + usize::from(self.device_name.is_some()) + usize::from(self.langs.is_some())
             + usize::from(self.postgate_embedding_rules.is_some())
-            + usize::from(self.threadgate_allow.is_some()) + self.extra.body_len()
+            + usize::from(self.threadgate_allow.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -678,7 +678,7 @@ impl ::atlex::types::object::LexObject for DraftEmbedCaption {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -795,7 +795,7 @@ impl ::atlex::types::object::LexObject for DraftEmbedExternal {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -894,7 +894,7 @@ impl ::atlex::types::object::LexObject for DraftEmbedGallery {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1023,7 +1023,7 @@ impl ::atlex::types::object::LexObject for DraftEmbedImage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.alt.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1148,7 +1148,7 @@ impl ::atlex::types::object::LexObject for DraftEmbedLocalRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1259,7 +1259,7 @@ impl ::atlex::types::object::LexObject for DraftEmbedRecord {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1387,8 +1387,8 @@ impl ::atlex::types::object::LexObject for DraftEmbedVideo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.alt.is_some()) + usize::from(self.captions.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
+            + usize::from(self.captions.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1641,12 +1641,12 @@ impl ::atlex::types::object::LexObject for DraftPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.embed_externals.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.embed_externals.is_some())
             + usize::from(self.embed_gallery.is_some())
             + usize::from(self.embed_images.is_some())
             + usize::from(self.embed_records.is_some())
             + usize::from(self.embed_videos.is_some())
-            + usize::from(self.labels.is_some()) + self.extra.body_len()
+            + usize::from(self.labels.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2008,7 +2008,7 @@ impl ::atlex::types::object::LexObject for DraftView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2145,7 +2145,7 @@ impl ::atlex::types::object::LexObject for DraftWithId {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -31,7 +31,7 @@ impl ::atlex::types::object::LexObject for External {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -140,7 +140,7 @@ impl ::atlex::types::object::LexObject for ColorRgb {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -332,8 +332,8 @@ impl ::atlex::types::object::LexObject for External2 {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.associated_refs.is_some())
-            + usize::from(self.thumb.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.associated_refs.is_some())
+            + usize::from(self.thumb.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -493,7 +493,7 @@ impl ::atlex::types::object::LexObject for View {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -725,12 +725,12 @@ impl ::atlex::types::object::LexObject for ViewExternal {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.associated_profiles.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.associated_profiles.is_some())
             + usize::from(self.associated_refs.is_some())
             + usize::from(self.created_at.is_some()) + usize::from(self.labels.is_some())
             + usize::from(self.reading_time.is_some())
             + usize::from(self.source.is_some()) + usize::from(self.thumb.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1018,9 +1018,8 @@ impl ::atlex::types::object::LexObject for ViewExternalSource {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.description.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.description.is_some())
             + usize::from(self.icon.is_some()) + usize::from(self.theme.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1228,10 +1227,10 @@ impl ::atlex::types::object::LexObject for ViewExternalSourceTheme {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.accent_foreground_rgb.is_some())
+        self.extra.body_len() + usize::from(self.accent_foreground_rgb.is_some())
             + usize::from(self.accent_rgb.is_some())
             + usize::from(self.background_rgb.is_some())
-            + usize::from(self.foreground_rgb.is_some()) + self.extra.body_len()
+            + usize::from(self.foreground_rgb.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

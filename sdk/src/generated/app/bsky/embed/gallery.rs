@@ -31,7 +31,7 @@ impl ::atlex::types::object::LexObject for Gallery {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -237,7 +237,7 @@ impl ::atlex::types::object::LexObject for Image {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -376,7 +376,7 @@ impl ::atlex::types::object::LexObject for View {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -580,7 +580,7 @@ impl ::atlex::types::object::LexObject for ViewImage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

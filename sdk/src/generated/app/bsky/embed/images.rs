@@ -30,7 +30,7 @@ impl ::atlex::types::object::LexObject for Images {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -162,7 +162,7 @@ impl ::atlex::types::object::LexObject for Image {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.aspect_ratio.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.aspect_ratio.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -303,7 +303,7 @@ impl ::atlex::types::object::LexObject for View {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -439,7 +439,7 @@ impl ::atlex::types::object::LexObject for ViewImage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.aspect_ratio.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.aspect_ratio.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -30,7 +30,7 @@ impl ::atlex::types::object::LexObject for Record {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -127,7 +127,7 @@ impl ::atlex::types::object::LexObject for View {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -491,7 +491,7 @@ impl ::atlex::types::object::LexObject for ViewBlocked {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -618,7 +618,7 @@ impl ::atlex::types::object::LexObject for ViewDetached {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -730,7 +730,7 @@ impl ::atlex::types::object::LexObject for ViewNotFound {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -928,11 +928,11 @@ impl ::atlex::types::object::LexObject for ViewRecord {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.embeds.is_some()) + usize::from(self.labels.is_some())
-            + usize::from(self.like_count.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.embeds.is_some())
+            + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
             + usize::from(self.quote_count.is_some())
             + usize::from(self.reply_count.is_some())
-            + usize::from(self.repost_count.is_some()) + self.extra.body_len()
+            + usize::from(self.repost_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

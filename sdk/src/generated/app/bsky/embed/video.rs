@@ -88,10 +88,10 @@ impl ::atlex::types::object::LexObject for Video {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.alt.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
             + usize::from(self.aspect_ratio.is_some())
             + usize::from(self.captions.is_some())
-            + usize::from(self.presentation.is_some()) + self.extra.body_len()
+            + usize::from(self.presentation.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -367,7 +367,7 @@ impl ::atlex::types::object::LexObject for Caption {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -544,10 +544,10 @@ impl ::atlex::types::object::LexObject for View {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.alt.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.alt.is_some())
             + usize::from(self.aspect_ratio.is_some())
             + usize::from(self.presentation.is_some())
-            + usize::from(self.thumbnail.is_some()) + self.extra.body_len()
+            + usize::from(self.thumbnail.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -36,7 +36,7 @@ impl ::atlex::types::object::LexObject for BlockedAuthor {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.viewer.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -155,7 +155,7 @@ impl ::atlex::types::object::LexObject for BlockedPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -357,9 +357,9 @@ impl ::atlex::types::object::LexObject for FeedViewPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.feed_context.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.feed_context.is_some())
             + usize::from(self.reason.is_some()) + usize::from(self.reply.is_some())
-            + usize::from(self.req_id.is_some()) + self.extra.body_len()
+            + usize::from(self.req_id.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -784,13 +784,13 @@ impl ::atlex::types::object::LexObject for GeneratorView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.accepts_interactions.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.accepts_interactions.is_some())
             + usize::from(self.avatar.is_some())
             + usize::from(self.content_mode.is_some())
             + usize::from(self.description.is_some())
             + usize::from(self.description_facets.is_some())
             + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1206,7 +1206,7 @@ impl ::atlex::types::object::LexObject for GeneratorViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.like.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.like.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1359,9 +1359,9 @@ impl ::atlex::types::object::LexObject for Interaction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.event.is_some())
+        self.extra.body_len() + usize::from(self.event.is_some())
             + usize::from(self.feed_context.is_some()) + usize::from(self.item.is_some())
-            + usize::from(self.req_id.is_some()) + self.extra.body_len()
+            + usize::from(self.req_id.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1712,7 +1712,7 @@ impl ::atlex::types::object::LexObject for KnownLikers {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1836,7 +1836,7 @@ impl ::atlex::types::object::LexObject for NotFoundPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2078,14 +2078,13 @@ impl ::atlex::types::object::LexObject for PostView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.bookmark_count.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.bookmark_count.is_some())
             + usize::from(self.debug.is_some()) + usize::from(self.embed.is_some())
             + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
             + usize::from(self.quote_count.is_some())
             + usize::from(self.reply_count.is_some())
             + usize::from(self.repost_count.is_some())
             + usize::from(self.threadgate.is_some()) + usize::from(self.viewer.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2588,7 +2587,7 @@ impl ::atlex::types::object::LexObject for ReasonPin {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2630,9 +2629,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonPin {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(ReasonPin { extra })
             }
@@ -2696,8 +2693,8 @@ impl ::atlex::types::object::LexObject for ReasonRepost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.cid.is_some()) + usize::from(self.uri.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
+            + usize::from(self.uri.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2851,7 +2848,7 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.grandparent_author.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.grandparent_author.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3288,8 +3285,8 @@ impl ::atlex::types::object::LexObject for SkeletonFeedPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.feed_context.is_some())
-            + usize::from(self.reason.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.feed_context.is_some())
+            + usize::from(self.reason.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3533,7 +3530,7 @@ impl ::atlex::types::object::LexObject for SkeletonReasonPin {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3575,9 +3572,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonPin {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(SkeletonReasonPin { extra })
             }
@@ -3614,7 +3609,7 @@ impl ::atlex::types::object::LexObject for SkeletonReasonRepost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3725,7 +3720,7 @@ impl ::atlex::types::object::LexObject for ThreadContext {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.root_author_like.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.root_author_like.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3871,8 +3866,9 @@ impl ::atlex::types::object::LexObject for ThreadViewPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.parent.is_some()) + usize::from(self.replies.is_some())
-            + usize::from(self.thread_context.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.parent.is_some())
+            + usize::from(self.replies.is_some())
+            + usize::from(self.thread_context.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4347,9 +4343,9 @@ impl ::atlex::types::object::LexObject for ThreadgateView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.cid.is_some()) + usize::from(self.lists.is_some())
-            + usize::from(self.record.is_some()) + usize::from(self.uri.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.cid.is_some())
+            + usize::from(self.lists.is_some()) + usize::from(self.record.is_some())
+            + usize::from(self.uri.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4581,13 +4577,13 @@ impl ::atlex::types::object::LexObject for ViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.bookmarked.is_some())
+        self.extra.body_len() + usize::from(self.bookmarked.is_some())
             + usize::from(self.embedding_disabled.is_some())
             + usize::from(self.known_likers.is_some()) + usize::from(self.like.is_some())
             + usize::from(self.pinned.is_some())
             + usize::from(self.reply_disabled.is_some())
             + usize::from(self.repost.is_some())
-            + usize::from(self.thread_muted.is_some()) + self.extra.body_len()
+            + usize::from(self.thread_muted.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

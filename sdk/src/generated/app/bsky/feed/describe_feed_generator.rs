@@ -61,7 +61,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.links.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.links.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -182,7 +182,7 @@ impl ::atlex::types::object::LexObject for Feed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -305,8 +305,8 @@ impl ::atlex::types::object::LexObject for Links {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.privacy_policy.is_some())
-            + usize::from(self.terms_of_service.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.privacy_policy.is_some())
+            + usize::from(self.terms_of_service.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

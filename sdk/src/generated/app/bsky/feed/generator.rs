@@ -127,12 +127,12 @@ impl ::atlex::types::object::LexObject for Generator {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.accepts_interactions.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.accepts_interactions.is_some())
             + usize::from(self.avatar.is_some())
             + usize::from(self.content_mode.is_some())
             + usize::from(self.description.is_some())
             + usize::from(self.description_facets.is_some())
-            + usize::from(self.labels.is_some()) + self.extra.body_len()
+            + usize::from(self.labels.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

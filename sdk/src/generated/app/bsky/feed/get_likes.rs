@@ -141,8 +141,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.cid.is_some()) + usize::from(self.cursor.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
+            + usize::from(self.cursor.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -286,7 +286,7 @@ impl ::atlex::types::object::LexObject for Like {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

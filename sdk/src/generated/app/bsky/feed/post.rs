@@ -133,10 +133,10 @@ impl ::atlex::types::object::LexObject for Post {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.embed.is_some()) + usize::from(self.entities.is_some())
-            + usize::from(self.facets.is_some()) + usize::from(self.labels.is_some())
-            + usize::from(self.langs.is_some()) + usize::from(self.reply.is_some())
-            + usize::from(self.tags.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.embed.is_some())
+            + usize::from(self.entities.is_some()) + usize::from(self.facets.is_some())
+            + usize::from(self.labels.is_some()) + usize::from(self.langs.is_some())
+            + usize::from(self.reply.is_some()) + usize::from(self.tags.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -707,7 +707,7 @@ impl ::atlex::types::object::LexObject for Entity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -836,7 +836,7 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -949,7 +949,7 @@ impl ::atlex::types::object::LexObject for TextSlice {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

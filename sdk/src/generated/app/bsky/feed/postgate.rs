@@ -72,8 +72,9 @@ impl ::atlex::types::object::LexObject for Postgate {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.detached_embedding_uris.is_some())
-            + usize::from(self.embedding_rules.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize
+            + usize::from(self.detached_embedding_uris.is_some())
+            + usize::from(self.embedding_rules.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -325,7 +326,7 @@ impl ::atlex::types::object::LexObject for DisableRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -367,9 +368,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisableRule {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(DisableRule { extra })
             }

@@ -66,8 +66,8 @@ impl ::atlex::types::object::LexObject for Threadgate {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.allow.is_some())
-            + usize::from(self.hidden_replies.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.allow.is_some())
+            + usize::from(self.hidden_replies.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -382,7 +382,7 @@ impl ::atlex::types::object::LexObject for FollowerRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -424,9 +424,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowerRule {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(FollowerRule { extra })
             }
@@ -468,7 +466,7 @@ impl ::atlex::types::object::LexObject for FollowingRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -510,9 +508,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowingRule {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(FollowingRule { extra })
             }
@@ -550,7 +546,7 @@ impl ::atlex::types::object::LexObject for ListRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -648,7 +644,7 @@ impl ::atlex::types::object::LexObject for MentionRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -690,9 +686,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MentionRule {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(MentionRule { extra })
             }

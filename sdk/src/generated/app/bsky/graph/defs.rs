@@ -134,7 +134,7 @@ impl ::atlex::types::object::LexObject for ListItemView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -343,12 +343,12 @@ impl ::atlex::types::object::LexObject for ListView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.avatar.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.avatar.is_some())
             + usize::from(self.description.is_some())
             + usize::from(self.description_facets.is_some())
             + usize::from(self.labels.is_some())
             + usize::from(self.list_item_count.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -713,10 +713,10 @@ impl ::atlex::types::object::LexObject for ListViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.avatar.is_some())
+        self.extra.body_len() + 4usize + usize::from(self.avatar.is_some())
             + usize::from(self.indexed_at.is_some()) + usize::from(self.labels.is_some())
             + usize::from(self.list_item_count.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -961,8 +961,8 @@ impl ::atlex::types::object::LexObject for ListViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.blocked.is_some()) + usize::from(self.muted.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.blocked.is_some())
+            + usize::from(self.muted.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1073,7 +1073,7 @@ impl ::atlex::types::object::LexObject for NotFoundActor {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1271,12 +1271,12 @@ impl ::atlex::types::object::LexObject for Relationship {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.blocked_by.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.blocked_by.is_some())
             + usize::from(self.blocked_by_list.is_some())
             + usize::from(self.blocking.is_some())
             + usize::from(self.blocking_by_list.is_some())
             + usize::from(self.followed_by.is_some())
-            + usize::from(self.following.is_some()) + self.extra.body_len()
+            + usize::from(self.following.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1542,11 +1542,11 @@ impl ::atlex::types::object::LexObject for StarterPackView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.feeds.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.feeds.is_some())
             + usize::from(self.joined_all_time_count.is_some())
             + usize::from(self.joined_week_count.is_some())
             + usize::from(self.labels.is_some()) + usize::from(self.list.is_some())
-            + usize::from(self.list_items_sample.is_some()) + self.extra.body_len()
+            + usize::from(self.list_items_sample.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1908,10 +1908,11 @@ impl ::atlex::types::object::LexObject for StarterPackViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.joined_all_time_count.is_some())
+        self.extra.body_len() + 5usize
+            + usize::from(self.joined_all_time_count.is_some())
             + usize::from(self.joined_week_count.is_some())
             + usize::from(self.labels.is_some())
-            + usize::from(self.list_item_count.is_some()) + self.extra.body_len()
+            + usize::from(self.list_item_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

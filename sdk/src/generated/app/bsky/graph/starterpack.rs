@@ -83,9 +83,9 @@ impl ::atlex::types::object::LexObject for Starterpack {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.description.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.description.is_some())
             + usize::from(self.description_facets.is_some())
-            + usize::from(self.feeds.is_some()) + self.extra.body_len()
+            + usize::from(self.feeds.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -299,7 +299,7 @@ impl ::atlex::types::object::LexObject for FeedItem {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

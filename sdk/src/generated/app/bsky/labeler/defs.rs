@@ -50,8 +50,8 @@ impl ::atlex::types::object::LexObject for LabelerPolicies {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.label_value_definitions.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 1usize
+            + usize::from(self.label_value_definitions.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -231,9 +231,8 @@ impl ::atlex::types::object::LexObject for LabelerView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.labels.is_some())
+        self.extra.body_len() + 4usize + usize::from(self.labels.is_some())
             + usize::from(self.like_count.is_some()) + usize::from(self.viewer.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -534,12 +533,12 @@ impl ::atlex::types::object::LexObject for LabelerViewDetailed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.labels.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.labels.is_some())
             + usize::from(self.like_count.is_some())
             + usize::from(self.reason_types.is_some())
             + usize::from(self.subject_collections.is_some())
             + usize::from(self.subject_types.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -806,7 +805,7 @@ impl ::atlex::types::object::LexObject for LabelerViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.like.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.like.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -29,7 +29,7 @@ impl ::atlex::types::object::LexObject for ActivitySubscription {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -140,7 +140,7 @@ impl ::atlex::types::object::LexObject for ChatPreference {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -345,7 +345,7 @@ impl ::atlex::types::object::LexObject for FilterablePreference {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -555,7 +555,7 @@ impl ::atlex::types::object::LexObject for Preference {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -728,7 +728,7 @@ impl ::atlex::types::object::LexObject for Preferences {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        13usize + self.extra.body_len()
+        self.extra.body_len() + 13usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -983,7 +983,7 @@ impl ::atlex::types::object::LexObject for RecordDeleted {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1025,9 +1025,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordDeleted {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(RecordDeleted { extra })
             }
@@ -1073,7 +1071,7 @@ impl ::atlex::types::object::LexObject for SubjectActivitySubscription {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

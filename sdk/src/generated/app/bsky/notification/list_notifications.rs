@@ -184,9 +184,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
             + usize::from(self.priority.is_some()) + usize::from(self.seen_at.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -400,9 +399,9 @@ impl ::atlex::types::object::LexObject for Notification {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + usize::from(self.labels.is_some())
+        self.extra.body_len() + 7usize + usize::from(self.labels.is_some())
             + usize::from(self.reason_subject.is_some())
-            + usize::from(self.starter_pack.is_some()) + self.extra.body_len()
+            + usize::from(self.starter_pack.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

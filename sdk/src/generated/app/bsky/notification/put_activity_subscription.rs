@@ -46,7 +46,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -173,8 +173,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.activity_subscription.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 1usize
+            + usize::from(self.activity_subscription.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

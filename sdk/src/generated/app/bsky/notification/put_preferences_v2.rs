@@ -255,8 +255,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.chat.is_some()) + usize::from(self.follow.is_some())
-            + usize::from(self.like.is_some())
+        self.extra.body_len() + usize::from(self.chat.is_some())
+            + usize::from(self.follow.is_some()) + usize::from(self.like.is_some())
             + usize::from(self.like_via_repost.is_some())
             + usize::from(self.mention.is_some()) + usize::from(self.quote.is_some())
             + usize::from(self.reply.is_some()) + usize::from(self.repost.is_some())
@@ -264,7 +264,7 @@ impl ::atlex::types::object::LexObject for Input {
             + usize::from(self.starterpack_joined.is_some())
             + usize::from(self.subscribed_post.is_some())
             + usize::from(self.unverified.is_some())
-            + usize::from(self.verified.is_some()) + self.extra.body_len()
+            + usize::from(self.verified.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -525,7 +525,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

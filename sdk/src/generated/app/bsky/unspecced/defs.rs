@@ -115,10 +115,9 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.complete_ip.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.complete_ip.is_some())
             + usize::from(self.complete_ua.is_some()) + usize::from(self.email.is_some())
             + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -407,7 +406,7 @@ impl ::atlex::types::object::LexObject for AgeAssuranceState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.last_initiated_at.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.last_initiated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -620,7 +619,7 @@ impl ::atlex::types::object::LexObject for SkeletonSearchActor {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -713,7 +712,7 @@ impl ::atlex::types::object::LexObject for SkeletonSearchPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -806,7 +805,7 @@ impl ::atlex::types::object::LexObject for SkeletonSearchStarterPack {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -959,9 +958,9 @@ impl ::atlex::types::object::LexObject for SkeletonTrend {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.category.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.category.is_some())
             + usize::from(self.description.is_some())
-            + usize::from(self.status.is_some()) + self.extra.body_len()
+            + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1233,7 +1232,7 @@ impl ::atlex::types::object::LexObject for ThreadItemBlocked {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1337,7 +1336,7 @@ impl ::atlex::types::object::LexObject for ThreadItemNoUnauthenticated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1381,9 +1380,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNoUnauthenti
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(ThreadItemNoUnauthenticated {
                     extra,
@@ -1426,7 +1423,7 @@ impl ::atlex::types::object::LexObject for ThreadItemNotFound {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1468,9 +1465,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNotFound {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(ThreadItemNotFound { extra })
             }
@@ -1569,8 +1564,8 @@ impl ::atlex::types::object::LexObject for ThreadItemPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.op_thread_post_count.is_some())
-            + usize::from(self.op_thread_post_index.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 6usize + usize::from(self.op_thread_post_count.is_some())
+            + usize::from(self.op_thread_post_index.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1822,9 +1817,9 @@ impl ::atlex::types::object::LexObject for TrendView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.category.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.category.is_some())
             + usize::from(self.description.is_some())
-            + usize::from(self.status.is_some()) + self.extra.body_len()
+            + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2133,8 +2128,8 @@ impl ::atlex::types::object::LexObject for TrendingTopic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.description.is_some())
-            + usize::from(self.display_name.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.description.is_some())
+            + usize::from(self.display_name.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

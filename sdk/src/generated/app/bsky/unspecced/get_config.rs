@@ -72,8 +72,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.check_email_confirmed.is_some())
-            + usize::from(self.live_now.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.check_email_confirmed.is_some())
+            + usize::from(self.live_now.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -189,7 +189,7 @@ impl ::atlex::types::object::LexObject for LiveNowConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -278,7 +278,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.threadgate.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.threadgate.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -427,7 +427,7 @@ impl ::atlex::types::object::LexObject for ThreadItem {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

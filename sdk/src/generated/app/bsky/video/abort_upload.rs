@@ -85,7 +85,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -329,8 +329,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.completed_job_id.is_some())
-            + usize::from(self.failure_reason.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.completed_job_id.is_some())
+            + usize::from(self.failure_reason.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

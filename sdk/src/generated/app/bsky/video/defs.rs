@@ -99,10 +99,10 @@ impl ::atlex::types::object::LexObject for JobStatus {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.blob.is_some()) + usize::from(self.error.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.blob.is_some())
+            + usize::from(self.error.is_some())
             + usize::from(self.failure_code.is_some())
             + usize::from(self.message.is_some()) + usize::from(self.progress.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -89,9 +89,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.error.is_some()) + usize::from(self.message.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.error.is_some())
+            + usize::from(self.message.is_some())
             + usize::from(self.remaining_daily_bytes.is_some())
-            + usize::from(self.remaining_daily_videos.is_some()) + self.extra.body_len()
+            + usize::from(self.remaining_daily_videos.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

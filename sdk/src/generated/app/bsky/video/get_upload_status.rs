@@ -297,9 +297,9 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.completed_job_id.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.completed_job_id.is_some())
             + usize::from(self.failure_reason.is_some())
-            + usize::from(self.job_status.is_some()) + self.extra.body_len()
+            + usize::from(self.job_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

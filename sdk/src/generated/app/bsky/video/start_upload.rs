@@ -176,9 +176,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.duration_ms.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.duration_ms.is_some())
             + usize::from(self.height.is_some()) + usize::from(self.name.is_some())
-            + usize::from(self.width.is_some()) + self.extra.body_len()
+            + usize::from(self.width.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -381,7 +381,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -118,7 +118,7 @@ impl ::atlex::types::object::LexObject for DirectConvoMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -160,9 +160,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvoMember {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(DirectConvoMember { extra })
             }
@@ -222,7 +220,7 @@ impl ::atlex::types::object::LexObject for GroupConvoMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.added_by.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.added_by.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -340,7 +338,7 @@ impl ::atlex::types::object::LexObject for PastGroupConvoMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -382,9 +380,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PastGroupConvoMember {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(PastGroupConvoMember { extra })
             }
@@ -553,14 +549,14 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.associated.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
             + usize::from(self.avatar.is_some())
             + usize::from(self.chat_disabled.is_some())
             + usize::from(self.created_at.is_some())
             + usize::from(self.display_name.is_some()) + usize::from(self.kind.is_some())
             + usize::from(self.labels.is_some())
             + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -78,7 +78,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -188,7 +188,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.rev.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.rev.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -308,7 +308,7 @@ impl ::atlex::types::object::LexObject for ConvoRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -489,10 +489,10 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.kind.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.kind.is_some())
             + usize::from(self.last_message.is_some())
             + usize::from(self.last_reaction.is_some())
-            + usize::from(self.status.is_some()) + self.extra.body_len()
+            + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1056,7 +1056,7 @@ impl ::atlex::types::object::LexObject for DeletedMessageView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1185,7 +1185,7 @@ impl ::atlex::types::object::LexObject for DirectConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1227,9 +1227,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(DirectConvo { extra })
             }
@@ -1339,10 +1337,9 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.join_link.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.join_link.is_some())
             + usize::from(self.join_request_count.is_some())
             + usize::from(self.unread_join_request_count.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1560,7 +1557,7 @@ impl ::atlex::types::object::LexObject for LogAcceptConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1686,7 +1683,7 @@ impl ::atlex::types::object::LexObject for LogAddMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1861,7 +1858,7 @@ impl ::atlex::types::object::LexObject for LogAddReaction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.related_profiles.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.related_profiles.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2142,7 +2139,7 @@ impl ::atlex::types::object::LexObject for LogApproveJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2269,7 +2266,7 @@ impl ::atlex::types::object::LexObject for LogBeginConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2385,7 +2382,7 @@ impl ::atlex::types::object::LexObject for LogCreateJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2531,7 +2528,7 @@ impl ::atlex::types::object::LexObject for LogCreateMessage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.related_profiles.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.related_profiles.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2799,7 +2796,7 @@ impl ::atlex::types::object::LexObject for LogDeleteMessage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3043,7 +3040,7 @@ impl ::atlex::types::object::LexObject for LogDisableJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3171,7 +3168,7 @@ impl ::atlex::types::object::LexObject for LogEditGroup {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3299,7 +3296,7 @@ impl ::atlex::types::object::LexObject for LogEditJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3427,7 +3424,7 @@ impl ::atlex::types::object::LexObject for LogEnableJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3555,7 +3552,7 @@ impl ::atlex::types::object::LexObject for LogIncomingJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3682,7 +3679,7 @@ impl ::atlex::types::object::LexObject for LogLeaveConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3808,7 +3805,7 @@ impl ::atlex::types::object::LexObject for LogLockConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3970,7 +3967,7 @@ impl ::atlex::types::object::LexObject for LogLockConvoPermanently {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4132,7 +4129,7 @@ impl ::atlex::types::object::LexObject for LogMemberJoin {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4294,7 +4291,7 @@ impl ::atlex::types::object::LexObject for LogMemberLeave {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4440,7 +4437,7 @@ impl ::atlex::types::object::LexObject for LogMuteConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4550,7 +4547,7 @@ impl ::atlex::types::object::LexObject for LogOutgoingJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4665,7 +4662,7 @@ impl ::atlex::types::object::LexObject for LogReadConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4927,7 +4924,7 @@ impl ::atlex::types::object::LexObject for LogReadJoinRequests {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5042,7 +5039,7 @@ impl ::atlex::types::object::LexObject for LogReadMessage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5310,7 +5307,7 @@ impl ::atlex::types::object::LexObject for LogRejectJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5453,7 +5450,7 @@ impl ::atlex::types::object::LexObject for LogRemoveMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5628,7 +5625,7 @@ impl ::atlex::types::object::LexObject for LogRemoveReaction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.related_profiles.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.related_profiles.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5919,7 +5916,7 @@ impl ::atlex::types::object::LexObject for LogUnlockConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6065,7 +6062,7 @@ impl ::atlex::types::object::LexObject for LogUnmuteConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6181,7 +6178,7 @@ impl ::atlex::types::object::LexObject for LogWithdrawIncomingJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6311,7 +6308,7 @@ impl ::atlex::types::object::LexObject for LogWithdrawOutgoingJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6426,7 +6423,7 @@ impl ::atlex::types::object::LexObject for MessageAndReactionView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6543,7 +6540,7 @@ impl ::atlex::types::object::LexObject for MessageBeforeUserJoinedGroupView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6588,9 +6585,7 @@ for MessageBeforeUserJoinedGroupView {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(MessageBeforeUserJoinedGroupView {
                     extra,
@@ -6677,8 +6672,8 @@ impl ::atlex::types::object::LexObject for MessageInput {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.embed.is_some()) + usize::from(self.facets.is_some())
-            + usize::from(self.reply_to.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.embed.is_some())
+            + usize::from(self.facets.is_some()) + usize::from(self.reply_to.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6940,7 +6935,7 @@ impl ::atlex::types::object::LexObject for MessageRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7137,9 +7132,9 @@ impl ::atlex::types::object::LexObject for MessageView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.embed.is_some()) + usize::from(self.facets.is_some())
-            + usize::from(self.reactions.is_some())
-            + usize::from(self.reply_to.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 5usize + usize::from(self.embed.is_some())
+            + usize::from(self.facets.is_some()) + usize::from(self.reactions.is_some())
+            + usize::from(self.reply_to.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7606,7 +7601,7 @@ impl ::atlex::types::object::LexObject for MessageViewSender {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7710,7 +7705,7 @@ impl ::atlex::types::object::LexObject for ReactionView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7825,7 +7820,7 @@ impl ::atlex::types::object::LexObject for ReactionViewSender {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7920,7 +7915,7 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8029,7 +8024,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataAddMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8153,7 +8148,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataCreateJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8198,9 +8193,7 @@ for SystemMessageDataCreateJoinLink {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(SystemMessageDataCreateJoinLink {
                     extra,
@@ -8244,7 +8237,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataDisableJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8289,9 +8282,7 @@ for SystemMessageDataDisableJoinLink {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(SystemMessageDataDisableJoinLink {
                     extra,
@@ -8365,8 +8356,8 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEditGroup {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.new_name.is_some())
-            + usize::from(self.old_name.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.new_name.is_some())
+            + usize::from(self.old_name.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8474,7 +8465,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEditJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8518,9 +8509,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditJ
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(SystemMessageDataEditJoinLink {
                     extra,
@@ -8564,7 +8553,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEnableJoinLink {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8609,9 +8598,7 @@ for SystemMessageDataEnableJoinLink {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(SystemMessageDataEnableJoinLink {
                     extra,
@@ -8658,7 +8645,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataLockConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8761,7 +8748,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataLockConvoPermanently
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8888,7 +8875,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataMemberJoin {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.approved_by.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.approved_by.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9017,7 +9004,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataMemberLeave {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9124,7 +9111,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataRemoveMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9241,7 +9228,7 @@ impl ::atlex::types::object::LexObject for SystemMessageDataUnlockConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9336,7 +9323,7 @@ impl ::atlex::types::object::LexObject for SystemMessageReferredUser {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9443,7 +9430,7 @@ impl ::atlex::types::object::LexObject for SystemMessageView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -205,7 +205,7 @@ impl ::atlex::types::object::LexObject for DisabledJoinLinkPreviewView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -299,7 +299,7 @@ impl ::atlex::types::object::LexObject for InvalidJoinLinkPreviewView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -453,8 +453,8 @@ impl ::atlex::types::object::LexObject for JoinLinkPreviewView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        8usize + usize::from(self.convo.is_some()) + usize::from(self.viewer.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 8usize + usize::from(self.convo.is_some())
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -685,7 +685,7 @@ impl ::atlex::types::object::LexObject for JoinLinkView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + self.extra.body_len()
+        self.extra.body_len() + 5usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -845,7 +845,7 @@ impl ::atlex::types::object::LexObject for JoinLinkViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.requested_at.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.requested_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -967,7 +967,7 @@ impl ::atlex::types::object::LexObject for JoinRequestConvoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + self.extra.body_len()
+        self.extra.body_len() + 6usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1139,7 +1139,7 @@ impl ::atlex::types::object::LexObject for JoinRequestView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -47,7 +47,7 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.kind.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.kind.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -281,7 +281,7 @@ impl ::atlex::types::object::LexObject for DirectConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -323,9 +323,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(DirectConvo { extra })
             }
@@ -409,7 +407,7 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.join_link.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 6usize + usize::from(self.join_link.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

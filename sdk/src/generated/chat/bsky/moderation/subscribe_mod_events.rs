@@ -581,9 +581,9 @@ impl ::atlex::types::object::LexObject for EventChatAccepted {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.group_member_count.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.group_member_count.is_some())
             + usize::from(self.group_name.is_some())
-            + usize::from(self.owner_did.is_some()) + self.extra.body_len()
+            + usize::from(self.owner_did.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -890,7 +890,7 @@ impl ::atlex::types::object::LexObject for EventConvoFirstMessage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.message_id.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 5usize + usize::from(self.message_id.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1087,7 +1087,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatCreated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        9usize + self.extra.body_len()
+        self.extra.body_len() + 9usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1325,7 +1325,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequest {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        10usize + self.extra.body_len()
+        self.extra.body_len() + 10usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1568,7 +1568,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequestApproved {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        9usize + self.extra.body_len()
+        self.extra.body_len() + 9usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1796,7 +1796,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequestRejected {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        9usize + self.extra.body_len()
+        self.extra.body_len() + 9usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2036,7 +2036,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberAdded {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        11usize + self.extra.body_len()
+        self.extra.body_len() + 11usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2295,7 +2295,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberJoined {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        10usize + self.extra.body_len()
+        self.extra.body_len() + 10usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2546,7 +2546,7 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberLeft {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        10usize + self.extra.body_len()
+        self.extra.body_len() + 10usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2979,12 +2979,11 @@ impl ::atlex::types::object::LexObject for EventGroupChatUpdated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        9usize + usize::from(self.join_link_code.is_some())
+        self.extra.body_len() + 9usize + usize::from(self.join_link_code.is_some())
             + usize::from(self.join_link_followers_only.is_some())
             + usize::from(self.join_link_requires_approval.is_some())
             + usize::from(self.lock_reason.is_some())
             + usize::from(self.new_name.is_some()) + usize::from(self.old_name.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3509,7 +3508,7 @@ impl ::atlex::types::object::LexObject for EventRateLimitExceeded {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

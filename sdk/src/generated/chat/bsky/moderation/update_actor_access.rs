@@ -53,7 +53,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.r#ref.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.r#ref.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

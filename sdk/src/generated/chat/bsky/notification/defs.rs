@@ -31,7 +31,7 @@ impl ::atlex::types::object::LexObject for ChatPreference {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -236,7 +236,7 @@ impl ::atlex::types::object::LexObject for Preferences {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

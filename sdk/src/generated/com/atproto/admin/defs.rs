@@ -155,7 +155,7 @@ impl ::atlex::types::object::LexObject for AccountView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.deactivated_at.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.deactivated_at.is_some())
             + usize::from(self.email.is_some())
             + usize::from(self.email_confirmed_at.is_some())
             + usize::from(self.invite_note.is_some())
@@ -163,7 +163,7 @@ impl ::atlex::types::object::LexObject for AccountView {
             + usize::from(self.invites.is_some())
             + usize::from(self.invites_disabled.is_some())
             + usize::from(self.related_records.is_some())
-            + usize::from(self.threat_signatures.is_some()) + self.extra.body_len()
+            + usize::from(self.threat_signatures.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -426,7 +426,7 @@ impl ::atlex::types::object::LexObject for RepoBlobRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.record_uri.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.record_uri.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -539,7 +539,7 @@ impl ::atlex::types::object::LexObject for RepoRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -644,7 +644,7 @@ impl ::atlex::types::object::LexObject for StatusAttr {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.r#ref.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.r#ref.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -752,7 +752,7 @@ impl ::atlex::types::object::LexObject for ThreatSignature {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -73,8 +73,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.comment.is_some())
-            + usize::from(self.subject.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.comment.is_some())
+            + usize::from(self.subject.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -210,7 +210,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -106,10 +106,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.also_known_as.is_some())
+        self.extra.body_len() + usize::from(self.also_known_as.is_some())
             + usize::from(self.rotation_keys.is_some())
             + usize::from(self.services.is_some()) + usize::from(self.token.is_some())
-            + usize::from(self.verification_methods.is_some()) + self.extra.body_len()
+            + usize::from(self.verification_methods.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -272,7 +272,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

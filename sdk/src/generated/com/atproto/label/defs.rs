@@ -219,9 +219,9 @@ impl ::atlex::types::object::LexObject for Label {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.cid.is_some()) + usize::from(self.exp.is_some())
-            + usize::from(self.neg.is_some()) + usize::from(self.sig.is_some())
-            + usize::from(self.ver.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.cid.is_some())
+            + usize::from(self.exp.is_some()) + usize::from(self.neg.is_some())
+            + usize::from(self.sig.is_some()) + usize::from(self.ver.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -465,8 +465,8 @@ impl ::atlex::types::object::LexObject for LabelValueDefinition {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.adult_only.is_some())
-            + usize::from(self.default_setting.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.adult_only.is_some())
+            + usize::from(self.default_setting.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -943,7 +943,7 @@ impl ::atlex::types::object::LexObject for LabelValueDefinitionStrings {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1090,7 +1090,7 @@ impl ::atlex::types::object::LexObject for SelfLabel {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1202,7 +1202,7 @@ impl ::atlex::types::object::LexObject for SelfLabels {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -238,7 +238,7 @@ impl ::atlex::types::object::LexObject for Info {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.message.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.message.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -436,7 +436,7 @@ impl ::atlex::types::object::LexObject for Labels {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -179,8 +179,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.mod_tool.is_some())
-            + usize::from(self.reason.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.mod_tool.is_some())
+            + usize::from(self.reason.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -464,7 +464,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.reason.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 5usize + usize::from(self.reason.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -643,7 +643,7 @@ impl ::atlex::types::object::LexObject for ModTool {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.meta.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.meta.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

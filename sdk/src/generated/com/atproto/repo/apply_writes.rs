@@ -237,8 +237,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.swap_commit.is_some())
-            + usize::from(self.validate.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.swap_commit.is_some())
+            + usize::from(self.validate.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -537,8 +537,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.commit.is_some()) + usize::from(self.results.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.commit.is_some())
+            + usize::from(self.results.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -666,7 +666,7 @@ impl ::atlex::types::object::LexObject for Create {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.rkey.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.rkey.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -820,7 +820,7 @@ impl ::atlex::types::object::LexObject for CreateResult {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.validation_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.validation_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1035,7 +1035,7 @@ impl ::atlex::types::object::LexObject for Delete {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1142,7 +1142,7 @@ impl ::atlex::types::object::LexObject for DeleteResult {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1184,9 +1184,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeleteResult {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(DeleteResult { extra })
             }
@@ -1232,7 +1230,7 @@ impl ::atlex::types::object::LexObject for Update {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1372,7 +1370,7 @@ impl ::atlex::types::object::LexObject for UpdateResult {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.validation_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.validation_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

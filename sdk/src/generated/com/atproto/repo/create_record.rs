@@ -127,9 +127,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.rkey.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.rkey.is_some())
             + usize::from(self.swap_commit.is_some())
-            + usize::from(self.validate.is_some()) + self.extra.body_len()
+            + usize::from(self.validate.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -419,8 +419,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.commit.is_some())
-            + usize::from(self.validation_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.commit.is_some())
+            + usize::from(self.validation_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

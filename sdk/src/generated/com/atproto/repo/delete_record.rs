@@ -118,8 +118,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.swap_commit.is_some())
-            + usize::from(self.swap_record.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.swap_commit.is_some())
+            + usize::from(self.swap_record.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -276,7 +276,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.commit.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.commit.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

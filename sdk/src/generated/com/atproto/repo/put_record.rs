@@ -134,9 +134,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.swap_commit.is_some())
+        self.extra.body_len() + 4usize + usize::from(self.swap_commit.is_some())
             + usize::from(self.swap_record.is_some())
-            + usize::from(self.validate.is_some()) + self.extra.body_len()
+            + usize::from(self.validate.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -441,8 +441,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.commit.is_some())
-            + usize::from(self.validation_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.commit.is_some())
+            + usize::from(self.validation_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

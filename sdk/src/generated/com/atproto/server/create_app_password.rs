@@ -88,7 +88,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.privileged.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.privileged.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -212,7 +212,7 @@ impl ::atlex::types::object::LexObject for AppPassword {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.privileged.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.privileged.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -113,8 +113,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.allow_takendown.is_some())
-            + usize::from(self.auth_factor_token.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.allow_takendown.is_some())
+            + usize::from(self.auth_factor_token.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -430,11 +430,11 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.active.is_some()) + usize::from(self.did_doc.is_some())
-            + usize::from(self.email.is_some())
+        self.extra.body_len() + 4usize + usize::from(self.active.is_some())
+            + usize::from(self.did_doc.is_some()) + usize::from(self.email.is_some())
             + usize::from(self.email_auth_factor.is_some())
             + usize::from(self.email_confirmed.is_some())
-            + usize::from(self.status.is_some()) + self.extra.body_len()
+            + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -57,7 +57,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.delete_after.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.delete_after.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

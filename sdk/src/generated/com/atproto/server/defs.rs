@@ -49,7 +49,7 @@ impl ::atlex::types::object::LexObject for InviteCode {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + self.extra.body_len()
+        self.extra.body_len() + 7usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -211,7 +211,7 @@ impl ::atlex::types::object::LexObject for InviteCodeUse {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

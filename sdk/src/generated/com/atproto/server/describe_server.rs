@@ -124,12 +124,11 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.blob_upload_limit.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.blob_upload_limit.is_some())
             + usize::from(self.contact.is_some())
             + usize::from(self.invite_code_required.is_some())
             + usize::from(self.links.is_some())
             + usize::from(self.phone_verification_required.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -321,7 +320,7 @@ impl ::atlex::types::object::LexObject for Contact {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.email.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.email.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -441,8 +440,8 @@ impl ::atlex::types::object::LexObject for Links {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.privacy_policy.is_some())
-            + usize::from(self.terms_of_service.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.privacy_policy.is_some())
+            + usize::from(self.terms_of_service.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

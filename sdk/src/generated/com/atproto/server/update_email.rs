@@ -110,8 +110,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.email_auth_factor.is_some())
-            + usize::from(self.token.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.email_auth_factor.is_some())
+            + usize::from(self.token.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -134,9 +134,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.account_count.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.account_count.is_some())
             + usize::from(self.seq.is_some()) + usize::from(self.status.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

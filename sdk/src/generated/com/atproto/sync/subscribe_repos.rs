@@ -328,7 +328,7 @@ impl ::atlex::types::object::LexObject for Account {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -639,7 +639,7 @@ impl ::atlex::types::object::LexObject for Commit {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        11usize + usize::from(self.prev_data.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 11usize + usize::from(self.prev_data.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -889,7 +889,7 @@ impl ::atlex::types::object::LexObject for Identity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.handle.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.handle.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1028,7 +1028,7 @@ impl ::atlex::types::object::LexObject for Info {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.message.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.message.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1244,7 +1244,7 @@ impl ::atlex::types::object::LexObject for RepoOp {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.prev.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.prev.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1485,7 +1485,7 @@ impl ::atlex::types::object::LexObject for Sync {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + self.extra.body_len()
+        self.extra.body_len() + 5usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

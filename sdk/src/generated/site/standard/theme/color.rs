@@ -32,7 +32,7 @@ impl ::atlex::types::object::LexObject for Rgb {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -196,7 +196,7 @@ impl ::atlex::types::object::LexObject for Rgba {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + self.extra.body_len()
+        self.extra.body_len() + 4usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

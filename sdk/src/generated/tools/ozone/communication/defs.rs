@@ -79,8 +79,8 @@ impl ::atlex::types::object::LexObject for TemplateView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + usize::from(self.lang.is_some()) + usize::from(self.subject.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 7usize + usize::from(self.lang.is_some())
+            + usize::from(self.subject.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -156,10 +156,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.content_markdown.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.content_markdown.is_some())
             + usize::from(self.disabled.is_some()) + usize::from(self.lang.is_some())
             + usize::from(self.name.is_some()) + usize::from(self.subject.is_some())
-            + usize::from(self.updated_by.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_by.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -248,7 +248,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.cursor.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -385,8 +385,8 @@ impl ::atlex::types::object::LexObject for AccountCreated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.email.is_some()) + usize::from(self.handle.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.email.is_some())
+            + usize::from(self.handle.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -491,7 +491,7 @@ impl ::atlex::types::object::LexObject for EmailConfirmed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -586,7 +586,7 @@ impl ::atlex::types::object::LexObject for EmailUpdated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -693,7 +693,7 @@ impl ::atlex::types::object::LexObject for Event {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1016,7 +1016,7 @@ impl ::atlex::types::object::LexObject for HandleUpdated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1115,7 +1115,7 @@ impl ::atlex::types::object::LexObject for PasswordUpdated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1159,9 +1159,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PasswordUpdated {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(PasswordUpdated { extra })
             }

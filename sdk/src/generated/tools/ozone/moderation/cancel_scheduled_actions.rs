@@ -54,7 +54,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -185,7 +185,7 @@ impl ::atlex::types::object::LexObject for CancellationResults {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -314,7 +314,7 @@ impl ::atlex::types::object::LexObject for FailedCancellation {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.error_code.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.error_code.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

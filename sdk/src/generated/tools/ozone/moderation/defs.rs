@@ -170,8 +170,8 @@ impl ::atlex::types::object::LexObject for AccountEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.comment.is_some()) + usize::from(self.status.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
+            + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -478,11 +478,11 @@ impl ::atlex::types::object::LexObject for AccountHosting {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.created_at.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.created_at.is_some())
             + usize::from(self.deactivated_at.is_some())
             + usize::from(self.deleted_at.is_some())
             + usize::from(self.reactivated_at.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -808,11 +808,11 @@ impl ::atlex::types::object::LexObject for AccountStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.appeal_count.is_some())
+        self.extra.body_len() + usize::from(self.appeal_count.is_some())
             + usize::from(self.escalate_count.is_some())
             + usize::from(self.report_count.is_some())
             + usize::from(self.suspend_count.is_some())
-            + usize::from(self.takedown_count.is_some()) + self.extra.body_len()
+            + usize::from(self.takedown_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1024,10 +1024,10 @@ impl ::atlex::types::object::LexObject for AccountStrike {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.active_strike_count.is_some())
+        self.extra.body_len() + usize::from(self.active_strike_count.is_some())
             + usize::from(self.first_strike_at.is_some())
             + usize::from(self.last_strike_at.is_some())
-            + usize::from(self.total_strike_count.is_some()) + self.extra.body_len()
+            + usize::from(self.total_strike_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1286,12 +1286,12 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.access.is_some())
+        self.extra.body_len() + 3usize + usize::from(self.access.is_some())
             + usize::from(self.complete_ip.is_some())
             + usize::from(self.complete_ua.is_some())
             + usize::from(self.country_code.is_some())
             + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
-            + usize::from(self.region_code.is_some()) + self.extra.body_len()
+            + usize::from(self.region_code.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1611,7 +1611,7 @@ impl ::atlex::types::object::LexObject for AgeAssuranceOverrideEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.access.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.access.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1842,7 +1842,7 @@ impl ::atlex::types::object::LexObject for AgeAssurancePurgeEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1996,8 +1996,8 @@ impl ::atlex::types::object::LexObject for BlobView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.details.is_some())
-            + usize::from(self.moderation.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.details.is_some())
+            + usize::from(self.moderation.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2275,7 +2275,7 @@ impl ::atlex::types::object::LexObject for CancelScheduledTakedownEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2376,7 +2376,7 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2526,9 +2526,9 @@ impl ::atlex::types::object::LexObject for IdentityEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.comment.is_some()) + usize::from(self.handle.is_some())
-            + usize::from(self.pds_host.is_some())
-            + usize::from(self.tombstone.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
+            + usize::from(self.handle.is_some()) + usize::from(self.pds_host.is_some())
+            + usize::from(self.tombstone.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2666,7 +2666,7 @@ impl ::atlex::types::object::LexObject for ImageDetails {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2800,8 +2800,8 @@ impl ::atlex::types::object::LexObject for ModEventAcknowledge {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.acknowledge_account_subjects.is_some())
-            + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
+            + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2935,8 +2935,8 @@ impl ::atlex::types::object::LexObject for ModEventComment {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + usize::from(self.sticky.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
+            + usize::from(self.sticky.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3056,7 +3056,7 @@ impl ::atlex::types::object::LexObject for ModEventDivert {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3246,13 +3246,13 @@ impl ::atlex::types::object::LexObject for ModEventEmail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
             + usize::from(self.content.is_some())
             + usize::from(self.is_delivered.is_some())
             + usize::from(self.policies.is_some())
             + usize::from(self.severity_level.is_some())
             + usize::from(self.strike_count.is_some())
-            + usize::from(self.strike_expires_at.is_some()) + self.extra.body_len()
+            + usize::from(self.strike_expires_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3463,7 +3463,7 @@ impl ::atlex::types::object::LexObject for ModEventEscalate {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3592,8 +3592,8 @@ impl ::atlex::types::object::LexObject for ModEventLabel {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
+            + usize::from(self.duration_in_hours.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3746,7 +3746,7 @@ impl ::atlex::types::object::LexObject for ModEventMute {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3881,8 +3881,8 @@ impl ::atlex::types::object::LexObject for ModEventMuteReporter {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
+            + usize::from(self.duration_in_hours.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4002,7 +4002,7 @@ impl ::atlex::types::object::LexObject for ModEventPriorityScore {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4149,8 +4149,8 @@ impl ::atlex::types::object::LexObject for ModEventReport {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.comment.is_some())
-            + usize::from(self.is_reporter_muted.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
+            + usize::from(self.is_reporter_muted.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4287,7 +4287,7 @@ impl ::atlex::types::object::LexObject for ModEventResolveAppeal {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4438,10 +4438,10 @@ impl ::atlex::types::object::LexObject for ModEventReverseTakedown {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + usize::from(self.comment.is_some())
             + usize::from(self.policies.is_some())
             + usize::from(self.severity_level.is_some())
-            + usize::from(self.strike_count.is_some()) + self.extra.body_len()
+            + usize::from(self.strike_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4620,8 +4620,8 @@ impl ::atlex::types::object::LexObject for ModEventTag {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
+            + usize::from(self.duration_in_hours.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4874,14 +4874,14 @@ impl ::atlex::types::object::LexObject for ModEventTakedown {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.acknowledge_account_subjects.is_some())
+        self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
             + usize::from(self.comment.is_some())
             + usize::from(self.duration_in_hours.is_some())
             + usize::from(self.policies.is_some())
             + usize::from(self.severity_level.is_some())
             + usize::from(self.strike_count.is_some())
             + usize::from(self.strike_expires_at.is_some())
-            + usize::from(self.target_services.is_some()) + self.extra.body_len()
+            + usize::from(self.target_services.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5194,7 +5194,7 @@ impl ::atlex::types::object::LexObject for ModEventUnmute {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5305,7 +5305,7 @@ impl ::atlex::types::object::LexObject for ModEventUnmuteReporter {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5469,9 +5469,9 @@ impl ::atlex::types::object::LexObject for ModEventView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.creator_handle.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.creator_handle.is_some())
             + usize::from(self.mod_tool.is_some())
-            + usize::from(self.subject_handle.is_some()) + self.extra.body_len()
+            + usize::from(self.subject_handle.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6621,7 +6621,7 @@ impl ::atlex::types::object::LexObject for ModEventViewDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.mod_tool.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 6usize + usize::from(self.mod_tool.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7766,7 +7766,7 @@ impl ::atlex::types::object::LexObject for ModTool {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.meta.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.meta.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7896,7 +7896,7 @@ impl ::atlex::types::object::LexObject for Moderation {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.subject_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.subject_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8022,7 +8022,7 @@ impl ::atlex::types::object::LexObject for ModerationDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.subject_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.subject_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8156,8 +8156,8 @@ impl ::atlex::types::object::LexObject for RecordEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.cid.is_some()) + usize::from(self.comment.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
+            + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8419,9 +8419,9 @@ impl ::atlex::types::object::LexObject for RecordHosting {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.created_at.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.created_at.is_some())
             + usize::from(self.deleted_at.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8662,7 +8662,7 @@ impl ::atlex::types::object::LexObject for RecordView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + self.extra.body_len()
+        self.extra.body_len() + 7usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8877,7 +8877,7 @@ impl ::atlex::types::object::LexObject for RecordViewDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + usize::from(self.labels.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 7usize + usize::from(self.labels.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9078,7 +9078,7 @@ impl ::atlex::types::object::LexObject for RecordViewNotFound {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9272,14 +9272,14 @@ impl ::atlex::types::object::LexObject for RecordsStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.appealed_count.is_some())
+        self.extra.body_len() + usize::from(self.appealed_count.is_some())
             + usize::from(self.escalated_count.is_some())
             + usize::from(self.pending_count.is_some())
             + usize::from(self.processed_count.is_some())
             + usize::from(self.reported_count.is_some())
             + usize::from(self.subject_count.is_some())
             + usize::from(self.takendown_count.is_some())
-            + usize::from(self.total_reports.is_some()) + self.extra.body_len()
+            + usize::from(self.total_reports.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9574,11 +9574,11 @@ impl ::atlex::types::object::LexObject for RepoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.deactivated_at.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.deactivated_at.is_some())
             + usize::from(self.email.is_some()) + usize::from(self.invite_note.is_some())
             + usize::from(self.invited_by.is_some())
             + usize::from(self.invites_disabled.is_some())
-            + usize::from(self.threat_signatures.is_some()) + self.extra.body_len()
+            + usize::from(self.threat_signatures.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9956,7 +9956,7 @@ impl ::atlex::types::object::LexObject for RepoViewDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.deactivated_at.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.deactivated_at.is_some())
             + usize::from(self.email.is_some())
             + usize::from(self.email_confirmed_at.is_some())
             + usize::from(self.invite_note.is_some())
@@ -9964,7 +9964,7 @@ impl ::atlex::types::object::LexObject for RepoViewDetail {
             + usize::from(self.invites.is_some())
             + usize::from(self.invites_disabled.is_some())
             + usize::from(self.labels.is_some())
-            + usize::from(self.threat_signatures.is_some()) + self.extra.body_len()
+            + usize::from(self.threat_signatures.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -10244,7 +10244,7 @@ impl ::atlex::types::object::LexObject for RepoViewNotFound {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -10388,7 +10388,7 @@ impl ::atlex::types::object::LexObject for ReporterStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        9usize + self.extra.body_len()
+        self.extra.body_len() + 9usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -10599,7 +10599,7 @@ impl ::atlex::types::object::LexObject for RevokeAccountCredentialsEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -10764,10 +10764,10 @@ impl ::atlex::types::object::LexObject for ScheduleTakedownEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + usize::from(self.comment.is_some())
             + usize::from(self.execute_after.is_some())
             + usize::from(self.execute_at.is_some())
-            + usize::from(self.execute_until.is_some()) + self.extra.body_len()
+            + usize::from(self.execute_until.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -11062,7 +11062,7 @@ impl ::atlex::types::object::LexObject for ScheduledActionView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.event_data.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.event_data.is_some())
             + usize::from(self.execute_after.is_some())
             + usize::from(self.execute_at.is_some())
             + usize::from(self.execute_until.is_some())
@@ -11070,7 +11070,7 @@ impl ::atlex::types::object::LexObject for ScheduledActionView {
             + usize::from(self.last_executed_at.is_some())
             + usize::from(self.last_failure_reason.is_some())
             + usize::from(self.randomize_execution.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -11839,7 +11839,7 @@ impl ::atlex::types::object::LexObject for SubjectStatusView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        5usize + usize::from(self.account_stats.is_some())
+        self.extra.body_len() + 5usize + usize::from(self.account_stats.is_some())
             + usize::from(self.account_strike.is_some())
             + usize::from(self.age_assurance_state.is_some())
             + usize::from(self.age_assurance_updated_by.is_some())
@@ -11857,7 +11857,6 @@ impl ::atlex::types::object::LexObject for SubjectStatusView {
             + usize::from(self.subject_repo_handle.is_some())
             + usize::from(self.suspend_until.is_some())
             + usize::from(self.tags.is_some()) + usize::from(self.takendown.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -12809,9 +12808,9 @@ impl ::atlex::types::object::LexObject for SubjectView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.profile.is_some()) + usize::from(self.record.is_some())
-            + usize::from(self.repo.is_some()) + usize::from(self.status.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.profile.is_some())
+            + usize::from(self.record.is_some()) + usize::from(self.repo.is_some())
+            + usize::from(self.status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -12970,18 +12969,14 @@ impl ::atlex::types::union::LexUnion for SubjectViewProfile {
         type_tag: &str,
         _deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        match type_tag {
-            other => {
-                ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
-                        ::std::format_args!(
-                            "{other:?} is not a member of {}",
-                            "tools.ozone.moderation.defs#subjectView.properties.profile"
-                        ),
-                    ),
-                )
-            }
-        }
+        ::std::result::Result::Err(
+            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                ::std::format_args!(
+                    "{type_tag:?} is not a member of {}",
+                    "tools.ozone.moderation.defs#subjectView.properties.profile"
+                ),
+            ),
+        )
     }
     #[inline]
     fn unknown(member: ::atlex::types::UnknownMember) -> ::std::option::Option<Self> {
@@ -13054,7 +13049,7 @@ impl ::atlex::types::object::LexObject for VideoDetails {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + self.extra.body_len()
+        self.extra.body_len() + 3usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -218,10 +218,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
             + usize::from(self.ends_before.is_some()) + usize::from(self.limit.is_some())
             + usize::from(self.starts_after.is_some())
-            + usize::from(self.subjects.is_some()) + self.extra.body_len()
+            + usize::from(self.subjects.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -433,7 +433,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.cursor.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -165,7 +165,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.mod_tool.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.mod_tool.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -346,7 +346,7 @@ impl ::atlex::types::object::LexObject for FailedScheduling {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.error_code.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.error_code.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -472,7 +472,7 @@ impl ::atlex::types::object::LexObject for ScheduledActionResults {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -633,9 +633,9 @@ impl ::atlex::types::object::LexObject for SchedulingConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.execute_after.is_some())
+        self.extra.body_len() + usize::from(self.execute_after.is_some())
             + usize::from(self.execute_at.is_some())
-            + usize::from(self.execute_until.is_some()) + self.extra.body_len()
+            + usize::from(self.execute_until.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -887,7 +887,7 @@ impl ::atlex::types::object::LexObject for Takedown {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.acknowledge_account_subjects.is_some())
+        self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
             + usize::from(self.comment.is_some())
             + usize::from(self.duration_in_hours.is_some())
             + usize::from(self.email_content.is_some())
@@ -895,7 +895,7 @@ impl ::atlex::types::object::LexObject for Takedown {
             + usize::from(self.policies.is_some())
             + usize::from(self.severity_level.is_some())
             + usize::from(self.strike_count.is_some())
-            + usize::from(self.strike_expires_at.is_some()) + self.extra.body_len()
+            + usize::from(self.strike_expires_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

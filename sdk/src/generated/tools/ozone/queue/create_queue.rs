@@ -271,11 +271,11 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.collection.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.collection.is_some())
             + usize::from(self.description.is_some())
             + usize::from(self.recommended_policies.is_some())
             + usize::from(self.report_types.is_some())
-            + usize::from(self.subject_types.is_some()) + self.extra.body_len()
+            + usize::from(self.subject_types.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -455,7 +455,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -62,8 +62,8 @@ impl ::atlex::types::object::LexObject for AssignmentView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.end_at.is_some())
-            + usize::from(self.moderator.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.end_at.is_some())
+            + usize::from(self.moderator.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -310,13 +310,13 @@ impl ::atlex::types::object::LexObject for QueueStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.action_rate.is_some())
+        self.extra.body_len() + usize::from(self.action_rate.is_some())
             + usize::from(self.actioned_count.is_some())
             + usize::from(self.avg_handling_time_sec.is_some())
             + usize::from(self.escalated_count.is_some())
             + usize::from(self.inbound_count.is_some())
             + usize::from(self.last_updated.is_some())
-            + usize::from(self.pending_count.is_some()) + self.extra.body_len()
+            + usize::from(self.pending_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -620,12 +620,12 @@ impl ::atlex::types::object::LexObject for QueueView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + usize::from(self.collection.is_some())
+        self.extra.body_len() + 7usize + usize::from(self.collection.is_some())
             + usize::from(self.deleted_at.is_some())
             + usize::from(self.description.is_some())
             + usize::from(self.recommended_policies.is_some())
             + usize::from(self.report_types.is_some())
-            + usize::from(self.subject_types.is_some()) + self.extra.body_len()
+            + usize::from(self.subject_types.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -136,9 +136,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.description.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.description.is_some())
             + usize::from(self.enabled.is_some()) + usize::from(self.name.is_some())
-            + usize::from(self.recommended_policies.is_some()) + self.extra.body_len()
+            + usize::from(self.recommended_policies.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -283,7 +283,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -121,9 +121,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.did.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.did.is_some())
             + usize::from(self.is_permanent.is_some())
-            + usize::from(self.queue_id.is_some()) + self.extra.body_len()
+            + usize::from(self.queue_id.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

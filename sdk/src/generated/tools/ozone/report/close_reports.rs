@@ -82,9 +82,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.internal_note.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.internal_note.is_some())
             + usize::from(self.is_automated.is_some())
-            + usize::from(self.report_types.is_some()) + self.extra.body_len()
+            + usize::from(self.report_types.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -232,7 +232,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + self.extra.body_len()
+        self.extra.body_len() + 2usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

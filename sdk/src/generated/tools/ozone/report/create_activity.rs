@@ -357,11 +357,11 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.event_id.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.event_id.is_some())
             + usize::from(self.internal_note.is_some())
             + usize::from(self.is_automated.is_some())
             + usize::from(self.public_note.is_some())
-            + usize::from(self.report_id.is_some()) + self.extra.body_len()
+            + usize::from(self.report_id.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -524,7 +524,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -459,7 +459,7 @@ impl ::atlex::types::object::LexObject for AssignmentActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.previous_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -719,9 +719,8 @@ impl ::atlex::types::object::LexObject for AssignmentView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.end_at.is_some())
+        self.extra.body_len() + 4usize + usize::from(self.end_at.is_some())
             + usize::from(self.moderator.is_some()) + usize::from(self.queue.is_some())
-            + self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -908,7 +907,7 @@ impl ::atlex::types::object::LexObject for CloseActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.previous_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1140,7 +1139,7 @@ impl ::atlex::types::object::LexObject for EscalationActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.previous_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1441,13 +1440,13 @@ impl ::atlex::types::object::LexObject for HistoricalStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.action_rate.is_some())
+        self.extra.body_len() + 1usize + usize::from(self.action_rate.is_some())
             + usize::from(self.actioned_count.is_some())
             + usize::from(self.avg_handling_time_sec.is_some())
             + usize::from(self.computed_at.is_some())
             + usize::from(self.escalated_count.is_some())
             + usize::from(self.inbound_count.is_some())
-            + usize::from(self.pending_count.is_some()) + self.extra.body_len()
+            + usize::from(self.pending_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1733,13 +1732,13 @@ impl ::atlex::types::object::LexObject for LiveStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.action_rate.is_some())
+        self.extra.body_len() + usize::from(self.action_rate.is_some())
             + usize::from(self.actioned_count.is_some())
             + usize::from(self.avg_handling_time_sec.is_some())
             + usize::from(self.escalated_count.is_some())
             + usize::from(self.inbound_count.is_some())
             + usize::from(self.last_updated.is_some())
-            + usize::from(self.pending_count.is_some()) + self.extra.body_len()
+            + usize::from(self.pending_count.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1925,7 +1924,7 @@ impl ::atlex::types::object::LexObject for NoteActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1967,9 +1966,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NoteActivity {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(NoteActivity { extra })
             }
@@ -2030,7 +2027,7 @@ impl ::atlex::types::object::LexObject for QueueActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.previous_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2382,7 +2379,7 @@ impl ::atlex::types::object::LexObject for ReopenActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.previous_status.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2693,10 +2690,10 @@ impl ::atlex::types::object::LexObject for ReportActivityView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.internal_note.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.internal_note.is_some())
             + usize::from(self.meta.is_some()) + usize::from(self.moderator.is_some())
             + usize::from(self.public_note.is_some())
-            + usize::from(self.report.is_some()) + self.extra.body_len()
+            + usize::from(self.report.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3140,7 +3137,7 @@ impl ::atlex::types::object::LexObject for ReportAssignment {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.moderator.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 2usize + usize::from(self.moderator.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3488,7 +3485,7 @@ impl ::atlex::types::object::LexObject for ReportView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        8usize + usize::from(self.action_event_ids.is_some())
+        self.extra.body_len() + 8usize + usize::from(self.action_event_ids.is_some())
             + usize::from(self.action_note.is_some())
             + usize::from(self.actions.is_some())
             + usize::from(self.assignment.is_some())
@@ -3498,7 +3495,7 @@ impl ::atlex::types::object::LexObject for ReportView {
             + usize::from(self.queued_at.is_some())
             + usize::from(self.related_report_count.is_some())
             + usize::from(self.subject_status.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -130,8 +130,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.comment.is_some())
-            + usize::from(self.created_by.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.comment.is_some())
+            + usize::from(self.created_by.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -453,7 +453,7 @@ impl ::atlex::types::object::LexObject for Event {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        8usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 8usize + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -684,7 +684,7 @@ impl ::atlex::types::object::LexObject for UrlRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        7usize + usize::from(self.comment.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 7usize + usize::from(self.comment.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

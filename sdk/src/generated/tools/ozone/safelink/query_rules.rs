@@ -247,13 +247,13 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.actions.is_some())
+        self.extra.body_len() + usize::from(self.actions.is_some())
             + usize::from(self.created_by.is_some()) + usize::from(self.cursor.is_some())
             + usize::from(self.limit.is_some())
             + usize::from(self.pattern_type.is_some())
             + usize::from(self.reason.is_some())
             + usize::from(self.sort_direction.is_some())
-            + usize::from(self.urls.is_some()) + self.extra.body_len()
+            + usize::from(self.urls.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -462,7 +462,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.cursor.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

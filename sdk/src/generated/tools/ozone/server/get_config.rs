@@ -138,10 +138,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.appview.is_some())
+        self.extra.body_len() + usize::from(self.appview.is_some())
             + usize::from(self.blob_divert.is_some()) + usize::from(self.chat.is_some())
             + usize::from(self.pds.is_some()) + usize::from(self.verifier_did.is_some())
-            + usize::from(self.viewer.is_some()) + self.extra.body_len()
+            + usize::from(self.viewer.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -315,7 +315,7 @@ impl ::atlex::types::object::LexObject for ServiceConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.url.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.url.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -428,7 +428,7 @@ impl ::atlex::types::object::LexObject for ViewerConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + usize::from(self.role.is_some()) + self.extra.body_len()
+        self.extra.body_len() + usize::from(self.role.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

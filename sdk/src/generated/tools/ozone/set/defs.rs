@@ -36,7 +36,7 @@ impl ::atlex::types::object::LexObject for Set {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.description.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.description.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -197,7 +197,7 @@ impl ::atlex::types::object::LexObject for SetView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        4usize + usize::from(self.description.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 4usize + usize::from(self.description.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

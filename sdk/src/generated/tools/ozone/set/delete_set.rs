@@ -79,7 +79,7 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -176,7 +176,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        0usize + self.extra.body_len()
+        self.extra.body_len()
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -218,9 +218,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
                 {
-                    match key.as_str() {
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
+                    extra.read_entry(key, &mut map)?;
                 }
                 ::std::result::Result::Ok(Output { extra })
             }

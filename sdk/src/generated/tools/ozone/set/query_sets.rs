@@ -357,7 +357,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.cursor.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

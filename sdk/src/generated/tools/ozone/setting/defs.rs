@@ -100,10 +100,10 @@ impl ::atlex::types::object::LexObject for Option {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.created_at.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.created_at.is_some())
             + usize::from(self.description.is_some())
             + usize::from(self.manager_role.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -278,8 +278,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        3usize + usize::from(self.description.is_some())
-            + usize::from(self.manager_role.is_some()) + self.extra.body_len()
+        self.extra.body_len() + 3usize + usize::from(self.description.is_some())
+            + usize::from(self.manager_role.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -447,7 +447,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + self.extra.body_len()
+        self.extra.body_len() + 1usize
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -93,11 +93,11 @@ impl ::atlex::types::object::LexObject for Member {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        2usize + usize::from(self.created_at.is_some())
+        self.extra.body_len() + 2usize + usize::from(self.created_at.is_some())
             + usize::from(self.disabled.is_some())
             + usize::from(self.last_updated_by.is_some())
             + usize::from(self.profile.is_some())
-            + usize::from(self.updated_at.is_some()) + self.extra.body_len()
+            + usize::from(self.updated_at.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -214,8 +214,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        1usize + usize::from(self.disabled.is_some()) + usize::from(self.role.is_some())
-            + self.extra.body_len()
+        self.extra.body_len() + 1usize + usize::from(self.disabled.is_some())
+            + usize::from(self.role.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -165,13 +165,13 @@ impl ::atlex::types::object::LexObject for VerificationView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        6usize + usize::from(self.issuer_profile.is_some())
+        self.extra.body_len() + 6usize + usize::from(self.issuer_profile.is_some())
             + usize::from(self.issuer_repo.is_some())
             + usize::from(self.revoke_reason.is_some())
             + usize::from(self.revoked_at.is_some())
             + usize::from(self.revoked_by.is_some())
             + usize::from(self.subject_profile.is_some())
-            + usize::from(self.subject_repo.is_some()) + self.extra.body_len()
+            + usize::from(self.subject_repo.is_some())
     }
     fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -416,18 +416,14 @@ impl ::atlex::types::union::LexUnion for VerificationViewIssuerProfile {
         type_tag: &str,
         _deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        match type_tag {
-            other => {
-                ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
-                        ::std::format_args!(
-                            "{other:?} is not a member of {}",
-                            "tools.ozone.verification.defs#verificationView.properties.issuerProfile"
-                        ),
-                    ),
-                )
-            }
-        }
+        ::std::result::Result::Err(
+            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                ::std::format_args!(
+                    "{type_tag:?} is not a member of {}",
+                    "tools.ozone.verification.defs#verificationView.properties.issuerProfile"
+                ),
+            ),
+        )
     }
     #[inline]
     fn unknown(member: ::atlex::types::UnknownMember) -> ::std::option::Option<Self> {
@@ -588,18 +584,14 @@ impl ::atlex::types::union::LexUnion for VerificationViewSubjectProfile {
         type_tag: &str,
         _deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        match type_tag {
-            other => {
-                ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
-                        ::std::format_args!(
-                            "{other:?} is not a member of {}",
-                            "tools.ozone.verification.defs#verificationView.properties.subjectProfile"
-                        ),
-                    ),
-                )
-            }
-        }
+        ::std::result::Result::Err(
+            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                ::std::format_args!(
+                    "{type_tag:?} is not a member of {}",
+                    "tools.ozone.verification.defs#verificationView.properties.subjectProfile"
+                ),
+            ),
+        )
     }
     #[inline]
     fn unknown(member: ::atlex::types::UnknownMember) -> ::std::option::Option<Self> {
