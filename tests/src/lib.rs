@@ -1,1 +1,3 @@
 //! Shared helpers for atlex's integration tests.
+
+pub mod pds;
