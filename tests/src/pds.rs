@@ -351,6 +351,21 @@ impl Pds {
             .unwrap_or_default()
     }
 
+    /// The environment variables that make [`Pds::shared`] in another process use this PDS
+    /// (`ATLEX_PDS_URL`, `ATLEX_PLC_URL`, `ATLEX_PDS_HANDLE_DOMAIN` and, when known,
+    /// `ATLEX_PDS_ADMIN_PASSWORD`).
+    pub fn env_vars(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            (ENV_PDS_URL, self.url.clone()),
+            (ENV_PLC_URL, self.plc_url.clone()),
+            (ENV_PDS_HANDLE_DOMAIN, self.handle_domain.clone()),
+        ];
+        if let Some(password) = &self.admin_password {
+            vars.push((ENV_PDS_ADMIN_PASSWORD, password.clone()));
+        }
+        vars
+    }
+
     /// The URL of an XRPC method on this PDS: `<url>/xrpc/<nsid>`.
     pub fn xrpc_url(&self, nsid: &str) -> String {
         format!("{}/xrpc/{nsid}", self.url)

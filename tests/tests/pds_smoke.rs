@@ -120,3 +120,31 @@ async fn accounts_get_distinct_handles_and_dids() {
         .expect("PLC JSON");
     assert_eq!(doc["id"], a.did, "{doc}");
 }
+
+#[test]
+fn a_spawned_pds_stops_when_dropped() {
+    use atlex_tests::pds::{Pds, harness_dir};
+    // Only when the shared one works (so that setup problems skip or fail in one place).
+    if Pds::shared().is_none() {
+        return;
+    }
+    let own = Pds::spawn(&harness_dir()).unwrap_or_else(|err| panic!("spawn: {err}"));
+    let pid = own.pid().expect("a spawned PDS has a pid");
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc_dir.exists(), "PDS process {pid} is not running");
+    let vars = own.env_vars();
+    assert!(
+        vars.iter()
+            .any(|(k, v)| *k == "ATLEX_PDS_URL" && v == own.url())
+    );
+    assert!(
+        vars.iter()
+            .any(|(k, v)| *k == "ATLEX_PLC_URL" && v == own.plc_url())
+    );
+    drop(own);
+    // Dropping closes its stdin and reaps it.
+    assert!(
+        !proc_dir.exists(),
+        "PDS process {pid} still exists after drop"
+    );
+}
