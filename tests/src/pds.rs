@@ -237,8 +237,12 @@ impl Pds {
     ///
     /// Most tests want [`Pds::shared`] instead; this is for tests that need a PDS of their own.
     pub fn spawn(dir: &Path) -> Result<Pds, PdsError> {
-        run_setup(dir)?;
         let timeout = start_timeout()?;
+        Self::spawn_with_timeout(dir, timeout)
+    }
+
+    fn spawn_with_timeout(dir: &Path, timeout: Duration) -> Result<Pds, PdsError> {
+        run_setup(dir)?;
         let node = node_binary(dir);
         let mut child = Command::new(&node)
             .arg("start.mjs")
@@ -261,7 +265,7 @@ impl Pds {
                 stderr: String::new(),
             });
         };
-        let stderr_reader = stderr.drain_from(child_stderr);
+        let stderr_reader = stderr.drain_from(child_stderr, false);
         let ready = watch_stdout(stdout);
 
         let failure = |mut child: Child, reason: String| {
@@ -636,12 +640,6 @@ fn check_reachable(var: &'static str, url: &str) -> Result<(), PdsError> {
 
 fn run_setup(dir: &Path) -> Result<(), PdsError> {
     let script = dir.join("setup.sh");
-    if !dir.join("node_modules/.atlex-setup-stamp").exists() {
-        eprintln!(
-            "note: installing the reference PDS with {} (a few minutes on the first run)",
-            script.display()
-        );
-    }
     let mut child = Command::new("bash")
         .arg(&script)
         .current_dir(dir)
@@ -653,10 +651,12 @@ fn run_setup(dir: &Path) -> Result<(), PdsError> {
             reason: format!("could not run bash {}: {err}", script.display()),
             output: String::new(),
         })?;
+    // setup.sh is silent when everything is in place; when it installs (minutes), its short
+    // progress notes are passed on to stderr (past the test harness's capture) as they come.
     let output = OutputTail::default();
     let readers: Vec<JoinHandle<()>> = [
-        child.stdout.take().map(|s| output.drain_from(s)),
-        child.stderr.take().map(|s| output.drain_from(s)),
+        child.stdout.take().map(|s| output.drain_from(s, true)),
+        child.stderr.take().map(|s| output.drain_from(s, true)),
     ]
     .into_iter()
     .flatten()
@@ -774,15 +774,21 @@ impl OutputTail {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// Copies everything from `pipe` into this tail on a thread, until end-of-file.
-    fn drain_from(&self, mut pipe: impl Read + Send + 'static) -> JoinHandle<()> {
+    /// Copies everything from `pipe` into this tail on a thread, until end-of-file; with
+    /// `echo`, also to this process's stderr handle.
+    fn drain_from(&self, mut pipe: impl Read + Send + 'static, echo: bool) -> JoinHandle<()> {
         let tail = self.clone();
         thread::spawn(move || {
             let mut chunk = [0u8; 8192];
             loop {
                 match pipe.read(&mut chunk) {
                     Ok(0) => break,
-                    Ok(n) => tail.push(&chunk[..n]),
+                    Ok(n) => {
+                        tail.push(&chunk[..n]);
+                        if echo {
+                            let _ = std::io::stderr().write_all(&chunk[..n]);
+                        }
+                    }
                     Err(err) if err.kind() == ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
@@ -838,6 +844,100 @@ mod tests {
             err.to_string(),
             "com.atproto.server.createSession: HTTP 401 AuthenticationRequired: Invalid identifier or password"
         );
+    }
+
+    /// A harness directory whose `setup.sh` and "Node binary" are the given shell scripts.
+    fn fake_harness(setup: &str, node: Option<&str>) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("setup.sh"), setup).unwrap();
+        if let Some(node) = node {
+            let bin = node_binary(dir.path());
+            std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+            std::fs::write(&bin, format!("#!/bin/sh\n{node}\n")).unwrap();
+            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    }
+
+    fn spawn_err(dir: &tempfile::TempDir, timeout: u64) -> String {
+        match Pds::spawn_with_timeout(dir.path(), Duration::from_secs(timeout)) {
+            Ok(pds) => panic!("expected an error, got {pds:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    // One test for every fake-harness case: writing an executable while another test thread
+    // forks can make exec fail with ETXTBSY, so these run one after the other.
+    #[test]
+    fn spawn_reports_each_way_of_failing_and_parses_the_ready_line() {
+        let ok_setup = "exit 0";
+
+        let dir = fake_harness(
+            "echo '(expected output of a failing fake setup.sh)' >&2; exit 3",
+            None,
+        );
+        let err = spawn_err(&dir, 5);
+        assert!(
+            err.starts_with("tests/pds/setup.sh failed: exit code 3"),
+            "{err}"
+        );
+        assert!(
+            err.contains("(expected output of a failing fake setup.sh)"),
+            "{err}"
+        );
+
+        let dir = fake_harness(ok_setup, None);
+        let err = spawn_err(&dir, 5);
+        assert!(err.contains("could not run"), "{err}");
+
+        let dir = fake_harness(ok_setup, Some("echo kaput >&2; exit 4"));
+        let err = spawn_err(&dir, 5);
+        assert!(
+            err.contains("exited before it was ready (exit code 4)"),
+            "{err}"
+        );
+        assert!(err.contains("kaput"), "{err}");
+
+        let dir = fake_harness(ok_setup, Some("echo '{\"nope\": 1}'; exec cat >/dev/null"));
+        let err = spawn_err(&dir, 5);
+        assert!(err.contains("not the expected JSON"), "{err}");
+
+        let dir = fake_harness(ok_setup, Some("echo starting >&2; exec sleep 30"));
+        let started = Instant::now();
+        let err = spawn_err(&dir, 1);
+        assert!(err.contains("no ready line on stdout within 1 s"), "{err}");
+        assert!(err.contains("starting"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the child was not killed"
+        );
+
+        let dir = fake_harness(
+            ok_setup,
+            Some(concat!(
+                "echo 'not json'; ",
+                r#"echo '{"pds":"http://localhost:9/","plc":"http://localhost:8","adminPassword":"pw"}'; "#,
+                "echo 'more output'; exec cat >/dev/null",
+            )),
+        );
+        let pds = Pds::spawn_with_timeout(dir.path(), Duration::from_secs(5)).unwrap();
+        assert_eq!(pds.url(), "http://localhost:9");
+        assert_eq!(pds.plc_url(), "http://localhost:8");
+        assert_eq!(pds.admin_password(), Some("pw"));
+        assert_eq!(pds.handle_domain(), ".test");
+        assert_eq!(pds.xrpc_url("a.b.c"), "http://localhost:9/xrpc/a.b.c");
+        let pid = pds.pid().unwrap();
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        assert!(proc_dir.exists());
+        let started = Instant::now();
+        drop(pds);
+        // `cat` exits at end-of-stdin: the drop closed the pipe rather than killing it.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "stdin was not closed"
+        );
+        assert!(!proc_dir.exists(), "still running after drop");
     }
 
     #[test]
