@@ -1,1 +1,5 @@
 //! Shared helpers for atlex's integration tests.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod pds;
