@@ -372,14 +372,22 @@ impl<'a> Emitter<'a> {
             doc_line(&format!(
                 "Creates a `{}` with every optional field unset{}.",
                 def.name,
-                if is_params { " (or at its default)" } else { "" }
+                if is_params {
+                    " (or at its default)"
+                } else {
+                    ""
+                }
             ))
         } else {
             doc_line(&format!(
                 "Creates a `{}` from its required fields ({}); optional fields start unset{}.",
                 def.name,
                 arg_names.join(", "),
-                if is_params { " or at their defaults" } else { "" }
+                if is_params {
+                    " or at their defaults"
+                } else {
+                    ""
+                }
             ))
         };
         let allow = if args.len() > 7 {
@@ -790,11 +798,15 @@ impl<'a> Emitter<'a> {
         } else {
             quote!(deserializer)
         };
-        let member_arms: Vec<TokenStream> = def.variants.iter().map(|v| {
-            let vname = ident(&v.name);
-            let tag = &v.tag;
-            quote!(#tag => #serde::Deserialize::deserialize(deserializer).map(Self::#vname),)
-        }).collect();
+        let member_arms: Vec<TokenStream> = def
+            .variants
+            .iter()
+            .map(|v| {
+                let vname = ident(&v.name);
+                let tag = &v.tag;
+                quote!(#tag => #serde::Deserialize::deserialize(deserializer).map(Self::#vname),)
+            })
+            .collect();
         let member_body = if member_arms.is_empty() {
             quote! {
                 ::std::result::Result::Err(<D::Error as #serde::de::Error>::custom(

@@ -234,7 +234,12 @@ fn parse_codegen(args: VecDeque<OsString>) -> Result<Command, UsageError> {
                 Topic::Codegen,
             )?,
             "--out" => set(&mut parsed.out, flags.path(&flag)?, &flag, Topic::Codegen)?,
-            "--root" => set(&mut parsed.root, flags.string(&flag)?, &flag, Topic::Codegen)?,
+            "--root" => set(
+                &mut parsed.root,
+                flags.string(&flag)?,
+                &flag,
+                Topic::Codegen,
+            )?,
             _ => return Err(flags.unknown(&flag)),
         }
     }

@@ -56,7 +56,10 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
                 own_dir.display()
             ))
         } else {
-            Error::new(format!("lexicon folder {} does not exist", own_dir.display()))
+            Error::new(format!(
+                "lexicon folder {} does not exist",
+                own_dir.display()
+            ))
         });
     }
     let out_dir = match &args.out {
@@ -136,8 +139,8 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
         let manifest = root.join("sdk").join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest)
             .context(|| format!("reading {}", manifest.display()))?;
-        let updated = replace_features(&text, &features_block(&generated.features))
-            .ok_or_else(|| {
+        let updated =
+            replace_features(&text, &features_block(&generated.features)).ok_or_else(|| {
                 Error::new(format!(
                     "{} has no `{FEATURES_BEGIN}` … `{FEATURES_END}` block in [features]",
                     manifest.display()
@@ -261,8 +264,7 @@ pub fn ensure_file(path: &Path, contents: &str, check: bool) -> Result<bool> {
     }
     if !check {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(path, contents).context(|| format!("writing {}", path.display()))?;
     }
@@ -347,7 +349,9 @@ mod tests {
 
     #[test]
     fn features_are_replaced_between_markers() {
-        let manifest = format!("[features]\ndefault = []\n{FEATURES_BEGIN}\nold = []\n{FEATURES_END}\n\n[deps]\n");
+        let manifest = format!(
+            "[features]\ndefault = []\n{FEATURES_BEGIN}\nold = []\n{FEATURES_END}\n\n[deps]\n"
+        );
         let mut features = std::collections::BTreeMap::new();
         features.insert("app-bsky".to_owned(), BTreeSet::new());
         features.insert(
