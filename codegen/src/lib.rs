@@ -70,6 +70,8 @@ pub struct Generated {
 /// Why generation failed.
 #[derive(Debug)]
 pub enum GenerateError {
+    /// A lexicon folder could not be read or parsed (each error names the file).
+    Load(atlex_lexicon::LoadErrors),
     /// Problems in the lexicons (each names file, NSID, def and field).
     Lexicon(Vec<Problem>),
     /// A generator bug: emitted tokens did not parse.
@@ -79,6 +81,7 @@ pub enum GenerateError {
 impl std::fmt::Display for GenerateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            GenerateError::Load(errors) => errors.fmt(f),
             GenerateError::Lexicon(problems) => {
                 write!(f, "{} problem(s) in the lexicons", problems.len())?;
                 for problem in problems {
@@ -92,6 +95,51 @@ impl std::fmt::Display for GenerateError {
 }
 
 impl std::error::Error for GenerateError {}
+
+/// Lexicons loaded from a folder and checked: the documents, and the warnings the checks gave.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The documents, sorted by file.
+    pub docs: Vec<atlex_lexicon::LoadedDoc>,
+    /// Warnings (suspicious but usable); errors make [`load_lexicons`] fail.
+    pub warnings: Vec<Problem>,
+}
+
+impl Loaded {
+    /// The documents as a [`DocSet`] rooted at `root`.
+    pub fn doc_set(&self, root: &str) -> DocSet<'_> {
+        DocSet {
+            docs: self
+                .docs
+                .iter()
+                .map(|d| (&d.doc, Some(d.file.clone())))
+                .collect(),
+            root: root.to_owned(),
+        }
+    }
+}
+
+/// Loads every lexicon under `dir` and applies the schema checks; any error fails, naming the
+/// file, NSID, def and field.
+pub fn load_lexicons(dir: &std::path::Path) -> Result<Loaded, GenerateError> {
+    let docs = atlex_lexicon::load_dir(dir).map_err(GenerateError::Load)?;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for loaded in &docs {
+        for problem in atlex_lexicon::check_document(&loaded.doc, Some(&loaded.file)) {
+            if problem.is_error() {
+                errors.push(problem);
+            } else {
+                warnings.push(problem);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Loaded { docs, warnings })
+    } else {
+        Err(GenerateError::Lexicon(errors))
+    }
+}
 
 /// Generates Rust for `own`; refs into `external` (e.g. the official lexicons, rooted at
 /// `::atlex`) resolve to paths in that crate.

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use atlex_codegen::{Config, DocSet, Layout};
-use atlex_lexicon::{LoadedDoc, Severity};
 
 use crate::error::{Context, Error, Result};
 
@@ -74,9 +73,9 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
 
     let own = load_checked(&own_dir, out)?;
     let external = if sdk_mode || args.no_official {
-        Vec::new()
+        None
     } else if official_dir.is_dir() {
-        load_checked(&official_dir, out)?
+        Some(load_checked(&official_dir, out)?)
     } else {
         return Err(Error::new(format!(
             "refs into the official lexicons need {}; run `cargo xtask lexicons sync` first \
@@ -96,21 +95,11 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
     if args.single_file {
         config.layout = Layout::SingleFile;
     }
-    let own_set = DocSet {
-        docs: own.iter().map(|d| (&d.doc, Some(d.file.clone()))).collect(),
-        root: config.root.clone(),
-    };
-    let external_sets: Vec<DocSet<'_>> = if external.is_empty() {
-        Vec::new()
-    } else {
-        vec![DocSet {
-            docs: external
-                .iter()
-                .map(|d| (&d.doc, Some(d.file.clone())))
-                .collect(),
-            root: "::atlex".to_owned(),
-        }]
-    };
+    let own_set = own.doc_set(&config.root);
+    let external_sets: Vec<DocSet<'_>> = external
+        .iter()
+        .map(|loaded| loaded.doc_set("::atlex"))
+        .collect();
     let generated = atlex_codegen::generate(&own_set, &external_sets, &config)
         .map_err(|e| Error::new(e.to_string()))?;
 
@@ -157,7 +146,7 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
                 out,
                 "codegen: {} files are fresh ({} lexicons, {:.2?})",
                 generated.files.len(),
-                own.len(),
+                own.docs.len(),
                 elapsed
             );
             Ok(())
@@ -177,7 +166,7 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
         let _ = writeln!(
             out,
             "codegen: {} lexicons → {} files in {} ({} changed, {:.2?})",
-            own.len(),
+            own.docs.len(),
             generated.files.len(),
             display_relative(root, &out_dir),
             stale.len(),
@@ -224,31 +213,14 @@ fn reproduce_args(args: &CodegenArgs) -> String {
     s
 }
 
-/// Loads a folder of lexicons and applies the schema checks; every error is reported.
-fn load_checked(dir: &Path, out: &mut dyn Write) -> Result<Vec<LoadedDoc>> {
-    let docs = atlex_lexicon::load_dir(dir).map_err(|e| Error::new(e.to_string()))?;
-    let mut errors = Vec::new();
-    for loaded in &docs {
-        let diagnostics = atlex_lexicon::check_document(&loaded.doc, Some(&loaded.file));
-        for problem in diagnostics {
-            match problem.severity {
-                Severity::Error => errors.push(problem.to_string()),
-                Severity::Warning => {
-                    let _ = writeln!(out, "warning: {problem}");
-                }
-            }
-        }
+/// Loads a folder of lexicons and applies the schema checks; warnings are printed.
+fn load_checked(dir: &Path, out: &mut dyn Write) -> Result<atlex_codegen::Loaded> {
+    let loaded = atlex_codegen::load_lexicons(dir)
+        .map_err(|e| Error::new(format!("lexicons under {}: {e}", dir.display())))?;
+    for warning in &loaded.warnings {
+        let _ = writeln!(out, "warning: {warning}");
     }
-    if errors.is_empty() {
-        Ok(docs)
-    } else {
-        Err(Error::new(format!(
-            "{} problem(s) in the lexicons under {}:\n  {}",
-            errors.len(),
-            dir.display(),
-            errors.join("\n  ")
-        )))
-    }
+    Ok(loaded)
 }
 
 /// Writes `contents` to `path` when it differs (CRLF-insensitive). Returns whether it differed.
