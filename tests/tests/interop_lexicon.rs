@@ -10,7 +10,7 @@ mod lexicon_common;
 
 use std::path::{Path, PathBuf};
 
-use atlex_lexicon::{Catalog, LexiconDoc, Rule, check_document};
+use atlex_lexicon::{Catalog, Constraint, LexiconDoc, check_document};
 use lexicon_common::{cases, interop_dir, report};
 use serde_json::{Value, json};
 
@@ -303,7 +303,9 @@ fn isolated_cid_link_cases() {
         )
         .unwrap_err();
     assert!(
-        errs.errors().iter().any(|e| e.rule == Rule::DataModel),
+        errs.errors()
+            .iter()
+            .any(|e| matches!(e.constraint, Constraint::DataModel { .. })),
         "{errs}"
     );
 }

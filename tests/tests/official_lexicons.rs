@@ -111,7 +111,7 @@ fn official_records_validate_sample_data() {
     let got: Vec<(String, &str)> = errs
         .errors()
         .iter()
-        .map(|e| (e.path.clone(), e.rule.name()))
+        .map(|e| (e.path.clone(), e.constraint.name()))
         .collect();
     for (path, rule) in [
         ("$.text", "maxLength"),

@@ -15,7 +15,8 @@
 //!    ([`Catalog::resolve`]); [`Catalog::check`] adds the cross-document checks.
 //! 4. **Validate**: [`Catalog::validate_record`], [`Catalog::validate_params`],
 //!    [`Catalog::validate_input`], [`Catalog::validate_output`] and friends check untyped JSON
-//!    data and return every failure with its JSON path and rule ([`ValidationErrors`]).
+//!    data and return every failure with its JSON path and [`Constraint`] ([`ValidationErrors`],
+//!    the vocabulary of [`atlex_types::validate`] that generated code uses too).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,6 +47,11 @@ pub mod model;
 mod problem;
 mod validate;
 
+/// The validation vocabulary, shared with the code generated for the SDK (re-exported from
+/// [`atlex_types::validate`]).
+pub use atlex_types::validate::{
+    Constraint, ValidationError, ValidationErrors, mime_matches, path_key,
+};
 pub use catalog::{Catalog, CatalogError, ResolveError, Resolved};
 pub use check::check_document;
 pub use load::{
@@ -59,9 +65,7 @@ pub use model::{
     UnknownSchema,
 };
 pub use problem::{Diagnostics, Problem, Severity};
-pub use validate::{
-    Rule, ValidateOptions, ValidationError, ValidationErrors, mime_matches, path_key,
-};
+pub use validate::ValidateOptions;
 
 #[cfg(test)]
 mod tests;

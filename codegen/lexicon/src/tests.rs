@@ -1035,7 +1035,10 @@ fn validate_data_model_layer_first() {
         .validate_record("com.example.rec", &rec(json!(1.5)))
         .unwrap_err();
     assert_eq!(e.errors().len(), 1, "{e}");
-    assert_eq!(e.errors()[0].rule, Rule::DataModel);
+    assert!(
+        matches!(e.errors()[0].constraint, Constraint::DataModel { .. }),
+        "{e}"
+    );
     assert_eq!(e.errors()[0].path, "$.f");
     // Data-model errors anywhere, even in undeclared fields, make the record invalid.
     let e = c
@@ -1044,7 +1047,10 @@ fn validate_data_model_layer_first() {
             &json!({"$type": "com.example.rec", "zz": {"$type": ""}}),
         )
         .unwrap_err();
-    assert_eq!(e.errors()[0].rule, Rule::DataModel, "{e}");
+    assert!(
+        matches!(e.errors()[0].constraint, Constraint::DataModel { .. }),
+        "{e}"
+    );
     let e = c
         .validate_record(
             "com.example.rec",
@@ -1235,6 +1241,16 @@ fn validate_bytes_links_blobs() {
     ok(
         json!({"type": "blob", "accept": ["*/*"]}),
         vec![blob("x/y", 1)],
+    );
+    // The edge cases shared with generated code (atlex_types::validate::BlobRules): an empty
+    // `accept` restricts nothing, and `type/*` is a prefix match on `type/` (Go, TypeScript).
+    ok(
+        json!({"type": "blob", "accept": []}),
+        vec![blob("x/y", 1), blob("image/png", 1)],
+    );
+    ok(
+        json!({"type": "blob", "accept": ["image/*"]}),
+        vec![blob("image/", 1)],
     );
     // Both failures are reported.
     let e = field_result(&f, blob("text/plain", 1000)).unwrap_err();
@@ -1627,9 +1643,14 @@ fn validate_value_against_any_def() {
 #[test]
 fn validation_error_display() {
     let e = field_result(&json!({"type": "string", "maxLength": 2}), json!("abc")).unwrap_err();
+    assert_eq!(e.errors().len(), 1, "{e}");
+    assert_eq!(
+        e.errors()[0].to_string(),
+        "$.f: maxLength 2: string is 3 UTF-8 bytes long"
+    );
     assert_eq!(
         e.to_string(),
-        "$.f: maxLength 2: string is 3 UTF-8 bytes long, at most 2 allowed"
+        "1 lexicon constraint violation; $.f: maxLength 2: string is 3 UTF-8 bytes long"
     );
 }
 

@@ -7,178 +7,24 @@
 //! that single error is returned. Then the schema is applied and **every** failure is collected,
 //! each with the JSON path of the value (`$.embed.images[0].alt`) and the rule it breaks.
 //!
-//! Grapheme lengths count extended grapheme clusters with `unicode-segmentation` (the crate the
-//! Rust ecosystem uses for UAX #29); string formats are checked with
-//! [`atlex_types::format::validate`].
+//! The vocabulary and the checks are those of [`atlex_types::validate`], which the code
+//! generated for the SDK uses too: [`Validator`] tracks the path and collects the
+//! [`Constraint`]s, and every length, grapheme, range, `enum`/`const`, blob and format check is
+//! one of its shared checkers ([`StringRules`], [`StringChoice`], [`IntegerRules`],
+//! [`BlobRules`]). This module only walks the schema.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use atlex_types::data::Data;
-use atlex_types::format::{self, Format};
+use atlex_types::validate::{
+    BlobRules, Constraint, IntegerRules, StringChoice, StringRules, ValidationError,
+    ValidationErrors, Validator,
+};
 use serde_json::{Map, Value};
-use unicode_segmentation::UnicodeSegmentation;
 
 use crate::catalog::{Catalog, Resolved};
 use crate::check::union_target_ok;
 use crate::model::*;
-
-/// The rule a value breaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Rule {
-    /// The data-model layer rejected the value (float, malformed `$bytes`/`$link`/blob,
-    /// bad `$type`, …).
-    DataModel,
-    /// The value has the wrong data type; holds the expected type.
-    Type(&'static str),
-    /// A required property is missing.
-    Required,
-    /// `null` for a property that is not listed in `nullable`.
-    Nullable,
-    /// The value differs from `const`.
-    Const,
-    /// The value is not one of `enum`.
-    Enum,
-    /// Integer below `minimum`.
-    Minimum(i64),
-    /// Integer above `maximum`.
-    Maximum(i64),
-    /// String (UTF-8 bytes), bytes or array shorter than `minLength`.
-    MinLength(u64),
-    /// String (UTF-8 bytes), bytes or array longer than `maxLength`.
-    MaxLength(u64),
-    /// String with fewer grapheme clusters than `minGraphemes`.
-    MinGraphemes(u64),
-    /// String with more grapheme clusters than `maxGraphemes`.
-    MaxGraphemes(u64),
-    /// String that is not a valid value of its `format`.
-    Format(Format),
-    /// Blob larger than `maxSize`.
-    MaxSize(u64),
-    /// Blob whose MIME type matches none of `accept`.
-    Accept,
-    /// `$type` missing, not matching, or with a `#main` suffix.
-    TypeTag,
-    /// `$type` of a closed union that is not one of its refs.
-    ClosedUnion,
-    /// A schema reference that cannot be resolved in the catalog.
-    Unresolved,
-    /// Data validated against a `token`, which has no data representation.
-    Token,
-    /// The schema does not describe this kind of data (not a record, no input, not JSON, …).
-    Schema,
-    /// A query-string parameter that cannot be parsed as its declared type.
-    Param,
-}
-
-impl Rule {
-    /// The lexicon name of the rule or constraint (`"maxLength"`, `"required"`, `"type"`, …).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Rule::DataModel => "data-model",
-            Rule::Type(_) => "type",
-            Rule::Required => "required",
-            Rule::Nullable => "nullable",
-            Rule::Const => "const",
-            Rule::Enum => "enum",
-            Rule::Minimum(_) => "minimum",
-            Rule::Maximum(_) => "maximum",
-            Rule::MinLength(_) => "minLength",
-            Rule::MaxLength(_) => "maxLength",
-            Rule::MinGraphemes(_) => "minGraphemes",
-            Rule::MaxGraphemes(_) => "maxGraphemes",
-            Rule::Format(_) => "format",
-            Rule::MaxSize(_) => "maxSize",
-            Rule::Accept => "accept",
-            Rule::TypeTag => "$type",
-            Rule::ClosedUnion => "closed",
-            Rule::Unresolved => "ref",
-            Rule::Token => "token",
-            Rule::Schema => "schema",
-            Rule::Param => "params",
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())?;
-        match self {
-            Rule::Type(t) => write!(f, " {t}"),
-            Rule::Minimum(n) | Rule::Maximum(n) => write!(f, " {n}"),
-            Rule::MinLength(n)
-            | Rule::MaxLength(n)
-            | Rule::MinGraphemes(n)
-            | Rule::MaxGraphemes(n)
-            | Rule::MaxSize(n) => write!(f, " {n}"),
-            Rule::Format(fm) => write!(f, " {}", fm.lexicon_name()),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// One validation failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    /// JSON path of the offending value (`$` is the whole value), e.g. `$.embed.images[0].alt`.
-    pub path: String,
-    /// The rule broken, with its limit.
-    pub rule: Rule,
-    /// Details (the actual value or length, the reason from the format check, …).
-    pub message: String,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.path, self.rule, self.message)
-    }
-}
-
-impl std::error::Error for ValidationError {}
-
-/// All validation failures of one value (never empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationErrors(pub Vec<ValidationError>);
-
-impl ValidationErrors {
-    /// The failures.
-    pub fn errors(&self) -> &[ValidationError] {
-        &self.0
-    }
-
-    /// Whether any failure is at `path` with a rule named `rule` (see [`Rule::name`]).
-    pub fn has(&self, path: &str, rule: &str) -> bool {
-        self.0
-            .iter()
-            .any(|e| e.path == path && e.rule.name() == rule)
-    }
-}
-
-impl fmt::Display for ValidationErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.as_slice() {
-            [one] => one.fmt(f),
-            many => {
-                write!(f, "{} validation errors:", many.len())?;
-                for e in many {
-                    write!(f, "\n  {e}")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl std::error::Error for ValidationErrors {}
-
-impl IntoIterator for ValidationErrors {
-    type Item = ValidationError;
-    type IntoIter = std::vec::IntoIter<ValidationError>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
-    }
-}
 
 /// Options for validation. The defaults are the strict behaviour for data being written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,49 +51,6 @@ impl ValidateOptions {
     }
 }
 
-/// Whether the MIME type `mime` matches the blob `accept` pattern (exact, `type/*` or `*/*`;
-/// case-sensitive).
-pub fn mime_matches(pattern: &str, mime: &str) -> bool {
-    if pattern == "*/*" {
-        return true;
-    }
-    match pattern.strip_suffix('*') {
-        Some(prefix) if prefix.ends_with('/') => mime.starts_with(prefix),
-        _ => pattern == mime,
-    }
-}
-
-/// Appends an object key to a JSON path: `.key`, or `["key"]` when it is not identifier-like.
-pub fn path_key(path: &str, key: &str) -> String {
-    let ident = key
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    if ident {
-        format!("{path}.{key}")
-    } else {
-        let quoted = serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}"));
-        format!("{path}[{quoted}]")
-    }
-}
-
-fn kind(d: &Data) -> &'static str {
-    match d {
-        Data::Null => "null",
-        Data::Boolean(_) => "boolean",
-        Data::Integer(_) => "integer",
-        Data::String(_) => "string",
-        Data::Bytes(_) => "bytes",
-        Data::Link(_) => "cid-link",
-        Data::Blob(_) => "blob",
-        Data::Array(_) => "array",
-        Data::Object(_) => "object",
-    }
-}
-
 /// How a def was reached, which decides the `$type` rule for objects.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Via {
@@ -257,462 +60,321 @@ enum Via {
     Tagged,
 }
 
-struct Validator<'a> {
+/// Walks data along a schema; the shared [`Validator`] keeps the path and the failures.
+struct Walker<'a> {
     cat: &'a Catalog,
     opts: &'a ValidateOptions,
-    errors: Vec<ValidationError>,
+    v: Validator,
 }
 
-impl<'a> Validator<'a> {
+impl<'a> Walker<'a> {
     fn new(cat: &'a Catalog, opts: &'a ValidateOptions) -> Self {
-        Validator {
+        Walker {
             cat,
             opts,
-            errors: Vec::new(),
+            v: Validator::new(),
         }
     }
 
-    fn fail(&mut self, path: &str, rule: Rule, message: impl Into<String>) {
-        self.errors.push(ValidationError {
-            path: path.to_owned(),
-            rule,
-            message: message.into(),
-        });
+    /// Runs `check` inside the object key `name`.
+    fn at(&mut self, name: &str, check: impl FnOnce(&mut Self)) {
+        self.v.push_field(name);
+        check(self);
+        self.v.pop();
     }
 
-    fn wrong_type(&mut self, path: &str, expected: &'static str, data: &Data) {
-        self.fail(
-            path,
-            Rule::Type(expected),
-            format!("expected {expected}, found {}", kind(data)),
-        );
+    /// Runs `check` inside the array element `index`.
+    fn at_index(&mut self, index: usize, check: impl FnOnce(&mut Self)) {
+        self.v.push_index(index);
+        check(self);
+        self.v.pop();
+    }
+
+    fn report(&mut self, constraint: Constraint) {
+        self.v.report(constraint);
+    }
+
+    fn type_tag(&mut self, reason: String) {
+        self.report(Constraint::TypeTag { reason });
     }
 
     fn finish(self) -> Result<(), ValidationErrors> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors(self.errors))
-        }
+        self.v.finish()
     }
 
-    fn def(&mut self, target: Resolved<'_>, data: &Data, path: &str, via: Via) {
+    fn def(&mut self, target: Resolved<'_>, data: &Data, via: Via) {
         match target.def {
             Def::Record(r) => {
                 if via == Via::Ref {
-                    self.ref_type_tag(&target, data, path);
+                    self.ref_type_tag(&target, data);
                 }
-                self.object(target.nsid, &r.record, data, path);
+                self.object(target.nsid, &r.record, data);
             }
             Def::Object(o) => {
                 if via == Via::Ref {
-                    self.ref_type_tag(&target, data, path);
+                    self.ref_type_tag(&target, data);
                 }
-                self.object(target.nsid, o, data, path);
+                self.object(target.nsid, o, data);
             }
-            Def::Token(_) => self.fail(
-                path,
-                Rule::Token,
-                format!(
-                    "{} is a token, which has no data representation",
-                    target.type_name()
-                ),
-            ),
+            Def::Token(_) => self.report(Constraint::Token {
+                name: target.type_name(),
+            }),
             Def::Query(_) | Def::Procedure(_) | Def::Subscription(_) | Def::PermissionSet(_) => {
-                self.fail(
-                    path,
-                    Rule::Schema,
-                    format!(
+                self.report(Constraint::SchemaMismatch {
+                    reason: format!(
                         "{} is a {}, not a data type",
                         target.type_name(),
                         target.def.type_name()
                     ),
-                )
+                })
             }
-            Def::Boolean(x) => self.boolean(x, data, path),
-            Def::Integer(x) => self.integer(x, data, path),
-            Def::String(x) => self.string(x, data, path),
-            Def::Bytes(x) => self.bytes(x, data, path),
-            Def::CidLink(_) => self.cid_link(data, path),
-            Def::Blob(x) => self.blob(x, data, path),
-            Def::Array(x) => self.array(target.nsid, x, data, path),
+            Def::Boolean(x) => self.boolean(x, data),
+            Def::Integer(x) => self.integer(x, data),
+            Def::String(x) => self.string(x, data),
+            Def::Bytes(x) => self.bytes(x, data),
+            Def::CidLink(_) => self.cid_link(data),
+            Def::Blob(x) => self.blob(x, data),
+            Def::Array(x) => self.array(target.nsid, x, data),
         }
     }
 
     /// An object reached through a `ref` may carry `$type`; if it does, it must name the target.
-    fn ref_type_tag(&mut self, target: &Resolved<'_>, data: &Data, path: &str) {
+    fn ref_type_tag(&mut self, target: &Resolved<'_>, data: &Data) {
         if let Data::Object(map) = data
             && let Some(t) = map.get("$type")
         {
             let expected = target.type_name();
-            match t {
+            self.at("$type", |w| match t {
                 Data::String(s) if *s == expected => {}
-                Data::String(s) => self.fail(
-                    &path_key(path, "$type"),
-                    Rule::TypeTag,
-                    format!("$type {s:?} does not match the referenced definition {expected:?}"),
-                ),
-                other => self.wrong_type(&path_key(path, "$type"), "string", other),
-            }
+                Data::String(s) => w.type_tag(format!(
+                    "$type {s:?} does not match the referenced definition {expected:?}"
+                )),
+                other => w.v.wrong_type("string", other),
+            });
         }
     }
 
-    fn field(&mut self, base: &str, f: &FieldType, data: &Data, path: &str) {
+    fn field(&mut self, base: &str, f: &FieldType, data: &Data) {
         match f {
-            FieldType::Boolean(x) => self.boolean(x, data, path),
-            FieldType::Integer(x) => self.integer(x, data, path),
-            FieldType::String(x) => self.string(x, data, path),
-            FieldType::Bytes(x) => self.bytes(x, data, path),
-            FieldType::CidLink(_) => self.cid_link(data, path),
-            FieldType::Blob(x) => self.blob(x, data, path),
-            FieldType::Array(x) => self.array(base, x, data, path),
-            FieldType::Object(x) => self.object(base, x, data, path),
-            FieldType::Ref(x) => self.reference(base, &x.reference, data, path),
-            FieldType::Union(x) => self.union(base, x, data, path),
-            FieldType::Unknown(_) => {
-                if !matches!(data, Data::Object(_)) {
-                    self.wrong_type(path, "object", data);
-                }
-            }
+            FieldType::Boolean(x) => self.boolean(x, data),
+            FieldType::Integer(x) => self.integer(x, data),
+            FieldType::String(x) => self.string(x, data),
+            FieldType::Bytes(x) => self.bytes(x, data),
+            FieldType::CidLink(_) => self.cid_link(data),
+            FieldType::Blob(x) => self.blob(x, data),
+            FieldType::Array(x) => self.array(base, x, data),
+            FieldType::Object(x) => self.object(base, x, data),
+            FieldType::Ref(x) => self.reference(base, &x.reference, data),
+            FieldType::Union(x) => self.union(base, x, data),
+            FieldType::Unknown(_) => self.v.unknown_object(data),
         }
     }
 
-    fn object(&mut self, base: &str, o: &ObjectSchema, data: &Data, path: &str) {
+    fn object(&mut self, base: &str, o: &ObjectSchema, data: &Data) {
         let Data::Object(map) = data else {
-            return self.wrong_type(path, "object", data);
+            return self.v.wrong_type("object", data);
         };
         for name in o.required.iter().flatten() {
             if !map.contains_key(name) {
-                self.fail(
-                    &path_key(path, name),
-                    Rule::Required,
-                    "required property is missing",
-                );
+                self.at(name, |w| w.report(Constraint::Required));
             }
         }
         for (name, field) in &o.properties {
             let Some(value) = map.get(name) else { continue };
-            let p = path_key(path, name);
-            if matches!(value, Data::Null) {
-                if !o.is_nullable(name) {
-                    self.fail(
-                        &p,
-                        Rule::Nullable,
-                        "null is not allowed (not listed in nullable)",
-                    );
+            self.at(name, |w| {
+                if !matches!(value, Data::Null) {
+                    w.field(base, field, value);
+                } else if !o.is_nullable(name) {
+                    w.report(Constraint::NotNullable);
                 }
-                continue;
-            }
-            self.field(base, field, value, &p);
+            });
         }
     }
 
-    fn boolean(&mut self, x: &BooleanSchema, data: &Data, path: &str) {
+    fn boolean(&mut self, x: &BooleanSchema, data: &Data) {
         let Data::Boolean(b) = data else {
-            return self.wrong_type(path, "boolean", data);
+            return self.v.wrong_type("boolean", data);
         };
-        if let Some(c) = x.const_value
-            && c != *b
-        {
-            self.fail(path, Rule::Const, format!("expected {c}, found {b}"));
+        if let Some(c) = &x.const_value {
+            self.v.constant(b, c);
         }
     }
 
-    fn integer(&mut self, x: &IntegerSchema, data: &Data, path: &str) {
+    fn integer(&mut self, x: &IntegerSchema, data: &Data) {
         let Data::Integer(i) = data else {
-            return self.wrong_type(path, "integer", data);
+            return self.v.wrong_type("integer", data);
         };
-        self.integer_value(x, *i, path);
+        self.v.integer(
+            *i,
+            &IntegerRules {
+                minimum: x.minimum,
+                maximum: x.maximum,
+                allowed: x.enum_values.as_deref(),
+                constant: x.const_value,
+            },
+        );
     }
 
-    fn integer_value(&mut self, x: &IntegerSchema, i: i64, path: &str) {
-        if let Some(c) = x.const_value
-            && c != i
-        {
-            self.fail(path, Rule::Const, format!("expected {c}, found {i}"));
-        }
-        if let Some(e) = &x.enum_values
-            && !e.contains(&i)
-        {
-            self.fail(path, Rule::Enum, format!("{i} is not one of {e:?}"));
-        }
-        if let Some(min) = x.minimum
-            && i < min
-        {
-            self.fail(path, Rule::Minimum(min), format!("{i} is less than {min}"));
-        }
-        if let Some(max) = x.maximum
-            && i > max
-        {
-            self.fail(
-                path,
-                Rule::Maximum(max),
-                format!("{i} is greater than {max}"),
-            );
-        }
-    }
-
-    fn string(&mut self, x: &StringSchema, data: &Data, path: &str) {
+    fn string(&mut self, x: &StringSchema, data: &Data) {
         let Data::String(s) = data else {
-            return self.wrong_type(path, "string", data);
+            return self.v.wrong_type("string", data);
         };
-        self.string_value(x, s, path);
-    }
-
-    fn string_value(&mut self, x: &StringSchema, s: &str, path: &str) {
-        if let Some(c) = &x.const_value
-            && c != s
-        {
-            self.fail(path, Rule::Const, format!("expected {c:?}, found {s:?}"));
-        }
-        if let Some(e) = &x.enum_values
-            && !e.iter().any(|v| v == s)
-        {
-            self.fail(path, Rule::Enum, format!("{s:?} is not one of {e:?}"));
-        }
-        let bytes = s.len() as u64;
-        if let Some(min) = x.min_length
-            && bytes < min
-        {
-            self.fail(
-                path,
-                Rule::MinLength(min),
-                format!("string is {bytes} UTF-8 bytes long, at least {min} required"),
-            );
-        }
-        if let Some(max) = x.max_length
-            && bytes > max
-        {
-            self.fail(
-                path,
-                Rule::MaxLength(max),
-                format!("string is {bytes} UTF-8 bytes long, at most {max} allowed"),
-            );
-        }
-        if x.min_graphemes.is_some() || x.max_graphemes.is_some() {
-            let count = s.graphemes(true).count() as u64;
-            if let Some(min) = x.min_graphemes
-                && count < min
-            {
-                self.fail(
-                    path,
-                    Rule::MinGraphemes(min),
-                    format!("string has {count} graphemes, at least {min} required"),
-                );
-            }
-            if let Some(max) = x.max_graphemes
-                && count > max
-            {
-                self.fail(
-                    path,
-                    Rule::MaxGraphemes(max),
-                    format!("string has {count} graphemes, at most {max} allowed"),
-                );
-            }
-        }
-        if let Some(f) = x.format
-            && let Err(e) = format::validate(f, s)
-        {
-            self.fail(path, Rule::Format(f), e.to_string());
+        let allowed: Option<Vec<&str>> = x
+            .enum_values
+            .as_ref()
+            .map(|values| values.iter().map(String::as_str).collect());
+        self.v.string_choice(
+            s,
+            &StringChoice {
+                allowed: allowed.as_deref(),
+                constant: x.const_value.as_deref(),
+            },
+        );
+        self.v.string(
+            s,
+            &StringRules {
+                min_length: x.min_length,
+                max_length: x.max_length,
+                min_graphemes: x.min_graphemes,
+                max_graphemes: x.max_graphemes,
+            },
+        );
+        if let Some(format) = x.format {
+            self.v.format(s, format);
         }
     }
 
-    fn bytes(&mut self, x: &BytesSchema, data: &Data, path: &str) {
+    fn bytes(&mut self, x: &BytesSchema, data: &Data) {
         let Data::Bytes(b) = data else {
-            return self.wrong_type(path, "bytes", data);
+            return self.v.wrong_type("bytes", data);
         };
-        let len = b.0.len() as u64;
-        if let Some(min) = x.min_length
-            && len < min
-        {
-            self.fail(
-                path,
-                Rule::MinLength(min),
-                format!("{len} bytes, at least {min} required"),
-            );
-        }
-        if let Some(max) = x.max_length
-            && len > max
-        {
-            self.fail(
-                path,
-                Rule::MaxLength(max),
-                format!("{len} bytes, at most {max} allowed"),
-            );
-        }
+        self.v.bytes_len(b.0.len(), x.min_length, x.max_length);
     }
 
-    fn cid_link(&mut self, data: &Data, path: &str) {
+    fn cid_link(&mut self, data: &Data) {
         if !matches!(data, Data::Link(_)) {
-            self.wrong_type(path, "cid-link", data);
+            self.v.wrong_type("cid-link", data);
         }
     }
 
-    fn blob(&mut self, x: &BlobSchema, data: &Data, path: &str) {
+    fn blob(&mut self, x: &BlobSchema, data: &Data) {
         let (mime, size) = match data {
             Data::Blob(b) => (b.mime_type.as_str(), Some(b.size)),
             Data::Object(map) if self.opts.allow_legacy_blobs => match legacy_blob(map) {
                 Some(mime) => (mime, None),
-                None => return self.wrong_type(path, "blob", data),
+                None => return self.v.wrong_type("blob", data),
             },
-            other => return self.wrong_type(path, "blob", other),
+            other => return self.v.wrong_type("blob", other),
         };
-        if let (Some(max), Some(size)) = (x.max_size, size)
-            && size > max
-        {
-            self.fail(
-                path,
-                Rule::MaxSize(max),
-                format!("blob is {size} bytes, at most {max} allowed"),
-            );
-        }
-        if let Some(accept) = &x.accept
-            && !accept.is_empty()
-            && !accept.iter().any(|p| mime_matches(p, mime))
-        {
-            self.fail(
-                path,
-                Rule::Accept,
-                format!("MIME type {mime:?} is not accepted (accept: {accept:?})"),
-            );
-        }
+        let accept: Option<Vec<&str>> = x
+            .accept
+            .as_ref()
+            .map(|patterns| patterns.iter().map(String::as_str).collect());
+        self.v.blob(
+            mime,
+            size,
+            &BlobRules {
+                accept: accept.as_deref(),
+                max_size: x.max_size,
+            },
+        );
     }
 
-    fn array(&mut self, base: &str, x: &ArraySchema, data: &Data, path: &str) {
+    fn array(&mut self, base: &str, x: &ArraySchema, data: &Data) {
         let Data::Array(items) = data else {
-            return self.wrong_type(path, "array", data);
+            return self.v.wrong_type("array", data);
         };
-        let len = items.len() as u64;
-        if let Some(min) = x.min_length
-            && len < min
-        {
-            self.fail(
-                path,
-                Rule::MinLength(min),
-                format!("array has {len} items, at least {min} required"),
-            );
-        }
-        if let Some(max) = x.max_length
-            && len > max
-        {
-            self.fail(
-                path,
-                Rule::MaxLength(max),
-                format!("array has {len} items, at most {max} allowed"),
-            );
-        }
+        self.v.array_len(items.len(), x.min_length, x.max_length);
         for (i, item) in items.iter().enumerate() {
-            self.field(base, &x.items, item, &format!("{path}[{i}]"));
+            self.at_index(i, |w| w.field(base, &x.items, item));
         }
     }
 
-    fn reference(&mut self, base: &str, r: &Ref, data: &Data, path: &str) {
+    fn reference(&mut self, base: &str, r: &Ref, data: &Data) {
+        self.follow(base, r, data, Via::Ref);
+    }
+
+    /// Validates `data` against the def `r` points to, or reports that it cannot be resolved.
+    fn follow(&mut self, base: &str, r: &Ref, data: &Data, via: Via) {
         match self.cat.resolve(r, base) {
-            Ok(target) => self.def(target, data, path, Via::Ref),
-            Err(e) => self.fail(
-                path,
-                Rule::Unresolved,
-                format!("cannot resolve {:?}: {e}", r.as_str()),
-            ),
+            Ok(target) => self.def(target, data, via),
+            Err(e) => self.report(Constraint::UnresolvedRef {
+                reference: r.as_str().to_owned(),
+                reason: e.to_string(),
+            }),
         }
     }
 
-    fn union(&mut self, base: &str, u: &UnionSchema, data: &Data, path: &str) {
+    fn union(&mut self, base: &str, u: &UnionSchema, data: &Data) {
         let Data::Object(map) = data else {
-            return self.wrong_type(path, "object with $type", data);
+            return self.v.wrong_type("object with $type", data);
         };
-        let tpath = path_key(path, "$type");
         let t = match map.get("$type") {
             Some(Data::String(t)) => t.as_str(),
-            Some(other) => return self.wrong_type(&tpath, "string", other),
+            Some(other) => return self.at("$type", |w| w.v.wrong_type("string", other)),
             None => {
-                return self.fail(&tpath, Rule::TypeTag, "a union member must have a $type");
+                return self.at("$type", |w| {
+                    w.type_tag("a union member must have a $type".to_owned())
+                });
             }
         };
         let t = match t.strip_suffix("#main") {
             Some(bare) if self.opts.allow_main_suffix => bare,
             Some(_) => {
-                return self.fail(
-                    &tpath,
-                    Rule::TypeTag,
-                    format!("$type {t:?} must not end in #main (use the bare NSID)"),
-                );
+                return self.at("$type", |w| {
+                    w.type_tag(format!(
+                        "$type {t:?} must not end in #main (use the bare NSID)"
+                    ))
+                });
             }
             None => t,
         };
         if let Some(r) = u.refs.iter().find(|r| r.normalized(base) == t) {
-            match self.cat.resolve(r, base) {
-                Ok(target) => self.def(target, data, path, Via::Tagged),
-                Err(e) => self.fail(
-                    path,
-                    Rule::Unresolved,
-                    format!("cannot resolve union member {:?}: {e}", r.as_str()),
-                ),
-            }
-            return;
+            return self.follow(base, r, data, Via::Tagged);
         }
         if u.is_closed() {
-            let allowed: Vec<String> = u.refs.iter().map(|r| r.normalized(base)).collect();
-            return self.fail(
-                &tpath,
-                Rule::ClosedUnion,
-                format!("$type {t:?} is not one of {allowed:?}"),
-            );
+            let allowed = u.refs.iter().map(|r| r.normalized(base)).collect();
+            return self.at("$type", |w| {
+                w.report(Constraint::ClosedUnion {
+                    found: t.to_owned(),
+                    allowed,
+                })
+            });
         }
         match self.cat.resolve_str(t) {
-            Ok(target) if union_target_ok(target.def) => self.def(target, data, path, Via::Tagged),
-            Ok(target) => self.fail(
-                &tpath,
-                Rule::TypeTag,
-                format!(
+            Ok(target) if union_target_ok(target.def) => self.def(target, data, Via::Tagged),
+            Ok(target) => self.at("$type", |w| {
+                w.type_tag(format!(
                     "$type {t:?} names a {}, not an object or record",
                     target.def.type_name()
-                ),
-            ),
-            Err(e) if self.opts.strict_unresolved => self.fail(
-                &tpath,
-                Rule::Unresolved,
-                format!("$type {t:?} of an open union cannot be resolved: {e}"),
-            ),
+                ))
+            }),
+            Err(e) if self.opts.strict_unresolved => self.at("$type", |w| {
+                w.report(Constraint::UnresolvedRef {
+                    reference: t.to_owned(),
+                    reason: format!("the $type of an open union must resolve: {e}"),
+                })
+            }),
             Err(_) => {}
         }
     }
 
-    fn param(&mut self, t: &ParamType, data: &Data, path: &str) {
+    fn param(&mut self, t: &ParamType, data: &Data) {
         match t {
-            ParamType::Boolean(x) => self.boolean(x, data, path),
-            ParamType::Integer(x) => self.integer(x, data, path),
-            ParamType::String(x) => self.string(x, data, path),
+            ParamType::Boolean(x) => self.boolean(x, data),
+            ParamType::Integer(x) => self.integer(x, data),
+            ParamType::String(x) => self.string(x, data),
             ParamType::Array(a) => {
                 let Data::Array(items) = data else {
-                    return self.wrong_type(path, "array", data);
+                    return self.v.wrong_type("array", data);
                 };
-                let len = items.len() as u64;
-                if let Some(min) = a.min_length
-                    && len < min
-                {
-                    self.fail(
-                        path,
-                        Rule::MinLength(min),
-                        format!("{len} values, at least {min} required"),
-                    );
-                }
-                if let Some(max) = a.max_length
-                    && len > max
-                {
-                    self.fail(
-                        path,
-                        Rule::MaxLength(max),
-                        format!("{len} values, at most {max} allowed"),
-                    );
-                }
+                self.v.array_len(items.len(), a.min_length, a.max_length);
                 for (i, item) in items.iter().enumerate() {
-                    let p = format!("{path}[{i}]");
-                    match &a.items {
-                        ParamItem::Boolean(x) => self.boolean(x, item, &p),
-                        ParamItem::Integer(x) => self.integer(x, item, &p),
-                        ParamItem::String(x) => self.string(x, item, &p),
-                    }
+                    self.at_index(i, |w| match &a.items {
+                        ParamItem::Boolean(x) => w.boolean(x, item),
+                        ParamItem::Integer(x) => w.integer(x, item),
+                        ParamItem::String(x) => w.string(x, item),
+                    });
                 }
             }
         }
@@ -720,26 +382,23 @@ impl<'a> Validator<'a> {
 
     fn params(&mut self, p: Option<&Params>, data: &Data) {
         let Data::Object(map) = data else {
-            return self.wrong_type("$", "object", data);
+            return self.v.wrong_type("object", data);
         };
         let Some(p) = p else { return };
         for name in p.required.iter().flatten() {
             if !map.contains_key(name) {
-                self.fail(
-                    &path_key("$", name),
-                    Rule::Required,
-                    "required parameter is missing",
-                );
+                self.at(name, |w| w.report(Constraint::Required));
             }
         }
         for (name, t) in &p.properties {
-            if let Some(v) = map.get(name) {
-                let path = path_key("$", name);
-                if matches!(v, Data::Null) {
-                    self.fail(&path, Rule::Nullable, "parameters cannot be null");
-                } else {
-                    self.param(t, v, &path);
-                }
+            if let Some(value) = map.get(name) {
+                self.at(name, |w| {
+                    if matches!(value, Data::Null) {
+                        w.report(Constraint::NotNullable);
+                    } else {
+                        w.param(t, value);
+                    }
+                });
             }
         }
     }
@@ -756,29 +415,33 @@ fn legacy_blob(map: &BTreeMap<String, Data>) -> Option<&str> {
     }
 }
 
-fn single(path: &str, rule: Rule, message: impl Into<String>) -> ValidationErrors {
-    ValidationErrors(vec![ValidationError {
-        path: path.to_owned(),
-        rule,
-        message: message.into(),
-    }])
+/// The single failure `constraint` for the whole value.
+fn single(constraint: Constraint) -> ValidationErrors {
+    ValidationError::new("$", constraint).into()
+}
+
+fn schema_mismatch(reason: String) -> ValidationErrors {
+    single(Constraint::SchemaMismatch { reason })
+}
+
+fn unresolved(reference: &str, error: impl ToString) -> ValidationErrors {
+    single(Constraint::UnresolvedRef {
+        reference: reference.to_owned(),
+        reason: error.to_string(),
+    })
 }
 
 /// The data-model layer: converts the JSON value, or fails with the single data-model error.
 fn data_model(value: &Value) -> Result<Data, ValidationErrors> {
-    Data::from_json(value).map_err(|e| {
-        let path = if e.path().is_empty() { "$" } else { e.path() };
-        single(path, Rule::DataModel, e.kind().to_string())
-    })
+    Data::from_json(value).map_err(|e| ValidationError::from(e).into())
 }
 
 fn top_object(value: &Value) -> Result<Data, ValidationErrors> {
     if !value.is_object() {
-        return Err(single(
-            "$",
-            Rule::Type("object"),
-            format!("expected object, found {}", crate::convert::describe(value)),
-        ));
+        return Err(single(Constraint::Type {
+            expected: "object".to_owned(),
+            found: crate::convert::describe(value),
+        }));
     }
     data_model(value)
 }
@@ -803,36 +466,27 @@ impl Catalog {
         value: &Value,
         opts: &ValidateOptions,
     ) -> Result<(), ValidationErrors> {
-        let target = self
-            .lookup(nsid, "main")
-            .map_err(|e| single("$", Rule::Unresolved, e.to_string()))?;
+        let target = self.lookup(nsid, "main").map_err(|e| unresolved(nsid, e))?;
         let Def::Record(record) = target.def else {
-            return Err(single(
-                "$",
-                Rule::Schema,
-                format!("{nsid} is a {}, not a record", target.def.type_name()),
-            ));
+            return Err(schema_mismatch(format!(
+                "{nsid} is a {}, not a record",
+                target.def.type_name()
+            )));
         };
         let data = top_object(value)?;
-        let mut v = Validator::new(self, opts);
+        let mut w = Walker::new(self, opts);
         if let Data::Object(map) = &data {
-            match map.get("$type") {
+            w.at("$type", |w| match map.get("$type") {
                 Some(Data::String(t)) if t == nsid => {}
-                Some(Data::String(t)) => v.fail(
-                    "$.$type",
-                    Rule::TypeTag,
-                    format!("record $type {t:?} does not equal {nsid:?}"),
-                ),
-                Some(other) => v.wrong_type("$.$type", "string", other),
-                None => v.fail(
-                    "$.$type",
-                    Rule::TypeTag,
-                    format!("a record must have $type {nsid:?}"),
-                ),
-            }
+                Some(Data::String(t)) => {
+                    w.type_tag(format!("record $type {t:?} does not equal {nsid:?}"))
+                }
+                Some(other) => w.v.wrong_type("string", other),
+                None => w.type_tag(format!("a record must have $type {nsid:?}")),
+            });
         }
-        v.object(target.nsid, &record.record, &data, "$");
-        v.finish()
+        w.object(target.nsid, &record.record, &data);
+        w.finish()
     }
 
     /// Validates any value against a def given as `nsid` or `nsid#name`.
@@ -852,11 +506,11 @@ impl Catalog {
     ) -> Result<(), ValidationErrors> {
         let target = self
             .resolve_str(reference)
-            .map_err(|e| single("$", Rule::Unresolved, e.to_string()))?;
+            .map_err(|e| unresolved(reference, e))?;
         let data = data_model(value)?;
-        let mut v = Validator::new(self, opts);
-        v.def(target, &data, "$", Via::Ref);
-        v.finish()
+        let mut w = Walker::new(self, opts);
+        w.def(target, &data, Via::Ref);
+        w.finish()
     }
 
     /// Validates the query parameters of a query, procedure or subscription, given as a JSON
@@ -868,9 +522,9 @@ impl Catalog {
         let p = self.params_of(nsid)?;
         let data = top_object(params)?;
         let opts = ValidateOptions::default();
-        let mut v = Validator::new(self, &opts);
-        v.params(p, &data);
-        v.finish()
+        let mut w = Walker::new(self, &opts);
+        w.params(p, &data);
+        w.finish()
     }
 
     /// Parses query-string pairs (`[("limit", "50"), ("tag", "a"), ("tag", "b")]`) into typed
@@ -888,62 +542,30 @@ impl Catalog {
             grouped.entry(k).or_default().push(v);
         }
         let mut out = Map::new();
-        let mut errors = Vec::new();
+        let mut parse = Validator::new();
         let empty = BTreeMap::new();
         let props = p.map_or(&empty, |p| &p.properties);
         for (name, values) in grouped {
             let Some(t) = props.get(name) else { continue };
-            let path = path_key("$", name);
-            let parsed = match t {
-                ParamType::Array(a) => {
-                    let mut items = Vec::with_capacity(values.len());
-                    for (i, raw) in values.iter().enumerate() {
-                        match parse_scalar(param_item_kind(&a.items), raw) {
-                            Ok(v) => items.push(v),
-                            Err(msg) => errors.push(ValidationError {
-                                path: format!("{path}[{i}]"),
-                                rule: Rule::Param,
-                                message: msg,
-                            }),
-                        }
-                    }
-                    Value::Array(items)
-                }
-                scalar => {
-                    if values.len() > 1 {
-                        errors.push(ValidationError {
-                            path: path.clone(),
-                            rule: Rule::Param,
-                            message: format!(
-                                "parameter given {} times but is not an array",
-                                values.len()
-                            ),
-                        });
-                        continue;
-                    }
-                    let raw = values.first().copied().unwrap_or_default();
-                    match parse_scalar(scalar.type_name(), raw) {
-                        Ok(v) => v,
-                        Err(msg) => {
-                            errors.push(ValidationError {
-                                path,
-                                rule: Rule::Param,
-                                message: msg,
-                            });
-                            continue;
-                        }
-                    }
-                }
-            };
-            out.insert(name.to_owned(), parsed);
+            parse.push_field(name);
+            if let Some(parsed) = parse_param(t, &values, &mut parse) {
+                out.insert(name.to_owned(), parsed);
+            }
+            parse.pop();
         }
-        let obj = Value::Object(out);
-        if let Err(e) = self.validate_params(nsid, &obj) {
-            errors.extend(e.0);
+        let obj = Value::Object(std::mem::take(&mut out));
+        let checked = self.validate_params(nsid, &obj);
+        if let Value::Object(map) = obj {
+            out = map;
         }
-        match obj {
-            Value::Object(map) if errors.is_empty() => Ok(map),
-            _ => Err(ValidationErrors(errors)),
+        let errors: Vec<ValidationError> = [parse.finish(), checked]
+            .into_iter()
+            .filter_map(Result::err)
+            .flatten()
+            .collect();
+        match ValidationErrors::from_vec(errors) {
+            None => Ok(out),
+            Some(errors) => Err(errors),
         }
     }
 
@@ -951,7 +573,7 @@ impl Catalog {
     ///
     /// The body must be an object; with a schema it is validated as that object, ref or union
     /// (a union body needs `$type`). A method without an `input`, or whose input encoding is
-    /// not `application/json`, fails with [`Rule::Schema`].
+    /// not `application/json`, fails with [`Constraint::SchemaMismatch`].
     pub fn validate_input(&self, nsid: &str, body: &Value) -> Result<(), ValidationErrors> {
         self.validate_input_with(nsid, body, &ValidateOptions::default())
     }
@@ -992,55 +614,42 @@ impl Catalog {
         frame_type: &str,
         payload: &Value,
     ) -> Result<(), ValidationErrors> {
-        let target = self
-            .lookup(nsid, "main")
-            .map_err(|e| single("$", Rule::Unresolved, e.to_string()))?;
+        let target = self.lookup(nsid, "main").map_err(|e| unresolved(nsid, e))?;
         let Def::Subscription(sub) = target.def else {
-            return Err(single(
-                "$",
-                Rule::Schema,
-                format!("{nsid} is a {}, not a subscription", target.def.type_name()),
-            ));
+            return Err(schema_mismatch(format!(
+                "{nsid} is a {}, not a subscription",
+                target.def.type_name()
+            )));
         };
         let Some(message) = &sub.message else {
-            return Err(single(
-                "$",
-                Rule::Schema,
-                format!("{nsid} declares no message"),
-            ));
+            return Err(schema_mismatch(format!("{nsid} declares no message")));
         };
         let data = top_object(payload)?;
         let fragment = frame_type.strip_prefix('#').unwrap_or(frame_type);
         let opts = ValidateOptions::default();
-        let mut v = Validator::new(self, &opts);
-        match message.schema.refs.iter().find(|r| r.name() == fragment) {
-            Some(r) => match self.resolve(r, target.nsid) {
-                Ok(t) => v.def(t, &data, "$", Via::Tagged),
-                Err(e) => v.fail("$", Rule::Unresolved, e.to_string()),
-            },
-            None if message.schema.is_closed() => v.fail(
-                "$",
-                Rule::ClosedUnion,
-                format!("frame type {frame_type:?} is not one of the message types"),
-            ),
+        let mut w = Walker::new(self, &opts);
+        let refs = &message.schema.refs;
+        match refs.iter().find(|r| r.name() == fragment) {
+            Some(r) => w.follow(target.nsid, r, &data, Via::Tagged),
+            None if message.schema.is_closed() => w.report(Constraint::ClosedUnion {
+                found: frame_type.to_owned(),
+                allowed: refs.iter().map(|r| r.normalized(target.nsid)).collect(),
+            }),
             None => {}
         }
-        v.finish()
+        w.finish()
     }
 
     fn params_of(&self, nsid: &str) -> Result<Option<&Params>, ValidationErrors> {
-        let target = self
-            .lookup(nsid, "main")
-            .map_err(|e| single("$", Rule::Unresolved, e.to_string()))?;
+        let target = self.lookup(nsid, "main").map_err(|e| unresolved(nsid, e))?;
         match target.def {
             Def::Query(q) => Ok(q.parameters.as_ref()),
             Def::Procedure(q) => Ok(q.parameters.as_ref()),
             Def::Subscription(q) => Ok(q.parameters.as_ref()),
-            other => Err(single(
-                "$",
-                Rule::Schema,
-                format!("{nsid} is a {}, which has no parameters", other.type_name()),
-            )),
+            other => Err(schema_mismatch(format!(
+                "{nsid} is a {}, which has no parameters",
+                other.type_name()
+            ))),
         }
     }
 
@@ -1051,75 +660,95 @@ impl Catalog {
         body: &Value,
         opts: &ValidateOptions,
     ) -> Result<(), ValidationErrors> {
-        let target = self
-            .lookup(nsid, "main")
-            .map_err(|e| single("$", Rule::Unresolved, e.to_string()))?;
+        let target = self.lookup(nsid, "main").map_err(|e| unresolved(nsid, e))?;
         let (decl, what) = match (target.def, dir) {
             (Def::Procedure(p), Direction::Input) => (p.input.as_ref(), "input"),
             (Def::Procedure(p), Direction::Output) => (p.output.as_ref(), "output"),
             (Def::Query(q), Direction::Output) => (q.output.as_ref(), "output"),
             (Def::Query(_), Direction::Input) => {
-                return Err(single(
-                    "$",
-                    Rule::Schema,
-                    format!("{nsid} is a query, which has no input body"),
-                ));
+                return Err(schema_mismatch(format!(
+                    "{nsid} is a query, which has no input body"
+                )));
             }
             (other, _) => {
-                return Err(single(
-                    "$",
-                    Rule::Schema,
-                    format!(
-                        "{nsid} is a {}, not a query or procedure",
-                        other.type_name()
-                    ),
-                ));
+                return Err(schema_mismatch(format!(
+                    "{nsid} is a {}, not a query or procedure",
+                    other.type_name()
+                )));
             }
         };
         let Some(decl) = decl else {
-            return Err(single(
-                "$",
-                Rule::Schema,
-                format!("{nsid} declares no {what}"),
-            ));
+            return Err(schema_mismatch(format!("{nsid} declares no {what}")));
         };
         if !decl.is_json() {
-            return Err(single(
-                "$",
-                Rule::Schema,
-                format!(
-                    "{nsid} {what} has encoding {:?}, not application/json",
-                    decl.encoding
-                ),
-            ));
+            return Err(schema_mismatch(format!(
+                "{nsid} {what} has encoding {:?}, not application/json",
+                decl.encoding
+            )));
         }
         let data = top_object(body)?;
-        let mut v = Validator::new(self, opts);
+        let mut w = Walker::new(self, opts);
         match &decl.schema {
             None => {}
-            Some(BodySchema::Object(o)) => v.object(target.nsid, o, &data, "$"),
-            Some(BodySchema::Ref(r)) => v.reference(target.nsid, &r.reference, &data, "$"),
-            Some(BodySchema::Union(u)) => v.union(target.nsid, u, &data, "$"),
+            Some(BodySchema::Object(o)) => w.object(target.nsid, o, &data),
+            Some(BodySchema::Ref(r)) => w.reference(target.nsid, &r.reference, &data),
+            Some(BodySchema::Union(u)) => w.union(target.nsid, u, &data),
         }
-        v.finish()
+        w.finish()
     }
 }
 
-fn param_item_kind(item: &ParamItem) -> &'static str {
-    item.type_name()
+/// Reads the query-string values of one declared parameter (the validator is at its path),
+/// reporting those that cannot be parsed; `None` when nothing usable was given.
+fn parse_param(t: &ParamType, values: &[&str], v: &mut Validator) -> Option<Value> {
+    match t {
+        ParamType::Array(a) => {
+            let mut items = Vec::with_capacity(values.len());
+            for (i, raw) in values.iter().enumerate() {
+                match parse_scalar(a.items.type_name(), raw) {
+                    Ok(value) => items.push(value),
+                    Err(constraint) => {
+                        v.push_index(i);
+                        v.report(constraint);
+                        v.pop();
+                    }
+                }
+            }
+            Some(Value::Array(items))
+        }
+        scalar => match values {
+            [raw] => match parse_scalar(scalar.type_name(), raw) {
+                Ok(value) => Some(value),
+                Err(constraint) => {
+                    v.report(constraint);
+                    None
+                }
+            },
+            _ => {
+                v.report(Constraint::RepeatedParam {
+                    count: values.len() as u64,
+                });
+                None
+            }
+        },
+    }
 }
 
-fn parse_scalar(kind: &str, raw: &str) -> Result<Value, String> {
+fn parse_scalar(kind: &'static str, raw: &str) -> Result<Value, Constraint> {
+    let unparsable = || Constraint::UnparsableParam {
+        expected: kind,
+        raw: raw.to_owned(),
+    };
     match kind {
         "boolean" => match raw {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("expected true or false, found {raw:?}")),
+            _ => Err(unparsable()),
         },
         "integer" => raw
             .parse::<i64>()
             .map(Value::from)
-            .map_err(|_| format!("expected an integer, found {raw:?}")),
+            .map_err(|_| unparsable()),
         _ => Ok(Value::from(raw)),
     }
 }
@@ -1129,40 +758,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mime_patterns() {
-        assert!(mime_matches("image/*", "image/png"));
-        assert!(mime_matches("*/*", "text/plain"));
-        assert!(mime_matches("image/png", "image/png"));
-        assert!(!mime_matches("image/png", "image/jpeg"));
-        assert!(!mime_matches("image/*", "text/plain"));
-        assert!(!mime_matches("image/*", "imagex/png"));
-        assert!(!mime_matches("IMAGE/*", "image/png"));
-        assert!(!mime_matches("text/ht*", "text/html"));
-        assert!(!mime_matches("*", "text/html"));
-    }
-
-    #[test]
-    fn json_paths() {
-        assert_eq!(path_key("$", "embed"), "$.embed");
-        assert_eq!(path_key("$.a", "$type"), "$.a.$type");
-        assert_eq!(path_key("$", "cid-link"), "$[\"cid-link\"]");
-        assert_eq!(path_key("$", "9"), "$[\"9\"]");
-    }
-
-    #[test]
-    fn rule_display_has_name_and_limit() {
-        assert_eq!(Rule::MaxLength(20).to_string(), "maxLength 20");
-        assert_eq!(Rule::MaxGraphemes(3).to_string(), "maxGraphemes 3");
-        assert_eq!(Rule::Required.to_string(), "required");
-        assert_eq!(Rule::Type("object").to_string(), "type object");
-    }
-
-    #[test]
     fn scalar_params() {
         assert_eq!(parse_scalar("boolean", "true"), Ok(Value::Bool(true)));
-        assert!(parse_scalar("boolean", "yes").is_err());
+        assert_eq!(
+            parse_scalar("boolean", "yes"),
+            Err(Constraint::UnparsableParam {
+                expected: "boolean",
+                raw: "yes".to_owned()
+            })
+        );
         assert_eq!(parse_scalar("integer", "-5"), Ok(Value::from(-5)));
         assert!(parse_scalar("integer", "5.0").is_err());
         assert_eq!(parse_scalar("string", "x y"), Ok(Value::from("x y")));
+    }
+
+    #[test]
+    fn repeated_and_bad_param_values_are_reported_at_their_paths() {
+        let int = ParamType::Integer(IntegerSchema::default());
+        let mut v = Validator::new();
+        v.push_field("n");
+        assert_eq!(parse_param(&int, &["1", "2"], &mut v), None);
+        assert_eq!(parse_param(&int, &["7"], &mut v), Some(Value::from(7)));
+        v.pop();
+        let errs = v.finish().unwrap_err();
+        assert!(errs.has("$.n", "params"), "{errs}");
+        assert_eq!(
+            errs.errors()[0].constraint,
+            Constraint::RepeatedParam { count: 2 }
+        );
     }
 }

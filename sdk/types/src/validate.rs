@@ -8,11 +8,19 @@
 //! never disagree.
 //!
 //! A [`Validator`] walks a value, keeps the current JSON path and collects **every** violation
-//! (not just the first) as a [`ValidationError`] naming the path and the [`Constraint`].
+//! (not just the first) as a [`ValidationError`] naming the path and the [`Constraint`]. Each
+//! constraint has a lexicon rule name ([`Constraint::name`]: `"maxLength"`, `"required"`,
+//! `"$type"`, …) to match on.
+//!
+//! Grapheme lengths count extended grapheme clusters with `unicode-segmentation`, the crate the
+//! Rust ecosystem uses for Unicode text segmentation (UAX #29).
 
 use std::fmt;
 
 use unicode_segmentation::UnicodeSegmentation;
+
+use crate::data::{Data, DataError};
+use crate::format::{self, Format, FormatError};
 
 /// A value whose lexicon constraints can be checked.
 ///
@@ -54,6 +62,9 @@ impl<T: Validate> Validate for Vec<T> {
 }
 
 /// The constraint a value broke, with the limit from the lexicon and what was found.
+///
+/// [`Constraint::name`] gives the lexicon name of the rule; `Display` writes that name, the
+/// limit and what was found (`maxLength 300: string is 301 UTF-8 bytes long`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Constraint {
@@ -129,16 +140,16 @@ pub enum Constraint {
     },
     /// A value outside a closed `enum`.
     Enum {
-        /// The allowed values, as written in the lexicon.
+        /// The allowed values, written as literals (strings quoted: `"a"`, integers bare: `3`).
         allowed: Vec<String>,
-        /// The value found.
+        /// The value found, written the same way.
         actual: String,
     },
     /// A value different from the lexicon's `const`.
     Const {
-        /// The required value.
+        /// The required value, written as a literal (strings quoted).
         expected: String,
-        /// The value found.
+        /// The value found, written the same way.
         actual: String,
     },
     /// A blob larger than `maxSize`.
@@ -155,9 +166,9 @@ pub enum Constraint {
         /// The blob's MIME type.
         actual: String,
     },
-    /// A required field is missing.
+    /// A required field (or query parameter) is missing.
     Required,
-    /// `null` where the field is not `nullable`.
+    /// `null` where the field is not `nullable` (query parameters are never nullable).
     NotNullable,
     /// A value of the wrong data-model type (e.g. a string where an integer belongs).
     Type {
@@ -173,10 +184,18 @@ pub enum Constraint {
         /// Why the value is invalid.
         reason: String,
     },
-    /// A union value whose `$type` is missing, not allowed here, or malformed.
-    UnionType {
+    /// A `$type` that is missing where one is required, does not name the expected
+    /// definition, ends in `#main`, or names something that is not an object or record.
+    TypeTag {
         /// What was wrong.
         reason: String,
+    },
+    /// The `$type` of a closed union is none of its refs.
+    ClosedUnion {
+        /// The `$type` found.
+        found: String,
+        /// The union's refs, in their full form.
+        allowed: Vec<String>,
     },
     /// A rule of the data model itself (floats, `$link`, `$bytes`, blob shape, …).
     DataModel {
@@ -187,72 +206,160 @@ pub enum Constraint {
     UnresolvedRef {
         /// The reference as written.
         reference: String,
+        /// Why it could not be resolved.
+        reason: String,
     },
+    /// Data validated against a `token`, which has no data representation.
+    Token {
+        /// The token's full name (`nsid#name`).
+        name: String,
+    },
+    /// The schema does not describe this kind of data (not a record, no input body, a non-JSON
+    /// encoding, a query where a data type belongs, …).
+    SchemaMismatch {
+        /// What was asked for and what the schema is.
+        reason: String,
+    },
+    /// A query-string parameter that cannot be read as its declared type.
+    UnparsableParam {
+        /// The declared type (`integer`, `boolean`).
+        expected: &'static str,
+        /// The text found.
+        raw: String,
+    },
+    /// A query-string parameter given more than once although it is not an array.
+    RepeatedParam {
+        /// How many times it was given.
+        count: u64,
+    },
+}
+
+impl Constraint {
+    /// The lexicon name of the broken rule: `"maxLength"` (string, bytes and array lengths
+    /// alike), `"minGraphemes"`, `"minimum"`, `"enum"`, `"const"`, `"maxSize"`, `"accept"`,
+    /// `"required"`, `"nullable"`, `"type"`, `"format"`, `"$type"`, `"closed"`,
+    /// `"data-model"`, `"ref"`, `"token"`, `"schema"` or `"params"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Constraint::MaxLength { .. }
+            | Constraint::MaxBytes { .. }
+            | Constraint::MaxItems { .. } => "maxLength",
+            Constraint::MinLength { .. }
+            | Constraint::MinBytes { .. }
+            | Constraint::MinItems { .. } => "minLength",
+            Constraint::MaxGraphemes { .. } => "maxGraphemes",
+            Constraint::MinGraphemes { .. } => "minGraphemes",
+            Constraint::Maximum { .. } => "maximum",
+            Constraint::Minimum { .. } => "minimum",
+            Constraint::Enum { .. } => "enum",
+            Constraint::Const { .. } => "const",
+            Constraint::BlobMaxSize { .. } => "maxSize",
+            Constraint::BlobAccept { .. } => "accept",
+            Constraint::Required => "required",
+            Constraint::NotNullable => "nullable",
+            Constraint::Type { .. } => "type",
+            Constraint::Format { .. } => "format",
+            Constraint::TypeTag { .. } => "$type",
+            Constraint::ClosedUnion { .. } => "closed",
+            Constraint::DataModel { .. } => "data-model",
+            Constraint::UnresolvedRef { .. } => "ref",
+            Constraint::Token { .. } => "token",
+            Constraint::SchemaMismatch { .. } => "schema",
+            Constraint::UnparsableParam { .. } | Constraint::RepeatedParam { .. } => "params",
+        }
+    }
 }
 
 impl fmt::Display for Constraint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name();
         match self {
-            Constraint::MaxLength { max, actual } => {
-                write!(f, "maxLength {max} (UTF-8 bytes) exceeded: {actual}")
+            Constraint::MaxLength { max: n, actual } | Constraint::MinLength { min: n, actual } => {
+                write!(f, "{name} {n}: string is {actual} UTF-8 bytes long")
             }
-            Constraint::MinLength { min, actual } => {
-                write!(f, "minLength {min} (UTF-8 bytes) not reached: {actual}")
+            Constraint::MaxGraphemes { max: n, actual }
+            | Constraint::MinGraphemes { min: n, actual } => {
+                write!(f, "{name} {n}: string has {actual} graphemes")
             }
-            Constraint::MaxGraphemes { max, actual } => {
-                write!(f, "maxGraphemes {max} exceeded: {actual}")
+            Constraint::MaxBytes { max: n, actual } | Constraint::MinBytes { min: n, actual } => {
+                write!(f, "{name} {n}: {actual} bytes")
             }
-            Constraint::MinGraphemes { min, actual } => {
-                write!(f, "minGraphemes {min} not reached: {actual}")
+            Constraint::MaxItems { max: n, actual } | Constraint::MinItems { min: n, actual } => {
+                write!(f, "{name} {n}: array has {actual} items")
             }
-            Constraint::MaxBytes { max, actual } => {
-                write!(f, "maxLength {max} (bytes) exceeded: {actual}")
+            Constraint::Maximum { max: n, actual } | Constraint::Minimum { min: n, actual } => {
+                write!(f, "{name} {n}: found {actual}")
             }
-            Constraint::MinBytes { min, actual } => {
-                write!(f, "minLength {min} (bytes) not reached: {actual}")
-            }
-            Constraint::MaxItems { max, actual } => {
-                write!(f, "maxLength {max} (items) exceeded: {actual}")
-            }
-            Constraint::MinItems { min, actual } => {
-                write!(f, "minLength {min} (items) not reached: {actual}")
-            }
-            Constraint::Maximum { max, actual } => write!(f, "maximum {max} exceeded: {actual}"),
-            Constraint::Minimum { min, actual } => write!(f, "minimum {min} not reached: {actual}"),
             Constraint::Enum { allowed, actual } => {
-                write!(f, "enum: {actual:?} is not one of {allowed:?}")
+                write!(f, "{name}: {actual} is not one of [{}]", allowed.join(", "))
             }
             Constraint::Const { expected, actual } => {
-                write!(f, "const: expected {expected}, found {actual}")
+                write!(f, "{name}: expected {expected}, found {actual}")
             }
             Constraint::BlobMaxSize { max, actual } => {
-                write!(f, "blob maxSize {max} exceeded: {actual} bytes")
+                write!(f, "{name} {max}: blob is {actual} bytes")
             }
             Constraint::BlobAccept { accept, actual } => {
-                write!(f, "blob accept: {actual:?} matches none of {accept:?}")
+                write!(f, "{name}: MIME type {actual:?} matches none of {accept:?}")
             }
-            Constraint::Required => f.write_str("required field is missing"),
-            Constraint::NotNullable => f.write_str("null is not allowed (field is not nullable)"),
+            Constraint::Required => write!(f, "{name}: missing"),
+            Constraint::NotNullable => write!(f, "{name}: null is not allowed here"),
             Constraint::Type { expected, found } => {
-                write!(f, "type: expected {expected}, found {found}")
+                write!(f, "{name}: expected {expected}, found {found}")
             }
-            Constraint::Format { format, reason } => write!(f, "format {format}: {reason}"),
-            Constraint::UnionType { reason } => write!(f, "union: {reason}"),
-            Constraint::DataModel { reason } => write!(f, "data model: {reason}"),
-            Constraint::UnresolvedRef { reference } => {
-                write!(f, "unresolved reference {reference:?}")
+            Constraint::Format { format, reason } => write!(f, "{name} {format}: {reason}"),
+            Constraint::TypeTag { reason }
+            | Constraint::DataModel { reason }
+            | Constraint::SchemaMismatch { reason } => write!(f, "{name}: {reason}"),
+            Constraint::ClosedUnion { found, allowed } => {
+                write!(f, "{name}: $type {found:?} is not one of {allowed:?}")
+            }
+            Constraint::UnresolvedRef { reference, reason } => {
+                write!(f, "{name}: cannot resolve {reference:?}: {reason}")
+            }
+            Constraint::Token { name: token } => write!(
+                f,
+                "{name}: {token} is a token, which has no data representation"
+            ),
+            Constraint::UnparsableParam { expected, raw } => {
+                write!(f, "{name}: expected {expected}, found {raw:?}")
+            }
+            Constraint::RepeatedParam { count } => {
+                write!(f, "{name}: given {count} times but not an array")
             }
         }
     }
 }
 
+impl From<FormatError> for Constraint {
+    fn from(error: FormatError) -> Constraint {
+        Constraint::Format {
+            format: error.format().lexicon_name(),
+            reason: error.to_string(),
+        }
+    }
+}
+
 /// One violation: where (a JSON path such as `$.embed.images[0].alt`) and which constraint.
+///
+/// `Display` writes `path: constraint`, e.g. `$.text: maxLength 300: string is 301 UTF-8 bytes
+/// long`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
-    /// The JSON path of the offending value.
+    /// The JSON path of the offending value (`$` is the whole value).
     pub path: String,
     /// The constraint it breaks.
     pub constraint: Constraint,
+}
+
+impl ValidationError {
+    /// A violation of `constraint` at `path`.
+    pub fn new(path: impl Into<String>, constraint: Constraint) -> ValidationError {
+        ValidationError {
+            path: path.into(),
+            constraint,
+        }
+    }
 }
 
 impl fmt::Display for ValidationError {
@@ -262,6 +369,23 @@ impl fmt::Display for ValidationError {
 }
 
 impl std::error::Error for ValidationError {}
+
+impl From<DataError> for ValidationError {
+    /// A data-model violation at the path where the data-model layer found it.
+    fn from(error: DataError) -> ValidationError {
+        let path = if error.path().is_empty() {
+            "$"
+        } else {
+            error.path()
+        };
+        ValidationError::new(
+            path,
+            Constraint::DataModel {
+                reason: error.kind().to_string(),
+            },
+        )
+    }
+}
 
 /// Every violation found in one value (never empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +409,19 @@ impl ValidationErrors {
         } else {
             Some(ValidationErrors(errors))
         }
+    }
+
+    /// Whether any violation is at `path` with a rule named `rule` (see [`Constraint::name`]).
+    pub fn has(&self, path: &str, rule: &str) -> bool {
+        self.0
+            .iter()
+            .any(|e| e.path == path && e.constraint.name() == rule)
+    }
+}
+
+impl From<ValidationError> for ValidationErrors {
+    fn from(error: ValidationError) -> ValidationErrors {
+        ValidationErrors(vec![error])
     }
 }
 
@@ -313,16 +450,57 @@ impl IntoIterator for ValidationErrors {
     }
 }
 
+/// One step of a JSON path: an object key or an array index.
 #[derive(Debug, Clone)]
-enum Segment {
-    Field(Box<str>),
+pub(crate) enum PathSegment {
+    Key(String),
     Index(usize),
+}
+
+impl PathSegment {
+    /// Appends the step: `.key`, `["odd key"]` or `[3]`.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        match self {
+            PathSegment::Key(key) => write_key(out, key),
+            PathSegment::Index(index) => {
+                out.push('[');
+                out.push_str(&index.to_string());
+                out.push(']');
+            }
+        }
+    }
+}
+
+/// Appends an object key to a JSON path: `.key`, or `["key"]` (a JSON string literal) when the
+/// key is not identifier-like (`cid-link`, `9`, the empty key).
+fn write_key(out: &mut String, key: &str) {
+    let mut chars = key.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if plain {
+        out.push('.');
+        out.push_str(key);
+    } else {
+        out.push('[');
+        out.push_str(&serde_json::Value::from(key).to_string());
+        out.push(']');
+    }
+}
+
+/// `path` with the object key `key` appended: `path_key("$", "embed") == "$.embed"`,
+/// `path_key("$", "cid-link") == "$[\"cid-link\"]"`.
+pub fn path_key(path: &str, key: &str) -> String {
+    let mut out = path.to_owned();
+    write_key(&mut out, key);
+    out
 }
 
 /// Walks a value, tracking the JSON path, and collects violations.
 #[derive(Debug, Default)]
 pub struct Validator {
-    path: Vec<Segment>,
+    path: Vec<PathSegment>,
     errors: Vec<ValidationError>,
 }
 
@@ -334,12 +512,12 @@ impl Validator {
 
     /// Enters the object field `name`.
     pub fn push_field(&mut self, name: &str) {
-        self.path.push(Segment::Field(name.into()));
+        self.path.push(PathSegment::Key(name.to_owned()));
     }
 
     /// Enters the array element `index`.
     pub fn push_index(&mut self, index: usize) {
-        self.path.push(Segment::Index(index));
+        self.path.push(PathSegment::Index(index));
     }
 
     /// Leaves the innermost field or element.
@@ -354,31 +532,12 @@ impl Validator {
         self.pop();
     }
 
-    /// The current path, e.g. `$.embed.images[0].alt`.
+    /// The current path, e.g. `$.embed.images[0].alt` (keys that are not identifier-like are
+    /// written as JSON strings: `$["cid-link"]`).
     pub fn path(&self) -> String {
         let mut out = String::from("$");
         for segment in &self.path {
-            match segment {
-                Segment::Field(name) => {
-                    if name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
-                        && !name.is_empty()
-                    {
-                        out.push('.');
-                        out.push_str(name);
-                    } else {
-                        out.push('[');
-                        out.push_str(&format!("{:?}", &**name));
-                        out.push(']');
-                    }
-                }
-                Segment::Index(index) => {
-                    out.push('[');
-                    out.push_str(&index.to_string());
-                    out.push(']');
-                }
-            }
+            segment.write_to(&mut out);
         }
         out
     }
@@ -387,6 +546,13 @@ impl Validator {
     pub fn report(&mut self, constraint: Constraint) {
         let path = self.path();
         self.errors.push(ValidationError { path, constraint });
+    }
+
+    /// Records every violation of `constraints` at the current path.
+    pub fn report_all(&mut self, constraints: impl IntoIterator<Item = Constraint>) {
+        for constraint in constraints {
+            self.report(constraint);
+        }
     }
 
     /// Whether any violation has been recorded.
@@ -409,67 +575,81 @@ impl Validator {
 
     /// Checks a string against its length rules.
     pub fn string(&mut self, value: &str, rules: &StringRules) {
-        for constraint in rules.check(value) {
-            self.report(constraint);
+        self.report_all(rules.check(value));
+    }
+
+    /// Checks a string against its `enum` and `const`.
+    pub fn string_choice(&mut self, value: &str, rules: &StringChoice) {
+        self.report_all(rules.check(value));
+    }
+
+    /// Checks a string against its lexicon `format`.
+    pub fn format(&mut self, value: &str, format: Format) {
+        if let Err(error) = format::validate(format, value) {
+            self.report(error.into());
         }
     }
 
     /// Checks an integer against its range, `enum` and `const` rules.
     pub fn integer(&mut self, value: i64, rules: &IntegerRules) {
-        for constraint in rules.check(value) {
-            self.report(constraint);
-        }
+        self.report_all(rules.check(value));
     }
 
     /// Checks an array's item count.
     pub fn array_len(&mut self, len: usize, min: Option<u64>, max: Option<u64>) {
-        for constraint in check_count(len, min, max, Count::Items) {
-            self.report(constraint);
-        }
+        self.report_all(check_count(len, min, max, Count::Items));
     }
 
     /// Checks a byte string's length.
     pub fn bytes_len(&mut self, len: usize, min: Option<u64>, max: Option<u64>) {
-        for constraint in check_count(len, min, max, Count::Bytes) {
-            self.report(constraint);
-        }
+        self.report_all(check_count(len, min, max, Count::Bytes));
     }
 
     /// Checks a blob's size and MIME type.
     pub fn blob(&mut self, mime_type: &str, size: Option<u64>, rules: &BlobRules) {
-        for constraint in rules.check(mime_type, size) {
-            self.report(constraint);
-        }
+        self.report_all(rules.check(mime_type, size));
     }
 
     /// Checks a string against a closed `enum`.
     pub fn string_enum(&mut self, value: &str, allowed: &[&str]) {
-        if !allowed.contains(&value) {
-            self.report(Constraint::Enum {
-                allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
-                actual: value.to_owned(),
-            });
-        }
+        self.string_choice(
+            value,
+            &StringChoice {
+                allowed: Some(allowed),
+                constant: None,
+            },
+        );
+    }
+
+    /// Records that `found` is not of the data-model type `expected` (`"object"`, `"string"`,
+    /// `"object with $type"`, …).
+    pub fn wrong_type(&mut self, expected: &str, found: &Data) {
+        self.report(Constraint::Type {
+            expected: expected.to_owned(),
+            found: found.kind_name().to_owned(),
+        });
     }
 
     /// Checks that an `unknown` field holds an object, as the lexicon language requires.
-    pub fn unknown_object(&mut self, value: &crate::data::Data) {
-        if !matches!(value, crate::data::Data::Object(_)) {
-            self.report(Constraint::Type {
-                expected: "object".to_owned(),
-                found: value.kind_name().to_owned(),
-            });
+    pub fn unknown_object(&mut self, value: &Data) {
+        if !matches!(value, Data::Object(_)) {
+            self.wrong_type("object", value);
         }
     }
 
     /// Checks a value against a `const`.
     pub fn constant<T: PartialEq + fmt::Debug + ?Sized>(&mut self, value: &T, expected: &T) {
         if value != expected {
-            self.report(Constraint::Const {
-                expected: format!("{expected:?}"),
-                actual: format!("{value:?}"),
-            });
+            self.report(const_mismatch(expected, value));
         }
+    }
+}
+
+/// The `const` violation for `actual` where `expected` is required, both written as literals.
+fn const_mismatch<T: fmt::Debug + ?Sized>(expected: &T, actual: &T) -> Constraint {
+    Constraint::Const {
+        expected: format!("{expected:?}"),
+        actual: format!("{actual:?}"),
     }
 }
 
@@ -577,6 +757,43 @@ pub fn grapheme_count(value: &str) -> u64 {
     value.graphemes(true).count() as u64
 }
 
+/// The value rules of a lexicon `string`: a closed `enum` and a `const` (`knownValues` are open
+/// and never checked).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StringChoice<'a> {
+    /// A closed `enum`.
+    pub allowed: Option<&'a [&'a str]>,
+    /// A `const`.
+    pub constant: Option<&'a str>,
+}
+
+impl StringChoice<'_> {
+    /// No rules.
+    pub const NONE: StringChoice<'static> = StringChoice {
+        allowed: None,
+        constant: None,
+    };
+
+    /// The violated rules (empty when the string is fine).
+    pub fn check(&self, value: &str) -> Vec<Constraint> {
+        let mut out = Vec::new();
+        if let Some(allowed) = self.allowed
+            && !allowed.contains(&value)
+        {
+            out.push(Constraint::Enum {
+                allowed: allowed.iter().map(|s| format!("{s:?}")).collect(),
+                actual: format!("{value:?}"),
+            });
+        }
+        if let Some(expected) = self.constant
+            && value != expected
+        {
+            out.push(const_mismatch(expected, value));
+        }
+        out
+    }
+}
+
 /// The rules of a lexicon `integer`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IntegerRules<'a> {
@@ -623,10 +840,7 @@ impl IntegerRules<'_> {
         if let Some(expected) = self.constant
             && value != expected
         {
-            out.push(Constraint::Const {
-                expected: expected.to_string(),
-                actual: value.to_string(),
-            });
+            out.push(const_mismatch(&expected, &value));
         }
         out
     }
@@ -635,7 +849,8 @@ impl IntegerRules<'_> {
 /// The rules of a lexicon `blob`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BlobRules<'a> {
-    /// `accept` MIME patterns (`image/png`, `image/*`, `*/*`).
+    /// `accept` MIME patterns (`image/png`, `image/*`, `*/*`). An empty list, like a missing
+    /// one, accepts every MIME type (as the Go reference validator does).
     pub accept: Option<&'a [&'a str]>,
     /// `maxSize` in bytes.
     pub max_size: Option<u64>,
@@ -651,6 +866,7 @@ impl BlobRules<'_> {
             out.push(Constraint::BlobMaxSize { max, actual: size });
         }
         if let Some(accept) = self.accept
+            && !accept.is_empty()
             && !accept
                 .iter()
                 .any(|pattern| mime_matches(pattern, mime_type))
@@ -665,16 +881,21 @@ impl BlobRules<'_> {
 }
 
 /// Whether `mime_type` matches an `accept` pattern: exactly, by a `type/*` prefix, or `*/*`.
-/// Matching is case-sensitive, as in the reference implementation.
+///
+/// As in the reference implementations (Go and TypeScript), `type/*` is a plain prefix match on
+/// `type/`, so it also matches `type/` with an empty subtype; matching is case-sensitive; an
+/// empty MIME type matches nothing; other wildcards (`*`, `text/ht*`) are not globs and only
+/// match themselves.
 pub fn mime_matches(pattern: &str, mime_type: &str) -> bool {
+    if mime_type.is_empty() {
+        return false;
+    }
     if pattern == "*/*" {
         return true;
     }
-    match pattern.strip_suffix("/*") {
-        Some(prefix) => mime_type
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1),
-        None => pattern == mime_type,
+    match pattern.strip_suffix('*') {
+        Some(prefix) if prefix.len() > 1 && prefix.ends_with('/') => mime_type.starts_with(prefix),
+        _ => pattern == mime_type,
     }
 }
 
@@ -707,107 +928,4 @@ fn check_count(len: usize, min: Option<u64>, max: Option<u64>, unit: Count) -> V
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn string_lengths_are_utf8_bytes_and_graphemes() {
-        let rules = StringRules {
-            max_length: Some(5),
-            max_graphemes: Some(2),
-            ..StringRules::NONE
-        };
-        assert!(rules.check("ab").is_empty());
-        // "é" is two bytes; three of them is 6 bytes and 3 graphemes.
-        let errs = rules.check("ééé");
-        assert_eq!(
-            errs,
-            vec![
-                Constraint::MaxLength { max: 5, actual: 6 },
-                Constraint::MaxGraphemes { max: 2, actual: 3 }
-            ]
-        );
-        // A family emoji is one grapheme made of many code points.
-        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
-        assert_eq!(grapheme_count(family), 1);
-        let min = StringRules {
-            min_graphemes: Some(2),
-            ..StringRules::NONE
-        };
-        assert_eq!(
-            min.check(family),
-            vec![Constraint::MinGraphemes { min: 2, actual: 1 }]
-        );
-    }
-
-    #[test]
-    fn integers() {
-        let rules = IntegerRules {
-            minimum: Some(10),
-            maximum: Some(20),
-            allowed: Some(&[10, 15]),
-            constant: None,
-        };
-        assert!(rules.check(15).is_empty());
-        assert_eq!(rules.check(21).len(), 2);
-        assert!(matches!(
-            rules.check(9)[0],
-            Constraint::Minimum { min: 10, actual: 9 }
-        ));
-        let c = IntegerRules {
-            constant: Some(3),
-            ..IntegerRules::NONE
-        };
-        assert!(c.check(3).is_empty());
-        assert_eq!(c.check(4).len(), 1);
-    }
-
-    #[test]
-    fn mime_patterns() {
-        assert!(mime_matches("image/*", "image/png"));
-        assert!(!mime_matches("image/*", "image/"));
-        assert!(!mime_matches("image/*", "imagex/png"));
-        assert!(!mime_matches("image/*", "video/mp4"));
-        assert!(mime_matches("*/*", "anything/else"));
-        assert!(mime_matches("image/png", "image/png"));
-        assert!(!mime_matches("image/png", "IMAGE/PNG"));
-        let rules = BlobRules {
-            accept: Some(&["image/*"]),
-            max_size: Some(20),
-        };
-        assert!(rules.check("image/png", Some(20)).is_empty());
-        assert_eq!(rules.check("text/plain", Some(21)).len(), 2);
-        assert!(rules.check("image/png", None).is_empty());
-    }
-
-    #[test]
-    fn paths_and_collection() {
-        let mut v = Validator::new();
-        v.field("embed", |v| {
-            v.field("images", |v| {
-                v.push_index(0);
-                v.field("alt", |v| v.report(Constraint::Required));
-                v.pop();
-            })
-        });
-        v.field("cid-link", |v| v.report(Constraint::NotNullable));
-        let errs = v.finish().unwrap_err();
-        assert_eq!(errs.errors()[0].path, "$.embed.images[0].alt");
-        assert_eq!(errs.errors()[1].path, "$[\"cid-link\"]");
-        assert!(
-            errs.to_string()
-                .starts_with("2 lexicon constraint violations")
-        );
-    }
-
-    #[test]
-    fn counts() {
-        let mut v = Validator::new();
-        v.array_len(6, Some(2), Some(5));
-        v.array_len(1, Some(2), Some(5));
-        v.bytes_len(3, Some(10), None);
-        let errs = v.finish().unwrap_err().into_vec();
-        assert_eq!(errs.len(), 3);
-        assert!(matches!(errs[2].constraint, Constraint::MinBytes { .. }));
-    }
-}
+mod tests;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::validate::PathSegment as Segment;
+
 /// What is wrong with a value (see [`DataError::kind`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -120,44 +122,6 @@ impl From<DataErrorKind> for DataError {
     fn from(kind: DataErrorKind) -> DataError {
         DataError::new(kind)
     }
-}
-
-/// One step of a JSON path.
-#[derive(Debug, Clone)]
-pub(crate) enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-impl Segment {
-    fn write_to(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        match self {
-            Segment::Index(index) => {
-                let _ = write!(out, "[{index}]");
-            }
-            Segment::Key(key) if is_plain_key(key) => {
-                out.push('.');
-                out.push_str(key);
-            }
-            Segment::Key(key) => {
-                // A JSON string literal is an unambiguous way to quote any key.
-                out.push('[');
-                out.push_str(&serde_json::Value::from(key.as_str()).to_string());
-                out.push(']');
-            }
-        }
-    }
-}
-
-/// Keys that can be written after a `.` without quoting: `$type`, `mimeType`, `cid_link`.
-fn is_plain_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$' => {}
-        _ => return false,
-    }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 /// An error on its way up the tree: the path is collected innermost-first (so the happy path
