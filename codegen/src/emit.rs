@@ -534,28 +534,28 @@ impl<'a> Emitter<'a> {
                 fn body_len(&self) -> usize {
                     self.extra.body_len() #required_term #(#optional_counts)*
                 }
-                fn serialize_body<M: #serde::ser::SerializeMap>(
+                fn serialize_body<__M: #serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     #(#writes)*
                     self.extra.serialize_entries(map)
                 }
             }
             impl #serde::Serialize for #name {
-                fn serialize<S: #serde::Serializer>(
+                fn serialize<__S: #serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     #rt::types::object::serialize_object(self, serializer, #tag)
                 }
             }
             impl<'de> #serde::Deserialize<'de> for #name {
-                fn deserialize<D: #serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> #serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: #serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> #serde::de::Visitor<'de> for __Visitor {
                         type Value = #name;
                         fn expecting(
                             &self,
@@ -563,10 +563,10 @@ impl<'a> Emitter<'a> {
                         ) -> ::std::fmt::Result {
                             f.write_str(#expecting)
                         }
-                        fn visit_map<A: #serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: #serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<#name, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<#name, __A::Error> {
                             #(#slot_decls)*
                             let mut extra = #rt::types::Extra::new();
                             while let ::std::option::Option::Some(key) =
@@ -580,7 +580,7 @@ impl<'a> Emitter<'a> {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl #rt::xrpc::JsonBody for #name {}
@@ -809,7 +809,7 @@ impl<'a> Emitter<'a> {
             .collect();
         let member_body = if member_arms.is_empty() {
             quote! {
-                ::std::result::Result::Err(<D::Error as #serde::de::Error>::custom(
+                ::std::result::Result::Err(<__D::Error as #serde::de::Error>::custom(
                     ::std::format_args!("{type_tag:?} is not a member of {}", #wire),
                 ))
             }
@@ -817,7 +817,7 @@ impl<'a> Emitter<'a> {
             quote! {
                 match type_tag {
                     #(#member_arms)*
-                    other => ::std::result::Result::Err(<D::Error as #serde::de::Error>::custom(
+                    other => ::std::result::Result::Err(<__D::Error as #serde::de::Error>::custom(
                         ::std::format_args!("{other:?} is not a member of {}", #wire),
                     )),
                 }
@@ -914,10 +914,10 @@ impl<'a> Emitter<'a> {
             impl #rt::types::union::LexUnion for #name {
                 const NAME: &'static str = #wire;
                 const REFS: &'static [&'static str] = &[#(#tags),*];
-                fn deserialize_member<'de, D: #serde::Deserializer<'de>>(
+                fn deserialize_member<'de, __D: #serde::Deserializer<'de>>(
                     type_tag: &str,
-                    #deserializer_param: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                    #deserializer_param: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     #member_body
                 }
                 #[inline]
@@ -926,10 +926,10 @@ impl<'a> Emitter<'a> {
                 }
             }
             impl #serde::Serialize for #name {
-                fn serialize<S: #serde::Serializer>(
+                fn serialize<__S: #serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         #(#ser_arms)*
                         #ser_unknown
@@ -938,9 +938,9 @@ impl<'a> Emitter<'a> {
             }
             impl<'de> #serde::Deserialize<'de> for #name {
                 #[inline]
-                fn deserialize<D: #serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: #serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     #rt::types::union::deserialize_union(deserializer)
                 }
             }
@@ -1017,9 +1017,9 @@ impl<'a> Emitter<'a> {
                     }
                 }
                 impl<'de> #serde::Deserialize<'de> for #name {
-                    fn deserialize<D: #serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: #serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = #rt::types::object::Key::deserialize(deserializer)?;
                         ::std::result::Result::Ok(
                             Self::known(value.as_str())
@@ -1046,12 +1046,12 @@ impl<'a> Emitter<'a> {
                     }
                 }
                 impl<'de> #serde::Deserialize<'de> for #name {
-                    fn deserialize<D: #serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: #serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = #rt::types::object::Key::deserialize(deserializer)?;
                         Self::try_from(value.as_str())
-                            .map_err(<D::Error as #serde::de::Error>::custom)
+                            .map_err(<__D::Error as #serde::de::Error>::custom)
                     }
                 }
             }
@@ -1097,10 +1097,10 @@ impl<'a> Emitter<'a> {
             }
             impl #serde::Serialize for #name {
                 #[inline]
-                fn serialize<S: #serde::Serializer>(
+                fn serialize<__S: #serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     serializer.serialize_str(self.as_str())
                 }
             }

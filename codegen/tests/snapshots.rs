@@ -40,7 +40,10 @@ fn interop_catalog() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("interop catalog {} is missing (set ATLEX_INTEROP_DIR)", dir.display())
+        panic!(
+            "interop catalog {} is missing (set ATLEX_INTEROP_DIR)",
+            dir.display()
+        )
     } else {
         eprintln!("skipping: interop catalog {} is missing", dir.display());
         None
@@ -90,8 +93,10 @@ fn interop_catalog_snapshot() {
     let (Some(official), Some(catalog)) = (official_lexicons(), interop_catalog()) else {
         return;
     };
-    let text = snapshot(&catalog, &official)
-        .replace(&catalog.display().to_string(), "$ATLEX_INTEROP_DIR/lexicon/catalog");
+    let text = snapshot(&catalog, &official).replace(
+        &catalog.display().to_string(),
+        "$ATLEX_INTEROP_DIR/lexicon/catalog",
+    );
     expectorate::assert_contents("tests/lexicons/interop_catalog.rs", &text);
 }
 

@@ -22,8 +22,8 @@ fn load(collection: &str) -> Vec<serde_json::Value> {
 }
 
 /// Checks every record of the collection; returns the number checked.
-fn check<R: Record + Serialize + DeserializeOwned + Validate + PartialEq + std::fmt::Debug>(
-) -> usize {
+fn check<R: Record + Serialize + DeserializeOwned + Validate + PartialEq + std::fmt::Debug>()
+-> usize {
     let records = load(R::NSID);
     assert!(!records.is_empty(), "{}: no fixtures", R::NSID);
     for (i, json) in records.iter().enumerate() {
@@ -41,7 +41,10 @@ fn check<R: Record + Serialize + DeserializeOwned + Validate + PartialEq + std::
         let data = Data::from_json(json).unwrap_or_else(|e| panic!("{what}: {e}"));
         let typed_cbor = cbor::to_dag_cbor(&typed).unwrap_or_else(|e| panic!("{what}: {e}"));
         let data_cbor = cbor::to_dag_cbor(&data).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(typed_cbor, data_cbor, "{what}: DAG-CBOR differs from the data model's");
+        assert_eq!(
+            typed_cbor, data_cbor,
+            "{what}: DAG-CBOR differs from the data model's"
+        );
         assert_eq!(
             cbor::record_cid(&typed).unwrap_or_else(|e| panic!("{what}: {e}")),
             cbor::record_cid(&data).unwrap_or_else(|e| panic!("{what}: {e}")),
@@ -49,7 +52,10 @@ fn check<R: Record + Serialize + DeserializeOwned + Validate + PartialEq + std::
         );
         let from_cbor: R =
             cbor::from_dag_cbor(&typed_cbor).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(from_cbor, typed, "{what}: DAG-CBOR round trip changed the record");
+        assert_eq!(
+            from_cbor, typed,
+            "{what}: DAG-CBOR round trip changed the record"
+        );
 
         if let Err(errors) = typed.validate() {
             panic!("{what}: the PDS accepted this record but validate() says: {errors}");

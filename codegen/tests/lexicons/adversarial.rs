@@ -38,19 +38,19 @@ pub mod blue {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 1usize
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("score", &self.score)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Score {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -59,12 +59,12 @@ pub mod blue {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Score {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Score;
                             fn expecting(
                                 &self,
@@ -73,11 +73,11 @@ pub mod blue {
                                 f.write_str("a blue.2048.game.score#main.record object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Score, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Score, __A::Error> {
                                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
@@ -108,7 +108,7 @@ pub mod blue {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Score {}
@@ -173,19 +173,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.x.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(map, "x", &self.x)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for A {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -194,12 +194,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for A {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = A;
                             fn expecting(
                                 &self,
@@ -208,8 +208,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.a#main object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(self, mut map: A) -> ::std::result::Result<A, A::Error> {
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<A, __A::Error> {
                                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
@@ -229,7 +232,7 @@ pub mod com {
                                 ::std::result::Result::Ok(A { x: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for A {}
@@ -279,19 +282,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.a.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(map, "a", &self.a)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for View {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -300,12 +303,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = View;
                             fn expecting(
                                 &self,
@@ -314,11 +317,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.a#view object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<View, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<View, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -340,7 +343,7 @@ pub mod com {
                                 ::std::result::Result::Ok(View { a: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for View {}
@@ -393,19 +396,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.b.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(map, "b", &self.b)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for View {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -414,12 +417,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = View;
                             fn expecting(
                                 &self,
@@ -428,11 +431,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.b#view object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<View, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<View, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -454,7 +457,7 @@ pub mod com {
                                 ::std::result::Result::Ok(View { b: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for View {}
@@ -517,10 +520,10 @@ pub mod com {
                 }
                 impl ::atlex::__private::serde::Serialize for String {
                     #[inline]
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         serializer.serialize_str(self.as_str())
                     }
                 }
@@ -543,9 +546,9 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for String {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;
@@ -604,19 +607,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.n.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(map, "n", &self.n)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for N9 {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -625,12 +628,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for N9 {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = N9;
                             fn expecting(
                                 &self,
@@ -639,8 +642,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#9 object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(self, mut map: A) -> ::std::result::Result<N9, A::Error> {
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<N9, __A::Error> {
                                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
@@ -660,7 +666,7 @@ pub mod com {
                                 ::std::result::Result::Ok(N9 { n: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for N9 {}
@@ -702,19 +708,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 1usize
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("inner", &self.inner)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Box {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -723,12 +729,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Box {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Box;
                             fn expecting(
                                 &self,
@@ -737,8 +743,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#Box object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(self, mut map: A) -> ::std::result::Result<Box, A::Error> {
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Box, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::atlex::types::Nullable<
                                         ::std::boxed::Box<crate::com::example::cursed::names::Box>,
@@ -765,7 +774,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Box {}
@@ -815,10 +824,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.default.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "default",
@@ -828,10 +837,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Default {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -840,12 +849,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Default {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Default;
                             fn expecting(
                                 &self,
@@ -854,11 +863,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#Default object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Default, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Default, __A::Error> {
                                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
@@ -881,7 +890,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Default {}
@@ -931,10 +940,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.some.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "some",
@@ -944,10 +953,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Option {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -956,12 +965,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Option;
                             fn expecting(
                                 &self,
@@ -970,11 +979,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#Option object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Option, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Option, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -996,7 +1005,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Option { some: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Option {}
@@ -1050,19 +1059,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.ok.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(map, "ok", &self.ok)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Result {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1071,12 +1080,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Result {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Result;
                             fn expecting(
                                 &self,
@@ -1085,11 +1094,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#Result object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Result, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Result, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     crate::com::example::cursed::names::Option,
                                 > = ::std::option::Option::None;
@@ -1111,7 +1120,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Result { ok: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Result {}
@@ -1165,10 +1174,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.vec.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "vec",
@@ -1178,10 +1187,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Vec {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1190,12 +1199,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Vec {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Vec;
                             fn expecting(
                                 &self,
@@ -1204,8 +1213,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#Vec object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(self, mut map: A) -> ::std::result::Result<Vec, A::Error> {
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Vec, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::vec::Vec<crate::com::example::cursed::names::Vec>,
                                 > = ::std::option::Option::None;
@@ -1227,7 +1239,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Vec { vec: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Vec {}
@@ -1265,18 +1277,18 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len()
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for FfRiNG {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1285,12 +1297,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FfRiNG {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = FfRiNG;
                             fn expecting(
                                 &self,
@@ -1299,11 +1311,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#ff-ri-n.g object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<FfRiNG, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<FfRiNG, __A::Error> {
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
                                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1313,7 +1325,7 @@ pub mod com {
                                 ::std::result::Result::Ok(FfRiNG { extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for FfRiNG {}
@@ -1353,18 +1365,18 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len()
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for ObJeCT {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1373,12 +1385,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ObJeCT {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = ObJeCT;
                             fn expecting(
                                 &self,
@@ -1387,11 +1399,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#ob-je-c$t object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<ObJeCT, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<ObJeCT, __A::Error> {
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
                                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1401,7 +1413,7 @@ pub mod com {
                                 ::std::result::Result::Ok(ObJeCT { extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for ObJeCT {}
@@ -1494,10 +1506,10 @@ pub mod com {
                             + usize::from(self.self_2.is_some())
                             + usize::from(self.super_.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "Self",
@@ -1522,10 +1534,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Self_ {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1534,12 +1546,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Self_ {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Self_;
                             fn expecting(
                                 &self,
@@ -1548,11 +1560,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#self object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Self_, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Self_, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -1610,7 +1622,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Self_ {}
@@ -1825,10 +1837,10 @@ pub mod com {
                             + usize::from(self.ob_je_c_t.is_some())
                             + usize::from(self.validate.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("type", &self.r#type)?;
                         ::atlex::types::object::serialize_optional(map, "9", &self._9)?;
                         ::atlex::types::object::serialize_optional(map, "_", &self._5f)?;
@@ -1891,10 +1903,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Type {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1903,12 +1915,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Type {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Type;
                             fn expecting(
                                 &self,
@@ -1917,11 +1929,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.names#type object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Type, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Type, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -2085,7 +2097,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Type {}
@@ -2139,19 +2151,19 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.u.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(map, "u", &self.u)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for UnionOfLookalikes {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2161,12 +2173,12 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de>
                 for UnionOfLookalikes {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = UnionOfLookalikes;
                             fn expecting(
                                 &self,
@@ -2177,11 +2189,11 @@ pub mod com {
                                 )
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<UnionOfLookalikes, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<UnionOfLookalikes, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     crate::com::example::cursed::names::UnionOfLookalikesU,
                                 > = ::std::option::Option::None;
@@ -2206,7 +2218,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for UnionOfLookalikes {}
@@ -2241,11 +2253,11 @@ pub mod com {
                     ];
                     fn deserialize_member<
                         'de,
-                        D: ::atlex::__private::serde::Deserializer<'de>,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
                     >(
                         type_tag: &str,
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         match type_tag {
                             "com.example.cursed.a#view" => {
                                 ::atlex::__private::serde::Deserialize::deserialize(
@@ -2273,7 +2285,7 @@ pub mod com {
                             }
                             other => {
                                 ::std::result::Result::Err(
-                                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                         ::std::format_args!(
                                             "{other:?} is not a member of {}",
                                             "com.example.cursed.names#unionOfLookalikes.properties.u"
@@ -2291,10 +2303,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for UnionOfLookalikesU {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         match self {
                             Self::AView(value) => {
                                 ::atlex::types::object::serialize_object(
@@ -2338,9 +2350,9 @@ pub mod com {
                 impl<'de> ::atlex::__private::serde::Deserialize<'de>
                 for UnionOfLookalikesU {
                     #[inline]
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         ::atlex::types::union::deserialize_union(deserializer)
                     }
                 }
@@ -2530,18 +2542,18 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len()
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Error2 {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2550,12 +2562,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error2 {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Error2;
                             fn expecting(
                                 &self,
@@ -2564,11 +2576,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.params#error object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Error2, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Error2, __A::Error> {
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
                                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -2578,7 +2590,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Error2 { extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Error2 {}
@@ -2632,10 +2644,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.params.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "params",
@@ -2645,10 +2657,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Output2 {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2657,12 +2669,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output2 {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Output2;
                             fn expecting(
                                 &self,
@@ -2671,11 +2683,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.params#output object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Output2, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Output2, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     crate::com::example::cursed::params::Params3,
                                 > = ::std::option::Option::None;
@@ -2697,7 +2709,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Output2 { params: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output2 {}
@@ -2747,10 +2759,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.error.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "error",
@@ -2760,10 +2772,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Params3 {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2772,12 +2784,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Params3 {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Params3;
                             fn expecting(
                                 &self,
@@ -2786,11 +2798,11 @@ pub mod com {
                                 f.write_str("a com.example.cursed.params#params object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Params3, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Params3, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -2812,7 +2824,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Params3 { error: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Params3 {}
@@ -2856,18 +2868,18 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len()
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Async {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2876,12 +2888,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Async {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Async;
                             fn expecting(
                                 &self,
@@ -2890,11 +2902,11 @@ pub mod com {
                                 f.write_str("a com.example.type.async#main.record object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Async, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Async, __A::Error> {
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
                                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -2914,7 +2926,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Async { extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Async {}

@@ -175,19 +175,19 @@ pub mod example {
                 fn body_len(&self) -> usize {
                     self.extra.body_len() + 1usize
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     map.serialize_entry("preferences", &self.preferences)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for Input {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -196,11 +196,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = Input;
                         fn expecting(
                             &self,
@@ -210,10 +210,10 @@ pub mod example {
                                 "a example.lexicon.procedure#main.input.schema object",
                             )
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<Input, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<Input, __A::Error> {
                             let mut field0: ::std::option::Option<
                                 ::std::vec::Vec<
                                     ::atlex::app::bsky::actor::defs::PreferencesItem,
@@ -243,7 +243,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Input {}
@@ -310,20 +310,20 @@ pub mod example {
                     self.extra.body_len() + usize::from(self.a.is_some())
                         + usize::from(self.b.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(map, "a", &self.a)?;
                     ::atlex::types::object::serialize_optional(map, "b", &self.b)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for OutputObject {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -332,11 +332,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for OutputObject {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = OutputObject;
                         fn expecting(
                             &self,
@@ -346,10 +346,10 @@ pub mod example {
                                 "a example.lexicon.procedure#main.output.schema.properties.object object",
                             )
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<OutputObject, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<OutputObject, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut extra = ::atlex::types::Extra::new();
@@ -381,7 +381,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for OutputObject {}
@@ -478,10 +478,10 @@ pub mod example {
                         + usize::from(self.object.is_some())
                         + usize::from(self.unknown.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(
                         map,
                         "array",
@@ -502,10 +502,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for Output {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -514,11 +514,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = Output;
                         fn expecting(
                             &self,
@@ -528,10 +528,10 @@ pub mod example {
                                 "a example.lexicon.procedure#main.output.schema object",
                             )
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<Output, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<Output, __A::Error> {
                             let mut field0: ::std::option::Option<
                                 ::std::vec::Vec<i64>,
                             > = ::std::option::Option::None;
@@ -589,7 +589,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Output {}
@@ -799,20 +799,20 @@ pub mod example {
                     self.extra.body_len() + usize::from(self.a.is_some())
                         + usize::from(self.b.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(map, "a", &self.a)?;
                     ::atlex::types::object::serialize_optional(map, "b", &self.b)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for Output {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -821,11 +821,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = Output;
                         fn expecting(
                             &self,
@@ -835,10 +835,10 @@ pub mod example {
                                 "a example.lexicon.query#main.output.schema object",
                             )
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<Output, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<Output, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut extra = ::atlex::types::Extra::new();
@@ -870,7 +870,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Output {}
@@ -1295,10 +1295,10 @@ pub mod example {
                         + usize::from(self.union.is_some())
                         + usize::from(self.unknown.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     map.serialize_entry("integer", &self.integer)?;
                     ::atlex::types::object::serialize_optional(
                         map,
@@ -1421,10 +1421,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for Record {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -1433,11 +1433,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = Record;
                         fn expecting(
                             &self,
@@ -1445,10 +1445,10 @@ pub mod example {
                         ) -> ::std::fmt::Result {
                             f.write_str("a example.lexicon.record#main.record object")
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<Record, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<Record, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<
                                 ::atlex::types::BlobRef,
@@ -1747,7 +1747,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Record {}
@@ -1891,11 +1891,11 @@ pub mod example {
                 ];
                 fn deserialize_member<
                     'de,
-                    D: ::atlex::__private::serde::Deserializer<'de>,
+                    __D: ::atlex::__private::serde::Deserializer<'de>,
                 >(
                     type_tag: &str,
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     match type_tag {
                         "example.lexicon.record#demoObject" => {
                             ::atlex::__private::serde::Deserialize::deserialize(
@@ -1905,7 +1905,7 @@ pub mod example {
                         }
                         other => {
                             ::std::result::Result::Err(
-                                <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                     ::std::format_args!(
                                         "{other:?} is not a member of {}",
                                         "example.lexicon.record#main.record.properties.closedUnion"
@@ -1923,10 +1923,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for RecordClosedUnion {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         Self::DemoObject(value) => {
                             ::atlex::types::object::serialize_object(
@@ -1942,9 +1942,9 @@ pub mod example {
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordClosedUnion {
                 #[inline]
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     ::atlex::types::union::deserialize_union(deserializer)
                 }
             }
@@ -2006,10 +2006,10 @@ pub mod example {
             }
             impl ::atlex::__private::serde::Serialize for RecordEnumString {
                 #[inline]
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     serializer.serialize_str(self.as_str())
                 }
             }
@@ -2034,13 +2034,13 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEnumString {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     let value = ::atlex::types::object::Key::deserialize(deserializer)?;
                     Self::try_from(value.as_str())
                         .map_err(
-                            <D::Error as ::atlex::__private::serde::de::Error>::custom,
+                            <__D::Error as ::atlex::__private::serde::de::Error>::custom,
                         )
                 }
             }
@@ -2103,10 +2103,10 @@ pub mod example {
             }
             impl ::atlex::__private::serde::Serialize for RecordKnownString {
                 #[inline]
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     serializer.serialize_str(self.as_str())
                 }
             }
@@ -2128,9 +2128,9 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordKnownString {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     let value = ::atlex::types::object::Key::deserialize(deserializer)?;
                     ::std::result::Result::Ok(
                         Self::known(value.as_str())
@@ -2198,20 +2198,20 @@ pub mod example {
                     self.extra.body_len() + usize::from(self.a.is_some())
                         + usize::from(self.b.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(map, "a", &self.a)?;
                     ::atlex::types::object::serialize_optional(map, "b", &self.b)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for RecordObject {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -2220,11 +2220,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordObject {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = RecordObject;
                         fn expecting(
                             &self,
@@ -2234,10 +2234,10 @@ pub mod example {
                                 "a example.lexicon.record#main.record.properties.object object",
                             )
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<RecordObject, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<RecordObject, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut extra = ::atlex::types::Extra::new();
@@ -2269,7 +2269,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for RecordObject {}
@@ -2300,11 +2300,11 @@ pub mod example {
                 ];
                 fn deserialize_member<
                     'de,
-                    D: ::atlex::__private::serde::Deserializer<'de>,
+                    __D: ::atlex::__private::serde::Deserializer<'de>,
                 >(
                     type_tag: &str,
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     match type_tag {
                         "example.lexicon.record#demoObject" => {
                             ::atlex::__private::serde::Deserialize::deserialize(
@@ -2320,7 +2320,7 @@ pub mod example {
                         }
                         other => {
                             ::std::result::Result::Err(
-                                <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                     ::std::format_args!(
                                         "{other:?} is not a member of {}",
                                         "example.lexicon.record#main.record.properties.union"
@@ -2338,10 +2338,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for RecordUnion {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         Self::DemoObject(value) => {
                             ::atlex::types::object::serialize_object(
@@ -2372,9 +2372,9 @@ pub mod example {
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordUnion {
                 #[inline]
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     ::atlex::types::union::deserialize_union(deserializer)
                 }
             }
@@ -2447,20 +2447,20 @@ pub mod example {
                     self.extra.body_len() + usize::from(self.a.is_some())
                         + usize::from(self.b.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(map, "a", &self.a)?;
                     ::atlex::types::object::serialize_optional(map, "b", &self.b)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for DemoObject {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -2469,11 +2469,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for DemoObject {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = DemoObject;
                         fn expecting(
                             &self,
@@ -2481,10 +2481,10 @@ pub mod example {
                         ) -> ::std::fmt::Result {
                             f.write_str("a example.lexicon.record#demoObject object")
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<DemoObject, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<DemoObject, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut extra = ::atlex::types::Extra::new();
@@ -2516,7 +2516,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for DemoObject {}
@@ -2574,20 +2574,20 @@ pub mod example {
                     self.extra.body_len() + usize::from(self.c.is_some())
                         + usize::from(self.d.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(map, "c", &self.c)?;
                     ::atlex::types::object::serialize_optional(map, "d", &self.d)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for DemoObjectTwo {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -2596,11 +2596,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for DemoObjectTwo {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = DemoObjectTwo;
                         fn expecting(
                             &self,
@@ -2608,10 +2608,10 @@ pub mod example {
                         ) -> ::std::fmt::Result {
                             f.write_str("a example.lexicon.record#demoObjectTwo object")
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<DemoObjectTwo, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<DemoObjectTwo, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut extra = ::atlex::types::Extra::new();
@@ -2643,7 +2643,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for DemoObjectTwo {}
@@ -2838,10 +2838,10 @@ pub mod example {
                         + usize::from(self.tid.is_some())
                         + usize::from(self.uri.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     ::atlex::types::object::serialize_optional(
                         map,
                         "atidentifier",
@@ -2881,10 +2881,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for StringFormats {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -2893,11 +2893,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for StringFormats {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = StringFormats;
                         fn expecting(
                             &self,
@@ -2905,10 +2905,10 @@ pub mod example {
                         ) -> ::std::fmt::Result {
                             f.write_str("a example.lexicon.record#stringFormats object")
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<StringFormats, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<StringFormats, __A::Error> {
                             let mut field0: ::std::option::Option<
                                 ::atlex::types::AtIdentifier,
                             > = ::std::option::Option::None;
@@ -3037,7 +3037,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for StringFormats {}
@@ -3156,11 +3156,11 @@ pub mod example {
                 ];
                 fn deserialize_member<
                     'de,
-                    D: ::atlex::__private::serde::Deserializer<'de>,
+                    __D: ::atlex::__private::serde::Deserializer<'de>,
                 >(
                     type_tag: &str,
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     match type_tag {
                         "example.lexicon.subscription#yo" => {
                             ::atlex::__private::serde::Deserialize::deserialize(
@@ -3176,7 +3176,7 @@ pub mod example {
                         }
                         other => {
                             ::std::result::Result::Err(
-                                <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                     ::std::format_args!(
                                         "{other:?} is not a member of {}",
                                         "example.lexicon.subscription#main.message.schema"
@@ -3194,10 +3194,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for Message {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         Self::Yo(value) => {
                             ::atlex::types::object::serialize_object(
@@ -3228,9 +3228,9 @@ pub mod example {
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message {
                 #[inline]
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     ::atlex::types::union::deserialize_union(deserializer)
                 }
             }
@@ -3295,10 +3295,10 @@ pub mod example {
                 fn body_len(&self) -> usize {
                     self.extra.body_len() + 1usize + usize::from(self.message.is_some())
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     map.serialize_entry("name", &self.name)?;
                     ::atlex::types::object::serialize_optional(
                         map,
@@ -3309,10 +3309,10 @@ pub mod example {
                 }
             }
             impl ::atlex::__private::serde::Serialize for Info {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -3321,11 +3321,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = Info;
                         fn expecting(
                             &self,
@@ -3333,10 +3333,10 @@ pub mod example {
                         ) -> ::std::fmt::Result {
                             f.write_str("a example.lexicon.subscription#info object")
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<Info, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<Info, __A::Error> {
                             let mut field0: ::std::option::Option<
                                 crate::example::lexicon::subscription::InfoName,
                             > = ::std::option::Option::None;
@@ -3372,7 +3372,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Info {}
@@ -3423,10 +3423,10 @@ pub mod example {
             }
             impl ::atlex::__private::serde::Serialize for InfoName {
                 #[inline]
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     serializer.serialize_str(self.as_str())
                 }
             }
@@ -3448,9 +3448,9 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for InfoName {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     let value = ::atlex::types::object::Key::deserialize(deserializer)?;
                     ::std::result::Result::Ok(
                         Self::known(value.as_str())
@@ -3499,20 +3499,20 @@ pub mod example {
                 fn body_len(&self) -> usize {
                     self.extra.body_len() + 2usize
                 }
-                fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
-                    map: &mut M,
-                ) -> ::std::result::Result<(), M::Error> {
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
                     map.serialize_entry("seq", &self.seq)?;
                     map.serialize_entry("yo", &self.yo)?;
                     self.extra.serialize_entries(map)
                 }
             }
             impl ::atlex::__private::serde::Serialize for Yo {
-                fn serialize<S: ::atlex::__private::serde::Serializer>(
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
                     &self,
-                    serializer: S,
-                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
                     ::atlex::types::object::serialize_object(
                         self,
                         serializer,
@@ -3521,11 +3521,11 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Yo {
-                fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::std::result::Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
                         type Value = Yo;
                         fn expecting(
                             &self,
@@ -3533,10 +3533,10 @@ pub mod example {
                         ) -> ::std::fmt::Result {
                             f.write_str("a example.lexicon.subscription#yo object")
                         }
-                        fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                             self,
-                            mut map: A,
-                        ) -> ::std::result::Result<Yo, A::Error> {
+                            mut map: __A,
+                        ) -> ::std::result::Result<Yo, __A::Error> {
                             let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                             let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                             let mut extra = ::atlex::types::Extra::new();
@@ -3568,7 +3568,7 @@ pub mod example {
                             })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Yo {}

@@ -91,10 +91,10 @@ pub mod com {
                 }
                 impl ::atlex::__private::serde::Serialize for Color {
                     #[inline]
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         serializer.serialize_str(self.as_str())
                     }
                 }
@@ -117,9 +117,9 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Color {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;
@@ -198,10 +198,10 @@ pub mod com {
                         self.extra.body_len() + usize::from(self.beta.is_some())
                             + usize::from(self.n.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "beta",
@@ -212,10 +212,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Alpha {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -224,12 +224,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Alpha {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Alpha;
                             fn expecting(
                                 &self,
@@ -238,11 +238,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.defs#alpha object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Alpha, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Alpha, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::boxed::Box<crate::com::example::kitchen::defs::Beta>,
                                 > = ::std::option::Option::None;
@@ -276,7 +276,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Alpha {}
@@ -350,10 +350,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.alpha.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "alpha",
@@ -363,10 +363,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Beta {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -375,12 +375,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Beta {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Beta;
                             fn expecting(
                                 &self,
@@ -389,11 +389,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.defs#beta object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Beta, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Beta, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::boxed::Box<crate::com::example::kitchen::defs::Alpha>,
                                 > = ::std::option::Option::None;
@@ -415,7 +415,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Beta { alpha: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Beta {}
@@ -459,18 +459,18 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len()
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Empty {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -479,12 +479,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Empty {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Empty;
                             fn expecting(
                                 &self,
@@ -493,11 +493,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.defs#empty object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Empty, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Empty, __A::Error> {
                                 let mut extra = ::atlex::types::Extra::new();
                                 while let ::std::option::Option::Some(key) = map
                                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -507,7 +507,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Empty { extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Empty {}
@@ -645,10 +645,10 @@ pub mod com {
                 }
                 impl ::atlex::__private::serde::Serialize for ParamsSort {
                     #[inline]
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         serializer.serialize_str(self.as_str())
                     }
                 }
@@ -671,9 +671,9 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSort {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;
@@ -867,10 +867,10 @@ pub mod com {
                         self.extra.body_len() + 1usize
                             + usize::from(self.cursor.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("things", &self.things)?;
                         ::atlex::types::object::serialize_optional(
                             map,
@@ -881,10 +881,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Output {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -893,12 +893,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Output;
                             fn expecting(
                                 &self,
@@ -909,11 +909,11 @@ pub mod com {
                                 )
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Output, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Output, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::vec::Vec<crate::com::example::kitchen::record::Local>,
                                 > = ::std::option::Option::None;
@@ -949,7 +949,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output {}
@@ -1003,10 +1003,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.note.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "note",
@@ -1016,10 +1016,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Other {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1028,12 +1028,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Other {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Other;
                             fn expecting(
                                 &self,
@@ -1042,11 +1042,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.other#main object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Other, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Other, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -1068,7 +1068,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Other { note: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Other {}
@@ -1111,11 +1111,11 @@ pub mod com {
                     ];
                     fn deserialize_member<
                         'de,
-                        D: ::atlex::__private::serde::Deserializer<'de>,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
                     >(
                         type_tag: &str,
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         match type_tag {
                             "com.example.kitchen.defs#alpha" => {
                                 ::atlex::__private::serde::Deserialize::deserialize(
@@ -1131,7 +1131,7 @@ pub mod com {
                             }
                             other => {
                                 ::std::result::Result::Err(
-                                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                         ::std::format_args!(
                                             "{other:?} is not a member of {}",
                                             "com.example.kitchen.putThing#main.output.schema"
@@ -1149,10 +1149,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Output {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         match self {
                             Self::Alpha(value) => {
                                 ::atlex::types::object::serialize_object(
@@ -1181,9 +1181,9 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     #[inline]
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         ::atlex::types::union::deserialize_union(deserializer)
                     }
                 }
@@ -1549,10 +1549,10 @@ pub mod com {
                             + usize::from(self.subject.is_some())
                             + usize::from(self.tags.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("text", &self.text)?;
                         map.serialize_entry("createdAt", &self.created_at)?;
                         map.serialize_entry("kind", &self.kind)?;
@@ -1654,10 +1654,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Record {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -1666,12 +1666,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Record;
                             fn expecting(
                                 &self,
@@ -1682,11 +1682,11 @@ pub mod com {
                                 )
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Record, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Record, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::std::string::String,
                                 > = ::std::option::Option::None;
@@ -1952,7 +1952,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Record {}
@@ -2115,11 +2115,11 @@ pub mod com {
                     ];
                     fn deserialize_member<
                         'de,
-                        D: ::atlex::__private::serde::Deserializer<'de>,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
                     >(
                         type_tag: &str,
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         match type_tag {
                             "com.example.kitchen.record#local" => {
                                 ::atlex::__private::serde::Deserialize::deserialize(
@@ -2129,7 +2129,7 @@ pub mod com {
                             }
                             other => {
                                 ::std::result::Result::Err(
-                                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                         ::std::format_args!(
                                             "{other:?} is not a member of {}",
                                             "com.example.kitchen.record#main.record.properties.choice"
@@ -2147,10 +2147,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for RecordChoice {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         match self {
                             Self::Local(value) => {
                                 ::atlex::types::object::serialize_object(
@@ -2166,9 +2166,9 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordChoice {
                     #[inline]
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         ::atlex::types::union::deserialize_union(deserializer)
                     }
                 }
@@ -2208,11 +2208,11 @@ pub mod com {
                     ];
                     fn deserialize_member<
                         'de,
-                        D: ::atlex::__private::serde::Deserializer<'de>,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
                     >(
                         type_tag: &str,
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         match type_tag {
                             "com.example.kitchen.defs#alpha" => {
                                 ::atlex::__private::serde::Deserialize::deserialize(
@@ -2234,7 +2234,7 @@ pub mod com {
                             }
                             other => {
                                 ::std::result::Result::Err(
-                                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                         ::std::format_args!(
                                             "{other:?} is not a member of {}",
                                             "com.example.kitchen.record#main.record.properties.embed"
@@ -2252,10 +2252,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for RecordEmbed {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         match self {
                             Self::Alpha(value) => {
                                 ::atlex::types::object::serialize_object(
@@ -2293,9 +2293,9 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEmbed {
                     #[inline]
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         ::atlex::types::union::deserialize_union(deserializer)
                     }
                 }
@@ -2371,20 +2371,20 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 1usize + usize::from(self.b.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("a", &self.a)?;
                         ::atlex::types::object::serialize_optional(map, "b", &self.b)?;
                         self.extra.serialize_entries(map)
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for RecordInline {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2393,12 +2393,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordInline {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = RecordInline;
                             fn expecting(
                                 &self,
@@ -2409,11 +2409,11 @@ pub mod com {
                                 )
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<RecordInline, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<RecordInline, __A::Error> {
                                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                                 let mut field1: ::std::option::Option<
                                     ::atlex::types::Did,
@@ -2447,7 +2447,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for RecordInline {}
@@ -2476,11 +2476,11 @@ pub mod com {
                     ];
                     fn deserialize_member<
                         'de,
-                        D: ::atlex::__private::serde::Deserializer<'de>,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
                     >(
                         type_tag: &str,
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         match type_tag {
                             "com.example.kitchen.record#local" => {
                                 ::atlex::__private::serde::Deserialize::deserialize(
@@ -2496,7 +2496,7 @@ pub mod com {
                             }
                             other => {
                                 ::std::result::Result::Err(
-                                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                         ::std::format_args!(
                                             "{other:?} is not a member of {}",
                                             "com.example.kitchen.record#main.record.properties.items.items"
@@ -2514,10 +2514,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for RecordItemsItem {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         match self {
                             Self::Local(value) => {
                                 ::atlex::types::object::serialize_object(
@@ -2547,9 +2547,9 @@ pub mod com {
                 impl<'de> ::atlex::__private::serde::Deserialize<'de>
                 for RecordItemsItem {
                     #[inline]
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         ::atlex::types::union::deserialize_union(deserializer)
                     }
                 }
@@ -2637,10 +2637,10 @@ pub mod com {
                 }
                 impl ::atlex::__private::serde::Serialize for RecordKind {
                     #[inline]
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         serializer.serialize_str(self.as_str())
                     }
                 }
@@ -2663,9 +2663,9 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordKind {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;
@@ -2730,10 +2730,10 @@ pub mod com {
                 }
                 impl ::atlex::__private::serde::Serialize for RecordLevel {
                     #[inline]
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         serializer.serialize_str(self.as_str())
                     }
                 }
@@ -2760,15 +2760,15 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordLevel {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;
                         Self::try_from(value.as_str())
                             .map_err(
-                                <D::Error as ::atlex::__private::serde::de::Error>::custom,
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom,
                             )
                     }
                 }
@@ -2828,10 +2828,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 1usize + usize::from(self.next.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("value", &self.value)?;
                         ::atlex::types::object::serialize_optional(
                             map,
@@ -2842,10 +2842,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Local {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -2854,12 +2854,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Local {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Local;
                             fn expecting(
                                 &self,
@@ -2868,11 +2868,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.record#local object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Local, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Local, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     ::atlex::types::AtUri,
                                 > = ::std::option::Option::None;
@@ -2910,7 +2910,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Local {}
@@ -3038,11 +3038,11 @@ pub mod com {
                     ];
                     fn deserialize_member<
                         'de,
-                        D: ::atlex::__private::serde::Deserializer<'de>,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
                     >(
                         type_tag: &str,
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         match type_tag {
                             "com.example.kitchen.subscribe#event" => {
                                 ::atlex::__private::serde::Deserialize::deserialize(
@@ -3058,7 +3058,7 @@ pub mod com {
                             }
                             other => {
                                 ::std::result::Result::Err(
-                                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                                         ::std::format_args!(
                                             "{other:?} is not a member of {}",
                                             "com.example.kitchen.subscribe#main.message.schema"
@@ -3076,10 +3076,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Message {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         match self {
                             Self::Event(value) => {
                                 ::atlex::types::object::serialize_object(
@@ -3110,9 +3110,9 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message {
                     #[inline]
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         ::atlex::types::union::deserialize_union(deserializer)
                     }
                 }
@@ -3177,10 +3177,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 1usize + usize::from(self.data.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         map.serialize_entry("seq", &self.seq)?;
                         ::atlex::types::object::serialize_optional(
                             map,
@@ -3191,10 +3191,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Event {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -3203,12 +3203,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Event;
                             fn expecting(
                                 &self,
@@ -3217,11 +3217,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.subscribe#event object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Event, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Event, __A::Error> {
                                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                                 let mut field1: ::std::option::Option<
                                     ::atlex::types::Bytes,
@@ -3255,7 +3255,7 @@ pub mod com {
                                 })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Event {}
@@ -3309,10 +3309,10 @@ pub mod com {
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + usize::from(self.name.is_some())
                     }
-                    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
-                        map: &mut M,
-                    ) -> ::std::result::Result<(), M::Error> {
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "name",
@@ -3322,10 +3322,10 @@ pub mod com {
                     }
                 }
                 impl ::atlex::__private::serde::Serialize for Info {
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         ::atlex::types::object::serialize_object(
                             self,
                             serializer,
@@ -3334,12 +3334,12 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
-                        struct Visitor;
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
                         impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for Visitor {
+                        for __Visitor {
                             type Value = Info;
                             fn expecting(
                                 &self,
@@ -3348,11 +3348,11 @@ pub mod com {
                                 f.write_str("a com.example.kitchen.subscribe#info object")
                             }
                             fn visit_map<
-                                A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
                             >(
                                 self,
-                                mut map: A,
-                            ) -> ::std::result::Result<Info, A::Error> {
+                                mut map: __A,
+                            ) -> ::std::result::Result<Info, __A::Error> {
                                 let mut field0: ::std::option::Option<
                                     crate::com::example::kitchen::subscribe::InfoName,
                                 > = ::std::option::Option::None;
@@ -3374,7 +3374,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Info { name: field0, extra })
                             }
                         }
-                        deserializer.deserialize_map(Visitor)
+                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Info {}
@@ -3428,10 +3428,10 @@ pub mod com {
                 }
                 impl ::atlex::__private::serde::Serialize for InfoName {
                     #[inline]
-                    fn serialize<S: ::atlex::__private::serde::Serializer>(
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
                         &self,
-                        serializer: S,
-                    ) -> ::std::result::Result<S::Ok, S::Error> {
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
                         serializer.serialize_str(self.as_str())
                     }
                 }
@@ -3454,9 +3454,9 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InfoName {
-                    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-                        deserializer: D,
-                    ) -> ::std::result::Result<Self, D::Error> {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;

@@ -132,3 +132,6 @@ impl XrpcBody for RawBody {
 impl Validate for RawBody {
     fn validate_into(&self, _validator: &mut Validator) {}
 }
+
+/// A JSON body without a lexicon schema: any data-model object.
+impl JsonBody for atlex_types::Data {}

@@ -929,3 +929,11 @@ fn check_count(len: usize, min: Option<u64>, max: Option<u64>, unit: Count) -> V
 
 #[cfg(test)]
 mod tests;
+
+/// A data-model value in a place that takes any object (lexicon `unknown`, a JSON body without a
+/// schema) must be an object.
+impl Validate for crate::data::Data {
+    fn validate_into(&self, validator: &mut Validator) {
+        validator.unknown_object(self);
+    }
+}

@@ -89,10 +89,10 @@ impl ::atlex::types::object::LexObject for Declaration {
             + usize::from(self.key_package.is_some())
             + usize::from(self.message_me.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("version", &self.version)?;
         map.serialize_entry("currentKey", &self.current_key)?;
         ::atlex::types::object::serialize_optional(
@@ -110,10 +110,10 @@ impl ::atlex::types::object::LexObject for Declaration {
     }
 }
 impl ::atlex::__private::serde::Serialize for Declaration {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -122,11 +122,11 @@ impl ::atlex::__private::serde::Serialize for Declaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Declaration;
             fn expecting(
                 &self,
@@ -134,10 +134,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.germnetwork.declaration#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Declaration, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Declaration, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -208,7 +208,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Declaration {}
@@ -290,20 +290,20 @@ impl ::atlex::types::object::LexObject for MessageMe {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("showButtonTo", &self.show_button_to)?;
         map.serialize_entry("messageMeUrl", &self.message_me_url)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageMe {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -312,11 +312,11 @@ impl ::atlex::__private::serde::Serialize for MessageMe {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageMe {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageMe;
             fn expecting(
                 &self,
@@ -324,10 +324,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageMe {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.germnetwork.declaration#messageMe object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageMe, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageMe, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::germnetwork::declaration::MessageMeShowButtonTo,
                 > = ::std::option::Option::None;
@@ -367,7 +367,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageMe {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageMe {}
@@ -452,10 +452,10 @@ impl ::std::fmt::Display for MessageMeShowButtonTo {
 }
 impl ::atlex::__private::serde::Serialize for MessageMeShowButtonTo {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -477,9 +477,9 @@ impl ::std::str::FromStr for MessageMeShowButtonTo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageMeShowButtonTo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

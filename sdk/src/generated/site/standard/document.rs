@@ -216,10 +216,10 @@ impl ::atlex::types::object::LexObject for Document {
             + usize::from(self.text_content.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("site", &self.site)?;
         map.serialize_entry("title", &self.title)?;
         map.serialize_entry("publishedAt", &self.published_at)?;
@@ -258,10 +258,10 @@ impl ::atlex::types::object::LexObject for Document {
     }
 }
 impl ::atlex::__private::serde::Serialize for Document {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -270,11 +270,11 @@ impl ::atlex::__private::serde::Serialize for Document {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Document {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Document;
             fn expecting(
                 &self,
@@ -282,10 +282,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Document {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.document#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Document, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Document, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -448,7 +448,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Document {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Document {}
@@ -544,12 +544,12 @@ pub enum DocumentContent {
 impl ::atlex::types::union::LexUnion for DocumentContent {
     const NAME: &'static str = "site.standard.document#main.record.properties.content";
     const REFS: &'static [&'static str] = &[];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        _deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        _deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::std::result::Result::Err(
-            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+            <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                 ::std::format_args!(
                     "{type_tag:?} is not a member of {}",
                     "site.standard.document#main.record.properties.content"
@@ -563,10 +563,10 @@ impl ::atlex::types::union::LexUnion for DocumentContent {
     }
 }
 impl ::atlex::__private::serde::Serialize for DocumentContent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Unknown(value) => {
                 ::atlex::__private::serde::Serialize::serialize(value, serializer)
@@ -576,9 +576,9 @@ impl ::atlex::__private::serde::Serialize for DocumentContent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DocumentContent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -600,10 +600,10 @@ pub enum DocumentLabels {
 impl ::atlex::types::union::LexUnion for DocumentLabels {
     const NAME: &'static str = "site.standard.document#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -611,7 +611,7 @@ impl ::atlex::types::union::LexUnion for DocumentLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "site.standard.document#main.record.properties.labels"
@@ -627,10 +627,10 @@ impl ::atlex::types::union::LexUnion for DocumentLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for DocumentLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -647,9 +647,9 @@ impl ::atlex::__private::serde::Serialize for DocumentLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DocumentLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -682,12 +682,12 @@ pub enum DocumentLinks {
 impl ::atlex::types::union::LexUnion for DocumentLinks {
     const NAME: &'static str = "site.standard.document#main.record.properties.links";
     const REFS: &'static [&'static str] = &[];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        _deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        _deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::std::result::Result::Err(
-            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+            <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                 ::std::format_args!(
                     "{type_tag:?} is not a member of {}",
                     "site.standard.document#main.record.properties.links"
@@ -701,10 +701,10 @@ impl ::atlex::types::union::LexUnion for DocumentLinks {
     }
 }
 impl ::atlex::__private::serde::Serialize for DocumentLinks {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Unknown(value) => {
                 ::atlex::__private::serde::Serialize::serialize(value, serializer)
@@ -714,9 +714,9 @@ impl ::atlex::__private::serde::Serialize for DocumentLinks {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DocumentLinks {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -777,10 +777,10 @@ impl ::atlex::types::object::LexObject for Contributor {
         self.extra.body_len() + 1usize + usize::from(self.display_name.is_some())
             + usize::from(self.role.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -792,10 +792,10 @@ impl ::atlex::types::object::LexObject for Contributor {
     }
 }
 impl ::atlex::__private::serde::Serialize for Contributor {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -804,11 +804,11 @@ impl ::atlex::__private::serde::Serialize for Contributor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Contributor {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Contributor;
             fn expecting(
                 &self,
@@ -816,10 +816,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Contributor {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.document#contributor object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Contributor, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Contributor, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -860,7 +860,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Contributor {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Contributor {}

@@ -114,10 +114,10 @@ impl ::atlex::types::object::LexObject for Publication {
             + usize::from(self.labels.is_some())
             + usize::from(self.preferences.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("url", &self.url)?;
         map.serialize_entry("name", &self.name)?;
         ::atlex::types::object::serialize_optional(
@@ -141,10 +141,10 @@ impl ::atlex::types::object::LexObject for Publication {
     }
 }
 impl ::atlex::__private::serde::Serialize for Publication {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -153,11 +153,11 @@ impl ::atlex::__private::serde::Serialize for Publication {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Publication {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Publication;
             fn expecting(
                 &self,
@@ -165,10 +165,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Publication {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.publication#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Publication, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Publication, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -259,7 +259,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Publication {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Publication {}
@@ -335,10 +335,10 @@ pub enum PublicationLabels {
 impl ::atlex::types::union::LexUnion for PublicationLabels {
     const NAME: &'static str = "site.standard.publication#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -346,7 +346,7 @@ impl ::atlex::types::union::LexUnion for PublicationLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "site.standard.publication#main.record.properties.labels"
@@ -362,10 +362,10 @@ impl ::atlex::types::union::LexUnion for PublicationLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for PublicationLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -382,9 +382,9 @@ impl ::atlex::__private::serde::Serialize for PublicationLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PublicationLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -449,10 +449,10 @@ impl ::atlex::types::object::LexObject for Preferences {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.show_in_discover.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "showInDiscover",
@@ -462,10 +462,10 @@ impl ::atlex::types::object::LexObject for Preferences {
     }
 }
 impl ::atlex::__private::serde::Serialize for Preferences {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -474,11 +474,11 @@ impl ::atlex::__private::serde::Serialize for Preferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Preferences;
             fn expecting(
                 &self,
@@ -486,10 +486,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.publication#preferences object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Preferences, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Preferences, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -512,7 +512,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preferences {}

@@ -45,10 +45,10 @@ impl ::std::fmt::Display for MutedWordTarget {
 }
 impl ::atlex::__private::serde::Serialize for MutedWordTarget {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -70,9 +70,9 @@ impl ::std::str::FromStr for MutedWordTarget {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWordTarget {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -165,10 +165,10 @@ impl ::atlex::types::union::LexUnion for PreferencesItem {
         "app.bsky.actor.defs#verificationPrefs",
         "app.bsky.actor.defs#liveEventPreferences",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.actor.defs#adultContentPref" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -236,7 +236,7 @@ impl ::atlex::types::union::LexUnion for PreferencesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.actor.defs#preferences.items"
@@ -252,10 +252,10 @@ impl ::atlex::types::union::LexUnion for PreferencesItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for PreferencesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::AdultContentPref(value) => {
                 ::atlex::types::object::serialize_object(
@@ -383,9 +383,9 @@ impl ::atlex::__private::serde::Serialize for PreferencesItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PreferencesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -563,19 +563,19 @@ impl ::atlex::types::object::LexObject for AdultContentPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("enabled", &self.enabled)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for AdultContentPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -584,11 +584,11 @@ impl ::atlex::__private::serde::Serialize for AdultContentPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AdultContentPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AdultContentPref;
             fn expecting(
                 &self,
@@ -596,10 +596,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AdultContentPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#adultContentPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AdultContentPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AdultContentPref, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -622,7 +622,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AdultContentPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AdultContentPref {}
@@ -657,19 +657,19 @@ impl ::atlex::types::object::LexObject for BskyAppProgressGuide {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("guide", &self.guide)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for BskyAppProgressGuide {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -678,11 +678,11 @@ impl ::atlex::__private::serde::Serialize for BskyAppProgressGuide {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppProgressGuide {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = BskyAppProgressGuide;
             fn expecting(
                 &self,
@@ -690,10 +690,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppProgressGuide {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#bskyAppProgressGuide object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<BskyAppProgressGuide, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<BskyAppProgressGuide, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -716,7 +716,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppProgressGuide {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BskyAppProgressGuide {}
@@ -832,10 +832,10 @@ impl ::atlex::types::object::LexObject for BskyAppStatePref {
             + usize::from(self.is_beta_user.is_some()) + usize::from(self.nuxs.is_some())
             + usize::from(self.queued_nudges.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "activeProgressGuide",
@@ -856,10 +856,10 @@ impl ::atlex::types::object::LexObject for BskyAppStatePref {
     }
 }
 impl ::atlex::__private::serde::Serialize for BskyAppStatePref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -868,11 +868,11 @@ impl ::atlex::__private::serde::Serialize for BskyAppStatePref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppStatePref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = BskyAppStatePref;
             fn expecting(
                 &self,
@@ -880,10 +880,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppStatePref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#bskyAppStatePref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<BskyAppStatePref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<BskyAppStatePref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::BskyAppProgressGuide,
                 > = ::std::option::Option::None;
@@ -939,7 +939,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppStatePref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BskyAppStatePref {}
@@ -1040,10 +1040,10 @@ impl ::atlex::types::object::LexObject for ContentLabelPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.labeler_did.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("label", &self.label)?;
         map.serialize_entry("visibility", &self.visibility)?;
         ::atlex::types::object::serialize_optional(
@@ -1055,10 +1055,10 @@ impl ::atlex::types::object::LexObject for ContentLabelPref {
     }
 }
 impl ::atlex::__private::serde::Serialize for ContentLabelPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1067,11 +1067,11 @@ impl ::atlex::__private::serde::Serialize for ContentLabelPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ContentLabelPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ContentLabelPref;
             fn expecting(
                 &self,
@@ -1079,10 +1079,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ContentLabelPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#contentLabelPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ContentLabelPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ContentLabelPref, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ContentLabelPrefVisibility,
@@ -1125,7 +1125,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ContentLabelPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ContentLabelPref {}
@@ -1186,10 +1186,10 @@ impl ::std::fmt::Display for ContentLabelPrefVisibility {
 }
 impl ::atlex::__private::serde::Serialize for ContentLabelPrefVisibility {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1211,9 +1211,9 @@ impl ::std::str::FromStr for ContentLabelPrefVisibility {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ContentLabelPrefVisibility {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1300,10 +1300,10 @@ impl ::atlex::types::object::LexObject for DeclaredAgePref {
             + usize::from(self.is_over_age16.is_some())
             + usize::from(self.is_over_age18.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "isOverAge13",
@@ -1323,10 +1323,10 @@ impl ::atlex::types::object::LexObject for DeclaredAgePref {
     }
 }
 impl ::atlex::__private::serde::Serialize for DeclaredAgePref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1335,11 +1335,11 @@ impl ::atlex::__private::serde::Serialize for DeclaredAgePref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclaredAgePref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DeclaredAgePref;
             fn expecting(
                 &self,
@@ -1347,10 +1347,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclaredAgePref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#declaredAgePref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DeclaredAgePref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DeclaredAgePref, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
@@ -1391,7 +1391,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclaredAgePref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DeclaredAgePref {}
@@ -1497,10 +1497,10 @@ impl ::atlex::types::object::LexObject for FeedViewPref {
             + usize::from(self.hide_replies_by_unfollowed.is_some())
             + usize::from(self.hide_reposts.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("feed", &self.feed)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -1531,10 +1531,10 @@ impl ::atlex::types::object::LexObject for FeedViewPref {
     }
 }
 impl ::atlex::__private::serde::Serialize for FeedViewPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1543,11 +1543,11 @@ impl ::atlex::__private::serde::Serialize for FeedViewPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FeedViewPref;
             fn expecting(
                 &self,
@@ -1555,10 +1555,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#feedViewPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FeedViewPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FeedViewPref, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
@@ -1626,7 +1626,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FeedViewPref {}
@@ -1663,19 +1663,19 @@ impl ::atlex::types::object::LexObject for HiddenPostsPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("items", &self.items)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for HiddenPostsPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1684,11 +1684,11 @@ impl ::atlex::__private::serde::Serialize for HiddenPostsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for HiddenPostsPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = HiddenPostsPref;
             fn expecting(
                 &self,
@@ -1696,10 +1696,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HiddenPostsPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#hiddenPostsPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<HiddenPostsPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<HiddenPostsPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::types::AtUri>,
                 > = ::std::option::Option::None;
@@ -1724,7 +1724,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HiddenPostsPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for HiddenPostsPref {}
@@ -1761,19 +1761,19 @@ impl ::atlex::types::object::LexObject for InterestsPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("tags", &self.tags)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for InterestsPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1782,11 +1782,11 @@ impl ::atlex::__private::serde::Serialize for InterestsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InterestsPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = InterestsPref;
             fn expecting(
                 &self,
@@ -1794,10 +1794,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InterestsPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#interestsPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<InterestsPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<InterestsPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -1822,7 +1822,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InterestsPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InterestsPref {}
@@ -1888,20 +1888,20 @@ impl ::atlex::types::object::LexObject for KnownFollowers {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("count", &self.count)?;
         map.serialize_entry("followers", &self.followers)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for KnownFollowers {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1910,11 +1910,11 @@ impl ::atlex::__private::serde::Serialize for KnownFollowers {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownFollowers {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = KnownFollowers;
             fn expecting(
                 &self,
@@ -1922,10 +1922,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownFollowers {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#knownFollowers object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<KnownFollowers, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<KnownFollowers, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
@@ -1959,7 +1959,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownFollowers {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for KnownFollowers {}
@@ -2008,19 +2008,19 @@ impl ::atlex::types::object::LexObject for LabelerPrefItem {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelerPrefItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2029,11 +2029,11 @@ impl ::atlex::__private::serde::Serialize for LabelerPrefItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPrefItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelerPrefItem;
             fn expecting(
                 &self,
@@ -2041,10 +2041,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPrefItem {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#labelerPrefItem object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelerPrefItem, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelerPrefItem, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -2067,7 +2067,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPrefItem {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerPrefItem {}
@@ -2105,19 +2105,19 @@ impl ::atlex::types::object::LexObject for LabelersPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("labelers", &self.labelers)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelersPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2126,11 +2126,11 @@ impl ::atlex::__private::serde::Serialize for LabelersPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelersPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelersPref;
             fn expecting(
                 &self,
@@ -2138,10 +2138,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelersPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#labelersPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelersPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelersPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::LabelerPrefItem>,
                 > = ::std::option::Option::None;
@@ -2166,7 +2166,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelersPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelersPref {}
@@ -2234,10 +2234,10 @@ impl ::atlex::types::object::LexObject for LiveEventPreferences {
         self.extra.body_len() + usize::from(self.hidden_feed_ids.is_some())
             + usize::from(self.hide_all_feeds.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "hiddenFeedIds",
@@ -2252,10 +2252,10 @@ impl ::atlex::types::object::LexObject for LiveEventPreferences {
     }
 }
 impl ::atlex::__private::serde::Serialize for LiveEventPreferences {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2264,11 +2264,11 @@ impl ::atlex::__private::serde::Serialize for LiveEventPreferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveEventPreferences {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LiveEventPreferences;
             fn expecting(
                 &self,
@@ -2276,10 +2276,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveEventPreferences {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#liveEventPreferences object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LiveEventPreferences, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LiveEventPreferences, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -2313,7 +2313,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveEventPreferences {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LiveEventPreferences {}
@@ -2405,10 +2405,10 @@ impl ::atlex::types::object::LexObject for MutedWord {
         self.extra.body_len() + 2usize + usize::from(self.actor_target.is_some())
             + usize::from(self.expires_at.is_some()) + usize::from(self.id.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("value", &self.value)?;
         map.serialize_entry("targets", &self.targets)?;
         ::atlex::types::object::serialize_optional(
@@ -2422,10 +2422,10 @@ impl ::atlex::types::object::LexObject for MutedWord {
     }
 }
 impl ::atlex::__private::serde::Serialize for MutedWord {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2434,11 +2434,11 @@ impl ::atlex::__private::serde::Serialize for MutedWord {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWord {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MutedWord;
             fn expecting(
                 &self,
@@ -2446,10 +2446,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWord {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#mutedWord object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MutedWord, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MutedWord, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::MutedWordTarget>,
@@ -2512,7 +2512,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWord {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MutedWord {}
@@ -2597,10 +2597,10 @@ impl ::std::fmt::Display for MutedWordActorTarget {
 }
 impl ::atlex::__private::serde::Serialize for MutedWordActorTarget {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2622,9 +2622,9 @@ impl ::std::str::FromStr for MutedWordActorTarget {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWordActorTarget {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2673,19 +2673,19 @@ impl ::atlex::types::object::LexObject for MutedWordsPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("items", &self.items)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MutedWordsPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2694,11 +2694,11 @@ impl ::atlex::__private::serde::Serialize for MutedWordsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWordsPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MutedWordsPref;
             fn expecting(
                 &self,
@@ -2706,10 +2706,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWordsPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#mutedWordsPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MutedWordsPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MutedWordsPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::MutedWord>,
                 > = ::std::option::Option::None;
@@ -2734,7 +2734,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWordsPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MutedWordsPref {}
@@ -2813,10 +2813,10 @@ impl ::atlex::types::object::LexObject for Nux {
         self.extra.body_len() + 2usize + usize::from(self.data.is_some())
             + usize::from(self.expires_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("completed", &self.completed)?;
         ::atlex::types::object::serialize_optional(map, "data", &self.data)?;
@@ -2825,10 +2825,10 @@ impl ::atlex::types::object::LexObject for Nux {
     }
 }
 impl ::atlex::__private::serde::Serialize for Nux {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2837,11 +2837,11 @@ impl ::atlex::__private::serde::Serialize for Nux {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Nux {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Nux;
             fn expecting(
                 &self,
@@ -2849,10 +2849,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Nux {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#nux object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Nux, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Nux, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -2902,7 +2902,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Nux {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Nux {}
@@ -2983,19 +2983,19 @@ impl ::atlex::types::object::LexObject for PersonalDetailsPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.birth_date.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "birthDate", &self.birth_date)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for PersonalDetailsPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3004,11 +3004,11 @@ impl ::atlex::__private::serde::Serialize for PersonalDetailsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PersonalDetailsPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = PersonalDetailsPref;
             fn expecting(
                 &self,
@@ -3016,10 +3016,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PersonalDetailsPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#personalDetailsPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<PersonalDetailsPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<PersonalDetailsPref, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -3042,7 +3042,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PersonalDetailsPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for PersonalDetailsPref {}
@@ -3128,10 +3128,10 @@ impl ::atlex::types::object::LexObject for PostInteractionSettingsPref {
         self.extra.body_len() + usize::from(self.postgate_embedding_rules.is_some())
             + usize::from(self.threadgate_allow_rules.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "postgateEmbeddingRules",
@@ -3146,10 +3146,10 @@ impl ::atlex::types::object::LexObject for PostInteractionSettingsPref {
     }
 }
 impl ::atlex::__private::serde::Serialize for PostInteractionSettingsPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3158,11 +3158,11 @@ impl ::atlex::__private::serde::Serialize for PostInteractionSettingsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostInteractionSettingsPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = PostInteractionSettingsPref;
             fn expecting(
                 &self,
@@ -3170,10 +3170,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostInteractionSetting
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#postInteractionSettingsPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<PostInteractionSettingsPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<PostInteractionSettingsPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<
                         ::atlex::app::bsky::actor::defs::PostInteractionSettingsPrefPostgateEmbeddingRulesItem,
@@ -3213,7 +3213,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostInteractionSetting
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for PostInteractionSettingsPref {}
@@ -3257,10 +3257,10 @@ impl ::atlex::types::union::LexUnion
 for PostInteractionSettingsPrefPostgateEmbeddingRulesItem {
     const NAME: &'static str = "app.bsky.actor.defs#postInteractionSettingsPref.properties.postgateEmbeddingRules.items";
     const REFS: &'static [&'static str] = &["app.bsky.feed.postgate#disableRule"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.postgate#disableRule" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -3268,7 +3268,7 @@ for PostInteractionSettingsPrefPostgateEmbeddingRulesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.actor.defs#postInteractionSettingsPref.properties.postgateEmbeddingRules.items"
@@ -3285,10 +3285,10 @@ for PostInteractionSettingsPrefPostgateEmbeddingRulesItem {
 }
 impl ::atlex::__private::serde::Serialize
 for PostInteractionSettingsPrefPostgateEmbeddingRulesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::PostgateDisableRule(value) => {
                 ::atlex::types::object::serialize_object(
@@ -3306,9 +3306,9 @@ for PostInteractionSettingsPrefPostgateEmbeddingRulesItem {
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for PostInteractionSettingsPrefPostgateEmbeddingRulesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3356,10 +3356,10 @@ for PostInteractionSettingsPrefThreadgateAllowRulesItem {
         "app.bsky.feed.threadgate#followingRule",
         "app.bsky.feed.threadgate#listRule",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.threadgate#mentionRule" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -3379,7 +3379,7 @@ for PostInteractionSettingsPrefThreadgateAllowRulesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.actor.defs#postInteractionSettingsPref.properties.threadgateAllowRules.items"
@@ -3396,10 +3396,10 @@ for PostInteractionSettingsPrefThreadgateAllowRulesItem {
 }
 impl ::atlex::__private::serde::Serialize
 for PostInteractionSettingsPrefThreadgateAllowRulesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ThreadgateMentionRule(value) => {
                 ::atlex::types::object::serialize_object(
@@ -3438,9 +3438,9 @@ for PostInteractionSettingsPrefThreadgateAllowRulesItem {
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for PostInteractionSettingsPrefThreadgateAllowRulesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3597,10 +3597,10 @@ impl ::atlex::types::object::LexObject for ProfileAssociated {
             + usize::from(self.lists.is_some())
             + usize::from(self.starter_packs.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "activitySubscription",
@@ -3620,10 +3620,10 @@ impl ::atlex::types::object::LexObject for ProfileAssociated {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3632,11 +3632,11 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileAssociated;
             fn expecting(
                 &self,
@@ -3644,10 +3644,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociated {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#profileAssociated object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileAssociated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileAssociated, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileAssociatedActivitySubscription,
                 > = ::std::option::Option::None;
@@ -3730,7 +3730,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociated {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociated {}
@@ -3769,19 +3769,19 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedActivitySubscription
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("allowSubscriptions", &self.allow_subscriptions)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociatedActivitySubscription {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3791,11 +3791,11 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociatedActivitySubscript
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ProfileAssociatedActivitySubscription {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileAssociatedActivitySubscription;
             fn expecting(
                 &self,
@@ -3805,10 +3805,13 @@ for ProfileAssociatedActivitySubscription {
                     "a app.bsky.actor.defs#profileAssociatedActivitySubscription object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileAssociatedActivitySubscription, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<
+                ProfileAssociatedActivitySubscription,
+                __A::Error,
+            > {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileAssociatedActivitySubscriptionAllowSubscriptions,
                 > = ::std::option::Option::None;
@@ -3836,7 +3839,7 @@ for ProfileAssociatedActivitySubscription {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociatedActivitySubscription {}
@@ -3895,10 +3898,10 @@ impl ::std::fmt::Display for ProfileAssociatedActivitySubscriptionAllowSubscript
 impl ::atlex::__private::serde::Serialize
 for ProfileAssociatedActivitySubscriptionAllowSubscriptions {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -3923,9 +3926,9 @@ impl ::std::str::FromStr for ProfileAssociatedActivitySubscriptionAllowSubscript
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ProfileAssociatedActivitySubscriptionAllowSubscriptions {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -3993,10 +3996,10 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedChat {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.allow_group_invites.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("allowIncoming", &self.allow_incoming)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -4007,10 +4010,10 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedChat {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociatedChat {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4019,11 +4022,11 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociatedChat {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedChat {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileAssociatedChat;
             fn expecting(
                 &self,
@@ -4031,10 +4034,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedChat 
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#profileAssociatedChat object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileAssociatedChat, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileAssociatedChat, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileAssociatedChatAllowIncoming,
                 > = ::std::option::Option::None;
@@ -4073,7 +4076,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedChat 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociatedChat {}
@@ -4130,10 +4133,10 @@ impl ::std::fmt::Display for ProfileAssociatedChatAllowGroupInvites {
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociatedChatAllowGroupInvites {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -4157,9 +4160,9 @@ impl ::std::str::FromStr for ProfileAssociatedChatAllowGroupInvites {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ProfileAssociatedChatAllowGroupInvites {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -4226,10 +4229,10 @@ impl ::std::fmt::Display for ProfileAssociatedChatAllowIncoming {
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociatedChatAllowIncoming {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -4252,9 +4255,9 @@ impl ::std::str::FromStr for ProfileAssociatedChatAllowIncoming {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ProfileAssociatedChatAllowIncoming {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -4307,20 +4310,20 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedGerm {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("showButtonTo", &self.show_button_to)?;
         map.serialize_entry("messageMeUrl", &self.message_me_url)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociatedGerm {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4329,11 +4332,11 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociatedGerm {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedGerm {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileAssociatedGerm;
             fn expecting(
                 &self,
@@ -4341,10 +4344,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedGerm 
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#profileAssociatedGerm object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileAssociatedGerm, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileAssociatedGerm, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileAssociatedGermShowButtonTo,
                 > = ::std::option::Option::None;
@@ -4384,7 +4387,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedGerm 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociatedGerm {}
@@ -4437,10 +4440,10 @@ impl ::std::fmt::Display for ProfileAssociatedGermShowButtonTo {
 }
 impl ::atlex::__private::serde::Serialize for ProfileAssociatedGermShowButtonTo {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -4463,9 +4466,9 @@ impl ::std::str::FromStr for ProfileAssociatedGermShowButtonTo {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ProfileAssociatedGermShowButtonTo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -4681,10 +4684,10 @@ impl ::atlex::types::object::LexObject for ProfileView {
             + usize::from(self.verification.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         ::atlex::types::object::serialize_optional(map, "associated", &self.associated)?;
@@ -4715,10 +4718,10 @@ impl ::atlex::types::object::LexObject for ProfileView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4727,11 +4730,11 @@ impl ::atlex::__private::serde::Serialize for ProfileView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileView;
             fn expecting(
                 &self,
@@ -4739,10 +4742,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#profileView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -4892,7 +4895,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileView {}
@@ -5126,10 +5129,10 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
             + usize::from(self.verification.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         ::atlex::types::object::serialize_optional(map, "associated", &self.associated)?;
@@ -5154,10 +5157,10 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileViewBasic {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5166,11 +5169,11 @@ impl ::atlex::__private::serde::Serialize for ProfileViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileViewBasic;
             fn expecting(
                 &self,
@@ -5178,10 +5181,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#profileViewBasic object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileViewBasic, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileViewBasic, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -5313,7 +5316,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileViewBasic {}
@@ -5653,10 +5656,10 @@ impl ::atlex::types::object::LexObject for ProfileViewDetailed {
             + usize::from(self.verification.is_some())
             + usize::from(self.viewer.is_some()) + usize::from(self.website.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         ::atlex::types::object::serialize_optional(map, "associated", &self.associated)?;
@@ -5714,10 +5717,10 @@ impl ::atlex::types::object::LexObject for ProfileViewDetailed {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileViewDetailed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5726,11 +5729,11 @@ impl ::atlex::__private::serde::Serialize for ProfileViewDetailed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewDetailed {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileViewDetailed;
             fn expecting(
                 &self,
@@ -5738,10 +5741,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewDetailed {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#profileViewDetailed object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileViewDetailed, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileViewDetailed, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -5958,7 +5961,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewDetailed {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileViewDetailed {}
@@ -6063,10 +6066,10 @@ impl ::atlex::types::object::LexObject for SavedFeed {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("type", &self.r#type)?;
         map.serialize_entry("value", &self.value)?;
@@ -6075,10 +6078,10 @@ impl ::atlex::types::object::LexObject for SavedFeed {
     }
 }
 impl ::atlex::__private::serde::Serialize for SavedFeed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6087,11 +6090,11 @@ impl ::atlex::__private::serde::Serialize for SavedFeed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeed {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SavedFeed;
             fn expecting(
                 &self,
@@ -6099,10 +6102,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeed {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#savedFeed object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SavedFeed, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SavedFeed, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::SavedFeedType,
@@ -6154,7 +6157,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeed {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SavedFeed {}
@@ -6211,10 +6214,10 @@ impl ::std::fmt::Display for SavedFeedType {
 }
 impl ::atlex::__private::serde::Serialize for SavedFeedType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -6236,9 +6239,9 @@ impl ::std::str::FromStr for SavedFeedType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -6297,10 +6300,10 @@ impl ::atlex::types::object::LexObject for SavedFeedsPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.timeline_index.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("pinned", &self.pinned)?;
         map.serialize_entry("saved", &self.saved)?;
         ::atlex::types::object::serialize_optional(
@@ -6312,10 +6315,10 @@ impl ::atlex::types::object::LexObject for SavedFeedsPref {
     }
 }
 impl ::atlex::__private::serde::Serialize for SavedFeedsPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6324,11 +6327,11 @@ impl ::atlex::__private::serde::Serialize for SavedFeedsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SavedFeedsPref;
             fn expecting(
                 &self,
@@ -6336,10 +6339,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#savedFeedsPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SavedFeedsPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SavedFeedsPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::types::AtUri>,
                 > = ::std::option::Option::None;
@@ -6384,7 +6387,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SavedFeedsPref {}
@@ -6422,19 +6425,19 @@ impl ::atlex::types::object::LexObject for SavedFeedsPrefV2 {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("items", &self.items)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SavedFeedsPrefV2 {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6443,11 +6446,11 @@ impl ::atlex::__private::serde::Serialize for SavedFeedsPrefV2 {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPrefV2 {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SavedFeedsPrefV2;
             fn expecting(
                 &self,
@@ -6455,10 +6458,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPrefV2 {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#savedFeedsPrefV2 object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SavedFeedsPrefV2, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SavedFeedsPrefV2, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::SavedFeed>,
                 > = ::std::option::Option::None;
@@ -6483,7 +6486,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPrefV2 {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SavedFeedsPrefV2 {}
@@ -6620,10 +6623,10 @@ impl ::atlex::types::object::LexObject for StatusView {
             + usize::from(self.is_disabled.is_some())
             + usize::from(self.labels.is_some()) + usize::from(self.uri.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("record", &self.record)?;
         ::atlex::types::object::serialize_optional(map, "cid", &self.cid)?;
@@ -6641,10 +6644,10 @@ impl ::atlex::types::object::LexObject for StatusView {
     }
 }
 impl ::atlex::__private::serde::Serialize for StatusView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6653,11 +6656,11 @@ impl ::atlex::__private::serde::Serialize for StatusView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = StatusView;
             fn expecting(
                 &self,
@@ -6665,10 +6668,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#statusView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<StatusView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<StatusView, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::StatusViewStatus,
                 > = ::std::option::Option::None;
@@ -6769,7 +6772,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StatusView {}
@@ -6809,10 +6812,10 @@ pub enum StatusViewEmbed {
 impl ::atlex::types::union::LexUnion for StatusViewEmbed {
     const NAME: &'static str = "app.bsky.actor.defs#statusView.properties.embed";
     const REFS: &'static [&'static str] = &["app.bsky.embed.external#view"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.external#view" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -6820,7 +6823,7 @@ impl ::atlex::types::union::LexUnion for StatusViewEmbed {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.actor.defs#statusView.properties.embed"
@@ -6836,10 +6839,10 @@ impl ::atlex::types::union::LexUnion for StatusViewEmbed {
     }
 }
 impl ::atlex::__private::serde::Serialize for StatusViewEmbed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ExternalView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -6856,9 +6859,9 @@ impl ::atlex::__private::serde::Serialize for StatusViewEmbed {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusViewEmbed {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -6922,10 +6925,10 @@ impl ::std::fmt::Display for StatusViewStatus {
 }
 impl ::atlex::__private::serde::Serialize for StatusViewStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -6947,9 +6950,9 @@ impl ::std::str::FromStr for StatusViewStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusViewStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -7012,19 +7015,19 @@ impl ::atlex::types::object::LexObject for ThreadViewPref {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.sort.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "sort", &self.sort)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadViewPref {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7033,11 +7036,11 @@ impl ::atlex::__private::serde::Serialize for ThreadViewPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPref {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadViewPref;
             fn expecting(
                 &self,
@@ -7045,10 +7048,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPref {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#threadViewPref object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadViewPref, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadViewPref, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ThreadViewPrefSort,
                 > = ::std::option::Option::None;
@@ -7073,7 +7076,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPref {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadViewPref {}
@@ -7145,10 +7148,10 @@ impl ::std::fmt::Display for ThreadViewPrefSort {
 }
 impl ::atlex::__private::serde::Serialize for ThreadViewPrefSort {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -7170,9 +7173,9 @@ impl ::std::str::FromStr for ThreadViewPrefSort {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPrefSort {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -7234,10 +7237,10 @@ impl ::atlex::types::object::LexObject for VerificationPrefs {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.hide_badges.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "hideBadges",
@@ -7247,10 +7250,10 @@ impl ::atlex::types::object::LexObject for VerificationPrefs {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationPrefs {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7259,11 +7262,11 @@ impl ::atlex::__private::serde::Serialize for VerificationPrefs {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationPrefs {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = VerificationPrefs;
             fn expecting(
                 &self,
@@ -7271,10 +7274,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationPrefs {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#verificationPrefs object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<VerificationPrefs, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<VerificationPrefs, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -7297,7 +7300,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationPrefs {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationPrefs {}
@@ -7355,10 +7358,10 @@ impl ::atlex::types::object::LexObject for VerificationState {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("verifications", &self.verifications)?;
         map.serialize_entry("verifiedStatus", &self.verified_status)?;
         map.serialize_entry("trustedVerifierStatus", &self.trusted_verifier_status)?;
@@ -7366,10 +7369,10 @@ impl ::atlex::types::object::LexObject for VerificationState {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7378,11 +7381,11 @@ impl ::atlex::__private::serde::Serialize for VerificationState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = VerificationState;
             fn expecting(
                 &self,
@@ -7390,10 +7393,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#verificationState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<VerificationState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<VerificationState, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::VerificationView>,
                 > = ::std::option::Option::None;
@@ -7449,7 +7452,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationState {}
@@ -7507,10 +7510,10 @@ impl ::std::fmt::Display for VerificationStateTrustedVerifierStatus {
 }
 impl ::atlex::__private::serde::Serialize for VerificationStateTrustedVerifierStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -7534,9 +7537,9 @@ impl ::std::str::FromStr for VerificationStateTrustedVerifierStatus {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for VerificationStateTrustedVerifierStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -7604,10 +7607,10 @@ impl ::std::fmt::Display for VerificationStateVerifiedStatus {
 }
 impl ::atlex::__private::serde::Serialize for VerificationStateVerifiedStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -7630,9 +7633,9 @@ impl ::std::str::FromStr for VerificationStateVerifiedStatus {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for VerificationStateVerifiedStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -7727,10 +7730,10 @@ impl ::atlex::types::object::LexObject for VerificationView {
         self.extra.body_len() + 4usize + usize::from(self.issuer_display_name.is_some())
             + usize::from(self.issuer_handle.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("issuer", &self.issuer)?;
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("isValid", &self.is_valid)?;
@@ -7749,10 +7752,10 @@ impl ::atlex::types::object::LexObject for VerificationView {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7761,11 +7764,11 @@ impl ::atlex::__private::serde::Serialize for VerificationView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = VerificationView;
             fn expecting(
                 &self,
@@ -7773,10 +7776,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#verificationView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<VerificationView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<VerificationView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
@@ -7844,7 +7847,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationView {}
@@ -8043,10 +8046,10 @@ impl ::atlex::types::object::LexObject for ViewerState {
             + usize::from(self.muted_only_quoteposts.is_some())
             + usize::from(self.muted_only_reposts.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "activitySubscription",
@@ -8090,10 +8093,10 @@ impl ::atlex::types::object::LexObject for ViewerState {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewerState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8102,11 +8105,11 @@ impl ::atlex::__private::serde::Serialize for ViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewerState;
             fn expecting(
                 &self,
@@ -8114,10 +8117,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.defs#viewerState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewerState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewerState, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::notification::defs::ActivitySubscription,
                 > = ::std::option::Option::None;
@@ -8238,7 +8241,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewerState {}

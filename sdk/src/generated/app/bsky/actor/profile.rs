@@ -179,10 +179,10 @@ impl ::atlex::types::object::LexObject for Profile {
             + usize::from(self.pinned_post.is_some())
             + usize::from(self.pronouns.is_some()) + usize::from(self.website.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "avatar", &self.avatar)?;
         ::atlex::types::object::serialize_optional(map, "banner", &self.banner)?;
         ::atlex::types::object::serialize_optional(map, "createdAt", &self.created_at)?;
@@ -213,10 +213,10 @@ impl ::atlex::types::object::LexObject for Profile {
     }
 }
 impl ::atlex::__private::serde::Serialize for Profile {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -225,11 +225,11 @@ impl ::atlex::__private::serde::Serialize for Profile {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Profile {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Profile;
             fn expecting(
                 &self,
@@ -237,10 +237,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Profile {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.profile#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Profile, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Profile, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -358,7 +358,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Profile {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Profile {}
@@ -463,10 +463,10 @@ pub enum ProfileLabels {
 impl ::atlex::types::union::LexUnion for ProfileLabels {
     const NAME: &'static str = "app.bsky.actor.profile#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -474,7 +474,7 @@ impl ::atlex::types::union::LexUnion for ProfileLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.actor.profile#main.record.properties.labels"
@@ -490,10 +490,10 @@ impl ::atlex::types::union::LexUnion for ProfileLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -510,9 +510,9 @@ impl ::atlex::__private::serde::Serialize for ProfileLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

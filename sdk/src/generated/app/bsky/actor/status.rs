@@ -64,10 +64,10 @@ impl ::atlex::types::object::LexObject for Status {
         self.extra.body_len() + 2usize + usize::from(self.duration_minutes.is_some())
             + usize::from(self.embed.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(
@@ -80,10 +80,10 @@ impl ::atlex::types::object::LexObject for Status {
     }
 }
 impl ::atlex::__private::serde::Serialize for Status {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -92,11 +92,11 @@ impl ::atlex::__private::serde::Serialize for Status {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Status {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Status;
             fn expecting(
                 &self,
@@ -104,10 +104,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Status {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.actor.status#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Status, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Status, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::status::StatusStatus,
                 > = ::std::option::Option::None;
@@ -169,7 +169,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Status {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Status {}
@@ -216,10 +216,10 @@ pub enum StatusEmbed {
 impl ::atlex::types::union::LexUnion for StatusEmbed {
     const NAME: &'static str = "app.bsky.actor.status#main.record.properties.embed";
     const REFS: &'static [&'static str] = &["app.bsky.embed.external"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.external" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -227,7 +227,7 @@ impl ::atlex::types::union::LexUnion for StatusEmbed {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.actor.status#main.record.properties.embed"
@@ -243,10 +243,10 @@ impl ::atlex::types::union::LexUnion for StatusEmbed {
     }
 }
 impl ::atlex::__private::serde::Serialize for StatusEmbed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::External(value) => {
                 ::atlex::types::object::serialize_object(
@@ -263,9 +263,9 @@ impl ::atlex::__private::serde::Serialize for StatusEmbed {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusEmbed {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -329,10 +329,10 @@ impl ::std::fmt::Display for StatusStatus {
 }
 impl ::atlex::__private::serde::Serialize for StatusStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -354,9 +354,9 @@ impl ::std::str::FromStr for StatusStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -54,10 +54,10 @@ impl ::std::fmt::Display for Access {
 }
 impl ::atlex::__private::serde::Serialize for Access {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -79,9 +79,9 @@ impl ::std::str::FromStr for Access {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Access {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -158,10 +158,10 @@ impl ::std::fmt::Display for Status {
 }
 impl ::atlex::__private::serde::Serialize for Status {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -183,9 +183,9 @@ impl ::std::str::FromStr for Status {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Status {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -234,19 +234,19 @@ impl ::atlex::types::object::LexObject for Config {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("regions", &self.regions)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Config {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -255,11 +255,11 @@ impl ::atlex::__private::serde::Serialize for Config {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Config {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Config;
             fn expecting(
                 &self,
@@ -267,10 +267,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Config {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.ageassurance.defs#config object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Config, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Config, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::ageassurance::defs::ConfigRegion>,
                 > = ::std::option::Option::None;
@@ -295,7 +295,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Config {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Config {}
@@ -413,10 +413,10 @@ impl ::atlex::types::object::LexObject for ConfigRegion {
             + usize::from(self.platforms.is_some())
             + usize::from(self.region_code.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("countryCode", &self.country_code)?;
         map.serialize_entry("minAccessAge", &self.min_access_age)?;
         map.serialize_entry("rules", &self.rules)?;
@@ -435,10 +435,10 @@ impl ::atlex::types::object::LexObject for ConfigRegion {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegion {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -447,11 +447,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegion {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegion {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegion;
             fn expecting(
                 &self,
@@ -459,10 +459,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegion {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.ageassurance.defs#configRegion object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegion, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegion, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -548,7 +548,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegion {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegion {}
@@ -598,10 +598,10 @@ impl ::std::fmt::Display for ConfigRegionAdditionalVerificationMethodsItem {
 impl ::atlex::__private::serde::Serialize
 for ConfigRegionAdditionalVerificationMethodsItem {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -625,9 +625,9 @@ impl ::std::str::FromStr for ConfigRegionAdditionalVerificationMethodsItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionAdditionalVerificationMethodsItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -694,10 +694,10 @@ impl ::std::fmt::Display for ConfigRegionPlatformsItem {
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionPlatformsItem {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -719,9 +719,9 @@ impl ::std::str::FromStr for ConfigRegionPlatformsItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegionPlatformsItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -799,10 +799,10 @@ impl ::atlex::types::union::LexUnion for ConfigRegionRulesItem {
         "app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan",
         "app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.ageassurance.defs#configRegionRuleDefault" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -834,7 +834,7 @@ impl ::atlex::types::union::LexUnion for ConfigRegionRulesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.ageassurance.defs#configRegion.properties.rules.items"
@@ -850,10 +850,10 @@ impl ::atlex::types::union::LexUnion for ConfigRegionRulesItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRulesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ConfigRegionRuleDefault(value) => {
                 ::atlex::types::object::serialize_object(
@@ -926,9 +926,9 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRulesItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegionRulesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -1036,19 +1036,19 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleDefault {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleDefault {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1057,11 +1057,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleDefault {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegionRuleDefault {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleDefault;
             fn expecting(
                 &self,
@@ -1071,10 +1071,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegionRuleDefaul
                     "a app.bsky.ageassurance.defs#configRegionRuleDefault object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleDefault, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleDefault, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
                 > = ::std::option::Option::None;
@@ -1099,7 +1099,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegionRuleDefaul
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleDefault {}
@@ -1140,20 +1140,20 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAccountNewerThan {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("date", &self.date)?;
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAccountNewerThan {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1163,11 +1163,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAccountNewerThan
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAccountNewerThan {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleIfAccountNewerThan;
             fn expecting(
                 &self,
@@ -1177,10 +1177,10 @@ for ConfigRegionRuleIfAccountNewerThan {
                     "a app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAccountNewerThan, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleIfAccountNewerThan, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
@@ -1214,7 +1214,7 @@ for ConfigRegionRuleIfAccountNewerThan {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAccountNewerThan {}
@@ -1255,20 +1255,20 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAccountOlderThan {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("date", &self.date)?;
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAccountOlderThan {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1278,11 +1278,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAccountOlderThan
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAccountOlderThan {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleIfAccountOlderThan;
             fn expecting(
                 &self,
@@ -1292,10 +1292,10 @@ for ConfigRegionRuleIfAccountOlderThan {
                     "a app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAccountOlderThan, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleIfAccountOlderThan, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
@@ -1329,7 +1329,7 @@ for ConfigRegionRuleIfAccountOlderThan {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAccountOlderThan {}
@@ -1370,20 +1370,20 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAssuredOverAge {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("age", &self.age)?;
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAssuredOverAge {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1393,11 +1393,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAssuredOverAge {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAssuredOverAge {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleIfAssuredOverAge;
             fn expecting(
                 &self,
@@ -1407,10 +1407,10 @@ for ConfigRegionRuleIfAssuredOverAge {
                     "a app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAssuredOverAge, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleIfAssuredOverAge, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
@@ -1444,7 +1444,7 @@ for ConfigRegionRuleIfAssuredOverAge {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAssuredOverAge {}
@@ -1485,20 +1485,20 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfAssuredUnderAge {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("age", &self.age)?;
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAssuredUnderAge {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1508,11 +1508,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAssuredUnderAge 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAssuredUnderAge {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleIfAssuredUnderAge;
             fn expecting(
                 &self,
@@ -1522,10 +1522,10 @@ for ConfigRegionRuleIfAssuredUnderAge {
                     "a app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAssuredUnderAge, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleIfAssuredUnderAge, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
@@ -1559,7 +1559,7 @@ for ConfigRegionRuleIfAssuredUnderAge {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAssuredUnderAge {}
@@ -1600,20 +1600,20 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfDeclaredOverAge {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("age", &self.age)?;
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfDeclaredOverAge {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1623,11 +1623,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfDeclaredOverAge 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfDeclaredOverAge {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleIfDeclaredOverAge;
             fn expecting(
                 &self,
@@ -1637,10 +1637,10 @@ for ConfigRegionRuleIfDeclaredOverAge {
                     "a app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfDeclaredOverAge, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleIfDeclaredOverAge, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
@@ -1674,7 +1674,7 @@ for ConfigRegionRuleIfDeclaredOverAge {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfDeclaredOverAge {}
@@ -1715,20 +1715,20 @@ impl ::atlex::types::object::LexObject for ConfigRegionRuleIfDeclaredUnderAge {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("age", &self.age)?;
         map.serialize_entry("access", &self.access)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfDeclaredUnderAge {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1738,11 +1738,11 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfDeclaredUnderAge
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfDeclaredUnderAge {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConfigRegionRuleIfDeclaredUnderAge;
             fn expecting(
                 &self,
@@ -1752,10 +1752,10 @@ for ConfigRegionRuleIfDeclaredUnderAge {
                     "a app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfDeclaredUnderAge, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConfigRegionRuleIfDeclaredUnderAge, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Access,
@@ -1789,7 +1789,7 @@ for ConfigRegionRuleIfDeclaredUnderAge {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfDeclaredUnderAge {}
@@ -1944,10 +1944,10 @@ impl ::atlex::types::object::LexObject for Event {
             + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
             + usize::from(self.region_code.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("access", &self.access)?;
@@ -1975,10 +1975,10 @@ impl ::atlex::types::object::LexObject for Event {
     }
 }
 impl ::atlex::__private::serde::Serialize for Event {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1987,11 +1987,11 @@ impl ::atlex::__private::serde::Serialize for Event {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Event;
             fn expecting(
                 &self,
@@ -1999,10 +1999,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.ageassurance.defs#event object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Event, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Event, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::EventStatus,
@@ -2122,7 +2122,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Event {}
@@ -2184,10 +2184,10 @@ impl ::std::fmt::Display for EventAccess {
 }
 impl ::atlex::__private::serde::Serialize for EventAccess {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2209,9 +2209,9 @@ impl ::std::str::FromStr for EventAccess {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventAccess {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2288,10 +2288,10 @@ impl ::std::fmt::Display for EventStatus {
 }
 impl ::atlex::__private::serde::Serialize for EventStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2313,9 +2313,9 @@ impl ::std::str::FromStr for EventStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2382,10 +2382,10 @@ impl ::atlex::types::object::LexObject for State {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.last_initiated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("access", &self.access)?;
         ::atlex::types::object::serialize_optional(
@@ -2397,10 +2397,10 @@ impl ::atlex::types::object::LexObject for State {
     }
 }
 impl ::atlex::__private::serde::Serialize for State {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2409,11 +2409,11 @@ impl ::atlex::__private::serde::Serialize for State {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for State {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = State;
             fn expecting(
                 &self,
@@ -2421,10 +2421,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for State {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.ageassurance.defs#state object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<State, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<State, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::ageassurance::defs::Status,
                 > = ::std::option::Option::None;
@@ -2469,7 +2469,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for State {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for State {}
@@ -2523,10 +2523,10 @@ impl ::atlex::types::object::LexObject for StateMetadata {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.account_created_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "accountCreatedAt",
@@ -2536,10 +2536,10 @@ impl ::atlex::types::object::LexObject for StateMetadata {
     }
 }
 impl ::atlex::__private::serde::Serialize for StateMetadata {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2548,11 +2548,11 @@ impl ::atlex::__private::serde::Serialize for StateMetadata {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StateMetadata {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = StateMetadata;
             fn expecting(
                 &self,
@@ -2560,10 +2560,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StateMetadata {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.ageassurance.defs#stateMetadata object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<StateMetadata, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<StateMetadata, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -2586,7 +2586,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StateMetadata {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StateMetadata {}

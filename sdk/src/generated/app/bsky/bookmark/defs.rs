@@ -32,19 +32,19 @@ impl ::atlex::types::object::LexObject for Bookmark {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Bookmark {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -53,11 +53,11 @@ impl ::atlex::__private::serde::Serialize for Bookmark {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bookmark {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Bookmark;
             fn expecting(
                 &self,
@@ -65,10 +65,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bookmark {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.bookmark.defs#bookmark object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Bookmark, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Bookmark, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::strong_ref::StrongRef,
                 > = ::std::option::Option::None;
@@ -93,7 +93,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bookmark {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Bookmark {}
@@ -150,10 +150,10 @@ impl ::atlex::types::object::LexObject for BookmarkView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.created_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("item", &self.item)?;
         ::atlex::types::object::serialize_optional(map, "createdAt", &self.created_at)?;
@@ -161,10 +161,10 @@ impl ::atlex::types::object::LexObject for BookmarkView {
     }
 }
 impl ::atlex::__private::serde::Serialize for BookmarkView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -173,11 +173,11 @@ impl ::atlex::__private::serde::Serialize for BookmarkView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BookmarkView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = BookmarkView;
             fn expecting(
                 &self,
@@ -185,10 +185,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BookmarkView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.bookmark.defs#bookmarkView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<BookmarkView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<BookmarkView, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::strong_ref::StrongRef,
                 > = ::std::option::Option::None;
@@ -233,7 +233,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BookmarkView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BookmarkView {}
@@ -266,10 +266,10 @@ impl ::atlex::types::union::LexUnion for BookmarkViewItem {
         "app.bsky.feed.defs#notFoundPost",
         "app.bsky.feed.defs#postView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#blockedPost" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -285,7 +285,7 @@ impl ::atlex::types::union::LexUnion for BookmarkViewItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.bookmark.defs#bookmarkView.properties.item"
@@ -301,10 +301,10 @@ impl ::atlex::types::union::LexUnion for BookmarkViewItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for BookmarkViewItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::BlockedPost(value) => {
                 ::atlex::types::object::serialize_object(
@@ -335,9 +335,9 @@ impl ::atlex::__private::serde::Serialize for BookmarkViewItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BookmarkViewItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -36,20 +36,20 @@ impl ::atlex::types::object::LexObject for MatchAndContactIndex {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("match", &self.r#match)?;
         map.serialize_entry("contactIndex", &self.contact_index)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MatchAndContactIndex {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -58,11 +58,11 @@ impl ::atlex::__private::serde::Serialize for MatchAndContactIndex {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MatchAndContactIndex {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MatchAndContactIndex;
             fn expecting(
                 &self,
@@ -70,10 +70,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MatchAndContactIndex {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.contact.defs#matchAndContactIndex object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MatchAndContactIndex, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MatchAndContactIndex, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileView,
                 > = ::std::option::Option::None;
@@ -110,7 +110,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MatchAndContactIndex {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MatchAndContactIndex {}
@@ -170,20 +170,20 @@ impl ::atlex::types::object::LexObject for Notification {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("from", &self.from)?;
         map.serialize_entry("to", &self.to)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Notification {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -192,11 +192,11 @@ impl ::atlex::__private::serde::Serialize for Notification {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Notification {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Notification;
             fn expecting(
                 &self,
@@ -204,10 +204,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Notification {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.contact.defs#notification object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Notification, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Notification, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -239,7 +239,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Notification {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Notification {}
@@ -284,20 +284,20 @@ impl ::atlex::types::object::LexObject for SyncStatus {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("syncedAt", &self.synced_at)?;
         map.serialize_entry("matchesCount", &self.matches_count)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SyncStatus {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -306,11 +306,11 @@ impl ::atlex::__private::serde::Serialize for SyncStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SyncStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SyncStatus;
             fn expecting(
                 &self,
@@ -318,10 +318,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SyncStatus {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.contact.defs#syncStatus object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SyncStatus, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SyncStatus, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -356,7 +356,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SyncStatus {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SyncStatus {}

@@ -12,10 +12,10 @@ pub enum DraftEmbedGalleryItemsItem {
 impl ::atlex::types::union::LexUnion for DraftEmbedGalleryItemsItem {
     const NAME: &'static str = "app.bsky.draft.defs#draftEmbedGalleryItems.items";
     const REFS: &'static [&'static str] = &["app.bsky.draft.defs#draftEmbedImage"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.draft.defs#draftEmbedImage" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -23,7 +23,7 @@ impl ::atlex::types::union::LexUnion for DraftEmbedGalleryItemsItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.draft.defs#draftEmbedGalleryItems.items"
@@ -39,10 +39,10 @@ impl ::atlex::types::union::LexUnion for DraftEmbedGalleryItemsItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedGalleryItemsItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::DraftEmbedImage(value) => {
                 ::atlex::types::object::serialize_object(
@@ -59,9 +59,9 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedGalleryItemsItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedGalleryItemsItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -205,10 +205,10 @@ impl ::atlex::types::object::LexObject for Draft {
             + usize::from(self.postgate_embedding_rules.is_some())
             + usize::from(self.threadgate_allow.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("posts", &self.posts)?;
         ::atlex::types::object::serialize_optional(map, "deviceId", &self.device_id)?;
         ::atlex::types::object::serialize_optional(
@@ -231,10 +231,10 @@ impl ::atlex::types::object::LexObject for Draft {
     }
 }
 impl ::atlex::__private::serde::Serialize for Draft {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -243,11 +243,11 @@ impl ::atlex::__private::serde::Serialize for Draft {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Draft {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Draft;
             fn expecting(
                 &self,
@@ -255,10 +255,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Draft {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draft object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Draft, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Draft, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftPost>,
                 > = ::std::option::Option::None;
@@ -338,7 +338,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Draft {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Draft {}
@@ -433,10 +433,10 @@ pub enum DraftPostgateEmbeddingRulesItem {
 impl ::atlex::types::union::LexUnion for DraftPostgateEmbeddingRulesItem {
     const NAME: &'static str = "app.bsky.draft.defs#draft.properties.postgateEmbeddingRules.items";
     const REFS: &'static [&'static str] = &["app.bsky.feed.postgate#disableRule"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.postgate#disableRule" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -444,7 +444,7 @@ impl ::atlex::types::union::LexUnion for DraftPostgateEmbeddingRulesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.draft.defs#draft.properties.postgateEmbeddingRules.items"
@@ -460,10 +460,10 @@ impl ::atlex::types::union::LexUnion for DraftPostgateEmbeddingRulesItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftPostgateEmbeddingRulesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::PostgateDisableRule(value) => {
                 ::atlex::types::object::serialize_object(
@@ -481,9 +481,9 @@ impl ::atlex::__private::serde::Serialize for DraftPostgateEmbeddingRulesItem {
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for DraftPostgateEmbeddingRulesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -530,10 +530,10 @@ impl ::atlex::types::union::LexUnion for DraftThreadgateAllowItem {
         "app.bsky.feed.threadgate#followingRule",
         "app.bsky.feed.threadgate#listRule",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.threadgate#mentionRule" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -553,7 +553,7 @@ impl ::atlex::types::union::LexUnion for DraftThreadgateAllowItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.draft.defs#draft.properties.threadgateAllow.items"
@@ -569,10 +569,10 @@ impl ::atlex::types::union::LexUnion for DraftThreadgateAllowItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftThreadgateAllowItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ThreadgateMentionRule(value) => {
                 ::atlex::types::object::serialize_object(
@@ -610,9 +610,9 @@ impl ::atlex::__private::serde::Serialize for DraftThreadgateAllowItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftThreadgateAllowItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -680,20 +680,20 @@ impl ::atlex::types::object::LexObject for DraftEmbedCaption {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("lang", &self.lang)?;
         map.serialize_entry("content", &self.content)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedCaption {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -702,11 +702,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedCaption {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedCaption {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedCaption;
             fn expecting(
                 &self,
@@ -714,10 +714,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedCaption {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedCaption object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedCaption, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedCaption, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -749,7 +749,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedCaption {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedCaption {}
@@ -797,19 +797,19 @@ impl ::atlex::types::object::LexObject for DraftEmbedExternal {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedExternal {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -818,11 +818,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedExternal {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedExternal {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedExternal;
             fn expecting(
                 &self,
@@ -830,10 +830,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedExternal {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedExternal object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedExternal, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedExternal, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -856,7 +856,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedExternal {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedExternal {}
@@ -896,19 +896,19 @@ impl ::atlex::types::object::LexObject for DraftEmbedGallery {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("items", &self.items)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedGallery {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -917,11 +917,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedGallery {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedGallery {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedGallery;
             fn expecting(
                 &self,
@@ -929,10 +929,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedGallery {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedGallery object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedGallery, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedGallery, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<
                         ::atlex::app::bsky::draft::defs::DraftEmbedGalleryItemsItem,
@@ -959,7 +959,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedGallery {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedGallery {}
@@ -1025,20 +1025,20 @@ impl ::atlex::types::object::LexObject for DraftEmbedImage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("localRef", &self.local_ref)?;
         ::atlex::types::object::serialize_optional(map, "alt", &self.alt)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedImage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1047,11 +1047,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedImage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedImage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedImage;
             fn expecting(
                 &self,
@@ -1059,10 +1059,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedImage {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedImage object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedImage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedImage, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::draft::defs::DraftEmbedLocalRef,
                 > = ::std::option::Option::None;
@@ -1096,7 +1096,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedImage {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedImage {}
@@ -1150,19 +1150,19 @@ impl ::atlex::types::object::LexObject for DraftEmbedLocalRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("path", &self.path)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedLocalRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1171,11 +1171,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedLocalRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedLocalRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedLocalRef;
             fn expecting(
                 &self,
@@ -1183,10 +1183,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedLocalRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedLocalRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedLocalRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedLocalRef, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -1209,7 +1209,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedLocalRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedLocalRef {}
@@ -1261,19 +1261,19 @@ impl ::atlex::types::object::LexObject for DraftEmbedRecord {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("record", &self.record)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedRecord {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1282,11 +1282,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedRecord {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedRecord {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedRecord;
             fn expecting(
                 &self,
@@ -1294,10 +1294,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedRecord {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedRecord object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedRecord, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedRecord, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::strong_ref::StrongRef,
                 > = ::std::option::Option::None;
@@ -1322,7 +1322,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedRecord {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedRecord {}
@@ -1390,10 +1390,10 @@ impl ::atlex::types::object::LexObject for DraftEmbedVideo {
         self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
             + usize::from(self.captions.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("localRef", &self.local_ref)?;
         ::atlex::types::object::serialize_optional(map, "alt", &self.alt)?;
         ::atlex::types::object::serialize_optional(map, "captions", &self.captions)?;
@@ -1401,10 +1401,10 @@ impl ::atlex::types::object::LexObject for DraftEmbedVideo {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftEmbedVideo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1413,11 +1413,11 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedVideo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedVideo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftEmbedVideo;
             fn expecting(
                 &self,
@@ -1425,10 +1425,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedVideo {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftEmbedVideo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftEmbedVideo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftEmbedVideo, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::draft::defs::DraftEmbedLocalRef,
                 > = ::std::option::Option::None;
@@ -1473,7 +1473,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedVideo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedVideo {}
@@ -1648,10 +1648,10 @@ impl ::atlex::types::object::LexObject for DraftPost {
             + usize::from(self.embed_videos.is_some())
             + usize::from(self.labels.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("text", &self.text)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -1683,10 +1683,10 @@ impl ::atlex::types::object::LexObject for DraftPost {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1695,11 +1695,11 @@ impl ::atlex::__private::serde::Serialize for DraftPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftPost;
             fn expecting(
                 &self,
@@ -1707,10 +1707,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftPost, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedExternal>,
@@ -1799,7 +1799,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftPost {}
@@ -1894,10 +1894,10 @@ pub enum DraftPostLabels {
 impl ::atlex::types::union::LexUnion for DraftPostLabels {
     const NAME: &'static str = "app.bsky.draft.defs#draftPost.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -1905,7 +1905,7 @@ impl ::atlex::types::union::LexUnion for DraftPostLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.draft.defs#draftPost.properties.labels"
@@ -1921,10 +1921,10 @@ impl ::atlex::types::union::LexUnion for DraftPostLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftPostLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -1941,9 +1941,9 @@ impl ::atlex::__private::serde::Serialize for DraftPostLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftPostLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -2010,10 +2010,10 @@ impl ::atlex::types::object::LexObject for DraftView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("draft", &self.draft)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -2022,10 +2022,10 @@ impl ::atlex::types::object::LexObject for DraftView {
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2034,11 +2034,11 @@ impl ::atlex::__private::serde::Serialize for DraftView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftView;
             fn expecting(
                 &self,
@@ -2046,10 +2046,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::draft::defs::Draft,
@@ -2101,7 +2101,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftView {}
@@ -2147,20 +2147,20 @@ impl ::atlex::types::object::LexObject for DraftWithId {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("draft", &self.draft)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DraftWithId {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2169,11 +2169,11 @@ impl ::atlex::__private::serde::Serialize for DraftWithId {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftWithId {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DraftWithId;
             fn expecting(
                 &self,
@@ -2181,10 +2181,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftWithId {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.draft.defs#draftWithId object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DraftWithId, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DraftWithId, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::draft::defs::Draft,
@@ -2218,7 +2218,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftWithId {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftWithId {}

@@ -33,19 +33,19 @@ impl ::atlex::types::object::LexObject for External {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("external", &self.external)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for External {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -54,11 +54,11 @@ impl ::atlex::__private::serde::Serialize for External {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for External {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = External;
             fn expecting(
                 &self,
@@ -66,10 +66,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for External {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#main object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<External, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<External, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::embed::external::External2,
                 > = ::std::option::Option::None;
@@ -94,7 +94,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for External {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for External {}
@@ -142,10 +142,10 @@ impl ::atlex::types::object::LexObject for ColorRgb {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("r", &self.r)?;
         map.serialize_entry("g", &self.g)?;
         map.serialize_entry("b", &self.b)?;
@@ -153,10 +153,10 @@ impl ::atlex::types::object::LexObject for ColorRgb {
     }
 }
 impl ::atlex::__private::serde::Serialize for ColorRgb {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -165,11 +165,11 @@ impl ::atlex::__private::serde::Serialize for ColorRgb {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ColorRgb {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ColorRgb;
             fn expecting(
                 &self,
@@ -177,10 +177,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ColorRgb {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#colorRGB object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ColorRgb, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ColorRgb, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -221,7 +221,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ColorRgb {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ColorRgb {}
@@ -335,10 +335,10 @@ impl ::atlex::types::object::LexObject for External2 {
         self.extra.body_len() + 3usize + usize::from(self.associated_refs.is_some())
             + usize::from(self.thumb.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("title", &self.title)?;
         map.serialize_entry("description", &self.description)?;
@@ -352,10 +352,10 @@ impl ::atlex::types::object::LexObject for External2 {
     }
 }
 impl ::atlex::__private::serde::Serialize for External2 {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -364,11 +364,11 @@ impl ::atlex::__private::serde::Serialize for External2 {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for External2 {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = External2;
             fn expecting(
                 &self,
@@ -376,10 +376,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for External2 {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#external object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<External2, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<External2, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -443,7 +443,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for External2 {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for External2 {}
@@ -495,19 +495,19 @@ impl ::atlex::types::object::LexObject for View {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("external", &self.external)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for View {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -516,11 +516,11 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = View;
             fn expecting(
                 &self,
@@ -528,10 +528,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#view object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<View, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<View, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::embed::external::ViewExternal,
                 > = ::std::option::Option::None;
@@ -556,7 +556,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -732,10 +732,10 @@ impl ::atlex::types::object::LexObject for ViewExternal {
             + usize::from(self.source.is_some()) + usize::from(self.thumb.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("title", &self.title)?;
         map.serialize_entry("description", &self.description)?;
@@ -763,10 +763,10 @@ impl ::atlex::types::object::LexObject for ViewExternal {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewExternal {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -775,11 +775,11 @@ impl ::atlex::__private::serde::Serialize for ViewExternal {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternal {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewExternal;
             fn expecting(
                 &self,
@@ -787,10 +787,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternal {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#viewExternal object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewExternal, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewExternal, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -914,7 +914,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternal {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewExternal {}
@@ -1021,10 +1021,10 @@ impl ::atlex::types::object::LexObject for ViewExternalSource {
         self.extra.body_len() + 2usize + usize::from(self.description.is_some())
             + usize::from(self.icon.is_some()) + usize::from(self.theme.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("title", &self.title)?;
         ::atlex::types::object::serialize_optional(
@@ -1038,10 +1038,10 @@ impl ::atlex::types::object::LexObject for ViewExternalSource {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewExternalSource {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1050,11 +1050,11 @@ impl ::atlex::__private::serde::Serialize for ViewExternalSource {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSource {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewExternalSource;
             fn expecting(
                 &self,
@@ -1062,10 +1062,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSource {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#viewExternalSource object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewExternalSource, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewExternalSource, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1126,7 +1126,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSource {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewExternalSource {}
@@ -1232,10 +1232,10 @@ impl ::atlex::types::object::LexObject for ViewExternalSourceTheme {
             + usize::from(self.background_rgb.is_some())
             + usize::from(self.foreground_rgb.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "accentForegroundRGB",
@@ -1256,10 +1256,10 @@ impl ::atlex::types::object::LexObject for ViewExternalSourceTheme {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewExternalSourceTheme {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1268,11 +1268,11 @@ impl ::atlex::__private::serde::Serialize for ViewExternalSourceTheme {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSourceTheme {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewExternalSourceTheme;
             fn expecting(
                 &self,
@@ -1280,10 +1280,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSourceThem
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.external#viewExternalSourceTheme object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewExternalSourceTheme, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewExternalSourceTheme, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::embed::external::ColorRgb,
                 > = ::std::option::Option::None;
@@ -1341,7 +1341,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSourceThem
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewExternalSourceTheme {}

@@ -33,19 +33,19 @@ impl ::atlex::types::object::LexObject for Gallery {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("items", &self.items)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Gallery {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -54,11 +54,11 @@ impl ::atlex::__private::serde::Serialize for Gallery {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Gallery {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Gallery;
             fn expecting(
                 &self,
@@ -66,10 +66,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Gallery {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.gallery#main object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Gallery, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Gallery, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::embed::gallery::GalleryItemsItem>,
                 > = ::std::option::Option::None;
@@ -94,7 +94,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Gallery {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Gallery {}
@@ -130,10 +130,10 @@ pub enum GalleryItemsItem {
 impl ::atlex::types::union::LexUnion for GalleryItemsItem {
     const NAME: &'static str = "app.bsky.embed.gallery#main.properties.items.items";
     const REFS: &'static [&'static str] = &["app.bsky.embed.gallery#image"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.gallery#image" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -141,7 +141,7 @@ impl ::atlex::types::union::LexUnion for GalleryItemsItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.embed.gallery#main.properties.items.items"
@@ -157,10 +157,10 @@ impl ::atlex::types::union::LexUnion for GalleryItemsItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for GalleryItemsItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Image(value) => {
                 ::atlex::types::object::serialize_object(
@@ -177,9 +177,9 @@ impl ::atlex::__private::serde::Serialize for GalleryItemsItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GalleryItemsItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -239,10 +239,10 @@ impl ::atlex::types::object::LexObject for Image {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("image", &self.image)?;
         map.serialize_entry("alt", &self.alt)?;
         map.serialize_entry("aspectRatio", &self.aspect_ratio)?;
@@ -250,10 +250,10 @@ impl ::atlex::types::object::LexObject for Image {
     }
 }
 impl ::atlex::__private::serde::Serialize for Image {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -262,11 +262,11 @@ impl ::atlex::__private::serde::Serialize for Image {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Image;
             fn expecting(
                 &self,
@@ -274,10 +274,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.gallery#image object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Image, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Image, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -323,7 +323,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Image {}
@@ -378,19 +378,19 @@ impl ::atlex::types::object::LexObject for View {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("items", &self.items)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for View {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -399,11 +399,11 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = View;
             fn expecting(
                 &self,
@@ -411,10 +411,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.gallery#view object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<View, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<View, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::embed::gallery::ViewItemsItem>,
                 > = ::std::option::Option::None;
@@ -439,7 +439,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -468,10 +468,10 @@ pub enum ViewItemsItem {
 impl ::atlex::types::union::LexUnion for ViewItemsItem {
     const NAME: &'static str = "app.bsky.embed.gallery#view.properties.items.items";
     const REFS: &'static [&'static str] = &["app.bsky.embed.gallery#viewImage"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.gallery#viewImage" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -479,7 +479,7 @@ impl ::atlex::types::union::LexUnion for ViewItemsItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.embed.gallery#view.properties.items.items"
@@ -495,10 +495,10 @@ impl ::atlex::types::union::LexUnion for ViewItemsItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewItemsItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ViewImage(value) => {
                 ::atlex::types::object::serialize_object(
@@ -515,9 +515,9 @@ impl ::atlex::__private::serde::Serialize for ViewItemsItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewItemsItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -582,10 +582,10 @@ impl ::atlex::types::object::LexObject for ViewImage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("thumbnail", &self.thumbnail)?;
         map.serialize_entry("fullsize", &self.fullsize)?;
         map.serialize_entry("alt", &self.alt)?;
@@ -594,10 +594,10 @@ impl ::atlex::types::object::LexObject for ViewImage {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewImage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -606,11 +606,11 @@ impl ::atlex::__private::serde::Serialize for ViewImage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewImage;
             fn expecting(
                 &self,
@@ -618,10 +618,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.gallery#viewImage object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewImage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewImage, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -676,7 +676,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewImage {}

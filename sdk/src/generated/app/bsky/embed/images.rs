@@ -32,19 +32,19 @@ impl ::atlex::types::object::LexObject for Images {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("images", &self.images)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Images {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -53,11 +53,11 @@ impl ::atlex::__private::serde::Serialize for Images {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Images {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Images;
             fn expecting(
                 &self,
@@ -65,10 +65,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Images {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.images#main object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Images, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Images, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::embed::images::Image>,
                 > = ::std::option::Option::None;
@@ -93,7 +93,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Images {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Images {}
@@ -164,10 +164,10 @@ impl ::atlex::types::object::LexObject for Image {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.aspect_ratio.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("image", &self.image)?;
         map.serialize_entry("alt", &self.alt)?;
         ::atlex::types::object::serialize_optional(
@@ -179,10 +179,10 @@ impl ::atlex::types::object::LexObject for Image {
     }
 }
 impl ::atlex::__private::serde::Serialize for Image {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -191,11 +191,11 @@ impl ::atlex::__private::serde::Serialize for Image {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Image;
             fn expecting(
                 &self,
@@ -203,10 +203,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.images#image object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Image, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Image, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -249,7 +249,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Image {}
@@ -305,19 +305,19 @@ impl ::atlex::types::object::LexObject for View {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("images", &self.images)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for View {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -326,11 +326,11 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = View;
             fn expecting(
                 &self,
@@ -338,10 +338,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.images#view object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<View, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<View, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::embed::images::ViewImage>,
                 > = ::std::option::Option::None;
@@ -366,7 +366,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -441,10 +441,10 @@ impl ::atlex::types::object::LexObject for ViewImage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize + usize::from(self.aspect_ratio.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("thumb", &self.thumb)?;
         map.serialize_entry("fullsize", &self.fullsize)?;
         map.serialize_entry("alt", &self.alt)?;
@@ -457,10 +457,10 @@ impl ::atlex::types::object::LexObject for ViewImage {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewImage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -469,11 +469,11 @@ impl ::atlex::__private::serde::Serialize for ViewImage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewImage;
             fn expecting(
                 &self,
@@ -481,10 +481,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.images#viewImage object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewImage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewImage, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -536,7 +536,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewImage {}

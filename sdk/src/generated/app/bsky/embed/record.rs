@@ -32,19 +32,19 @@ impl ::atlex::types::object::LexObject for Record {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("record", &self.record)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Record {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -53,11 +53,11 @@ impl ::atlex::__private::serde::Serialize for Record {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Record;
             fn expecting(
                 &self,
@@ -65,10 +65,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.record#main object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Record, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Record, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::strong_ref::StrongRef,
                 > = ::std::option::Option::None;
@@ -93,7 +93,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Record {}
@@ -129,19 +129,19 @@ impl ::atlex::types::object::LexObject for View {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("record", &self.record)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for View {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -150,11 +150,11 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = View;
             fn expecting(
                 &self,
@@ -162,10 +162,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.record#view object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<View, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<View, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::embed::record::ViewRecord2,
                 > = ::std::option::Option::None;
@@ -190,7 +190,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -240,10 +240,10 @@ impl ::atlex::types::union::LexUnion for ViewRecord2 {
         "app.bsky.labeler.defs#labelerView",
         "app.bsky.graph.defs#starterPackViewBasic",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.record#viewRecord" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -279,7 +279,7 @@ impl ::atlex::types::union::LexUnion for ViewRecord2 {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.embed.record#view.properties.record"
@@ -295,10 +295,10 @@ impl ::atlex::types::union::LexUnion for ViewRecord2 {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewRecord2 {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ViewRecord(value) => {
                 ::atlex::types::object::serialize_object(
@@ -366,9 +366,9 @@ impl ::atlex::__private::serde::Serialize for ViewRecord2 {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecord2 {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -493,10 +493,10 @@ impl ::atlex::types::object::LexObject for ViewBlocked {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("blocked", &self.blocked)?;
         map.serialize_entry("author", &self.author)?;
@@ -504,10 +504,10 @@ impl ::atlex::types::object::LexObject for ViewBlocked {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewBlocked {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -516,11 +516,11 @@ impl ::atlex::__private::serde::Serialize for ViewBlocked {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewBlocked {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewBlocked;
             fn expecting(
                 &self,
@@ -528,10 +528,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewBlocked {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.record#viewBlocked object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewBlocked, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewBlocked, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -574,7 +574,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewBlocked {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewBlocked {}
@@ -620,20 +620,20 @@ impl ::atlex::types::object::LexObject for ViewDetached {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("detached", &self.detached)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewDetached {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -642,11 +642,11 @@ impl ::atlex::__private::serde::Serialize for ViewDetached {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewDetached {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewDetached;
             fn expecting(
                 &self,
@@ -654,10 +654,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewDetached {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.record#viewDetached object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewDetached, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewDetached, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -689,7 +689,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewDetached {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewDetached {}
@@ -732,20 +732,20 @@ impl ::atlex::types::object::LexObject for ViewNotFound {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("notFound", &self.not_found)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewNotFound {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -754,11 +754,11 @@ impl ::atlex::__private::serde::Serialize for ViewNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewNotFound {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewNotFound;
             fn expecting(
                 &self,
@@ -766,10 +766,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewNotFound {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.record#viewNotFound object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewNotFound, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewNotFound, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -801,7 +801,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewNotFound {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewNotFound {}
@@ -934,10 +934,10 @@ impl ::atlex::types::object::LexObject for ViewRecord {
             + usize::from(self.reply_count.is_some())
             + usize::from(self.repost_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("author", &self.author)?;
@@ -965,10 +965,10 @@ impl ::atlex::types::object::LexObject for ViewRecord {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewRecord {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -977,11 +977,11 @@ impl ::atlex::__private::serde::Serialize for ViewRecord {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecord {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewRecord;
             fn expecting(
                 &self,
@@ -989,10 +989,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecord {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.record#viewRecord object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewRecord, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewRecord, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -1113,7 +1113,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecord {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewRecord {}
@@ -1179,10 +1179,10 @@ impl ::atlex::types::union::LexUnion for ViewRecordEmbedsItem {
         "app.bsky.embed.record#view",
         "app.bsky.embed.recordWithMedia#view",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.images#view" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -1210,7 +1210,7 @@ impl ::atlex::types::union::LexUnion for ViewRecordEmbedsItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.embed.record#viewRecord.properties.embeds.items"
@@ -1226,10 +1226,10 @@ impl ::atlex::types::union::LexUnion for ViewRecordEmbedsItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewRecordEmbedsItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ImagesView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -1281,9 +1281,9 @@ impl ::atlex::__private::serde::Serialize for ViewRecordEmbedsItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecordEmbedsItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -35,20 +35,20 @@ impl ::atlex::types::object::LexObject for RecordWithMedia {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("record", &self.record)?;
         map.serialize_entry("media", &self.media)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordWithMedia {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -57,11 +57,11 @@ impl ::atlex::__private::serde::Serialize for RecordWithMedia {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordWithMedia {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordWithMedia;
             fn expecting(
                 &self,
@@ -69,10 +69,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordWithMedia {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.recordWithMedia#main object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordWithMedia, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordWithMedia, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::embed::record::Record,
                 > = ::std::option::Option::None;
@@ -108,7 +108,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordWithMedia {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordWithMedia {}
@@ -144,10 +144,10 @@ impl ::atlex::types::union::LexUnion for RecordWithMediaMedia {
         "app.bsky.embed.gallery",
         "app.bsky.embed.external",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.images" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -167,7 +167,7 @@ impl ::atlex::types::union::LexUnion for RecordWithMediaMedia {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.embed.recordWithMedia#main.properties.media"
@@ -183,10 +183,10 @@ impl ::atlex::types::union::LexUnion for RecordWithMediaMedia {
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordWithMediaMedia {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Images(value) => {
                 ::atlex::types::object::serialize_object(
@@ -224,9 +224,9 @@ impl ::atlex::__private::serde::Serialize for RecordWithMediaMedia {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordWithMediaMedia {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -311,20 +311,20 @@ impl ::atlex::types::object::LexObject for View {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("record", &self.record)?;
         map.serialize_entry("media", &self.media)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for View {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -333,11 +333,11 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = View;
             fn expecting(
                 &self,
@@ -345,10 +345,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.embed.recordWithMedia#view object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<View, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<View, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::embed::record::View,
                 > = ::std::option::Option::None;
@@ -384,7 +384,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -424,10 +424,10 @@ impl ::atlex::types::union::LexUnion for ViewMedia {
         "app.bsky.embed.gallery#view",
         "app.bsky.embed.external#view",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.images#view" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -447,7 +447,7 @@ impl ::atlex::types::union::LexUnion for ViewMedia {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.embed.recordWithMedia#view.properties.media"
@@ -463,10 +463,10 @@ impl ::atlex::types::union::LexUnion for ViewMedia {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewMedia {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ImagesView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -504,9 +504,9 @@ impl ::atlex::__private::serde::Serialize for ViewMedia {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewMedia {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

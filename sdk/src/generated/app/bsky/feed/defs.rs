@@ -38,20 +38,20 @@ impl ::atlex::types::object::LexObject for BlockedAuthor {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         ::atlex::types::object::serialize_optional(map, "viewer", &self.viewer)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for BlockedAuthor {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -60,11 +60,11 @@ impl ::atlex::__private::serde::Serialize for BlockedAuthor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedAuthor {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = BlockedAuthor;
             fn expecting(
                 &self,
@@ -72,10 +72,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedAuthor {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#blockedAuthor object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<BlockedAuthor, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<BlockedAuthor, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ViewerState,
@@ -109,7 +109,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedAuthor {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BlockedAuthor {}
@@ -157,10 +157,10 @@ impl ::atlex::types::object::LexObject for BlockedPost {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("blocked", &self.blocked)?;
         map.serialize_entry("author", &self.author)?;
@@ -168,10 +168,10 @@ impl ::atlex::types::object::LexObject for BlockedPost {
     }
 }
 impl ::atlex::__private::serde::Serialize for BlockedPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -180,11 +180,11 @@ impl ::atlex::__private::serde::Serialize for BlockedPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = BlockedPost;
             fn expecting(
                 &self,
@@ -192,10 +192,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#blockedPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<BlockedPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<BlockedPost, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -238,7 +238,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BlockedPost {}
@@ -361,10 +361,10 @@ impl ::atlex::types::object::LexObject for FeedViewPost {
             + usize::from(self.reason.is_some()) + usize::from(self.reply.is_some())
             + usize::from(self.req_id.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -378,10 +378,10 @@ impl ::atlex::types::object::LexObject for FeedViewPost {
     }
 }
 impl ::atlex::__private::serde::Serialize for FeedViewPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -390,11 +390,11 @@ impl ::atlex::__private::serde::Serialize for FeedViewPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FeedViewPost;
             fn expecting(
                 &self,
@@ -402,10 +402,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#feedViewPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FeedViewPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FeedViewPost, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::defs::PostView,
                 > = ::std::option::Option::None;
@@ -470,7 +470,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FeedViewPost {}
@@ -538,10 +538,10 @@ impl ::atlex::types::union::LexUnion for FeedViewPostReason {
         "app.bsky.feed.defs#reasonRepost",
         "app.bsky.feed.defs#reasonPin",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#reasonRepost" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -553,7 +553,7 @@ impl ::atlex::types::union::LexUnion for FeedViewPostReason {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#feedViewPost.properties.reason"
@@ -569,10 +569,10 @@ impl ::atlex::types::union::LexUnion for FeedViewPostReason {
     }
 }
 impl ::atlex::__private::serde::Serialize for FeedViewPostReason {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ReasonRepost(value) => {
                 ::atlex::types::object::serialize_object(
@@ -596,9 +596,9 @@ impl ::atlex::__private::serde::Serialize for FeedViewPostReason {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPostReason {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -792,10 +792,10 @@ impl ::atlex::types::object::LexObject for GeneratorView {
             + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("did", &self.did)?;
@@ -830,10 +830,10 @@ impl ::atlex::types::object::LexObject for GeneratorView {
     }
 }
 impl ::atlex::__private::serde::Serialize for GeneratorView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -842,11 +842,11 @@ impl ::atlex::__private::serde::Serialize for GeneratorView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = GeneratorView;
             fn expecting(
                 &self,
@@ -854,10 +854,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#generatorView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<GeneratorView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<GeneratorView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
@@ -1010,7 +1010,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GeneratorView {}
@@ -1121,10 +1121,10 @@ impl ::std::fmt::Display for GeneratorViewContentMode {
 }
 impl ::atlex::__private::serde::Serialize for GeneratorViewContentMode {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1146,9 +1146,9 @@ impl ::std::str::FromStr for GeneratorViewContentMode {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorViewContentMode {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1208,19 +1208,19 @@ impl ::atlex::types::object::LexObject for GeneratorViewerState {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.like.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "like", &self.like)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for GeneratorViewerState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1229,11 +1229,11 @@ impl ::atlex::__private::serde::Serialize for GeneratorViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorViewerState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = GeneratorViewerState;
             fn expecting(
                 &self,
@@ -1241,10 +1241,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorViewerState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#generatorViewerState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<GeneratorViewerState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<GeneratorViewerState, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -1267,7 +1267,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorViewerState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GeneratorViewerState {}
@@ -1363,10 +1363,10 @@ impl ::atlex::types::object::LexObject for Interaction {
             + usize::from(self.feed_context.is_some()) + usize::from(self.item.is_some())
             + usize::from(self.req_id.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "event", &self.event)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -1379,10 +1379,10 @@ impl ::atlex::types::object::LexObject for Interaction {
     }
 }
 impl ::atlex::__private::serde::Serialize for Interaction {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1391,11 +1391,11 @@ impl ::atlex::__private::serde::Serialize for Interaction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Interaction {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Interaction;
             fn expecting(
                 &self,
@@ -1403,10 +1403,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Interaction {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#interaction object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Interaction, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Interaction, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::defs::InteractionEvent,
                 > = ::std::option::Option::None;
@@ -1458,7 +1458,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Interaction {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Interaction {}
@@ -1617,10 +1617,10 @@ impl ::std::fmt::Display for InteractionEvent {
 }
 impl ::atlex::__private::serde::Serialize for InteractionEvent {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1642,9 +1642,9 @@ impl ::std::str::FromStr for InteractionEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InteractionEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1714,20 +1714,20 @@ impl ::atlex::types::object::LexObject for KnownLikers {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("count", &self.count)?;
         map.serialize_entry("actors", &self.actors)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for KnownLikers {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1736,11 +1736,11 @@ impl ::atlex::__private::serde::Serialize for KnownLikers {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownLikers {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = KnownLikers;
             fn expecting(
                 &self,
@@ -1748,10 +1748,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownLikers {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#knownLikers object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<KnownLikers, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<KnownLikers, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
@@ -1785,7 +1785,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownLikers {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for KnownLikers {}
@@ -1838,20 +1838,20 @@ impl ::atlex::types::object::LexObject for NotFoundPost {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("notFound", &self.not_found)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for NotFoundPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1860,11 +1860,11 @@ impl ::atlex::__private::serde::Serialize for NotFoundPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = NotFoundPost;
             fn expecting(
                 &self,
@@ -1872,10 +1872,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#notFoundPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<NotFoundPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<NotFoundPost, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -1907,7 +1907,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for NotFoundPost {}
@@ -2086,10 +2086,10 @@ impl ::atlex::types::object::LexObject for PostView {
             + usize::from(self.repost_count.is_some())
             + usize::from(self.threadgate.is_some()) + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("author", &self.author)?;
@@ -2125,10 +2125,10 @@ impl ::atlex::types::object::LexObject for PostView {
     }
 }
 impl ::atlex::__private::serde::Serialize for PostView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2137,11 +2137,11 @@ impl ::atlex::__private::serde::Serialize for PostView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = PostView;
             fn expecting(
                 &self,
@@ -2149,10 +2149,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#postView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<PostView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<PostView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -2311,7 +2311,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for PostView {}
@@ -2388,10 +2388,10 @@ impl ::atlex::types::union::LexUnion for PostViewEmbed {
         "app.bsky.embed.record#view",
         "app.bsky.embed.recordWithMedia#view",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.images#view" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -2419,7 +2419,7 @@ impl ::atlex::types::union::LexUnion for PostViewEmbed {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#postView.properties.embed"
@@ -2435,10 +2435,10 @@ impl ::atlex::types::union::LexUnion for PostViewEmbed {
     }
 }
 impl ::atlex::__private::serde::Serialize for PostViewEmbed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ImagesView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -2490,9 +2490,9 @@ impl ::atlex::__private::serde::Serialize for PostViewEmbed {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostViewEmbed {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -2589,18 +2589,18 @@ impl ::atlex::types::object::LexObject for ReasonPin {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ReasonPin {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2609,11 +2609,11 @@ impl ::atlex::__private::serde::Serialize for ReasonPin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonPin {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReasonPin;
             fn expecting(
                 &self,
@@ -2621,10 +2621,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonPin {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#reasonPin object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReasonPin, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReasonPin, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -2634,7 +2634,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonPin {
                 ::std::result::Result::Ok(ReasonPin { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReasonPin {}
@@ -2696,10 +2696,10 @@ impl ::atlex::types::object::LexObject for ReasonRepost {
         self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
             + usize::from(self.uri.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("by", &self.by)?;
         map.serialize_entry("indexedAt", &self.indexed_at)?;
         ::atlex::types::object::serialize_optional(map, "cid", &self.cid)?;
@@ -2708,10 +2708,10 @@ impl ::atlex::types::object::LexObject for ReasonRepost {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReasonRepost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2720,11 +2720,11 @@ impl ::atlex::__private::serde::Serialize for ReasonRepost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonRepost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReasonRepost;
             fn expecting(
                 &self,
@@ -2732,10 +2732,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonRepost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#reasonRepost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReasonRepost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReasonRepost, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileViewBasic,
                 > = ::std::option::Option::None;
@@ -2787,7 +2787,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonRepost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReasonRepost {}
@@ -2850,10 +2850,10 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.grandparent_author.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("root", &self.root)?;
         map.serialize_entry("parent", &self.parent)?;
         ::atlex::types::object::serialize_optional(
@@ -2865,10 +2865,10 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReplyRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2877,11 +2877,11 @@ impl ::atlex::__private::serde::Serialize for ReplyRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReplyRef;
             fn expecting(
                 &self,
@@ -2889,10 +2889,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#replyRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReplyRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReplyRef, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::defs::ReplyRefRoot,
                 > = ::std::option::Option::None;
@@ -2939,7 +2939,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReplyRef {}
@@ -2981,10 +2981,10 @@ impl ::atlex::types::union::LexUnion for ReplyRefParent {
         "app.bsky.feed.defs#notFoundPost",
         "app.bsky.feed.defs#blockedPost",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#postView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -3000,7 +3000,7 @@ impl ::atlex::types::union::LexUnion for ReplyRefParent {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#replyRef.properties.parent"
@@ -3016,10 +3016,10 @@ impl ::atlex::types::union::LexUnion for ReplyRefParent {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReplyRefParent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::PostView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -3050,9 +3050,9 @@ impl ::atlex::__private::serde::Serialize for ReplyRefParent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRefParent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3113,10 +3113,10 @@ impl ::atlex::types::union::LexUnion for ReplyRefRoot {
         "app.bsky.feed.defs#notFoundPost",
         "app.bsky.feed.defs#blockedPost",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#postView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -3132,7 +3132,7 @@ impl ::atlex::types::union::LexUnion for ReplyRefRoot {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#replyRef.properties.root"
@@ -3148,10 +3148,10 @@ impl ::atlex::types::union::LexUnion for ReplyRefRoot {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReplyRefRoot {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::PostView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -3182,9 +3182,9 @@ impl ::atlex::__private::serde::Serialize for ReplyRefRoot {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRefRoot {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3288,10 +3288,10 @@ impl ::atlex::types::object::LexObject for SkeletonFeedPost {
         self.extra.body_len() + 1usize + usize::from(self.feed_context.is_some())
             + usize::from(self.reason.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -3303,10 +3303,10 @@ impl ::atlex::types::object::LexObject for SkeletonFeedPost {
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonFeedPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3315,11 +3315,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonFeedPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonFeedPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonFeedPost;
             fn expecting(
                 &self,
@@ -3327,10 +3327,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonFeedPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#skeletonFeedPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonFeedPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonFeedPost, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3373,7 +3373,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonFeedPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonFeedPost {}
@@ -3417,10 +3417,10 @@ impl ::atlex::types::union::LexUnion for SkeletonFeedPostReason {
         "app.bsky.feed.defs#skeletonReasonRepost",
         "app.bsky.feed.defs#skeletonReasonPin",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#skeletonReasonRepost" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -3432,7 +3432,7 @@ impl ::atlex::types::union::LexUnion for SkeletonFeedPostReason {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#skeletonFeedPost.properties.reason"
@@ -3448,10 +3448,10 @@ impl ::atlex::types::union::LexUnion for SkeletonFeedPostReason {
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonFeedPostReason {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SkeletonReasonRepost(value) => {
                 ::atlex::types::object::serialize_object(
@@ -3477,9 +3477,9 @@ impl ::atlex::__private::serde::Serialize for SkeletonFeedPostReason {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonFeedPostReason {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3532,18 +3532,18 @@ impl ::atlex::types::object::LexObject for SkeletonReasonPin {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonReasonPin {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3552,11 +3552,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonReasonPin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonPin {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonReasonPin;
             fn expecting(
                 &self,
@@ -3564,10 +3564,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonPin {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#skeletonReasonPin object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonReasonPin, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonReasonPin, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -3577,7 +3577,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonPin {
                 ::std::result::Result::Ok(SkeletonReasonPin { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonReasonPin {}
@@ -3611,19 +3611,19 @@ impl ::atlex::types::object::LexObject for SkeletonReasonRepost {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("repost", &self.repost)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonReasonRepost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3632,11 +3632,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonReasonRepost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonRepost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonReasonRepost;
             fn expecting(
                 &self,
@@ -3644,10 +3644,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonRepost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#skeletonReasonRepost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonReasonRepost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonReasonRepost, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -3670,7 +3670,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonRepost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonReasonRepost {}
@@ -3722,10 +3722,10 @@ impl ::atlex::types::object::LexObject for ThreadContext {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.root_author_like.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "rootAuthorLike",
@@ -3735,10 +3735,10 @@ impl ::atlex::types::object::LexObject for ThreadContext {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadContext {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3747,11 +3747,11 @@ impl ::atlex::__private::serde::Serialize for ThreadContext {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadContext {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadContext;
             fn expecting(
                 &self,
@@ -3759,10 +3759,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadContext {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#threadContext object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadContext, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadContext, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -3785,7 +3785,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadContext {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadContext {}
@@ -3870,10 +3870,10 @@ impl ::atlex::types::object::LexObject for ThreadViewPost {
             + usize::from(self.replies.is_some())
             + usize::from(self.thread_context.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         ::atlex::types::object::serialize_optional(map, "parent", &self.parent)?;
         ::atlex::types::object::serialize_optional(map, "replies", &self.replies)?;
@@ -3886,10 +3886,10 @@ impl ::atlex::types::object::LexObject for ThreadViewPost {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadViewPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3898,11 +3898,11 @@ impl ::atlex::__private::serde::Serialize for ThreadViewPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadViewPost;
             fn expecting(
                 &self,
@@ -3910,10 +3910,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#threadViewPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadViewPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadViewPost, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::defs::PostView,
                 > = ::std::option::Option::None;
@@ -3973,7 +3973,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadViewPost {}
@@ -4020,10 +4020,10 @@ impl ::atlex::types::union::LexUnion for ThreadViewPostParent {
         "app.bsky.feed.defs#notFoundPost",
         "app.bsky.feed.defs#blockedPost",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#threadViewPost" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -4039,7 +4039,7 @@ impl ::atlex::types::union::LexUnion for ThreadViewPostParent {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#threadViewPost.properties.parent"
@@ -4055,10 +4055,10 @@ impl ::atlex::types::union::LexUnion for ThreadViewPostParent {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadViewPostParent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ThreadViewPost(value) => {
                 ::atlex::types::object::serialize_object(
@@ -4089,9 +4089,9 @@ impl ::atlex::__private::serde::Serialize for ThreadViewPostParent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPostParent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -4153,10 +4153,10 @@ impl ::atlex::types::union::LexUnion for ThreadViewPostRepliesItem {
         "app.bsky.feed.defs#notFoundPost",
         "app.bsky.feed.defs#blockedPost",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.defs#threadViewPost" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -4172,7 +4172,7 @@ impl ::atlex::types::union::LexUnion for ThreadViewPostRepliesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.defs#threadViewPost.properties.replies.items"
@@ -4188,10 +4188,10 @@ impl ::atlex::types::union::LexUnion for ThreadViewPostRepliesItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadViewPostRepliesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ThreadViewPost(value) => {
                 ::atlex::types::object::serialize_object(
@@ -4222,9 +4222,9 @@ impl ::atlex::__private::serde::Serialize for ThreadViewPostRepliesItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPostRepliesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -4347,10 +4347,10 @@ impl ::atlex::types::object::LexObject for ThreadgateView {
             + usize::from(self.lists.is_some()) + usize::from(self.record.is_some())
             + usize::from(self.uri.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "cid", &self.cid)?;
         ::atlex::types::object::serialize_optional(map, "lists", &self.lists)?;
         ::atlex::types::object::serialize_optional(map, "record", &self.record)?;
@@ -4359,10 +4359,10 @@ impl ::atlex::types::object::LexObject for ThreadgateView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadgateView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4371,11 +4371,11 @@ impl ::atlex::__private::serde::Serialize for ThreadgateView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadgateView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadgateView;
             fn expecting(
                 &self,
@@ -4383,10 +4383,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadgateView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#threadgateView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadgateView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadgateView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::atlex::app::bsky::graph::defs::ListViewBasic>,
@@ -4438,7 +4438,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadgateView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadgateView {}
@@ -4585,10 +4585,10 @@ impl ::atlex::types::object::LexObject for ViewerState {
             + usize::from(self.repost.is_some())
             + usize::from(self.thread_muted.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "bookmarked", &self.bookmarked)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -4617,10 +4617,10 @@ impl ::atlex::types::object::LexObject for ViewerState {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewerState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4629,11 +4629,11 @@ impl ::atlex::__private::serde::Serialize for ViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ViewerState;
             fn expecting(
                 &self,
@@ -4641,10 +4641,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.defs#viewerState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ViewerState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ViewerState, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -4732,7 +4732,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewerState {}

@@ -63,10 +63,10 @@ impl ::atlex::types::object::LexObject for Output {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.links.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("feeds", &self.feeds)?;
         ::atlex::types::object::serialize_optional(map, "links", &self.links)?;
@@ -74,10 +74,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -86,11 +86,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -100,10 +100,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     "a app.bsky.feed.describeFeedGenerator#main.output.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<
@@ -150,7 +150,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -184,19 +184,19 @@ impl ::atlex::types::object::LexObject for Feed {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Feed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -205,11 +205,11 @@ impl ::atlex::__private::serde::Serialize for Feed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Feed {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Feed;
             fn expecting(
                 &self,
@@ -217,10 +217,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Feed {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.describeFeedGenerator#feed object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Feed, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Feed, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -243,7 +243,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Feed {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Feed {}
@@ -308,10 +308,10 @@ impl ::atlex::types::object::LexObject for Links {
         self.extra.body_len() + usize::from(self.privacy_policy.is_some())
             + usize::from(self.terms_of_service.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "privacyPolicy",
@@ -326,10 +326,10 @@ impl ::atlex::types::object::LexObject for Links {
     }
 }
 impl ::atlex::__private::serde::Serialize for Links {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -338,11 +338,11 @@ impl ::atlex::__private::serde::Serialize for Links {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Links {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Links;
             fn expecting(
                 &self,
@@ -350,10 +350,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Links {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.describeFeedGenerator#links object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Links, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Links, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -385,7 +385,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Links {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Links {}

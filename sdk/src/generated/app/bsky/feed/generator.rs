@@ -134,10 +134,10 @@ impl ::atlex::types::object::LexObject for Generator {
             + usize::from(self.description_facets.is_some())
             + usize::from(self.labels.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("displayName", &self.display_name)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -167,10 +167,10 @@ impl ::atlex::types::object::LexObject for Generator {
     }
 }
 impl ::atlex::__private::serde::Serialize for Generator {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -179,11 +179,11 @@ impl ::atlex::__private::serde::Serialize for Generator {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Generator {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Generator;
             fn expecting(
                 &self,
@@ -191,10 +191,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Generator {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.generator#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Generator, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Generator, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -306,7 +306,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Generator {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Generator {}
@@ -427,10 +427,10 @@ impl ::std::fmt::Display for GeneratorContentMode {
 }
 impl ::atlex::__private::serde::Serialize for GeneratorContentMode {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -452,9 +452,9 @@ impl ::std::str::FromStr for GeneratorContentMode {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorContentMode {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -485,10 +485,10 @@ pub enum GeneratorLabels {
 impl ::atlex::types::union::LexUnion for GeneratorLabels {
     const NAME: &'static str = "app.bsky.feed.generator#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -496,7 +496,7 @@ impl ::atlex::types::union::LexUnion for GeneratorLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.generator#main.record.properties.labels"
@@ -512,10 +512,10 @@ impl ::atlex::types::union::LexUnion for GeneratorLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for GeneratorLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -532,9 +532,9 @@ impl ::atlex::__private::serde::Serialize for GeneratorLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -138,10 +138,10 @@ impl ::atlex::types::object::LexObject for Post {
             + usize::from(self.labels.is_some()) + usize::from(self.langs.is_some())
             + usize::from(self.reply.is_some()) + usize::from(self.tags.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("text", &self.text)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(map, "embed", &self.embed)?;
@@ -155,10 +155,10 @@ impl ::atlex::types::object::LexObject for Post {
     }
 }
 impl ::atlex::__private::serde::Serialize for Post {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -167,11 +167,11 @@ impl ::atlex::__private::serde::Serialize for Post {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Post {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Post;
             fn expecting(
                 &self,
@@ -179,10 +179,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Post {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.post#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Post, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Post, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -299,7 +299,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Post {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Post {}
@@ -418,10 +418,10 @@ impl ::atlex::types::union::LexUnion for PostEmbed {
         "app.bsky.embed.record",
         "app.bsky.embed.recordWithMedia",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.images" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -449,7 +449,7 @@ impl ::atlex::types::union::LexUnion for PostEmbed {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.post#main.record.properties.embed"
@@ -465,10 +465,10 @@ impl ::atlex::types::union::LexUnion for PostEmbed {
     }
 }
 impl ::atlex::__private::serde::Serialize for PostEmbed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Images(value) => {
                 ::atlex::types::object::serialize_object(
@@ -520,9 +520,9 @@ impl ::atlex::__private::serde::Serialize for PostEmbed {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostEmbed {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -602,10 +602,10 @@ pub enum PostLabels {
 impl ::atlex::types::union::LexUnion for PostLabels {
     const NAME: &'static str = "app.bsky.feed.post#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -613,7 +613,7 @@ impl ::atlex::types::union::LexUnion for PostLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.post#main.record.properties.labels"
@@ -629,10 +629,10 @@ impl ::atlex::types::union::LexUnion for PostLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for PostLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -649,9 +649,9 @@ impl ::atlex::__private::serde::Serialize for PostLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -709,10 +709,10 @@ impl ::atlex::types::object::LexObject for Entity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("index", &self.index)?;
         map.serialize_entry("type", &self.r#type)?;
         map.serialize_entry("value", &self.value)?;
@@ -720,10 +720,10 @@ impl ::atlex::types::object::LexObject for Entity {
     }
 }
 impl ::atlex::__private::serde::Serialize for Entity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -732,11 +732,11 @@ impl ::atlex::__private::serde::Serialize for Entity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Entity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Entity;
             fn expecting(
                 &self,
@@ -744,10 +744,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Entity {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.post#entity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Entity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Entity, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::post::TextSlice,
                 > = ::std::option::Option::None;
@@ -790,7 +790,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Entity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Entity {}
@@ -838,20 +838,20 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("root", &self.root)?;
         map.serialize_entry("parent", &self.parent)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ReplyRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -860,11 +860,11 @@ impl ::atlex::__private::serde::Serialize for ReplyRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReplyRef;
             fn expecting(
                 &self,
@@ -872,10 +872,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.post#replyRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReplyRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReplyRef, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::strong_ref::StrongRef,
                 > = ::std::option::Option::None;
@@ -911,7 +911,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReplyRef {}
@@ -951,20 +951,20 @@ impl ::atlex::types::object::LexObject for TextSlice {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("start", &self.start)?;
         map.serialize_entry("end", &self.end)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for TextSlice {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -973,11 +973,11 @@ impl ::atlex::__private::serde::Serialize for TextSlice {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TextSlice {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = TextSlice;
             fn expecting(
                 &self,
@@ -985,10 +985,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TextSlice {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.post#textSlice object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<TextSlice, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<TextSlice, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -1020,7 +1020,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TextSlice {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TextSlice {}

@@ -76,10 +76,10 @@ impl ::atlex::types::object::LexObject for Postgate {
             + usize::from(self.detached_embedding_uris.is_some())
             + usize::from(self.embedding_rules.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(
@@ -96,10 +96,10 @@ impl ::atlex::types::object::LexObject for Postgate {
     }
 }
 impl ::atlex::__private::serde::Serialize for Postgate {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -108,11 +108,11 @@ impl ::atlex::__private::serde::Serialize for Postgate {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Postgate {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Postgate;
             fn expecting(
                 &self,
@@ -120,10 +120,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Postgate {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.postgate#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Postgate, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Postgate, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -187,7 +187,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Postgate {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Postgate {}
@@ -232,10 +232,10 @@ pub enum PostgateEmbeddingRulesItem {
 impl ::atlex::types::union::LexUnion for PostgateEmbeddingRulesItem {
     const NAME: &'static str = "app.bsky.feed.postgate#main.record.properties.embeddingRules.items";
     const REFS: &'static [&'static str] = &["app.bsky.feed.postgate#disableRule"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.postgate#disableRule" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -243,7 +243,7 @@ impl ::atlex::types::union::LexUnion for PostgateEmbeddingRulesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.postgate#main.record.properties.embeddingRules.items"
@@ -259,10 +259,10 @@ impl ::atlex::types::union::LexUnion for PostgateEmbeddingRulesItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for PostgateEmbeddingRulesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::DisableRule(value) => {
                 ::atlex::types::object::serialize_object(
@@ -279,9 +279,9 @@ impl ::atlex::__private::serde::Serialize for PostgateEmbeddingRulesItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostgateEmbeddingRulesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -328,18 +328,18 @@ impl ::atlex::types::object::LexObject for DisableRule {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DisableRule {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -348,11 +348,11 @@ impl ::atlex::__private::serde::Serialize for DisableRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisableRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DisableRule;
             fn expecting(
                 &self,
@@ -360,10 +360,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisableRule {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.postgate#disableRule object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DisableRule, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DisableRule, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -373,7 +373,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisableRule {
                 ::std::result::Result::Ok(DisableRule { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DisableRule {}

@@ -51,10 +51,10 @@ impl ::atlex::types::object::LexObject for Repost {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.via.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(map, "via", &self.via)?;
@@ -62,10 +62,10 @@ impl ::atlex::types::object::LexObject for Repost {
     }
 }
 impl ::atlex::__private::serde::Serialize for Repost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -74,11 +74,11 @@ impl ::atlex::__private::serde::Serialize for Repost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Repost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Repost;
             fn expecting(
                 &self,
@@ -86,10 +86,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Repost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.repost#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Repost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Repost, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::strong_ref::StrongRef,
                 > = ::std::option::Option::None;
@@ -142,7 +142,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Repost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Repost {}

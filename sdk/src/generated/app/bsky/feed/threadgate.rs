@@ -69,10 +69,10 @@ impl ::atlex::types::object::LexObject for Threadgate {
         self.extra.body_len() + 2usize + usize::from(self.allow.is_some())
             + usize::from(self.hidden_replies.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(map, "allow", &self.allow)?;
@@ -85,10 +85,10 @@ impl ::atlex::types::object::LexObject for Threadgate {
     }
 }
 impl ::atlex::__private::serde::Serialize for Threadgate {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -97,11 +97,11 @@ impl ::atlex::__private::serde::Serialize for Threadgate {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Threadgate {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Threadgate;
             fn expecting(
                 &self,
@@ -109,10 +109,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Threadgate {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.threadgate#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Threadgate, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Threadgate, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -176,7 +176,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Threadgate {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Threadgate {}
@@ -234,10 +234,10 @@ impl ::atlex::types::union::LexUnion for ThreadgateAllowItem {
         "app.bsky.feed.threadgate#followingRule",
         "app.bsky.feed.threadgate#listRule",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.feed.threadgate#mentionRule" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -257,7 +257,7 @@ impl ::atlex::types::union::LexUnion for ThreadgateAllowItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.feed.threadgate#main.record.properties.allow.items"
@@ -273,10 +273,10 @@ impl ::atlex::types::union::LexUnion for ThreadgateAllowItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadgateAllowItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MentionRule(value) => {
                 ::atlex::types::object::serialize_object(
@@ -314,9 +314,9 @@ impl ::atlex::__private::serde::Serialize for ThreadgateAllowItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadgateAllowItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -384,18 +384,18 @@ impl ::atlex::types::object::LexObject for FollowerRule {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for FollowerRule {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -404,11 +404,11 @@ impl ::atlex::__private::serde::Serialize for FollowerRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowerRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FollowerRule;
             fn expecting(
                 &self,
@@ -416,10 +416,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowerRule {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.threadgate#followerRule object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FollowerRule, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FollowerRule, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -429,7 +429,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowerRule {
                 ::std::result::Result::Ok(FollowerRule { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FollowerRule {}
@@ -468,18 +468,18 @@ impl ::atlex::types::object::LexObject for FollowingRule {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for FollowingRule {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -488,11 +488,11 @@ impl ::atlex::__private::serde::Serialize for FollowingRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowingRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FollowingRule;
             fn expecting(
                 &self,
@@ -500,10 +500,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowingRule {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.threadgate#followingRule object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FollowingRule, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FollowingRule, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -513,7 +513,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FollowingRule {
                 ::std::result::Result::Ok(FollowingRule { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FollowingRule {}
@@ -548,19 +548,19 @@ impl ::atlex::types::object::LexObject for ListRule {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("list", &self.list)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ListRule {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -569,11 +569,11 @@ impl ::atlex::__private::serde::Serialize for ListRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ListRule;
             fn expecting(
                 &self,
@@ -581,10 +581,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListRule {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.threadgate#listRule object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ListRule, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ListRule, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -607,7 +607,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListRule {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListRule {}
@@ -646,18 +646,18 @@ impl ::atlex::types::object::LexObject for MentionRule {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MentionRule {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -666,11 +666,11 @@ impl ::atlex::__private::serde::Serialize for MentionRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MentionRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MentionRule;
             fn expecting(
                 &self,
@@ -678,10 +678,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MentionRule {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.feed.threadgate#mentionRule object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MentionRule, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MentionRule, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -691,7 +691,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MentionRule {
                 ::std::result::Result::Ok(MentionRule { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MentionRule {}

@@ -57,10 +57,10 @@ impl ::std::fmt::Display for ListPurpose {
 }
 impl ::atlex::__private::serde::Serialize for ListPurpose {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -82,9 +82,9 @@ impl ::std::str::FromStr for ListPurpose {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListPurpose {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -136,20 +136,20 @@ impl ::atlex::types::object::LexObject for ListItemView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("subject", &self.subject)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ListItemView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -158,11 +158,11 @@ impl ::atlex::__private::serde::Serialize for ListItemView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListItemView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ListItemView;
             fn expecting(
                 &self,
@@ -170,10 +170,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListItemView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#listItemView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ListItemView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ListItemView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::actor::defs::ProfileView,
@@ -207,7 +207,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListItemView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListItemView {}
@@ -350,10 +350,10 @@ impl ::atlex::types::object::LexObject for ListView {
             + usize::from(self.list_item_count.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("creator", &self.creator)?;
@@ -382,10 +382,10 @@ impl ::atlex::types::object::LexObject for ListView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ListView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -394,11 +394,11 @@ impl ::atlex::__private::serde::Serialize for ListView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ListView;
             fn expecting(
                 &self,
@@ -406,10 +406,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#listView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ListView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ListView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -541,7 +541,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListView {}
@@ -718,10 +718,10 @@ impl ::atlex::types::object::LexObject for ListViewBasic {
             + usize::from(self.list_item_count.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("name", &self.name)?;
@@ -739,10 +739,10 @@ impl ::atlex::types::object::LexObject for ListViewBasic {
     }
 }
 impl ::atlex::__private::serde::Serialize for ListViewBasic {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -751,11 +751,11 @@ impl ::atlex::__private::serde::Serialize for ListViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewBasic {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ListViewBasic;
             fn expecting(
                 &self,
@@ -763,10 +763,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewBasic {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#listViewBasic object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ListViewBasic, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ListViewBasic, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -867,7 +867,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewBasic {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListViewBasic {}
@@ -964,20 +964,20 @@ impl ::atlex::types::object::LexObject for ListViewerState {
         self.extra.body_len() + usize::from(self.blocked.is_some())
             + usize::from(self.muted.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "blocked", &self.blocked)?;
         ::atlex::types::object::serialize_optional(map, "muted", &self.muted)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ListViewerState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -986,11 +986,11 @@ impl ::atlex::__private::serde::Serialize for ListViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewerState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ListViewerState;
             fn expecting(
                 &self,
@@ -998,10 +998,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewerState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#listViewerState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ListViewerState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ListViewerState, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -1033,7 +1033,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewerState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListViewerState {}
@@ -1075,20 +1075,20 @@ impl ::atlex::types::object::LexObject for NotFoundActor {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actor", &self.actor)?;
         map.serialize_entry("notFound", &self.not_found)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for NotFoundActor {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1097,11 +1097,11 @@ impl ::atlex::__private::serde::Serialize for NotFoundActor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundActor {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = NotFoundActor;
             fn expecting(
                 &self,
@@ -1109,10 +1109,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundActor {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#notFoundActor object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<NotFoundActor, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<NotFoundActor, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtIdentifier> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -1144,7 +1144,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundActor {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for NotFoundActor {}
@@ -1278,10 +1278,10 @@ impl ::atlex::types::object::LexObject for Relationship {
             + usize::from(self.followed_by.is_some())
             + usize::from(self.following.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         ::atlex::types::object::serialize_optional(map, "blockedBy", &self.blocked_by)?;
         ::atlex::types::object::serialize_optional(
@@ -1305,10 +1305,10 @@ impl ::atlex::types::object::LexObject for Relationship {
     }
 }
 impl ::atlex::__private::serde::Serialize for Relationship {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1317,11 +1317,11 @@ impl ::atlex::__private::serde::Serialize for Relationship {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Relationship {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Relationship;
             fn expecting(
                 &self,
@@ -1329,10 +1329,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Relationship {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#relationship object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Relationship, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Relationship, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
@@ -1409,7 +1409,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Relationship {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Relationship {}
@@ -1548,10 +1548,10 @@ impl ::atlex::types::object::LexObject for StarterPackView {
             + usize::from(self.labels.is_some()) + usize::from(self.list.is_some())
             + usize::from(self.list_items_sample.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("record", &self.record)?;
@@ -1579,10 +1579,10 @@ impl ::atlex::types::object::LexObject for StarterPackView {
     }
 }
 impl ::atlex::__private::serde::Serialize for StarterPackView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1591,11 +1591,11 @@ impl ::atlex::__private::serde::Serialize for StarterPackView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = StarterPackView;
             fn expecting(
                 &self,
@@ -1603,10 +1603,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#starterPackView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<StarterPackView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<StarterPackView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
@@ -1729,7 +1729,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StarterPackView {}
@@ -1914,10 +1914,10 @@ impl ::atlex::types::object::LexObject for StarterPackViewBasic {
             + usize::from(self.labels.is_some())
             + usize::from(self.list_item_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("record", &self.record)?;
@@ -1943,10 +1943,10 @@ impl ::atlex::types::object::LexObject for StarterPackViewBasic {
     }
 }
 impl ::atlex::__private::serde::Serialize for StarterPackViewBasic {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1955,11 +1955,11 @@ impl ::atlex::__private::serde::Serialize for StarterPackViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackViewBasic {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = StarterPackViewBasic;
             fn expecting(
                 &self,
@@ -1967,10 +1967,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackViewBasic {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.defs#starterPackViewBasic object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<StarterPackViewBasic, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<StarterPackViewBasic, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
@@ -2069,7 +2069,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackViewBasic {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StarterPackViewBasic {}

@@ -96,10 +96,10 @@ impl ::atlex::types::object::LexObject for List {
             + usize::from(self.description_facets.is_some())
             + usize::from(self.labels.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("purpose", &self.purpose)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -119,10 +119,10 @@ impl ::atlex::types::object::LexObject for List {
     }
 }
 impl ::atlex::__private::serde::Serialize for List {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -131,11 +131,11 @@ impl ::atlex::__private::serde::Serialize for List {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for List {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = List;
             fn expecting(
                 &self,
@@ -143,10 +143,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for List {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.list#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<List, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<List, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::graph::defs::ListPurpose,
@@ -237,7 +237,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for List {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for List {}
@@ -318,10 +318,10 @@ pub enum ListLabels {
 impl ::atlex::types::union::LexUnion for ListLabels {
     const NAME: &'static str = "app.bsky.graph.list#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -329,7 +329,7 @@ impl ::atlex::types::union::LexUnion for ListLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.graph.list#main.record.properties.labels"
@@ -345,10 +345,10 @@ impl ::atlex::types::union::LexUnion for ListLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for ListLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -365,9 +365,9 @@ impl ::atlex::__private::serde::Serialize for ListLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -40,10 +40,10 @@ impl ::atlex::types::object::LexObject for Listitem {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("list", &self.list)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -51,10 +51,10 @@ impl ::atlex::types::object::LexObject for Listitem {
     }
 }
 impl ::atlex::__private::serde::Serialize for Listitem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -63,11 +63,11 @@ impl ::atlex::__private::serde::Serialize for Listitem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Listitem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Listitem;
             fn expecting(
                 &self,
@@ -75,10 +75,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Listitem {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.listitem#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Listitem, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Listitem, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -127,7 +127,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Listitem {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Listitem {}

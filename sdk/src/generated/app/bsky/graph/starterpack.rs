@@ -87,10 +87,10 @@ impl ::atlex::types::object::LexObject for Starterpack {
             + usize::from(self.description_facets.is_some())
             + usize::from(self.feeds.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("list", &self.list)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -109,10 +109,10 @@ impl ::atlex::types::object::LexObject for Starterpack {
     }
 }
 impl ::atlex::__private::serde::Serialize for Starterpack {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -121,11 +121,11 @@ impl ::atlex::__private::serde::Serialize for Starterpack {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Starterpack {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Starterpack;
             fn expecting(
                 &self,
@@ -133,10 +133,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Starterpack {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.starterpack#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Starterpack, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Starterpack, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -216,7 +216,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Starterpack {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Starterpack {}
@@ -301,19 +301,19 @@ impl ::atlex::types::object::LexObject for FeedItem {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for FeedItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -322,11 +322,11 @@ impl ::atlex::__private::serde::Serialize for FeedItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FeedItem;
             fn expecting(
                 &self,
@@ -334,10 +334,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedItem {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.starterpack#feedItem object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FeedItem, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FeedItem, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -360,7 +360,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedItem {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FeedItem {}

@@ -48,10 +48,10 @@ impl ::atlex::types::object::LexObject for Verification {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("handle", &self.handle)?;
         map.serialize_entry("displayName", &self.display_name)?;
@@ -60,10 +60,10 @@ impl ::atlex::types::object::LexObject for Verification {
     }
 }
 impl ::atlex::__private::serde::Serialize for Verification {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -72,11 +72,11 @@ impl ::atlex::__private::serde::Serialize for Verification {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Verification {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Verification;
             fn expecting(
                 &self,
@@ -84,10 +84,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Verification {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.graph.verification#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Verification, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Verification, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -148,7 +148,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Verification {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Verification {}

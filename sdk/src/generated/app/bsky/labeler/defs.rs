@@ -53,10 +53,10 @@ impl ::atlex::types::object::LexObject for LabelerPolicies {
         self.extra.body_len() + 1usize
             + usize::from(self.label_value_definitions.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("labelValues", &self.label_values)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -67,10 +67,10 @@ impl ::atlex::types::object::LexObject for LabelerPolicies {
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelerPolicies {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -79,11 +79,11 @@ impl ::atlex::__private::serde::Serialize for LabelerPolicies {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPolicies {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelerPolicies;
             fn expecting(
                 &self,
@@ -91,10 +91,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPolicies {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.labeler.defs#labelerPolicies object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelerPolicies, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelerPolicies, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::com::atproto::label::defs::LabelValue>,
                 > = ::std::option::Option::None;
@@ -135,7 +135,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPolicies {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerPolicies {}
@@ -234,10 +234,10 @@ impl ::atlex::types::object::LexObject for LabelerView {
         self.extra.body_len() + 4usize + usize::from(self.labels.is_some())
             + usize::from(self.like_count.is_some()) + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("creator", &self.creator)?;
@@ -249,10 +249,10 @@ impl ::atlex::types::object::LexObject for LabelerView {
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelerView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -261,11 +261,11 @@ impl ::atlex::__private::serde::Serialize for LabelerView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelerView;
             fn expecting(
                 &self,
@@ -273,10 +273,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.labeler.defs#labelerView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelerView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelerView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -359,7 +359,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerView {}
@@ -540,10 +540,10 @@ impl ::atlex::types::object::LexObject for LabelerViewDetailed {
             + usize::from(self.subject_types.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("creator", &self.creator)?;
@@ -571,10 +571,10 @@ impl ::atlex::types::object::LexObject for LabelerViewDetailed {
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelerViewDetailed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -583,11 +583,11 @@ impl ::atlex::__private::serde::Serialize for LabelerViewDetailed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewDetailed {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelerViewDetailed;
             fn expecting(
                 &self,
@@ -595,10 +595,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewDetailed {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.labeler.defs#labelerViewDetailed object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelerViewDetailed, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelerViewDetailed, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -725,7 +725,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewDetailed {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerViewDetailed {}
@@ -807,19 +807,19 @@ impl ::atlex::types::object::LexObject for LabelerViewerState {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.like.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "like", &self.like)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelerViewerState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -828,11 +828,11 @@ impl ::atlex::__private::serde::Serialize for LabelerViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewerState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelerViewerState;
             fn expecting(
                 &self,
@@ -840,10 +840,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewerState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.labeler.defs#labelerViewerState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelerViewerState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelerViewerState, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -866,7 +866,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewerState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerViewerState {}

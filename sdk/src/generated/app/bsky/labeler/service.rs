@@ -111,10 +111,10 @@ impl ::atlex::types::object::LexObject for Service {
             + usize::from(self.subject_collections.is_some())
             + usize::from(self.subject_types.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("policies", &self.policies)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(map, "labels", &self.labels)?;
@@ -137,10 +137,10 @@ impl ::atlex::types::object::LexObject for Service {
     }
 }
 impl ::atlex::__private::serde::Serialize for Service {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -149,11 +149,11 @@ impl ::atlex::__private::serde::Serialize for Service {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Service {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Service;
             fn expecting(
                 &self,
@@ -161,10 +161,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Service {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.labeler.service#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Service, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Service, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::labeler::defs::LabelerPolicies,
                 > = ::std::option::Option::None;
@@ -250,7 +250,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Service {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Service {}
@@ -286,10 +286,10 @@ pub enum ServiceLabels {
 impl ::atlex::types::union::LexUnion for ServiceLabels {
     const NAME: &'static str = "app.bsky.labeler.service#main.record.properties.labels";
     const REFS: &'static [&'static str] = &["com.atproto.label.defs#selfLabels"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.defs#selfLabels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -297,7 +297,7 @@ impl ::atlex::types::union::LexUnion for ServiceLabels {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.labeler.service#main.record.properties.labels"
@@ -313,10 +313,10 @@ impl ::atlex::types::union::LexUnion for ServiceLabels {
     }
 }
 impl ::atlex::__private::serde::Serialize for ServiceLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SelfLabels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -333,9 +333,9 @@ impl ::atlex::__private::serde::Serialize for ServiceLabels {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ServiceLabels {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -36,19 +36,19 @@ impl ::atlex::types::object::LexObject for Declaration {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("allowSubscriptions", &self.allow_subscriptions)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Declaration {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -57,11 +57,11 @@ impl ::atlex::__private::serde::Serialize for Declaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Declaration;
             fn expecting(
                 &self,
@@ -69,10 +69,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.declaration#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Declaration, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Declaration, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::notification::declaration::DeclarationAllowSubscriptions,
                 > = ::std::option::Option::None;
@@ -108,7 +108,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Declaration {}
@@ -172,10 +172,10 @@ impl ::std::fmt::Display for DeclarationAllowSubscriptions {
 }
 impl ::atlex::__private::serde::Serialize for DeclarationAllowSubscriptions {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -197,9 +197,9 @@ impl ::std::str::FromStr for DeclarationAllowSubscriptions {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclarationAllowSubscriptions {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

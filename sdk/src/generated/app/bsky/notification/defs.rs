@@ -31,20 +31,20 @@ impl ::atlex::types::object::LexObject for ActivitySubscription {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         map.serialize_entry("reply", &self.reply)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ActivitySubscription {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -53,11 +53,11 @@ impl ::atlex::__private::serde::Serialize for ActivitySubscription {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ActivitySubscription {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ActivitySubscription;
             fn expecting(
                 &self,
@@ -65,10 +65,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ActivitySubscription {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.defs#activitySubscription object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ActivitySubscription, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ActivitySubscription, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -100,7 +100,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ActivitySubscription {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ActivitySubscription {}
@@ -142,20 +142,20 @@ impl ::atlex::types::object::LexObject for ChatPreference {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("include", &self.include)?;
         map.serialize_entry("push", &self.push)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ChatPreference {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -164,11 +164,11 @@ impl ::atlex::__private::serde::Serialize for ChatPreference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ChatPreference;
             fn expecting(
                 &self,
@@ -176,10 +176,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.defs#chatPreference object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ChatPreference, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ChatPreference, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::notification::defs::ChatPreferenceInclude,
                 > = ::std::option::Option::None;
@@ -213,7 +213,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ChatPreference {}
@@ -266,10 +266,10 @@ impl ::std::fmt::Display for ChatPreferenceInclude {
 }
 impl ::atlex::__private::serde::Serialize for ChatPreferenceInclude {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -291,9 +291,9 @@ impl ::std::str::FromStr for ChatPreferenceInclude {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreferenceInclude {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -347,10 +347,10 @@ impl ::atlex::types::object::LexObject for FilterablePreference {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("include", &self.include)?;
         map.serialize_entry("list", &self.list)?;
         map.serialize_entry("push", &self.push)?;
@@ -358,10 +358,10 @@ impl ::atlex::types::object::LexObject for FilterablePreference {
     }
 }
 impl ::atlex::__private::serde::Serialize for FilterablePreference {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -370,11 +370,11 @@ impl ::atlex::__private::serde::Serialize for FilterablePreference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FilterablePreference {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FilterablePreference;
             fn expecting(
                 &self,
@@ -382,10 +382,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FilterablePreference {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.defs#filterablePreference object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FilterablePreference, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FilterablePreference, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::notification::defs::FilterablePreferenceInclude,
                 > = ::std::option::Option::None;
@@ -428,7 +428,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FilterablePreference {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FilterablePreference {}
@@ -481,10 +481,10 @@ impl ::std::fmt::Display for FilterablePreferenceInclude {
 }
 impl ::atlex::__private::serde::Serialize for FilterablePreferenceInclude {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -506,9 +506,9 @@ impl ::std::str::FromStr for FilterablePreferenceInclude {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FilterablePreferenceInclude {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -557,20 +557,20 @@ impl ::atlex::types::object::LexObject for Preference {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("list", &self.list)?;
         map.serialize_entry("push", &self.push)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Preference {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -579,11 +579,11 @@ impl ::atlex::__private::serde::Serialize for Preference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preference {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Preference;
             fn expecting(
                 &self,
@@ -591,10 +591,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preference {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.defs#preference object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Preference, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Preference, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -626,7 +626,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preference {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preference {}
@@ -730,10 +730,10 @@ impl ::atlex::types::object::LexObject for Preferences {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 13usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("chat", &self.chat)?;
         map.serialize_entry("follow", &self.follow)?;
         map.serialize_entry("like", &self.like)?;
@@ -751,10 +751,10 @@ impl ::atlex::types::object::LexObject for Preferences {
     }
 }
 impl ::atlex::__private::serde::Serialize for Preferences {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -763,11 +763,11 @@ impl ::atlex::__private::serde::Serialize for Preferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Preferences;
             fn expecting(
                 &self,
@@ -775,10 +775,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.defs#preferences object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Preferences, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Preferences, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::notification::defs::ChatPreference,
                 > = ::std::option::Option::None;
@@ -947,7 +947,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preferences {}
@@ -985,18 +985,18 @@ impl ::atlex::types::object::LexObject for RecordDeleted {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordDeleted {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1005,11 +1005,11 @@ impl ::atlex::__private::serde::Serialize for RecordDeleted {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordDeleted {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordDeleted;
             fn expecting(
                 &self,
@@ -1017,10 +1017,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordDeleted {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.notification.defs#recordDeleted object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordDeleted, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordDeleted, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1030,7 +1030,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordDeleted {
                 ::std::result::Result::Ok(RecordDeleted { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordDeleted {}
@@ -1073,20 +1073,20 @@ impl ::atlex::types::object::LexObject for SubjectActivitySubscription {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("activitySubscription", &self.activity_subscription)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SubjectActivitySubscription {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1095,11 +1095,11 @@ impl ::atlex::__private::serde::Serialize for SubjectActivitySubscription {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectActivitySubscription {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SubjectActivitySubscription;
             fn expecting(
                 &self,
@@ -1109,10 +1109,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectActivitySubscri
                     "a app.bsky.notification.defs#subjectActivitySubscription object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SubjectActivitySubscription, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SubjectActivitySubscription, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::notification::defs::ActivitySubscription,
@@ -1149,7 +1149,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectActivitySubscri
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SubjectActivitySubscription {}

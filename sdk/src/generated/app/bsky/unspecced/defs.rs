@@ -119,10 +119,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
             + usize::from(self.complete_ua.is_some()) + usize::from(self.email.is_some())
             + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("attemptId", &self.attempt_id)?;
@@ -143,10 +143,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -155,11 +155,11 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AgeAssuranceEvent;
             fn expecting(
                 &self,
@@ -167,10 +167,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#ageAssuranceEvent object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AgeAssuranceEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AgeAssuranceEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::app::bsky::unspecced::defs::AgeAssuranceEventStatus,
@@ -258,7 +258,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceEvent {}
@@ -316,10 +316,10 @@ impl ::std::fmt::Display for AgeAssuranceEventStatus {
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceEventStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -341,9 +341,9 @@ impl ::std::str::FromStr for AgeAssuranceEventStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEventStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -408,10 +408,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceState {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.last_initiated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("status", &self.status)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -422,10 +422,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceState {
     }
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -434,11 +434,11 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AgeAssuranceState;
             fn expecting(
                 &self,
@@ -446,10 +446,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceState {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#ageAssuranceState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AgeAssuranceState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AgeAssuranceState, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::unspecced::defs::AgeAssuranceStateStatus,
                 > = ::std::option::Option::None;
@@ -483,7 +483,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceState {}
@@ -550,10 +550,10 @@ impl ::std::fmt::Display for AgeAssuranceStateStatus {
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceStateStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -575,9 +575,9 @@ impl ::std::str::FromStr for AgeAssuranceStateStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceStateStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -621,19 +621,19 @@ impl ::atlex::types::object::LexObject for SkeletonSearchActor {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonSearchActor {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -642,11 +642,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonSearchActor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchActor {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonSearchActor;
             fn expecting(
                 &self,
@@ -654,10 +654,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchActor {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#skeletonSearchActor object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonSearchActor, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonSearchActor, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -680,7 +680,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchActor {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonSearchActor {}
@@ -714,19 +714,19 @@ impl ::atlex::types::object::LexObject for SkeletonSearchPost {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonSearchPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -735,11 +735,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonSearchPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonSearchPost;
             fn expecting(
                 &self,
@@ -747,10 +747,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#skeletonSearchPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonSearchPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonSearchPost, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -773,7 +773,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonSearchPost {}
@@ -807,19 +807,19 @@ impl ::atlex::types::object::LexObject for SkeletonSearchStarterPack {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonSearchStarterPack {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -828,11 +828,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonSearchStarterPack {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchStarterPack {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonSearchStarterPack;
             fn expecting(
                 &self,
@@ -840,10 +840,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchStarterP
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#skeletonSearchStarterPack object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonSearchStarterPack, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonSearchStarterPack, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -866,7 +866,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchStarterP
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonSearchStarterPack {}
@@ -962,10 +962,10 @@ impl ::atlex::types::object::LexObject for SkeletonTrend {
             + usize::from(self.description.is_some())
             + usize::from(self.status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("topic", &self.topic)?;
         map.serialize_entry("displayName", &self.display_name)?;
         map.serialize_entry("link", &self.link)?;
@@ -983,10 +983,10 @@ impl ::atlex::types::object::LexObject for SkeletonTrend {
     }
 }
 impl ::atlex::__private::serde::Serialize for SkeletonTrend {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -995,11 +995,11 @@ impl ::atlex::__private::serde::Serialize for SkeletonTrend {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonTrend {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SkeletonTrend;
             fn expecting(
                 &self,
@@ -1007,10 +1007,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonTrend {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#skeletonTrend object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SkeletonTrend, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SkeletonTrend, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1112,7 +1112,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonTrend {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonTrend {}
@@ -1161,10 +1161,10 @@ impl ::std::fmt::Display for SkeletonTrendStatus {
 }
 impl ::atlex::__private::serde::Serialize for SkeletonTrendStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1186,9 +1186,9 @@ impl ::std::str::FromStr for SkeletonTrendStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonTrendStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1234,19 +1234,19 @@ impl ::atlex::types::object::LexObject for ThreadItemBlocked {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("author", &self.author)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadItemBlocked {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1255,11 +1255,11 @@ impl ::atlex::__private::serde::Serialize for ThreadItemBlocked {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemBlocked {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadItemBlocked;
             fn expecting(
                 &self,
@@ -1267,10 +1267,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemBlocked {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#threadItemBlocked object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadItemBlocked, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadItemBlocked, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::defs::BlockedAuthor,
                 > = ::std::option::Option::None;
@@ -1295,7 +1295,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemBlocked {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemBlocked {}
@@ -1338,18 +1338,18 @@ impl ::atlex::types::object::LexObject for ThreadItemNoUnauthenticated {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadItemNoUnauthenticated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1358,11 +1358,11 @@ impl ::atlex::__private::serde::Serialize for ThreadItemNoUnauthenticated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNoUnauthenticated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadItemNoUnauthenticated;
             fn expecting(
                 &self,
@@ -1372,10 +1372,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNoUnauthenti
                     "a app.bsky.unspecced.defs#threadItemNoUnauthenticated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadItemNoUnauthenticated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadItemNoUnauthenticated, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1387,7 +1387,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNoUnauthenti
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemNoUnauthenticated {}
@@ -1425,18 +1425,18 @@ impl ::atlex::types::object::LexObject for ThreadItemNotFound {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadItemNotFound {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1445,11 +1445,11 @@ impl ::atlex::__private::serde::Serialize for ThreadItemNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNotFound {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadItemNotFound;
             fn expecting(
                 &self,
@@ -1457,10 +1457,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNotFound {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#threadItemNotFound object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadItemNotFound, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadItemNotFound, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1470,7 +1470,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNotFound {
                 ::std::result::Result::Ok(ThreadItemNotFound { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemNotFound {}
@@ -1567,10 +1567,10 @@ impl ::atlex::types::object::LexObject for ThreadItemPost {
         self.extra.body_len() + 6usize + usize::from(self.op_thread_post_count.is_some())
             + usize::from(self.op_thread_post_index.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("post", &self.post)?;
         map.serialize_entry("moreParents", &self.more_parents)?;
         map.serialize_entry("moreReplies", &self.more_replies)?;
@@ -1591,10 +1591,10 @@ impl ::atlex::types::object::LexObject for ThreadItemPost {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadItemPost {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1603,11 +1603,11 @@ impl ::atlex::__private::serde::Serialize for ThreadItemPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemPost {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadItemPost;
             fn expecting(
                 &self,
@@ -1615,10 +1615,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemPost {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#threadItemPost object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadItemPost, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadItemPost, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::app::bsky::feed::defs::PostView,
                 > = ::std::option::Option::None;
@@ -1718,7 +1718,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemPost {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemPost {}
@@ -1821,10 +1821,10 @@ impl ::atlex::types::object::LexObject for TrendView {
             + usize::from(self.description.is_some())
             + usize::from(self.status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("topic", &self.topic)?;
         map.serialize_entry("displayName", &self.display_name)?;
         map.serialize_entry("link", &self.link)?;
@@ -1842,10 +1842,10 @@ impl ::atlex::types::object::LexObject for TrendView {
     }
 }
 impl ::atlex::__private::serde::Serialize for TrendView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1854,11 +1854,11 @@ impl ::atlex::__private::serde::Serialize for TrendView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = TrendView;
             fn expecting(
                 &self,
@@ -1866,10 +1866,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendView {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#trendView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<TrendView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<TrendView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1971,7 +1971,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TrendView {}
@@ -2029,10 +2029,10 @@ impl ::std::fmt::Display for TrendViewStatus {
 }
 impl ::atlex::__private::serde::Serialize for TrendViewStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2054,9 +2054,9 @@ impl ::std::str::FromStr for TrendViewStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendViewStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2131,10 +2131,10 @@ impl ::atlex::types::object::LexObject for TrendingTopic {
         self.extra.body_len() + 2usize + usize::from(self.description.is_some())
             + usize::from(self.display_name.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("topic", &self.topic)?;
         map.serialize_entry("link", &self.link)?;
         ::atlex::types::object::serialize_optional(
@@ -2151,10 +2151,10 @@ impl ::atlex::types::object::LexObject for TrendingTopic {
     }
 }
 impl ::atlex::__private::serde::Serialize for TrendingTopic {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2163,11 +2163,11 @@ impl ::atlex::__private::serde::Serialize for TrendingTopic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendingTopic {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = TrendingTopic;
             fn expecting(
                 &self,
@@ -2175,10 +2175,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendingTopic {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.defs#trendingTopic object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<TrendingTopic, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<TrendingTopic, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -2228,7 +2228,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendingTopic {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TrendingTopic {}

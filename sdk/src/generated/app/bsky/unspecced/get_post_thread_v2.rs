@@ -64,10 +64,10 @@ impl ::std::fmt::Display for ParamsSort {
 }
 impl ::atlex::__private::serde::Serialize for ParamsSort {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -89,9 +89,9 @@ impl ::std::str::FromStr for ParamsSort {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSort {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -280,10 +280,10 @@ impl ::atlex::types::object::LexObject for Output {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.threadgate.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("thread", &self.thread)?;
         map.serialize_entry("hasOtherReplies", &self.has_other_replies)?;
         ::atlex::types::object::serialize_optional(map, "threadgate", &self.threadgate)?;
@@ -291,10 +291,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -303,11 +303,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -317,10 +317,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     "a app.bsky.unspecced.getPostThreadV2#main.output.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<
                         ::atlex::app::bsky::unspecced::get_post_thread_v2::ThreadItem,
@@ -370,7 +370,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -429,10 +429,10 @@ impl ::atlex::types::object::LexObject for ThreadItem {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("depth", &self.depth)?;
         map.serialize_entry("value", &self.value)?;
@@ -440,10 +440,10 @@ impl ::atlex::types::object::LexObject for ThreadItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -452,11 +452,11 @@ impl ::atlex::__private::serde::Serialize for ThreadItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreadItem;
             fn expecting(
                 &self,
@@ -464,10 +464,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItem {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.unspecced.getPostThreadV2#threadItem object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreadItem, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreadItem, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -510,7 +510,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItem {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItem {}
@@ -556,10 +556,10 @@ impl ::atlex::types::union::LexUnion for ThreadItemValue {
         "app.bsky.unspecced.defs#threadItemNotFound",
         "app.bsky.unspecced.defs#threadItemBlocked",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.unspecced.defs#threadItemPost" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -579,7 +579,7 @@ impl ::atlex::types::union::LexUnion for ThreadItemValue {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "app.bsky.unspecced.getPostThreadV2#threadItem.properties.value"
@@ -595,10 +595,10 @@ impl ::atlex::types::union::LexUnion for ThreadItemValue {
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreadItemValue {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ThreadItemPost(value) => {
                 ::atlex::types::object::serialize_object(
@@ -642,9 +642,9 @@ impl ::atlex::__private::serde::Serialize for ThreadItemValue {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemValue {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

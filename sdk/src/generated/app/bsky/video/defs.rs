@@ -104,10 +104,10 @@ impl ::atlex::types::object::LexObject for JobStatus {
             + usize::from(self.failure_code.is_some())
             + usize::from(self.message.is_some()) + usize::from(self.progress.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("jobId", &self.job_id)?;
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("state", &self.state)?;
@@ -124,10 +124,10 @@ impl ::atlex::types::object::LexObject for JobStatus {
     }
 }
 impl ::atlex::__private::serde::Serialize for JobStatus {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -136,11 +136,11 @@ impl ::atlex::__private::serde::Serialize for JobStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JobStatus;
             fn expecting(
                 &self,
@@ -148,10 +148,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatus {
             ) -> ::std::fmt::Result {
                 f.write_str("a app.bsky.video.defs#jobStatus object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JobStatus, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JobStatus, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -241,7 +241,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatus {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JobStatus {}
@@ -330,10 +330,10 @@ impl ::std::fmt::Display for JobStatusFailureCode {
 }
 impl ::atlex::__private::serde::Serialize for JobStatusFailureCode {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -355,9 +355,9 @@ impl ::std::str::FromStr for JobStatusFailureCode {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatusFailureCode {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -459,10 +459,10 @@ impl ::std::fmt::Display for JobStatusState {
 }
 impl ::atlex::__private::serde::Serialize for JobStatusState {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -484,9 +484,9 @@ impl ::std::str::FromStr for JobStatusState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatusState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -53,10 +53,10 @@ impl ::atlex::types::object::LexObject for Declaration {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.allow_group_invites.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("allowIncoming", &self.allow_incoming)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -67,10 +67,10 @@ impl ::atlex::types::object::LexObject for Declaration {
     }
 }
 impl ::atlex::__private::serde::Serialize for Declaration {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -79,11 +79,11 @@ impl ::atlex::__private::serde::Serialize for Declaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Declaration;
             fn expecting(
                 &self,
@@ -91,10 +91,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.actor.declaration#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Declaration, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Declaration, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::actor::declaration::DeclarationAllowIncoming,
                 > = ::std::option::Option::None;
@@ -141,7 +141,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Declaration {}
@@ -205,10 +205,10 @@ impl ::std::fmt::Display for DeclarationAllowGroupInvites {
 }
 impl ::atlex::__private::serde::Serialize for DeclarationAllowGroupInvites {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -230,9 +230,9 @@ impl ::std::str::FromStr for DeclarationAllowGroupInvites {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclarationAllowGroupInvites {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -299,10 +299,10 @@ impl ::std::fmt::Display for DeclarationAllowIncoming {
 }
 impl ::atlex::__private::serde::Serialize for DeclarationAllowIncoming {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -324,9 +324,9 @@ impl ::std::str::FromStr for DeclarationAllowIncoming {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclarationAllowIncoming {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -45,10 +45,10 @@ impl ::std::fmt::Display for MemberRole {
 }
 impl ::atlex::__private::serde::Serialize for MemberRole {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -70,9 +70,9 @@ impl ::std::str::FromStr for MemberRole {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MemberRole {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -120,18 +120,18 @@ impl ::atlex::types::object::LexObject for DirectConvoMember {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DirectConvoMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -140,11 +140,11 @@ impl ::atlex::__private::serde::Serialize for DirectConvoMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvoMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DirectConvoMember;
             fn expecting(
                 &self,
@@ -152,10 +152,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvoMember {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.actor.defs#directConvoMember object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DirectConvoMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DirectConvoMember, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -165,7 +165,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvoMember {
                 ::std::result::Result::Ok(DirectConvoMember { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DirectConvoMember {}
@@ -222,20 +222,20 @@ impl ::atlex::types::object::LexObject for GroupConvoMember {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.added_by.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("role", &self.role)?;
         ::atlex::types::object::serialize_optional(map, "addedBy", &self.added_by)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for GroupConvoMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -244,11 +244,11 @@ impl ::atlex::__private::serde::Serialize for GroupConvoMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvoMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = GroupConvoMember;
             fn expecting(
                 &self,
@@ -256,10 +256,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvoMember {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.actor.defs#groupConvoMember object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<GroupConvoMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<GroupConvoMember, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::actor::defs::MemberRole,
                 > = ::std::option::Option::None;
@@ -295,7 +295,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvoMember {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GroupConvoMember {}
@@ -340,18 +340,18 @@ impl ::atlex::types::object::LexObject for PastGroupConvoMember {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for PastGroupConvoMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -360,11 +360,11 @@ impl ::atlex::__private::serde::Serialize for PastGroupConvoMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PastGroupConvoMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = PastGroupConvoMember;
             fn expecting(
                 &self,
@@ -372,10 +372,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PastGroupConvoMember {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.actor.defs#pastGroupConvoMember object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<PastGroupConvoMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<PastGroupConvoMember, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -385,7 +385,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PastGroupConvoMember {
                 ::std::result::Result::Ok(PastGroupConvoMember { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for PastGroupConvoMember {}
@@ -558,10 +558,10 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
             + usize::from(self.verification.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         ::atlex::types::object::serialize_optional(map, "associated", &self.associated)?;
@@ -589,10 +589,10 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileViewBasic {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -601,11 +601,11 @@ impl ::atlex::__private::serde::Serialize for ProfileViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ProfileViewBasic;
             fn expecting(
                 &self,
@@ -613,10 +613,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.actor.defs#profileViewBasic object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ProfileViewBasic, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ProfileViewBasic, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -739,7 +739,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileViewBasic {}
@@ -808,10 +808,10 @@ impl ::atlex::types::union::LexUnion for ProfileViewBasicKind {
         "chat.bsky.actor.defs#groupConvoMember",
         "chat.bsky.actor.defs#pastGroupConvoMember",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.actor.defs#directConvoMember" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -827,7 +827,7 @@ impl ::atlex::types::union::LexUnion for ProfileViewBasicKind {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.actor.defs#profileViewBasic.properties.kind"
@@ -843,10 +843,10 @@ impl ::atlex::types::union::LexUnion for ProfileViewBasicKind {
     }
 }
 impl ::atlex::__private::serde::Serialize for ProfileViewBasicKind {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::DirectConvoMember(value) => {
                 ::atlex::types::object::serialize_object(
@@ -879,9 +879,9 @@ impl ::atlex::__private::serde::Serialize for ProfileViewBasicKind {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasicKind {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -45,10 +45,10 @@ impl ::std::fmt::Display for ConvoKind {
 }
 impl ::atlex::__private::serde::Serialize for ConvoKind {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -70,9 +70,9 @@ impl ::std::str::FromStr for ConvoKind {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoKind {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -143,10 +143,10 @@ impl ::std::fmt::Display for ConvoLockStatus {
 }
 impl ::atlex::__private::serde::Serialize for ConvoLockStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -168,9 +168,9 @@ impl ::std::str::FromStr for ConvoLockStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoLockStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -233,10 +233,10 @@ impl ::std::fmt::Display for ConvoStatus {
 }
 impl ::atlex::__private::serde::Serialize for ConvoStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -258,9 +258,9 @@ impl ::std::str::FromStr for ConvoStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -310,20 +310,20 @@ impl ::atlex::types::object::LexObject for ConvoRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -332,11 +332,11 @@ impl ::atlex::__private::serde::Serialize for ConvoRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConvoRef;
             fn expecting(
                 &self,
@@ -344,10 +344,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#convoRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConvoRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConvoRef, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -379,7 +379,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoRef {}
@@ -494,10 +494,10 @@ impl ::atlex::types::object::LexObject for ConvoView {
             + usize::from(self.last_reaction.is_some())
             + usize::from(self.status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("members", &self.members)?;
@@ -519,10 +519,10 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -531,11 +531,11 @@ impl ::atlex::__private::serde::Serialize for ConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConvoView;
             fn expecting(
                 &self,
@@ -543,10 +543,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#convoView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConvoView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConvoView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -654,7 +654,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoView {}
@@ -704,10 +704,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewKind {
         "chat.bsky.convo.defs#directConvo",
         "chat.bsky.convo.defs#groupConvo",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#directConvo" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -719,7 +719,7 @@ impl ::atlex::types::union::LexUnion for ConvoViewKind {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#convoView.properties.kind"
@@ -735,10 +735,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewKind {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoViewKind {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::DirectConvo(value) => {
                 ::atlex::types::object::serialize_object(
@@ -762,9 +762,9 @@ impl ::atlex::__private::serde::Serialize for ConvoViewKind {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoViewKind {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -818,10 +818,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewLastMessage {
         "chat.bsky.convo.defs#deletedMessageView",
         "chat.bsky.convo.defs#systemMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -837,7 +837,7 @@ impl ::atlex::types::union::LexUnion for ConvoViewLastMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#convoView.properties.lastMessage"
@@ -853,10 +853,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewLastMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoViewLastMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -889,9 +889,9 @@ impl ::atlex::__private::serde::Serialize for ConvoViewLastMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoViewLastMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -945,10 +945,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewLastReaction {
     const REFS: &'static [&'static str] = &[
         "chat.bsky.convo.defs#messageAndReactionView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageAndReactionView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -956,7 +956,7 @@ impl ::atlex::types::union::LexUnion for ConvoViewLastReaction {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#convoView.properties.lastReaction"
@@ -972,10 +972,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewLastReaction {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoViewLastReaction {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageAndReactionView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -994,9 +994,9 @@ impl ::atlex::__private::serde::Serialize for ConvoViewLastReaction {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoViewLastReaction {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -1058,10 +1058,10 @@ impl ::atlex::types::object::LexObject for DeletedMessageView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("sender", &self.sender)?;
@@ -1070,10 +1070,10 @@ impl ::atlex::types::object::LexObject for DeletedMessageView {
     }
 }
 impl ::atlex::__private::serde::Serialize for DeletedMessageView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1082,11 +1082,11 @@ impl ::atlex::__private::serde::Serialize for DeletedMessageView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeletedMessageView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DeletedMessageView;
             fn expecting(
                 &self,
@@ -1094,10 +1094,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeletedMessageView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#deletedMessageView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DeletedMessageView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DeletedMessageView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -1149,7 +1149,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeletedMessageView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DeletedMessageView {}
@@ -1187,18 +1187,18 @@ impl ::atlex::types::object::LexObject for DirectConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DirectConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1207,11 +1207,11 @@ impl ::atlex::__private::serde::Serialize for DirectConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DirectConvo;
             fn expecting(
                 &self,
@@ -1219,10 +1219,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#directConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DirectConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DirectConvo, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1232,7 +1232,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
                 ::std::result::Result::Ok(DirectConvo { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DirectConvo {}
@@ -1341,10 +1341,10 @@ impl ::atlex::types::object::LexObject for GroupConvo {
             + usize::from(self.join_request_count.is_some())
             + usize::from(self.unread_join_request_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("lockStatus", &self.lock_status)?;
         map.serialize_entry(
@@ -1369,10 +1369,10 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     }
 }
 impl ::atlex::__private::serde::Serialize for GroupConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1381,11 +1381,11 @@ impl ::atlex::__private::serde::Serialize for GroupConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = GroupConvo;
             fn expecting(
                 &self,
@@ -1393,10 +1393,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#groupConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<GroupConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<GroupConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::ConvoLockStatus,
@@ -1504,7 +1504,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GroupConvo {}
@@ -1559,20 +1559,20 @@ impl ::atlex::types::object::LexObject for LogAcceptConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogAcceptConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1581,11 +1581,11 @@ impl ::atlex::__private::serde::Serialize for LogAcceptConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAcceptConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogAcceptConvo;
             fn expecting(
                 &self,
@@ -1593,10 +1593,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAcceptConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logAcceptConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogAcceptConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogAcceptConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -1628,7 +1628,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAcceptConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogAcceptConvo {}
@@ -1685,10 +1685,10 @@ impl ::atlex::types::object::LexObject for LogAddMember {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -1697,10 +1697,10 @@ impl ::atlex::types::object::LexObject for LogAddMember {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogAddMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1709,11 +1709,11 @@ impl ::atlex::__private::serde::Serialize for LogAddMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogAddMember;
             fn expecting(
                 &self,
@@ -1721,10 +1721,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddMember {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logAddMember object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogAddMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogAddMember, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -1781,7 +1781,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddMember {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogAddMember {}
@@ -1860,10 +1860,10 @@ impl ::atlex::types::object::LexObject for LogAddReaction {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize + usize::from(self.related_profiles.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -1877,10 +1877,10 @@ impl ::atlex::types::object::LexObject for LogAddReaction {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogAddReaction {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1889,11 +1889,11 @@ impl ::atlex::__private::serde::Serialize for LogAddReaction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddReaction {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogAddReaction;
             fn expecting(
                 &self,
@@ -1901,10 +1901,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddReaction {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logAddReaction object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogAddReaction, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogAddReaction, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -1969,7 +1969,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddReaction {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogAddReaction {}
@@ -2010,10 +2010,10 @@ impl ::atlex::types::union::LexUnion for LogAddReactionMessage {
         "chat.bsky.convo.defs#messageView",
         "chat.bsky.convo.defs#deletedMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -2025,7 +2025,7 @@ impl ::atlex::types::union::LexUnion for LogAddReactionMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#logAddReaction.properties.message"
@@ -2041,10 +2041,10 @@ impl ::atlex::types::union::LexUnion for LogAddReactionMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogAddReactionMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -2070,9 +2070,9 @@ impl ::atlex::__private::serde::Serialize for LogAddReactionMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddReactionMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -2141,10 +2141,10 @@ impl ::atlex::types::object::LexObject for LogApproveJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("member", &self.member)?;
@@ -2152,10 +2152,10 @@ impl ::atlex::types::object::LexObject for LogApproveJoinRequest {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogApproveJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2164,11 +2164,11 @@ impl ::atlex::__private::serde::Serialize for LogApproveJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogApproveJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogApproveJoinRequest;
             fn expecting(
                 &self,
@@ -2176,10 +2176,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogApproveJoinRequest 
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logApproveJoinRequest object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogApproveJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogApproveJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -2222,7 +2222,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogApproveJoinRequest 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogApproveJoinRequest {}
@@ -2268,20 +2268,20 @@ impl ::atlex::types::object::LexObject for LogBeginConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogBeginConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2290,11 +2290,11 @@ impl ::atlex::__private::serde::Serialize for LogBeginConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogBeginConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogBeginConvo;
             fn expecting(
                 &self,
@@ -2302,10 +2302,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogBeginConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logBeginConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogBeginConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogBeginConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -2337,7 +2337,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogBeginConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogBeginConvo {}
@@ -2384,10 +2384,10 @@ impl ::atlex::types::object::LexObject for LogCreateJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -2395,10 +2395,10 @@ impl ::atlex::types::object::LexObject for LogCreateJoinLink {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogCreateJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2407,11 +2407,11 @@ impl ::atlex::__private::serde::Serialize for LogCreateJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogCreateJoinLink;
             fn expecting(
                 &self,
@@ -2419,10 +2419,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateJoinLink {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logCreateJoinLink object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogCreateJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogCreateJoinLink, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -2465,7 +2465,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogCreateJoinLink {}
@@ -2530,10 +2530,10 @@ impl ::atlex::types::object::LexObject for LogCreateMessage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize + usize::from(self.related_profiles.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -2546,10 +2546,10 @@ impl ::atlex::types::object::LexObject for LogCreateMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogCreateMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2558,11 +2558,11 @@ impl ::atlex::__private::serde::Serialize for LogCreateMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateMessage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogCreateMessage;
             fn expecting(
                 &self,
@@ -2570,10 +2570,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateMessage {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logCreateMessage object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogCreateMessage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogCreateMessage, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -2627,7 +2627,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateMessage {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogCreateMessage {}
@@ -2668,10 +2668,10 @@ impl ::atlex::types::union::LexUnion for LogCreateMessageMessage {
         "chat.bsky.convo.defs#messageView",
         "chat.bsky.convo.defs#deletedMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -2683,7 +2683,7 @@ impl ::atlex::types::union::LexUnion for LogCreateMessageMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#logCreateMessage.properties.message"
@@ -2699,10 +2699,10 @@ impl ::atlex::types::union::LexUnion for LogCreateMessageMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogCreateMessageMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -2728,9 +2728,9 @@ impl ::atlex::__private::serde::Serialize for LogCreateMessageMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateMessageMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -2798,10 +2798,10 @@ impl ::atlex::types::object::LexObject for LogDeleteMessage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -2809,10 +2809,10 @@ impl ::atlex::types::object::LexObject for LogDeleteMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogDeleteMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2821,11 +2821,11 @@ impl ::atlex::__private::serde::Serialize for LogDeleteMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDeleteMessage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogDeleteMessage;
             fn expecting(
                 &self,
@@ -2833,10 +2833,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDeleteMessage {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logDeleteMessage object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogDeleteMessage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogDeleteMessage, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -2879,7 +2879,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDeleteMessage {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogDeleteMessage {}
@@ -2911,10 +2911,10 @@ impl ::atlex::types::union::LexUnion for LogDeleteMessageMessage {
         "chat.bsky.convo.defs#messageView",
         "chat.bsky.convo.defs#deletedMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -2926,7 +2926,7 @@ impl ::atlex::types::union::LexUnion for LogDeleteMessageMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#logDeleteMessage.properties.message"
@@ -2942,10 +2942,10 @@ impl ::atlex::types::union::LexUnion for LogDeleteMessageMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogDeleteMessageMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -2971,9 +2971,9 @@ impl ::atlex::__private::serde::Serialize for LogDeleteMessageMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDeleteMessageMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3042,10 +3042,10 @@ impl ::atlex::types::object::LexObject for LogDisableJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -3053,10 +3053,10 @@ impl ::atlex::types::object::LexObject for LogDisableJoinLink {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogDisableJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3065,11 +3065,11 @@ impl ::atlex::__private::serde::Serialize for LogDisableJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDisableJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogDisableJoinLink;
             fn expecting(
                 &self,
@@ -3077,10 +3077,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDisableJoinLink {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logDisableJoinLink object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogDisableJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogDisableJoinLink, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3123,7 +3123,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDisableJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogDisableJoinLink {}
@@ -3170,10 +3170,10 @@ impl ::atlex::types::object::LexObject for LogEditGroup {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -3181,10 +3181,10 @@ impl ::atlex::types::object::LexObject for LogEditGroup {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogEditGroup {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3193,11 +3193,11 @@ impl ::atlex::__private::serde::Serialize for LogEditGroup {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditGroup {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogEditGroup;
             fn expecting(
                 &self,
@@ -3205,10 +3205,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditGroup {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logEditGroup object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogEditGroup, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogEditGroup, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3251,7 +3251,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditGroup {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogEditGroup {}
@@ -3298,10 +3298,10 @@ impl ::atlex::types::object::LexObject for LogEditJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -3309,10 +3309,10 @@ impl ::atlex::types::object::LexObject for LogEditJoinLink {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogEditJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3321,11 +3321,11 @@ impl ::atlex::__private::serde::Serialize for LogEditJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogEditJoinLink;
             fn expecting(
                 &self,
@@ -3333,10 +3333,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditJoinLink {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logEditJoinLink object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogEditJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogEditJoinLink, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3379,7 +3379,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogEditJoinLink {}
@@ -3426,10 +3426,10 @@ impl ::atlex::types::object::LexObject for LogEnableJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -3437,10 +3437,10 @@ impl ::atlex::types::object::LexObject for LogEnableJoinLink {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogEnableJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3449,11 +3449,11 @@ impl ::atlex::__private::serde::Serialize for LogEnableJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEnableJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogEnableJoinLink;
             fn expecting(
                 &self,
@@ -3461,10 +3461,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEnableJoinLink {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logEnableJoinLink object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogEnableJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogEnableJoinLink, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3507,7 +3507,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEnableJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogEnableJoinLink {}
@@ -3554,10 +3554,10 @@ impl ::atlex::types::object::LexObject for LogIncomingJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("member", &self.member)?;
@@ -3565,10 +3565,10 @@ impl ::atlex::types::object::LexObject for LogIncomingJoinRequest {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogIncomingJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3577,11 +3577,11 @@ impl ::atlex::__private::serde::Serialize for LogIncomingJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogIncomingJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogIncomingJoinRequest;
             fn expecting(
                 &self,
@@ -3589,10 +3589,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogIncomingJoinRequest
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logIncomingJoinRequest object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogIncomingJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogIncomingJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3635,7 +3635,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogIncomingJoinRequest
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogIncomingJoinRequest {}
@@ -3681,20 +3681,20 @@ impl ::atlex::types::object::LexObject for LogLeaveConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogLeaveConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3703,11 +3703,11 @@ impl ::atlex::__private::serde::Serialize for LogLeaveConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLeaveConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogLeaveConvo;
             fn expecting(
                 &self,
@@ -3715,10 +3715,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLeaveConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logLeaveConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogLeaveConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogLeaveConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -3750,7 +3750,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLeaveConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogLeaveConvo {}
@@ -3807,10 +3807,10 @@ impl ::atlex::types::object::LexObject for LogLockConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -3819,10 +3819,10 @@ impl ::atlex::types::object::LexObject for LogLockConvo {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogLockConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3831,11 +3831,11 @@ impl ::atlex::__private::serde::Serialize for LogLockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogLockConvo;
             fn expecting(
                 &self,
@@ -3843,10 +3843,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logLockConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogLockConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogLockConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3903,7 +3903,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogLockConvo {}
@@ -3969,10 +3969,10 @@ impl ::atlex::types::object::LexObject for LogLockConvoPermanently {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -3981,10 +3981,10 @@ impl ::atlex::types::object::LexObject for LogLockConvoPermanently {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogLockConvoPermanently {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3993,11 +3993,11 @@ impl ::atlex::__private::serde::Serialize for LogLockConvoPermanently {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvoPermanently {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogLockConvoPermanently;
             fn expecting(
                 &self,
@@ -4005,10 +4005,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvoPermanentl
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logLockConvoPermanently object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogLockConvoPermanently, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogLockConvoPermanently, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -4065,7 +4065,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvoPermanentl
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogLockConvoPermanently {}
@@ -4131,10 +4131,10 @@ impl ::atlex::types::object::LexObject for LogMemberJoin {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -4143,10 +4143,10 @@ impl ::atlex::types::object::LexObject for LogMemberJoin {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogMemberJoin {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4155,11 +4155,11 @@ impl ::atlex::__private::serde::Serialize for LogMemberJoin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberJoin {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogMemberJoin;
             fn expecting(
                 &self,
@@ -4167,10 +4167,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberJoin {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logMemberJoin object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogMemberJoin, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogMemberJoin, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -4227,7 +4227,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberJoin {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogMemberJoin {}
@@ -4293,10 +4293,10 @@ impl ::atlex::types::object::LexObject for LogMemberLeave {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -4305,10 +4305,10 @@ impl ::atlex::types::object::LexObject for LogMemberLeave {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogMemberLeave {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4317,11 +4317,11 @@ impl ::atlex::__private::serde::Serialize for LogMemberLeave {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberLeave {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogMemberLeave;
             fn expecting(
                 &self,
@@ -4329,10 +4329,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberLeave {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logMemberLeave object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogMemberLeave, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogMemberLeave, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -4389,7 +4389,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberLeave {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogMemberLeave {}
@@ -4439,20 +4439,20 @@ impl ::atlex::types::object::LexObject for LogMuteConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogMuteConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4461,11 +4461,11 @@ impl ::atlex::__private::serde::Serialize for LogMuteConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMuteConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogMuteConvo;
             fn expecting(
                 &self,
@@ -4473,10 +4473,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMuteConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logMuteConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogMuteConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogMuteConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -4508,7 +4508,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMuteConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogMuteConvo {}
@@ -4549,20 +4549,20 @@ impl ::atlex::types::object::LexObject for LogOutgoingJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogOutgoingJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4571,11 +4571,11 @@ impl ::atlex::__private::serde::Serialize for LogOutgoingJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogOutgoingJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogOutgoingJoinRequest;
             fn expecting(
                 &self,
@@ -4583,10 +4583,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogOutgoingJoinRequest
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logOutgoingJoinRequest object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogOutgoingJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogOutgoingJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -4618,7 +4618,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogOutgoingJoinRequest
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogOutgoingJoinRequest {}
@@ -4664,10 +4664,10 @@ impl ::atlex::types::object::LexObject for LogReadConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -4675,10 +4675,10 @@ impl ::atlex::types::object::LexObject for LogReadConvo {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogReadConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4687,11 +4687,11 @@ impl ::atlex::__private::serde::Serialize for LogReadConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogReadConvo;
             fn expecting(
                 &self,
@@ -4699,10 +4699,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logReadConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogReadConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogReadConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -4745,7 +4745,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogReadConvo {}
@@ -4782,10 +4782,10 @@ impl ::atlex::types::union::LexUnion for LogReadConvoMessage {
         "chat.bsky.convo.defs#deletedMessageView",
         "chat.bsky.convo.defs#systemMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -4801,7 +4801,7 @@ impl ::atlex::types::union::LexUnion for LogReadConvoMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#logReadConvo.properties.message"
@@ -4817,10 +4817,10 @@ impl ::atlex::types::union::LexUnion for LogReadConvoMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogReadConvoMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -4853,9 +4853,9 @@ impl ::atlex::__private::serde::Serialize for LogReadConvoMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadConvoMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -4926,20 +4926,20 @@ impl ::atlex::types::object::LexObject for LogReadJoinRequests {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogReadJoinRequests {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4948,11 +4948,11 @@ impl ::atlex::__private::serde::Serialize for LogReadJoinRequests {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadJoinRequests {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogReadJoinRequests;
             fn expecting(
                 &self,
@@ -4960,10 +4960,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadJoinRequests {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logReadJoinRequests object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogReadJoinRequests, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogReadJoinRequests, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -4995,7 +4995,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadJoinRequests {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogReadJoinRequests {}
@@ -5041,10 +5041,10 @@ impl ::atlex::types::object::LexObject for LogReadMessage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -5052,10 +5052,10 @@ impl ::atlex::types::object::LexObject for LogReadMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogReadMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5064,11 +5064,11 @@ impl ::atlex::__private::serde::Serialize for LogReadMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadMessage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogReadMessage;
             fn expecting(
                 &self,
@@ -5076,10 +5076,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadMessage {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logReadMessage object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogReadMessage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogReadMessage, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -5122,7 +5122,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadMessage {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogReadMessage {}
@@ -5159,10 +5159,10 @@ impl ::atlex::types::union::LexUnion for LogReadMessageMessage {
         "chat.bsky.convo.defs#deletedMessageView",
         "chat.bsky.convo.defs#systemMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -5178,7 +5178,7 @@ impl ::atlex::types::union::LexUnion for LogReadMessageMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#logReadMessage.properties.message"
@@ -5194,10 +5194,10 @@ impl ::atlex::types::union::LexUnion for LogReadMessageMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogReadMessageMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -5230,9 +5230,9 @@ impl ::atlex::__private::serde::Serialize for LogReadMessageMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadMessageMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -5309,10 +5309,10 @@ impl ::atlex::types::object::LexObject for LogRejectJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("member", &self.member)?;
@@ -5320,10 +5320,10 @@ impl ::atlex::types::object::LexObject for LogRejectJoinRequest {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogRejectJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5332,11 +5332,11 @@ impl ::atlex::__private::serde::Serialize for LogRejectJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRejectJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogRejectJoinRequest;
             fn expecting(
                 &self,
@@ -5344,10 +5344,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRejectJoinRequest {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logRejectJoinRequest object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogRejectJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogRejectJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -5390,7 +5390,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRejectJoinRequest {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogRejectJoinRequest {}
@@ -5452,10 +5452,10 @@ impl ::atlex::types::object::LexObject for LogRemoveMember {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -5464,10 +5464,10 @@ impl ::atlex::types::object::LexObject for LogRemoveMember {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogRemoveMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5476,11 +5476,11 @@ impl ::atlex::__private::serde::Serialize for LogRemoveMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogRemoveMember;
             fn expecting(
                 &self,
@@ -5488,10 +5488,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveMember {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logRemoveMember object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogRemoveMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogRemoveMember, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -5548,7 +5548,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveMember {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogRemoveMember {}
@@ -5627,10 +5627,10 @@ impl ::atlex::types::object::LexObject for LogRemoveReaction {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize + usize::from(self.related_profiles.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -5644,10 +5644,10 @@ impl ::atlex::types::object::LexObject for LogRemoveReaction {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogRemoveReaction {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5656,11 +5656,11 @@ impl ::atlex::__private::serde::Serialize for LogRemoveReaction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveReaction {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogRemoveReaction;
             fn expecting(
                 &self,
@@ -5668,10 +5668,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveReaction {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logRemoveReaction object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogRemoveReaction, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogRemoveReaction, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -5736,7 +5736,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveReaction {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogRemoveReaction {}
@@ -5777,10 +5777,10 @@ impl ::atlex::types::union::LexUnion for LogRemoveReactionMessage {
         "chat.bsky.convo.defs#messageView",
         "chat.bsky.convo.defs#deletedMessageView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -5792,7 +5792,7 @@ impl ::atlex::types::union::LexUnion for LogRemoveReactionMessage {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#logRemoveReaction.properties.message"
@@ -5808,10 +5808,10 @@ impl ::atlex::types::union::LexUnion for LogRemoveReactionMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogRemoveReactionMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -5837,9 +5837,9 @@ impl ::atlex::__private::serde::Serialize for LogRemoveReactionMessage {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveReactionMessage {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -5918,10 +5918,10 @@ impl ::atlex::types::object::LexObject for LogUnlockConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("message", &self.message)?;
@@ -5930,10 +5930,10 @@ impl ::atlex::types::object::LexObject for LogUnlockConvo {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogUnlockConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5942,11 +5942,11 @@ impl ::atlex::__private::serde::Serialize for LogUnlockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnlockConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogUnlockConvo;
             fn expecting(
                 &self,
@@ -5954,10 +5954,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnlockConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logUnlockConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogUnlockConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogUnlockConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -6014,7 +6014,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnlockConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogUnlockConvo {}
@@ -6064,20 +6064,20 @@ impl ::atlex::types::object::LexObject for LogUnmuteConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogUnmuteConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6086,11 +6086,11 @@ impl ::atlex::__private::serde::Serialize for LogUnmuteConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnmuteConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogUnmuteConvo;
             fn expecting(
                 &self,
@@ -6098,10 +6098,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnmuteConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#logUnmuteConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogUnmuteConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogUnmuteConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -6133,7 +6133,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnmuteConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogUnmuteConvo {}
@@ -6180,10 +6180,10 @@ impl ::atlex::types::object::LexObject for LogWithdrawIncomingJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("member", &self.member)?;
@@ -6191,10 +6191,10 @@ impl ::atlex::types::object::LexObject for LogWithdrawIncomingJoinRequest {
     }
 }
 impl ::atlex::__private::serde::Serialize for LogWithdrawIncomingJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6204,11 +6204,11 @@ impl ::atlex::__private::serde::Serialize for LogWithdrawIncomingJoinRequest {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for LogWithdrawIncomingJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogWithdrawIncomingJoinRequest;
             fn expecting(
                 &self,
@@ -6218,10 +6218,10 @@ for LogWithdrawIncomingJoinRequest {
                     "a chat.bsky.convo.defs#logWithdrawIncomingJoinRequest object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogWithdrawIncomingJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogWithdrawIncomingJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -6264,7 +6264,7 @@ for LogWithdrawIncomingJoinRequest {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogWithdrawIncomingJoinRequest {}
@@ -6310,20 +6310,20 @@ impl ::atlex::types::object::LexObject for LogWithdrawOutgoingJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for LogWithdrawOutgoingJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6333,11 +6333,11 @@ impl ::atlex::__private::serde::Serialize for LogWithdrawOutgoingJoinRequest {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for LogWithdrawOutgoingJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LogWithdrawOutgoingJoinRequest;
             fn expecting(
                 &self,
@@ -6347,10 +6347,10 @@ for LogWithdrawOutgoingJoinRequest {
                     "a chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LogWithdrawOutgoingJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LogWithdrawOutgoingJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -6382,7 +6382,7 @@ for LogWithdrawOutgoingJoinRequest {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogWithdrawOutgoingJoinRequest {}
@@ -6425,20 +6425,20 @@ impl ::atlex::types::object::LexObject for MessageAndReactionView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("message", &self.message)?;
         map.serialize_entry("reaction", &self.reaction)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageAndReactionView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6447,11 +6447,11 @@ impl ::atlex::__private::serde::Serialize for MessageAndReactionView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageAndReactionView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageAndReactionView;
             fn expecting(
                 &self,
@@ -6459,10 +6459,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageAndReactionView
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#messageAndReactionView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageAndReactionView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageAndReactionView, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::MessageView,
                 > = ::std::option::Option::None;
@@ -6498,7 +6498,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageAndReactionView
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageAndReactionView {}
@@ -6542,18 +6542,18 @@ impl ::atlex::types::object::LexObject for MessageBeforeUserJoinedGroupView {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageBeforeUserJoinedGroupView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6563,11 +6563,11 @@ impl ::atlex::__private::serde::Serialize for MessageBeforeUserJoinedGroupView {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for MessageBeforeUserJoinedGroupView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageBeforeUserJoinedGroupView;
             fn expecting(
                 &self,
@@ -6577,10 +6577,10 @@ for MessageBeforeUserJoinedGroupView {
                     "a chat.bsky.convo.defs#messageBeforeUserJoinedGroupView object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageBeforeUserJoinedGroupView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageBeforeUserJoinedGroupView, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -6592,7 +6592,7 @@ for MessageBeforeUserJoinedGroupView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageBeforeUserJoinedGroupView {}
@@ -6675,10 +6675,10 @@ impl ::atlex::types::object::LexObject for MessageInput {
         self.extra.body_len() + 1usize + usize::from(self.embed.is_some())
             + usize::from(self.facets.is_some()) + usize::from(self.reply_to.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("text", &self.text)?;
         ::atlex::types::object::serialize_optional(map, "embed", &self.embed)?;
         ::atlex::types::object::serialize_optional(map, "facets", &self.facets)?;
@@ -6687,10 +6687,10 @@ impl ::atlex::types::object::LexObject for MessageInput {
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageInput {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6699,11 +6699,11 @@ impl ::atlex::__private::serde::Serialize for MessageInput {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageInput {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageInput;
             fn expecting(
                 &self,
@@ -6711,10 +6711,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageInput {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#messageInput object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageInput, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageInput, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::MessageInputEmbed,
@@ -6770,7 +6770,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageInput {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageInput {}
@@ -6818,10 +6818,10 @@ impl ::atlex::types::union::LexUnion for MessageInputEmbed {
         "app.bsky.embed.record",
         "chat.bsky.embed.joinLink",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.record" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -6833,7 +6833,7 @@ impl ::atlex::types::union::LexUnion for MessageInputEmbed {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#messageInput.properties.embed"
@@ -6849,10 +6849,10 @@ impl ::atlex::types::union::LexUnion for MessageInputEmbed {
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageInputEmbed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Record(value) => {
                 ::atlex::types::object::serialize_object(
@@ -6876,9 +6876,9 @@ impl ::atlex::__private::serde::Serialize for MessageInputEmbed {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageInputEmbed {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -6937,10 +6937,10 @@ impl ::atlex::types::object::LexObject for MessageRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("messageId", &self.message_id)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -6948,10 +6948,10 @@ impl ::atlex::types::object::LexObject for MessageRef {
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6960,11 +6960,11 @@ impl ::atlex::__private::serde::Serialize for MessageRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageRef;
             fn expecting(
                 &self,
@@ -6972,10 +6972,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#messageRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageRef, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -7016,7 +7016,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageRef {}
@@ -7136,10 +7136,10 @@ impl ::atlex::types::object::LexObject for MessageView {
             + usize::from(self.facets.is_some()) + usize::from(self.reactions.is_some())
             + usize::from(self.reply_to.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("text", &self.text)?;
@@ -7153,10 +7153,10 @@ impl ::atlex::types::object::LexObject for MessageView {
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7165,11 +7165,11 @@ impl ::atlex::__private::serde::Serialize for MessageView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageView;
             fn expecting(
                 &self,
@@ -7177,10 +7177,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#messageView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -7285,7 +7285,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageView {}
@@ -7343,10 +7343,10 @@ impl ::atlex::types::union::LexUnion for MessageViewEmbed {
         "app.bsky.embed.record#view",
         "chat.bsky.embed.joinLink#view",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "app.bsky.embed.record#view" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -7358,7 +7358,7 @@ impl ::atlex::types::union::LexUnion for MessageViewEmbed {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#messageView.properties.embed"
@@ -7374,10 +7374,10 @@ impl ::atlex::types::union::LexUnion for MessageViewEmbed {
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageViewEmbed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RecordView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -7401,9 +7401,9 @@ impl ::atlex::__private::serde::Serialize for MessageViewEmbed {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageViewEmbed {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -7461,10 +7461,10 @@ impl ::atlex::types::union::LexUnion for MessageViewReplyTo {
         "chat.bsky.convo.defs#deletedMessageView",
         "chat.bsky.convo.defs#messageBeforeUserJoinedGroupView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#messageView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -7480,7 +7480,7 @@ impl ::atlex::types::union::LexUnion for MessageViewReplyTo {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#messageView.properties.replyTo"
@@ -7496,10 +7496,10 @@ impl ::atlex::types::union::LexUnion for MessageViewReplyTo {
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageViewReplyTo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::MessageView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -7534,9 +7534,9 @@ impl ::atlex::__private::serde::Serialize for MessageViewReplyTo {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageViewReplyTo {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -7603,19 +7603,19 @@ impl ::atlex::types::object::LexObject for MessageViewSender {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for MessageViewSender {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7624,11 +7624,11 @@ impl ::atlex::__private::serde::Serialize for MessageViewSender {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageViewSender {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = MessageViewSender;
             fn expecting(
                 &self,
@@ -7636,10 +7636,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageViewSender {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#messageViewSender object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<MessageViewSender, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<MessageViewSender, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -7662,7 +7662,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageViewSender {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageViewSender {}
@@ -7707,10 +7707,10 @@ impl ::atlex::types::object::LexObject for ReactionView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("value", &self.value)?;
         map.serialize_entry("sender", &self.sender)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -7718,10 +7718,10 @@ impl ::atlex::types::object::LexObject for ReactionView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReactionView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7730,11 +7730,11 @@ impl ::atlex::__private::serde::Serialize for ReactionView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReactionView;
             fn expecting(
                 &self,
@@ -7742,10 +7742,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#reactionView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReactionView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReactionView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::ReactionViewSender,
@@ -7788,7 +7788,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReactionView {}
@@ -7822,19 +7822,19 @@ impl ::atlex::types::object::LexObject for ReactionViewSender {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ReactionViewSender {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7843,11 +7843,11 @@ impl ::atlex::__private::serde::Serialize for ReactionViewSender {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionViewSender {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReactionViewSender;
             fn expecting(
                 &self,
@@ -7855,10 +7855,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionViewSender {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#reactionViewSender object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReactionViewSender, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReactionViewSender, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -7881,7 +7881,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionViewSender {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReactionViewSender {}
@@ -7917,19 +7917,19 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("messageId", &self.message_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ReplyRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7938,11 +7938,11 @@ impl ::atlex::__private::serde::Serialize for ReplyRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReplyRef;
             fn expecting(
                 &self,
@@ -7950,10 +7950,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#replyRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReplyRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReplyRef, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -7976,7 +7976,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReplyRef {}
@@ -8026,10 +8026,10 @@ impl ::atlex::types::object::LexObject for SystemMessageDataAddMember {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("member", &self.member)?;
         map.serialize_entry("role", &self.role)?;
         map.serialize_entry("addedBy", &self.added_by)?;
@@ -8037,10 +8037,10 @@ impl ::atlex::types::object::LexObject for SystemMessageDataAddMember {
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataAddMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8049,11 +8049,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataAddMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataAddMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataAddMember;
             fn expecting(
                 &self,
@@ -8061,10 +8061,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataAddMe
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageDataAddMember object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataAddMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataAddMember, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -8111,7 +8111,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataAddMe
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataAddMember {}
@@ -8150,18 +8150,18 @@ impl ::atlex::types::object::LexObject for SystemMessageDataCreateJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataCreateJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8171,11 +8171,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataCreateJoinLink {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataCreateJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataCreateJoinLink;
             fn expecting(
                 &self,
@@ -8185,10 +8185,10 @@ for SystemMessageDataCreateJoinLink {
                     "a chat.bsky.convo.defs#systemMessageDataCreateJoinLink object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataCreateJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataCreateJoinLink, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -8200,7 +8200,7 @@ for SystemMessageDataCreateJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataCreateJoinLink {}
@@ -8239,18 +8239,18 @@ impl ::atlex::types::object::LexObject for SystemMessageDataDisableJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataDisableJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8260,11 +8260,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataDisableJoinLink {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataDisableJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataDisableJoinLink;
             fn expecting(
                 &self,
@@ -8274,10 +8274,10 @@ for SystemMessageDataDisableJoinLink {
                     "a chat.bsky.convo.defs#systemMessageDataDisableJoinLink object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataDisableJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataDisableJoinLink, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -8289,7 +8289,7 @@ for SystemMessageDataDisableJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataDisableJoinLink {}
@@ -8359,20 +8359,20 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEditGroup {
         self.extra.body_len() + usize::from(self.new_name.is_some())
             + usize::from(self.old_name.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "newName", &self.new_name)?;
         ::atlex::types::object::serialize_optional(map, "oldName", &self.old_name)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataEditGroup {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8381,11 +8381,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataEditGroup {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditGroup {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataEditGroup;
             fn expecting(
                 &self,
@@ -8393,10 +8393,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditG
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageDataEditGroup object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataEditGroup, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataEditGroup, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -8428,7 +8428,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditG
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataEditGroup {}
@@ -8467,18 +8467,18 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEditJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataEditJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8487,11 +8487,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataEditJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataEditJoinLink;
             fn expecting(
                 &self,
@@ -8501,10 +8501,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditJ
                     "a chat.bsky.convo.defs#systemMessageDataEditJoinLink object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataEditJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataEditJoinLink, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -8516,7 +8516,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditJ
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataEditJoinLink {}
@@ -8555,18 +8555,18 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEnableJoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataEnableJoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8576,11 +8576,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataEnableJoinLink {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataEnableJoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataEnableJoinLink;
             fn expecting(
                 &self,
@@ -8590,10 +8590,10 @@ for SystemMessageDataEnableJoinLink {
                     "a chat.bsky.convo.defs#systemMessageDataEnableJoinLink object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataEnableJoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataEnableJoinLink, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -8605,7 +8605,7 @@ for SystemMessageDataEnableJoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataEnableJoinLink {}
@@ -8647,19 +8647,19 @@ impl ::atlex::types::object::LexObject for SystemMessageDataLockConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("lockedBy", &self.locked_by)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataLockConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8668,11 +8668,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataLockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataLockConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataLockConvo;
             fn expecting(
                 &self,
@@ -8680,10 +8680,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataLockC
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageDataLockConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataLockConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataLockConvo, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -8708,7 +8708,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataLockC
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataLockConvo {}
@@ -8750,19 +8750,19 @@ impl ::atlex::types::object::LexObject for SystemMessageDataLockConvoPermanently
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("lockedBy", &self.locked_by)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataLockConvoPermanently {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8772,11 +8772,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataLockConvoPermanen
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataLockConvoPermanently {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataLockConvoPermanently;
             fn expecting(
                 &self,
@@ -8786,10 +8786,13 @@ for SystemMessageDataLockConvoPermanently {
                     "a chat.bsky.convo.defs#systemMessageDataLockConvoPermanently object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataLockConvoPermanently, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<
+                SystemMessageDataLockConvoPermanently,
+                __A::Error,
+            > {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -8814,7 +8817,7 @@ for SystemMessageDataLockConvoPermanently {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataLockConvoPermanently {}
@@ -8877,10 +8880,10 @@ impl ::atlex::types::object::LexObject for SystemMessageDataMemberJoin {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.approved_by.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("member", &self.member)?;
         map.serialize_entry("role", &self.role)?;
         ::atlex::types::object::serialize_optional(
@@ -8892,10 +8895,10 @@ impl ::atlex::types::object::LexObject for SystemMessageDataMemberJoin {
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataMemberJoin {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8904,11 +8907,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataMemberJoin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMemberJoin {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataMemberJoin;
             fn expecting(
                 &self,
@@ -8916,10 +8919,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMembe
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageDataMemberJoin object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataMemberJoin, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataMemberJoin, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -8966,7 +8969,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMembe
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataMemberJoin {}
@@ -9006,19 +9009,19 @@ impl ::atlex::types::object::LexObject for SystemMessageDataMemberLeave {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("member", &self.member)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataMemberLeave {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9027,11 +9030,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataMemberLeave {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMemberLeave {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataMemberLeave;
             fn expecting(
                 &self,
@@ -9039,10 +9042,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMembe
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageDataMemberLeave object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataMemberLeave, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataMemberLeave, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -9067,7 +9070,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMembe
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataMemberLeave {}
@@ -9113,20 +9116,20 @@ impl ::atlex::types::object::LexObject for SystemMessageDataRemoveMember {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("member", &self.member)?;
         map.serialize_entry("removedBy", &self.removed_by)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataRemoveMember {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9135,11 +9138,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataRemoveMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataRemoveMember {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataRemoveMember;
             fn expecting(
                 &self,
@@ -9149,10 +9152,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataRemov
                     "a chat.bsky.convo.defs#systemMessageDataRemoveMember object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataRemoveMember, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataRemoveMember, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -9188,7 +9191,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataRemov
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataRemoveMember {}
@@ -9230,19 +9233,19 @@ impl ::atlex::types::object::LexObject for SystemMessageDataUnlockConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("unlockedBy", &self.unlocked_by)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageDataUnlockConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9251,11 +9254,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataUnlockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataUnlockConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageDataUnlockConvo;
             fn expecting(
                 &self,
@@ -9263,10 +9266,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataUnloc
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageDataUnlockConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageDataUnlockConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageDataUnlockConvo, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
                 > = ::std::option::Option::None;
@@ -9291,7 +9294,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataUnloc
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataUnlockConvo {}
@@ -9325,19 +9328,19 @@ impl ::atlex::types::object::LexObject for SystemMessageReferredUser {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageReferredUser {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9346,11 +9349,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageReferredUser {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageReferredUser {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageReferredUser;
             fn expecting(
                 &self,
@@ -9358,10 +9361,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageReferredU
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageReferredUser object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageReferredUser, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageReferredUser, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -9384,7 +9387,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageReferredU
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageReferredUser {}
@@ -9432,10 +9435,10 @@ impl ::atlex::types::object::LexObject for SystemMessageView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("sentAt", &self.sent_at)?;
@@ -9444,10 +9447,10 @@ impl ::atlex::types::object::LexObject for SystemMessageView {
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9456,11 +9459,11 @@ impl ::atlex::__private::serde::Serialize for SystemMessageView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SystemMessageView;
             fn expecting(
                 &self,
@@ -9468,10 +9471,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.convo.defs#systemMessageView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SystemMessageView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SystemMessageView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -9523,7 +9526,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageView {}
@@ -9614,10 +9617,10 @@ impl ::atlex::types::union::LexUnion for SystemMessageViewData {
         "chat.bsky.convo.defs#systemMessageDataEnableJoinLink",
         "chat.bsky.convo.defs#systemMessageDataDisableJoinLink",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.convo.defs#systemMessageDataAddMember" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -9669,7 +9672,7 @@ impl ::atlex::types::union::LexUnion for SystemMessageViewData {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.convo.defs#systemMessageView.properties.data"
@@ -9685,10 +9688,10 @@ impl ::atlex::types::union::LexUnion for SystemMessageViewData {
     }
 }
 impl ::atlex::__private::serde::Serialize for SystemMessageViewData {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::SystemMessageDataAddMember(value) => {
                 ::atlex::types::object::serialize_object(
@@ -9806,9 +9809,9 @@ impl ::atlex::__private::serde::Serialize for SystemMessageViewData {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageViewData {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

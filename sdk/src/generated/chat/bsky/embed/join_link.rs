@@ -29,19 +29,19 @@ impl ::atlex::types::object::LexObject for JoinLink {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("code", &self.code)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for JoinLink {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -50,11 +50,11 @@ impl ::atlex::__private::serde::Serialize for JoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLink {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JoinLink;
             fn expecting(
                 &self,
@@ -62,10 +62,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLink {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.embed.joinLink#main object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JoinLink, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JoinLink, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -88,7 +88,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLink {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLink {}
@@ -127,19 +127,19 @@ impl ::atlex::types::object::LexObject for View {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("joinLinkPreview", &self.join_link_preview)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for View {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -148,11 +148,11 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = View;
             fn expecting(
                 &self,
@@ -160,10 +160,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.embed.joinLink#view object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<View, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<View, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::embed::join_link::ViewJoinLinkPreview,
                 > = ::std::option::Option::None;
@@ -191,7 +191,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -230,10 +230,10 @@ impl ::atlex::types::union::LexUnion for ViewJoinLinkPreview {
         "chat.bsky.group.defs#disabledJoinLinkPreviewView",
         "chat.bsky.group.defs#invalidJoinLinkPreviewView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.group.defs#joinLinkPreviewView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -249,7 +249,7 @@ impl ::atlex::types::union::LexUnion for ViewJoinLinkPreview {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.embed.joinLink#view.properties.joinLinkPreview"
@@ -265,10 +265,10 @@ impl ::atlex::types::union::LexUnion for ViewJoinLinkPreview {
     }
 }
 impl ::atlex::__private::serde::Serialize for ViewJoinLinkPreview {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::JoinLinkPreviewView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -305,9 +305,9 @@ impl ::atlex::__private::serde::Serialize for ViewJoinLinkPreview {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewJoinLinkPreview {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -45,10 +45,10 @@ impl ::std::fmt::Display for JoinRule {
 }
 impl ::atlex::__private::serde::Serialize for JoinRule {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -70,9 +70,9 @@ impl ::std::str::FromStr for JoinRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -135,10 +135,10 @@ impl ::std::fmt::Display for LinkEnabledStatus {
 }
 impl ::atlex::__private::serde::Serialize for LinkEnabledStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -160,9 +160,9 @@ impl ::std::str::FromStr for LinkEnabledStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LinkEnabledStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -207,19 +207,19 @@ impl ::atlex::types::object::LexObject for DisabledJoinLinkPreviewView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("code", &self.code)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DisabledJoinLinkPreviewView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -228,11 +228,11 @@ impl ::atlex::__private::serde::Serialize for DisabledJoinLinkPreviewView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisabledJoinLinkPreviewView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DisabledJoinLinkPreviewView;
             fn expecting(
                 &self,
@@ -240,10 +240,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisabledJoinLinkPrevie
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#disabledJoinLinkPreviewView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DisabledJoinLinkPreviewView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DisabledJoinLinkPreviewView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -266,7 +266,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisabledJoinLinkPrevie
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DisabledJoinLinkPreviewView {}
@@ -301,19 +301,19 @@ impl ::atlex::types::object::LexObject for InvalidJoinLinkPreviewView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("code", &self.code)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for InvalidJoinLinkPreviewView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -322,11 +322,11 @@ impl ::atlex::__private::serde::Serialize for InvalidJoinLinkPreviewView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InvalidJoinLinkPreviewView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = InvalidJoinLinkPreviewView;
             fn expecting(
                 &self,
@@ -334,10 +334,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InvalidJoinLinkPreview
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#invalidJoinLinkPreviewView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<InvalidJoinLinkPreviewView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<InvalidJoinLinkPreviewView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -360,7 +360,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InvalidJoinLinkPreview
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InvalidJoinLinkPreviewView {}
@@ -456,10 +456,10 @@ impl ::atlex::types::object::LexObject for JoinLinkPreviewView {
         self.extra.body_len() + 8usize + usize::from(self.convo.is_some())
             + usize::from(self.viewer.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("code", &self.code)?;
         map.serialize_entry("name", &self.name)?;
@@ -474,10 +474,10 @@ impl ::atlex::types::object::LexObject for JoinLinkPreviewView {
     }
 }
 impl ::atlex::__private::serde::Serialize for JoinLinkPreviewView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -486,11 +486,11 @@ impl ::atlex::__private::serde::Serialize for JoinLinkPreviewView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkPreviewView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JoinLinkPreviewView;
             fn expecting(
                 &self,
@@ -498,10 +498,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkPreviewView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#joinLinkPreviewView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JoinLinkPreviewView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JoinLinkPreviewView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -622,7 +622,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkPreviewView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLinkPreviewView {}
@@ -687,10 +687,10 @@ impl ::atlex::types::object::LexObject for JoinLinkView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 5usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("code", &self.code)?;
         map.serialize_entry("enabledStatus", &self.enabled_status)?;
         map.serialize_entry("requireApproval", &self.require_approval)?;
@@ -700,10 +700,10 @@ impl ::atlex::types::object::LexObject for JoinLinkView {
     }
 }
 impl ::atlex::__private::serde::Serialize for JoinLinkView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -712,11 +712,11 @@ impl ::atlex::__private::serde::Serialize for JoinLinkView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JoinLinkView;
             fn expecting(
                 &self,
@@ -724,10 +724,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#joinLinkView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JoinLinkView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JoinLinkView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::chat::bsky::group::defs::LinkEnabledStatus,
@@ -796,7 +796,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLinkView {}
@@ -847,10 +847,10 @@ impl ::atlex::types::object::LexObject for JoinLinkViewerState {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.requested_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "requestedAt",
@@ -860,10 +860,10 @@ impl ::atlex::types::object::LexObject for JoinLinkViewerState {
     }
 }
 impl ::atlex::__private::serde::Serialize for JoinLinkViewerState {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -872,11 +872,11 @@ impl ::atlex::__private::serde::Serialize for JoinLinkViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkViewerState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JoinLinkViewerState;
             fn expecting(
                 &self,
@@ -884,10 +884,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkViewerState {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#joinLinkViewerState object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JoinLinkViewerState, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JoinLinkViewerState, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -910,7 +910,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkViewerState {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLinkViewerState {}
@@ -969,10 +969,10 @@ impl ::atlex::types::object::LexObject for JoinRequestConvoView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 6usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("owner", &self.owner)?;
@@ -983,10 +983,10 @@ impl ::atlex::types::object::LexObject for JoinRequestConvoView {
     }
 }
 impl ::atlex::__private::serde::Serialize for JoinRequestConvoView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -995,11 +995,11 @@ impl ::atlex::__private::serde::Serialize for JoinRequestConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestConvoView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JoinRequestConvoView;
             fn expecting(
                 &self,
@@ -1007,10 +1007,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestConvoView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#joinRequestConvoView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JoinRequestConvoView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JoinRequestConvoView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -1088,7 +1088,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestConvoView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinRequestConvoView {}
@@ -1141,10 +1141,10 @@ impl ::atlex::types::object::LexObject for JoinRequestView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("convoId", &self.convo_id)?;
         map.serialize_entry("requestedBy", &self.requested_by)?;
         map.serialize_entry("requestedAt", &self.requested_at)?;
@@ -1152,10 +1152,10 @@ impl ::atlex::types::object::LexObject for JoinRequestView {
     }
 }
 impl ::atlex::__private::serde::Serialize for JoinRequestView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1164,11 +1164,11 @@ impl ::atlex::__private::serde::Serialize for JoinRequestView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = JoinRequestView;
             fn expecting(
                 &self,
@@ -1176,10 +1176,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.group.defs#joinRequestView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<JoinRequestView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<JoinRequestView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
@@ -1228,7 +1228,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinRequestView {}

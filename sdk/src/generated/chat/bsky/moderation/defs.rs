@@ -49,10 +49,10 @@ impl ::atlex::types::object::LexObject for ConvoView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.kind.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("rev", &self.rev)?;
         ::atlex::types::object::serialize_optional(map, "kind", &self.kind)?;
@@ -60,10 +60,10 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -72,11 +72,11 @@ impl ::atlex::__private::serde::Serialize for ConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConvoView;
             fn expecting(
                 &self,
@@ -84,10 +84,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.moderation.defs#convoView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConvoView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConvoView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -130,7 +130,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoView {}
@@ -162,10 +162,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewKind {
         "chat.bsky.moderation.defs#directConvo",
         "chat.bsky.moderation.defs#groupConvo",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.moderation.defs#directConvo" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -177,7 +177,7 @@ impl ::atlex::types::union::LexUnion for ConvoViewKind {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.moderation.defs#convoView.properties.kind"
@@ -193,10 +193,10 @@ impl ::atlex::types::union::LexUnion for ConvoViewKind {
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoViewKind {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::DirectConvo(value) => {
                 ::atlex::types::object::serialize_object(
@@ -220,9 +220,9 @@ impl ::atlex::__private::serde::Serialize for ConvoViewKind {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoViewKind {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -283,18 +283,18 @@ impl ::atlex::types::object::LexObject for DirectConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DirectConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -303,11 +303,11 @@ impl ::atlex::__private::serde::Serialize for DirectConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DirectConvo;
             fn expecting(
                 &self,
@@ -315,10 +315,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.moderation.defs#directConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DirectConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DirectConvo, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -328,7 +328,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
                 ::std::result::Result::Ok(DirectConvo { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DirectConvo {}
@@ -409,10 +409,10 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 6usize + usize::from(self.join_link.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("joinRequestCount", &self.join_request_count)?;
         map.serialize_entry("lockStatus", &self.lock_status)?;
@@ -424,10 +424,10 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     }
 }
 impl ::atlex::__private::serde::Serialize for GroupConvo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -436,11 +436,11 @@ impl ::atlex::__private::serde::Serialize for GroupConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = GroupConvo;
             fn expecting(
                 &self,
@@ -448,10 +448,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.moderation.defs#groupConvo object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<GroupConvo, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<GroupConvo, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -541,7 +541,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GroupConvo {}

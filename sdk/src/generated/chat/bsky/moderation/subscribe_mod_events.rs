@@ -186,10 +186,10 @@ impl ::atlex::types::union::LexUnion for Message {
         "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated",
         "chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -237,7 +237,7 @@ impl ::atlex::types::union::LexUnion for Message {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "chat.bsky.moderation.subscribeModEvents#main.message.schema"
@@ -253,10 +253,10 @@ impl ::atlex::types::union::LexUnion for Message {
     }
 }
 impl ::atlex::__private::serde::Serialize for Message {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::EventConvoFirstMessage(value) => {
                 ::atlex::types::object::serialize_object(
@@ -365,9 +365,9 @@ impl ::atlex::__private::serde::Serialize for Message {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -585,10 +585,10 @@ impl ::atlex::types::object::LexObject for EventChatAccepted {
             + usize::from(self.group_name.is_some())
             + usize::from(self.owner_did.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -606,10 +606,10 @@ impl ::atlex::types::object::LexObject for EventChatAccepted {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventChatAccepted {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -618,11 +618,11 @@ impl ::atlex::__private::serde::Serialize for EventChatAccepted {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventChatAccepted {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventChatAccepted;
             fn expecting(
                 &self,
@@ -632,10 +632,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventChatAccepted {
                     "a chat.bsky.moderation.subscribeModEvents#eventChatAccepted object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventChatAccepted, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventChatAccepted, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -735,7 +735,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventChatAccepted {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventChatAccepted {}
@@ -789,10 +789,10 @@ impl ::std::fmt::Display for EventChatAcceptedMethod {
 }
 impl ::atlex::__private::serde::Serialize for EventChatAcceptedMethod {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -814,9 +814,9 @@ impl ::std::str::FromStr for EventChatAcceptedMethod {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventChatAcceptedMethod {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -892,10 +892,10 @@ impl ::atlex::types::object::LexObject for EventConvoFirstMessage {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 5usize + usize::from(self.message_id.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("rev", &self.rev)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -906,10 +906,10 @@ impl ::atlex::types::object::LexObject for EventConvoFirstMessage {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventConvoFirstMessage {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -918,11 +918,11 @@ impl ::atlex::__private::serde::Serialize for EventConvoFirstMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventConvoFirstMessage {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventConvoFirstMessage;
             fn expecting(
                 &self,
@@ -932,10 +932,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventConvoFirstMessage
                     "a chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventConvoFirstMessage, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventConvoFirstMessage, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1005,7 +1005,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventConvoFirstMessage
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventConvoFirstMessage {}
@@ -1089,10 +1089,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatCreated {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 9usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -1106,10 +1106,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatCreated {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatCreated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1118,11 +1118,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatCreated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatCreated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatCreated;
             fn expecting(
                 &self,
@@ -1132,10 +1132,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatCreated 
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatCreated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatCreated, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1241,7 +1241,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatCreated 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatCreated {}
@@ -1327,10 +1327,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequest {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 10usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -1345,10 +1345,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequest {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequest {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1357,11 +1357,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatJoinRequest {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatJoinRequest;
             fn expecting(
                 &self,
@@ -1371,10 +1371,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatJoinRequ
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatJoinRequest, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatJoinRequest, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1490,7 +1490,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatJoinRequ
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatJoinRequest {}
@@ -1570,10 +1570,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequestApproved {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 9usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -1587,10 +1587,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequestApproved {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequestApproved {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1600,11 +1600,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequestApproved 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatJoinRequestApproved {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatJoinRequestApproved;
             fn expecting(
                 &self,
@@ -1614,10 +1614,10 @@ for EventGroupChatJoinRequestApproved {
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatJoinRequestApproved, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatJoinRequestApproved, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1718,7 +1718,7 @@ for EventGroupChatJoinRequestApproved {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatJoinRequestApproved {}
@@ -1798,10 +1798,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequestRejected {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 9usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -1815,10 +1815,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatJoinRequestRejected {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequestRejected {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1828,11 +1828,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequestRejected 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatJoinRequestRejected {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatJoinRequestRejected;
             fn expecting(
                 &self,
@@ -1842,10 +1842,10 @@ for EventGroupChatJoinRequestRejected {
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatJoinRequestRejected, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatJoinRequestRejected, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1946,7 +1946,7 @@ for EventGroupChatJoinRequestRejected {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatJoinRequestRejected {}
@@ -2038,10 +2038,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberAdded {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 11usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -2057,10 +2057,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberAdded {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatMemberAdded {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2069,11 +2069,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatMemberAdded {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberAdded {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatMemberAdded;
             fn expecting(
                 &self,
@@ -2083,10 +2083,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberAd
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatMemberAdded, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatMemberAdded, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -2211,7 +2211,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberAd
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatMemberAdded {}
@@ -2297,10 +2297,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberJoined {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 10usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -2315,10 +2315,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberJoined {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatMemberJoined {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2327,11 +2327,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatMemberJoined {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberJoined {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatMemberJoined;
             fn expecting(
                 &self,
@@ -2341,10 +2341,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberJo
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatMemberJoined, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatMemberJoined, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -2460,7 +2460,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberJo
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatMemberJoined {}
@@ -2548,10 +2548,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberLeft {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 10usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -2566,10 +2566,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatMemberLeft {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatMemberLeft {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2578,11 +2578,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatMemberLeft {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberLeft {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatMemberLeft;
             fn expecting(
                 &self,
@@ -2592,10 +2592,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberLe
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatMemberLeft, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatMemberLeft, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -2710,7 +2710,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberLe
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatMemberLeft {}
@@ -2764,10 +2764,10 @@ impl ::std::fmt::Display for EventGroupChatMemberLeftLeaveMethod {
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatMemberLeftLeaveMethod {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2791,9 +2791,9 @@ impl ::std::str::FromStr for EventGroupChatMemberLeftLeaveMethod {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatMemberLeftLeaveMethod {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2985,10 +2985,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatUpdated {
             + usize::from(self.lock_reason.is_some())
             + usize::from(self.new_name.is_some()) + usize::from(self.old_name.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("convoCreatedAt", &self.convo_created_at)?;
         map.serialize_entry("convoId", &self.convo_id)?;
@@ -3024,10 +3024,10 @@ impl ::atlex::types::object::LexObject for EventGroupChatUpdated {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatUpdated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3036,11 +3036,11 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatUpdated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatUpdated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventGroupChatUpdated;
             fn expecting(
                 &self,
@@ -3050,10 +3050,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatUpdated 
                     "a chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventGroupChatUpdated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventGroupChatUpdated, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -3212,7 +3212,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatUpdated 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatUpdated {}
@@ -3299,10 +3299,10 @@ impl ::std::fmt::Display for EventGroupChatUpdatedLockReason {
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatUpdatedLockReason {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -3325,9 +3325,9 @@ impl ::std::str::FromStr for EventGroupChatUpdatedLockReason {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatUpdatedLockReason {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -3421,10 +3421,10 @@ impl ::std::fmt::Display for EventGroupChatUpdatedUpdateType {
 }
 impl ::atlex::__private::serde::Serialize for EventGroupChatUpdatedUpdateType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -3447,9 +3447,9 @@ impl ::std::str::FromStr for EventGroupChatUpdatedUpdateType {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatUpdatedUpdateType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -3510,10 +3510,10 @@ impl ::atlex::types::object::LexObject for EventRateLimitExceeded {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("actorDid", &self.actor_did)?;
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("endpoint", &self.endpoint)?;
@@ -3522,10 +3522,10 @@ impl ::atlex::types::object::LexObject for EventRateLimitExceeded {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventRateLimitExceeded {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3534,11 +3534,11 @@ impl ::atlex::__private::serde::Serialize for EventRateLimitExceeded {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventRateLimitExceeded {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EventRateLimitExceeded;
             fn expecting(
                 &self,
@@ -3548,10 +3548,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventRateLimitExceeded
                     "a chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EventRateLimitExceeded, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EventRateLimitExceeded, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -3601,7 +3601,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventRateLimitExceeded
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventRateLimitExceeded {}

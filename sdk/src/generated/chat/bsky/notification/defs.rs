@@ -33,20 +33,20 @@ impl ::atlex::types::object::LexObject for ChatPreference {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("include", &self.include)?;
         map.serialize_entry("push", &self.push)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ChatPreference {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -55,11 +55,11 @@ impl ::atlex::__private::serde::Serialize for ChatPreference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ChatPreference;
             fn expecting(
                 &self,
@@ -67,10 +67,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.notification.defs#chatPreference object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ChatPreference, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ChatPreference, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::notification::defs::ChatPreferenceInclude,
                 > = ::std::option::Option::None;
@@ -104,7 +104,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ChatPreference {}
@@ -157,10 +157,10 @@ impl ::std::fmt::Display for ChatPreferenceInclude {
 }
 impl ::atlex::__private::serde::Serialize for ChatPreferenceInclude {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -182,9 +182,9 @@ impl ::std::str::FromStr for ChatPreferenceInclude {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreferenceInclude {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -238,20 +238,20 @@ impl ::atlex::types::object::LexObject for Preferences {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("chat", &self.chat)?;
         map.serialize_entry("chatRequest", &self.chat_request)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Preferences {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -260,11 +260,11 @@ impl ::atlex::__private::serde::Serialize for Preferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Preferences;
             fn expecting(
                 &self,
@@ -272,10 +272,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
             ) -> ::std::fmt::Result {
                 f.write_str("a chat.bsky.notification.defs#preferences object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Preferences, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Preferences, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::chat::bsky::notification::defs::ChatPreference,
                 > = ::std::option::Option::None;
@@ -314,7 +314,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preferences {}

@@ -165,10 +165,10 @@ impl ::atlex::types::object::LexObject for AccountView {
             + usize::from(self.related_records.is_some())
             + usize::from(self.threat_signatures.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         map.serialize_entry("indexedAt", &self.indexed_at)?;
@@ -209,10 +209,10 @@ impl ::atlex::types::object::LexObject for AccountView {
     }
 }
 impl ::atlex::__private::serde::Serialize for AccountView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -221,11 +221,11 @@ impl ::atlex::__private::serde::Serialize for AccountView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AccountView;
             fn expecting(
                 &self,
@@ -233,10 +233,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountView {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.admin.defs#accountView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AccountView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AccountView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -366,7 +366,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountView {}
@@ -428,10 +428,10 @@ impl ::atlex::types::object::LexObject for RepoBlobRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.record_uri.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("cid", &self.cid)?;
         ::atlex::types::object::serialize_optional(map, "recordUri", &self.record_uri)?;
@@ -439,10 +439,10 @@ impl ::atlex::types::object::LexObject for RepoBlobRef {
     }
 }
 impl ::atlex::__private::serde::Serialize for RepoBlobRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -451,11 +451,11 @@ impl ::atlex::__private::serde::Serialize for RepoBlobRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoBlobRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RepoBlobRef;
             fn expecting(
                 &self,
@@ -463,10 +463,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoBlobRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.admin.defs#repoBlobRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RepoBlobRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RepoBlobRef, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
@@ -507,7 +507,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoBlobRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoBlobRef {}
@@ -541,19 +541,19 @@ impl ::atlex::types::object::LexObject for RepoRef {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for RepoRef {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -562,11 +562,11 @@ impl ::atlex::__private::serde::Serialize for RepoRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoRef {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RepoRef;
             fn expecting(
                 &self,
@@ -574,10 +574,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoRef {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.admin.defs#repoRef object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RepoRef, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RepoRef, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -600,7 +600,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoRef {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoRef {}
@@ -646,20 +646,20 @@ impl ::atlex::types::object::LexObject for StatusAttr {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.r#ref.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("applied", &self.applied)?;
         ::atlex::types::object::serialize_optional(map, "ref", &self.r#ref)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for StatusAttr {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -668,11 +668,11 @@ impl ::atlex::__private::serde::Serialize for StatusAttr {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusAttr {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = StatusAttr;
             fn expecting(
                 &self,
@@ -680,10 +680,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusAttr {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.admin.defs#statusAttr object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<StatusAttr, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<StatusAttr, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -715,7 +715,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusAttr {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StatusAttr {}
@@ -754,20 +754,20 @@ impl ::atlex::types::object::LexObject for ThreatSignature {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("property", &self.property)?;
         map.serialize_entry("value", &self.value)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ThreatSignature {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -776,11 +776,11 @@ impl ::atlex::__private::serde::Serialize for ThreatSignature {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreatSignature {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ThreatSignature;
             fn expecting(
                 &self,
@@ -788,10 +788,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreatSignature {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.admin.defs#threatSignature object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ThreatSignature, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ThreatSignature, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -823,7 +823,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreatSignature {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreatSignature {}

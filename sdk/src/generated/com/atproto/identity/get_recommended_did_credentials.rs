@@ -100,10 +100,10 @@ impl ::atlex::types::object::LexObject for Output {
             + usize::from(self.services.is_some())
             + usize::from(self.verification_methods.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "alsoKnownAs",
@@ -124,10 +124,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -136,11 +136,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -150,10 +150,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     "a com.atproto.identity.getRecommendedDidCredentials#main.output.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -207,7 +207,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

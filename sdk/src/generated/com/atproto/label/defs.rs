@@ -78,10 +78,10 @@ impl ::std::fmt::Display for LabelValue {
 }
 impl ::atlex::__private::serde::Serialize for LabelValue {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -103,9 +103,9 @@ impl ::std::str::FromStr for LabelValue {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValue {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -223,10 +223,10 @@ impl ::atlex::types::object::LexObject for Label {
             + usize::from(self.exp.is_some()) + usize::from(self.neg.is_some())
             + usize::from(self.sig.is_some()) + usize::from(self.ver.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("src", &self.src)?;
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("val", &self.val)?;
@@ -240,10 +240,10 @@ impl ::atlex::types::object::LexObject for Label {
     }
 }
 impl ::atlex::__private::serde::Serialize for Label {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -252,11 +252,11 @@ impl ::atlex::__private::serde::Serialize for Label {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Label {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Label;
             fn expecting(
                 &self,
@@ -264,10 +264,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Label {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.label.defs#label object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Label, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Label, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -362,7 +362,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Label {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Label {}
@@ -468,10 +468,10 @@ impl ::atlex::types::object::LexObject for LabelValueDefinition {
         self.extra.body_len() + 4usize + usize::from(self.adult_only.is_some())
             + usize::from(self.default_setting.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("identifier", &self.identifier)?;
         map.serialize_entry("severity", &self.severity)?;
         map.serialize_entry("blurs", &self.blurs)?;
@@ -486,10 +486,10 @@ impl ::atlex::types::object::LexObject for LabelValueDefinition {
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelValueDefinition {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -498,11 +498,11 @@ impl ::atlex::__private::serde::Serialize for LabelValueDefinition {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinition {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelValueDefinition;
             fn expecting(
                 &self,
@@ -510,10 +510,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinition {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.label.defs#labelValueDefinition object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelValueDefinition, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelValueDefinition, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::com::atproto::label::defs::LabelValueDefinitionSeverity,
@@ -591,7 +591,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinition {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelValueDefinition {}
@@ -671,10 +671,10 @@ impl ::std::fmt::Display for LabelValueDefinitionBlurs {
 }
 impl ::atlex::__private::serde::Serialize for LabelValueDefinitionBlurs {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -696,9 +696,9 @@ impl ::std::str::FromStr for LabelValueDefinitionBlurs {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinitionBlurs {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -766,10 +766,10 @@ impl ::std::fmt::Display for LabelValueDefinitionDefaultSetting {
 }
 impl ::atlex::__private::serde::Serialize for LabelValueDefinitionDefaultSetting {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -792,9 +792,9 @@ impl ::std::str::FromStr for LabelValueDefinitionDefaultSetting {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for LabelValueDefinitionDefaultSetting {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -862,10 +862,10 @@ impl ::std::fmt::Display for LabelValueDefinitionSeverity {
 }
 impl ::atlex::__private::serde::Serialize for LabelValueDefinitionSeverity {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -887,9 +887,9 @@ impl ::std::str::FromStr for LabelValueDefinitionSeverity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinitionSeverity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -945,10 +945,10 @@ impl ::atlex::types::object::LexObject for LabelValueDefinitionStrings {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("lang", &self.lang)?;
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("description", &self.description)?;
@@ -956,10 +956,10 @@ impl ::atlex::types::object::LexObject for LabelValueDefinitionStrings {
     }
 }
 impl ::atlex::__private::serde::Serialize for LabelValueDefinitionStrings {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -968,11 +968,11 @@ impl ::atlex::__private::serde::Serialize for LabelValueDefinitionStrings {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinitionStrings {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LabelValueDefinitionStrings;
             fn expecting(
                 &self,
@@ -982,10 +982,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinitionSt
                     "a com.atproto.label.defs#labelValueDefinitionStrings object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LabelValueDefinitionStrings, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LabelValueDefinitionStrings, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1029,7 +1029,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinitionSt
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelValueDefinitionStrings {}
@@ -1092,19 +1092,19 @@ impl ::atlex::types::object::LexObject for SelfLabel {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("val", &self.val)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SelfLabel {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1113,11 +1113,11 @@ impl ::atlex::__private::serde::Serialize for SelfLabel {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabel {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SelfLabel;
             fn expecting(
                 &self,
@@ -1125,10 +1125,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabel {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.label.defs#selfLabel object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SelfLabel, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SelfLabel, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -1151,7 +1151,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabel {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SelfLabel {}
@@ -1204,19 +1204,19 @@ impl ::atlex::types::object::LexObject for SelfLabels {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("values", &self.values)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for SelfLabels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1225,11 +1225,11 @@ impl ::atlex::__private::serde::Serialize for SelfLabels {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabels {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SelfLabels;
             fn expecting(
                 &self,
@@ -1237,10 +1237,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabels {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.label.defs#selfLabels object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SelfLabels, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SelfLabels, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::com::atproto::label::defs::SelfLabel>,
                 > = ::std::option::Option::None;
@@ -1265,7 +1265,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabels {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SelfLabels {}

@@ -106,10 +106,10 @@ impl ::atlex::types::union::LexUnion for Message {
         "com.atproto.label.subscribeLabels#labels",
         "com.atproto.label.subscribeLabels#info",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.label.subscribeLabels#labels" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -121,7 +121,7 @@ impl ::atlex::types::union::LexUnion for Message {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "com.atproto.label.subscribeLabels#main.message.schema"
@@ -137,10 +137,10 @@ impl ::atlex::types::union::LexUnion for Message {
     }
 }
 impl ::atlex::__private::serde::Serialize for Message {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Labels(value) => {
                 ::atlex::types::object::serialize_object(
@@ -166,9 +166,9 @@ impl ::atlex::__private::serde::Serialize for Message {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -240,20 +240,20 @@ impl ::atlex::types::object::LexObject for Info {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.message.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         ::atlex::types::object::serialize_optional(map, "message", &self.message)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Info {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -262,11 +262,11 @@ impl ::atlex::__private::serde::Serialize for Info {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Info;
             fn expecting(
                 &self,
@@ -274,10 +274,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.label.subscribeLabels#info object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Info, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Info, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::label::subscribe_labels::InfoName,
                 > = ::std::option::Option::None;
@@ -311,7 +311,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Info {}
@@ -360,10 +360,10 @@ impl ::std::fmt::Display for InfoName {
 }
 impl ::atlex::__private::serde::Serialize for InfoName {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -385,9 +385,9 @@ impl ::std::str::FromStr for InfoName {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InfoName {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -438,20 +438,20 @@ impl ::atlex::types::object::LexObject for Labels {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("labels", &self.labels)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Labels {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -460,11 +460,11 @@ impl ::atlex::__private::serde::Serialize for Labels {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Labels {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Labels;
             fn expecting(
                 &self,
@@ -472,10 +472,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Labels {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.label.subscribeLabels#labels object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Labels, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Labels, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
@@ -509,7 +509,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Labels {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Labels {}

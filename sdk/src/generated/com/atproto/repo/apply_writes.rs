@@ -71,10 +71,10 @@ impl ::atlex::types::union::LexUnion for InputWritesItem {
         "com.atproto.repo.applyWrites#update",
         "com.atproto.repo.applyWrites#delete",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.repo.applyWrites#create" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -90,7 +90,7 @@ impl ::atlex::types::union::LexUnion for InputWritesItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "com.atproto.repo.applyWrites#main.input.schema.properties.writes.items"
@@ -106,10 +106,10 @@ impl ::atlex::types::union::LexUnion for InputWritesItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for InputWritesItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Create(value) => {
                 ::atlex::types::object::serialize_object(
@@ -137,9 +137,9 @@ impl ::atlex::__private::serde::Serialize for InputWritesItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InputWritesItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -240,10 +240,10 @@ impl ::atlex::types::object::LexObject for Input {
         self.extra.body_len() + 2usize + usize::from(self.swap_commit.is_some())
             + usize::from(self.validate.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("repo", &self.repo)?;
         map.serialize_entry("writes", &self.writes)?;
         ::atlex::types::object::serialize_optional(
@@ -256,10 +256,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
 }
 impl ::atlex::__private::serde::Serialize for Input {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -268,11 +268,11 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Input;
             fn expecting(
                 &self,
@@ -280,10 +280,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#main.input.schema object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Input, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Input, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtIdentifier> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<
@@ -337,7 +337,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -377,10 +377,10 @@ impl ::atlex::types::union::LexUnion for OutputResultsItem {
         "com.atproto.repo.applyWrites#updateResult",
         "com.atproto.repo.applyWrites#deleteResult",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.repo.applyWrites#createResult" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -396,7 +396,7 @@ impl ::atlex::types::union::LexUnion for OutputResultsItem {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "com.atproto.repo.applyWrites#main.output.schema.properties.results.items"
@@ -412,10 +412,10 @@ impl ::atlex::types::union::LexUnion for OutputResultsItem {
     }
 }
 impl ::atlex::__private::serde::Serialize for OutputResultsItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::CreateResult(value) => {
                 ::atlex::types::object::serialize_object(
@@ -449,9 +449,9 @@ impl ::atlex::__private::serde::Serialize for OutputResultsItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for OutputResultsItem {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -540,20 +540,20 @@ impl ::atlex::types::object::LexObject for Output {
         self.extra.body_len() + usize::from(self.commit.is_some())
             + usize::from(self.results.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "commit", &self.commit)?;
         ::atlex::types::object::serialize_optional(map, "results", &self.results)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -562,11 +562,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -574,10 +574,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#main.output.schema object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::repo::defs::CommitMeta,
                 > = ::std::option::Option::None;
@@ -615,7 +615,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -668,10 +668,10 @@ impl ::atlex::types::object::LexObject for Create {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.rkey.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("collection", &self.collection)?;
         map.serialize_entry("value", &self.value)?;
         ::atlex::types::object::serialize_optional(map, "rkey", &self.rkey)?;
@@ -679,10 +679,10 @@ impl ::atlex::types::object::LexObject for Create {
     }
 }
 impl ::atlex::__private::serde::Serialize for Create {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -691,11 +691,11 @@ impl ::atlex::__private::serde::Serialize for Create {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Create {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Create;
             fn expecting(
                 &self,
@@ -703,10 +703,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Create {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#create object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Create, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Create, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::RecordKey> = ::std::option::Option::None;
@@ -747,7 +747,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Create {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Create {}
@@ -822,10 +822,10 @@ impl ::atlex::types::object::LexObject for CreateResult {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.validation_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         ::atlex::types::object::serialize_optional(
@@ -837,10 +837,10 @@ impl ::atlex::types::object::LexObject for CreateResult {
     }
 }
 impl ::atlex::__private::serde::Serialize for CreateResult {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -849,11 +849,11 @@ impl ::atlex::__private::serde::Serialize for CreateResult {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CreateResult {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = CreateResult;
             fn expecting(
                 &self,
@@ -861,10 +861,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CreateResult {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#createResult object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<CreateResult, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<CreateResult, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -907,7 +907,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CreateResult {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for CreateResult {}
@@ -960,10 +960,10 @@ impl ::std::fmt::Display for CreateResultValidationStatus {
 }
 impl ::atlex::__private::serde::Serialize for CreateResultValidationStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -985,9 +985,9 @@ impl ::std::str::FromStr for CreateResultValidationStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CreateResultValidationStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1037,20 +1037,20 @@ impl ::atlex::types::object::LexObject for Delete {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("collection", &self.collection)?;
         map.serialize_entry("rkey", &self.rkey)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Delete {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1059,11 +1059,11 @@ impl ::atlex::__private::serde::Serialize for Delete {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Delete {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Delete;
             fn expecting(
                 &self,
@@ -1071,10 +1071,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Delete {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#delete object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Delete, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Delete, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::RecordKey> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -1106,7 +1106,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Delete {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Delete {}
@@ -1144,18 +1144,18 @@ impl ::atlex::types::object::LexObject for DeleteResult {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for DeleteResult {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1164,11 +1164,11 @@ impl ::atlex::__private::serde::Serialize for DeleteResult {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeleteResult {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = DeleteResult;
             fn expecting(
                 &self,
@@ -1176,10 +1176,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeleteResult {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#deleteResult object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<DeleteResult, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<DeleteResult, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1189,7 +1189,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeleteResult {
                 ::std::result::Result::Ok(DeleteResult { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DeleteResult {}
@@ -1232,10 +1232,10 @@ impl ::atlex::types::object::LexObject for Update {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("collection", &self.collection)?;
         map.serialize_entry("rkey", &self.rkey)?;
         map.serialize_entry("value", &self.value)?;
@@ -1243,10 +1243,10 @@ impl ::atlex::types::object::LexObject for Update {
     }
 }
 impl ::atlex::__private::serde::Serialize for Update {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1255,11 +1255,11 @@ impl ::atlex::__private::serde::Serialize for Update {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Update {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Update;
             fn expecting(
                 &self,
@@ -1267,10 +1267,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Update {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#update object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Update, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Update, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::RecordKey> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
@@ -1311,7 +1311,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Update {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Update {}
@@ -1372,10 +1372,10 @@ impl ::atlex::types::object::LexObject for UpdateResult {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.validation_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         ::atlex::types::object::serialize_optional(
@@ -1387,10 +1387,10 @@ impl ::atlex::types::object::LexObject for UpdateResult {
     }
 }
 impl ::atlex::__private::serde::Serialize for UpdateResult {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1399,11 +1399,11 @@ impl ::atlex::__private::serde::Serialize for UpdateResult {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for UpdateResult {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = UpdateResult;
             fn expecting(
                 &self,
@@ -1411,10 +1411,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for UpdateResult {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.applyWrites#updateResult object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<UpdateResult, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<UpdateResult, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -1457,7 +1457,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for UpdateResult {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for UpdateResult {}
@@ -1510,10 +1510,10 @@ impl ::std::fmt::Display for UpdateResultValidationStatus {
 }
 impl ::atlex::__private::serde::Serialize for UpdateResultValidationStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1535,9 +1535,9 @@ impl ::std::str::FromStr for UpdateResultValidationStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for UpdateResultValidationStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -31,20 +31,20 @@ impl ::atlex::types::object::LexObject for CommitMeta {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("rev", &self.rev)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for CommitMeta {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -53,11 +53,11 @@ impl ::atlex::__private::serde::Serialize for CommitMeta {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CommitMeta {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = CommitMeta;
             fn expecting(
                 &self,
@@ -65,10 +65,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CommitMeta {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.defs#commitMeta object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<CommitMeta, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<CommitMeta, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -100,7 +100,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CommitMeta {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for CommitMeta {}

@@ -140,20 +140,20 @@ impl ::atlex::types::object::LexObject for Output {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("records", &self.records)?;
         ::atlex::types::object::serialize_optional(map, "cursor", &self.cursor)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -162,11 +162,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -174,10 +174,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.listRecords#main.output.schema object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::com::atproto::repo::list_records::Record>,
                 > = ::std::option::Option::None;
@@ -211,7 +211,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -262,10 +262,10 @@ impl ::atlex::types::object::LexObject for Record {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("value", &self.value)?;
@@ -273,10 +273,10 @@ impl ::atlex::types::object::LexObject for Record {
     }
 }
 impl ::atlex::__private::serde::Serialize for Record {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -285,11 +285,11 @@ impl ::atlex::__private::serde::Serialize for Record {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Record;
             fn expecting(
                 &self,
@@ -297,10 +297,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.repo.listRecords#record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Record, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Record, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
@@ -341,7 +341,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Record {}

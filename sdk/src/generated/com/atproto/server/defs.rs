@@ -51,10 +51,10 @@ impl ::atlex::types::object::LexObject for InviteCode {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 7usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("code", &self.code)?;
         map.serialize_entry("available", &self.available)?;
         map.serialize_entry("disabled", &self.disabled)?;
@@ -66,10 +66,10 @@ impl ::atlex::types::object::LexObject for InviteCode {
     }
 }
 impl ::atlex::__private::serde::Serialize for InviteCode {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -78,11 +78,11 @@ impl ::atlex::__private::serde::Serialize for InviteCode {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCode {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = InviteCode;
             fn expecting(
                 &self,
@@ -90,10 +90,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCode {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.server.defs#inviteCode object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<InviteCode, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<InviteCode, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
@@ -172,7 +172,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCode {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InviteCode {}
@@ -213,20 +213,20 @@ impl ::atlex::types::object::LexObject for InviteCodeUse {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("usedBy", &self.used_by)?;
         map.serialize_entry("usedAt", &self.used_at)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for InviteCodeUse {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -235,11 +235,11 @@ impl ::atlex::__private::serde::Serialize for InviteCodeUse {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCodeUse {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = InviteCodeUse;
             fn expecting(
                 &self,
@@ -247,10 +247,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCodeUse {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.server.defs#inviteCodeUse object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<InviteCodeUse, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<InviteCodeUse, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -282,7 +282,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCodeUse {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InviteCodeUse {}

@@ -121,10 +121,10 @@ impl ::atlex::types::union::LexUnion for Message {
         "com.atproto.sync.subscribeRepos#account",
         "com.atproto.sync.subscribeRepos#info",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.sync.subscribeRepos#commit" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -148,7 +148,7 @@ impl ::atlex::types::union::LexUnion for Message {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "com.atproto.sync.subscribeRepos#main.message.schema"
@@ -164,10 +164,10 @@ impl ::atlex::types::union::LexUnion for Message {
     }
 }
 impl ::atlex::__private::serde::Serialize for Message {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Commit(value) => {
                 ::atlex::types::object::serialize_object(
@@ -216,9 +216,9 @@ impl ::atlex::__private::serde::Serialize for Message {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -330,10 +330,10 @@ impl ::atlex::types::object::LexObject for Account {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize + usize::from(self.status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("time", &self.time)?;
@@ -343,10 +343,10 @@ impl ::atlex::types::object::LexObject for Account {
     }
 }
 impl ::atlex::__private::serde::Serialize for Account {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -355,11 +355,11 @@ impl ::atlex::__private::serde::Serialize for Account {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Account {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Account;
             fn expecting(
                 &self,
@@ -367,10 +367,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Account {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.sync.subscribeRepos#account object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Account, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Account, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -431,7 +431,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Account {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Account {}
@@ -508,10 +508,10 @@ impl ::std::fmt::Display for AccountStatus {
 }
 impl ::atlex::__private::serde::Serialize for AccountStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -533,9 +533,9 @@ impl ::std::str::FromStr for AccountStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -641,10 +641,10 @@ impl ::atlex::types::object::LexObject for Commit {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 11usize + usize::from(self.prev_data.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("rebase", &self.rebase)?;
         map.serialize_entry("tooBig", &self.too_big)?;
@@ -661,10 +661,10 @@ impl ::atlex::types::object::LexObject for Commit {
     }
 }
 impl ::atlex::__private::serde::Serialize for Commit {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -673,11 +673,11 @@ impl ::atlex::__private::serde::Serialize for Commit {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Commit {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Commit;
             fn expecting(
                 &self,
@@ -685,10 +685,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Commit {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.sync.subscribeRepos#commit object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Commit, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Commit, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
@@ -816,7 +816,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Commit {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Commit {}
@@ -891,10 +891,10 @@ impl ::atlex::types::object::LexObject for Identity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize + usize::from(self.handle.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("time", &self.time)?;
@@ -903,10 +903,10 @@ impl ::atlex::types::object::LexObject for Identity {
     }
 }
 impl ::atlex::__private::serde::Serialize for Identity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -915,11 +915,11 @@ impl ::atlex::__private::serde::Serialize for Identity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Identity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Identity;
             fn expecting(
                 &self,
@@ -927,10 +927,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Identity {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.sync.subscribeRepos#identity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Identity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Identity, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -980,7 +980,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Identity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Identity {}
@@ -1030,20 +1030,20 @@ impl ::atlex::types::object::LexObject for Info {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.message.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         ::atlex::types::object::serialize_optional(map, "message", &self.message)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Info {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1052,11 +1052,11 @@ impl ::atlex::__private::serde::Serialize for Info {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Info;
             fn expecting(
                 &self,
@@ -1064,10 +1064,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.sync.subscribeRepos#info object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Info, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Info, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::sync::subscribe_repos::InfoName,
                 > = ::std::option::Option::None;
@@ -1101,7 +1101,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Info {}
@@ -1150,10 +1150,10 @@ impl ::std::fmt::Display for InfoName {
 }
 impl ::atlex::__private::serde::Serialize for InfoName {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1175,9 +1175,9 @@ impl ::std::str::FromStr for InfoName {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InfoName {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1246,10 +1246,10 @@ impl ::atlex::types::object::LexObject for RepoOp {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize + usize::from(self.prev.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("action", &self.action)?;
         map.serialize_entry("path", &self.path)?;
         map.serialize_entry("cid", &self.cid)?;
@@ -1258,10 +1258,10 @@ impl ::atlex::types::object::LexObject for RepoOp {
     }
 }
 impl ::atlex::__private::serde::Serialize for RepoOp {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1270,11 +1270,11 @@ impl ::atlex::__private::serde::Serialize for RepoOp {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoOp {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RepoOp;
             fn expecting(
                 &self,
@@ -1282,10 +1282,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoOp {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.sync.subscribeRepos#repoOp object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RepoOp, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RepoOp, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::sync::subscribe_repos::RepoOpAction,
                 > = ::std::option::Option::None;
@@ -1339,7 +1339,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoOp {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoOp {}
@@ -1396,10 +1396,10 @@ impl ::std::fmt::Display for RepoOpAction {
 }
 impl ::atlex::__private::serde::Serialize for RepoOpAction {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1421,9 +1421,9 @@ impl ::std::str::FromStr for RepoOpAction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoOpAction {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1487,10 +1487,10 @@ impl ::atlex::types::object::LexObject for Sync {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 5usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("blocks", &self.blocks)?;
@@ -1500,10 +1500,10 @@ impl ::atlex::types::object::LexObject for Sync {
     }
 }
 impl ::atlex::__private::serde::Serialize for Sync {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1512,11 +1512,11 @@ impl ::atlex::__private::serde::Serialize for Sync {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Sync {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Sync;
             fn expecting(
                 &self,
@@ -1524,10 +1524,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Sync {
             ) -> ::std::fmt::Result {
                 f.write_str("a com.atproto.sync.subscribeRepos#sync object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Sync, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Sync, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
@@ -1586,7 +1586,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Sync {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Sync {}

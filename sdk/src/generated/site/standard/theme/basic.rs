@@ -54,10 +54,10 @@ impl ::atlex::types::object::LexObject for Basic {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("background", &self.background)?;
         map.serialize_entry("foreground", &self.foreground)?;
         map.serialize_entry("accent", &self.accent)?;
@@ -66,10 +66,10 @@ impl ::atlex::types::object::LexObject for Basic {
     }
 }
 impl ::atlex::__private::serde::Serialize for Basic {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -78,11 +78,11 @@ impl ::atlex::__private::serde::Serialize for Basic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Basic {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Basic;
             fn expecting(
                 &self,
@@ -90,10 +90,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Basic {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.theme.basic#main.record object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Basic, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Basic, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::site::standard::theme::basic::BasicBackground,
                 > = ::std::option::Option::None;
@@ -162,7 +162,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Basic {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Basic {}
@@ -204,10 +204,10 @@ pub enum BasicAccent {
 impl ::atlex::types::union::LexUnion for BasicAccent {
     const NAME: &'static str = "site.standard.theme.basic#main.record.properties.accent";
     const REFS: &'static [&'static str] = &["site.standard.theme.color#rgb"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "site.standard.theme.color#rgb" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -215,7 +215,7 @@ impl ::atlex::types::union::LexUnion for BasicAccent {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "site.standard.theme.basic#main.record.properties.accent"
@@ -231,10 +231,10 @@ impl ::atlex::types::union::LexUnion for BasicAccent {
     }
 }
 impl ::atlex::__private::serde::Serialize for BasicAccent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ColorRgb(value) => {
                 ::atlex::types::object::serialize_object(
@@ -251,9 +251,9 @@ impl ::atlex::__private::serde::Serialize for BasicAccent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BasicAccent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -287,10 +287,10 @@ pub enum BasicAccentForeground {
 impl ::atlex::types::union::LexUnion for BasicAccentForeground {
     const NAME: &'static str = "site.standard.theme.basic#main.record.properties.accentForeground";
     const REFS: &'static [&'static str] = &["site.standard.theme.color#rgb"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "site.standard.theme.color#rgb" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -298,7 +298,7 @@ impl ::atlex::types::union::LexUnion for BasicAccentForeground {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "site.standard.theme.basic#main.record.properties.accentForeground"
@@ -314,10 +314,10 @@ impl ::atlex::types::union::LexUnion for BasicAccentForeground {
     }
 }
 impl ::atlex::__private::serde::Serialize for BasicAccentForeground {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ColorRgb(value) => {
                 ::atlex::types::object::serialize_object(
@@ -334,9 +334,9 @@ impl ::atlex::__private::serde::Serialize for BasicAccentForeground {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BasicAccentForeground {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -371,10 +371,10 @@ pub enum BasicBackground {
 impl ::atlex::types::union::LexUnion for BasicBackground {
     const NAME: &'static str = "site.standard.theme.basic#main.record.properties.background";
     const REFS: &'static [&'static str] = &["site.standard.theme.color#rgb"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "site.standard.theme.color#rgb" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -382,7 +382,7 @@ impl ::atlex::types::union::LexUnion for BasicBackground {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "site.standard.theme.basic#main.record.properties.background"
@@ -398,10 +398,10 @@ impl ::atlex::types::union::LexUnion for BasicBackground {
     }
 }
 impl ::atlex::__private::serde::Serialize for BasicBackground {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ColorRgb(value) => {
                 ::atlex::types::object::serialize_object(
@@ -418,9 +418,9 @@ impl ::atlex::__private::serde::Serialize for BasicBackground {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BasicBackground {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -455,10 +455,10 @@ pub enum BasicForeground {
 impl ::atlex::types::union::LexUnion for BasicForeground {
     const NAME: &'static str = "site.standard.theme.basic#main.record.properties.foreground";
     const REFS: &'static [&'static str] = &["site.standard.theme.color#rgb"];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "site.standard.theme.color#rgb" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -466,7 +466,7 @@ impl ::atlex::types::union::LexUnion for BasicForeground {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "site.standard.theme.basic#main.record.properties.foreground"
@@ -482,10 +482,10 @@ impl ::atlex::types::union::LexUnion for BasicForeground {
     }
 }
 impl ::atlex::__private::serde::Serialize for BasicForeground {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ColorRgb(value) => {
                 ::atlex::types::object::serialize_object(
@@ -502,9 +502,9 @@ impl ::atlex::__private::serde::Serialize for BasicForeground {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BasicForeground {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }

@@ -34,10 +34,10 @@ impl ::atlex::types::object::LexObject for Rgb {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("r", &self.r)?;
         map.serialize_entry("g", &self.g)?;
         map.serialize_entry("b", &self.b)?;
@@ -45,10 +45,10 @@ impl ::atlex::types::object::LexObject for Rgb {
     }
 }
 impl ::atlex::__private::serde::Serialize for Rgb {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -57,11 +57,11 @@ impl ::atlex::__private::serde::Serialize for Rgb {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Rgb {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Rgb;
             fn expecting(
                 &self,
@@ -69,10 +69,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Rgb {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.theme.color#rgb object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Rgb, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Rgb, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -113,7 +113,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Rgb {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Rgb {}
@@ -198,10 +198,10 @@ impl ::atlex::types::object::LexObject for Rgba {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("r", &self.r)?;
         map.serialize_entry("g", &self.g)?;
         map.serialize_entry("b", &self.b)?;
@@ -210,10 +210,10 @@ impl ::atlex::types::object::LexObject for Rgba {
     }
 }
 impl ::atlex::__private::serde::Serialize for Rgba {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -222,11 +222,11 @@ impl ::atlex::__private::serde::Serialize for Rgba {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Rgba {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Rgba;
             fn expecting(
                 &self,
@@ -234,10 +234,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Rgba {
             ) -> ::std::fmt::Result {
                 f.write_str("a site.standard.theme.color#rgba object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Rgba, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Rgba, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -287,7 +287,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Rgba {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Rgba {}

@@ -82,10 +82,10 @@ impl ::atlex::types::object::LexObject for TemplateView {
         self.extra.body_len() + 7usize + usize::from(self.lang.is_some())
             + usize::from(self.subject.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("contentMarkdown", &self.content_markdown)?;
@@ -99,10 +99,10 @@ impl ::atlex::types::object::LexObject for TemplateView {
     }
 }
 impl ::atlex::__private::serde::Serialize for TemplateView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -111,11 +111,11 @@ impl ::atlex::__private::serde::Serialize for TemplateView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TemplateView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = TemplateView;
             fn expecting(
                 &self,
@@ -123,10 +123,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TemplateView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.communication.defs#templateView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<TemplateView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<TemplateView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -227,7 +227,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TemplateView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TemplateView {}

@@ -77,10 +77,10 @@ impl ::std::fmt::Display for ParamsEventsItem {
 }
 impl ::atlex::__private::serde::Serialize for ParamsEventsItem {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -102,9 +102,9 @@ impl ::std::str::FromStr for ParamsEventsItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsEventsItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -250,20 +250,20 @@ impl ::atlex::types::object::LexObject for Output {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("events", &self.events)?;
         ::atlex::types::object::serialize_optional(map, "cursor", &self.cursor)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -272,11 +272,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -286,10 +286,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     "a tools.ozone.hosting.getAccountHistory#main.output.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<
                         ::atlex::tools::ozone::hosting::get_account_history::Event,
@@ -325,7 +325,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -388,20 +388,20 @@ impl ::atlex::types::object::LexObject for AccountCreated {
         self.extra.body_len() + usize::from(self.email.is_some())
             + usize::from(self.handle.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "email", &self.email)?;
         ::atlex::types::object::serialize_optional(map, "handle", &self.handle)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for AccountCreated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -410,11 +410,11 @@ impl ::atlex::__private::serde::Serialize for AccountCreated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountCreated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AccountCreated;
             fn expecting(
                 &self,
@@ -424,10 +424,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountCreated {
                     "a tools.ozone.hosting.getAccountHistory#accountCreated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AccountCreated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AccountCreated, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -459,7 +459,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountCreated {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountCreated {}
@@ -493,19 +493,19 @@ impl ::atlex::types::object::LexObject for EmailConfirmed {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("email", &self.email)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for EmailConfirmed {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -514,11 +514,11 @@ impl ::atlex::__private::serde::Serialize for EmailConfirmed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EmailConfirmed {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EmailConfirmed;
             fn expecting(
                 &self,
@@ -528,10 +528,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EmailConfirmed {
                     "a tools.ozone.hosting.getAccountHistory#emailConfirmed object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EmailConfirmed, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EmailConfirmed, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -554,7 +554,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EmailConfirmed {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EmailConfirmed {}
@@ -588,19 +588,19 @@ impl ::atlex::types::object::LexObject for EmailUpdated {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("email", &self.email)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for EmailUpdated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -609,11 +609,11 @@ impl ::atlex::__private::serde::Serialize for EmailUpdated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EmailUpdated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EmailUpdated;
             fn expecting(
                 &self,
@@ -623,10 +623,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EmailUpdated {
                     "a tools.ozone.hosting.getAccountHistory#emailUpdated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EmailUpdated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EmailUpdated, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -649,7 +649,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EmailUpdated {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EmailUpdated {}
@@ -695,10 +695,10 @@ impl ::atlex::types::object::LexObject for Event {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("details", &self.details)?;
         map.serialize_entry("createdBy", &self.created_by)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -706,10 +706,10 @@ impl ::atlex::types::object::LexObject for Event {
     }
 }
 impl ::atlex::__private::serde::Serialize for Event {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -718,11 +718,11 @@ impl ::atlex::__private::serde::Serialize for Event {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Event;
             fn expecting(
                 &self,
@@ -730,10 +730,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.hosting.getAccountHistory#event object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Event, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Event, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::hosting::get_account_history::EventDetails,
                 > = ::std::option::Option::None;
@@ -776,7 +776,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Event {}
@@ -830,10 +830,10 @@ impl ::atlex::types::union::LexUnion for EventDetails {
         "tools.ozone.hosting.getAccountHistory#passwordUpdated",
         "tools.ozone.hosting.getAccountHistory#handleUpdated",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.hosting.getAccountHistory#accountCreated" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -857,7 +857,7 @@ impl ::atlex::types::union::LexUnion for EventDetails {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.hosting.getAccountHistory#event.properties.details"
@@ -873,10 +873,10 @@ impl ::atlex::types::union::LexUnion for EventDetails {
     }
 }
 impl ::atlex::__private::serde::Serialize for EventDetails {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::AccountCreated(value) => {
                 ::atlex::types::object::serialize_object(
@@ -931,9 +931,9 @@ impl ::atlex::__private::serde::Serialize for EventDetails {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventDetails {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -1018,19 +1018,19 @@ impl ::atlex::types::object::LexObject for HandleUpdated {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("handle", &self.handle)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for HandleUpdated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1039,11 +1039,11 @@ impl ::atlex::__private::serde::Serialize for HandleUpdated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for HandleUpdated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = HandleUpdated;
             fn expecting(
                 &self,
@@ -1053,10 +1053,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HandleUpdated {
                     "a tools.ozone.hosting.getAccountHistory#handleUpdated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<HandleUpdated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<HandleUpdated, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -1079,7 +1079,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HandleUpdated {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for HandleUpdated {}
@@ -1117,18 +1117,18 @@ impl ::atlex::types::object::LexObject for PasswordUpdated {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for PasswordUpdated {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1137,11 +1137,11 @@ impl ::atlex::__private::serde::Serialize for PasswordUpdated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PasswordUpdated {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = PasswordUpdated;
             fn expecting(
                 &self,
@@ -1151,10 +1151,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PasswordUpdated {
                     "a tools.ozone.hosting.getAccountHistory#passwordUpdated object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<PasswordUpdated, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<PasswordUpdated, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1164,7 +1164,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PasswordUpdated {
                 ::std::result::Result::Ok(PasswordUpdated { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for PasswordUpdated {}

@@ -66,10 +66,10 @@ impl ::std::fmt::Display for SubjectReviewState {
 }
 impl ::atlex::__private::serde::Serialize for SubjectReviewState {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -91,9 +91,9 @@ impl ::std::str::FromStr for SubjectReviewState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectReviewState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -173,10 +173,10 @@ impl ::atlex::types::object::LexObject for AccountEvent {
         self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
             + usize::from(self.status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("timestamp", &self.timestamp)?;
         map.serialize_entry("active", &self.active)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
@@ -185,10 +185,10 @@ impl ::atlex::types::object::LexObject for AccountEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for AccountEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -197,11 +197,11 @@ impl ::atlex::__private::serde::Serialize for AccountEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AccountEvent;
             fn expecting(
                 &self,
@@ -209,10 +209,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountEvent {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#accountEvent object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AccountEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AccountEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -264,7 +264,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountEvent {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountEvent {}
@@ -340,10 +340,10 @@ impl ::std::fmt::Display for AccountEventStatus {
 }
 impl ::atlex::__private::serde::Serialize for AccountEventStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -365,9 +365,9 @@ impl ::std::str::FromStr for AccountEventStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountEventStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -484,10 +484,10 @@ impl ::atlex::types::object::LexObject for AccountHosting {
             + usize::from(self.reactivated_at.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("status", &self.status)?;
         ::atlex::types::object::serialize_optional(map, "createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(
@@ -506,10 +506,10 @@ impl ::atlex::types::object::LexObject for AccountHosting {
     }
 }
 impl ::atlex::__private::serde::Serialize for AccountHosting {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -518,11 +518,11 @@ impl ::atlex::__private::serde::Serialize for AccountHosting {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountHosting {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AccountHosting;
             fn expecting(
                 &self,
@@ -530,10 +530,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountHosting {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#accountHosting object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AccountHosting, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AccountHosting, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::AccountHostingStatus,
                 > = ::std::option::Option::None;
@@ -603,7 +603,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountHosting {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountHosting {}
@@ -674,10 +674,10 @@ impl ::std::fmt::Display for AccountHostingStatus {
 }
 impl ::atlex::__private::serde::Serialize for AccountHostingStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -699,9 +699,9 @@ impl ::std::str::FromStr for AccountHostingStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountHostingStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -814,10 +814,10 @@ impl ::atlex::types::object::LexObject for AccountStats {
             + usize::from(self.suspend_count.is_some())
             + usize::from(self.takedown_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "appealCount",
@@ -847,10 +847,10 @@ impl ::atlex::types::object::LexObject for AccountStats {
     }
 }
 impl ::atlex::__private::serde::Serialize for AccountStats {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -859,11 +859,11 @@ impl ::atlex::__private::serde::Serialize for AccountStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStats {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AccountStats;
             fn expecting(
                 &self,
@@ -871,10 +871,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStats {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#accountStats object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AccountStats, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AccountStats, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -933,7 +933,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStats {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountStats {}
@@ -1029,10 +1029,10 @@ impl ::atlex::types::object::LexObject for AccountStrike {
             + usize::from(self.last_strike_at.is_some())
             + usize::from(self.total_strike_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "activeStrikeCount",
@@ -1057,10 +1057,10 @@ impl ::atlex::types::object::LexObject for AccountStrike {
     }
 }
 impl ::atlex::__private::serde::Serialize for AccountStrike {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1069,11 +1069,11 @@ impl ::atlex::__private::serde::Serialize for AccountStrike {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStrike {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AccountStrike;
             fn expecting(
                 &self,
@@ -1081,10 +1081,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStrike {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#accountStrike object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AccountStrike, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AccountStrike, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -1134,7 +1134,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStrike {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountStrike {}
@@ -1293,10 +1293,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
             + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
             + usize::from(self.region_code.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createdAt", &self.created_at)?;
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("attemptId", &self.attempt_id)?;
@@ -1327,10 +1327,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1339,11 +1339,11 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AgeAssuranceEvent;
             fn expecting(
                 &self,
@@ -1351,10 +1351,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#ageAssuranceEvent object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AgeAssuranceEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AgeAssuranceEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::AgeAssuranceEventStatus,
@@ -1462,7 +1462,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceEvent {}
@@ -1520,10 +1520,10 @@ impl ::std::fmt::Display for AgeAssuranceEventStatus {
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceEventStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1545,9 +1545,9 @@ impl ::std::str::FromStr for AgeAssuranceEventStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEventStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1613,10 +1613,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceOverrideEvent {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.access.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("comment", &self.comment)?;
         map.serialize_entry("status", &self.status)?;
         ::atlex::types::object::serialize_optional(map, "access", &self.access)?;
@@ -1624,10 +1624,10 @@ impl ::atlex::types::object::LexObject for AgeAssuranceOverrideEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceOverrideEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1636,11 +1636,11 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceOverrideEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceOverrideEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AgeAssuranceOverrideEvent;
             fn expecting(
                 &self,
@@ -1650,10 +1650,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceOverrideEv
                     "a tools.ozone.moderation.defs#ageAssuranceOverrideEvent object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AgeAssuranceOverrideEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AgeAssuranceOverrideEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::AgeAssuranceOverrideEventStatus,
@@ -1698,7 +1698,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceOverrideEv
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceOverrideEvent {}
@@ -1770,10 +1770,10 @@ impl ::std::fmt::Display for AgeAssuranceOverrideEventStatus {
 }
 impl ::atlex::__private::serde::Serialize for AgeAssuranceOverrideEventStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1796,9 +1796,9 @@ impl ::std::str::FromStr for AgeAssuranceOverrideEventStatus {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for AgeAssuranceOverrideEventStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1844,19 +1844,19 @@ impl ::atlex::types::object::LexObject for AgeAssurancePurgeEvent {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for AgeAssurancePurgeEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1865,11 +1865,11 @@ impl ::atlex::__private::serde::Serialize for AgeAssurancePurgeEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssurancePurgeEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AgeAssurancePurgeEvent;
             fn expecting(
                 &self,
@@ -1879,10 +1879,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssurancePurgeEvent
                     "a tools.ozone.moderation.defs#ageAssurancePurgeEvent object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AgeAssurancePurgeEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AgeAssurancePurgeEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -1905,7 +1905,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssurancePurgeEvent
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssurancePurgeEvent {}
@@ -1999,10 +1999,10 @@ impl ::atlex::types::object::LexObject for BlobView {
         self.extra.body_len() + 4usize + usize::from(self.details.is_some())
             + usize::from(self.moderation.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("mimeType", &self.mime_type)?;
         map.serialize_entry("size", &self.size)?;
@@ -2013,10 +2013,10 @@ impl ::atlex::types::object::LexObject for BlobView {
     }
 }
 impl ::atlex::__private::serde::Serialize for BlobView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2025,11 +2025,11 @@ impl ::atlex::__private::serde::Serialize for BlobView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlobView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = BlobView;
             fn expecting(
                 &self,
@@ -2037,10 +2037,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlobView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#blobView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<BlobView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<BlobView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -2112,7 +2112,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlobView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BlobView {}
@@ -2147,10 +2147,10 @@ impl ::atlex::types::union::LexUnion for BlobViewDetails {
         "tools.ozone.moderation.defs#imageDetails",
         "tools.ozone.moderation.defs#videoDetails",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#imageDetails" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -2162,7 +2162,7 @@ impl ::atlex::types::union::LexUnion for BlobViewDetails {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#blobView.properties.details"
@@ -2178,10 +2178,10 @@ impl ::atlex::types::union::LexUnion for BlobViewDetails {
     }
 }
 impl ::atlex::__private::serde::Serialize for BlobViewDetails {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ImageDetails(value) => {
                 ::atlex::types::object::serialize_object(
@@ -2209,9 +2209,9 @@ impl ::atlex::__private::serde::Serialize for BlobViewDetails {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlobViewDetails {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -2277,19 +2277,19 @@ impl ::atlex::types::object::LexObject for CancelScheduledTakedownEvent {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for CancelScheduledTakedownEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2298,11 +2298,11 @@ impl ::atlex::__private::serde::Serialize for CancelScheduledTakedownEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CancelScheduledTakedownEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = CancelScheduledTakedownEvent;
             fn expecting(
                 &self,
@@ -2312,10 +2312,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CancelScheduledTakedow
                     "a tools.ozone.moderation.defs#cancelScheduledTakedownEvent object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<CancelScheduledTakedownEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<CancelScheduledTakedownEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -2338,7 +2338,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CancelScheduledTakedow
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for CancelScheduledTakedownEvent {}
@@ -2378,20 +2378,20 @@ impl ::atlex::types::object::LexObject for ConvoView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("convoId", &self.convo_id)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ConvoView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2400,11 +2400,11 @@ impl ::atlex::__private::serde::Serialize for ConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ConvoView;
             fn expecting(
                 &self,
@@ -2412,10 +2412,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#convoView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ConvoView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ConvoView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -2447,7 +2447,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoView {}
@@ -2530,10 +2530,10 @@ impl ::atlex::types::object::LexObject for IdentityEvent {
             + usize::from(self.handle.is_some()) + usize::from(self.pds_host.is_some())
             + usize::from(self.tombstone.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("timestamp", &self.timestamp)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(map, "handle", &self.handle)?;
@@ -2543,10 +2543,10 @@ impl ::atlex::types::object::LexObject for IdentityEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for IdentityEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2555,11 +2555,11 @@ impl ::atlex::__private::serde::Serialize for IdentityEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for IdentityEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = IdentityEvent;
             fn expecting(
                 &self,
@@ -2567,10 +2567,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for IdentityEvent {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#identityEvent object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<IdentityEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<IdentityEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
@@ -2629,7 +2629,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for IdentityEvent {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for IdentityEvent {}
@@ -2668,20 +2668,20 @@ impl ::atlex::types::object::LexObject for ImageDetails {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("width", &self.width)?;
         map.serialize_entry("height", &self.height)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ImageDetails {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2690,11 +2690,11 @@ impl ::atlex::__private::serde::Serialize for ImageDetails {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ImageDetails {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ImageDetails;
             fn expecting(
                 &self,
@@ -2702,10 +2702,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ImageDetails {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#imageDetails object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ImageDetails, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ImageDetails, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -2737,7 +2737,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ImageDetails {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ImageDetails {}
@@ -2803,10 +2803,10 @@ impl ::atlex::types::object::LexObject for ModEventAcknowledge {
         self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
             + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "acknowledgeAccountSubjects",
@@ -2817,10 +2817,10 @@ impl ::atlex::types::object::LexObject for ModEventAcknowledge {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventAcknowledge {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2829,11 +2829,11 @@ impl ::atlex::__private::serde::Serialize for ModEventAcknowledge {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventAcknowledge {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventAcknowledge;
             fn expecting(
                 &self,
@@ -2841,10 +2841,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventAcknowledge {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventAcknowledge object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventAcknowledge, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventAcknowledge, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -2876,7 +2876,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventAcknowledge {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventAcknowledge {}
@@ -2938,20 +2938,20 @@ impl ::atlex::types::object::LexObject for ModEventComment {
         self.extra.body_len() + usize::from(self.comment.is_some())
             + usize::from(self.sticky.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(map, "sticky", &self.sticky)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventComment {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2960,11 +2960,11 @@ impl ::atlex::__private::serde::Serialize for ModEventComment {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventComment {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventComment;
             fn expecting(
                 &self,
@@ -2972,10 +2972,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventComment {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventComment object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventComment, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventComment, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -3007,7 +3007,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventComment {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventComment {}
@@ -3058,19 +3058,19 @@ impl ::atlex::types::object::LexObject for ModEventDivert {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventDivert {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3079,11 +3079,11 @@ impl ::atlex::__private::serde::Serialize for ModEventDivert {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventDivert {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventDivert;
             fn expecting(
                 &self,
@@ -3091,10 +3091,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventDivert {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventDivert object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventDivert, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventDivert, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -3117,7 +3117,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventDivert {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventDivert {}
@@ -3254,10 +3254,10 @@ impl ::atlex::types::object::LexObject for ModEventEmail {
             + usize::from(self.strike_count.is_some())
             + usize::from(self.strike_expires_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subjectLine", &self.subject_line)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(map, "content", &self.content)?;
@@ -3286,10 +3286,10 @@ impl ::atlex::types::object::LexObject for ModEventEmail {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventEmail {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3298,11 +3298,11 @@ impl ::atlex::__private::serde::Serialize for ModEventEmail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEmail {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventEmail;
             fn expecting(
                 &self,
@@ -3310,10 +3310,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEmail {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventEmail object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventEmail, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventEmail, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -3404,7 +3404,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEmail {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventEmail {}
@@ -3465,19 +3465,19 @@ impl ::atlex::types::object::LexObject for ModEventEscalate {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventEscalate {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3486,11 +3486,11 @@ impl ::atlex::__private::serde::Serialize for ModEventEscalate {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEscalate {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventEscalate;
             fn expecting(
                 &self,
@@ -3498,10 +3498,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEscalate {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventEscalate object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventEscalate, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventEscalate, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -3524,7 +3524,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEscalate {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventEscalate {}
@@ -3595,10 +3595,10 @@ impl ::atlex::types::object::LexObject for ModEventLabel {
         self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
             + usize::from(self.duration_in_hours.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("createLabelVals", &self.create_label_vals)?;
         map.serialize_entry("negateLabelVals", &self.negate_label_vals)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
@@ -3611,10 +3611,10 @@ impl ::atlex::types::object::LexObject for ModEventLabel {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventLabel {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3623,11 +3623,11 @@ impl ::atlex::__private::serde::Serialize for ModEventLabel {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventLabel {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventLabel;
             fn expecting(
                 &self,
@@ -3635,10 +3635,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventLabel {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventLabel object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventLabel, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventLabel, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -3698,7 +3698,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventLabel {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventLabel {}
@@ -3748,20 +3748,20 @@ impl ::atlex::types::object::LexObject for ModEventMute {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("durationInHours", &self.duration_in_hours)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventMute {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3770,11 +3770,11 @@ impl ::atlex::__private::serde::Serialize for ModEventMute {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMute {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventMute;
             fn expecting(
                 &self,
@@ -3782,10 +3782,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMute {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventMute object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventMute, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventMute, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -3820,7 +3820,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMute {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventMute {}
@@ -3884,10 +3884,10 @@ impl ::atlex::types::object::LexObject for ModEventMuteReporter {
         self.extra.body_len() + usize::from(self.comment.is_some())
             + usize::from(self.duration_in_hours.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -3898,10 +3898,10 @@ impl ::atlex::types::object::LexObject for ModEventMuteReporter {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventMuteReporter {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3910,11 +3910,11 @@ impl ::atlex::__private::serde::Serialize for ModEventMuteReporter {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMuteReporter {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventMuteReporter;
             fn expecting(
                 &self,
@@ -3922,10 +3922,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMuteReporter {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventMuteReporter object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventMuteReporter, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventMuteReporter, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -3957,7 +3957,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMuteReporter {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventMuteReporter {}
@@ -4004,20 +4004,20 @@ impl ::atlex::types::object::LexObject for ModEventPriorityScore {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("score", &self.score)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventPriorityScore {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4026,11 +4026,11 @@ impl ::atlex::__private::serde::Serialize for ModEventPriorityScore {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventPriorityScore {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventPriorityScore;
             fn expecting(
                 &self,
@@ -4038,10 +4038,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventPriorityScore 
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventPriorityScore object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventPriorityScore, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventPriorityScore, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -4073,7 +4073,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventPriorityScore 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventPriorityScore {}
@@ -4152,10 +4152,10 @@ impl ::atlex::types::object::LexObject for ModEventReport {
         self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
             + usize::from(self.is_reporter_muted.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("reportType", &self.report_type)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(
@@ -4167,10 +4167,10 @@ impl ::atlex::types::object::LexObject for ModEventReport {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventReport {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4179,11 +4179,11 @@ impl ::atlex::__private::serde::Serialize for ModEventReport {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReport {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventReport;
             fn expecting(
                 &self,
@@ -4191,10 +4191,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReport {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventReport object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventReport, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventReport, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::moderation::defs::ReasonType,
                 > = ::std::option::Option::None;
@@ -4237,7 +4237,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReport {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventReport {}
@@ -4289,19 +4289,19 @@ impl ::atlex::types::object::LexObject for ModEventResolveAppeal {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventResolveAppeal {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4310,11 +4310,11 @@ impl ::atlex::__private::serde::Serialize for ModEventResolveAppeal {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventResolveAppeal {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventResolveAppeal;
             fn expecting(
                 &self,
@@ -4322,10 +4322,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventResolveAppeal 
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventResolveAppeal object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventResolveAppeal, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventResolveAppeal, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -4348,7 +4348,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventResolveAppeal 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventResolveAppeal {}
@@ -4443,10 +4443,10 @@ impl ::atlex::types::object::LexObject for ModEventReverseTakedown {
             + usize::from(self.severity_level.is_some())
             + usize::from(self.strike_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(map, "policies", &self.policies)?;
         ::atlex::types::object::serialize_optional(
@@ -4463,10 +4463,10 @@ impl ::atlex::types::object::LexObject for ModEventReverseTakedown {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventReverseTakedown {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4475,11 +4475,11 @@ impl ::atlex::__private::serde::Serialize for ModEventReverseTakedown {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReverseTakedown {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventReverseTakedown;
             fn expecting(
                 &self,
@@ -4489,10 +4489,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReverseTakedow
                     "a tools.ozone.moderation.defs#modEventReverseTakedown object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventReverseTakedown, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventReverseTakedown, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
@@ -4544,7 +4544,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReverseTakedow
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventReverseTakedown {}
@@ -4623,10 +4623,10 @@ impl ::atlex::types::object::LexObject for ModEventTag {
         self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
             + usize::from(self.duration_in_hours.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("add", &self.add)?;
         map.serialize_entry("remove", &self.remove)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
@@ -4639,10 +4639,10 @@ impl ::atlex::types::object::LexObject for ModEventTag {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventTag {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4651,11 +4651,11 @@ impl ::atlex::__private::serde::Serialize for ModEventTag {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTag {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventTag;
             fn expecting(
                 &self,
@@ -4663,10 +4663,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTag {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventTag object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventTag, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventTag, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -4720,7 +4720,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTag {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventTag {}
@@ -4883,10 +4883,10 @@ impl ::atlex::types::object::LexObject for ModEventTakedown {
             + usize::from(self.strike_expires_at.is_some())
             + usize::from(self.target_services.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "acknowledgeAccountSubjects",
@@ -4923,10 +4923,10 @@ impl ::atlex::types::object::LexObject for ModEventTakedown {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventTakedown {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -4935,11 +4935,11 @@ impl ::atlex::__private::serde::Serialize for ModEventTakedown {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTakedown {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventTakedown;
             fn expecting(
                 &self,
@@ -4947,10 +4947,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTakedown {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventTakedown object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventTakedown, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventTakedown, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -5042,7 +5042,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTakedown {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventTakedown {}
@@ -5106,10 +5106,10 @@ impl ::std::fmt::Display for ModEventTakedownTargetServicesItem {
 }
 impl ::atlex::__private::serde::Serialize for ModEventTakedownTargetServicesItem {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -5132,9 +5132,9 @@ impl ::std::str::FromStr for ModEventTakedownTargetServicesItem {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ModEventTakedownTargetServicesItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -5196,19 +5196,19 @@ impl ::atlex::types::object::LexObject for ModEventUnmute {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventUnmute {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5217,11 +5217,11 @@ impl ::atlex::__private::serde::Serialize for ModEventUnmute {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmute {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventUnmute;
             fn expecting(
                 &self,
@@ -5229,10 +5229,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmute {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventUnmute object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventUnmute, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventUnmute, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -5255,7 +5255,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmute {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventUnmute {}
@@ -5307,19 +5307,19 @@ impl ::atlex::types::object::LexObject for ModEventUnmuteReporter {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventUnmuteReporter {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5328,11 +5328,11 @@ impl ::atlex::__private::serde::Serialize for ModEventUnmuteReporter {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmuteReporter {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventUnmuteReporter;
             fn expecting(
                 &self,
@@ -5342,10 +5342,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmuteReporter
                     "a tools.ozone.moderation.defs#modEventUnmuteReporter object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventUnmuteReporter, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventUnmuteReporter, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -5368,7 +5368,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmuteReporter
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventUnmuteReporter {}
@@ -5473,10 +5473,10 @@ impl ::atlex::types::object::LexObject for ModEventView {
             + usize::from(self.mod_tool.is_some())
             + usize::from(self.subject_handle.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("event", &self.event)?;
         map.serialize_entry("subject", &self.subject)?;
@@ -5498,10 +5498,10 @@ impl ::atlex::types::object::LexObject for ModEventView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -5510,11 +5510,11 @@ impl ::atlex::__private::serde::Serialize for ModEventView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventView;
             fn expecting(
                 &self,
@@ -5522,10 +5522,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::ModEventViewEvent,
@@ -5631,7 +5631,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventView {}
@@ -5793,10 +5793,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewEvent {
         "tools.ozone.moderation.defs#scheduleTakedownEvent",
         "tools.ozone.moderation.defs#cancelScheduledTakedownEvent",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#modEventTakedown" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -5900,7 +5900,7 @@ impl ::atlex::types::union::LexUnion for ModEventViewEvent {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#modEventView.properties.event"
@@ -5916,10 +5916,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventViewEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ModEventTakedown(value) => {
                 ::atlex::types::object::serialize_object(
@@ -6154,9 +6154,9 @@ impl ::atlex::__private::serde::Serialize for ModEventViewEvent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewEvent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -6433,10 +6433,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewSubject {
         "chat.bsky.convo.defs#messageRef",
         "chat.bsky.convo.defs#convoRef",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.admin.defs#repoRef" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -6456,7 +6456,7 @@ impl ::atlex::types::union::LexUnion for ModEventViewSubject {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#modEventView.properties.subject"
@@ -6472,10 +6472,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewSubject {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventViewSubject {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RepoRef(value) => {
                 ::atlex::types::object::serialize_object(
@@ -6513,9 +6513,9 @@ impl ::atlex::__private::serde::Serialize for ModEventViewSubject {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewSubject {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -6623,10 +6623,10 @@ impl ::atlex::types::object::LexObject for ModEventViewDetail {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 6usize + usize::from(self.mod_tool.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("event", &self.event)?;
         map.serialize_entry("subject", &self.subject)?;
@@ -6638,10 +6638,10 @@ impl ::atlex::types::object::LexObject for ModEventViewDetail {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventViewDetail {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -6650,11 +6650,11 @@ impl ::atlex::__private::serde::Serialize for ModEventViewDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewDetail {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModEventViewDetail;
             fn expecting(
                 &self,
@@ -6662,10 +6662,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewDetail {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modEventViewDetail object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModEventViewDetail, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModEventViewDetail, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::ModEventViewDetailEvent,
@@ -6753,7 +6753,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewDetail {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventViewDetail {}
@@ -6927,10 +6927,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewDetailEvent {
         "tools.ozone.moderation.defs#scheduleTakedownEvent",
         "tools.ozone.moderation.defs#cancelScheduledTakedownEvent",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#modEventTakedown" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -7034,7 +7034,7 @@ impl ::atlex::types::union::LexUnion for ModEventViewDetailEvent {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#modEventViewDetail.properties.event"
@@ -7050,10 +7050,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewDetailEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventViewDetailEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ModEventTakedown(value) => {
                 ::atlex::types::object::serialize_object(
@@ -7288,9 +7288,9 @@ impl ::atlex::__private::serde::Serialize for ModEventViewDetailEvent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewDetailEvent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -7574,10 +7574,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewDetailSubject {
         "tools.ozone.moderation.defs#recordViewNotFound",
         "tools.ozone.moderation.defs#convoView",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#repoView" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -7601,7 +7601,7 @@ impl ::atlex::types::union::LexUnion for ModEventViewDetailSubject {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#modEventViewDetail.properties.subject"
@@ -7617,10 +7617,10 @@ impl ::atlex::types::union::LexUnion for ModEventViewDetailSubject {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModEventViewDetailSubject {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RepoView(value) => {
                 ::atlex::types::object::serialize_object(
@@ -7669,9 +7669,9 @@ impl ::atlex::__private::serde::Serialize for ModEventViewDetailSubject {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewDetailSubject {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -7768,20 +7768,20 @@ impl ::atlex::types::object::LexObject for ModTool {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.meta.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         ::atlex::types::object::serialize_optional(map, "meta", &self.meta)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ModTool {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7790,11 +7790,11 @@ impl ::atlex::__private::serde::Serialize for ModTool {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModTool {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModTool;
             fn expecting(
                 &self,
@@ -7802,10 +7802,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModTool {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#modTool object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModTool, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModTool, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -7837,7 +7837,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModTool {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModTool {}
@@ -7898,10 +7898,10 @@ impl ::atlex::types::object::LexObject for Moderation {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.subject_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "subjectStatus",
@@ -7911,10 +7911,10 @@ impl ::atlex::types::object::LexObject for Moderation {
     }
 }
 impl ::atlex::__private::serde::Serialize for Moderation {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -7923,11 +7923,11 @@ impl ::atlex::__private::serde::Serialize for Moderation {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Moderation {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Moderation;
             fn expecting(
                 &self,
@@ -7935,10 +7935,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Moderation {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#moderation object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Moderation, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Moderation, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
                 > = ::std::option::Option::None;
@@ -7963,7 +7963,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Moderation {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Moderation {}
@@ -8024,10 +8024,10 @@ impl ::atlex::types::object::LexObject for ModerationDetail {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.subject_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "subjectStatus",
@@ -8037,10 +8037,10 @@ impl ::atlex::types::object::LexObject for ModerationDetail {
     }
 }
 impl ::atlex::__private::serde::Serialize for ModerationDetail {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8049,11 +8049,11 @@ impl ::atlex::__private::serde::Serialize for ModerationDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModerationDetail {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ModerationDetail;
             fn expecting(
                 &self,
@@ -8061,10 +8061,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModerationDetail {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#moderationDetail object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ModerationDetail, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ModerationDetail, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
                 > = ::std::option::Option::None;
@@ -8089,7 +8089,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModerationDetail {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModerationDetail {}
@@ -8159,10 +8159,10 @@ impl ::atlex::types::object::LexObject for RecordEvent {
         self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
             + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("timestamp", &self.timestamp)?;
         map.serialize_entry("op", &self.op)?;
         ::atlex::types::object::serialize_optional(map, "cid", &self.cid)?;
@@ -8171,10 +8171,10 @@ impl ::atlex::types::object::LexObject for RecordEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8183,11 +8183,11 @@ impl ::atlex::__private::serde::Serialize for RecordEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordEvent;
             fn expecting(
                 &self,
@@ -8195,10 +8195,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEvent {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#recordEvent object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::RecordEventOp,
@@ -8250,7 +8250,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEvent {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordEvent {}
@@ -8307,10 +8307,10 @@ impl ::std::fmt::Display for RecordEventOp {
 }
 impl ::atlex::__private::serde::Serialize for RecordEventOp {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -8332,9 +8332,9 @@ impl ::std::str::FromStr for RecordEventOp {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEventOp {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -8423,10 +8423,10 @@ impl ::atlex::types::object::LexObject for RecordHosting {
             + usize::from(self.deleted_at.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("status", &self.status)?;
         ::atlex::types::object::serialize_optional(map, "createdAt", &self.created_at)?;
         ::atlex::types::object::serialize_optional(map, "deletedAt", &self.deleted_at)?;
@@ -8435,10 +8435,10 @@ impl ::atlex::types::object::LexObject for RecordHosting {
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordHosting {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8447,11 +8447,11 @@ impl ::atlex::__private::serde::Serialize for RecordHosting {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordHosting {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordHosting;
             fn expecting(
                 &self,
@@ -8459,10 +8459,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordHosting {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#recordHosting object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordHosting, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordHosting, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::RecordHostingStatus,
                 > = ::std::option::Option::None;
@@ -8514,7 +8514,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordHosting {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordHosting {}
@@ -8567,10 +8567,10 @@ impl ::std::fmt::Display for RecordHostingStatus {
 }
 impl ::atlex::__private::serde::Serialize for RecordHostingStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -8592,9 +8592,9 @@ impl ::std::str::FromStr for RecordHostingStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordHostingStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -8664,10 +8664,10 @@ impl ::atlex::types::object::LexObject for RecordView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 7usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("value", &self.value)?;
@@ -8679,10 +8679,10 @@ impl ::atlex::types::object::LexObject for RecordView {
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8691,11 +8691,11 @@ impl ::atlex::__private::serde::Serialize for RecordView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordView;
             fn expecting(
                 &self,
@@ -8703,10 +8703,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#recordView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
@@ -8789,7 +8789,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordView {}
@@ -8879,10 +8879,10 @@ impl ::atlex::types::object::LexObject for RecordViewDetail {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 7usize + usize::from(self.labels.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("cid", &self.cid)?;
         map.serialize_entry("value", &self.value)?;
@@ -8895,10 +8895,10 @@ impl ::atlex::types::object::LexObject for RecordViewDetail {
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordViewDetail {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -8907,11 +8907,11 @@ impl ::atlex::__private::serde::Serialize for RecordViewDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewDetail {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordViewDetail;
             fn expecting(
                 &self,
@@ -8919,10 +8919,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewDetail {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#recordViewDetail object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordViewDetail, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordViewDetail, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
@@ -9016,7 +9016,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewDetail {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordViewDetail {}
@@ -9080,19 +9080,19 @@ impl ::atlex::types::object::LexObject for RecordViewNotFound {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("uri", &self.uri)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordViewNotFound {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9101,11 +9101,11 @@ impl ::atlex::__private::serde::Serialize for RecordViewNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewNotFound {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordViewNotFound;
             fn expecting(
                 &self,
@@ -9113,10 +9113,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewNotFound {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#recordViewNotFound object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordViewNotFound, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordViewNotFound, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -9139,7 +9139,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewNotFound {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordViewNotFound {}
@@ -9281,10 +9281,10 @@ impl ::atlex::types::object::LexObject for RecordsStats {
             + usize::from(self.takendown_count.is_some())
             + usize::from(self.total_reports.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "appealedCount",
@@ -9329,10 +9329,10 @@ impl ::atlex::types::object::LexObject for RecordsStats {
     }
 }
 impl ::atlex::__private::serde::Serialize for RecordsStats {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9341,11 +9341,11 @@ impl ::atlex::__private::serde::Serialize for RecordsStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordsStats {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RecordsStats;
             fn expecting(
                 &self,
@@ -9353,10 +9353,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordsStats {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#recordsStats object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RecordsStats, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RecordsStats, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -9442,7 +9442,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordsStats {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordsStats {}
@@ -9580,10 +9580,10 @@ impl ::atlex::types::object::LexObject for RepoView {
             + usize::from(self.invites_disabled.is_some())
             + usize::from(self.threat_signatures.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         map.serialize_entry("relatedRecords", &self.related_records)?;
@@ -9615,10 +9615,10 @@ impl ::atlex::types::object::LexObject for RepoView {
     }
 }
 impl ::atlex::__private::serde::Serialize for RepoView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -9627,11 +9627,11 @@ impl ::atlex::__private::serde::Serialize for RepoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RepoView;
             fn expecting(
                 &self,
@@ -9639,10 +9639,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#repoView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RepoView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RepoView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -9766,7 +9766,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoView {}
@@ -9966,10 +9966,10 @@ impl ::atlex::types::object::LexObject for RepoViewDetail {
             + usize::from(self.labels.is_some())
             + usize::from(self.threat_signatures.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("handle", &self.handle)?;
         map.serialize_entry("relatedRecords", &self.related_records)?;
@@ -10008,10 +10008,10 @@ impl ::atlex::types::object::LexObject for RepoViewDetail {
     }
 }
 impl ::atlex::__private::serde::Serialize for RepoViewDetail {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -10020,11 +10020,11 @@ impl ::atlex::__private::serde::Serialize for RepoViewDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewDetail {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RepoViewDetail;
             fn expecting(
                 &self,
@@ -10032,10 +10032,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewDetail {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#repoViewDetail object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RepoViewDetail, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RepoViewDetail, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -10190,7 +10190,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewDetail {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoViewDetail {}
@@ -10246,19 +10246,19 @@ impl ::atlex::types::object::LexObject for RepoViewNotFound {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for RepoViewNotFound {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -10267,11 +10267,11 @@ impl ::atlex::__private::serde::Serialize for RepoViewNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewNotFound {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RepoViewNotFound;
             fn expecting(
                 &self,
@@ -10279,10 +10279,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewNotFound {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#repoViewNotFound object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RepoViewNotFound, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RepoViewNotFound, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -10305,7 +10305,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewNotFound {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoViewNotFound {}
@@ -10390,10 +10390,10 @@ impl ::atlex::types::object::LexObject for ReporterStats {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 9usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("accountReportCount", &self.account_report_count)?;
         map.serialize_entry("recordReportCount", &self.record_report_count)?;
@@ -10407,10 +10407,10 @@ impl ::atlex::types::object::LexObject for ReporterStats {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReporterStats {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -10419,11 +10419,11 @@ impl ::atlex::__private::serde::Serialize for ReporterStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReporterStats {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReporterStats;
             fn expecting(
                 &self,
@@ -10431,10 +10431,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReporterStats {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#reporterStats object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReporterStats, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReporterStats, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -10553,7 +10553,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReporterStats {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReporterStats {}
@@ -10601,19 +10601,19 @@ impl ::atlex::types::object::LexObject for RevokeAccountCredentialsEvent {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("comment", &self.comment)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for RevokeAccountCredentialsEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -10622,11 +10622,11 @@ impl ::atlex::__private::serde::Serialize for RevokeAccountCredentialsEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RevokeAccountCredentialsEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = RevokeAccountCredentialsEvent;
             fn expecting(
                 &self,
@@ -10636,10 +10636,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RevokeAccountCredentia
                     "a tools.ozone.moderation.defs#revokeAccountCredentialsEvent object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<RevokeAccountCredentialsEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<RevokeAccountCredentialsEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
@@ -10662,7 +10662,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RevokeAccountCredentia
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RevokeAccountCredentialsEvent {}
@@ -10769,10 +10769,10 @@ impl ::atlex::types::object::LexObject for ScheduleTakedownEvent {
             + usize::from(self.execute_at.is_some())
             + usize::from(self.execute_until.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -10789,10 +10789,10 @@ impl ::atlex::types::object::LexObject for ScheduleTakedownEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for ScheduleTakedownEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -10801,11 +10801,11 @@ impl ::atlex::__private::serde::Serialize for ScheduleTakedownEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduleTakedownEvent {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ScheduleTakedownEvent;
             fn expecting(
                 &self,
@@ -10813,10 +10813,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduleTakedownEvent 
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#scheduleTakedownEvent object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ScheduleTakedownEvent, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ScheduleTakedownEvent, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -10866,7 +10866,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduleTakedownEvent 
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ScheduleTakedownEvent {}
@@ -11072,10 +11072,10 @@ impl ::atlex::types::object::LexObject for ScheduledActionView {
             + usize::from(self.randomize_execution.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("action", &self.action)?;
         map.serialize_entry("did", &self.did)?;
@@ -11119,10 +11119,10 @@ impl ::atlex::types::object::LexObject for ScheduledActionView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ScheduledActionView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -11131,11 +11131,11 @@ impl ::atlex::__private::serde::Serialize for ScheduledActionView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ScheduledActionView;
             fn expecting(
                 &self,
@@ -11143,10 +11143,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#scheduledActionView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ScheduledActionView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ScheduledActionView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::ScheduledActionViewAction,
@@ -11299,7 +11299,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ScheduledActionView {}
@@ -11355,10 +11355,10 @@ impl ::std::fmt::Display for ScheduledActionViewAction {
 }
 impl ::atlex::__private::serde::Serialize for ScheduledActionViewAction {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -11380,9 +11380,9 @@ impl ::std::str::FromStr for ScheduledActionViewAction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionViewAction {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -11459,10 +11459,10 @@ impl ::std::fmt::Display for ScheduledActionViewStatus {
 }
 impl ::atlex::__private::serde::Serialize for ScheduledActionViewStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -11484,9 +11484,9 @@ impl ::std::str::FromStr for ScheduledActionViewStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionViewStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -11858,10 +11858,10 @@ impl ::atlex::types::object::LexObject for SubjectStatusView {
             + usize::from(self.suspend_until.is_some())
             + usize::from(self.tags.is_some()) + usize::from(self.takendown.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -11947,10 +11947,10 @@ impl ::atlex::types::object::LexObject for SubjectStatusView {
     }
 }
 impl ::atlex::__private::serde::Serialize for SubjectStatusView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -11959,11 +11959,11 @@ impl ::atlex::__private::serde::Serialize for SubjectStatusView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SubjectStatusView;
             fn expecting(
                 &self,
@@ -11971,10 +11971,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#subjectStatusView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SubjectStatusView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SubjectStatusView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::defs::SubjectStatusViewSubject,
@@ -12236,7 +12236,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SubjectStatusView {}
@@ -12323,10 +12323,10 @@ impl ::std::fmt::Display for SubjectStatusViewAgeAssuranceState {
 }
 impl ::atlex::__private::serde::Serialize for SubjectStatusViewAgeAssuranceState {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -12349,9 +12349,9 @@ impl ::std::str::FromStr for SubjectStatusViewAgeAssuranceState {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SubjectStatusViewAgeAssuranceState {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -12415,10 +12415,10 @@ impl ::std::fmt::Display for SubjectStatusViewAgeAssuranceUpdatedBy {
 }
 impl ::atlex::__private::serde::Serialize for SubjectStatusViewAgeAssuranceUpdatedBy {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -12442,9 +12442,9 @@ impl ::std::str::FromStr for SubjectStatusViewAgeAssuranceUpdatedBy {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SubjectStatusViewAgeAssuranceUpdatedBy {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -12483,10 +12483,10 @@ impl ::atlex::types::union::LexUnion for SubjectStatusViewHosting {
         "tools.ozone.moderation.defs#accountHosting",
         "tools.ozone.moderation.defs#recordHosting",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#accountHosting" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -12498,7 +12498,7 @@ impl ::atlex::types::union::LexUnion for SubjectStatusViewHosting {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#subjectStatusView.properties.hosting"
@@ -12514,10 +12514,10 @@ impl ::atlex::types::union::LexUnion for SubjectStatusViewHosting {
     }
 }
 impl ::atlex::__private::serde::Serialize for SubjectStatusViewHosting {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::AccountHosting(value) => {
                 ::atlex::types::object::serialize_object(
@@ -12545,9 +12545,9 @@ impl ::atlex::__private::serde::Serialize for SubjectStatusViewHosting {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusViewHosting {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -12593,10 +12593,10 @@ impl ::atlex::types::union::LexUnion for SubjectStatusViewSubject {
         "chat.bsky.convo.defs#messageRef",
         "chat.bsky.convo.defs#convoRef",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.admin.defs#repoRef" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -12616,7 +12616,7 @@ impl ::atlex::types::union::LexUnion for SubjectStatusViewSubject {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.defs#subjectStatusView.properties.subject"
@@ -12632,10 +12632,10 @@ impl ::atlex::types::union::LexUnion for SubjectStatusViewSubject {
     }
 }
 impl ::atlex::__private::serde::Serialize for SubjectStatusViewSubject {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RepoRef(value) => {
                 ::atlex::types::object::serialize_object(
@@ -12673,9 +12673,9 @@ impl ::atlex::__private::serde::Serialize for SubjectStatusViewSubject {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusViewSubject {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -12812,10 +12812,10 @@ impl ::atlex::types::object::LexObject for SubjectView {
             + usize::from(self.record.is_some()) + usize::from(self.repo.is_some())
             + usize::from(self.status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("type", &self.r#type)?;
         map.serialize_entry("subject", &self.subject)?;
         ::atlex::types::object::serialize_optional(map, "profile", &self.profile)?;
@@ -12826,10 +12826,10 @@ impl ::atlex::types::object::LexObject for SubjectView {
     }
 }
 impl ::atlex::__private::serde::Serialize for SubjectView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -12838,11 +12838,11 @@ impl ::atlex::__private::serde::Serialize for SubjectView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SubjectView;
             fn expecting(
                 &self,
@@ -12850,10 +12850,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#subjectView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SubjectView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SubjectView, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::com::atproto::moderation::defs::SubjectType,
                 > = ::std::option::Option::None;
@@ -12931,7 +12931,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SubjectView {}
@@ -12965,12 +12965,12 @@ pub enum SubjectViewProfile {
 impl ::atlex::types::union::LexUnion for SubjectViewProfile {
     const NAME: &'static str = "tools.ozone.moderation.defs#subjectView.properties.profile";
     const REFS: &'static [&'static str] = &[];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        _deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        _deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::std::result::Result::Err(
-            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+            <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                 ::std::format_args!(
                     "{type_tag:?} is not a member of {}",
                     "tools.ozone.moderation.defs#subjectView.properties.profile"
@@ -12984,10 +12984,10 @@ impl ::atlex::types::union::LexUnion for SubjectViewProfile {
     }
 }
 impl ::atlex::__private::serde::Serialize for SubjectViewProfile {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Unknown(value) => {
                 ::atlex::__private::serde::Serialize::serialize(value, serializer)
@@ -12997,9 +12997,9 @@ impl ::atlex::__private::serde::Serialize for SubjectViewProfile {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectViewProfile {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -13051,10 +13051,10 @@ impl ::atlex::types::object::LexObject for VideoDetails {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("width", &self.width)?;
         map.serialize_entry("height", &self.height)?;
         map.serialize_entry("length", &self.length)?;
@@ -13062,10 +13062,10 @@ impl ::atlex::types::object::LexObject for VideoDetails {
     }
 }
 impl ::atlex::__private::serde::Serialize for VideoDetails {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -13074,11 +13074,11 @@ impl ::atlex::__private::serde::Serialize for VideoDetails {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VideoDetails {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = VideoDetails;
             fn expecting(
                 &self,
@@ -13086,10 +13086,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VideoDetails {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.defs#videoDetails object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<VideoDetails, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<VideoDetails, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -13130,7 +13130,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VideoDetails {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VideoDetails {}

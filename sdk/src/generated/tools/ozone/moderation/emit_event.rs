@@ -203,10 +203,10 @@ impl ::atlex::types::union::LexUnion for InputEvent {
         "tools.ozone.moderation.defs#scheduleTakedownEvent",
         "tools.ozone.moderation.defs#cancelScheduledTakedownEvent",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#modEventTakedown" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -310,7 +310,7 @@ impl ::atlex::types::union::LexUnion for InputEvent {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.emitEvent#main.input.schema.properties.event"
@@ -326,10 +326,10 @@ impl ::atlex::types::union::LexUnion for InputEvent {
     }
 }
 impl ::atlex::__private::serde::Serialize for InputEvent {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::ModEventTakedown(value) => {
                 ::atlex::types::object::serialize_object(
@@ -564,9 +564,9 @@ impl ::atlex::__private::serde::Serialize for InputEvent {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InputEvent {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -837,10 +837,10 @@ impl ::atlex::types::union::LexUnion for InputSubject {
         "com.atproto.admin.defs#repoRef",
         "com.atproto.repo.strongRef",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "com.atproto.admin.defs#repoRef" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -852,7 +852,7 @@ impl ::atlex::types::union::LexUnion for InputSubject {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.emitEvent#main.input.schema.properties.subject"
@@ -868,10 +868,10 @@ impl ::atlex::types::union::LexUnion for InputSubject {
     }
 }
 impl ::atlex::__private::serde::Serialize for InputSubject {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RepoRef(value) => {
                 ::atlex::types::object::serialize_object(
@@ -895,9 +895,9 @@ impl ::atlex::__private::serde::Serialize for InputSubject {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InputSubject {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -1025,10 +1025,10 @@ impl ::atlex::types::object::LexObject for Input {
             + usize::from(self.report_action.is_some())
             + usize::from(self.subject_blob_cids.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("event", &self.event)?;
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("createdBy", &self.created_by)?;
@@ -1052,10 +1052,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
 }
 impl ::atlex::__private::serde::Serialize for Input {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1064,11 +1064,11 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Input;
             fn expecting(
                 &self,
@@ -1078,10 +1078,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     "a tools.ozone.moderation.emitEvent#main.input.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Input, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Input, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::emit_event::InputEvent,
                 > = ::std::option::Option::None;
@@ -1168,7 +1168,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -1269,10 +1269,10 @@ impl ::atlex::types::object::LexObject for ReportAction {
             + usize::from(self.ids.is_some()) + usize::from(self.note.is_some())
             + usize::from(self.types.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(map, "all", &self.all)?;
         ::atlex::types::object::serialize_optional(map, "ids", &self.ids)?;
         ::atlex::types::object::serialize_optional(map, "note", &self.note)?;
@@ -1281,10 +1281,10 @@ impl ::atlex::types::object::LexObject for ReportAction {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReportAction {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1293,11 +1293,11 @@ impl ::atlex::__private::serde::Serialize for ReportAction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAction {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReportAction;
             fn expecting(
                 &self,
@@ -1305,10 +1305,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAction {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.emitEvent#reportAction object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReportAction, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReportAction, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::vec::Vec<i64>> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -1360,7 +1360,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAction {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportAction {}

@@ -109,19 +109,19 @@ impl ::atlex::types::object::LexObject for Output {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("timeline", &self.timeline)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -130,11 +130,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -144,10 +144,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     "a tools.ozone.moderation.getAccountTimeline#main.output.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<
                         ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItem,
@@ -174,7 +174,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -219,20 +219,20 @@ impl ::atlex::types::object::LexObject for TimelineItem {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("day", &self.day)?;
         map.serialize_entry("summary", &self.summary)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for TimelineItem {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -241,11 +241,11 @@ impl ::atlex::__private::serde::Serialize for TimelineItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = TimelineItem;
             fn expecting(
                 &self,
@@ -255,10 +255,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItem {
                     "a tools.ozone.moderation.getAccountTimeline#timelineItem object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<TimelineItem, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<TimelineItem, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::std::vec::Vec<
@@ -294,7 +294,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItem {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TimelineItem {}
@@ -342,10 +342,10 @@ impl ::atlex::types::object::LexObject for TimelineItemSummary {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("eventSubjectType", &self.event_subject_type)?;
         map.serialize_entry("eventType", &self.event_type)?;
         map.serialize_entry("count", &self.count)?;
@@ -353,10 +353,10 @@ impl ::atlex::types::object::LexObject for TimelineItemSummary {
     }
 }
 impl ::atlex::__private::serde::Serialize for TimelineItemSummary {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -365,11 +365,11 @@ impl ::atlex::__private::serde::Serialize for TimelineItemSummary {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItemSummary {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = TimelineItemSummary;
             fn expecting(
                 &self,
@@ -379,10 +379,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItemSummary {
                     "a tools.ozone.moderation.getAccountTimeline#timelineItemSummary object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<TimelineItemSummary, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<TimelineItemSummary, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummaryEventSubjectType,
                 > = ::std::option::Option::None;
@@ -430,7 +430,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItemSummary {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TimelineItemSummary {}
@@ -487,10 +487,10 @@ impl ::std::fmt::Display for TimelineItemSummaryEventSubjectType {
 }
 impl ::atlex::__private::serde::Serialize for TimelineItemSummaryEventSubjectType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -514,9 +514,9 @@ impl ::std::str::FromStr for TimelineItemSummaryEventSubjectType {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for TimelineItemSummaryEventSubjectType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -821,10 +821,10 @@ impl ::std::fmt::Display for TimelineItemSummaryEventType {
 }
 impl ::atlex::__private::serde::Serialize for TimelineItemSummaryEventType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -846,9 +846,9 @@ impl ::std::str::FromStr for TimelineItemSummaryEventType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItemSummaryEventType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -30,10 +30,10 @@ impl ::atlex::types::union::LexUnion for InputAction {
     const REFS: &'static [&'static str] = &[
         "tools.ozone.moderation.scheduleAction#takedown",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.scheduleAction#takedown" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -41,7 +41,7 @@ impl ::atlex::types::union::LexUnion for InputAction {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.moderation.scheduleAction#main.input.schema.properties.action"
@@ -57,10 +57,10 @@ impl ::atlex::types::union::LexUnion for InputAction {
     }
 }
 impl ::atlex::__private::serde::Serialize for InputAction {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Takedown(value) => {
                 ::atlex::types::object::serialize_object(
@@ -79,9 +79,9 @@ impl ::atlex::__private::serde::Serialize for InputAction {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InputAction {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -167,10 +167,10 @@ impl ::atlex::types::object::LexObject for Input {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize + usize::from(self.mod_tool.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("action", &self.action)?;
         map.serialize_entry("subjects", &self.subjects)?;
         map.serialize_entry("createdBy", &self.created_by)?;
@@ -180,10 +180,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
 }
 impl ::atlex::__private::serde::Serialize for Input {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -192,11 +192,11 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Input;
             fn expecting(
                 &self,
@@ -206,10 +206,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     "a tools.ozone.moderation.scheduleAction#main.input.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Input, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Input, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::moderation::schedule_action::InputAction,
                 > = ::std::option::Option::None;
@@ -276,7 +276,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -348,10 +348,10 @@ impl ::atlex::types::object::LexObject for FailedScheduling {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.error_code.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("subject", &self.subject)?;
         map.serialize_entry("error", &self.error)?;
         ::atlex::types::object::serialize_optional(map, "errorCode", &self.error_code)?;
@@ -359,10 +359,10 @@ impl ::atlex::types::object::LexObject for FailedScheduling {
     }
 }
 impl ::atlex::__private::serde::Serialize for FailedScheduling {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -371,11 +371,11 @@ impl ::atlex::__private::serde::Serialize for FailedScheduling {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FailedScheduling {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = FailedScheduling;
             fn expecting(
                 &self,
@@ -385,10 +385,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FailedScheduling {
                     "a tools.ozone.moderation.scheduleAction#failedScheduling object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<FailedScheduling, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<FailedScheduling, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -429,7 +429,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FailedScheduling {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FailedScheduling {}
@@ -474,20 +474,20 @@ impl ::atlex::types::object::LexObject for ScheduledActionResults {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("succeeded", &self.succeeded)?;
         map.serialize_entry("failed", &self.failed)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for ScheduledActionResults {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -496,11 +496,11 @@ impl ::atlex::__private::serde::Serialize for ScheduledActionResults {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionResults {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ScheduledActionResults;
             fn expecting(
                 &self,
@@ -510,10 +510,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionResults
                     "a tools.ozone.moderation.scheduleAction#scheduledActionResults object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ScheduledActionResults, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ScheduledActionResults, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::std::vec::Vec<::atlex::types::Did>,
                 > = ::std::option::Option::None;
@@ -551,7 +551,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionResults
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ScheduledActionResults {}
@@ -637,10 +637,10 @@ impl ::atlex::types::object::LexObject for SchedulingConfig {
             + usize::from(self.execute_at.is_some())
             + usize::from(self.execute_until.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "executeAfter",
@@ -656,10 +656,10 @@ impl ::atlex::types::object::LexObject for SchedulingConfig {
     }
 }
 impl ::atlex::__private::serde::Serialize for SchedulingConfig {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -668,11 +668,11 @@ impl ::atlex::__private::serde::Serialize for SchedulingConfig {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SchedulingConfig {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SchedulingConfig;
             fn expecting(
                 &self,
@@ -682,10 +682,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SchedulingConfig {
                     "a tools.ozone.moderation.scheduleAction#schedulingConfig object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SchedulingConfig, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SchedulingConfig, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -726,7 +726,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SchedulingConfig {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SchedulingConfig {}
@@ -897,10 +897,10 @@ impl ::atlex::types::object::LexObject for Takedown {
             + usize::from(self.strike_count.is_some())
             + usize::from(self.strike_expires_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "acknowledgeAccountSubjects",
@@ -942,10 +942,10 @@ impl ::atlex::types::object::LexObject for Takedown {
     }
 }
 impl ::atlex::__private::serde::Serialize for Takedown {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -954,11 +954,11 @@ impl ::atlex::__private::serde::Serialize for Takedown {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Takedown {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Takedown;
             fn expecting(
                 &self,
@@ -966,10 +966,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Takedown {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.moderation.scheduleAction#takedown object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Takedown, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Takedown, __A::Error> {
                 let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -1066,7 +1066,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Takedown {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Takedown {}

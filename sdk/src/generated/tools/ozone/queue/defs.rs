@@ -65,10 +65,10 @@ impl ::atlex::types::object::LexObject for AssignmentView {
         self.extra.body_len() + 4usize + usize::from(self.end_at.is_some())
             + usize::from(self.moderator.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("queue", &self.queue)?;
@@ -79,10 +79,10 @@ impl ::atlex::types::object::LexObject for AssignmentView {
     }
 }
 impl ::atlex::__private::serde::Serialize for AssignmentView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -91,11 +91,11 @@ impl ::atlex::__private::serde::Serialize for AssignmentView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AssignmentView;
             fn expecting(
                 &self,
@@ -103,10 +103,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.queue.defs#assignmentView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AssignmentView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AssignmentView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -178,7 +178,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AssignmentView {}
@@ -318,10 +318,10 @@ impl ::atlex::types::object::LexObject for QueueStats {
             + usize::from(self.last_updated.is_some())
             + usize::from(self.pending_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "actionRate",
@@ -361,10 +361,10 @@ impl ::atlex::types::object::LexObject for QueueStats {
     }
 }
 impl ::atlex::__private::serde::Serialize for QueueStats {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -373,11 +373,11 @@ impl ::atlex::__private::serde::Serialize for QueueStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueStats {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = QueueStats;
             fn expecting(
                 &self,
@@ -385,10 +385,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueStats {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.queue.defs#queueStats object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<QueueStats, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<QueueStats, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -465,7 +465,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueStats {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for QueueStats {}
@@ -627,10 +627,10 @@ impl ::atlex::types::object::LexObject for QueueView {
             + usize::from(self.report_types.is_some())
             + usize::from(self.subject_types.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("createdBy", &self.created_by)?;
@@ -664,10 +664,10 @@ impl ::atlex::types::object::LexObject for QueueView {
     }
 }
 impl ::atlex::__private::serde::Serialize for QueueView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -676,11 +676,11 @@ impl ::atlex::__private::serde::Serialize for QueueView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = QueueView;
             fn expecting(
                 &self,
@@ -688,10 +688,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.queue.defs#queueView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<QueueView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<QueueView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
@@ -832,7 +832,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for QueueView {}
@@ -898,10 +898,10 @@ impl ::std::fmt::Display for QueueViewSubjectTypesItem {
 }
 impl ::atlex::__private::serde::Serialize for QueueViewSubjectTypesItem {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -923,9 +923,9 @@ impl ::std::str::FromStr for QueueViewSubjectTypesItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueViewSubjectTypesItem {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -366,10 +366,10 @@ impl ::std::fmt::Display for ReasonType {
 }
 impl ::atlex::__private::serde::Serialize for ReasonType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -391,9 +391,9 @@ impl ::std::str::FromStr for ReasonType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -461,10 +461,10 @@ impl ::atlex::types::object::LexObject for AssignmentActivity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "previousStatus",
@@ -474,10 +474,10 @@ impl ::atlex::types::object::LexObject for AssignmentActivity {
     }
 }
 impl ::atlex::__private::serde::Serialize for AssignmentActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -486,11 +486,11 @@ impl ::atlex::__private::serde::Serialize for AssignmentActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentActivity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AssignmentActivity;
             fn expecting(
                 &self,
@@ -498,10 +498,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentActivity {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#assignmentActivity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AssignmentActivity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AssignmentActivity, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::report::defs::AssignmentActivityPreviousStatus,
                 > = ::std::option::Option::None;
@@ -526,7 +526,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentActivity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AssignmentActivity {}
@@ -598,10 +598,10 @@ impl ::std::fmt::Display for AssignmentActivityPreviousStatus {
 }
 impl ::atlex::__private::serde::Serialize for AssignmentActivityPreviousStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -624,9 +624,9 @@ impl ::std::str::FromStr for AssignmentActivityPreviousStatus {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for AssignmentActivityPreviousStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -722,10 +722,10 @@ impl ::atlex::types::object::LexObject for AssignmentView {
         self.extra.body_len() + 4usize + usize::from(self.end_at.is_some())
             + usize::from(self.moderator.is_some()) + usize::from(self.queue.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("reportId", &self.report_id)?;
@@ -737,10 +737,10 @@ impl ::atlex::types::object::LexObject for AssignmentView {
     }
 }
 impl ::atlex::__private::serde::Serialize for AssignmentView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -749,11 +749,11 @@ impl ::atlex::__private::serde::Serialize for AssignmentView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = AssignmentView;
             fn expecting(
                 &self,
@@ -761,10 +761,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#assignmentView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<AssignmentView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<AssignmentView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -845,7 +845,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AssignmentView {}
@@ -909,10 +909,10 @@ impl ::atlex::types::object::LexObject for CloseActivity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "previousStatus",
@@ -922,10 +922,10 @@ impl ::atlex::types::object::LexObject for CloseActivity {
     }
 }
 impl ::atlex::__private::serde::Serialize for CloseActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -934,11 +934,11 @@ impl ::atlex::__private::serde::Serialize for CloseActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CloseActivity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = CloseActivity;
             fn expecting(
                 &self,
@@ -946,10 +946,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CloseActivity {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#closeActivity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<CloseActivity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<CloseActivity, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::report::defs::CloseActivityPreviousStatus,
                 > = ::std::option::Option::None;
@@ -974,7 +974,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for CloseActivity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for CloseActivity {}
@@ -1046,10 +1046,10 @@ impl ::std::fmt::Display for CloseActivityPreviousStatus {
 }
 impl ::atlex::__private::serde::Serialize for CloseActivityPreviousStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1071,9 +1071,9 @@ impl ::std::str::FromStr for CloseActivityPreviousStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CloseActivityPreviousStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1141,10 +1141,10 @@ impl ::atlex::types::object::LexObject for EscalationActivity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "previousStatus",
@@ -1154,10 +1154,10 @@ impl ::atlex::types::object::LexObject for EscalationActivity {
     }
 }
 impl ::atlex::__private::serde::Serialize for EscalationActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1166,11 +1166,11 @@ impl ::atlex::__private::serde::Serialize for EscalationActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EscalationActivity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = EscalationActivity;
             fn expecting(
                 &self,
@@ -1178,10 +1178,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EscalationActivity {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#escalationActivity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<EscalationActivity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<EscalationActivity, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::report::defs::EscalationActivityPreviousStatus,
                 > = ::std::option::Option::None;
@@ -1206,7 +1206,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EscalationActivity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EscalationActivity {}
@@ -1278,10 +1278,10 @@ impl ::std::fmt::Display for EscalationActivityPreviousStatus {
 }
 impl ::atlex::__private::serde::Serialize for EscalationActivityPreviousStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -1304,9 +1304,9 @@ impl ::std::str::FromStr for EscalationActivityPreviousStatus {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EscalationActivityPreviousStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -1448,10 +1448,10 @@ impl ::atlex::types::object::LexObject for HistoricalStats {
             + usize::from(self.inbound_count.is_some())
             + usize::from(self.pending_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("date", &self.date)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -1492,10 +1492,10 @@ impl ::atlex::types::object::LexObject for HistoricalStats {
     }
 }
 impl ::atlex::__private::serde::Serialize for HistoricalStats {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1504,11 +1504,11 @@ impl ::atlex::__private::serde::Serialize for HistoricalStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for HistoricalStats {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = HistoricalStats;
             fn expecting(
                 &self,
@@ -1516,10 +1516,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HistoricalStats {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#historicalStats object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<HistoricalStats, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<HistoricalStats, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -1605,7 +1605,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HistoricalStats {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for HistoricalStats {}
@@ -1740,10 +1740,10 @@ impl ::atlex::types::object::LexObject for LiveStats {
             + usize::from(self.last_updated.is_some())
             + usize::from(self.pending_count.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "actionRate",
@@ -1783,10 +1783,10 @@ impl ::atlex::types::object::LexObject for LiveStats {
     }
 }
 impl ::atlex::__private::serde::Serialize for LiveStats {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1795,11 +1795,11 @@ impl ::atlex::__private::serde::Serialize for LiveStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveStats {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = LiveStats;
             fn expecting(
                 &self,
@@ -1807,10 +1807,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveStats {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#liveStats object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<LiveStats, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<LiveStats, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
@@ -1887,7 +1887,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveStats {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LiveStats {}
@@ -1926,18 +1926,18 @@ impl ::atlex::types::object::LexObject for NoteActivity {
     fn body_len(&self) -> usize {
         self.extra.body_len()
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for NoteActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -1946,11 +1946,11 @@ impl ::atlex::__private::serde::Serialize for NoteActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for NoteActivity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = NoteActivity;
             fn expecting(
                 &self,
@@ -1958,10 +1958,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NoteActivity {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#noteActivity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<NoteActivity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<NoteActivity, __A::Error> {
                 let mut extra = ::atlex::types::Extra::new();
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::atlex::types::object::Key<'de>>()?
@@ -1971,7 +1971,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for NoteActivity {
                 ::std::result::Result::Ok(NoteActivity { extra })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for NoteActivity {}
@@ -2029,10 +2029,10 @@ impl ::atlex::types::object::LexObject for QueueActivity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "previousStatus",
@@ -2042,10 +2042,10 @@ impl ::atlex::types::object::LexObject for QueueActivity {
     }
 }
 impl ::atlex::__private::serde::Serialize for QueueActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2054,11 +2054,11 @@ impl ::atlex::__private::serde::Serialize for QueueActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueActivity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = QueueActivity;
             fn expecting(
                 &self,
@@ -2066,10 +2066,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueActivity {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#queueActivity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<QueueActivity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<QueueActivity, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::report::defs::QueueActivityPreviousStatus,
                 > = ::std::option::Option::None;
@@ -2094,7 +2094,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueActivity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for QueueActivity {}
@@ -2166,10 +2166,10 @@ impl ::std::fmt::Display for QueueActivityPreviousStatus {
 }
 impl ::atlex::__private::serde::Serialize for QueueActivityPreviousStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2191,9 +2191,9 @@ impl ::std::str::FromStr for QueueActivityPreviousStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueActivityPreviousStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2381,10 +2381,10 @@ impl ::atlex::types::object::LexObject for ReopenActivity {
     fn body_len(&self) -> usize {
         self.extra.body_len() + usize::from(self.previous_status.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         ::atlex::types::object::serialize_optional(
             map,
             "previousStatus",
@@ -2394,10 +2394,10 @@ impl ::atlex::types::object::LexObject for ReopenActivity {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReopenActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2406,11 +2406,11 @@ impl ::atlex::__private::serde::Serialize for ReopenActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReopenActivity {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReopenActivity;
             fn expecting(
                 &self,
@@ -2418,10 +2418,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReopenActivity {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#reopenActivity object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReopenActivity, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReopenActivity, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::report::defs::ReopenActivityPreviousStatus,
                 > = ::std::option::Option::None;
@@ -2446,7 +2446,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReopenActivity {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReopenActivity {}
@@ -2518,10 +2518,10 @@ impl ::std::fmt::Display for ReopenActivityPreviousStatus {
 }
 impl ::atlex::__private::serde::Serialize for ReopenActivityPreviousStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -2543,9 +2543,9 @@ impl ::std::str::FromStr for ReopenActivityPreviousStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReopenActivityPreviousStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -2695,10 +2695,10 @@ impl ::atlex::types::object::LexObject for ReportActivityView {
             + usize::from(self.public_note.is_some())
             + usize::from(self.report.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("reportId", &self.report_id)?;
         map.serialize_entry("activity", &self.activity)?;
@@ -2722,10 +2722,10 @@ impl ::atlex::types::object::LexObject for ReportActivityView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReportActivityView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -2734,11 +2734,11 @@ impl ::atlex::__private::serde::Serialize for ReportActivityView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportActivityView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReportActivityView;
             fn expecting(
                 &self,
@@ -2746,10 +2746,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportActivityView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#reportActivityView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReportActivityView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReportActivityView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -2871,7 +2871,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportActivityView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportActivityView {}
@@ -2931,10 +2931,10 @@ impl ::atlex::types::union::LexUnion for ReportActivityViewActivity {
         "tools.ozone.report.defs#reopenActivity",
         "tools.ozone.report.defs#noteActivity",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.report.defs#queueActivity" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -2962,7 +2962,7 @@ impl ::atlex::types::union::LexUnion for ReportActivityViewActivity {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.report.defs#reportActivityView.properties.activity"
@@ -2978,10 +2978,10 @@ impl ::atlex::types::union::LexUnion for ReportActivityViewActivity {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReportActivityViewActivity {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::QueueActivity(value) => {
                 ::atlex::types::object::serialize_object(
@@ -3037,9 +3037,9 @@ impl ::atlex::__private::serde::Serialize for ReportActivityViewActivity {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportActivityViewActivity {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -3139,10 +3139,10 @@ impl ::atlex::types::object::LexObject for ReportAssignment {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.moderator.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("assignedAt", &self.assigned_at)?;
         ::atlex::types::object::serialize_optional(map, "moderator", &self.moderator)?;
@@ -3150,10 +3150,10 @@ impl ::atlex::types::object::LexObject for ReportAssignment {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReportAssignment {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3162,11 +3162,11 @@ impl ::atlex::__private::serde::Serialize for ReportAssignment {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAssignment {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReportAssignment;
             fn expecting(
                 &self,
@@ -3174,10 +3174,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAssignment {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#reportAssignment object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReportAssignment, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReportAssignment, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3220,7 +3220,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAssignment {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportAssignment {}
@@ -3497,10 +3497,10 @@ impl ::atlex::types::object::LexObject for ReportView {
             + usize::from(self.subject_status.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("eventId", &self.event_id)?;
         map.serialize_entry("status", &self.status)?;
@@ -3545,10 +3545,10 @@ impl ::atlex::types::object::LexObject for ReportView {
     }
 }
 impl ::atlex::__private::serde::Serialize for ReportView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -3557,11 +3557,11 @@ impl ::atlex::__private::serde::Serialize for ReportView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = ReportView;
             fn expecting(
                 &self,
@@ -3569,10 +3569,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.report.defs#reportView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<ReportView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<ReportView, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<
@@ -3784,7 +3784,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportView {}
@@ -3884,10 +3884,10 @@ impl ::std::fmt::Display for ReportViewStatus {
 }
 impl ::atlex::__private::serde::Serialize for ReportViewStatus {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -3909,9 +3909,9 @@ impl ::std::str::FromStr for ReportViewStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportViewStatus {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -128,10 +128,10 @@ impl ::atlex::types::object::LexObject for Input {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("reportId", &self.report_id)?;
         map.serialize_entry("queueId", &self.queue_id)?;
         ::atlex::types::object::serialize_optional(map, "comment", &self.comment)?;
@@ -139,10 +139,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
 }
 impl ::atlex::__private::serde::Serialize for Input {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -151,11 +151,11 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Input;
             fn expecting(
                 &self,
@@ -165,10 +165,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     "a tools.ozone.report.reassignQueue#main.input.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Input, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Input, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -209,7 +209,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -247,19 +247,19 @@ impl ::atlex::types::object::LexObject for Output {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("report", &self.report)?;
         self.extra.serialize_entries(map)
     }
 }
 impl ::atlex::__private::serde::Serialize for Output {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -268,11 +268,11 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Output;
             fn expecting(
                 &self,
@@ -282,10 +282,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     "a tools.ozone.report.reassignQueue#main.output.schema object",
                 )
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Output, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Output, __A::Error> {
                 let mut field0: ::std::option::Option<
                     ::atlex::tools::ozone::report::defs::ReportView,
                 > = ::std::option::Option::None;
@@ -310,7 +310,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

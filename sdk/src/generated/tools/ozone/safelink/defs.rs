@@ -49,10 +49,10 @@ impl ::std::fmt::Display for ActionType {
 }
 impl ::atlex::__private::serde::Serialize for ActionType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -74,9 +74,9 @@ impl ::std::str::FromStr for ActionType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ActionType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -143,10 +143,10 @@ impl ::std::fmt::Display for EventType {
 }
 impl ::atlex::__private::serde::Serialize for EventType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -168,9 +168,9 @@ impl ::std::str::FromStr for EventType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -233,10 +233,10 @@ impl ::std::fmt::Display for PatternType {
 }
 impl ::atlex::__private::serde::Serialize for PatternType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -258,9 +258,9 @@ impl ::std::str::FromStr for PatternType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PatternType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -331,10 +331,10 @@ impl ::std::fmt::Display for ReasonType {
 }
 impl ::atlex::__private::serde::Serialize for ReasonType {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -356,9 +356,9 @@ impl ::std::str::FromStr for ReasonType {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonType {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -455,10 +455,10 @@ impl ::atlex::types::object::LexObject for Event {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 8usize + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("eventType", &self.event_type)?;
         map.serialize_entry("url", &self.url)?;
@@ -472,10 +472,10 @@ impl ::atlex::types::object::LexObject for Event {
     }
 }
 impl ::atlex::__private::serde::Serialize for Event {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -484,11 +484,11 @@ impl ::atlex::__private::serde::Serialize for Event {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Event;
             fn expecting(
                 &self,
@@ -496,10 +496,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.safelink.defs#event object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Event, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Event, __A::Error> {
                 let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::safelink::defs::EventType,
@@ -602,7 +602,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Event {}
@@ -686,10 +686,10 @@ impl ::atlex::types::object::LexObject for UrlRule {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 7usize + usize::from(self.comment.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("url", &self.url)?;
         map.serialize_entry("pattern", &self.pattern)?;
         map.serialize_entry("action", &self.action)?;
@@ -702,10 +702,10 @@ impl ::atlex::types::object::LexObject for UrlRule {
     }
 }
 impl ::atlex::__private::serde::Serialize for UrlRule {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -714,11 +714,11 @@ impl ::atlex::__private::serde::Serialize for UrlRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for UrlRule {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = UrlRule;
             fn expecting(
                 &self,
@@ -726,10 +726,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for UrlRule {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.safelink.defs#urlRule object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<UrlRule, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<UrlRule, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::safelink::defs::PatternType,
@@ -821,7 +821,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for UrlRule {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for UrlRule {}

@@ -38,10 +38,10 @@ impl ::atlex::types::object::LexObject for Set {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize + usize::from(self.description.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         ::atlex::types::object::serialize_optional(
             map,
@@ -52,10 +52,10 @@ impl ::atlex::types::object::LexObject for Set {
     }
 }
 impl ::atlex::__private::serde::Serialize for Set {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -64,11 +64,11 @@ impl ::atlex::__private::serde::Serialize for Set {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Set {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Set;
             fn expecting(
                 &self,
@@ -76,10 +76,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Set {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.set.defs#set object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Set, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Set, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut extra = ::atlex::types::Extra::new();
@@ -111,7 +111,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Set {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Set {}
@@ -199,10 +199,10 @@ impl ::atlex::types::object::LexObject for SetView {
     fn body_len(&self) -> usize {
         self.extra.body_len() + 4usize + usize::from(self.description.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("name", &self.name)?;
         map.serialize_entry("setSize", &self.set_size)?;
         map.serialize_entry("createdAt", &self.created_at)?;
@@ -216,10 +216,10 @@ impl ::atlex::types::object::LexObject for SetView {
     }
 }
 impl ::atlex::__private::serde::Serialize for SetView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -228,11 +228,11 @@ impl ::atlex::__private::serde::Serialize for SetView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SetView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = SetView;
             fn expecting(
                 &self,
@@ -240,10 +240,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SetView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.set.defs#setView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<SetView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<SetView, __A::Error> {
                 let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
@@ -302,7 +302,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SetView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SetView {}

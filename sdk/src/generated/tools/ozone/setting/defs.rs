@@ -105,10 +105,10 @@ impl ::atlex::types::object::LexObject for Option {
             + usize::from(self.manager_role.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("key", &self.key)?;
         map.serialize_entry("value", &self.value)?;
         map.serialize_entry("did", &self.did)?;
@@ -131,10 +131,10 @@ impl ::atlex::types::object::LexObject for Option {
     }
 }
 impl ::atlex::__private::serde::Serialize for Option {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -143,11 +143,11 @@ impl ::atlex::__private::serde::Serialize for Option {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Option;
             fn expecting(
                 &self,
@@ -155,10 +155,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.setting.defs#option object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Option, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Option, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
@@ -269,7 +269,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Option {}
@@ -362,10 +362,10 @@ impl ::std::fmt::Display for OptionManagerRole {
 }
 impl ::atlex::__private::serde::Serialize for OptionManagerRole {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -387,9 +387,9 @@ impl ::std::str::FromStr for OptionManagerRole {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for OptionManagerRole {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())
@@ -452,10 +452,10 @@ impl ::std::fmt::Display for OptionScope {
 }
 impl ::atlex::__private::serde::Serialize for OptionScope {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -477,9 +477,9 @@ impl ::std::str::FromStr for OptionScope {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for OptionScope {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

@@ -99,10 +99,10 @@ impl ::atlex::types::object::LexObject for Member {
             + usize::from(self.profile.is_some())
             + usize::from(self.updated_at.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("did", &self.did)?;
         map.serialize_entry("role", &self.role)?;
         ::atlex::types::object::serialize_optional(map, "createdAt", &self.created_at)?;
@@ -118,10 +118,10 @@ impl ::atlex::types::object::LexObject for Member {
     }
 }
 impl ::atlex::__private::serde::Serialize for Member {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -130,11 +130,11 @@ impl ::atlex::__private::serde::Serialize for Member {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Member {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = Member;
             fn expecting(
                 &self,
@@ -142,10 +142,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Member {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.team.defs#member object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<Member, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<Member, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<
                     ::atlex::tools::ozone::team::defs::MemberRole,
@@ -226,7 +226,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Member {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Member {}
@@ -306,10 +306,10 @@ impl ::std::fmt::Display for MemberRole {
 }
 impl ::atlex::__private::serde::Serialize for MemberRole {
     #[inline]
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
@@ -331,9 +331,9 @@ impl ::std::str::FromStr for MemberRole {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MemberRole {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
         ::std::result::Result::Ok(
             Self::known(value.as_str())

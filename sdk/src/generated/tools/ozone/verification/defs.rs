@@ -173,10 +173,10 @@ impl ::atlex::types::object::LexObject for VerificationView {
             + usize::from(self.subject_profile.is_some())
             + usize::from(self.subject_repo.is_some())
     }
-    fn serialize_body<M: ::atlex::__private::serde::ser::SerializeMap>(
+    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
-        map: &mut M,
-    ) -> ::std::result::Result<(), M::Error> {
+        map: &mut __M,
+    ) -> ::std::result::Result<(), __M::Error> {
         map.serialize_entry("issuer", &self.issuer)?;
         map.serialize_entry("uri", &self.uri)?;
         map.serialize_entry("subject", &self.subject)?;
@@ -214,10 +214,10 @@ impl ::atlex::types::object::LexObject for VerificationView {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationView {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         ::atlex::types::object::serialize_object(
             self,
             serializer,
@@ -226,11 +226,11 @@ impl ::atlex::__private::serde::Serialize for VerificationView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for Visitor {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
+        struct __Visitor;
+        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
             type Value = VerificationView;
             fn expecting(
                 &self,
@@ -238,10 +238,10 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
             ) -> ::std::fmt::Result {
                 f.write_str("a tools.ozone.verification.defs#verificationView object")
             }
-            fn visit_map<A: ::atlex::__private::serde::de::MapAccess<'de>>(
+            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> ::std::result::Result<VerificationView, A::Error> {
+                mut map: __A,
+            ) -> ::std::result::Result<VerificationView, __A::Error> {
                 let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
                 let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
                 let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
@@ -383,7 +383,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
                 })
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationView {}
@@ -412,12 +412,12 @@ pub enum VerificationViewIssuerProfile {
 impl ::atlex::types::union::LexUnion for VerificationViewIssuerProfile {
     const NAME: &'static str = "tools.ozone.verification.defs#verificationView.properties.issuerProfile";
     const REFS: &'static [&'static str] = &[];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        _deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        _deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::std::result::Result::Err(
-            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+            <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                 ::std::format_args!(
                     "{type_tag:?} is not a member of {}",
                     "tools.ozone.verification.defs#verificationView.properties.issuerProfile"
@@ -431,10 +431,10 @@ impl ::atlex::types::union::LexUnion for VerificationViewIssuerProfile {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationViewIssuerProfile {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Unknown(value) => {
                 ::atlex::__private::serde::Serialize::serialize(value, serializer)
@@ -444,9 +444,9 @@ impl ::atlex::__private::serde::Serialize for VerificationViewIssuerProfile {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationViewIssuerProfile {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -476,10 +476,10 @@ impl ::atlex::types::union::LexUnion for VerificationViewIssuerRepo {
         "tools.ozone.moderation.defs#repoViewDetail",
         "tools.ozone.moderation.defs#repoViewNotFound",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#repoViewDetail" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -491,7 +491,7 @@ impl ::atlex::types::union::LexUnion for VerificationViewIssuerRepo {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.verification.defs#verificationView.properties.issuerRepo"
@@ -507,10 +507,10 @@ impl ::atlex::types::union::LexUnion for VerificationViewIssuerRepo {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationViewIssuerRepo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RepoViewDetail(value) => {
                 ::atlex::types::object::serialize_object(
@@ -538,9 +538,9 @@ impl ::atlex::__private::serde::Serialize for VerificationViewIssuerRepo {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationViewIssuerRepo {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -580,12 +580,12 @@ pub enum VerificationViewSubjectProfile {
 impl ::atlex::types::union::LexUnion for VerificationViewSubjectProfile {
     const NAME: &'static str = "tools.ozone.verification.defs#verificationView.properties.subjectProfile";
     const REFS: &'static [&'static str] = &[];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        _deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        _deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::std::result::Result::Err(
-            <D::Error as ::atlex::__private::serde::de::Error>::custom(
+            <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                 ::std::format_args!(
                     "{type_tag:?} is not a member of {}",
                     "tools.ozone.verification.defs#verificationView.properties.subjectProfile"
@@ -599,10 +599,10 @@ impl ::atlex::types::union::LexUnion for VerificationViewSubjectProfile {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationViewSubjectProfile {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Unknown(value) => {
                 ::atlex::__private::serde::Serialize::serialize(value, serializer)
@@ -613,9 +613,9 @@ impl ::atlex::__private::serde::Serialize for VerificationViewSubjectProfile {
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for VerificationViewSubjectProfile {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
@@ -645,10 +645,10 @@ impl ::atlex::types::union::LexUnion for VerificationViewSubjectRepo {
         "tools.ozone.moderation.defs#repoViewDetail",
         "tools.ozone.moderation.defs#repoViewNotFound",
     ];
-    fn deserialize_member<'de, D: ::atlex::__private::serde::Deserializer<'de>>(
+    fn deserialize_member<'de, __D: ::atlex::__private::serde::Deserializer<'de>>(
         type_tag: &str,
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         match type_tag {
             "tools.ozone.moderation.defs#repoViewDetail" => {
                 ::atlex::__private::serde::Deserialize::deserialize(deserializer)
@@ -660,7 +660,7 @@ impl ::atlex::types::union::LexUnion for VerificationViewSubjectRepo {
             }
             other => {
                 ::std::result::Result::Err(
-                    <D::Error as ::atlex::__private::serde::de::Error>::custom(
+                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
                         ::std::format_args!(
                             "{other:?} is not a member of {}",
                             "tools.ozone.verification.defs#verificationView.properties.subjectRepo"
@@ -676,10 +676,10 @@ impl ::atlex::types::union::LexUnion for VerificationViewSubjectRepo {
     }
 }
 impl ::atlex::__private::serde::Serialize for VerificationViewSubjectRepo {
-    fn serialize<S: ::atlex::__private::serde::Serializer>(
+    fn serialize<__S: ::atlex::__private::serde::Serializer>(
         &self,
-        serializer: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::RepoViewDetail(value) => {
                 ::atlex::types::object::serialize_object(
@@ -707,9 +707,9 @@ impl ::atlex::__private::serde::Serialize for VerificationViewSubjectRepo {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationViewSubjectRepo {
     #[inline]
-    fn deserialize<D: ::atlex::__private::serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+        deserializer: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::atlex::types::union::deserialize_union(deserializer)
     }
 }
