@@ -38,142 +38,182 @@ pub struct CodegenArgs {
 const FEATURES_BEGIN: &str = "# @generated features begin (cargo xtask codegen)";
 const FEATURES_END: &str = "# @generated features end";
 
+/// One generation: which lexicons, where to, how.
+struct Job {
+    lexicons: PathBuf,
+    out: PathBuf,
+    config: Config,
+    /// Resolve refs against the official lexicons (a user crate's job).
+    with_official: bool,
+    /// The manifest whose feature block is regenerated (the SDK's job).
+    features_manifest: Option<PathBuf>,
+}
+
+/// The example crate generated from the project's own example lexicons (see README).
+pub const EXAMPLE_LEXICONS: &str = "lexicons/example";
+/// Where the example crate's generated modules live.
+pub const EXAMPLE_OUT: &str = "codegen/example/src/generated";
+
 /// Runs the command for the repository at `root`.
 pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
     let started = Instant::now();
     let official_dir = root.join("lexicons").join("official");
-    let sdk_mode = args.lexicons.is_none();
-    let own_dir = match &args.lexicons {
-        Some(dir) => resolve(root, dir),
-        None => official_dir.clone(),
-    };
-    if !own_dir.is_dir() {
-        return Err(if sdk_mode {
-            Error::new(format!(
-                "{} does not exist: the official lexicons are not synced yet; run \
-                 `cargo xtask lexicons sync` (or `cargo xtask lexicons sync --from ../shared/lexicons`) first",
-                own_dir.display()
-            ))
-        } else {
-            Error::new(format!(
-                "lexicon folder {} does not exist",
-                own_dir.display()
-            ))
-        });
-    }
-    let out_dir = match &args.out {
-        Some(dir) => resolve(root, dir),
-        None if sdk_mode => root.join("sdk").join("src").join("generated"),
-        None => {
+    let jobs = match (&args.lexicons, &args.out) {
+        (None, None) => {
+            if !official_dir.is_dir() {
+                return Err(Error::new(format!(
+                    "{} does not exist: the official lexicons are not synced yet; run \
+                     `cargo xtask lexicons sync` (or `cargo xtask lexicons sync --from ../shared/lexicons`) first",
+                    official_dir.display()
+                )));
+            }
+            let mut example = Config::user_crate("crate::generated");
+            example.layout = if args.single_file {
+                Layout::SingleFile
+            } else {
+                Layout::Tree
+            };
+            vec![
+                Job {
+                    lexicons: official_dir.clone(),
+                    out: root.join("sdk").join("src").join("generated"),
+                    config: Config::sdk(),
+                    with_official: false,
+                    features_manifest: Some(root.join("sdk").join("Cargo.toml")),
+                },
+                Job {
+                    lexicons: root.join(EXAMPLE_LEXICONS),
+                    out: root.join(EXAMPLE_OUT),
+                    config: example,
+                    with_official: true,
+                    features_manifest: None,
+                },
+            ]
+        }
+        (Some(lexicons), Some(out_dir)) => {
+            let lexicons = resolve(root, lexicons);
+            if !lexicons.is_dir() {
+                return Err(Error::new(format!(
+                    "lexicon folder {} does not exist",
+                    lexicons.display()
+                )));
+            }
+            let mut config =
+                Config::user_crate(args.root.clone().unwrap_or_else(|| "crate".to_owned()));
+            if args.single_file {
+                config.layout = Layout::SingleFile;
+            }
+            vec![Job {
+                lexicons,
+                out: resolve(root, out_dir),
+                config,
+                with_official: !args.no_official,
+                features_manifest: None,
+            }]
+        }
+        _ => {
             return Err(Error::new(
-                "--lexicons needs --out: the folder to write the generated modules to",
+                "--lexicons and --out go together: the lexicons to generate and the folder to write",
             ));
         }
     };
 
-    let own = load_checked(&own_dir, out)?;
-    let external = if sdk_mode || args.no_official {
-        None
-    } else if official_dir.is_dir() {
-        Some(load_checked(&official_dir, out)?)
-    } else {
-        return Err(Error::new(format!(
-            "refs into the official lexicons need {}; run `cargo xtask lexicons sync` first \
-             (or pass --no-official)",
-            official_dir.display()
-        )));
-    };
-
-    let mut config = if sdk_mode {
-        Config::sdk()
-    } else {
-        Config::user_crate(args.root.clone().unwrap_or_else(|| "crate".to_owned()))
-    };
-    if let Some(root_path) = &args.root {
-        config.root = root_path.clone();
-    }
-    if args.single_file {
-        config.layout = Layout::SingleFile;
-    }
-    let own_set = own.doc_set(&config.root);
-    let external_sets: Vec<DocSet<'_>> = external
-        .iter()
-        .map(|loaded| loaded.doc_set("::atlex"))
-        .collect();
-    let generated = atlex_codegen::generate(&own_set, &external_sets, &config)
-        .map_err(|e| Error::new(e.to_string()))?;
-
+    let mut official: Option<atlex_codegen::Loaded> = None;
     let mut stale = Vec::new();
+    let mut summary = Vec::new();
+    for job in &jobs {
+        let own = load_checked(&job.lexicons, out)?;
+        if job.with_official && official.is_none() {
+            if !official_dir.is_dir() {
+                return Err(Error::new(format!(
+                    "refs into the official lexicons need {}; run `cargo xtask lexicons sync` \
+                     first (or pass --no-official)",
+                    official_dir.display()
+                )));
+            }
+            official = Some(load_checked(&official_dir, out)?);
+        }
+        let external: Vec<DocSet<'_>> = match (&official, job.with_official) {
+            (Some(loaded), true) => vec![loaded.doc_set("::atlex")],
+            _ => Vec::new(),
+        };
+        let generated =
+            atlex_codegen::generate(&own.doc_set(&job.config.root), &external, &job.config)
+                .map_err(|e| Error::new(e.to_string()))?;
+        let before = stale.len();
+        write_files(&job.out, &generated.files, args.check, &mut stale)?;
+        if let Some(manifest) = &job.features_manifest {
+            let text = std::fs::read_to_string(manifest)
+                .context(|| format!("reading {}", manifest.display()))?;
+            let updated = replace_features(&text, &features_block(&generated.features))
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "{} has no `{FEATURES_BEGIN}` … `{FEATURES_END}` block in [features]",
+                        manifest.display()
+                    ))
+                })?;
+            if ensure_file(manifest, &updated, args.check)? {
+                stale.push(manifest.clone());
+            }
+        }
+        summary.push(format!(
+            "{} lexicons → {} files in {} ({} changed)",
+            own.docs.len(),
+            generated.files.len(),
+            display_relative(root, &job.out),
+            stale.len() - before
+        ));
+    }
+    let elapsed = started.elapsed();
+    if args.check && !stale.is_empty() {
+        let list: Vec<String> = stale
+            .iter()
+            .map(|p| format!("  {}", display_relative(root, p)))
+            .collect();
+        return Err(Error::new(format!(
+            "generated code is stale ({} file(s)); run `cargo xtask codegen{}` and commit the result:\n{}",
+            stale.len(),
+            reproduce_args(args),
+            list.join("\n")
+        )));
+    }
+    let verb = if args.check { "fresh" } else { "written" };
+    let _ = writeln!(out, "codegen ({verb}, {elapsed:.2?}):");
+    for line in summary {
+        let _ = writeln!(out, "  {line}");
+    }
+    Ok(())
+}
+
+/// Writes the generated files under `out_dir` (only those that changed) and removes `.rs` files
+/// the generator no longer produces; with `check`, only records what would change.
+fn write_files(
+    out_dir: &Path,
+    files: &[atlex_codegen::GeneratedFile],
+    check: bool,
+    stale: &mut Vec<PathBuf>,
+) -> Result<()> {
     let mut produced = BTreeSet::new();
-    for file in &generated.files {
+    for file in files {
         let path = out_dir.join(&file.path);
         produced.insert(path.clone());
-        if ensure_file(&path, &file.contents, args.check)? {
+        if ensure_file(&path, &file.contents, check)? {
             stale.push(path);
         }
     }
-    for path in rust_files(&out_dir)? {
+    for path in rust_files(out_dir)? {
         if !produced.contains(&path) {
             stale.push(path.clone());
-            if !args.check {
+            if !check {
                 std::fs::remove_file(&path)
                     .context(|| format!("removing stale generated file {}", path.display()))?;
             }
         }
     }
-    if !args.check {
-        remove_empty_dirs(&out_dir)?;
+    if !check {
+        remove_empty_dirs(out_dir)?;
     }
-    if sdk_mode {
-        let manifest = root.join("sdk").join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .context(|| format!("reading {}", manifest.display()))?;
-        let updated =
-            replace_features(&text, &features_block(&generated.features)).ok_or_else(|| {
-                Error::new(format!(
-                    "{} has no `{FEATURES_BEGIN}` … `{FEATURES_END}` block in [features]",
-                    manifest.display()
-                ))
-            })?;
-        if ensure_file(&manifest, &updated, args.check)? {
-            stale.push(manifest);
-        }
-    }
-    let elapsed = started.elapsed();
-    if args.check {
-        if stale.is_empty() {
-            let _ = writeln!(
-                out,
-                "codegen: {} files are fresh ({} lexicons, {:.2?})",
-                generated.files.len(),
-                own.docs.len(),
-                elapsed
-            );
-            Ok(())
-        } else {
-            let list: Vec<String> = stale
-                .iter()
-                .map(|p| format!("  {}", display_relative(root, p)))
-                .collect();
-            Err(Error::new(format!(
-                "generated code is stale ({} file(s)); run `cargo xtask codegen{}` and commit the result:\n{}",
-                stale.len(),
-                reproduce_args(args),
-                list.join("\n")
-            )))
-        }
-    } else {
-        let _ = writeln!(
-            out,
-            "codegen: {} lexicons → {} files in {} ({} changed, {:.2?})",
-            own.docs.len(),
-            generated.files.len(),
-            display_relative(root, &out_dir),
-            stale.len(),
-            elapsed
-        );
-        Ok(())
-    }
+    Ok(())
 }
 
 fn resolve(root: &Path, dir: &Path) -> PathBuf {
