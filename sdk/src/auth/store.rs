@@ -93,8 +93,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session stored under `key`, if any.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<SessionData>, StoreError>>;
     /// Stores (replaces) the session under `key`; durable when the future completes.
-    fn set<'a>(&'a self, key: &'a str, value: &'a SessionData)
-    -> BoxFuture<'a, Result<(), StoreError>>;
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a SessionData,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Removes the session under `key` (no error when absent).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Waits for and takes the exclusive lock on `key`. Refreshes happen under it, so two

@@ -7,9 +7,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Why a body could not be encoded or decoded.
-#[derive(Debug)]
+///
+/// A failed [`XrpcBody::decode`] hands the bytes back with [`BodyError::with_body`], so the
+/// transport can keep them in its [`DecodeError`](super::DecodeError) without copying every
+/// response up front.
 pub struct BodyError {
     message: String,
+    body: Option<Vec<u8>>,
 }
 
 impl BodyError {
@@ -17,7 +21,34 @@ impl BodyError {
     pub fn new(message: impl Into<String>) -> BodyError {
         BodyError {
             message: message.into(),
+            body: None,
         }
+    }
+
+    /// Hands back the bytes that could not be decoded.
+    #[must_use]
+    pub fn with_body(mut self, body: Vec<u8>) -> BodyError {
+        self.body = Some(body);
+        self
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Takes the bytes handed back by [`BodyError::with_body`].
+    pub fn take_body(&mut self) -> Option<Vec<u8>> {
+        self.body.take()
+    }
+}
+
+impl fmt::Debug for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyError")
+            .field("message", &self.message)
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .finish()
     }
 }
 
@@ -54,8 +85,10 @@ impl<T: JsonBody> XrpcBody for T {
     }
 
     fn decode(bytes: Vec<u8>, _content_type: Option<&str>) -> Result<Self, BodyError> {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| BodyError::new(format!("cannot decode JSON body: {e}")))
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(BodyError::new(format!("cannot decode JSON body: {e}")).with_body(bytes)),
+        }
     }
 }
 
