@@ -372,14 +372,22 @@ impl<'a> Emitter<'a> {
             doc_line(&format!(
                 "Creates a `{}` with every optional field unset{}.",
                 def.name,
-                if is_params { " (or at its default)" } else { "" }
+                if is_params {
+                    " (or at its default)"
+                } else {
+                    ""
+                }
             ))
         } else {
             doc_line(&format!(
                 "Creates a `{}` from its required fields ({}); optional fields start unset{}.",
                 def.name,
                 arg_names.join(", "),
-                if is_params { " or at their defaults" } else { "" }
+                if is_params {
+                    " or at their defaults"
+                } else {
+                    ""
+                }
             ))
         };
         let allow = if args.len() > 7 {

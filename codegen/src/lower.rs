@@ -125,11 +125,11 @@ pub fn lower(
             continue;
         }
         let items = lowerer.items.remove(nsid).unwrap_or_default();
-        let main_doc = info
-            .doc
-            .description
-            .clone()
-            .or_else(|| info.doc.main().and_then(|d| d.description().map(str::to_owned)));
+        let main_doc = info.doc.description.clone().or_else(|| {
+            info.doc
+                .main()
+                .and_then(|d| d.description().map(str::to_owned))
+        });
         modules.push(Module {
             nsid: nsid.clone(),
             path: lowerer.module_paths.get(nsid).cloned().unwrap_or_default(),
@@ -158,7 +158,11 @@ pub fn namespace_feature(nsid: &str) -> Option<String> {
     if a == "com" && b == "atproto" {
         return None;
     }
-    Some(format!("{}-{}", a.to_ascii_lowercase(), b.to_ascii_lowercase()))
+    Some(format!(
+        "{}-{}",
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase()
+    ))
 }
 
 struct DocInfo<'a> {
@@ -457,20 +461,12 @@ impl<'a> Lowerer<'a> {
                     // The def itself becomes the enum type; its name is the one from pass 1.
                     let path = alias_name.clone();
                     self.push_string_enum(&ctx, path.name.clone(), s);
-                    (
-                        Ty::Enum(path, str_rules(s)),
-                        s.description.clone(),
-                        true,
-                    )
+                    (Ty::Enum(path, str_rules(s)), s.description.clone(), true)
                 } else {
                     (string_ty(s), s.description.clone(), false)
                 }
             }
-            Def::Array(a) => (
-                self.lower_array(&ctx, a),
-                a.description.clone(),
-                false,
-            ),
+            Def::Array(a) => (self.lower_array(&ctx, a), a.description.clone(), false),
             _ => {
                 self.alias_in_progress.remove(&key);
                 return None;
@@ -571,10 +567,8 @@ impl<'a> Lowerer<'a> {
                 self.push_item(nsid, Item::Struct(def));
             }
             Def::Token(token) => {
-                let Some(DefName::Value(const_name)) = self
-                    .names
-                    .get(&(nsid.to_owned(), name.to_owned()))
-                    .cloned()
+                let Some(DefName::Value(const_name)) =
+                    self.names.get(&(nsid.to_owned(), name.to_owned())).cloned()
                 else {
                     return;
                 };
@@ -644,10 +638,8 @@ impl<'a> Lowerer<'a> {
                 );
             }
             Def::PermissionSet(set) => {
-                let Some(DefName::Value(const_name)) = self
-                    .names
-                    .get(&(nsid.to_owned(), name.to_owned()))
-                    .cloned()
+                let Some(DefName::Value(const_name)) =
+                    self.names.get(&(nsid.to_owned(), name.to_owned())).cloned()
                 else {
                     return;
                 };
@@ -750,7 +742,13 @@ impl<'a> Lowerer<'a> {
         let variants = errors
             .iter()
             .filter(|e| seen.insert(e.name.clone()))
-            .map(|e| (scope.claim(&pascal(&e.name)), e.name.clone(), e.description.clone()))
+            .map(|e| {
+                (
+                    scope.claim(&pascal(&e.name)),
+                    e.name.clone(),
+                    e.description.clone(),
+                )
+            })
             .collect();
         Some(ErrorEnum { name, variants })
     }
@@ -1006,7 +1004,9 @@ impl<'a> Lowerer<'a> {
                 .insert((ctx.nsid.to_owned(), target_nsid.clone()));
         }
         match def {
-            Def::Object(_) | Def::Record(_) => self.type_name(&target_nsid, &target_def).map(Ty::Named),
+            Def::Object(_) | Def::Record(_) => {
+                self.type_name(&target_nsid, &target_def).map(Ty::Named)
+            }
             Def::Boolean(_)
             | Def::Integer(_)
             | Def::String(_)
@@ -1045,7 +1045,10 @@ impl<'a> Lowerer<'a> {
             let (target_nsid, target_def) = reference.resolve(ctx.nsid);
             let Some(Ty::Named(path)) = self.lower_ref(&rctx, reference) else {
                 if self.docs.contains_key(target_nsid) {
-                    self.error_at(&rctx, format!("union member {reference} is not an object or record"));
+                    self.error_at(
+                        &rctx,
+                        format!("union member {reference} is not an object or record"),
+                    );
                 }
                 continue;
             };
@@ -1055,7 +1058,10 @@ impl<'a> Lowerer<'a> {
                 .and_then(|d| d.doc.defs.get(target_def))
                 .is_some_and(|d| matches!(d, Def::Object(_) | Def::Record(_)));
             if !is_object {
-                self.error_at(&rctx, format!("union member {reference} is not an object or record"));
+                self.error_at(
+                    &rctx,
+                    format!("union member {reference} is not an object or record"),
+                );
                 continue;
             }
             let last = target_nsid.rsplit('.').next().unwrap_or(target_nsid);
@@ -1148,9 +1154,9 @@ impl<'a> Lowerer<'a> {
                     let (name, needs) = match item {
                         Item::Struct(def) => (
                             &def.name,
-                            def.fields.iter().any(|f| {
-                                f.constant.is_some() || ty_checks(&f.ty, &validating)
-                            }),
+                            def.fields
+                                .iter()
+                                .any(|f| f.constant.is_some() || ty_checks(&f.ty, &validating)),
                         ),
                         Item::Union(def) => (
                             &def.name,
@@ -1176,7 +1182,11 @@ impl<'a> Lowerer<'a> {
         }
         for (nsid, items) in self.items.iter_mut() {
             let module = self.module_paths.get(nsid).cloned().unwrap_or_default();
-            let root = self.docs.get(nsid).map(|d| d.root.clone()).unwrap_or_default();
+            let root = self
+                .docs
+                .get(nsid)
+                .map(|d| d.root.clone())
+                .unwrap_or_default();
             for item in items.iter_mut() {
                 let path = |name: &str| TypePath {
                     root: root.clone(),
@@ -1274,7 +1284,10 @@ fn int_rules(i: &atlex_lexicon::model::IntegerSchema) -> IntRules {
 
 fn literals(field: &FieldType) -> (Option<Literal>, Option<Literal>) {
     match field {
-        FieldType::Boolean(b) => (b.default.map(Literal::Bool), b.const_value.map(Literal::Bool)),
+        FieldType::Boolean(b) => (
+            b.default.map(Literal::Bool),
+            b.const_value.map(Literal::Bool),
+        ),
         FieldType::Integer(i) => (
             i.default.map(Literal::Integer),
             i.const_value.map(Literal::Integer),

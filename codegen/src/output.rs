@@ -176,7 +176,9 @@ fn node_tokens(
             lines.push(format!(" Lexicon `{}`.", module.nsid));
             lines
         }
-        None if path.is_empty() => vec![" Generated bindings, one module per lexicon NSID.".to_owned()],
+        None if path.is_empty() => {
+            vec![" Generated bindings, one module per lexicon NSID.".to_owned()]
+        }
         None => vec![format!(" Lexicons under `{}.*`.", node.prefix)],
     };
     if inline.is_none() {

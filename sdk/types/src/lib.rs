@@ -27,13 +27,13 @@ pub mod union;
 pub mod validate;
 
 pub use data::{Blob, BlobRef, Bytes, CidLink, Data};
+pub use format::{
+    AtIdentifier, AtUri, Cid, Datetime, Did, Format, FormatError, Handle, Language, Nsid,
+    RecordKey, Tid, TidGenerator, Uri,
+};
 pub use nullable::Nullable;
 pub use object::Extra;
 pub use permission::{Permission, PermissionSet, RepoAction};
 pub use record::{Record, RecordKeyKind};
 pub use union::UnknownMember;
 pub use validate::{Validate, ValidationError, ValidationErrors, Validator};
-pub use format::{
-    AtIdentifier, AtUri, Cid, Datetime, Did, Format, FormatError, Handle, Language, Nsid,
-    RecordKey, Tid, TidGenerator, Uri,
-};

@@ -142,9 +142,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Chain<A> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         match self.pending.take() {
-            Some(value) => seed
-                .deserialize(value.to_json())
-                .map_err(de::Error::custom),
+            Some(value) => seed.deserialize(value.to_json()).map_err(de::Error::custom),
             None => self.rest.next_value_seed(seed),
         }
     }

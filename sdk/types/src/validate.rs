@@ -651,7 +651,9 @@ impl BlobRules<'_> {
             out.push(Constraint::BlobMaxSize { max, actual: size });
         }
         if let Some(accept) = self.accept
-            && !accept.iter().any(|pattern| mime_matches(pattern, mime_type))
+            && !accept
+                .iter()
+                .any(|pattern| mime_matches(pattern, mime_type))
         {
             out.push(Constraint::BlobAccept {
                 accept: accept.iter().map(|s| (*s).to_owned()).collect(),
@@ -792,7 +794,10 @@ mod tests {
         let errs = v.finish().unwrap_err();
         assert_eq!(errs.errors()[0].path, "$.embed.images[0].alt");
         assert_eq!(errs.errors()[1].path, "$[\"cid-link\"]");
-        assert!(errs.to_string().starts_with("2 lexicon constraint violations"));
+        assert!(
+            errs.to_string()
+                .starts_with("2 lexicon constraint violations")
+        );
     }
 
     #[test]
