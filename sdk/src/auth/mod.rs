@@ -13,6 +13,13 @@ pub mod password;
 mod secret;
 mod session;
 pub mod store;
+mod store_file;
+mod store_keyed;
+mod store_memory;
+#[cfg(feature = "sqlite")]
+mod store_sqlite;
+#[cfg(test)]
+mod store_suite;
 
 pub use password::PasswordSession;
 pub use secret::Secret;
@@ -20,3 +27,7 @@ pub use session::{
     AfterResponse, Anonymous, AuthError, AuthHeaders, AuthSession, RequestInfo, ResponseInfo,
 };
 pub use store::{BoxFuture, SessionData, SessionStore, StoreError, StoreLock};
+pub use store_file::FileStore;
+pub use store_memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use store_sqlite::{SqliteStore, SqliteStoreOptions};
