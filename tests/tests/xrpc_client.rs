@@ -446,6 +446,30 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn rate_limited_procedures_are_retried_too() {
+    // A 429 means the server did not run the request, so even a procedure may be sent again.
+    let server = MockServer::start().await;
+    Mock::given(path(CREATE_THING))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(CREATE_THING))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "42"})))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let (output, _) = client(&server)
+        .await
+        .call::<CreateThing>(NoParams, CreateThingInput { text: "x".into() })
+        .await
+        .unwrap();
+    assert_eq!(output.id, "42");
+    assert_eq!(hits(&server, "com.example.createThing").await, 2);
+}
+
+#[tokio::test]
 async fn proxy_and_labeler_headers_per_client_and_per_call() {
     let server = MockServer::start().await;
     Mock::given(path(GET_THING))

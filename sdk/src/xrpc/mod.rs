@@ -8,7 +8,10 @@
 //!
 //! The transport is `reqwest` (rustls, no default features) on `tokio`; `tracing` records one
 //! span per call (`xrpc`, with `nsid`, `method`, `status`, `attempt`, `duration_ms`; never
-//! tokens or bodies).
+//! tokens or bodies). Small solved problems use small, well-kept crates: `percent-encoding`
+//! (RFC 3986 query encoding, `%20` rather than form-style `+`), `url` (joining `/xrpc/<nsid>`
+//! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
+//! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
 
 mod body;
 pub(crate) mod client;
