@@ -301,6 +301,49 @@ async fn expired_token_400_refreshes_once_and_retries() {
 }
 
 #[tokio::test]
+async fn a_streamed_upload_is_sent_again_in_full_after_a_refresh() {
+    let server = MockServer::start().await;
+    let (a1, r1) = (jwt("access-1", 7200), jwt("refresh-1", 86400));
+    let (a2, r2) = (jwt("access-2", 7200), jwt("refresh-2", 86400));
+    Mock::given(path("/xrpc/com.example.uploadThing"))
+        .and(header("authorization", bearer(&a1).as_str()))
+        .respond_with(expired_token_400())
+        .mount(&server)
+        .await;
+    Mock::given(path("/xrpc/com.example.uploadThing"))
+        .and(header("authorization", bearer(&a2).as_str()))
+        .respond_with(|request: &wiremock::Request| {
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "id": format!("{} bytes", request.body.len()) }))
+        })
+        .mount(&server)
+        .await;
+    refreshes(&server, &r1, &a2, &r2).await;
+    let store = TestStore::new();
+    let client = restored(&server, &store, &a1, &r1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("video.mp4");
+    std::fs::write(&file, vec![7u8; 50_000]).unwrap();
+
+    let (output, _) = client
+        .call::<UploadThing>(
+            atlex::xrpc::NoParams,
+            atlex::xrpc::RawBody::from_file(&file, "video/mp4"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output.id, "50000 bytes");
+    assert_eq!(hits(&server, REFRESH_NSID).await, 1);
+    let requests = server.received_requests().await.unwrap();
+    let uploads: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/xrpc/com.example.uploadThing")
+        .collect();
+    assert_eq!(uploads.len(), 2);
+    assert!(uploads.iter().all(|r| r.body.len() == 50_000));
+}
+
+#[tokio::test]
 async fn invalid_token_401_with_www_authenticate_refreshes_once() {
     let server = MockServer::start().await;
     let (a1, r1) = (jwt("access-1", 7200), jwt("refresh-1", 86400));

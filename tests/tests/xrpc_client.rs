@@ -643,9 +643,43 @@ async fn raw_bodies_go_through_call() {
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests[0].body, png);
 
-    let (blob, _) = client.call::<GetBlob>(NoParams, NoBody).await.unwrap();
-    assert_eq!(blob.bytes, png);
-    assert_eq!(blob.content_type, "image/png");
+    let (blob, client) = client.call::<GetBlob>(NoParams, NoBody).await.unwrap();
+    assert_eq!(blob.bytes(), Some(&png[..]));
+    assert_eq!(blob.content_type(), "image/png");
+
+    // A file is streamed, with its length.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &content).unwrap();
+    let (output, client) = client
+        .call::<UploadThing>(NoParams, RawBody::from_file(&file, "image/png"))
+        .await
+        .unwrap();
+    assert_eq!(output.id, "200000 bytes");
+    let requests = server.received_requests().await.unwrap();
+    let upload = requests.last().unwrap();
+    assert_eq!(upload.body, content);
+    assert_eq!(
+        upload
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some("200000")
+    );
+
+    // A file that cannot be read fails before anything is sent.
+    let before = server.received_requests().await.unwrap().len();
+    let error = client
+        .call::<UploadThing>(
+            NoParams,
+            RawBody::from_file(dir.path().join("missing.bin"), "image/png"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&error, Error::Encode(_)), "{error:?}");
+    assert!(error.to_string().contains("missing.bin"), "{error}");
+    assert_eq!(server.received_requests().await.unwrap().len(), before);
 }
 
 #[tokio::test]

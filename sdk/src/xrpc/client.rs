@@ -211,14 +211,14 @@ impl Client {
                 .iter()
                 .map(|(name, value)| (*name, value.as_str())),
         );
-        let body = input.encode().map_err(Error::Encode)?;
+        let body = input.request_body().map_err(Error::Encode)?;
         let response = self
             .execute(
                 Outgoing {
                     nsid: E::NSID,
                     kind: E::KIND,
                     query,
-                    body: body.map(|(bytes, content_type)| (bytes.into(), content_type)),
+                    body,
                 },
                 options,
             )

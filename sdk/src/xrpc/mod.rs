@@ -24,7 +24,7 @@ mod retry;
 mod transport;
 mod untyped;
 
-pub use body::{BodyError, JsonBody, NoBody, RawBody, XrpcBody};
+pub use body::{BodyError, JsonBody, NoBody, RawBody, RequestBody, XrpcBody};
 pub use client::{BuildError, CallOptions, Client, ClientBuilder, Labeler};
 pub use endpoint::{Endpoint, EndpointKind, Subscription};
 pub use error::{ErrorBody, GenericError, XrpcErrorKind};

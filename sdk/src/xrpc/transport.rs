@@ -4,10 +4,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 use url::Url;
 
+use super::body::{BodyError, RequestBody, RequestSource};
 use super::client::{CallOptions, Client};
 use super::endpoint::EndpointKind;
 use super::error::ErrorBody;
@@ -43,8 +44,8 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) kind: EndpointKind,
     /// The encoded query string (empty for none).
     pub(crate) query: String,
-    /// The body and its content type.
-    pub(crate) body: Option<(Bytes, String)>,
+    /// The body.
+    pub(crate) body: Option<RequestBody>,
 }
 
 /// A successful (2xx) response.
@@ -135,10 +136,14 @@ impl Client {
                 url: &url,
             };
             let sent = auth.before_request(&info).await?;
-            let headers = request_headers(&sent, proxy, labelers, request.body.as_ref())?;
+            let mut headers = request_headers(&sent, proxy, labelers, request.body.as_ref())?;
+            let body = match &request.body {
+                Some(body) => Some(open_body(body, &mut headers).await?),
+                None => None,
+            };
 
             let outcome = self
-                .send_once(request, method, url.clone(), headers, timeout)
+                .send_once(method, url.clone(), headers, body, timeout)
                 .await;
             let received = match outcome {
                 Ok(received) => received,
@@ -208,10 +213,10 @@ impl Client {
 
     async fn send_once(
         &self,
-        request: &Outgoing<'_>,
         method: &'static str,
         url: Url,
         headers: HeaderMap,
+        body: Option<reqwest::Body>,
         timeout: Option<Duration>,
     ) -> Result<Received, reqwest::Error> {
         let http = &self.shared.http;
@@ -220,8 +225,8 @@ impl Client {
             _ => http.post(url),
         };
         builder = builder.headers(headers);
-        if let Some((body, _)) = &request.body {
-            builder = builder.body(body.clone());
+        if let Some(body) = body {
+            builder = builder.body(body);
         }
         if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);
@@ -281,7 +286,7 @@ fn request_headers(
     auth: &AuthHeaders,
     proxy: Option<&str>,
     labelers: Option<&str>,
-    body: Option<&(Bytes, String)>,
+    body: Option<&RequestBody>,
 ) -> Result<HeaderMap, Error<ErrorBody>> {
     let mut headers = HeaderMap::new();
     for (name, value) in auth.headers() {
@@ -307,12 +312,36 @@ fn request_headers(
         })?;
         headers.insert(HeaderName::from_static("atproto-accept-labelers"), value);
     }
-    if let Some((_, content_type)) = body {
+    if let Some(body) = body {
+        let content_type = body.content_type();
         let value = HeaderValue::from_str(content_type)
             .map_err(|_| Error::InvalidRequest(format!("invalid content type {content_type:?}")))?;
         headers.insert(CONTENT_TYPE, value);
     }
     Ok(headers)
+}
+
+/// The body of one attempt: the bytes (shared, not copied), or the file opened afresh and
+/// streamed with its length as `Content-Length`.
+async fn open_body(
+    body: &RequestBody,
+    headers: &mut HeaderMap,
+) -> Result<reqwest::Body, Error<ErrorBody>> {
+    match body.source() {
+        RequestSource::Bytes(bytes) => Ok(reqwest::Body::from(bytes.clone())),
+        RequestSource::File(path) => {
+            let unreadable = |error: std::io::Error| {
+                Error::Encode(BodyError::new(format!(
+                    "cannot read the upload {}: {error}",
+                    path.display()
+                )))
+            };
+            let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+            let length = file.metadata().await.map_err(unreadable)?.len();
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+            Ok(reqwest::Body::from(file))
+        }
+    }
 }
 
 fn classify_transport(nsid: &str, error: reqwest::Error) -> TransportError {

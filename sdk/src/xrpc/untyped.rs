@@ -3,6 +3,7 @@
 use atlex_types::Nsid;
 use serde_json::Value;
 
+use super::body::RequestBody;
 use super::client::{CallOptions, Client};
 use super::endpoint::EndpointKind;
 use super::error::GenericError;
@@ -65,7 +66,7 @@ impl Client {
                 let bytes = serde_json::to_vec(&body).map_err(|error| {
                     Error::InvalidRequest(format!("cannot encode the JSON body: {error}"))
                 })?;
-                Some((bytes.into(), "application/json".to_owned()))
+                Some(RequestBody::from_bytes(bytes, "application/json"))
             }
         };
         let response = self
