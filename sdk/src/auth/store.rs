@@ -1,6 +1,19 @@
 //! Session stores: where sessions live between runs, and the lock that serialises refreshes.
 //!
-//! INTERFACE — implementations (memory, file, SQLite) are being written.
+//! [`SessionStore`] is the interface; the SDK ships three implementations:
+//!
+//! | store | keeps sessions | `lock` excludes |
+//! |---|---|---|
+//! | [`SqliteStore`](super::SqliteStore) (the default, feature `sqlite`) | in one SQLite database file | tasks and processes sharing the file (lease with expiry) |
+//! | [`FileStore`](super::FileStore) | one JSON file per key in a directory | tasks and processes sharing the directory (OS file lock) |
+//! | [`MemoryStore`](super::MemoryStore) | in this process only | tasks of this process |
+//!
+//! Every store's `lock` first takes an in-process async mutex for the key (so tasks of one
+//! process queue fairly and only one of them talks to the file system or database), then the
+//! cross-process lock where the store has one. Different keys never block each other.
+//!
+//! Keys are not secret and appear in errors; values ([`SessionData`]) are secret and never
+//! appear in `Debug` output, errors or logs.
 
 use std::fmt;
 use std::future::Future;
@@ -41,6 +54,18 @@ pub struct StoreError {
 }
 
 impl StoreError {
+    /// An error of `store` (e.g. `file store /path`) in operation `op` on `key`, with what
+    /// went wrong and the underlying error. The cause must not contain session contents.
+    pub(crate) fn during(
+        store: &str,
+        op: &str,
+        key: &str,
+        what: &str,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
+        StoreError::new(format!("{store}: {op} {key:?}: {what}"), source)
+    }
+
     /// An error with a message and an optional cause.
     pub fn new(
         message: impl Into<String>,

@@ -1,16 +1,37 @@
-//! XRPC: the endpoint traits generated code implements, request and response bodies, and
-//! typed errors.
+//! XRPC: the endpoint traits generated code implements, request and response bodies, typed
+//! errors, and the [`Client`] that sends calls.
 //!
 //! Generated code stays declarative: each query or procedure is a marker type implementing
 //! [`Endpoint`] (its NSID, parameters, input, output and error types); encoding, validation,
-//! authentication, refresh and retries live once in the runtime.
+//! authentication, refresh, retries and pagination live once in the runtime, behind
+//! [`Client::call`].
+//!
+//! The transport is `reqwest` (rustls, no default features) on `tokio`; `tracing` records one
+//! span per call (`xrpc`, with `nsid`, `method`, `status`, `attempt`, `duration_ms`; never
+//! tokens or bodies). Small solved problems use small, well-kept crates: `percent-encoding`
+//! (RFC 3986 query encoding, `%20` rather than form-style `+`), `url` (joining `/xrpc/<nsid>`
+//! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
+//! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
 
 mod body;
+pub(crate) mod client;
 mod endpoint;
 mod error;
+mod failure;
+mod paginate;
 mod query;
+mod retry;
+mod transport;
+mod untyped;
 
-pub use body::{JsonBody, NoBody, RawBody, XrpcBody};
+pub use body::{BodyError, JsonBody, NoBody, RawBody, RequestBody, XrpcBody};
+pub use client::{BuildError, CallOptions, Client, ClientBuilder, Labeler};
 pub use endpoint::{Endpoint, EndpointKind, Subscription};
 pub use error::{ErrorBody, GenericError, XrpcErrorKind};
+pub use failure::{
+    BoxError, DecodeError, Error, RateLimit, RawResponse, RequestPart, TransportError,
+    TransportErrorKind,
+};
+pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
+pub use retry::RetryPolicy;

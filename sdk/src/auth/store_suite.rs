@@ -1,0 +1,333 @@
+//! The test suite every session store passes: the same assertions, run against each store by
+//! `store_suite!(Fixture)` in the store's own test module.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::store::{SessionData, SessionStore};
+
+/// How a store under test is made, and reopened over the same data.
+pub(crate) trait Fixture: Sized + Send + Sync + 'static {
+    type Store: SessionStore + std::fmt::Debug;
+
+    /// A fresh, empty store (with whatever temporary directory it needs).
+    async fn new() -> Self;
+
+    /// The store under test.
+    fn store(&self) -> &Arc<Self::Store>;
+
+    /// A second store opened over the same data (`None` for stores that keep nothing).
+    async fn reopen(&self) -> Option<Self::Store>;
+}
+
+/// Runs each check of the suite as its own test.
+macro_rules! store_suite {
+    ($fixture:ty) => {
+        $crate::auth::store_suite::store_suite!(@tests $fixture;
+            get_missing_is_none,
+            set_get_round_trip,
+            overwrite_replaces,
+            delete_removes_and_missing_is_fine,
+            odd_keys_stay_separate,
+            lock_excludes_same_key_only,
+            lock_is_reusable_after_release,
+            cancelled_lock_does_not_leak,
+            fifty_tasks_count_to_fifty,
+            data_survives_reopen,
+            debug_never_shows_contents,
+            usable_as_dyn_store,
+        );
+    };
+    (@tests $fixture:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::auth::store_suite::$name::<$fixture>().await;
+            }
+        )*
+    };
+}
+pub(crate) use store_suite;
+
+fn data(text: &str) -> SessionData {
+    SessionData::new(text)
+}
+
+/// Keys that an unwary file store would turn into paths, hidden files or collisions.
+pub(crate) const ODD_KEYS: &[&str] = &[
+    "password:did:plc:abc",
+    "password:did:plc:abd",
+    "oauth:did:web:example.com%3A8080",
+    "/",
+    "/etc/passwd",
+    "a/b",
+    "a_2fb",
+    "a%2Fb",
+    "a\\b",
+    "..",
+    ".",
+    "../escape",
+    "../../escape",
+    ".hidden",
+    "x.json",
+    "x.lock",
+    "x.tmp",
+    "",
+    " ",
+    "CON",
+    "Key",
+    "key",
+    "KEY",
+    "ключ",
+    "日本語🔑",
+    "e\u{301}",
+    "\u{e9}",
+    "nul\0byte",
+    "new\nline",
+    "k-abc",
+    "h-abc",
+];
+
+/// A key longer than any file name limit.
+pub(crate) fn long_key(fill: char) -> String {
+    std::iter::repeat_n(fill, 400).collect()
+}
+
+pub(crate) async fn get_missing_is_none<F: Fixture>() {
+    let fx = F::new().await;
+    let got = fx.store().get("password:did:plc:nobody").await.unwrap();
+    assert_eq!(got, None);
+}
+
+pub(crate) async fn set_get_round_trip<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let value = data(r#"{"accessJwt":"a.b.c","refreshJwt":"d.e.f","did":"did:plc:abc"}"#);
+    store.set("password:did:plc:abc", &value).await.unwrap();
+    assert_eq!(
+        store.get("password:did:plc:abc").await.unwrap(),
+        Some(value)
+    );
+    // Any text survives, not only JSON an application would write.
+    let odd = data("\u{0}\n\"quoted\" ünïcödé 🔑 \\ {");
+    store.set("odd", &odd).await.unwrap();
+    assert_eq!(store.get("odd").await.unwrap(), Some(odd));
+    let empty = data("");
+    store.set("empty", &empty).await.unwrap();
+    assert_eq!(store.get("empty").await.unwrap(), Some(empty));
+}
+
+pub(crate) async fn overwrite_replaces<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    store.set("k", &data(r#"{"v":1}"#)).await.unwrap();
+    store
+        .set("k", &data(r#"{"v":2,"longer":true}"#))
+        .await
+        .unwrap();
+    store.set("k", &data(r#"{"v":3}"#)).await.unwrap();
+    assert_eq!(store.get("k").await.unwrap(), Some(data(r#"{"v":3}"#)));
+}
+
+pub(crate) async fn delete_removes_and_missing_is_fine<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    store.set("a", &data("1")).await.unwrap();
+    store.set("b", &data("2")).await.unwrap();
+    store.delete("a").await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), None);
+    assert_eq!(store.get("b").await.unwrap(), Some(data("2")));
+    // Deleting what is not there is not an error, twice over.
+    store.delete("a").await.unwrap();
+    store.delete("never-set").await.unwrap();
+    // The key can be used again.
+    store.set("a", &data("3")).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), Some(data("3")));
+}
+
+pub(crate) async fn odd_keys_stay_separate<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let mut keys: Vec<String> = ODD_KEYS.iter().map(|k| (*k).to_owned()).collect();
+    keys.push(long_key('a'));
+    keys.push(long_key('b'));
+    keys.push(format!("{}c", long_key('a')));
+    for (i, key) in keys.iter().enumerate() {
+        store
+            .set(key, &data(&format!(r#"{{"i":{i}}}"#)))
+            .await
+            .unwrap();
+    }
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(
+            store.get(key).await.unwrap(),
+            Some(data(&format!(r#"{{"i":{i}}}"#))),
+            "key {key:?}"
+        );
+    }
+    // Deleting one leaves the others.
+    store.delete("..").await.unwrap();
+    store.delete(&long_key('a')).await.unwrap();
+    for (i, key) in keys.iter().enumerate() {
+        let expected = if key == ".." || *key == long_key('a') {
+            None
+        } else {
+            Some(data(&format!(r#"{{"i":{i}}}"#)))
+        };
+        assert_eq!(store.get(key).await.unwrap(), expected, "key {key:?}");
+    }
+    // Locks on odd keys work too, and do not block each other.
+    let mut guards = Vec::new();
+    for key in &keys {
+        let guard = tokio::time::timeout(Duration::from_secs(10), store.lock(key))
+            .await
+            .unwrap_or_else(|_| panic!("lock {key:?} timed out"))
+            .unwrap();
+        guards.push(guard);
+    }
+}
+
+pub(crate) async fn lock_excludes_same_key_only<F: Fixture>() {
+    let fx = F::new().await;
+    let store = Arc::clone(fx.store());
+    let first = store.lock("session").await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let contender = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let guard = store.lock("session").await;
+            let _ = tx.send(());
+            guard.map(drop)
+        })
+    };
+    // The second locker of the same key waits...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "a second locker got the key while the first guard was held"
+    );
+    // ...while another key is free.
+    let other = tokio::time::timeout(Duration::from_secs(5), store.lock("other-session"))
+        .await
+        .expect("a different key was blocked by the held lock")
+        .unwrap();
+    drop(other);
+    assert!(rx.try_recv().is_err());
+
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(10), contender)
+        .await
+        .expect("the second locker did not get the key after the first guard dropped")
+        .unwrap()
+        .unwrap();
+}
+
+pub(crate) async fn lock_is_reusable_after_release<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    for _ in 0..20 {
+        let guard = tokio::time::timeout(Duration::from_secs(5), store.lock("k"))
+            .await
+            .expect("relocking a released key timed out")
+            .unwrap();
+        drop(guard);
+    }
+}
+
+pub(crate) async fn cancelled_lock_does_not_leak<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let held = store.lock("k").await.unwrap();
+    // Give up waiting, several times.
+    for _ in 0..3 {
+        let attempt = tokio::time::timeout(Duration::from_millis(50), store.lock("k")).await;
+        assert!(attempt.is_err(), "locked twice");
+    }
+    drop(held);
+    // The abandoned attempts must not keep the key locked.
+    let again = tokio::time::timeout(Duration::from_secs(10), store.lock("k")).await;
+    assert!(again.is_ok(), "key stayed locked after cancelled attempts");
+}
+
+pub(crate) async fn fifty_tasks_count_to_fifty<F: Fixture>() {
+    let fx = F::new().await;
+    let store = Arc::clone(fx.store());
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let _guard = store.lock("counter").await.unwrap();
+            let current: u64 = match store.get("counter").await.unwrap() {
+                Some(value) => value.as_str().parse().unwrap(),
+                None => 0,
+            };
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            store
+                .set("counter", &data(&(current + 1).to_string()))
+                .await
+                .unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.get("counter").await.unwrap(), Some(data("50")));
+}
+
+pub(crate) async fn data_survives_reopen<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    store.set("kept", &data(r#"{"v":"kept"}"#)).await.unwrap();
+    store.set("replaced", &data(r#"{"v":1}"#)).await.unwrap();
+    store.set("replaced", &data(r#"{"v":2}"#)).await.unwrap();
+    store.set("deleted", &data(r#"{"v":1}"#)).await.unwrap();
+    store.delete("deleted").await.unwrap();
+    let Some(reopened) = fx.reopen().await else {
+        return; // this store keeps nothing
+    };
+    assert_eq!(
+        reopened.get("kept").await.unwrap(),
+        Some(data(r#"{"v":"kept"}"#))
+    );
+    assert_eq!(
+        reopened.get("replaced").await.unwrap(),
+        Some(data(r#"{"v":2}"#))
+    );
+    assert_eq!(reopened.get("deleted").await.unwrap(), None);
+    // The two stores share their data (and their locks, across the boundary they span).
+    reopened.set("from-second", &data("x")).await.unwrap();
+    assert_eq!(store.get("from-second").await.unwrap(), Some(data("x")));
+}
+
+pub(crate) async fn debug_never_shows_contents<F: Fixture>() {
+    const SECRET: &str = "s3cr3t-refresh-token-do-not-print";
+    let fx = F::new().await;
+    let store = fx.store();
+    let value = data(&format!(r#"{{"refreshJwt":"{SECRET}"}}"#));
+    store.set("password:did:plc:abc", &value).await.unwrap();
+    let got = store.get("password:did:plc:abc").await.unwrap();
+    let lock = store.lock("password:did:plc:abc").await.unwrap();
+    for shown in [
+        format!("{value:?}"),
+        format!("{value:#?}"),
+        format!("{got:?}"),
+        format!("{store:?}"),
+        format!("{store:#?}"),
+        format!("{lock:?}"),
+    ] {
+        assert!(!shown.contains(SECRET), "Debug leaked the session: {shown}");
+        assert!(
+            !shown.contains("refreshJwt"),
+            "Debug leaked the session: {shown}"
+        );
+    }
+}
+
+pub(crate) async fn usable_as_dyn_store<F: Fixture>() {
+    let fx = F::new().await;
+    let store: Arc<dyn SessionStore> = Arc::clone(fx.store()) as Arc<dyn SessionStore>;
+    store.set("k", &data("v")).await.unwrap();
+    let _guard = store.lock("k").await.unwrap();
+    assert_eq!(store.get("k").await.unwrap(), Some(data("v")));
+}
