@@ -1,67 +1,5 @@
 //! [`SqliteStore`]: the default session store, one SQLite database file, with a lock that works
 //! across processes.
-//!
-//! Built on `rusqlite` with its `bundled` feature: SQLite is compiled in, so nothing needs to be
-//! installed, and the version (and its upsert support) is known.
-//!
-//! # Schema
-//!
-//! [`SqliteStore::open`] creates, if missing:
-//!
-//! ```sql
-//! CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,
-//!                        updated_at INTEGER NOT NULL);        -- Unix time, milliseconds
-//! CREATE TABLE session_locks (key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
-//!                             expires_at INTEGER NOT NULL);   -- Unix time, milliseconds
-//! ```
-//!
-//! The database runs in WAL mode with `synchronous = FULL` (a `set` is on disk when it
-//! returns) and a busy timeout (5 s by default) so that processes sharing the file wait for
-//! each other's writes instead of failing. On Unix a database file created by `open` gets mode
-//! `0600`, and SQLite gives its `-wal` and `-shm` files the same mode. The store may share a
-//! database with the application's own tables, as long as it has `sessions` and
-//! `session_locks` to itself.
-//!
-//! # Lock semantics
-//!
-//! `lock(key)` takes two locks, in order:
-//!
-//! 1. an in-process async mutex for the key: tasks of one process queue fairly (first come,
-//!    first served) and only the head of the queue polls the database;
-//! 2. a **lease**: a row of `session_locks` owned by a random token. It is taken by one atomic
-//!    statement, an insert that, when the key already has a row, takes the row over only if its
-//!    lease has expired. While another live holder has the row the statement changes nothing,
-//!    and the locker retries after a short backoff (2 ms doubling to 50 ms, with jitter).
-//!
-//! While the guard is held, a background task renews the lease every third of its duration
-//! (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
-//! lock however long it needs it. Dropping the guard stops the renewal and deletes the row, and
-//! then lets the next in-process waiter in. The delete runs at once in `drop` when it cannot
-//! block (the lease connection is free and the database takes the write without waiting; lease
-//! writes are not `fsync`ed), so a process that drops the guard and exits right away does not
-//! leave the key locked; otherwise it runs on a blocking thread (best effort: if the process
-//! exits before that thread runs, the lease expires on its own). If the holder's process dies,
-//! nothing renews or deletes the row, and other processes get the lock when the lease expires:
-//! at most one lease duration after the crash. If a holder is stalled for longer
-//! than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
-//! the lease well above any pause you expect.
-//!
-//! The lease excludes every process (and every `SqliteStore`) using the same database file.
-//! Lease times are wall-clock times, so processes sharing the file must share a clock: keep the
-//! database on a local disk, not on a network file system (SQLite's WAL mode requires that
-//! anyway).
-//!
-//! Cancelling a `lock` future is safe: a lease taken by an attempt that was in flight is
-//! released as if the guard had been dropped.
-//!
-//! # Blocking
-//!
-//! Every database call runs on tokio's blocking thread pool (`spawn_blocking`), never on the
-//! async runtime's threads (except the non-waiting release described above). A store has two
-//! connections: one for sessions (`synchronous = FULL`) and one for leases
-//! (`synchronous = NORMAL`: a lease lost to a power cut is harmless, and polling costs no
-//! `fsync`). Each serialises this process's calls of its kind, which is plenty for session
-//! traffic. An in-memory store has a single connection.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -145,13 +83,74 @@ impl SqliteStoreOptions {
 }
 
 /// The default session store: sessions in a SQLite database, with a lock that excludes other
-/// processes using the same file. See the [module documentation](self) for the schema and the
-/// lock semantics.
+/// processes using the same file.
 ///
 /// There is no default location: the application chooses where its database lives (for
 /// example in its data directory).
 ///
 /// `Debug` shows only the path and the lease duration.
+///
+/// Built on `rusqlite` with its `bundled` feature: SQLite is compiled in, so nothing needs to be
+/// installed, and the version (and its upsert support) is known.
+///
+/// # Schema
+///
+/// [`SqliteStore::open`] creates, if missing:
+///
+/// ```sql
+/// CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,
+///                        updated_at INTEGER NOT NULL);        -- Unix time, milliseconds
+/// CREATE TABLE session_locks (key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
+///                             expires_at INTEGER NOT NULL);   -- Unix time, milliseconds
+/// ```
+///
+/// The database runs in WAL mode with `synchronous = FULL` (a `set` is on disk when it
+/// returns) and a busy timeout (5 s by default) so that processes sharing the file wait for
+/// each other's writes instead of failing. On Unix a database file created by `open` gets mode
+/// `0600`, and SQLite gives its `-wal` and `-shm` files the same mode. The store may share a
+/// database with the application's own tables, as long as it has `sessions` and
+/// `session_locks` to itself.
+///
+/// # Lock semantics
+///
+/// `lock(key)` takes two locks, in order:
+///
+/// 1. an in-process async mutex for the key: tasks of one process queue fairly (first come,
+///    first served) and only the head of the queue polls the database;
+/// 2. a **lease**: a row of `session_locks` owned by a random token. It is taken by one atomic
+///    statement, an insert that, when the key already has a row, takes the row over only if its
+///    lease has expired. While another live holder has the row the statement changes nothing,
+///    and the locker retries after a short backoff (2 ms doubling to 50 ms, with jitter).
+///
+/// While the guard is held, a background task renews the lease every third of its duration
+/// (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
+/// lock however long it needs it. Dropping the guard stops the renewal and deletes the row, and
+/// then lets the next in-process waiter in. The delete runs at once in `drop` when it cannot
+/// block (the lease connection is free and the database takes the write without waiting; lease
+/// writes are not `fsync`ed), so a process that drops the guard and exits right away does not
+/// leave the key locked; otherwise it runs on a blocking thread (best effort: if the process
+/// exits before that thread runs, the lease expires on its own). If the holder's process dies,
+/// nothing renews or deletes the row, and other processes get the lock when the lease expires:
+/// at most one lease duration after the crash. If a holder is stalled for longer
+/// than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
+/// the lease well above any pause you expect.
+///
+/// The lease excludes every process (and every `SqliteStore`) using the same database file.
+/// Lease times are wall-clock times, so processes sharing the file must share a clock: keep the
+/// database on a local disk, not on a network file system (SQLite's WAL mode requires that
+/// anyway).
+///
+/// Cancelling a `lock` future is safe: a lease taken by an attempt that was in flight is
+/// released as if the guard had been dropped.
+///
+/// # Blocking
+///
+/// Every database call runs on tokio's blocking thread pool (`spawn_blocking`), never on the
+/// async runtime's threads (except the non-waiting release described above). A store has two
+/// connections: one for sessions (`synchronous = FULL`) and one for leases
+/// (`synchronous = NORMAL`: a lease lost to a power cut is harmless, and polling costs no
+/// `fsync`). Each serialises this process's calls of its kind, which is plenty for session
+/// traffic. An in-memory store has a single connection.
 pub struct SqliteStore {
     shared: Arc<Shared>,
 }
