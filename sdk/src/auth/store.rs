@@ -14,6 +14,9 @@
 //!
 //! Keys are not secret and appear in errors; values ([`SessionData`]) are secret and never
 //! appear in `Debug` output, errors or logs.
+//!
+//! The stores do their file and database work on tokio's blocking thread pool, so their
+//! methods must be awaited inside a tokio runtime.
 
 use std::fmt;
 use std::future::Future;

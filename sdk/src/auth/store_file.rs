@@ -1,45 +1,5 @@
 //! [`FileStore`]: one JSON file per session in a directory, written atomically, with a lock
 //! that works across processes.
-//!
-//! # Layout
-//!
-//! A key is never used as a path. It is encoded into a file name of its own: bytes `a-z`, `0-9`
-//! and `-` stay, every other byte becomes `_` and two hex digits, behind the prefix `k-` (so
-//! `password:did:plc:abc` is `k-password_3adid_3aplc_3aabc`). The encoding is one-to-one,
-//! contains no `/`, `.` or upper-case letters (so it is safe on case-insensitive file systems
-//! too) and cannot name a parent directory. Keys whose encoding would be longer than 200 bytes
-//! use `h-` and the SHA-256 of the key instead; the file records its key, so a mismatch is
-//! detected rather than returned. For each key there may be:
-//!
-//! * `<name>.json`: the session, a JSON object `{"version": 1, "key": …, "session": …}` where
-//!   `session` is the stored text;
-//! * `<name>.lock`: the file that `lock` locks (kept, empty; deleting it while someone waits
-//!   on it would break the lock);
-//! * `.<name>.<pid>-<n>.tmp`: a write in progress.
-//!
-//! # Durability
-//!
-//! `set` writes a temporary file in the same directory, flushes it to disk (`fsync`), renames it
-//! over `<name>.json` and flushes the directory. A crash at any point leaves either the old or
-//! the new session, never a partial one. A temporary file left behind by a crash is never read;
-//! [`FileStore::open`] removes those older than ten minutes (younger ones may belong to a write
-//! in progress in another process).
-//!
-//! # Permissions (Unix)
-//!
-//! Session, lock and temporary files are created with mode `0600`; the directory, when
-//! `open` creates it, with `0700`. An existing directory is left as it is: give the store a
-//! directory of its own.
-//!
-//! # Locking
-//!
-//! `lock(key)` first takes an in-process async mutex for the key (tasks queue fairly, and only
-//! one of them waits on the file), then an exclusive OS lock on `<name>.lock` (`File::lock`
-//! from the standard library: `flock` on Unix, `LockFileEx` on Windows), taken on a blocking
-//! thread so that waiting never blocks the async runtime. It excludes every process that uses
-//! a `FileStore` on the same directory. The OS releases the lock when the guard is dropped or
-//! when the holding process dies, so a crashed holder never leaves a key locked. File locks
-//! may be unreliable on network file systems; keep the directory on a local disk.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -65,10 +25,50 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// The version of the session file format.
 const FILE_VERSION: u32 = 1;
 
-/// A session store keeping one JSON file per key in a directory. See the
-/// [module documentation](self) for the layout, durability, permissions and lock semantics.
+/// A session store keeping one JSON file per key in a directory, written atomically, with a
+/// lock that works across processes.
 ///
 /// `Debug` shows only the directory.
+///
+/// # Layout
+///
+/// A key is never used as a path. It is encoded into a file name of its own: bytes `a-z`, `0-9`
+/// and `-` stay, every other byte becomes `_` and two hex digits, behind the prefix `k-` (so
+/// `password:did:plc:abc` is `k-password_3adid_3aplc_3aabc`). The encoding is one-to-one,
+/// contains no `/`, `.` or upper-case letters (so it is safe on case-insensitive file systems
+/// too) and cannot name a parent directory. Keys whose encoding would be longer than 200 bytes
+/// use `h-` and the SHA-256 of the key instead; the file records its key, so a mismatch is
+/// detected rather than returned. For each key there may be:
+///
+/// * `<name>.json`: the session, a JSON object `{"version": 1, "key": …, "session": …}` where
+///   `session` is the stored text;
+/// * `<name>.lock`: the file that `lock` locks (kept, empty; deleting it while someone waits
+///   on it would break the lock);
+/// * `.<name>.<pid>-<n>.tmp`: a write in progress.
+///
+/// # Durability
+///
+/// `set` writes a temporary file in the same directory, flushes it to disk (`fsync`), renames it
+/// over `<name>.json` and flushes the directory. A crash at any point leaves either the old or
+/// the new session, never a partial one. A temporary file left behind by a crash is never read;
+/// [`FileStore::open`] removes those older than ten minutes (younger ones may belong to a write
+/// in progress in another process).
+///
+/// # Permissions (Unix)
+///
+/// Session, lock and temporary files are created with mode `0600`; the directory, when
+/// `open` creates it, with `0700`. An existing directory is left as it is: give the store a
+/// directory of its own.
+///
+/// # Locking
+///
+/// `lock(key)` first takes an in-process async mutex for the key (tasks queue fairly, and only
+/// one of them waits on the file), then an exclusive OS lock on `<name>.lock` (`File::lock`
+/// from the standard library: `flock` on Unix, `LockFileEx` on Windows), taken on a blocking
+/// thread so that waiting never blocks the async runtime. It excludes every process that uses
+/// a `FileStore` on the same directory. The OS releases the lock when the guard is dropped or
+/// when the holding process dies, so a crashed holder never leaves a key locked. File locks
+/// may be unreliable on network file systems; keep the directory on a local disk.
 pub struct FileStore {
     dir: PathBuf,
     label: String,
@@ -81,13 +81,19 @@ impl FileStore {
     pub async fn open(dir: impl AsRef<Path>) -> Result<FileStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let label = format!("file store {}", dir.display());
-        {
+        let prepared = {
             let label = label.clone();
             let dir = dir.clone();
-            blocking(&label.clone(), "open", "", move || {
-                prepare_dir(&label, &dir)
-            })
-            .await?;
+            tokio::task::spawn_blocking(move || prepare_dir(&label, &dir)).await
+        };
+        match prepared {
+            Ok(result) => result?,
+            Err(err) => {
+                return Err(StoreError::new(
+                    format!("{label}: open: the blocking task failed"),
+                    Some(Box::new(err)),
+                ));
+            }
         }
         Ok(FileStore {
             dir,

@@ -1,60 +1,5 @@
 //! [`SqliteStore`]: the default session store, one SQLite database file, with a lock that works
 //! across processes.
-//!
-//! Built on `rusqlite` with its `bundled` feature: SQLite is compiled in, so nothing needs to be
-//! installed, and the version (and its upsert support) is known.
-//!
-//! # Schema
-//!
-//! [`SqliteStore::open`] creates, if missing:
-//!
-//! ```sql
-//! CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,
-//!                        updated_at INTEGER NOT NULL);        -- Unix time, milliseconds
-//! CREATE TABLE session_locks (key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
-//!                             expires_at INTEGER NOT NULL);   -- Unix time, milliseconds
-//! ```
-//!
-//! The database runs in WAL mode with `synchronous = FULL` (a `set` is on disk when it
-//! returns) and a busy timeout (5 s by default) so that processes sharing the file wait for
-//! each other's writes instead of failing. On Unix a database file created by `open` gets mode
-//! `0600`, and SQLite gives its `-wal` and `-shm` files the same mode. The store may share a
-//! database with the application's own tables, as long as it has `sessions` and
-//! `session_locks` to itself.
-//!
-//! # Lock semantics
-//!
-//! `lock(key)` takes two locks, in order:
-//!
-//! 1. an in-process async mutex for the key: tasks of one process queue fairly (first come,
-//!    first served) and only the head of the queue polls the database;
-//! 2. a **lease**: a row of `session_locks` owned by a random token. It is taken by one atomic
-//!    statement, an insert that, when the key already has a row, takes the row over only if its
-//!    lease has expired. While another live holder has the row the statement changes nothing,
-//!    and the locker retries after a short backoff (2 ms doubling to 50 ms, with jitter).
-//!
-//! While the guard is held, a background task renews the lease every third of its duration
-//! (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
-//! lock however long it needs it. Dropping the guard stops the renewal and deletes the row (on a
-//! blocking thread; the next in-process waiter is let in once that is done). If the holder's
-//! process dies, nothing renews or deletes the row, and other processes get the lock when the
-//! lease expires: at most one lease duration after the crash. If a holder is stalled for longer
-//! than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
-//! the lease well above any pause you expect.
-//!
-//! The lease excludes every process (and every `SqliteStore`) using the same database file.
-//! Lease times are wall-clock times, so processes sharing the file must share a clock: keep the
-//! database on a local disk, not on a network file system (SQLite's WAL mode requires that
-//! anyway).
-//!
-//! Cancelling a `lock` future is safe: a lease taken by an attempt that was in flight is
-//! released as if the guard had been dropped.
-//!
-//! # Blocking
-//!
-//! Every database call runs on tokio's blocking thread pool (`spawn_blocking`), never on the
-//! async runtime's threads. One connection per store serialises this process's calls, which is
-//! plenty for session traffic.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -138,30 +83,121 @@ impl SqliteStoreOptions {
 }
 
 /// The default session store: sessions in a SQLite database, with a lock that excludes other
-/// processes using the same file. See the [module documentation](self) for the schema and the
-/// lock semantics.
+/// processes using the same file.
 ///
 /// There is no default location: the application chooses where its database lives (for
 /// example in its data directory).
 ///
 /// `Debug` shows only the path and the lease duration.
+///
+/// Built on `rusqlite` with its `bundled` feature: SQLite is compiled in, so nothing needs to be
+/// installed, and the version (and its upsert support) is known.
+///
+/// # Schema
+///
+/// [`SqliteStore::open`] creates, if missing:
+///
+/// ```sql
+/// CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,
+///                        updated_at INTEGER NOT NULL);        -- Unix time, milliseconds
+/// CREATE TABLE session_locks (key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
+///                             expires_at INTEGER NOT NULL);   -- Unix time, milliseconds
+/// ```
+///
+/// The database runs in WAL mode with `synchronous = FULL` (a `set` is on disk when it
+/// returns) and a busy timeout (5 s by default) so that processes sharing the file wait for
+/// each other's writes instead of failing. On Unix a database file created by `open` gets mode
+/// `0600`, and SQLite gives its `-wal` and `-shm` files the same mode. The store may share a
+/// database with the application's own tables, as long as it has `sessions` and
+/// `session_locks` to itself.
+///
+/// # Lock semantics
+///
+/// `lock(key)` takes two locks, in order:
+///
+/// 1. an in-process async mutex for the key: tasks of one process queue fairly (first come,
+///    first served) and only the head of the queue polls the database;
+/// 2. a **lease**: a row of `session_locks` owned by a random token. It is taken by one atomic
+///    statement, an insert that, when the key already has a row, takes the row over only if its
+///    lease has expired. While another live holder has the row the statement changes nothing,
+///    and the locker retries after a short backoff (2 ms doubling to 50 ms, with jitter).
+///
+/// While the guard is held, a background task renews the lease every third of its duration
+/// (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
+/// lock however long it needs it. Dropping the guard stops the renewal and deletes the row, and
+/// then lets the next in-process waiter in. The delete runs at once in `drop` when it cannot
+/// block (the lease connection is free and the database takes the write without waiting; lease
+/// writes are not `fsync`ed), so a process that drops the guard and exits right away does not
+/// leave the key locked; otherwise it runs on a blocking thread (best effort: if the process
+/// exits before that thread runs, the lease expires on its own). If the holder's process dies,
+/// nothing renews or deletes the row, and other processes get the lock when the lease expires:
+/// at most one lease duration after the crash. If a holder is stalled for longer
+/// than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
+/// the lease well above any pause you expect.
+///
+/// The lease excludes every process (and every `SqliteStore`) using the same database file.
+/// Lease times are wall-clock times, so processes sharing the file must share a clock: keep the
+/// database on a local disk, not on a network file system (SQLite's WAL mode requires that
+/// anyway).
+///
+/// Cancelling a `lock` future is safe: a lease taken by an attempt that was in flight is
+/// released as if the guard had been dropped.
+///
+/// # Blocking
+///
+/// Every database call runs on tokio's blocking thread pool (`spawn_blocking`), never on the
+/// async runtime's threads (except the non-waiting release described above). A store has two
+/// connections: one for sessions (`synchronous = FULL`) and one for leases
+/// (`synchronous = NORMAL`: a lease lost to a power cut is harmless, and polling costs no
+/// `fsync`). Each serialises this process's calls of its kind, which is plenty for session
+/// traffic. An in-memory store has a single connection.
 pub struct SqliteStore {
     shared: Arc<Shared>,
 }
 
 struct Shared {
+    /// Sessions (`synchronous = FULL`).
     conn: Mutex<Connection>,
+    /// Leases (`synchronous = NORMAL`: a lease lost to a power cut is harmless, and polling
+    /// then costs no `fsync`). `None` for an in-memory database, whose leases use `conn`.
+    lease_conn: Option<Mutex<Connection>>,
     path: Option<PathBuf>,
     label: String,
     lease: Duration,
+    busy_timeout: Duration,
     locks: KeyedMutex,
 }
 
+/// Which connection a call uses.
+#[derive(Clone, Copy)]
+enum Conn {
+    Sessions,
+    Leases,
+}
+
 impl Shared {
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn mutex(&self, which: Conn) -> &Mutex<Connection> {
+        match (which, &self.lease_conn) {
+            (Conn::Leases, Some(lease_conn)) => lease_conn,
+            _ => &self.conn,
+        }
+    }
+
+    fn conn(&self, which: Conn) -> MutexGuard<'_, Connection> {
         // A panic while holding the connection cannot leave a transaction half-done (SQLite
         // rolls back unfinished statements), so a poisoned connection is still usable.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.mutex(which)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection, if no other thread is using it right now.
+    fn try_conn(&self, which: Conn) -> Option<MutexGuard<'_, Connection>> {
+        match self.mutex(which).try_lock() {
+            Ok(conn) => Some(conn),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     fn error(&self, op: &str, key: &str, what: &str, err: rusqlite::Error) -> StoreError {
@@ -189,8 +225,8 @@ impl SqliteStore {
             let options = options.clone();
             tokio::task::spawn_blocking(move || open_file(&label, &path, &options)).await
         };
-        let conn = match opened {
-            Ok(conn) => conn?,
+        let (conn, lease_conn) = match opened {
+            Ok(conns) => conns?,
             Err(err) => {
                 return Err(StoreError::new(
                     format!("{label}: open: the blocking task failed"),
@@ -198,8 +234,9 @@ impl SqliteStore {
                 ));
             }
         };
-        Ok(SqliteStore::from_connection(
+        Ok(SqliteStore::from_connections(
             conn,
+            Some(lease_conn),
             Some(path),
             label,
             &options,
@@ -222,11 +259,14 @@ impl SqliteStore {
             .map_err(|err| fail("cannot open an in-memory database", err))?;
         conn.execute_batch(SCHEMA)
             .map_err(|err| fail("cannot create the tables", err))?;
-        Ok(SqliteStore::from_connection(conn, None, label, &options))
+        Ok(SqliteStore::from_connections(
+            conn, None, None, label, &options,
+        ))
     }
 
-    fn from_connection(
+    fn from_connections(
         conn: Connection,
+        lease_conn: Option<Connection>,
         path: Option<PathBuf>,
         label: String,
         options: &SqliteStoreOptions,
@@ -234,9 +274,11 @@ impl SqliteStore {
         SqliteStore {
             shared: Arc::new(Shared {
                 conn: Mutex::new(conn),
+                lease_conn: lease_conn.map(Mutex::new),
                 path,
                 label,
                 lease: options.lease,
+                busy_timeout: options.busy_timeout,
                 locks: KeyedMutex::default(),
             }),
         }
@@ -252,9 +294,21 @@ impl SqliteStore {
         self.shared.lease
     }
 
-    /// Runs `work` on the connection, on a blocking thread.
+    /// Runs `work` on the sessions connection, on a blocking thread.
     async fn run<T: Send + 'static>(
         &self,
+        op: &'static str,
+        key: &str,
+        what: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.run_on(Conn::Sessions, op, key, what, work).await
+    }
+
+    /// Runs `work` on connection `which`, on a blocking thread.
+    async fn run_on<T: Send + 'static>(
+        &self,
+        which: Conn,
         op: &'static str,
         key: &str,
         what: &'static str,
@@ -263,7 +317,7 @@ impl SqliteStore {
         let shared = Arc::clone(&self.shared);
         let key_owned = key.to_owned();
         let joined = tokio::task::spawn_blocking(move || {
-            let conn = shared.conn();
+            let conn = shared.conn(which);
             work(&conn).map_err(|err| shared.error(op, &key_owned, what, err))
         })
         .await;
@@ -293,18 +347,23 @@ fn open_file(
     label: &str,
     path: &Path,
     options: &SqliteStoreOptions,
-) -> Result<Connection, StoreError> {
+) -> Result<(Connection, Connection), StoreError> {
     let fail = |what: &str, err: Box<dyn std::error::Error + Send + Sync>| {
         StoreError::new(format!("{label}: open: {what}"), Some(err))
     };
     create_private_file(path)
         .map_err(|err| fail("cannot create the database file", Box::new(err)))?;
-    let conn =
-        Connection::open(path).map_err(|err| fail("cannot open the database", Box::new(err)))?;
-    conn.busy_timeout(options.busy_timeout)
-        .map_err(|err| fail("cannot set the busy timeout", Box::new(err)))?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|err| fail("cannot set synchronous = FULL", Box::new(err)))?;
+    let connect = |synchronous: &str| {
+        let conn = Connection::open(path)
+            .map_err(|err| fail("cannot open the database", Box::new(err)))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|err| fail("cannot set the busy timeout", Box::new(err)))?;
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(|err| fail("cannot set synchronous", Box::new(err)))?;
+        Ok::<_, StoreError>(conn)
+    };
+    let conn = connect("FULL")?;
+    // WAL mode is a property of the database file, kept once set.
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(|err| fail("cannot turn on WAL mode", Box::new(err)))?;
@@ -316,7 +375,8 @@ fn open_file(
     }
     conn.execute_batch(SCHEMA)
         .map_err(|err| fail("cannot create the tables", Box::new(err)))?;
-    Ok(conn)
+    let lease_conn = connect("NORMAL")?;
+    Ok((conn, lease_conn))
 }
 
 /// Creates the database file with mode 0600 if it does not exist yet, so that SQLite (which
@@ -453,7 +513,7 @@ impl SqliteStore {
         let owner = lease.owner.clone();
         let released = Arc::clone(&lease.released);
         let lease_ms = duration_ms(self.shared.lease);
-        self.run("lock", &lease.key, "cannot take the lease", move |conn| {
+        let take = move |conn: &Connection| {
             // Checked under the connection mutex, which the release also takes: an attempt
             // either runs before the release's DELETE or not at all.
             if released.load(Ordering::SeqCst) {
@@ -476,7 +536,14 @@ impl SqliteStore {
                 }
                 Err(err) => Err(err),
             }
-        })
+        };
+        self.run_on(
+            Conn::Leases,
+            "lock",
+            &lease.key,
+            "cannot take the lease",
+            take,
+        )
         .await
     }
 }
@@ -503,9 +570,19 @@ impl Drop for Lease {
         let key = std::mem::take(&mut self.key);
         let owner = std::mem::take(&mut self.owner);
         let keyed = self.keyed.take();
+        // Release at once when that cannot block: the connection is free and the database
+        // takes the write without waiting (the lease connection does not `fsync` commits). A
+        // release handed to a blocking thread could be lost if the process exits right after
+        // dropping the guard, leaving the key locked until the lease expires.
+        if release_now(&shared, &key, &owner) {
+            drop(keyed);
+            return;
+        }
         let release = move || {
             // Best effort: if this fails, the lease expires on its own.
-            let _ = shared.conn().execute(RELEASE, params![key, owner]);
+            let _ = shared
+                .conn(Conn::Leases)
+                .execute(RELEASE, params![key, owner]);
             drop(keyed);
         };
         match tokio::runtime::Handle::try_current() {
@@ -516,6 +593,21 @@ impl Drop for Lease {
             Err(_) => release(),
         }
     }
+}
+
+/// Deletes the lease row without waiting for anything; `false` if that was not possible.
+fn release_now(shared: &Shared, key: &str, owner: &str) -> bool {
+    let Some(conn) = shared.try_conn(Conn::Leases) else {
+        return false;
+    };
+    if conn.busy_timeout(Duration::ZERO).is_err() {
+        return false;
+    }
+    let released = conn.execute(RELEASE, params![key, owner]).is_ok();
+    // If this fails, lease statements fail fast on a busy database instead of waiting: lock
+    // attempts are retried anyway, and releases fall back to a blocking thread.
+    let _ = conn.busy_timeout(shared.busy_timeout);
+    released
 }
 
 /// Renews the lease every third of its duration until the guard is dropped (which aborts this
@@ -534,7 +626,9 @@ async fn renew(shared: Arc<Shared>, key: String, owner: String, released: Arc<At
                 return Ok(0);
             }
             let expires = now_ms().saturating_add(lease_ms);
-            shared.conn().execute(RENEW, params![key, owner, expires])
+            shared
+                .conn(Conn::Leases)
+                .execute(RENEW, params![key, owner, expires])
         })
         .await;
         match renewed {
@@ -683,6 +777,18 @@ mod tests {
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "synchronous = FULL");
         assert_eq!(timeout, 5000);
+        let (lease_sync, lease_timeout) = fx
+            .store
+            .run_on(Conn::Leases, "test", "", "", |conn| {
+                Ok((
+                    conn.pragma_query_value(None, "synchronous", |row| row.get::<_, i64>(0))?,
+                    conn.pragma_query_value(None, "busy_timeout", |row| row.get::<_, i64>(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(lease_sync, 1, "synchronous = NORMAL");
+        assert_eq!(lease_timeout, 5000);
 
         fx.store.set("k", &SessionData::new("v")).await.unwrap();
         let (value, updated_at) = fx
