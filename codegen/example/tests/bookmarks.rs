@@ -77,8 +77,14 @@ fn endpoints_are_typed() {
         error: "DuplicateBookmark".to_owned(),
         message: Some("already there".to_owned()),
     });
-    assert!(matches!(error, create_bookmark::Error::DuplicateBookmark(_)));
+    assert!(matches!(
+        error,
+        create_bookmark::Error::DuplicateBookmark(_)
+    ));
     // The output is atlex's own StrongRef type.
     let output: create_bookmark::Output = strong_ref();
-    assert_eq!(output.uri.as_str(), "at://did:plc:abc/app.bsky.feed.post/3k2a4b");
+    assert_eq!(
+        output.uri.as_str(),
+        "at://did:plc:abc/app.bsky.feed.post/3k2a4b"
+    );
 }
