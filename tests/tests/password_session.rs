@@ -798,6 +798,9 @@ mod capture {
 async fn tracing_records_calls_without_secrets() {
     let capture = capture::Capture::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
+    // Another test thread may have registered the call's span while no subscriber listened,
+    // caching "never" for it; recompute with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let server = MockServer::start().await;
     let (a1, r1) = (jwt("access-1", 7200), jwt("refresh-1", 86400));
