@@ -20,6 +20,7 @@ mod error;
 mod failure;
 mod paginate;
 mod query;
+mod records;
 mod retry;
 mod transport;
 mod untyped;
@@ -34,4 +35,5 @@ pub use failure::{
 };
 pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
+pub use records::{GetRecordOf, ListRecords, ListRecordsOf, RecordEntry, RecordPage, Write};
 pub use retry::RetryPolicy;
