@@ -19,11 +19,17 @@ use crate::ir::*;
 pub struct EmitOptions {
     /// The path of the runtime crate (`::atlex`).
     pub runtime: String,
+    /// The path of the generated modules' root (`::atlex`, `crate`, `crate::generated`).
+    pub root: String,
 }
 
 /// Emits the items of one module.
 pub struct Emitter<'a> {
     rt: TokenStream,
+    root: TokenStream,
+    /// Whether the generated code is the runtime crate itself (inherent methods on its
+    /// `Client` are allowed) rather than a user's crate (extension traits instead).
+    in_runtime: bool,
     serde: TokenStream,
     validating: &'a BTreeSet<TypePath>,
 }
@@ -105,6 +111,8 @@ impl<'a> Emitter<'a> {
         let rt = path_text(&options.runtime);
         let serde = quote!(#rt::__private::serde);
         Emitter {
+            root: path_text(&options.root),
+            in_runtime: options.root == options.runtime,
             rt,
             serde,
             validating,
@@ -1220,6 +1228,44 @@ impl<'a> Emitter<'a> {
             }
             None => (quote!(#rt::xrpc::GenericError), TokenStream::new()),
         };
+        let pagination = match &def.pagination {
+            Some(p) => {
+                let item = self.rust_ty(&p.item);
+                let cursor_param = ident(&p.cursor_param);
+                let cursor_output = ident(&p.cursor_output);
+                let items = ident(&p.items);
+                quote! {
+                    impl #rt::xrpc::Paginated for #name {
+                        type Item = #item;
+                        #[inline]
+                        fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+                            output.#cursor_output.as_deref()
+                        }
+                        #[inline]
+                        fn set_cursor(
+                            params: &mut Self::Params,
+                            cursor: ::std::option::Option<::std::string::String>,
+                        ) {
+                            params.#cursor_param = cursor;
+                        }
+                        #[inline]
+                        fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+                            output.#items
+                        }
+                    }
+                }
+            }
+            None => TokenStream::new(),
+        };
+        let encoding_const = |body: &BodyTy| match body {
+            BodyTy::None => quote!(::std::option::Option::None),
+            BodyTy::Json(_) | BodyTy::JsonAny => {
+                quote!(::std::option::Option::Some("application/json"))
+            }
+            BodyTy::Raw(encoding) => quote!(::std::option::Option::Some(#encoding)),
+        };
+        let input_encoding = encoding_const(&def.input);
+        let output_encoding = encoding_const(&def.output);
         let encoding_doc = match (&def.input, &def.output) {
             (BodyTy::Raw(enc), _) => doc_line(&format!("Input encoding: `{enc}`.")),
             (_, BodyTy::Raw(enc)) => doc_line(&format!("Output encoding: `{enc}`.")),
@@ -1238,7 +1284,10 @@ impl<'a> Emitter<'a> {
                 type Input = #input;
                 type Output = #output;
                 type Error = #error_ty;
+                const INPUT_ENCODING: ::std::option::Option<&'static str> = #input_encoding;
+                const OUTPUT_ENCODING: ::std::option::Option<&'static str> = #output_encoding;
             }
+            #pagination
             #error_enum
         }
     }
@@ -1341,6 +1390,212 @@ impl<'a> Emitter<'a> {
                 detail_lang: #detail_lang,
                 permissions: &[#(#permissions),*],
             };
+        }
+    }
+}
+
+/// One method of a namespace accessor.
+pub enum NamespaceEntry<'e> {
+    /// A child namespace (`feed` under `app.bsky`), at this module path.
+    Group {
+        /// The child's module path below the root.
+        module: Vec<String>,
+        /// The child's NSID prefix (`app.bsky.feed`).
+        prefix: String,
+    },
+    /// An endpoint of this namespace, in the module at this path.
+    Endpoint {
+        /// The endpoint's module path below the root.
+        module: Vec<String>,
+        /// The endpoint.
+        def: &'e EndpointDef,
+    },
+}
+
+impl Emitter<'_> {
+    fn module_path(&self, module: &[String]) -> TokenStream {
+        let mut out = self.root.clone();
+        for segment in module {
+            let id = ident(segment);
+            out.extend(quote!(::#id));
+        }
+        out
+    }
+
+    /// The accessor for one namespace (`client.app_bsky().feed()`): a `NamespaceClient` with
+    /// one method per endpoint (a thin, inlined call to `Client::call`) and one per child
+    /// namespace. At the top of a namespace (`app.bsky`) the entry point on `Client` is added:
+    /// an inherent method in the runtime crate, an extension trait in a user's crate. For
+    /// `com.atproto`, whose groups are used the most, each group also gets a method on `Client`
+    /// (`client.repo()`).
+    pub fn namespace(
+        &self,
+        prefix: &str,
+        module: &[String],
+        entries: &[NamespaceEntry<'_>],
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let doc = doc_line(&format!("The `{prefix}.*` XRPC methods."));
+        let mut scope = crate::naming::Scope::with_reserved(&["new", "client"]);
+        let mut methods = Vec::new();
+        for entry in entries {
+            match entry {
+                NamespaceEntry::Group {
+                    module: child,
+                    prefix: child_prefix,
+                } => {
+                    let last = child_prefix.rsplit('.').next().unwrap_or(child_prefix);
+                    let name = ident(&scope.claim(&crate::naming::snake(last)));
+                    let path = self.module_path(child);
+                    let mdoc = doc_line(&format!("The `{child_prefix}.*` methods."));
+                    methods.push(quote! {
+                        #mdoc
+                        #[inline]
+                        pub fn #name(&self) -> #path::NamespaceClient<'a> {
+                            #path::NamespaceClient::new(self.client)
+                        }
+                    });
+                }
+                NamespaceEntry::Endpoint { module: child, def } => {
+                    let last = def.nsid.rsplit('.').next().unwrap_or(&def.nsid);
+                    let name = ident(&scope.claim(&crate::naming::snake(last)));
+                    let path = self.module_path(child);
+                    let marker = ident(&def.name);
+                    let endpoint = quote!(#path::#marker);
+                    let method = if def.procedure { "POST" } else { "GET" };
+                    let summary = def
+                        .doc
+                        .as_deref()
+                        .and_then(|d| d.lines().next())
+                        .map(|l| doc_attrs(Some(l)))
+                        .unwrap_or_default();
+                    // The endpoint's module is a child of this one: link relative to it.
+                    let link = format!(
+                        "{}::{}",
+                        child.last().map_or("", |s| s.as_str()),
+                        crate::naming::unraw(&def.name)
+                    );
+                    let call_doc = doc_line(&format!(
+                        "Calls `{method} /xrpc/{}` ([`{}`]({link})).",
+                        def.nsid, def.name
+                    ));
+                    let mut args = Vec::new();
+                    let params = if def.params.is_some() {
+                        args.push(quote!(params: <#endpoint as #rt::xrpc::Endpoint>::Params));
+                        quote!(params)
+                    } else {
+                        quote!(#rt::xrpc::NoParams)
+                    };
+                    let input = if matches!(def.input, BodyTy::None) {
+                        quote!(#rt::xrpc::NoBody)
+                    } else {
+                        args.push(quote!(input: <#endpoint as #rt::xrpc::Endpoint>::Input));
+                        quote!(input)
+                    };
+                    methods.push(quote! {
+                        #summary
+                        #call_doc
+                        #[inline]
+                        pub fn #name(
+                            &self,
+                            #(#args),*
+                        ) -> impl ::std::future::Future<
+                            Output = ::std::result::Result<
+                                (<#endpoint as #rt::xrpc::Endpoint>::Output, #rt::xrpc::Client),
+                                #rt::xrpc::Error<<#endpoint as #rt::xrpc::Endpoint>::Error>,
+                            >,
+                        > + 'a {
+                            self.client.call::<#endpoint>(#params, #input)
+                        }
+                    });
+                }
+            }
+        }
+        let entry_point = if module.len() == 2 || (self.in_runtime && prefix == "com.atproto") {
+            self.entry_points(prefix, module, entries)
+        } else {
+            TokenStream::new()
+        };
+        quote! {
+            #doc
+            #[derive(Debug, Clone, Copy)]
+            pub struct NamespaceClient<'a> {
+                client: &'a #rt::xrpc::Client,
+            }
+            impl<'a> NamespaceClient<'a> {
+                /// The methods of this namespace, called through `client`.
+                #[inline]
+                pub fn new(client: &'a #rt::xrpc::Client) -> Self {
+                    NamespaceClient { client }
+                }
+                #(#methods)*
+            }
+            #entry_point
+        }
+    }
+
+    fn entry_points(
+        &self,
+        prefix: &str,
+        module: &[String],
+        entries: &[NamespaceEntry<'_>],
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let path = self.module_path(module);
+        let name = ident(&crate::naming::snake(&prefix.replace('.', "_")));
+        let doc = doc_line(&format!("The `{prefix}.*` XRPC methods."));
+        if !self.in_runtime {
+            let trait_name = ident(&format!("{}Client", crate::naming::pascal(prefix)));
+            let trait_doc = doc_line(&format!(
+                "Adds `{name}()` to `atlex`'s `Client`: the `{prefix}.*` methods of these lexicons."
+            ));
+            return quote! {
+                #trait_doc
+                pub trait #trait_name {
+                    #doc
+                    fn #name(&self) -> #path::NamespaceClient<'_>;
+                }
+                impl #trait_name for #rt::xrpc::Client {
+                    #[inline]
+                    fn #name(&self) -> #path::NamespaceClient<'_> {
+                        #path::NamespaceClient::new(self)
+                    }
+                }
+            };
+        }
+        let mut shortcuts = Vec::new();
+        if prefix == "com.atproto" {
+            for entry in entries {
+                if let NamespaceEntry::Group {
+                    module: child,
+                    prefix: child_prefix,
+                } = entry
+                {
+                    let last = child_prefix.rsplit('.').next().unwrap_or(child_prefix);
+                    let short = ident(&crate::naming::snake(last));
+                    let child_path = self.module_path(child);
+                    let sdoc = doc_line(&format!(
+                        "The `{child_prefix}.*` methods (same as `com_atproto().{last}()`)."
+                    ));
+                    shortcuts.push(quote! {
+                        #sdoc
+                        #[inline]
+                        pub fn #short(&self) -> #child_path::NamespaceClient<'_> {
+                            #child_path::NamespaceClient::new(self)
+                        }
+                    });
+                }
+            }
+        }
+        quote! {
+            impl #rt::xrpc::Client {
+                #doc
+                #[inline]
+                pub fn #name(&self) -> #path::NamespaceClient<'_> {
+                    #path::NamespaceClient::new(self)
+                }
+                #(#shortcuts)*
+            }
         }
     }
 }

@@ -317,6 +317,21 @@ pub struct EndpointDef {
     pub output: BodyTy,
     /// The error enum, if the lexicon declares errors.
     pub error: Option<ErrorEnum>,
+    /// Cursor pagination, when the query has the shape for it.
+    pub pagination: Option<Pagination>,
+}
+
+/// How a query pages: the cursor parameter and output field, and the list of items.
+#[derive(Debug, Clone)]
+pub struct Pagination {
+    /// The params field holding the cursor.
+    pub cursor_param: String,
+    /// The output field holding the next cursor.
+    pub cursor_output: String,
+    /// The output's one array field.
+    pub items: String,
+    /// The type of its items.
+    pub item: Ty,
 }
 
 /// A subscription.

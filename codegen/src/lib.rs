@@ -164,6 +164,7 @@ pub fn generate(
         &krate,
         &emit::EmitOptions {
             runtime: config.runtime.clone(),
+            root: config.root.clone(),
         },
         config.layout,
     )

@@ -712,8 +712,10 @@ impl<'a> Lowerer<'a> {
     ) {
         let nsid = ctx.nsid;
         let names = self.endpoint_names.get(nsid).cloned().unwrap_or_default();
+        let mut cursor_param = None;
         let params = params.map(|p| {
             let def = self.lower_params(&ctx.child("parameters"), names.params.clone(), p);
+            cursor_param = optional_string_field(&def, "cursor");
             let path = self.path_in(nsid, def.name.clone());
             self.push_item(nsid, Item::Struct(def));
             path
@@ -725,6 +727,19 @@ impl<'a> Lowerer<'a> {
         let output = match output {
             Some(body) => self.lower_body(&ctx.child("output"), names.output.clone(), body),
             None => BodyTy::None,
+        };
+        let pagination = match (&cursor_param, &output, procedure) {
+            (Some(cursor_param), BodyTy::Json(path), false) => self
+                .items
+                .get(nsid)
+                .into_iter()
+                .flatten()
+                .find_map(|item| match item {
+                    Item::Struct(def) if def.name == path.name => Some(def),
+                    _ => None,
+                })
+                .and_then(|def| pagination_of(def, cursor_param)),
+            _ => None,
         };
         let error = self.error_enum(names.error, errors);
         self.push_item(
@@ -738,6 +753,7 @@ impl<'a> Lowerer<'a> {
                 input,
                 output,
                 error,
+                pagination,
             }),
         );
     }
@@ -1229,6 +1245,37 @@ impl<'a> Lowerer<'a> {
         }
         features
     }
+}
+
+/// The Rust name of an optional, non-nullable plain-string field called `wire`.
+fn optional_string_field(def: &StructDef, wire: &str) -> Option<String> {
+    def.fields
+        .iter()
+        .find(|f| f.wire == wire && !f.required && !f.nullable && matches!(f.ty, Ty::String(_)))
+        .map(|f| f.name.clone())
+}
+
+/// Cursor pagination, when the output has the proven shape: an optional string `cursor` and
+/// exactly one array field (style: generate it only when the shape is certain).
+fn pagination_of(output: &StructDef, cursor_param: &str) -> Option<Pagination> {
+    let cursor_output = optional_string_field(output, "cursor")?;
+    let mut arrays = output
+        .fields
+        .iter()
+        .filter(|f| matches!(f.ty, Ty::Array { .. }));
+    let items = arrays.next()?;
+    if arrays.next().is_some() || !items.required || items.nullable {
+        return None;
+    }
+    let Ty::Array { item, .. } = &items.ty else {
+        return None;
+    };
+    Some(Pagination {
+        cursor_param: cursor_param.to_owned(),
+        cursor_output,
+        items: items.name.clone(),
+        item: (**item).clone(),
+    })
 }
 
 fn key_path(parent: &[String], key: &str) -> Vec<String> {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::emit::{EmitOptions, Emitter, ident};
-use crate::ir::{Crate, Module};
+use crate::emit::{EmitOptions, Emitter, NamespaceEntry, ident};
+use crate::ir::{Crate, EndpointDef, Item, Module};
 
 /// How the generated modules are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,16 @@ struct Node<'a> {
     prefix: String,
 }
 
+/// What every node needs to know about the whole tree.
+struct Tree<'a> {
+    nodes: BTreeMap<Vec<String>, Node<'a>>,
+    gates: BTreeMap<Vec<String>, String>,
+    /// The endpoint of each module that defines one.
+    endpoints: BTreeMap<Vec<String>, &'a EndpointDef>,
+    /// Every module path strictly above an endpoint's module (a namespace with endpoints).
+    above_endpoints: BTreeSet<Vec<String>>,
+}
+
 /// Renders the crate's modules.
 pub fn render(
     krate: &Crate,
@@ -91,11 +101,30 @@ pub fn render(
         }
     }
 
+    let mut endpoints = BTreeMap::new();
+    let mut above_endpoints = BTreeSet::new();
+    for module in &krate.modules {
+        for item in &module.items {
+            if let Item::Endpoint(def) = item {
+                endpoints.insert(module.path.clone(), def);
+                for depth in 0..module.path.len() {
+                    above_endpoints.insert(module.path[..depth].to_vec());
+                }
+            }
+        }
+    }
+    let tree = Tree {
+        nodes,
+        gates,
+        endpoints,
+        above_endpoints,
+    };
+
     match layout {
         Layout::Tree => {
             let mut files = Vec::new();
-            for (path, node) in &nodes {
-                let tokens = node_tokens(&emitter, path, node, &gates, None)?;
+            for (path, node) in &tree.nodes {
+                let tokens = node_tokens(&emitter, path, node, &tree, false)?;
                 let file: syn::File = syn::parse2(tokens).map_err(|e| RenderError {
                     module: node_name(path, node),
                     message: e.to_string(),
@@ -115,7 +144,10 @@ pub fn render(
             Ok(files)
         }
         Layout::SingleFile => {
-            let tokens = node_tokens(&emitter, &[], &nodes[&Vec::new()], &gates, Some(&nodes))?;
+            let Some(root) = tree.nodes.get(&Vec::new()) else {
+                return Ok(Vec::new());
+            };
+            let tokens = node_tokens(&emitter, &[], root, &tree, true)?;
             let file: syn::File = syn::parse2(tokens).map_err(|e| RenderError {
                 module: "crate".to_owned(),
                 message: e.to_string(),
@@ -159,8 +191,8 @@ fn node_tokens(
     emitter: &Emitter<'_>,
     path: &[String],
     node: &Node<'_>,
-    gates: &BTreeMap<Vec<String>, String>,
-    inline: Option<&BTreeMap<Vec<String>, Node<'_>>>,
+    tree: &Tree<'_>,
+    inline: bool,
 ) -> Result<TokenStream, RenderError> {
     let mut out = TokenStream::new();
     let docs: Vec<String> = match node.module {
@@ -181,7 +213,7 @@ fn node_tokens(
         }
         None => vec![format!(" Lexicons under `{}.*`.", node.prefix)],
     };
-    if inline.is_none() {
+    if !inline {
         for line in &docs {
             out.extend(quote!(#![doc = #line]));
         }
@@ -190,7 +222,7 @@ fn node_tokens(
         let mut child_path = path.to_vec();
         child_path.push(child.clone());
         let child_ident = ident(child);
-        let gate = match gates.get(&child_path) {
+        let gate = match tree.gates.get(&child_path) {
             Some(feature) => quote! {
                 #[cfg(feature = #feature)]
                 #[cfg_attr(docsrs, doc(cfg(feature = #feature)))]
@@ -198,11 +230,11 @@ fn node_tokens(
             None => TokenStream::new(),
         };
         match inline {
-            Some(nodes) => {
-                let Some(child_node) = nodes.get(&child_path) else {
+            true => {
+                let Some(child_node) = tree.nodes.get(&child_path) else {
                     continue;
                 };
-                let body = node_tokens(emitter, &child_path, child_node, gates, inline)?;
+                let body = node_tokens(emitter, &child_path, child_node, tree, inline)?;
                 let child_docs: Vec<String> = match child_node.module {
                     Some(module) => vec![format!(" Lexicon `{}`.", module.nsid)],
                     None => vec![format!(" Lexicons under `{}.*`.", child_node.prefix)],
@@ -215,11 +247,36 @@ fn node_tokens(
                     }
                 });
             }
-            None => out.extend(quote! {
+            false => out.extend(quote! {
                 #gate
                 pub mod #child_ident;
             }),
         }
+    }
+    if path.len() >= 2 && tree.above_endpoints.contains(path) {
+        let mut entries = Vec::new();
+        for child in &node.children {
+            let mut child_path = path.to_vec();
+            child_path.push(child.clone());
+            if let Some(def) = tree.endpoints.get(&child_path) {
+                entries.push(NamespaceEntry::Endpoint {
+                    module: child_path.clone(),
+                    def,
+                });
+            }
+            if tree.above_endpoints.contains(&child_path) {
+                let prefix = tree
+                    .nodes
+                    .get(&child_path)
+                    .map(|n| n.prefix.clone())
+                    .unwrap_or_default();
+                entries.push(NamespaceEntry::Group {
+                    module: child_path,
+                    prefix,
+                });
+            }
+        }
+        out.extend(emitter.namespace(&node.prefix, path, &entries));
     }
     if let Some(module) = node.module {
         for item in &module.items {

@@ -2402,6 +2402,10 @@ pub mod com {
                     type Input = ::atlex::xrpc::NoBody;
                     type Output = crate::com::example::cursed::params::Output;
                     type Error = Error;
+                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/json",
+                    );
                 }
                 /// The errors this method declares; others are kept in `Other`.
                 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -2833,6 +2837,39 @@ pub mod com {
                     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
                 }
             }
+            /// The `com.example.cursed.*` XRPC methods.
+            #[derive(Debug, Clone, Copy)]
+            pub struct NamespaceClient<'a> {
+                client: &'a ::atlex::xrpc::Client,
+            }
+            impl<'a> NamespaceClient<'a> {
+                /// The methods of this namespace, called through `client`.
+                #[inline]
+                pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                    NamespaceClient { client }
+                }
+                /// Calls `GET /xrpc/com.example.cursed.params` ([`Params`](params::Params)).
+                #[inline]
+                pub fn params(
+                    &self,
+                    params: <crate::com::example::cursed::params::Params as ::atlex::xrpc::Endpoint>::Params,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::cursed::params::Params as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::cursed::params::Params as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::cursed::params::Params,
+                        >(params, ::atlex::xrpc::NoBody)
+                }
+            }
         }
         /// Lexicons under `com.example.type.*`.
         pub mod r#type {
@@ -2938,6 +2975,34 @@ pub mod com {
                     const NSID: &'static str = "com.example.type.async";
                     const KEY: ::atlex::types::RecordKeyKind = ::atlex::types::RecordKeyKind::Any;
                 }
+            }
+        }
+        /// The `com.example.*` XRPC methods.
+        #[derive(Debug, Clone, Copy)]
+        pub struct NamespaceClient<'a> {
+            client: &'a ::atlex::xrpc::Client,
+        }
+        impl<'a> NamespaceClient<'a> {
+            /// The methods of this namespace, called through `client`.
+            #[inline]
+            pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                NamespaceClient { client }
+            }
+            /// The `com.example.cursed.*` methods.
+            #[inline]
+            pub fn cursed(&self) -> crate::com::example::cursed::NamespaceClient<'a> {
+                crate::com::example::cursed::NamespaceClient::new(self.client)
+            }
+        }
+        /// Adds `com_example()` to `atlex`'s `Client`: the `com.example.*` methods of these lexicons.
+        pub trait ComExampleClient {
+            /// The `com.example.*` XRPC methods.
+            fn com_example(&self) -> crate::com::example::NamespaceClient<'_>;
+        }
+        impl ComExampleClient for ::atlex::xrpc::Client {
+            #[inline]
+            fn com_example(&self) -> crate::com::example::NamespaceClient<'_> {
+                crate::com::example::NamespaceClient::new(self)
             }
         }
     }

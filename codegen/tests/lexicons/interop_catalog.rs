@@ -74,6 +74,12 @@ pub mod example {
                 type Input = crate::example::lexicon::procedure::Input;
                 type Output = crate::example::lexicon::procedure::Output;
                 type Error = ::atlex::xrpc::GenericError;
+                const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                    "application/json",
+                );
+                const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                    "application/json",
+                );
             }
             /// Lexicon: `example.lexicon.procedure#main.parameters`.
             #[derive(Debug, Clone, PartialEq)]
@@ -617,6 +623,10 @@ pub mod example {
                 type Input = ::atlex::xrpc::NoBody;
                 type Output = crate::example::lexicon::query::Output;
                 type Error = Error;
+                const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+                const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                    "application/json",
+                );
             }
             /// The errors this method declares; others are kept in `Other`.
             #[derive(Debug, Clone, PartialEq, Eq)]
@@ -3575,6 +3585,72 @@ pub mod example {
             impl ::atlex::types::Validate for Yo {
                 #[inline]
                 fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+            }
+        }
+        /// The `example.lexicon.*` XRPC methods.
+        #[derive(Debug, Clone, Copy)]
+        pub struct NamespaceClient<'a> {
+            client: &'a ::atlex::xrpc::Client,
+        }
+        impl<'a> NamespaceClient<'a> {
+            /// The methods of this namespace, called through `client`.
+            #[inline]
+            pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                NamespaceClient { client }
+            }
+            /// demonstrates lexicon features for the procedure type
+            /// Calls `POST /xrpc/example.lexicon.procedure` ([`Procedure`](procedure::Procedure)).
+            #[inline]
+            pub fn procedure(
+                &self,
+                params: <crate::example::lexicon::procedure::Procedure as ::atlex::xrpc::Endpoint>::Params,
+                input: <crate::example::lexicon::procedure::Procedure as ::atlex::xrpc::Endpoint>::Input,
+            ) -> impl ::std::future::Future<
+                Output = ::std::result::Result<
+                    (
+                        <crate::example::lexicon::procedure::Procedure as ::atlex::xrpc::Endpoint>::Output,
+                        ::atlex::xrpc::Client,
+                    ),
+                    ::atlex::xrpc::Error<
+                        <crate::example::lexicon::procedure::Procedure as ::atlex::xrpc::Endpoint>::Error,
+                    >,
+                >,
+            > + 'a {
+                self.client
+                    .call::<crate::example::lexicon::procedure::Procedure>(params, input)
+            }
+            /// a query type
+            /// Calls `GET /xrpc/example.lexicon.query` ([`Query`](query::Query)).
+            #[inline]
+            pub fn query(
+                &self,
+                params: <crate::example::lexicon::query::Query as ::atlex::xrpc::Endpoint>::Params,
+            ) -> impl ::std::future::Future<
+                Output = ::std::result::Result<
+                    (
+                        <crate::example::lexicon::query::Query as ::atlex::xrpc::Endpoint>::Output,
+                        ::atlex::xrpc::Client,
+                    ),
+                    ::atlex::xrpc::Error<
+                        <crate::example::lexicon::query::Query as ::atlex::xrpc::Endpoint>::Error,
+                    >,
+                >,
+            > + 'a {
+                self.client
+                    .call::<
+                        crate::example::lexicon::query::Query,
+                    >(params, ::atlex::xrpc::NoBody)
+            }
+        }
+        /// Adds `example_lexicon()` to `atlex`'s `Client`: the `example.lexicon.*` methods of these lexicons.
+        pub trait ExampleLexiconClient {
+            /// The `example.lexicon.*` XRPC methods.
+            fn example_lexicon(&self) -> crate::example::lexicon::NamespaceClient<'_>;
+        }
+        impl ExampleLexiconClient for ::atlex::xrpc::Client {
+            #[inline]
+            fn example_lexicon(&self) -> crate::example::lexicon::NamespaceClient<'_> {
+                crate::example::lexicon::NamespaceClient::new(self)
             }
         }
     }

@@ -531,6 +531,12 @@ pub mod com {
                     type Input = ::atlex::types::Data;
                     type Output = ::atlex::types::Data;
                     type Error = ::atlex::xrpc::GenericError;
+                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/json",
+                    );
+                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/json",
+                    );
                 }
             }
             /// Lexicon `com.example.kitchen.getThings`.
@@ -546,6 +552,28 @@ pub mod com {
                     type Input = ::atlex::xrpc::NoBody;
                     type Output = crate::com::example::kitchen::get_things::Output;
                     type Error = Error;
+                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/json",
+                    );
+                }
+                impl ::atlex::xrpc::Paginated for GetThings {
+                    type Item = crate::com::example::kitchen::record::Local;
+                    #[inline]
+                    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+                        output.cursor.as_deref()
+                    }
+                    #[inline]
+                    fn set_cursor(
+                        params: &mut Self::Params,
+                        cursor: ::std::option::Option<::std::string::String>,
+                    ) {
+                        params.cursor = cursor;
+                    }
+                    #[inline]
+                    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+                        output.things
+                    }
                 }
                 /// The errors this method declares; others are kept in `Other`.
                 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1090,6 +1118,12 @@ pub mod com {
                     type Input = crate::com::example::kitchen::put_thing::Input;
                     type Output = crate::com::example::kitchen::put_thing::Output;
                     type Error = ::atlex::xrpc::GenericError;
+                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/json",
+                    );
+                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/json",
+                    );
                 }
                 pub type Input = crate::com::example::kitchen::record::Record;
                 /// Open union at `com.example.kitchen.putThing#main.output.schema`, tagged by `$type`.
@@ -3491,7 +3525,140 @@ pub mod com {
                     type Input = ::atlex::xrpc::RawBody;
                     type Output = ::atlex::xrpc::RawBody;
                     type Error = ::atlex::xrpc::GenericError;
+                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "*/*",
+                    );
+                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+                        "application/vnd.ipld.car",
+                    );
                 }
+            }
+            /// The `com.example.kitchen.*` XRPC methods.
+            #[derive(Debug, Clone, Copy)]
+            pub struct NamespaceClient<'a> {
+                client: &'a ::atlex::xrpc::Client,
+            }
+            impl<'a> NamespaceClient<'a> {
+                /// The methods of this namespace, called through `client`.
+                #[inline]
+                pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                    NamespaceClient { client }
+                }
+                /// Calls `POST /xrpc/com.example.kitchen.echo` ([`Echo`](echo::Echo)).
+                #[inline]
+                pub fn echo(
+                    &self,
+                    input: <crate::com::example::kitchen::echo::Echo as ::atlex::xrpc::Endpoint>::Input,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::kitchen::echo::Echo as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::kitchen::echo::Echo as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::kitchen::echo::Echo,
+                        >(::atlex::xrpc::NoParams, input)
+                }
+                /// Lists things, a page at a time.
+                /// Calls `GET /xrpc/com.example.kitchen.getThings` ([`GetThings`](get_things::GetThings)).
+                #[inline]
+                pub fn get_things(
+                    &self,
+                    params: <crate::com::example::kitchen::get_things::GetThings as ::atlex::xrpc::Endpoint>::Params,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::kitchen::get_things::GetThings as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::kitchen::get_things::GetThings as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::kitchen::get_things::GetThings,
+                        >(params, ::atlex::xrpc::NoBody)
+                }
+                /// Stores a thing.
+                /// Calls `POST /xrpc/com.example.kitchen.putThing` ([`PutThing`](put_thing::PutThing)).
+                #[inline]
+                pub fn put_thing(
+                    &self,
+                    input: <crate::com::example::kitchen::put_thing::PutThing as ::atlex::xrpc::Endpoint>::Input,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::kitchen::put_thing::PutThing as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::kitchen::put_thing::PutThing as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::kitchen::put_thing::PutThing,
+                        >(::atlex::xrpc::NoParams, input)
+                }
+                /// Uploads raw bytes.
+                /// Calls `POST /xrpc/com.example.kitchen.upload` ([`Upload`](upload::Upload)).
+                #[inline]
+                pub fn upload(
+                    &self,
+                    input: <crate::com::example::kitchen::upload::Upload as ::atlex::xrpc::Endpoint>::Input,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::kitchen::upload::Upload as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::kitchen::upload::Upload as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::kitchen::upload::Upload,
+                        >(::atlex::xrpc::NoParams, input)
+                }
+            }
+        }
+        /// The `com.example.*` XRPC methods.
+        #[derive(Debug, Clone, Copy)]
+        pub struct NamespaceClient<'a> {
+            client: &'a ::atlex::xrpc::Client,
+        }
+        impl<'a> NamespaceClient<'a> {
+            /// The methods of this namespace, called through `client`.
+            #[inline]
+            pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                NamespaceClient { client }
+            }
+            /// The `com.example.kitchen.*` methods.
+            #[inline]
+            pub fn kitchen(&self) -> crate::com::example::kitchen::NamespaceClient<'a> {
+                crate::com::example::kitchen::NamespaceClient::new(self.client)
+            }
+        }
+        /// Adds `com_example()` to `atlex`'s `Client`: the `com.example.*` methods of these lexicons.
+        pub trait ComExampleClient {
+            /// The `com.example.*` XRPC methods.
+            fn com_example(&self) -> crate::com::example::NamespaceClient<'_>;
+        }
+        impl ComExampleClient for ::atlex::xrpc::Client {
+            #[inline]
+            fn com_example(&self) -> crate::com::example::NamespaceClient<'_> {
+                crate::com::example::NamespaceClient::new(self)
             }
         }
     }

@@ -22,3 +22,82 @@ pub mod notification;
 pub mod richtext;
 pub mod unspecced;
 pub mod video;
+/// The `app.bsky.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// The `app.bsky.actor.*` methods.
+    #[inline]
+    pub fn actor(&self) -> ::atlex::app::bsky::actor::NamespaceClient<'a> {
+        ::atlex::app::bsky::actor::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.ageassurance.*` methods.
+    #[inline]
+    pub fn ageassurance(&self) -> ::atlex::app::bsky::ageassurance::NamespaceClient<'a> {
+        ::atlex::app::bsky::ageassurance::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.bookmark.*` methods.
+    #[inline]
+    pub fn bookmark(&self) -> ::atlex::app::bsky::bookmark::NamespaceClient<'a> {
+        ::atlex::app::bsky::bookmark::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.contact.*` methods.
+    #[inline]
+    pub fn contact(&self) -> ::atlex::app::bsky::contact::NamespaceClient<'a> {
+        ::atlex::app::bsky::contact::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.draft.*` methods.
+    #[inline]
+    pub fn draft(&self) -> ::atlex::app::bsky::draft::NamespaceClient<'a> {
+        ::atlex::app::bsky::draft::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.embed.*` methods.
+    #[inline]
+    pub fn embed(&self) -> ::atlex::app::bsky::embed::NamespaceClient<'a> {
+        ::atlex::app::bsky::embed::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.feed.*` methods.
+    #[inline]
+    pub fn feed(&self) -> ::atlex::app::bsky::feed::NamespaceClient<'a> {
+        ::atlex::app::bsky::feed::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.graph.*` methods.
+    #[inline]
+    pub fn graph(&self) -> ::atlex::app::bsky::graph::NamespaceClient<'a> {
+        ::atlex::app::bsky::graph::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.labeler.*` methods.
+    #[inline]
+    pub fn labeler(&self) -> ::atlex::app::bsky::labeler::NamespaceClient<'a> {
+        ::atlex::app::bsky::labeler::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.notification.*` methods.
+    #[inline]
+    pub fn notification(&self) -> ::atlex::app::bsky::notification::NamespaceClient<'a> {
+        ::atlex::app::bsky::notification::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.unspecced.*` methods.
+    #[inline]
+    pub fn unspecced(&self) -> ::atlex::app::bsky::unspecced::NamespaceClient<'a> {
+        ::atlex::app::bsky::unspecced::NamespaceClient::new(self.client)
+    }
+    /// The `app.bsky.video.*` methods.
+    #[inline]
+    pub fn video(&self) -> ::atlex::app::bsky::video::NamespaceClient<'a> {
+        ::atlex::app::bsky::video::NamespaceClient::new(self.client)
+    }
+}
+impl ::atlex::xrpc::Client {
+    /// The `app.bsky.*` XRPC methods.
+    #[inline]
+    pub fn app_bsky(&self) -> ::atlex::app::bsky::NamespaceClient<'_> {
+        ::atlex::app::bsky::NamespaceClient::new(self)
+    }
+}

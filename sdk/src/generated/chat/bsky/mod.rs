@@ -7,3 +7,49 @@ pub mod embed;
 pub mod group;
 pub mod moderation;
 pub mod notification;
+/// The `chat.bsky.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// The `chat.bsky.actor.*` methods.
+    #[inline]
+    pub fn actor(&self) -> ::atlex::chat::bsky::actor::NamespaceClient<'a> {
+        ::atlex::chat::bsky::actor::NamespaceClient::new(self.client)
+    }
+    /// The `chat.bsky.convo.*` methods.
+    #[inline]
+    pub fn convo(&self) -> ::atlex::chat::bsky::convo::NamespaceClient<'a> {
+        ::atlex::chat::bsky::convo::NamespaceClient::new(self.client)
+    }
+    /// The `chat.bsky.group.*` methods.
+    #[inline]
+    pub fn group(&self) -> ::atlex::chat::bsky::group::NamespaceClient<'a> {
+        ::atlex::chat::bsky::group::NamespaceClient::new(self.client)
+    }
+    /// The `chat.bsky.moderation.*` methods.
+    #[inline]
+    pub fn moderation(&self) -> ::atlex::chat::bsky::moderation::NamespaceClient<'a> {
+        ::atlex::chat::bsky::moderation::NamespaceClient::new(self.client)
+    }
+    /// The `chat.bsky.notification.*` methods.
+    #[inline]
+    pub fn notification(
+        &self,
+    ) -> ::atlex::chat::bsky::notification::NamespaceClient<'a> {
+        ::atlex::chat::bsky::notification::NamespaceClient::new(self.client)
+    }
+}
+impl ::atlex::xrpc::Client {
+    /// The `chat.bsky.*` XRPC methods.
+    #[inline]
+    pub fn chat_bsky(&self) -> ::atlex::chat::bsky::NamespaceClient<'_> {
+        ::atlex::chat::bsky::NamespaceClient::new(self)
+    }
+}

@@ -9,3 +9,112 @@ pub mod repo;
 pub mod server;
 pub mod sync;
 pub mod temp;
+/// The `com.atproto.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// The `com.atproto.admin.*` methods.
+    #[inline]
+    pub fn admin(&self) -> ::atlex::com::atproto::admin::NamespaceClient<'a> {
+        ::atlex::com::atproto::admin::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.identity.*` methods.
+    #[inline]
+    pub fn identity(&self) -> ::atlex::com::atproto::identity::NamespaceClient<'a> {
+        ::atlex::com::atproto::identity::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.label.*` methods.
+    #[inline]
+    pub fn label(&self) -> ::atlex::com::atproto::label::NamespaceClient<'a> {
+        ::atlex::com::atproto::label::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.lexicon.*` methods.
+    #[inline]
+    pub fn lexicon(&self) -> ::atlex::com::atproto::lexicon::NamespaceClient<'a> {
+        ::atlex::com::atproto::lexicon::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.moderation.*` methods.
+    #[inline]
+    pub fn moderation(&self) -> ::atlex::com::atproto::moderation::NamespaceClient<'a> {
+        ::atlex::com::atproto::moderation::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.repo.*` methods.
+    #[inline]
+    pub fn repo(&self) -> ::atlex::com::atproto::repo::NamespaceClient<'a> {
+        ::atlex::com::atproto::repo::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.server.*` methods.
+    #[inline]
+    pub fn server(&self) -> ::atlex::com::atproto::server::NamespaceClient<'a> {
+        ::atlex::com::atproto::server::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.sync.*` methods.
+    #[inline]
+    pub fn sync(&self) -> ::atlex::com::atproto::sync::NamespaceClient<'a> {
+        ::atlex::com::atproto::sync::NamespaceClient::new(self.client)
+    }
+    /// The `com.atproto.temp.*` methods.
+    #[inline]
+    pub fn temp(&self) -> ::atlex::com::atproto::temp::NamespaceClient<'a> {
+        ::atlex::com::atproto::temp::NamespaceClient::new(self.client)
+    }
+}
+impl ::atlex::xrpc::Client {
+    /// The `com.atproto.*` XRPC methods.
+    #[inline]
+    pub fn com_atproto(&self) -> ::atlex::com::atproto::NamespaceClient<'_> {
+        ::atlex::com::atproto::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.admin.*` methods (same as `com_atproto().admin()`).
+    #[inline]
+    pub fn admin(&self) -> ::atlex::com::atproto::admin::NamespaceClient<'_> {
+        ::atlex::com::atproto::admin::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.identity.*` methods (same as `com_atproto().identity()`).
+    #[inline]
+    pub fn identity(&self) -> ::atlex::com::atproto::identity::NamespaceClient<'_> {
+        ::atlex::com::atproto::identity::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.label.*` methods (same as `com_atproto().label()`).
+    #[inline]
+    pub fn label(&self) -> ::atlex::com::atproto::label::NamespaceClient<'_> {
+        ::atlex::com::atproto::label::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.lexicon.*` methods (same as `com_atproto().lexicon()`).
+    #[inline]
+    pub fn lexicon(&self) -> ::atlex::com::atproto::lexicon::NamespaceClient<'_> {
+        ::atlex::com::atproto::lexicon::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.moderation.*` methods (same as `com_atproto().moderation()`).
+    #[inline]
+    pub fn moderation(&self) -> ::atlex::com::atproto::moderation::NamespaceClient<'_> {
+        ::atlex::com::atproto::moderation::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.repo.*` methods (same as `com_atproto().repo()`).
+    #[inline]
+    pub fn repo(&self) -> ::atlex::com::atproto::repo::NamespaceClient<'_> {
+        ::atlex::com::atproto::repo::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.server.*` methods (same as `com_atproto().server()`).
+    #[inline]
+    pub fn server(&self) -> ::atlex::com::atproto::server::NamespaceClient<'_> {
+        ::atlex::com::atproto::server::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.sync.*` methods (same as `com_atproto().sync()`).
+    #[inline]
+    pub fn sync(&self) -> ::atlex::com::atproto::sync::NamespaceClient<'_> {
+        ::atlex::com::atproto::sync::NamespaceClient::new(self)
+    }
+    /// The `com.atproto.temp.*` methods (same as `com_atproto().temp()`).
+    #[inline]
+    pub fn temp(&self) -> ::atlex::com::atproto::temp::NamespaceClient<'_> {
+        ::atlex::com::atproto::temp::NamespaceClient::new(self)
+    }
+}

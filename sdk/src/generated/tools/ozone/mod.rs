@@ -12,3 +12,86 @@ pub mod setting;
 pub mod signature;
 pub mod team;
 pub mod verification;
+/// The `tools.ozone.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// The `tools.ozone.communication.*` methods.
+    #[inline]
+    pub fn communication(
+        &self,
+    ) -> ::atlex::tools::ozone::communication::NamespaceClient<'a> {
+        ::atlex::tools::ozone::communication::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.hosting.*` methods.
+    #[inline]
+    pub fn hosting(&self) -> ::atlex::tools::ozone::hosting::NamespaceClient<'a> {
+        ::atlex::tools::ozone::hosting::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.moderation.*` methods.
+    #[inline]
+    pub fn moderation(&self) -> ::atlex::tools::ozone::moderation::NamespaceClient<'a> {
+        ::atlex::tools::ozone::moderation::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.queue.*` methods.
+    #[inline]
+    pub fn queue(&self) -> ::atlex::tools::ozone::queue::NamespaceClient<'a> {
+        ::atlex::tools::ozone::queue::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.report.*` methods.
+    #[inline]
+    pub fn report(&self) -> ::atlex::tools::ozone::report::NamespaceClient<'a> {
+        ::atlex::tools::ozone::report::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.safelink.*` methods.
+    #[inline]
+    pub fn safelink(&self) -> ::atlex::tools::ozone::safelink::NamespaceClient<'a> {
+        ::atlex::tools::ozone::safelink::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.server.*` methods.
+    #[inline]
+    pub fn server(&self) -> ::atlex::tools::ozone::server::NamespaceClient<'a> {
+        ::atlex::tools::ozone::server::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.set.*` methods.
+    #[inline]
+    pub fn set(&self) -> ::atlex::tools::ozone::set::NamespaceClient<'a> {
+        ::atlex::tools::ozone::set::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.setting.*` methods.
+    #[inline]
+    pub fn setting(&self) -> ::atlex::tools::ozone::setting::NamespaceClient<'a> {
+        ::atlex::tools::ozone::setting::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.signature.*` methods.
+    #[inline]
+    pub fn signature(&self) -> ::atlex::tools::ozone::signature::NamespaceClient<'a> {
+        ::atlex::tools::ozone::signature::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.team.*` methods.
+    #[inline]
+    pub fn team(&self) -> ::atlex::tools::ozone::team::NamespaceClient<'a> {
+        ::atlex::tools::ozone::team::NamespaceClient::new(self.client)
+    }
+    /// The `tools.ozone.verification.*` methods.
+    #[inline]
+    pub fn verification(
+        &self,
+    ) -> ::atlex::tools::ozone::verification::NamespaceClient<'a> {
+        ::atlex::tools::ozone::verification::NamespaceClient::new(self.client)
+    }
+}
+impl ::atlex::xrpc::Client {
+    /// The `tools.ozone.*` XRPC methods.
+    #[inline]
+    pub fn tools_ozone(&self) -> ::atlex::tools::ozone::NamespaceClient<'_> {
+        ::atlex::tools::ozone::NamespaceClient::new(self)
+    }
+}

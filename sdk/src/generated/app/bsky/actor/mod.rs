@@ -11,3 +11,169 @@ pub mod put_preferences;
 pub mod search_actors;
 pub mod search_actors_typeahead;
 pub mod status;
+/// The `app.bsky.actor.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get private preferences attached to the current account. Expected use is synchronization between multiple devices, and import/export during account migration. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.actor.getPreferences` ([`GetPreferences`](get_preferences::GetPreferences)).
+    #[inline]
+    pub fn get_preferences(
+        &self,
+        params: <::atlex::app::bsky::actor::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::get_preferences::GetPreferences,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get detailed profile view of an actor. Does not require auth, but contains relevant metadata with auth.
+    /// Calls `GET /xrpc/app.bsky.actor.getProfile` ([`GetProfile`](get_profile::GetProfile)).
+    #[inline]
+    pub fn get_profile(
+        &self,
+        params: <::atlex::app::bsky::actor::get_profile::GetProfile as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::get_profile::GetProfile as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::get_profile::GetProfile as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::get_profile::GetProfile,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get detailed profile views of multiple actors.
+    /// Calls `GET /xrpc/app.bsky.actor.getProfiles` ([`GetProfiles`](get_profiles::GetProfiles)).
+    #[inline]
+    pub fn get_profiles(
+        &self,
+        params: <::atlex::app::bsky::actor::get_profiles::GetProfiles as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::get_profiles::GetProfiles as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::get_profiles::GetProfiles as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::get_profiles::GetProfiles,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested actors. Expected use is discovery of accounts to follow during new account onboarding.
+    /// Calls `GET /xrpc/app.bsky.actor.getSuggestions` ([`GetSuggestions`](get_suggestions::GetSuggestions)).
+    #[inline]
+    pub fn get_suggestions(
+        &self,
+        params: <::atlex::app::bsky::actor::get_suggestions::GetSuggestions as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::get_suggestions::GetSuggestions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::get_suggestions::GetSuggestions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::get_suggestions::GetSuggestions,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Set the private preferences attached to the account.
+    /// Calls `POST /xrpc/app.bsky.actor.putPreferences` ([`PutPreferences`](put_preferences::PutPreferences)).
+    #[inline]
+    pub fn put_preferences(
+        &self,
+        input: <::atlex::app::bsky::actor::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::put_preferences::PutPreferences,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Find actors (profiles) matching search criteria. Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.actor.searchActors` ([`SearchActors`](search_actors::SearchActors)).
+    #[inline]
+    pub fn search_actors(
+        &self,
+        params: <::atlex::app::bsky::actor::search_actors::SearchActors as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::search_actors::SearchActors as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::search_actors::SearchActors as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::search_actors::SearchActors,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Find actor suggestions for a prefix search term. Expected use is for auto-completion during text field entry. Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.actor.searchActorsTypeahead` ([`SearchActorsTypeahead`](search_actors_typeahead::SearchActorsTypeahead)).
+    #[inline]
+    pub fn search_actors_typeahead(
+        &self,
+        params: <::atlex::app::bsky::actor::search_actors_typeahead::SearchActorsTypeahead as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::actor::search_actors_typeahead::SearchActorsTypeahead as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::actor::search_actors_typeahead::SearchActorsTypeahead as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::actor::search_actors_typeahead::SearchActorsTypeahead,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -4,3 +4,80 @@ pub mod begin;
 pub mod defs;
 pub mod get_config;
 pub mod get_state;
+/// The `app.bsky.ageassurance.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Initiate Age Assurance for an account.
+    /// Calls `POST /xrpc/app.bsky.ageassurance.begin` ([`Begin`](begin::Begin)).
+    #[inline]
+    pub fn begin(
+        &self,
+        input: <::atlex::app::bsky::ageassurance::begin::Begin as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::ageassurance::begin::Begin as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::ageassurance::begin::Begin as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::ageassurance::begin::Begin,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Returns Age Assurance configuration for use on the client.
+    /// Calls `GET /xrpc/app.bsky.ageassurance.getConfig` ([`GetConfig`](get_config::GetConfig)).
+    #[inline]
+    pub fn get_config(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::ageassurance::get_config::GetConfig as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::ageassurance::get_config::GetConfig as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::ageassurance::get_config::GetConfig,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Returns server-computed Age Assurance state, if available, and any additional metadata needed to compute Age Assurance state client-side.
+    /// Calls `GET /xrpc/app.bsky.ageassurance.getState` ([`GetState`](get_state::GetState)).
+    #[inline]
+    pub fn get_state(
+        &self,
+        params: <::atlex::app::bsky::ageassurance::get_state::GetState as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::ageassurance::get_state::GetState as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::ageassurance::get_state::GetState as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::ageassurance::get_state::GetState,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -4,3 +4,81 @@ pub mod create_bookmark;
 pub mod defs;
 pub mod delete_bookmark;
 pub mod get_bookmarks;
+/// The `app.bsky.bookmark.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Creates a private bookmark for the specified record. Currently, only `app.bsky.feed.post` records are supported. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.bookmark.createBookmark` ([`CreateBookmark`](create_bookmark::CreateBookmark)).
+    #[inline]
+    pub fn create_bookmark(
+        &self,
+        input: <::atlex::app::bsky::bookmark::create_bookmark::CreateBookmark as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::bookmark::create_bookmark::CreateBookmark as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::bookmark::create_bookmark::CreateBookmark as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::bookmark::create_bookmark::CreateBookmark,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Deletes a private bookmark for the specified record. Currently, only `app.bsky.feed.post` records are supported. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.bookmark.deleteBookmark` ([`DeleteBookmark`](delete_bookmark::DeleteBookmark)).
+    #[inline]
+    pub fn delete_bookmark(
+        &self,
+        input: <::atlex::app::bsky::bookmark::delete_bookmark::DeleteBookmark as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::bookmark::delete_bookmark::DeleteBookmark as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::bookmark::delete_bookmark::DeleteBookmark as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::bookmark::delete_bookmark::DeleteBookmark,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Gets views of records bookmarked by the authenticated user. Requires authentication.
+    /// Calls `GET /xrpc/app.bsky.bookmark.getBookmarks` ([`GetBookmarks`](get_bookmarks::GetBookmarks)).
+    #[inline]
+    pub fn get_bookmarks(
+        &self,
+        params: <::atlex::app::bsky::bookmark::get_bookmarks::GetBookmarks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::bookmark::get_bookmarks::GetBookmarks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::bookmark::get_bookmarks::GetBookmarks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::bookmark::get_bookmarks::GetBookmarks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

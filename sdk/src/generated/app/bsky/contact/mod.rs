@@ -9,3 +9,191 @@ pub mod remove_data;
 pub mod send_notification;
 pub mod start_phone_verification;
 pub mod verify_phone;
+/// The `app.bsky.contact.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Removes a match that was found via contact import. It shouldn't appear again if the same contact is re-imported. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.contact.dismissMatch` ([`DismissMatch`](dismiss_match::DismissMatch)).
+    #[inline]
+    pub fn dismiss_match(
+        &self,
+        input: <::atlex::app::bsky::contact::dismiss_match::DismissMatch as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::dismiss_match::DismissMatch as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::dismiss_match::DismissMatch as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::dismiss_match::DismissMatch,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Returns the matched contacts (contacts that were mutually imported). Excludes dismissed matches. Requires authentication.
+    /// Calls `GET /xrpc/app.bsky.contact.getMatches` ([`GetMatches`](get_matches::GetMatches)).
+    #[inline]
+    pub fn get_matches(
+        &self,
+        params: <::atlex::app::bsky::contact::get_matches::GetMatches as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::get_matches::GetMatches as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::get_matches::GetMatches as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::get_matches::GetMatches,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Gets the user's current contact import status. Requires authentication.
+    /// Calls `GET /xrpc/app.bsky.contact.getSyncStatus` ([`GetSyncStatus`](get_sync_status::GetSyncStatus)).
+    #[inline]
+    pub fn get_sync_status(
+        &self,
+        params: <::atlex::app::bsky::contact::get_sync_status::GetSyncStatus as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::get_sync_status::GetSyncStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::get_sync_status::GetSyncStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::get_sync_status::GetSyncStatus,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Import contacts for securely matching with other users. This follows the protocol explained in <https://docs.bsky.app/blog/contact-import-rfc>. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.contact.importContacts` ([`ImportContacts`](import_contacts::ImportContacts)).
+    #[inline]
+    pub fn import_contacts(
+        &self,
+        input: <::atlex::app::bsky::contact::import_contacts::ImportContacts as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::import_contacts::ImportContacts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::import_contacts::ImportContacts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::import_contacts::ImportContacts,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Removes all stored hashes used for contact matching, existing matches, and sync status. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.contact.removeData` ([`RemoveData`](remove_data::RemoveData)).
+    #[inline]
+    pub fn remove_data(
+        &self,
+        input: <::atlex::app::bsky::contact::remove_data::RemoveData as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::remove_data::RemoveData as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::remove_data::RemoveData as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::remove_data::RemoveData,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// System endpoint to send notifications related to contact imports. Requires role authentication.
+    /// Calls `POST /xrpc/app.bsky.contact.sendNotification` ([`SendNotification`](send_notification::SendNotification)).
+    #[inline]
+    pub fn send_notification(
+        &self,
+        input: <::atlex::app::bsky::contact::send_notification::SendNotification as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::send_notification::SendNotification as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::send_notification::SendNotification as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::send_notification::SendNotification,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Starts a phone verification flow. The phone passed will receive a code via SMS that should be passed to `app.bsky.contact.verifyPhone`. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.contact.startPhoneVerification` ([`StartPhoneVerification`](start_phone_verification::StartPhoneVerification)).
+    #[inline]
+    pub fn start_phone_verification(
+        &self,
+        input: <::atlex::app::bsky::contact::start_phone_verification::StartPhoneVerification as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::start_phone_verification::StartPhoneVerification as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::start_phone_verification::StartPhoneVerification as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::start_phone_verification::StartPhoneVerification,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Verifies control over a phone number with a code received via SMS and starts a contact import session. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.contact.verifyPhone` ([`VerifyPhone`](verify_phone::VerifyPhone)).
+    #[inline]
+    pub fn verify_phone(
+        &self,
+        input: <::atlex::app::bsky::contact::verify_phone::VerifyPhone as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::contact::verify_phone::VerifyPhone as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::contact::verify_phone::VerifyPhone as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::contact::verify_phone::VerifyPhone,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -5,3 +5,103 @@ pub mod defs;
 pub mod delete_draft;
 pub mod get_drafts;
 pub mod update_draft;
+/// The `app.bsky.draft.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Inserts a draft using private storage (stash). An upper limit of drafts might be enforced. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.draft.createDraft` ([`CreateDraft`](create_draft::CreateDraft)).
+    #[inline]
+    pub fn create_draft(
+        &self,
+        input: <::atlex::app::bsky::draft::create_draft::CreateDraft as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::draft::create_draft::CreateDraft as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::draft::create_draft::CreateDraft as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::draft::create_draft::CreateDraft,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Deletes a draft by ID. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.draft.deleteDraft` ([`DeleteDraft`](delete_draft::DeleteDraft)).
+    #[inline]
+    pub fn delete_draft(
+        &self,
+        input: <::atlex::app::bsky::draft::delete_draft::DeleteDraft as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::draft::delete_draft::DeleteDraft as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::draft::delete_draft::DeleteDraft as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::draft::delete_draft::DeleteDraft,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Gets views of user drafts. Requires authentication.
+    /// Calls `GET /xrpc/app.bsky.draft.getDrafts` ([`GetDrafts`](get_drafts::GetDrafts)).
+    #[inline]
+    pub fn get_drafts(
+        &self,
+        params: <::atlex::app::bsky::draft::get_drafts::GetDrafts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::draft::get_drafts::GetDrafts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::draft::get_drafts::GetDrafts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::draft::get_drafts::GetDrafts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Updates a draft using private storage (stash). If the draft ID points to a non-existing ID, the update will be silently ignored. This is done because updates don't enforce draft limit, so it accepts all writes, but will ignore invalid ones. Requires authentication.
+    /// Calls `POST /xrpc/app.bsky.draft.updateDraft` ([`UpdateDraft`](update_draft::UpdateDraft)).
+    #[inline]
+    pub fn update_draft(
+        &self,
+        input: <::atlex::app::bsky::draft::update_draft::UpdateDraft as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::draft::update_draft::UpdateDraft as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::draft::update_draft::UpdateDraft as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::draft::update_draft::UpdateDraft,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -8,3 +8,37 @@ pub mod images;
 pub mod record;
 pub mod record_with_media;
 pub mod video;
+/// The `app.bsky.embed.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Resolve one or more AT-URIs into the data needed to render an enhanced external embed. Returns `associatedRefs` (strongRefs to embed into a post's external.associatedRefs), the raw `associatedRecords`, and a hydrated `view`. The response is empty (`{}`) when no records were resolvable, or when validation determined the resolved records don't actually back the requested URL; clients should fall back to their own link-card rendering in that case and skip writing strongRefs to the post.
+    /// Calls `GET /xrpc/app.bsky.embed.getEmbedExternalView` ([`GetEmbedExternalView`](get_embed_external_view::GetEmbedExternalView)).
+    #[inline]
+    pub fn get_embed_external_view(
+        &self,
+        params: <::atlex::app::bsky::embed::get_embed_external_view::GetEmbedExternalView as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::embed::get_embed_external_view::GetEmbedExternalView as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::embed::get_embed_external_view::GetEmbedExternalView as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::embed::get_embed_external_view::GetEmbedExternalView,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for GetAuthorFeed {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::feed::get_author_feed::Output;
     type Error = Error;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetAuthorFeed {
+    type Item = ::atlex::app::bsky::feed::defs::FeedViewPost;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.feed
+    }
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

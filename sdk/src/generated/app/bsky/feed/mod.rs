@@ -26,3 +26,432 @@ pub mod search_posts;
 pub mod search_posts_v2;
 pub mod send_interactions;
 pub mod threadgate;
+/// The `app.bsky.feed.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get information about a feed generator, including policies and offered feed URIs. Does not require auth; implemented by Feed Generator services (not App View).
+    /// Calls `GET /xrpc/app.bsky.feed.describeFeedGenerator` ([`DescribeFeedGenerator`](describe_feed_generator::DescribeFeedGenerator)).
+    #[inline]
+    pub fn describe_feed_generator(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::describe_feed_generator::DescribeFeedGenerator as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::describe_feed_generator::DescribeFeedGenerator as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::describe_feed_generator::DescribeFeedGenerator,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of feeds (feed generator records) created by the actor (in the actor's repo).
+    /// Calls `GET /xrpc/app.bsky.feed.getActorFeeds` ([`GetActorFeeds`](get_actor_feeds::GetActorFeeds)).
+    #[inline]
+    pub fn get_actor_feeds(
+        &self,
+        params: <::atlex::app::bsky::feed::get_actor_feeds::GetActorFeeds as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_actor_feeds::GetActorFeeds as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_actor_feeds::GetActorFeeds as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_actor_feeds::GetActorFeeds,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of posts liked by an actor. Requires auth, actor must be the requesting account.
+    /// Calls `GET /xrpc/app.bsky.feed.getActorLikes` ([`GetActorLikes`](get_actor_likes::GetActorLikes)).
+    #[inline]
+    pub fn get_actor_likes(
+        &self,
+        params: <::atlex::app::bsky::feed::get_actor_likes::GetActorLikes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_actor_likes::GetActorLikes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_actor_likes::GetActorLikes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_actor_likes::GetActorLikes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a view of an actor's 'author feed' (post and reposts by the author). Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.feed.getAuthorFeed` ([`GetAuthorFeed`](get_author_feed::GetAuthorFeed)).
+    #[inline]
+    pub fn get_author_feed(
+        &self,
+        params: <::atlex::app::bsky::feed::get_author_feed::GetAuthorFeed as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_author_feed::GetAuthorFeed as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_author_feed::GetAuthorFeed as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_author_feed::GetAuthorFeed,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a hydrated feed from an actor's selected feed generator. Implemented by App View.
+    /// Calls `GET /xrpc/app.bsky.feed.getFeed` ([`GetFeed`](get_feed::GetFeed)).
+    #[inline]
+    pub fn get_feed(
+        &self,
+        params: <::atlex::app::bsky::feed::get_feed::GetFeed as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_feed::GetFeed as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_feed::GetFeed as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_feed::GetFeed,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get information about a feed generator. Implemented by AppView.
+    /// Calls `GET /xrpc/app.bsky.feed.getFeedGenerator` ([`GetFeedGenerator`](get_feed_generator::GetFeedGenerator)).
+    #[inline]
+    pub fn get_feed_generator(
+        &self,
+        params: <::atlex::app::bsky::feed::get_feed_generator::GetFeedGenerator as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_feed_generator::GetFeedGenerator as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_feed_generator::GetFeedGenerator as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_feed_generator::GetFeedGenerator,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get information about a list of feed generators.
+    /// Calls `GET /xrpc/app.bsky.feed.getFeedGenerators` ([`GetFeedGenerators`](get_feed_generators::GetFeedGenerators)).
+    #[inline]
+    pub fn get_feed_generators(
+        &self,
+        params: <::atlex::app::bsky::feed::get_feed_generators::GetFeedGenerators as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_feed_generators::GetFeedGenerators as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_feed_generators::GetFeedGenerators as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_feed_generators::GetFeedGenerators,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of a feed provided by a feed generator. Auth is optional, depending on provider requirements, and provides the DID of the requester. Implemented by Feed Generator Service.
+    /// Calls `GET /xrpc/app.bsky.feed.getFeedSkeleton` ([`GetFeedSkeleton`](get_feed_skeleton::GetFeedSkeleton)).
+    #[inline]
+    pub fn get_feed_skeleton(
+        &self,
+        params: <::atlex::app::bsky::feed::get_feed_skeleton::GetFeedSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_feed_skeleton::GetFeedSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_feed_skeleton::GetFeedSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_feed_skeleton::GetFeedSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get like records which reference a subject (by AT-URI and CID).
+    /// Calls `GET /xrpc/app.bsky.feed.getLikes` ([`GetLikes`](get_likes::GetLikes)).
+    #[inline]
+    pub fn get_likes(
+        &self,
+        params: <::atlex::app::bsky::feed::get_likes::GetLikes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_likes::GetLikes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_likes::GetLikes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_likes::GetLikes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a feed of recent posts from a list (posts and reposts from any actors on the list). Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.feed.getListFeed` ([`GetListFeed`](get_list_feed::GetListFeed)).
+    #[inline]
+    pub fn get_list_feed(
+        &self,
+        params: <::atlex::app::bsky::feed::get_list_feed::GetListFeed as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_list_feed::GetListFeed as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_list_feed::GetListFeed as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_list_feed::GetListFeed,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get posts in a thread. Does not require auth, but additional metadata and filtering will be applied for authed requests.
+    /// Calls `GET /xrpc/app.bsky.feed.getPostThread` ([`GetPostThread`](get_post_thread::GetPostThread)).
+    #[inline]
+    pub fn get_post_thread(
+        &self,
+        params: <::atlex::app::bsky::feed::get_post_thread::GetPostThread as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_post_thread::GetPostThread as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_post_thread::GetPostThread as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_post_thread::GetPostThread,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Gets post views for a specified list of posts (by AT-URI). This is sometimes referred to as 'hydrating' a 'feed skeleton'.
+    /// Calls `GET /xrpc/app.bsky.feed.getPosts` ([`GetPosts`](get_posts::GetPosts)).
+    #[inline]
+    pub fn get_posts(
+        &self,
+        params: <::atlex::app::bsky::feed::get_posts::GetPosts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_posts::GetPosts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_posts::GetPosts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_posts::GetPosts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of quotes for a given post.
+    /// Calls `GET /xrpc/app.bsky.feed.getQuotes` ([`GetQuotes`](get_quotes::GetQuotes)).
+    #[inline]
+    pub fn get_quotes(
+        &self,
+        params: <::atlex::app::bsky::feed::get_quotes::GetQuotes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_quotes::GetQuotes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_quotes::GetQuotes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_quotes::GetQuotes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of reposts for a given post.
+    /// Calls `GET /xrpc/app.bsky.feed.getRepostedBy` ([`GetRepostedBy`](get_reposted_by::GetRepostedBy)).
+    #[inline]
+    pub fn get_reposted_by(
+        &self,
+        params: <::atlex::app::bsky::feed::get_reposted_by::GetRepostedBy as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_reposted_by::GetRepostedBy as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_reposted_by::GetRepostedBy as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_reposted_by::GetRepostedBy,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested feeds (feed generators) for the requesting account.
+    /// Calls `GET /xrpc/app.bsky.feed.getSuggestedFeeds` ([`GetSuggestedFeeds`](get_suggested_feeds::GetSuggestedFeeds)).
+    #[inline]
+    pub fn get_suggested_feeds(
+        &self,
+        params: <::atlex::app::bsky::feed::get_suggested_feeds::GetSuggestedFeeds as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_suggested_feeds::GetSuggestedFeeds as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_suggested_feeds::GetSuggestedFeeds as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_suggested_feeds::GetSuggestedFeeds,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a view of the requesting account's home timeline. This is expected to be some form of reverse-chronological feed.
+    /// Calls `GET /xrpc/app.bsky.feed.getTimeline` ([`GetTimeline`](get_timeline::GetTimeline)).
+    #[inline]
+    pub fn get_timeline(
+        &self,
+        params: <::atlex::app::bsky::feed::get_timeline::GetTimeline as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::get_timeline::GetTimeline as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::get_timeline::GetTimeline as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::get_timeline::GetTimeline,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Find posts matching search criteria, returning views of those posts. Note that this API endpoint may require authentication (eg, not public) for some service providers and implementations.
+    /// Calls `GET /xrpc/app.bsky.feed.searchPosts` ([`SearchPosts`](search_posts::SearchPosts)).
+    #[inline]
+    pub fn search_posts(
+        &self,
+        params: <::atlex::app::bsky::feed::search_posts::SearchPosts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::search_posts::SearchPosts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::search_posts::SearchPosts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::search_posts::SearchPosts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Find posts matching a search query or filters, returning search hits for matching post records.
+    /// Calls `GET /xrpc/app.bsky.feed.searchPostsV2` ([`SearchPostsV2`](search_posts_v2::SearchPostsV2)).
+    #[inline]
+    pub fn search_posts_v2(
+        &self,
+        params: <::atlex::app::bsky::feed::search_posts_v2::SearchPostsV2 as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::search_posts_v2::SearchPostsV2 as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::search_posts_v2::SearchPostsV2 as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::search_posts_v2::SearchPostsV2,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Send information about interactions with feed items back to the feed generator that served them.
+    /// Calls `POST /xrpc/app.bsky.feed.sendInteractions` ([`SendInteractions`](send_interactions::SendInteractions)).
+    #[inline]
+    pub fn send_interactions(
+        &self,
+        input: <::atlex::app::bsky::feed::send_interactions::SendInteractions as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::feed::send_interactions::SendInteractions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::feed::send_interactions::SendInteractions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::feed::send_interactions::SendInteractions,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

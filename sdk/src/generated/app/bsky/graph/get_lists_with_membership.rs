@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for GetListsWithMembership {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::graph::get_lists_with_membership::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetListsWithMembership {
+    type Item = ::atlex::app::bsky::graph::get_lists_with_membership::ListWithMembership;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.lists_with_membership
+    }
 }
 /// Known values of `app.bsky.graph.getListsWithMembership#main.parameters.properties.purposes.items`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

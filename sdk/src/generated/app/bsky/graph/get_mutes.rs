@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for GetMutes {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::graph::get_mutes::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetMutes {
+    type Item = ::atlex::app::bsky::actor::defs::ProfileView;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.mutes
+    }
 }
 /// Lexicon: `app.bsky.graph.getMutes#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

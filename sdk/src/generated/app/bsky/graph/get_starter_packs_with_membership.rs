@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for GetStarterPacksWithMembership {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::graph::get_starter_packs_with_membership::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetStarterPacksWithMembership {
+    type Item = ::atlex::app::bsky::graph::get_starter_packs_with_membership::StarterPackWithMembership;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.starter_packs_with_membership
+    }
 }
 /// Lexicon: `app.bsky.graph.getStarterPacksWithMembership#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -32,3 +32,543 @@ pub mod unmute_actor;
 pub mod unmute_actor_list;
 pub mod unmute_thread;
 pub mod verification;
+/// The `app.bsky.graph.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get a list of starter packs created by the actor.
+    /// Calls `GET /xrpc/app.bsky.graph.getActorStarterPacks` ([`GetActorStarterPacks`](get_actor_starter_packs::GetActorStarterPacks)).
+    #[inline]
+    pub fn get_actor_starter_packs(
+        &self,
+        params: <::atlex::app::bsky::graph::get_actor_starter_packs::GetActorStarterPacks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_actor_starter_packs::GetActorStarterPacks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_actor_starter_packs::GetActorStarterPacks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_actor_starter_packs::GetActorStarterPacks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates which accounts the requesting account is currently blocking. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getBlocks` ([`GetBlocks`](get_blocks::GetBlocks)).
+    #[inline]
+    pub fn get_blocks(
+        &self,
+        params: <::atlex::app::bsky::graph::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_blocks::GetBlocks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates accounts which follow a specified account (actor).
+    /// Calls `GET /xrpc/app.bsky.graph.getFollowers` ([`GetFollowers`](get_followers::GetFollowers)).
+    #[inline]
+    pub fn get_followers(
+        &self,
+        params: <::atlex::app::bsky::graph::get_followers::GetFollowers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_followers::GetFollowers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_followers::GetFollowers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_followers::GetFollowers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates accounts which a specified account (actor) follows.
+    /// Calls `GET /xrpc/app.bsky.graph.getFollows` ([`GetFollows`](get_follows::GetFollows)).
+    #[inline]
+    pub fn get_follows(
+        &self,
+        params: <::atlex::app::bsky::graph::get_follows::GetFollows as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_follows::GetFollows as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_follows::GetFollows as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_follows::GetFollows,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates accounts which follow a specified account (actor) and are followed by the viewer.
+    /// Calls `GET /xrpc/app.bsky.graph.getKnownFollowers` ([`GetKnownFollowers`](get_known_followers::GetKnownFollowers)).
+    #[inline]
+    pub fn get_known_followers(
+        &self,
+        params: <::atlex::app::bsky::graph::get_known_followers::GetKnownFollowers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_known_followers::GetKnownFollowers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_known_followers::GetKnownFollowers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_known_followers::GetKnownFollowers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Gets a 'view' (with additional context) of a specified list.
+    /// Calls `GET /xrpc/app.bsky.graph.getList` ([`GetList`](get_list::GetList)).
+    #[inline]
+    pub fn get_list(
+        &self,
+        params: <::atlex::app::bsky::graph::get_list::GetList as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_list::GetList as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_list::GetList as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_list::GetList,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get mod lists that the requesting account (actor) is blocking. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getListBlocks` ([`GetListBlocks`](get_list_blocks::GetListBlocks)).
+    #[inline]
+    pub fn get_list_blocks(
+        &self,
+        params: <::atlex::app::bsky::graph::get_list_blocks::GetListBlocks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_list_blocks::GetListBlocks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_list_blocks::GetListBlocks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_list_blocks::GetListBlocks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates mod lists that the requesting account (actor) currently has muted. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getListMutes` ([`GetListMutes`](get_list_mutes::GetListMutes)).
+    #[inline]
+    pub fn get_list_mutes(
+        &self,
+        params: <::atlex::app::bsky::graph::get_list_mutes::GetListMutes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_list_mutes::GetListMutes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_list_mutes::GetListMutes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_list_mutes::GetListMutes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates the lists created by a specified account (actor).
+    /// Calls `GET /xrpc/app.bsky.graph.getLists` ([`GetLists`](get_lists::GetLists)).
+    #[inline]
+    pub fn get_lists(
+        &self,
+        params: <::atlex::app::bsky::graph::get_lists::GetLists as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_lists::GetLists as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_lists::GetLists as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_lists::GetLists,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates the lists created by the session user, and includes membership information about `actor` in those lists. Only supports curation and moderation lists (no reference lists, used in starter packs). Requires auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getListsWithMembership` ([`GetListsWithMembership`](get_lists_with_membership::GetListsWithMembership)).
+    #[inline]
+    pub fn get_lists_with_membership(
+        &self,
+        params: <::atlex::app::bsky::graph::get_lists_with_membership::GetListsWithMembership as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_lists_with_membership::GetListsWithMembership as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_lists_with_membership::GetListsWithMembership as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_lists_with_membership::GetListsWithMembership,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates accounts that the requesting account (actor) currently has fully muted. Mutes scoped to specific kinds of content (only reposts, only quote posts) are not included. Responses may contain more items than the requested limit. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getMutes` ([`GetMutes`](get_mutes::GetMutes)).
+    #[inline]
+    pub fn get_mutes(
+        &self,
+        params: <::atlex::app::bsky::graph::get_mutes::GetMutes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_mutes::GetMutes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_mutes::GetMutes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_mutes::GetMutes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates public relationships between one account, and a list of other accounts. Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getRelationships` ([`GetRelationships`](get_relationships::GetRelationships)).
+    #[inline]
+    pub fn get_relationships(
+        &self,
+        params: <::atlex::app::bsky::graph::get_relationships::GetRelationships as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_relationships::GetRelationships as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_relationships::GetRelationships as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_relationships::GetRelationships,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Gets a view of a starter pack.
+    /// Calls `GET /xrpc/app.bsky.graph.getStarterPack` ([`GetStarterPack`](get_starter_pack::GetStarterPack)).
+    #[inline]
+    pub fn get_starter_pack(
+        &self,
+        params: <::atlex::app::bsky::graph::get_starter_pack::GetStarterPack as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_starter_pack::GetStarterPack as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_starter_pack::GetStarterPack as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_starter_pack::GetStarterPack,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get views for a list of starter packs.
+    /// Calls `GET /xrpc/app.bsky.graph.getStarterPacks` ([`GetStarterPacks`](get_starter_packs::GetStarterPacks)).
+    #[inline]
+    pub fn get_starter_packs(
+        &self,
+        params: <::atlex::app::bsky::graph::get_starter_packs::GetStarterPacks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_starter_packs::GetStarterPacks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_starter_packs::GetStarterPacks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_starter_packs::GetStarterPacks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates the starter packs created by the session user, and includes membership information about `actor` in those starter packs. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.graph.getStarterPacksWithMembership` ([`GetStarterPacksWithMembership`](get_starter_packs_with_membership::GetStarterPacksWithMembership)).
+    #[inline]
+    pub fn get_starter_packs_with_membership(
+        &self,
+        params: <::atlex::app::bsky::graph::get_starter_packs_with_membership::GetStarterPacksWithMembership as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_starter_packs_with_membership::GetStarterPacksWithMembership as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_starter_packs_with_membership::GetStarterPacksWithMembership as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_starter_packs_with_membership::GetStarterPacksWithMembership,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates follows similar to a given account (actor). Expected use is to recommend additional accounts immediately after following one account.
+    /// Calls `GET /xrpc/app.bsky.graph.getSuggestedFollowsByActor` ([`GetSuggestedFollowsByActor`](get_suggested_follows_by_actor::GetSuggestedFollowsByActor)).
+    #[inline]
+    pub fn get_suggested_follows_by_actor(
+        &self,
+        params: <::atlex::app::bsky::graph::get_suggested_follows_by_actor::GetSuggestedFollowsByActor as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::get_suggested_follows_by_actor::GetSuggestedFollowsByActor as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::get_suggested_follows_by_actor::GetSuggestedFollowsByActor as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::get_suggested_follows_by_actor::GetSuggestedFollowsByActor,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Creates a mute relationship for the specified account. If a mute already exists for the account, it is updated in place: the stored scope is replaced with the scope in this request. Mutes are private in Bluesky. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.graph.muteActor` ([`MuteActor`](mute_actor::MuteActor)).
+    #[inline]
+    pub fn mute_actor(
+        &self,
+        input: <::atlex::app::bsky::graph::mute_actor::MuteActor as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::mute_actor::MuteActor as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::mute_actor::MuteActor as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::mute_actor::MuteActor,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Creates a mute relationship for the specified list of accounts. Mutes are private in Bluesky. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.graph.muteActorList` ([`MuteActorList`](mute_actor_list::MuteActorList)).
+    #[inline]
+    pub fn mute_actor_list(
+        &self,
+        input: <::atlex::app::bsky::graph::mute_actor_list::MuteActorList as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::mute_actor_list::MuteActorList as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::mute_actor_list::MuteActorList as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::mute_actor_list::MuteActorList,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Mutes a thread preventing notifications from the thread and any of its children. Mutes are private in Bluesky. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.graph.muteThread` ([`MuteThread`](mute_thread::MuteThread)).
+    #[inline]
+    pub fn mute_thread(
+        &self,
+        input: <::atlex::app::bsky::graph::mute_thread::MuteThread as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::mute_thread::MuteThread as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::mute_thread::MuteThread as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::mute_thread::MuteThread,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Find starter packs matching search criteria. Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.graph.searchStarterPacks` ([`SearchStarterPacks`](search_starter_packs::SearchStarterPacks)).
+    #[inline]
+    pub fn search_starter_packs(
+        &self,
+        params: <::atlex::app::bsky::graph::search_starter_packs::SearchStarterPacks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::search_starter_packs::SearchStarterPacks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::search_starter_packs::SearchStarterPacks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::search_starter_packs::SearchStarterPacks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Find starter packs matching search criteria. Does not require auth.
+    /// Calls `GET /xrpc/app.bsky.graph.searchStarterPacksV2` ([`SearchStarterPacksV2`](search_starter_packs_v2::SearchStarterPacksV2)).
+    #[inline]
+    pub fn search_starter_packs_v2(
+        &self,
+        params: <::atlex::app::bsky::graph::search_starter_packs_v2::SearchStarterPacksV2 as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::search_starter_packs_v2::SearchStarterPacksV2 as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::search_starter_packs_v2::SearchStarterPacksV2 as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::search_starter_packs_v2::SearchStarterPacksV2,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Unmutes the specified account. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.graph.unmuteActor` ([`UnmuteActor`](unmute_actor::UnmuteActor)).
+    #[inline]
+    pub fn unmute_actor(
+        &self,
+        input: <::atlex::app::bsky::graph::unmute_actor::UnmuteActor as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::unmute_actor::UnmuteActor as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::unmute_actor::UnmuteActor as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::unmute_actor::UnmuteActor,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Unmutes the specified list of accounts. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.graph.unmuteActorList` ([`UnmuteActorList`](unmute_actor_list::UnmuteActorList)).
+    #[inline]
+    pub fn unmute_actor_list(
+        &self,
+        input: <::atlex::app::bsky::graph::unmute_actor_list::UnmuteActorList as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::unmute_actor_list::UnmuteActorList as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::unmute_actor_list::UnmuteActorList as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::unmute_actor_list::UnmuteActorList,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Unmutes the specified thread. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.graph.unmuteThread` ([`UnmuteThread`](unmute_thread::UnmuteThread)).
+    #[inline]
+    pub fn unmute_thread(
+        &self,
+        input: <::atlex::app::bsky::graph::unmute_thread::UnmuteThread as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::graph::unmute_thread::UnmuteThread as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::graph::unmute_thread::UnmuteThread as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::graph::unmute_thread::UnmuteThread,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

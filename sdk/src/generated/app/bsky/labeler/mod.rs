@@ -3,3 +3,37 @@
 pub mod defs;
 pub mod get_services;
 pub mod service;
+/// The `app.bsky.labeler.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get information about a list of labeler services.
+    /// Calls `GET /xrpc/app.bsky.labeler.getServices` ([`GetServices`](get_services::GetServices)).
+    #[inline]
+    pub fn get_services(
+        &self,
+        params: <::atlex::app::bsky::labeler::get_services::GetServices as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::labeler::get_services::GetServices as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::labeler::get_services::GetServices as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::labeler::get_services::GetServices,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for ListNotifications {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::notification::list_notifications::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for ListNotifications {
+    type Item = ::atlex::app::bsky::notification::list_notifications::Notification;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.notifications
+    }
 }
 /// Lexicon: `app.bsky.notification.listNotifications#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,3 +12,235 @@ pub mod put_preferences_v2;
 pub mod register_push;
 pub mod unregister_push;
 pub mod update_seen;
+/// The `app.bsky.notification.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get notification-related preferences for an account. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.notification.getPreferences` ([`GetPreferences`](get_preferences::GetPreferences)).
+    #[inline]
+    pub fn get_preferences(
+        &self,
+        params: <::atlex::app::bsky::notification::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::get_preferences::GetPreferences,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Count the number of unread notifications for the requesting account. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.notification.getUnreadCount` ([`GetUnreadCount`](get_unread_count::GetUnreadCount)).
+    #[inline]
+    pub fn get_unread_count(
+        &self,
+        params: <::atlex::app::bsky::notification::get_unread_count::GetUnreadCount as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::get_unread_count::GetUnreadCount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::get_unread_count::GetUnreadCount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::get_unread_count::GetUnreadCount,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerate all accounts to which the requesting account is subscribed to receive notifications for. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.notification.listActivitySubscriptions` ([`ListActivitySubscriptions`](list_activity_subscriptions::ListActivitySubscriptions)).
+    #[inline]
+    pub fn list_activity_subscriptions(
+        &self,
+        params: <::atlex::app::bsky::notification::list_activity_subscriptions::ListActivitySubscriptions as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::list_activity_subscriptions::ListActivitySubscriptions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::list_activity_subscriptions::ListActivitySubscriptions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::list_activity_subscriptions::ListActivitySubscriptions,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerate notifications for the requesting account. Requires auth.
+    /// Calls `GET /xrpc/app.bsky.notification.listNotifications` ([`ListNotifications`](list_notifications::ListNotifications)).
+    #[inline]
+    pub fn list_notifications(
+        &self,
+        params: <::atlex::app::bsky::notification::list_notifications::ListNotifications as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::list_notifications::ListNotifications as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::list_notifications::ListNotifications as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::list_notifications::ListNotifications,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Puts an activity subscription entry. The key should be omitted for creation and provided for updates. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.notification.putActivitySubscription` ([`PutActivitySubscription`](put_activity_subscription::PutActivitySubscription)).
+    #[inline]
+    pub fn put_activity_subscription(
+        &self,
+        input: <::atlex::app::bsky::notification::put_activity_subscription::PutActivitySubscription as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::put_activity_subscription::PutActivitySubscription as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::put_activity_subscription::PutActivitySubscription as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::put_activity_subscription::PutActivitySubscription,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Set notification-related preferences for an account. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.notification.putPreferences` ([`PutPreferences`](put_preferences::PutPreferences)).
+    #[inline]
+    pub fn put_preferences(
+        &self,
+        input: <::atlex::app::bsky::notification::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::put_preferences::PutPreferences,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Set notification-related preferences for an account. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.notification.putPreferencesV2` ([`PutPreferencesV2`](put_preferences_v2::PutPreferencesV2)).
+    #[inline]
+    pub fn put_preferences_v2(
+        &self,
+        input: <::atlex::app::bsky::notification::put_preferences_v2::PutPreferencesV2 as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::put_preferences_v2::PutPreferencesV2 as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::put_preferences_v2::PutPreferencesV2 as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::put_preferences_v2::PutPreferencesV2,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Register to receive push notifications, via a specified service, for the requesting account. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.notification.registerPush` ([`RegisterPush`](register_push::RegisterPush)).
+    #[inline]
+    pub fn register_push(
+        &self,
+        input: <::atlex::app::bsky::notification::register_push::RegisterPush as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::register_push::RegisterPush as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::register_push::RegisterPush as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::register_push::RegisterPush,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// The inverse of registerPush - inform a specified service that push notifications should no longer be sent to the given token for the requesting account. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.notification.unregisterPush` ([`UnregisterPush`](unregister_push::UnregisterPush)).
+    #[inline]
+    pub fn unregister_push(
+        &self,
+        input: <::atlex::app::bsky::notification::unregister_push::UnregisterPush as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::unregister_push::UnregisterPush as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::unregister_push::UnregisterPush as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::unregister_push::UnregisterPush,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Notify server that the requesting account has seen notifications. Requires auth.
+    /// Calls `POST /xrpc/app.bsky.notification.updateSeen` ([`UpdateSeen`](update_seen::UpdateSeen)).
+    #[inline]
+    pub fn update_seen(
+        &self,
+        input: <::atlex::app::bsky::notification::update_seen::UpdateSeen as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::notification::update_seen::UpdateSeen as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::notification::update_seen::UpdateSeen as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::notification::update_seen::UpdateSeen,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

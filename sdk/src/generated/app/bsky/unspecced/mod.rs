@@ -31,3 +31,673 @@ pub mod init_age_assurance;
 pub mod search_actors_skeleton;
 pub mod search_posts_skeleton;
 pub mod search_starter_packs_skeleton;
+/// The `app.bsky.unspecced.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Returns the current state of the age assurance process for an account. This is used to check if the user has completed age assurance or if further action is required.
+    /// Calls `GET /xrpc/app.bsky.unspecced.getAgeAssuranceState` ([`GetAgeAssuranceState`](get_age_assurance_state::GetAgeAssuranceState)).
+    #[inline]
+    pub fn get_age_assurance_state(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_age_assurance_state::GetAgeAssuranceState as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_age_assurance_state::GetAgeAssuranceState as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_age_assurance_state::GetAgeAssuranceState,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Get miscellaneous runtime configuration.
+    /// Calls `GET /xrpc/app.bsky.unspecced.getConfig` ([`GetConfig`](get_config::GetConfig)).
+    #[inline]
+    pub fn get_config(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_config::GetConfig as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_config::GetConfig as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_config::GetConfig,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested starterpacks for onboarding
+    /// Calls `GET /xrpc/app.bsky.unspecced.getOnboardingSuggestedStarterPacks` ([`GetOnboardingSuggestedStarterPacks`](get_onboarding_suggested_starter_packs::GetOnboardingSuggestedStarterPacks)).
+    #[inline]
+    pub fn get_onboarding_suggested_starter_packs(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs::GetOnboardingSuggestedStarterPacks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs::GetOnboardingSuggestedStarterPacks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs::GetOnboardingSuggestedStarterPacks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs::GetOnboardingSuggestedStarterPacks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested starterpacks for onboarding. Intended to be called and hydrated by app.bsky.unspecced.getOnboardingSuggestedStarterPacks
+    /// Calls `GET /xrpc/app.bsky.unspecced.getOnboardingSuggestedStarterPacksSkeleton` ([`GetOnboardingSuggestedStarterPacksSkeleton`](get_onboarding_suggested_starter_packs_skeleton::GetOnboardingSuggestedStarterPacksSkeleton)).
+    #[inline]
+    pub fn get_onboarding_suggested_starter_packs_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs_skeleton::GetOnboardingSuggestedStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs_skeleton::GetOnboardingSuggestedStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs_skeleton::GetOnboardingSuggestedStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_onboarding_suggested_starter_packs_skeleton::GetOnboardingSuggestedStarterPacksSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested users for onboarding. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedOnboardingUsers
+    /// Calls `GET /xrpc/app.bsky.unspecced.getOnboardingSuggestedUsersSkeleton` ([`GetOnboardingSuggestedUsersSkeleton`](get_onboarding_suggested_users_skeleton::GetOnboardingSuggestedUsersSkeleton)).
+    #[inline]
+    pub fn get_onboarding_suggested_users_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_onboarding_suggested_users_skeleton::GetOnboardingSuggestedUsersSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_onboarding_suggested_users_skeleton::GetOnboardingSuggestedUsersSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_onboarding_suggested_users_skeleton::GetOnboardingSuggestedUsersSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_onboarding_suggested_users_skeleton::GetOnboardingSuggestedUsersSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// An unspecced view of globally popular feed generators.
+    /// Calls `GET /xrpc/app.bsky.unspecced.getPopularFeedGenerators` ([`GetPopularFeedGenerators`](get_popular_feed_generators::GetPopularFeedGenerators)).
+    #[inline]
+    pub fn get_popular_feed_generators(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_popular_feed_generators::GetPopularFeedGenerators as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_popular_feed_generators::GetPopularFeedGenerators as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_popular_feed_generators::GetPopularFeedGenerators as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_popular_feed_generators::GetPopularFeedGenerators,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// (NOTE: this endpoint is under development and WILL change without notice. Don't use it until it is moved out of `unspecced` or your application WILL break) Get additional posts under a thread e.g. replies hidden by threadgate. Based on an anchor post at any depth of the tree, returns top-level replies below that anchor. It does not include ancestors nor the anchor itself. This should be called after exhausting `app.bsky.unspecced.getPostThreadV2`. Does not require auth, but additional metadata and filtering will be applied for authed requests.
+    /// Calls `GET /xrpc/app.bsky.unspecced.getPostThreadOtherV2` ([`GetPostThreadOtherV2`](get_post_thread_other_v2::GetPostThreadOtherV2)).
+    #[inline]
+    pub fn get_post_thread_other_v2(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_post_thread_other_v2::GetPostThreadOtherV2 as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_post_thread_other_v2::GetPostThreadOtherV2 as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_post_thread_other_v2::GetPostThreadOtherV2 as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_post_thread_other_v2::GetPostThreadOtherV2,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// (NOTE: this endpoint is under development and WILL change without notice. Don't use it until it is moved out of `unspecced` or your application WILL break) Get posts in a thread. It is based in an anchor post at any depth of the tree, and returns posts above it (recursively resolving the parent, without further branching to their replies) and below it (recursive replies, with branching to their replies). Does not require auth, but additional metadata and filtering will be applied for authed requests.
+    /// Calls `GET /xrpc/app.bsky.unspecced.getPostThreadV2` ([`GetPostThreadV2`](get_post_thread_v2::GetPostThreadV2)).
+    #[inline]
+    pub fn get_post_thread_v2(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_post_thread_v2::GetPostThreadV2 as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_post_thread_v2::GetPostThreadV2 as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_post_thread_v2::GetPostThreadV2 as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_post_thread_v2::GetPostThreadV2,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested feeds
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedFeeds` ([`GetSuggestedFeeds`](get_suggested_feeds::GetSuggestedFeeds)).
+    #[inline]
+    pub fn get_suggested_feeds(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_feeds::GetSuggestedFeeds as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_feeds::GetSuggestedFeeds as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_feeds::GetSuggestedFeeds as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_feeds::GetSuggestedFeeds,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested feeds. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedFeeds
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedFeedsSkeleton` ([`GetSuggestedFeedsSkeleton`](get_suggested_feeds_skeleton::GetSuggestedFeedsSkeleton)).
+    #[inline]
+    pub fn get_suggested_feeds_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_feeds_skeleton::GetSuggestedFeedsSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_feeds_skeleton::GetSuggestedFeedsSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_feeds_skeleton::GetSuggestedFeedsSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_feeds_skeleton::GetSuggestedFeedsSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested users for onboarding
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedOnboardingUsers` ([`GetSuggestedOnboardingUsers`](get_suggested_onboarding_users::GetSuggestedOnboardingUsers)).
+    #[inline]
+    pub fn get_suggested_onboarding_users(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_onboarding_users::GetSuggestedOnboardingUsers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_onboarding_users::GetSuggestedOnboardingUsers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_onboarding_users::GetSuggestedOnboardingUsers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_onboarding_users::GetSuggestedOnboardingUsers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested starterpacks
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedStarterPacks` ([`GetSuggestedStarterPacks`](get_suggested_starter_packs::GetSuggestedStarterPacks)).
+    #[inline]
+    pub fn get_suggested_starter_packs(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_starter_packs::GetSuggestedStarterPacks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_starter_packs::GetSuggestedStarterPacks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_starter_packs::GetSuggestedStarterPacks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_starter_packs::GetSuggestedStarterPacks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested starterpacks. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedStarterpacks
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedStarterPacksSkeleton` ([`GetSuggestedStarterPacksSkeleton`](get_suggested_starter_packs_skeleton::GetSuggestedStarterPacksSkeleton)).
+    #[inline]
+    pub fn get_suggested_starter_packs_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_starter_packs_skeleton::GetSuggestedStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_starter_packs_skeleton::GetSuggestedStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_starter_packs_skeleton::GetSuggestedStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_starter_packs_skeleton::GetSuggestedStarterPacksSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested users
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsers` ([`GetSuggestedUsers`](get_suggested_users::GetSuggestedUsers)).
+    #[inline]
+    pub fn get_suggested_users(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users::GetSuggestedUsers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users::GetSuggestedUsers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users::GetSuggestedUsers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users::GetSuggestedUsers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested users for the Discover page
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersForDiscover` ([`GetSuggestedUsersForDiscover`](get_suggested_users_for_discover::GetSuggestedUsersForDiscover)).
+    #[inline]
+    pub fn get_suggested_users_for_discover(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_for_discover::GetSuggestedUsersForDiscover as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_discover::GetSuggestedUsersForDiscover as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_discover::GetSuggestedUsersForDiscover as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_for_discover::GetSuggestedUsersForDiscover,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested users for the Discover page. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedUsersForDiscover
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersForDiscoverSkeleton` ([`GetSuggestedUsersForDiscoverSkeleton`](get_suggested_users_for_discover_skeleton::GetSuggestedUsersForDiscoverSkeleton)).
+    #[inline]
+    pub fn get_suggested_users_for_discover_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_for_discover_skeleton::GetSuggestedUsersForDiscoverSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_discover_skeleton::GetSuggestedUsersForDiscoverSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_discover_skeleton::GetSuggestedUsersForDiscoverSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_for_discover_skeleton::GetSuggestedUsersForDiscoverSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested users for the Explore page
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersForExplore` ([`GetSuggestedUsersForExplore`](get_suggested_users_for_explore::GetSuggestedUsersForExplore)).
+    #[inline]
+    pub fn get_suggested_users_for_explore(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_for_explore::GetSuggestedUsersForExplore as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_explore::GetSuggestedUsersForExplore as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_explore::GetSuggestedUsersForExplore as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_for_explore::GetSuggestedUsersForExplore,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested users for the Explore page. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedUsersForExplore
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersForExploreSkeleton` ([`GetSuggestedUsersForExploreSkeleton`](get_suggested_users_for_explore_skeleton::GetSuggestedUsersForExploreSkeleton)).
+    #[inline]
+    pub fn get_suggested_users_for_explore_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_for_explore_skeleton::GetSuggestedUsersForExploreSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_explore_skeleton::GetSuggestedUsersForExploreSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_explore_skeleton::GetSuggestedUsersForExploreSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_for_explore_skeleton::GetSuggestedUsersForExploreSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggested users for the See More page
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersForSeeMore` ([`GetSuggestedUsersForSeeMore`](get_suggested_users_for_see_more::GetSuggestedUsersForSeeMore)).
+    #[inline]
+    pub fn get_suggested_users_for_see_more(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_for_see_more::GetSuggestedUsersForSeeMore as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_see_more::GetSuggestedUsersForSeeMore as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_see_more::GetSuggestedUsersForSeeMore as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_for_see_more::GetSuggestedUsersForSeeMore,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested users for the See More page. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedUsersForSeeMore
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton` ([`GetSuggestedUsersForSeeMoreSkeleton`](get_suggested_users_for_see_more_skeleton::GetSuggestedUsersForSeeMoreSkeleton)).
+    #[inline]
+    pub fn get_suggested_users_for_see_more_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_for_see_more_skeleton::GetSuggestedUsersForSeeMoreSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_see_more_skeleton::GetSuggestedUsersForSeeMoreSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_for_see_more_skeleton::GetSuggestedUsersForSeeMoreSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_for_see_more_skeleton::GetSuggestedUsersForSeeMoreSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested users. Intended to be called and hydrated by app.bsky.unspecced.getSuggestedUsers
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestedUsersSkeleton` ([`GetSuggestedUsersSkeleton`](get_suggested_users_skeleton::GetSuggestedUsersSkeleton)).
+    #[inline]
+    pub fn get_suggested_users_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggested_users_skeleton::GetSuggestedUsersSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggested_users_skeleton::GetSuggestedUsersSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggested_users_skeleton::GetSuggestedUsersSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggested_users_skeleton::GetSuggestedUsersSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a skeleton of suggested actors. Intended to be called and then hydrated through app.bsky.actor.getSuggestions
+    /// Calls `GET /xrpc/app.bsky.unspecced.getSuggestionsSkeleton` ([`GetSuggestionsSkeleton`](get_suggestions_skeleton::GetSuggestionsSkeleton)).
+    #[inline]
+    pub fn get_suggestions_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_suggestions_skeleton::GetSuggestionsSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_suggestions_skeleton::GetSuggestionsSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_suggestions_skeleton::GetSuggestionsSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_suggestions_skeleton::GetSuggestionsSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of suggestions (feeds and users) tagged with categories
+    /// Calls `GET /xrpc/app.bsky.unspecced.getTaggedSuggestions` ([`GetTaggedSuggestions`](get_tagged_suggestions::GetTaggedSuggestions)).
+    #[inline]
+    pub fn get_tagged_suggestions(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_tagged_suggestions::GetTaggedSuggestions as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_tagged_suggestions::GetTaggedSuggestions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_tagged_suggestions::GetTaggedSuggestions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_tagged_suggestions::GetTaggedSuggestions,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a list of trending topics
+    /// Calls `GET /xrpc/app.bsky.unspecced.getTrendingTopics` ([`GetTrendingTopics`](get_trending_topics::GetTrendingTopics)).
+    #[inline]
+    pub fn get_trending_topics(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_trending_topics::GetTrendingTopics as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_trending_topics::GetTrendingTopics as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_trending_topics::GetTrendingTopics as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_trending_topics::GetTrendingTopics,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get the current trends on the network
+    /// Calls `GET /xrpc/app.bsky.unspecced.getTrends` ([`GetTrends`](get_trends::GetTrends)).
+    #[inline]
+    pub fn get_trends(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_trends::GetTrends as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_trends::GetTrends as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_trends::GetTrends as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_trends::GetTrends,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get the skeleton of trends on the network. Intended to be called and then hydrated through app.bsky.unspecced.getTrends
+    /// Calls `GET /xrpc/app.bsky.unspecced.getTrendsSkeleton` ([`GetTrendsSkeleton`](get_trends_skeleton::GetTrendsSkeleton)).
+    #[inline]
+    pub fn get_trends_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::get_trends_skeleton::GetTrendsSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::get_trends_skeleton::GetTrendsSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::get_trends_skeleton::GetTrendsSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::get_trends_skeleton::GetTrendsSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Initiate age assurance for an account. This is a one-time action that will start the process of verifying the user's age.
+    /// Calls `POST /xrpc/app.bsky.unspecced.initAgeAssurance` ([`InitAgeAssurance`](init_age_assurance::InitAgeAssurance)).
+    #[inline]
+    pub fn init_age_assurance(
+        &self,
+        input: <::atlex::app::bsky::unspecced::init_age_assurance::InitAgeAssurance as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::init_age_assurance::InitAgeAssurance as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::init_age_assurance::InitAgeAssurance as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::init_age_assurance::InitAgeAssurance,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Backend Actors (profile) search, returns only skeleton.
+    /// Calls `GET /xrpc/app.bsky.unspecced.searchActorsSkeleton` ([`SearchActorsSkeleton`](search_actors_skeleton::SearchActorsSkeleton)).
+    #[inline]
+    pub fn search_actors_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::search_actors_skeleton::SearchActorsSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::search_actors_skeleton::SearchActorsSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::search_actors_skeleton::SearchActorsSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::search_actors_skeleton::SearchActorsSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Backend Posts search, returns only skeleton
+    /// Calls `GET /xrpc/app.bsky.unspecced.searchPostsSkeleton` ([`SearchPostsSkeleton`](search_posts_skeleton::SearchPostsSkeleton)).
+    #[inline]
+    pub fn search_posts_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::search_posts_skeleton::SearchPostsSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::search_posts_skeleton::SearchPostsSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::search_posts_skeleton::SearchPostsSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::search_posts_skeleton::SearchPostsSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Backend Starter Pack search, returns only skeleton.
+    /// Calls `GET /xrpc/app.bsky.unspecced.searchStarterPacksSkeleton` ([`SearchStarterPacksSkeleton`](search_starter_packs_skeleton::SearchStarterPacksSkeleton)).
+    #[inline]
+    pub fn search_starter_packs_skeleton(
+        &self,
+        params: <::atlex::app::bsky::unspecced::search_starter_packs_skeleton::SearchStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::unspecced::search_starter_packs_skeleton::SearchStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::unspecced::search_starter_packs_skeleton::SearchStarterPacksSkeleton as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::unspecced::search_starter_packs_skeleton::SearchStarterPacksSkeleton,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

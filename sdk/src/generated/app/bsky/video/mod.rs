@@ -9,3 +9,189 @@ pub mod get_upload_status;
 pub mod start_upload;
 pub mod upload_part;
 pub mod upload_video;
+/// The `app.bsky.video.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Abort an upload only while it is created, releasing its quota reservation immediately. Terminal sessions are unchanged and return their terminal outcome. A finishing session returns UploadNotReady.
+    /// Calls `POST /xrpc/app.bsky.video.abortUpload` ([`AbortUpload`](abort_upload::AbortUpload)).
+    #[inline]
+    pub fn abort_upload(
+        &self,
+        input: <::atlex::app::bsky::video::abort_upload::AbortUpload as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::abort_upload::AbortUpload as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::abort_upload::AbortUpload as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::abort_upload::AbortUpload,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Finish an upload. This call is idempotent and safe to retry. On deduplication completedJobId may differ from the input jobId; poll getJobStatus with completedJobId. Probe-based validation failures surface later as JOB_STATE_FAILED from getJobStatus, not as errors from this call.
+    /// Calls `POST /xrpc/app.bsky.video.finishUpload` ([`FinishUpload`](finish_upload::FinishUpload)).
+    #[inline]
+    pub fn finish_upload(
+        &self,
+        input: <::atlex::app::bsky::video::finish_upload::FinishUpload as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::finish_upload::FinishUpload as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::finish_upload::FinishUpload as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::finish_upload::FinishUpload,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get status details for a video processing job.
+    /// Calls `GET /xrpc/app.bsky.video.getJobStatus` ([`GetJobStatus`](get_job_status::GetJobStatus)).
+    #[inline]
+    pub fn get_job_status(
+        &self,
+        params: <::atlex::app::bsky::video::get_job_status::GetJobStatus as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::get_job_status::GetJobStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::get_job_status::GetJobStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::get_job_status::GetJobStatus,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get video upload limits for the authenticated user.
+    /// Calls `GET /xrpc/app.bsky.video.getUploadLimits` ([`GetUploadLimits`](get_upload_limits::GetUploadLimits)).
+    #[inline]
+    pub fn get_upload_limits(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::get_upload_limits::GetUploadLimits as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::get_upload_limits::GetUploadLimits as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::get_upload_limits::GetUploadLimits,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Get the authoritative status of the upload phase. Terminal states remain readable. completedJobId and jobStatus are present only for completed sessions; failureReason is present only for failed sessions.
+    /// Calls `GET /xrpc/app.bsky.video.getUploadStatus` ([`GetUploadStatus`](get_upload_status::GetUploadStatus)).
+    #[inline]
+    pub fn get_upload_status(
+        &self,
+        params: <::atlex::app::bsky::video::get_upload_status::GetUploadStatus as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::get_upload_status::GetUploadStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::get_upload_status::GetUploadStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::get_upload_status::GetUploadStatus,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Start a multipart video upload. The declared size is exact, while optional media properties are advisory and used only for early failure; the authoritative probe runs asynchronously after upload.
+    /// Calls `POST /xrpc/app.bsky.video.startUpload` ([`StartUpload`](start_upload::StartUpload)).
+    #[inline]
+    pub fn start_upload(
+        &self,
+        input: <::atlex::app::bsky::video::start_upload::StartUpload as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::start_upload::StartUpload as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::start_upload::StartUpload as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::start_upload::StartUpload,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Upload one part. Parts are idempotent and may be retried or re-sent while the session is created. Each expected length is derived from the upload size and part size, and Content-Length must match exactly. ETags are never exposed to clients.
+    /// Calls `POST /xrpc/app.bsky.video.uploadPart` ([`UploadPart`](upload_part::UploadPart)).
+    #[inline]
+    pub fn upload_part(
+        &self,
+        params: <::atlex::app::bsky::video::upload_part::UploadPart as ::atlex::xrpc::Endpoint>::Params,
+        input: <::atlex::app::bsky::video::upload_part::UploadPart as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::upload_part::UploadPart as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::upload_part::UploadPart as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<::atlex::app::bsky::video::upload_part::UploadPart>(params, input)
+    }
+    /// Upload a video to be processed then stored on the PDS.
+    /// Calls `POST /xrpc/app.bsky.video.uploadVideo` ([`UploadVideo`](upload_video::UploadVideo)).
+    #[inline]
+    pub fn upload_video(
+        &self,
+        input: <::atlex::app::bsky::video::upload_video::UploadVideo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::app::bsky::video::upload_video::UploadVideo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::app::bsky::video::upload_video::UploadVideo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::app::bsky::video::upload_video::UploadVideo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

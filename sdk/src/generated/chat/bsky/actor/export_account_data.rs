@@ -11,4 +11,8 @@ impl ::atlex::xrpc::Endpoint for ExportAccountData {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::xrpc::RawBody;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/jsonl",
+    );
 }

@@ -5,3 +5,76 @@ pub mod defs;
 pub mod delete_account;
 pub mod export_account_data;
 pub mod get_status;
+/// The `chat.bsky.actor.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Calls `POST /xrpc/chat.bsky.actor.deleteAccount` ([`DeleteAccount`](delete_account::DeleteAccount)).
+    #[inline]
+    pub fn delete_account(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::actor::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::actor::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::actor::delete_account::DeleteAccount,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Calls `GET /xrpc/chat.bsky.actor.exportAccountData` ([`ExportAccountData`](export_account_data::ExportAccountData)).
+    #[inline]
+    pub fn export_account_data(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::actor::export_account_data::ExportAccountData as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::actor::export_account_data::ExportAccountData as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::actor::export_account_data::ExportAccountData,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Get the authenticated viewer's chat status: whether their account is chat-disabled and whether their group-membership additions are restricted to accounts they follow.
+    /// Calls `GET /xrpc/chat.bsky.actor.getStatus` ([`GetStatus`](get_status::GetStatus)).
+    #[inline]
+    pub fn get_status(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::actor::get_status::GetStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::actor::get_status::GetStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::actor::get_status::GetStatus,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+}

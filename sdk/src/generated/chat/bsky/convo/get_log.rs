@@ -10,6 +10,28 @@ impl ::atlex::xrpc::Endpoint for GetLog {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::get_log::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetLog {
+    type Item = ::atlex::chat::bsky::convo::get_log::OutputLogsItem;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.logs
+    }
 }
 /// Lexicon: `chat.bsky.convo.getLog#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

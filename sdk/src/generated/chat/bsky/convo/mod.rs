@@ -23,3 +23,498 @@ pub mod unlock_convo;
 pub mod unmute_convo;
 pub mod update_all_read;
 pub mod update_read;
+/// The `chat.bsky.convo.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Marks a conversation as accepted, so it is shown in the list of accepted convos instead on the request convos.
+    /// Calls `POST /xrpc/chat.bsky.convo.acceptConvo` ([`AcceptConvo`](accept_convo::AcceptConvo)).
+    #[inline]
+    pub fn accept_convo(
+        &self,
+        input: <::atlex::chat::bsky::convo::accept_convo::AcceptConvo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::accept_convo::AcceptConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::accept_convo::AcceptConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::accept_convo::AcceptConvo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Adds an emoji reaction to a message. Requires authentication. It is idempotent, so multiple calls from the same user with the same emoji result in a single reaction.
+    /// Calls `POST /xrpc/chat.bsky.convo.addReaction` ([`AddReaction`](add_reaction::AddReaction)).
+    #[inline]
+    pub fn add_reaction(
+        &self,
+        input: <::atlex::chat::bsky::convo::add_reaction::AddReaction as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::add_reaction::AddReaction as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::add_reaction::AddReaction as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::add_reaction::AddReaction,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Marks a message as deleted for the viewer, so they won't see that message in future enumerations.
+    /// Calls `POST /xrpc/chat.bsky.convo.deleteMessageForSelf` ([`DeleteMessageForSelf`](delete_message_for_self::DeleteMessageForSelf)).
+    #[inline]
+    pub fn delete_message_for_self(
+        &self,
+        input: <::atlex::chat::bsky::convo::delete_message_for_self::DeleteMessageForSelf as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::delete_message_for_self::DeleteMessageForSelf as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::delete_message_for_self::DeleteMessageForSelf as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::delete_message_for_self::DeleteMessageForSelf,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Gets an existing conversation by its ID.
+    /// Calls `GET /xrpc/chat.bsky.convo.getConvo` ([`GetConvo`](get_convo::GetConvo)).
+    #[inline]
+    pub fn get_convo(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_convo::GetConvo as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_convo::GetConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_convo::GetConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_convo::GetConvo,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Check whether the requester and the other members can start a 1-1 chat. Only applicable to direct (non-group) conversations. If an existing convo is found for these members, it is returned. Does not create a new convo if it doesn't exist.
+    /// Calls `GET /xrpc/chat.bsky.convo.getConvoAvailability` ([`GetConvoAvailability`](get_convo_availability::GetConvoAvailability)).
+    #[inline]
+    pub fn get_convo_availability(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_convo_availability::GetConvoAvailability as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_convo_availability::GetConvoAvailability as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_convo_availability::GetConvoAvailability as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_convo_availability::GetConvoAvailability,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get or create a 1-1 conversation for the given members. Always returns the same direct (non-group) conversation. To create a group conversation, use createGroup.
+    /// Calls `GET /xrpc/chat.bsky.convo.getConvoForMembers` ([`GetConvoForMembers`](get_convo_for_members::GetConvoForMembers)).
+    #[inline]
+    pub fn get_convo_for_members(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_convo_for_members::GetConvoForMembers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_convo_for_members::GetConvoForMembers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_convo_for_members::GetConvoForMembers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_convo_for_members::GetConvoForMembers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns a paginated list of members from a conversation.
+    /// Calls `GET /xrpc/chat.bsky.convo.getConvoMembers` ([`GetConvoMembers`](get_convo_members::GetConvoMembers)).
+    #[inline]
+    pub fn get_convo_members(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_convo_members::GetConvoMembers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_convo_members::GetConvoMembers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_convo_members::GetConvoMembers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_convo_members::GetConvoMembers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Calls `GET /xrpc/chat.bsky.convo.getLog` ([`GetLog`](get_log::GetLog)).
+    #[inline]
+    pub fn get_log(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_log::GetLog as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_log::GetLog as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_log::GetLog as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_log::GetLog,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns a page of messages from a conversation.
+    /// Calls `GET /xrpc/chat.bsky.convo.getMessages` ([`GetMessages`](get_messages::GetMessages)).
+    #[inline]
+    pub fn get_messages(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_messages::GetMessages as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_messages::GetMessages as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_messages::GetMessages as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_messages::GetMessages,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns unread conversation counts for conversations that are unlocked, not muted, split by convo status. Direct convos are excluded when a block relationship exists between the actor and the other member, or when the other member's account is deleted or deactivated. Group convos are considered unread if they have unread join request counts.
+    /// Calls `GET /xrpc/chat.bsky.convo.getUnreadCounts` ([`GetUnreadCounts`](get_unread_counts::GetUnreadCounts)).
+    #[inline]
+    pub fn get_unread_counts(
+        &self,
+        params: <::atlex::chat::bsky::convo::get_unread_counts::GetUnreadCounts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::get_unread_counts::GetUnreadCounts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::get_unread_counts::GetUnreadCounts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::get_unread_counts::GetUnreadCounts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Leaves a conversation (direct or group). For group, this effectively removes membership. For direct, membership is never removed, only changed to remove from enumerations by the user who left.
+    /// Calls `POST /xrpc/chat.bsky.convo.leaveConvo` ([`LeaveConvo`](leave_convo::LeaveConvo)).
+    #[inline]
+    pub fn leave_convo(
+        &self,
+        input: <::atlex::chat::bsky::convo::leave_convo::LeaveConvo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::leave_convo::LeaveConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::leave_convo::LeaveConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::leave_convo::LeaveConvo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Returns a page of incoming conversation requests for the user. Direct convo requests are returned as convoView; group join requests made by the user are returned as joinRequestConvoView.
+    /// Calls `GET /xrpc/chat.bsky.convo.listConvoRequests` ([`ListConvoRequests`](list_convo_requests::ListConvoRequests)).
+    #[inline]
+    pub fn list_convo_requests(
+        &self,
+        params: <::atlex::chat::bsky::convo::list_convo_requests::ListConvoRequests as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::list_convo_requests::ListConvoRequests as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::list_convo_requests::ListConvoRequests as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::list_convo_requests::ListConvoRequests,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns a page of conversations (direct or group) for the user.
+    /// Calls `GET /xrpc/chat.bsky.convo.listConvos` ([`ListConvos`](list_convos::ListConvos)).
+    #[inline]
+    pub fn list_convos(
+        &self,
+        params: <::atlex::chat::bsky::convo::list_convos::ListConvos as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::list_convos::ListConvos as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::list_convos::ListConvos as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::list_convos::ListConvos,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Locks a group convo so no more content (messages, reactions) can be added to it.
+    /// Calls `POST /xrpc/chat.bsky.convo.lockConvo` ([`LockConvo`](lock_convo::LockConvo)).
+    #[inline]
+    pub fn lock_convo(
+        &self,
+        input: <::atlex::chat::bsky::convo::lock_convo::LockConvo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::lock_convo::LockConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::lock_convo::LockConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::lock_convo::LockConvo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Mutes a conversation, preventing notifications related to it.
+    /// Calls `POST /xrpc/chat.bsky.convo.muteConvo` ([`MuteConvo`](mute_convo::MuteConvo)).
+    #[inline]
+    pub fn mute_convo(
+        &self,
+        input: <::atlex::chat::bsky::convo::mute_convo::MuteConvo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::mute_convo::MuteConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::mute_convo::MuteConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::mute_convo::MuteConvo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Removes an emoji reaction from a message. Requires authentication. It is idempotent, so multiple calls from the same user with the same emoji result in that reaction not being present, even if it already wasn't.
+    /// Calls `POST /xrpc/chat.bsky.convo.removeReaction` ([`RemoveReaction`](remove_reaction::RemoveReaction)).
+    #[inline]
+    pub fn remove_reaction(
+        &self,
+        input: <::atlex::chat::bsky::convo::remove_reaction::RemoveReaction as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::remove_reaction::RemoveReaction as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::remove_reaction::RemoveReaction as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::remove_reaction::RemoveReaction,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Sends a message to a conversation.
+    /// Calls `POST /xrpc/chat.bsky.convo.sendMessage` ([`SendMessage`](send_message::SendMessage)).
+    #[inline]
+    pub fn send_message(
+        &self,
+        input: <::atlex::chat::bsky::convo::send_message::SendMessage as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::send_message::SendMessage as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::send_message::SendMessage as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::send_message::SendMessage,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Sends a batch of messages to a conversation.
+    /// Calls `POST /xrpc/chat.bsky.convo.sendMessageBatch` ([`SendMessageBatch`](send_message_batch::SendMessageBatch)).
+    #[inline]
+    pub fn send_message_batch(
+        &self,
+        input: <::atlex::chat::bsky::convo::send_message_batch::SendMessageBatch as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::send_message_batch::SendMessageBatch as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::send_message_batch::SendMessageBatch as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::send_message_batch::SendMessageBatch,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Unlocks a group convo so it is able to receive new content.
+    /// Calls `POST /xrpc/chat.bsky.convo.unlockConvo` ([`UnlockConvo`](unlock_convo::UnlockConvo)).
+    #[inline]
+    pub fn unlock_convo(
+        &self,
+        input: <::atlex::chat::bsky::convo::unlock_convo::UnlockConvo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::unlock_convo::UnlockConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::unlock_convo::UnlockConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::unlock_convo::UnlockConvo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Unmutes a conversation, allowing notifications related to it.
+    /// Calls `POST /xrpc/chat.bsky.convo.unmuteConvo` ([`UnmuteConvo`](unmute_convo::UnmuteConvo)).
+    #[inline]
+    pub fn unmute_convo(
+        &self,
+        input: <::atlex::chat::bsky::convo::unmute_convo::UnmuteConvo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::unmute_convo::UnmuteConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::unmute_convo::UnmuteConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::unmute_convo::UnmuteConvo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Sets conversations from a user as read to the latest message, with filters.
+    /// Calls `POST /xrpc/chat.bsky.convo.updateAllRead` ([`UpdateAllRead`](update_all_read::UpdateAllRead)).
+    #[inline]
+    pub fn update_all_read(
+        &self,
+        input: <::atlex::chat::bsky::convo::update_all_read::UpdateAllRead as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::update_all_read::UpdateAllRead as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::update_all_read::UpdateAllRead as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::update_all_read::UpdateAllRead,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Updates the read state of a conversation from, optionally specifying the last read message.
+    /// Calls `POST /xrpc/chat.bsky.convo.updateRead` ([`UpdateRead`](update_read::UpdateRead)).
+    #[inline]
+    pub fn update_read(
+        &self,
+        input: <::atlex::chat::bsky::convo::update_read::UpdateRead as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::convo::update_read::UpdateRead as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::convo::update_read::UpdateRead as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::convo::update_read::UpdateRead,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

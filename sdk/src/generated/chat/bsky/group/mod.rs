@@ -17,3 +17,367 @@ pub mod remove_members;
 pub mod request_join;
 pub mod update_join_requests_read;
 pub mod withdraw_join_request;
+/// The `chat.bsky.group.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Adds members to a group. The members are added in 'request' status, so they have to accept it. This creates convo memberships.
+    /// Calls `POST /xrpc/chat.bsky.group.addMembers` ([`AddMembers`](add_members::AddMembers)).
+    #[inline]
+    pub fn add_members(
+        &self,
+        input: <::atlex::chat::bsky::group::add_members::AddMembers as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::add_members::AddMembers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::add_members::AddMembers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::add_members::AddMembers,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Approves a request to join a group (via join link) the user owns. Action taken by the group owner.
+    /// Calls `POST /xrpc/chat.bsky.group.approveJoinRequest` ([`ApproveJoinRequest`](approve_join_request::ApproveJoinRequest)).
+    #[inline]
+    pub fn approve_join_request(
+        &self,
+        input: <::atlex::chat::bsky::group::approve_join_request::ApproveJoinRequest as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::approve_join_request::ApproveJoinRequest as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::approve_join_request::ApproveJoinRequest as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::approve_join_request::ApproveJoinRequest,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Creates a group convo, specifying the members to be added to it. Unlike getConvoForMembers, this isn't idempotent. It will create new groups even if the membership is identical to pre-existing groups. Will create 'request' membership for all members, except the owner who is 'accepted'.
+    /// Calls `POST /xrpc/chat.bsky.group.createGroup` ([`CreateGroup`](create_group::CreateGroup)).
+    #[inline]
+    pub fn create_group(
+        &self,
+        input: <::atlex::chat::bsky::group::create_group::CreateGroup as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::create_group::CreateGroup as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::create_group::CreateGroup as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::create_group::CreateGroup,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Creates a join link for the group convo.
+    /// Calls `POST /xrpc/chat.bsky.group.createJoinLink` ([`CreateJoinLink`](create_join_link::CreateJoinLink)).
+    #[inline]
+    pub fn create_join_link(
+        &self,
+        input: <::atlex::chat::bsky::group::create_join_link::CreateJoinLink as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::create_join_link::CreateJoinLink as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::create_join_link::CreateJoinLink as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::create_join_link::CreateJoinLink,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Disables the active join link for the group convo.
+    /// Calls `POST /xrpc/chat.bsky.group.disableJoinLink` ([`DisableJoinLink`](disable_join_link::DisableJoinLink)).
+    #[inline]
+    pub fn disable_join_link(
+        &self,
+        input: <::atlex::chat::bsky::group::disable_join_link::DisableJoinLink as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::disable_join_link::DisableJoinLink as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::disable_join_link::DisableJoinLink as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::disable_join_link::DisableJoinLink,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Edits group settings.
+    /// Calls `POST /xrpc/chat.bsky.group.editGroup` ([`EditGroup`](edit_group::EditGroup)).
+    #[inline]
+    pub fn edit_group(
+        &self,
+        input: <::atlex::chat::bsky::group::edit_group::EditGroup as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::edit_group::EditGroup as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::edit_group::EditGroup as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::edit_group::EditGroup,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Edits the existing join link settings for the group convo.
+    /// Calls `POST /xrpc/chat.bsky.group.editJoinLink` ([`EditJoinLink`](edit_join_link::EditJoinLink)).
+    #[inline]
+    pub fn edit_join_link(
+        &self,
+        input: <::atlex::chat::bsky::group::edit_join_link::EditJoinLink as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::edit_join_link::EditJoinLink as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::edit_join_link::EditJoinLink as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::edit_join_link::EditJoinLink,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Re-enables a previously disabled join link for the group convo.
+    /// Calls `POST /xrpc/chat.bsky.group.enableJoinLink` ([`EnableJoinLink`](enable_join_link::EnableJoinLink)).
+    #[inline]
+    pub fn enable_join_link(
+        &self,
+        input: <::atlex::chat::bsky::group::enable_join_link::EnableJoinLink as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::enable_join_link::EnableJoinLink as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::enable_join_link::EnableJoinLink as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::enable_join_link::EnableJoinLink,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get public information about groups from join links. The output array matches the input codes one-to-one by position (and each view also carries its 'code'). Disabled codes return a disabledJoinLinkPreviewView, and codes that do not map to a previewable link return an invalidJoinLinkPreviewView.
+    /// Calls `GET /xrpc/chat.bsky.group.getJoinLinkPreviews` ([`GetJoinLinkPreviews`](get_join_link_previews::GetJoinLinkPreviews)).
+    #[inline]
+    pub fn get_join_link_previews(
+        &self,
+        params: <::atlex::chat::bsky::group::get_join_link_previews::GetJoinLinkPreviews as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::get_join_link_previews::GetJoinLinkPreviews as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::get_join_link_previews::GetJoinLinkPreviews as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::get_join_link_previews::GetJoinLinkPreviews,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Lists a page of request to join a group (via join link) the user owns. Shows the data from the owner's point of view.
+    /// Calls `GET /xrpc/chat.bsky.group.listJoinRequests` ([`ListJoinRequests`](list_join_requests::ListJoinRequests)).
+    #[inline]
+    pub fn list_join_requests(
+        &self,
+        params: <::atlex::chat::bsky::group::list_join_requests::ListJoinRequests as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::list_join_requests::ListJoinRequests as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::list_join_requests::ListJoinRequests as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::list_join_requests::ListJoinRequests,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns a page of group conversations that both the requester and the specified actor are members of.
+    /// Calls `GET /xrpc/chat.bsky.group.listMutualGroups` ([`ListMutualGroups`](list_mutual_groups::ListMutualGroups)).
+    #[inline]
+    pub fn list_mutual_groups(
+        &self,
+        params: <::atlex::chat::bsky::group::list_mutual_groups::ListMutualGroups as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::list_mutual_groups::ListMutualGroups as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::list_mutual_groups::ListMutualGroups as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::list_mutual_groups::ListMutualGroups,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Rejects a request to join a group (via join link) the user owns. Action taken by the group owner.
+    /// Calls `POST /xrpc/chat.bsky.group.rejectJoinRequest` ([`RejectJoinRequest`](reject_join_request::RejectJoinRequest)).
+    #[inline]
+    pub fn reject_join_request(
+        &self,
+        input: <::atlex::chat::bsky::group::reject_join_request::RejectJoinRequest as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::reject_join_request::RejectJoinRequest as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::reject_join_request::RejectJoinRequest as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::reject_join_request::RejectJoinRequest,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Removes members from a group. This deletes convo memberships, doesn't just set a status.
+    /// Calls `POST /xrpc/chat.bsky.group.removeMembers` ([`RemoveMembers`](remove_members::RemoveMembers)).
+    #[inline]
+    pub fn remove_members(
+        &self,
+        input: <::atlex::chat::bsky::group::remove_members::RemoveMembers as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::remove_members::RemoveMembers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::remove_members::RemoveMembers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::remove_members::RemoveMembers,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Sends a request to join a group (via join link) to the group owner. Action taken by the prospective group member.
+    /// Calls `POST /xrpc/chat.bsky.group.requestJoin` ([`RequestJoin`](request_join::RequestJoin)).
+    #[inline]
+    pub fn request_join(
+        &self,
+        input: <::atlex::chat::bsky::group::request_join::RequestJoin as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::request_join::RequestJoin as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::request_join::RequestJoin as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::request_join::RequestJoin,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Marks all join requests as read for the group owner.
+    /// Calls `POST /xrpc/chat.bsky.group.updateJoinRequestsRead` ([`UpdateJoinRequestsRead`](update_join_requests_read::UpdateJoinRequestsRead)).
+    #[inline]
+    pub fn update_join_requests_read(
+        &self,
+        input: <::atlex::chat::bsky::group::update_join_requests_read::UpdateJoinRequestsRead as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::update_join_requests_read::UpdateJoinRequestsRead as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::update_join_requests_read::UpdateJoinRequestsRead as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::update_join_requests_read::UpdateJoinRequestsRead,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Withdraws a pending request to join a group. Action taken by the prospective member who originally requested to join.
+    /// Calls `POST /xrpc/chat.bsky.group.withdrawJoinRequest` ([`WithdrawJoinRequest`](withdraw_join_request::WithdrawJoinRequest)).
+    #[inline]
+    pub fn withdraw_join_request(
+        &self,
+        input: <::atlex::chat::bsky::group::withdraw_join_request::WithdrawJoinRequest as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::group::withdraw_join_request::WithdrawJoinRequest as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::group::withdraw_join_request::WithdrawJoinRequest as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::group::withdraw_join_request::WithdrawJoinRequest,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -8,3 +8,144 @@ pub mod get_convos;
 pub mod get_message_context;
 pub mod subscribe_mod_events;
 pub mod update_actor_access;
+/// The `chat.bsky.moderation.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Calls `GET /xrpc/chat.bsky.moderation.getActorMetadata` ([`GetActorMetadata`](get_actor_metadata::GetActorMetadata)).
+    #[inline]
+    pub fn get_actor_metadata(
+        &self,
+        params: <::atlex::chat::bsky::moderation::get_actor_metadata::GetActorMetadata as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::moderation::get_actor_metadata::GetActorMetadata as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::moderation::get_actor_metadata::GetActorMetadata as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::moderation::get_actor_metadata::GetActorMetadata,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Gets an existing conversation by its ID, for moderation purposes. Does not require the requester to be a member of the conversation.
+    /// Calls `GET /xrpc/chat.bsky.moderation.getConvo` ([`GetConvo`](get_convo::GetConvo)).
+    #[inline]
+    pub fn get_convo(
+        &self,
+        params: <::atlex::chat::bsky::moderation::get_convo::GetConvo as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::moderation::get_convo::GetConvo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::moderation::get_convo::GetConvo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::moderation::get_convo::GetConvo,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns a paginated list of members from a conversation, for moderation purposes. Does not require the requester to be a member of the conversation.
+    /// Calls `GET /xrpc/chat.bsky.moderation.getConvoMembers` ([`GetConvoMembers`](get_convo_members::GetConvoMembers)).
+    #[inline]
+    pub fn get_convo_members(
+        &self,
+        params: <::atlex::chat::bsky::moderation::get_convo_members::GetConvoMembers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::moderation::get_convo_members::GetConvoMembers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::moderation::get_convo_members::GetConvoMembers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::moderation::get_convo_members::GetConvoMembers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Gets existing conversations by their IDs, for moderation purposes. Does not require the requester to be a member of the conversations. Unknown IDs are silently omitted from the response.
+    /// Calls `GET /xrpc/chat.bsky.moderation.getConvos` ([`GetConvos`](get_convos::GetConvos)).
+    #[inline]
+    pub fn get_convos(
+        &self,
+        params: <::atlex::chat::bsky::moderation::get_convos::GetConvos as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::moderation::get_convos::GetConvos as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::moderation::get_convos::GetConvos as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::moderation::get_convos::GetConvos,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Calls `GET /xrpc/chat.bsky.moderation.getMessageContext` ([`GetMessageContext`](get_message_context::GetMessageContext)).
+    #[inline]
+    pub fn get_message_context(
+        &self,
+        params: <::atlex::chat::bsky::moderation::get_message_context::GetMessageContext as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::moderation::get_message_context::GetMessageContext as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::moderation::get_message_context::GetMessageContext as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::moderation::get_message_context::GetMessageContext,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Calls `POST /xrpc/chat.bsky.moderation.updateActorAccess` ([`UpdateActorAccess`](update_actor_access::UpdateActorAccess)).
+    #[inline]
+    pub fn update_actor_access(
+        &self,
+        input: <::atlex::chat::bsky::moderation::update_actor_access::UpdateActorAccess as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::moderation::update_actor_access::UpdateActorAccess as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::moderation::update_actor_access::UpdateActorAccess as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::moderation::update_actor_access::UpdateActorAccess,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -3,3 +3,58 @@
 pub mod defs;
 pub mod get_preferences;
 pub mod put_preferences;
+/// The `chat.bsky.notification.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get the requesting account's chat notification preferences. Defaults are returned for accounts that have not set any preferences. Requires auth.
+    /// Calls `GET /xrpc/chat.bsky.notification.getPreferences` ([`GetPreferences`](get_preferences::GetPreferences)).
+    #[inline]
+    pub fn get_preferences(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::notification::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::notification::get_preferences::GetPreferences as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::notification::get_preferences::GetPreferences,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Set the requesting account's chat notification preferences. Only the provided preferences are updated; omitted preferences are left unchanged.
+    /// Calls `POST /xrpc/chat.bsky.notification.putPreferences` ([`PutPreferences`](put_preferences::PutPreferences)).
+    #[inline]
+    pub fn put_preferences(
+        &self,
+        input: <::atlex::chat::bsky::notification::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::chat::bsky::notification::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::chat::bsky::notification::put_preferences::PutPreferences as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::chat::bsky::notification::put_preferences::PutPreferences,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

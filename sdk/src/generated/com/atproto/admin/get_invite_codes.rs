@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for GetInviteCodes {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::admin::get_invite_codes::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetInviteCodes {
+    type Item = ::atlex::com::atproto::server::defs::InviteCode;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.codes
+    }
 }
 /// Known values of `com.atproto.admin.getInviteCodes#main.parameters.properties.sort`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -16,3 +16,345 @@ pub mod update_account_handle;
 pub mod update_account_password;
 pub mod update_account_signing_key;
 pub mod update_subject_status;
+/// The `com.atproto.admin.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Delete a user account as an administrator.
+    /// Calls `POST /xrpc/com.atproto.admin.deleteAccount` ([`DeleteAccount`](delete_account::DeleteAccount)).
+    #[inline]
+    pub fn delete_account(
+        &self,
+        input: <::atlex::com::atproto::admin::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::delete_account::DeleteAccount,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Disable an account from receiving new invite codes, but does not invalidate existing codes.
+    /// Calls `POST /xrpc/com.atproto.admin.disableAccountInvites` ([`DisableAccountInvites`](disable_account_invites::DisableAccountInvites)).
+    #[inline]
+    pub fn disable_account_invites(
+        &self,
+        input: <::atlex::com::atproto::admin::disable_account_invites::DisableAccountInvites as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::disable_account_invites::DisableAccountInvites as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::disable_account_invites::DisableAccountInvites as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::disable_account_invites::DisableAccountInvites,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Disable some set of codes and/or all codes associated with a set of users.
+    /// Calls `POST /xrpc/com.atproto.admin.disableInviteCodes` ([`DisableInviteCodes`](disable_invite_codes::DisableInviteCodes)).
+    #[inline]
+    pub fn disable_invite_codes(
+        &self,
+        input: <::atlex::com::atproto::admin::disable_invite_codes::DisableInviteCodes as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::disable_invite_codes::DisableInviteCodes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::disable_invite_codes::DisableInviteCodes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::disable_invite_codes::DisableInviteCodes,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Re-enable an account's ability to receive invite codes.
+    /// Calls `POST /xrpc/com.atproto.admin.enableAccountInvites` ([`EnableAccountInvites`](enable_account_invites::EnableAccountInvites)).
+    #[inline]
+    pub fn enable_account_invites(
+        &self,
+        input: <::atlex::com::atproto::admin::enable_account_invites::EnableAccountInvites as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::enable_account_invites::EnableAccountInvites as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::enable_account_invites::EnableAccountInvites as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::enable_account_invites::EnableAccountInvites,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get details about an account.
+    /// Calls `GET /xrpc/com.atproto.admin.getAccountInfo` ([`GetAccountInfo`](get_account_info::GetAccountInfo)).
+    #[inline]
+    pub fn get_account_info(
+        &self,
+        params: <::atlex::com::atproto::admin::get_account_info::GetAccountInfo as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::get_account_info::GetAccountInfo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::get_account_info::GetAccountInfo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::get_account_info::GetAccountInfo,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about some accounts.
+    /// Calls `GET /xrpc/com.atproto.admin.getAccountInfos` ([`GetAccountInfos`](get_account_infos::GetAccountInfos)).
+    #[inline]
+    pub fn get_account_infos(
+        &self,
+        params: <::atlex::com::atproto::admin::get_account_infos::GetAccountInfos as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::get_account_infos::GetAccountInfos as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::get_account_infos::GetAccountInfos as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::get_account_infos::GetAccountInfos,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get an admin view of invite codes.
+    /// Calls `GET /xrpc/com.atproto.admin.getInviteCodes` ([`GetInviteCodes`](get_invite_codes::GetInviteCodes)).
+    #[inline]
+    pub fn get_invite_codes(
+        &self,
+        params: <::atlex::com::atproto::admin::get_invite_codes::GetInviteCodes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::get_invite_codes::GetInviteCodes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::get_invite_codes::GetInviteCodes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::get_invite_codes::GetInviteCodes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get the service-specific admin status of a subject (account, record, or blob).
+    /// Calls `GET /xrpc/com.atproto.admin.getSubjectStatus` ([`GetSubjectStatus`](get_subject_status::GetSubjectStatus)).
+    #[inline]
+    pub fn get_subject_status(
+        &self,
+        params: <::atlex::com::atproto::admin::get_subject_status::GetSubjectStatus as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::get_subject_status::GetSubjectStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::get_subject_status::GetSubjectStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::get_subject_status::GetSubjectStatus,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get list of accounts that matches your search query.
+    /// Calls `GET /xrpc/com.atproto.admin.searchAccounts` ([`SearchAccounts`](search_accounts::SearchAccounts)).
+    #[inline]
+    pub fn search_accounts(
+        &self,
+        params: <::atlex::com::atproto::admin::search_accounts::SearchAccounts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::search_accounts::SearchAccounts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::search_accounts::SearchAccounts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::search_accounts::SearchAccounts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Send email to a user's account email address.
+    /// Calls `POST /xrpc/com.atproto.admin.sendEmail` ([`SendEmail`](send_email::SendEmail)).
+    #[inline]
+    pub fn send_email(
+        &self,
+        input: <::atlex::com::atproto::admin::send_email::SendEmail as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::send_email::SendEmail as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::send_email::SendEmail as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::send_email::SendEmail,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Administrative action to update an account's email.
+    /// Calls `POST /xrpc/com.atproto.admin.updateAccountEmail` ([`UpdateAccountEmail`](update_account_email::UpdateAccountEmail)).
+    #[inline]
+    pub fn update_account_email(
+        &self,
+        input: <::atlex::com::atproto::admin::update_account_email::UpdateAccountEmail as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::update_account_email::UpdateAccountEmail as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::update_account_email::UpdateAccountEmail as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::update_account_email::UpdateAccountEmail,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Administrative action to update an account's handle.
+    /// Calls `POST /xrpc/com.atproto.admin.updateAccountHandle` ([`UpdateAccountHandle`](update_account_handle::UpdateAccountHandle)).
+    #[inline]
+    pub fn update_account_handle(
+        &self,
+        input: <::atlex::com::atproto::admin::update_account_handle::UpdateAccountHandle as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::update_account_handle::UpdateAccountHandle as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::update_account_handle::UpdateAccountHandle as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::update_account_handle::UpdateAccountHandle,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Update the password for a user account as an administrator.
+    /// Calls `POST /xrpc/com.atproto.admin.updateAccountPassword` ([`UpdateAccountPassword`](update_account_password::UpdateAccountPassword)).
+    #[inline]
+    pub fn update_account_password(
+        &self,
+        input: <::atlex::com::atproto::admin::update_account_password::UpdateAccountPassword as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::update_account_password::UpdateAccountPassword as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::update_account_password::UpdateAccountPassword as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::update_account_password::UpdateAccountPassword,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Administrative action to update an account's signing key in their Did document.
+    /// Calls `POST /xrpc/com.atproto.admin.updateAccountSigningKey` ([`UpdateAccountSigningKey`](update_account_signing_key::UpdateAccountSigningKey)).
+    #[inline]
+    pub fn update_account_signing_key(
+        &self,
+        input: <::atlex::com::atproto::admin::update_account_signing_key::UpdateAccountSigningKey as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::update_account_signing_key::UpdateAccountSigningKey as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::update_account_signing_key::UpdateAccountSigningKey as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::update_account_signing_key::UpdateAccountSigningKey,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Update the service-specific admin status of a subject (account, record, or blob).
+    /// Calls `POST /xrpc/com.atproto.admin.updateSubjectStatus` ([`UpdateSubjectStatus`](update_subject_status::UpdateSubjectStatus)).
+    #[inline]
+    pub fn update_subject_status(
+        &self,
+        input: <::atlex::com::atproto::admin::update_subject_status::UpdateSubjectStatus as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::admin::update_subject_status::UpdateSubjectStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::admin::update_subject_status::UpdateSubjectStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::admin::update_subject_status::UpdateSubjectStatus,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -10,3 +10,211 @@ pub mod resolve_identity;
 pub mod sign_plc_operation;
 pub mod submit_plc_operation;
 pub mod update_handle;
+/// The `com.atproto.identity.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Describe the credentials that should be included in the DID doc of an account that is migrating to this service.
+    /// Calls `GET /xrpc/com.atproto.identity.getRecommendedDidCredentials` ([`GetRecommendedDidCredentials`](get_recommended_did_credentials::GetRecommendedDidCredentials)).
+    #[inline]
+    pub fn get_recommended_did_credentials(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::get_recommended_did_credentials::GetRecommendedDidCredentials as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::get_recommended_did_credentials::GetRecommendedDidCredentials as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::get_recommended_did_credentials::GetRecommendedDidCredentials,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Request that the server re-resolve an identity (DID and handle). The server may ignore this request, or require authentication, depending on the role, implementation, and policy of the server.
+    /// Calls `POST /xrpc/com.atproto.identity.refreshIdentity` ([`RefreshIdentity`](refresh_identity::RefreshIdentity)).
+    #[inline]
+    pub fn refresh_identity(
+        &self,
+        input: <::atlex::com::atproto::identity::refresh_identity::RefreshIdentity as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::refresh_identity::RefreshIdentity as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::refresh_identity::RefreshIdentity as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::refresh_identity::RefreshIdentity,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Request an email with a code to in order to request a signed PLC operation. Requires Auth.
+    /// Calls `POST /xrpc/com.atproto.identity.requestPlcOperationSignature` ([`RequestPlcOperationSignature`](request_plc_operation_signature::RequestPlcOperationSignature)).
+    #[inline]
+    pub fn request_plc_operation_signature(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::request_plc_operation_signature::RequestPlcOperationSignature as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::request_plc_operation_signature::RequestPlcOperationSignature as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::request_plc_operation_signature::RequestPlcOperationSignature,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Resolves DID to DID document. Does not bi-directionally verify handle.
+    /// Calls `GET /xrpc/com.atproto.identity.resolveDid` ([`ResolveDid`](resolve_did::ResolveDid)).
+    #[inline]
+    pub fn resolve_did(
+        &self,
+        params: <::atlex::com::atproto::identity::resolve_did::ResolveDid as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::resolve_did::ResolveDid as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::resolve_did::ResolveDid as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::resolve_did::ResolveDid,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Resolves an atproto handle (hostname) to a DID. Does not necessarily bi-directionally verify against the the DID document.
+    /// Calls `GET /xrpc/com.atproto.identity.resolveHandle` ([`ResolveHandle`](resolve_handle::ResolveHandle)).
+    #[inline]
+    pub fn resolve_handle(
+        &self,
+        params: <::atlex::com::atproto::identity::resolve_handle::ResolveHandle as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::resolve_handle::ResolveHandle as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::resolve_handle::ResolveHandle as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::resolve_handle::ResolveHandle,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Resolves an identity (DID or Handle) to a full identity (DID document and verified handle).
+    /// Calls `GET /xrpc/com.atproto.identity.resolveIdentity` ([`ResolveIdentity`](resolve_identity::ResolveIdentity)).
+    #[inline]
+    pub fn resolve_identity(
+        &self,
+        params: <::atlex::com::atproto::identity::resolve_identity::ResolveIdentity as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::resolve_identity::ResolveIdentity as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::resolve_identity::ResolveIdentity as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::resolve_identity::ResolveIdentity,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Signs a PLC operation to update some value(s) in the requesting DID's document.
+    /// Calls `POST /xrpc/com.atproto.identity.signPlcOperation` ([`SignPlcOperation`](sign_plc_operation::SignPlcOperation)).
+    #[inline]
+    pub fn sign_plc_operation(
+        &self,
+        input: <::atlex::com::atproto::identity::sign_plc_operation::SignPlcOperation as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::sign_plc_operation::SignPlcOperation as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::sign_plc_operation::SignPlcOperation as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::sign_plc_operation::SignPlcOperation,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Validates a PLC operation to ensure that it doesn't violate a service's constraints or get the identity into a bad state, then submits it to the PLC registry
+    /// Calls `POST /xrpc/com.atproto.identity.submitPlcOperation` ([`SubmitPlcOperation`](submit_plc_operation::SubmitPlcOperation)).
+    #[inline]
+    pub fn submit_plc_operation(
+        &self,
+        input: <::atlex::com::atproto::identity::submit_plc_operation::SubmitPlcOperation as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::submit_plc_operation::SubmitPlcOperation as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::submit_plc_operation::SubmitPlcOperation as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::submit_plc_operation::SubmitPlcOperation,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Updates the current account's handle. Verifies handle validity, and updates did:plc document if necessary. Implemented by PDS, and requires auth.
+    /// Calls `POST /xrpc/com.atproto.identity.updateHandle` ([`UpdateHandle`](update_handle::UpdateHandle)).
+    #[inline]
+    pub fn update_handle(
+        &self,
+        input: <::atlex::com::atproto::identity::update_handle::UpdateHandle as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::identity::update_handle::UpdateHandle as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::identity::update_handle::UpdateHandle as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::identity::update_handle::UpdateHandle,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -3,3 +3,37 @@
 pub mod defs;
 pub mod query_labels;
 pub mod subscribe_labels;
+/// The `com.atproto.label.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Find labels relevant to the provided AT-URI patterns. Public endpoint for moderation services, though may return different or additional results with auth.
+    /// Calls `GET /xrpc/com.atproto.label.queryLabels` ([`QueryLabels`](query_labels::QueryLabels)).
+    #[inline]
+    pub fn query_labels(
+        &self,
+        params: <::atlex::com::atproto::label::query_labels::QueryLabels as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::label::query_labels::QueryLabels as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::label::query_labels::QueryLabels as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::label::query_labels::QueryLabels,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -2,3 +2,37 @@
 //! Lexicons under `com.atproto.lexicon.*`.
 pub mod resolve_lexicon;
 pub mod schema;
+/// The `com.atproto.lexicon.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Resolves an atproto lexicon (NSID) to a schema.
+    /// Calls `GET /xrpc/com.atproto.lexicon.resolveLexicon` ([`ResolveLexicon`](resolve_lexicon::ResolveLexicon)).
+    #[inline]
+    pub fn resolve_lexicon(
+        &self,
+        params: <::atlex::com::atproto::lexicon::resolve_lexicon::ResolveLexicon as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::lexicon::resolve_lexicon::ResolveLexicon as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::lexicon::resolve_lexicon::ResolveLexicon as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::lexicon::resolve_lexicon::ResolveLexicon,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

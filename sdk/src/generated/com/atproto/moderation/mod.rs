@@ -2,3 +2,37 @@
 //! Lexicons under `com.atproto.moderation.*`.
 pub mod create_report;
 pub mod defs;
+/// The `com.atproto.moderation.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Submit a moderation report regarding an atproto account or record. Implemented by moderation services (with PDS proxying), and requires auth.
+    /// Calls `POST /xrpc/com.atproto.moderation.createReport` ([`CreateReport`](create_report::CreateReport)).
+    #[inline]
+    pub fn create_report(
+        &self,
+        input: <::atlex::com::atproto::moderation::create_report::CreateReport as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::moderation::create_report::CreateReport as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::moderation::create_report::CreateReport as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::moderation::create_report::CreateReport,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for ListMissingBlobs {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::repo::list_missing_blobs::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for ListMissingBlobs {
+    type Item = ::atlex::com::atproto::repo::list_missing_blobs::RecordBlob;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.blobs
+    }
 }
 /// Lexicon: `com.atproto.repo.listMissingBlobs#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,3 +12,235 @@ pub mod list_records;
 pub mod put_record;
 pub mod strong_ref;
 pub mod upload_blob;
+/// The `com.atproto.repo.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Apply a batch transaction of repository creates, updates, and deletes. Requires auth, implemented by PDS.
+    /// Calls `POST /xrpc/com.atproto.repo.applyWrites` ([`ApplyWrites`](apply_writes::ApplyWrites)).
+    #[inline]
+    pub fn apply_writes(
+        &self,
+        input: <::atlex::com::atproto::repo::apply_writes::ApplyWrites as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::apply_writes::ApplyWrites as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::apply_writes::ApplyWrites as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::apply_writes::ApplyWrites,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create a single new repository record. Requires auth, implemented by PDS.
+    /// Calls `POST /xrpc/com.atproto.repo.createRecord` ([`CreateRecord`](create_record::CreateRecord)).
+    #[inline]
+    pub fn create_record(
+        &self,
+        input: <::atlex::com::atproto::repo::create_record::CreateRecord as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::create_record::CreateRecord as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::create_record::CreateRecord as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::create_record::CreateRecord,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete a repository record, or ensure it doesn't exist. Requires auth, implemented by PDS.
+    /// Calls `POST /xrpc/com.atproto.repo.deleteRecord` ([`DeleteRecord`](delete_record::DeleteRecord)).
+    #[inline]
+    pub fn delete_record(
+        &self,
+        input: <::atlex::com::atproto::repo::delete_record::DeleteRecord as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::delete_record::DeleteRecord as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::delete_record::DeleteRecord as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::delete_record::DeleteRecord,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get information about an account and repository, including the list of collections. Does not require auth.
+    /// Calls `GET /xrpc/com.atproto.repo.describeRepo` ([`DescribeRepo`](describe_repo::DescribeRepo)).
+    #[inline]
+    pub fn describe_repo(
+        &self,
+        params: <::atlex::com::atproto::repo::describe_repo::DescribeRepo as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::describe_repo::DescribeRepo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::describe_repo::DescribeRepo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::describe_repo::DescribeRepo,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a single record from a repository. Does not require auth.
+    /// Calls `GET /xrpc/com.atproto.repo.getRecord` ([`GetRecord`](get_record::GetRecord)).
+    #[inline]
+    pub fn get_record(
+        &self,
+        params: <::atlex::com::atproto::repo::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::get_record::GetRecord,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Import a repo in the form of a CAR file. Requires Content-Length HTTP header to be set.
+    /// Calls `POST /xrpc/com.atproto.repo.importRepo` ([`ImportRepo`](import_repo::ImportRepo)).
+    #[inline]
+    pub fn import_repo(
+        &self,
+        input: <::atlex::com::atproto::repo::import_repo::ImportRepo as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::import_repo::ImportRepo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::import_repo::ImportRepo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::import_repo::ImportRepo,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Returns a list of missing blobs for the requesting account. Intended to be used in the account migration flow.
+    /// Calls `GET /xrpc/com.atproto.repo.listMissingBlobs` ([`ListMissingBlobs`](list_missing_blobs::ListMissingBlobs)).
+    #[inline]
+    pub fn list_missing_blobs(
+        &self,
+        params: <::atlex::com::atproto::repo::list_missing_blobs::ListMissingBlobs as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::list_missing_blobs::ListMissingBlobs as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::list_missing_blobs::ListMissingBlobs as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::list_missing_blobs::ListMissingBlobs,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// List a range of records in a repository, matching a specific collection. Does not require auth.
+    /// Calls `GET /xrpc/com.atproto.repo.listRecords` ([`ListRecords`](list_records::ListRecords)).
+    #[inline]
+    pub fn list_records(
+        &self,
+        params: <::atlex::com::atproto::repo::list_records::ListRecords as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::list_records::ListRecords as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::list_records::ListRecords as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::list_records::ListRecords,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Write a repository record, creating or updating it as needed. Requires auth, implemented by PDS.
+    /// Calls `POST /xrpc/com.atproto.repo.putRecord` ([`PutRecord`](put_record::PutRecord)).
+    #[inline]
+    pub fn put_record(
+        &self,
+        input: <::atlex::com::atproto::repo::put_record::PutRecord as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::put_record::PutRecord as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::put_record::PutRecord as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::put_record::PutRecord,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Upload a new blob, to be referenced from a repository record. The blob will be deleted if it is not referenced within a time window (eg, minutes). Blob restrictions (mimetype, size, etc) are enforced when the reference is created. Requires auth, implemented by PDS.
+    /// Calls `POST /xrpc/com.atproto.repo.uploadBlob` ([`UploadBlob`](upload_blob::UploadBlob)).
+    #[inline]
+    pub fn upload_blob(
+        &self,
+        input: <::atlex::com::atproto::repo::upload_blob::UploadBlob as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::repo::upload_blob::UploadBlob as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::repo::upload_blob::UploadBlob as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::repo::upload_blob::UploadBlob,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -26,3 +26,555 @@ pub mod reserve_signing_key;
 pub mod reset_password;
 pub mod revoke_app_password;
 pub mod update_email;
+/// The `com.atproto.server.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Activates a currently deactivated account. Used to finalize account migration after the account's repo is imported and identity is setup.
+    /// Calls `POST /xrpc/com.atproto.server.activateAccount` ([`ActivateAccount`](activate_account::ActivateAccount)).
+    #[inline]
+    pub fn activate_account(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::activate_account::ActivateAccount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::activate_account::ActivateAccount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::activate_account::ActivateAccount,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Returns the status of an account, especially as pertaining to import or recovery. Can be called many times over the course of an account migration. Requires auth and can only be called pertaining to oneself.
+    /// Calls `GET /xrpc/com.atproto.server.checkAccountStatus` ([`CheckAccountStatus`](check_account_status::CheckAccountStatus)).
+    #[inline]
+    pub fn check_account_status(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::check_account_status::CheckAccountStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::check_account_status::CheckAccountStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::check_account_status::CheckAccountStatus,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Confirm an email using a token from com.atproto.server.requestEmailConfirmation.
+    /// Calls `POST /xrpc/com.atproto.server.confirmEmail` ([`ConfirmEmail`](confirm_email::ConfirmEmail)).
+    #[inline]
+    pub fn confirm_email(
+        &self,
+        input: <::atlex::com::atproto::server::confirm_email::ConfirmEmail as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::confirm_email::ConfirmEmail as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::confirm_email::ConfirmEmail as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::confirm_email::ConfirmEmail,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create an account. Implemented by PDS.
+    /// Calls `POST /xrpc/com.atproto.server.createAccount` ([`CreateAccount`](create_account::CreateAccount)).
+    #[inline]
+    pub fn create_account(
+        &self,
+        input: <::atlex::com::atproto::server::create_account::CreateAccount as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::create_account::CreateAccount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::create_account::CreateAccount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::create_account::CreateAccount,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create an App Password.
+    /// Calls `POST /xrpc/com.atproto.server.createAppPassword` ([`CreateAppPassword`](create_app_password::CreateAppPassword)).
+    #[inline]
+    pub fn create_app_password(
+        &self,
+        input: <::atlex::com::atproto::server::create_app_password::CreateAppPassword as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::create_app_password::CreateAppPassword as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::create_app_password::CreateAppPassword as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::create_app_password::CreateAppPassword,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create an invite code.
+    /// Calls `POST /xrpc/com.atproto.server.createInviteCode` ([`CreateInviteCode`](create_invite_code::CreateInviteCode)).
+    #[inline]
+    pub fn create_invite_code(
+        &self,
+        input: <::atlex::com::atproto::server::create_invite_code::CreateInviteCode as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::create_invite_code::CreateInviteCode as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::create_invite_code::CreateInviteCode as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::create_invite_code::CreateInviteCode,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create invite codes.
+    /// Calls `POST /xrpc/com.atproto.server.createInviteCodes` ([`CreateInviteCodes`](create_invite_codes::CreateInviteCodes)).
+    #[inline]
+    pub fn create_invite_codes(
+        &self,
+        input: <::atlex::com::atproto::server::create_invite_codes::CreateInviteCodes as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::create_invite_codes::CreateInviteCodes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::create_invite_codes::CreateInviteCodes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::create_invite_codes::CreateInviteCodes,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create an authentication session.
+    /// Calls `POST /xrpc/com.atproto.server.createSession` ([`CreateSession`](create_session::CreateSession)).
+    #[inline]
+    pub fn create_session(
+        &self,
+        input: <::atlex::com::atproto::server::create_session::CreateSession as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::create_session::CreateSession as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::create_session::CreateSession as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::create_session::CreateSession,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Deactivates a currently active account. Stops serving of repo, and future writes to repo until reactivated. Used to finalize account migration with the old host after the account has been activated on the new host.
+    /// Calls `POST /xrpc/com.atproto.server.deactivateAccount` ([`DeactivateAccount`](deactivate_account::DeactivateAccount)).
+    #[inline]
+    pub fn deactivate_account(
+        &self,
+        input: <::atlex::com::atproto::server::deactivate_account::DeactivateAccount as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::deactivate_account::DeactivateAccount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::deactivate_account::DeactivateAccount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::deactivate_account::DeactivateAccount,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete an actor's account with a token and password. Can only be called after requesting a deletion token. Requires auth.
+    /// Calls `POST /xrpc/com.atproto.server.deleteAccount` ([`DeleteAccount`](delete_account::DeleteAccount)).
+    #[inline]
+    pub fn delete_account(
+        &self,
+        input: <::atlex::com::atproto::server::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::delete_account::DeleteAccount as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::delete_account::DeleteAccount,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete the current session. Requires auth using the 'refreshJwt' (not the 'accessJwt').
+    /// Calls `POST /xrpc/com.atproto.server.deleteSession` ([`DeleteSession`](delete_session::DeleteSession)).
+    #[inline]
+    pub fn delete_session(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::delete_session::DeleteSession as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::delete_session::DeleteSession as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::delete_session::DeleteSession,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Describes the server's account creation requirements and capabilities. Implemented by PDS.
+    /// Calls `GET /xrpc/com.atproto.server.describeServer` ([`DescribeServer`](describe_server::DescribeServer)).
+    #[inline]
+    pub fn describe_server(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::describe_server::DescribeServer as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::describe_server::DescribeServer as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::describe_server::DescribeServer,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Get all invite codes for the current account. Requires auth.
+    /// Calls `GET /xrpc/com.atproto.server.getAccountInviteCodes` ([`GetAccountInviteCodes`](get_account_invite_codes::GetAccountInviteCodes)).
+    #[inline]
+    pub fn get_account_invite_codes(
+        &self,
+        params: <::atlex::com::atproto::server::get_account_invite_codes::GetAccountInviteCodes as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::get_account_invite_codes::GetAccountInviteCodes as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::get_account_invite_codes::GetAccountInviteCodes as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::get_account_invite_codes::GetAccountInviteCodes,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get a signed token on behalf of the requesting DID for the requested service.
+    /// Calls `GET /xrpc/com.atproto.server.getServiceAuth` ([`GetServiceAuth`](get_service_auth::GetServiceAuth)).
+    #[inline]
+    pub fn get_service_auth(
+        &self,
+        params: <::atlex::com::atproto::server::get_service_auth::GetServiceAuth as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::get_service_auth::GetServiceAuth as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::get_service_auth::GetServiceAuth as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::get_service_auth::GetServiceAuth,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get information about the current auth session. Requires auth.
+    /// Calls `GET /xrpc/com.atproto.server.getSession` ([`GetSession`](get_session::GetSession)).
+    #[inline]
+    pub fn get_session(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::get_session::GetSession as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::get_session::GetSession as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::get_session::GetSession,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// List all App Passwords.
+    /// Calls `GET /xrpc/com.atproto.server.listAppPasswords` ([`ListAppPasswords`](list_app_passwords::ListAppPasswords)).
+    #[inline]
+    pub fn list_app_passwords(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::list_app_passwords::ListAppPasswords as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::list_app_passwords::ListAppPasswords as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::list_app_passwords::ListAppPasswords,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Refresh an authentication session. Requires auth using the 'refreshJwt' (not the 'accessJwt').
+    /// Calls `POST /xrpc/com.atproto.server.refreshSession` ([`RefreshSession`](refresh_session::RefreshSession)).
+    #[inline]
+    pub fn refresh_session(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::refresh_session::RefreshSession as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::refresh_session::RefreshSession as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::refresh_session::RefreshSession,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Initiate a user account deletion via email.
+    /// Calls `POST /xrpc/com.atproto.server.requestAccountDelete` ([`RequestAccountDelete`](request_account_delete::RequestAccountDelete)).
+    #[inline]
+    pub fn request_account_delete(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::request_account_delete::RequestAccountDelete as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::request_account_delete::RequestAccountDelete as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::request_account_delete::RequestAccountDelete,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Request an email with a code to confirm ownership of email.
+    /// Calls `POST /xrpc/com.atproto.server.requestEmailConfirmation` ([`RequestEmailConfirmation`](request_email_confirmation::RequestEmailConfirmation)).
+    #[inline]
+    pub fn request_email_confirmation(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::request_email_confirmation::RequestEmailConfirmation as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::request_email_confirmation::RequestEmailConfirmation as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::request_email_confirmation::RequestEmailConfirmation,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Request a token in order to update email.
+    /// Calls `POST /xrpc/com.atproto.server.requestEmailUpdate` ([`RequestEmailUpdate`](request_email_update::RequestEmailUpdate)).
+    #[inline]
+    pub fn request_email_update(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::request_email_update::RequestEmailUpdate as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::request_email_update::RequestEmailUpdate as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::request_email_update::RequestEmailUpdate,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Initiate a user account password reset via email.
+    /// Calls `POST /xrpc/com.atproto.server.requestPasswordReset` ([`RequestPasswordReset`](request_password_reset::RequestPasswordReset)).
+    #[inline]
+    pub fn request_password_reset(
+        &self,
+        input: <::atlex::com::atproto::server::request_password_reset::RequestPasswordReset as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::request_password_reset::RequestPasswordReset as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::request_password_reset::RequestPasswordReset as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::request_password_reset::RequestPasswordReset,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Reserve a repo signing key, for use with account creation. Necessary so that a DID PLC update operation can be constructed during an account migraiton. Public and does not require auth; implemented by PDS. NOTE: this endpoint may change when full account migration is implemented.
+    /// Calls `POST /xrpc/com.atproto.server.reserveSigningKey` ([`ReserveSigningKey`](reserve_signing_key::ReserveSigningKey)).
+    #[inline]
+    pub fn reserve_signing_key(
+        &self,
+        input: <::atlex::com::atproto::server::reserve_signing_key::ReserveSigningKey as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::reserve_signing_key::ReserveSigningKey as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::reserve_signing_key::ReserveSigningKey as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::reserve_signing_key::ReserveSigningKey,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Reset a user account password using a token.
+    /// Calls `POST /xrpc/com.atproto.server.resetPassword` ([`ResetPassword`](reset_password::ResetPassword)).
+    #[inline]
+    pub fn reset_password(
+        &self,
+        input: <::atlex::com::atproto::server::reset_password::ResetPassword as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::reset_password::ResetPassword as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::reset_password::ResetPassword as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::reset_password::ResetPassword,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Revoke an App Password by name.
+    /// Calls `POST /xrpc/com.atproto.server.revokeAppPassword` ([`RevokeAppPassword`](revoke_app_password::RevokeAppPassword)).
+    #[inline]
+    pub fn revoke_app_password(
+        &self,
+        input: <::atlex::com::atproto::server::revoke_app_password::RevokeAppPassword as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::revoke_app_password::RevokeAppPassword as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::revoke_app_password::RevokeAppPassword as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::revoke_app_password::RevokeAppPassword,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Update an account's email.
+    /// Calls `POST /xrpc/com.atproto.server.updateEmail` ([`UpdateEmail`](update_email::UpdateEmail)).
+    #[inline]
+    pub fn update_email(
+        &self,
+        input: <::atlex::com::atproto::server::update_email::UpdateEmail as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::server::update_email::UpdateEmail as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::server::update_email::UpdateEmail as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::server::update_email::UpdateEmail,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

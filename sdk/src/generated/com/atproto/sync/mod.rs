@@ -17,3 +17,345 @@ pub mod list_repos_by_collection;
 pub mod notify_of_update;
 pub mod request_crawl;
 pub mod subscribe_repos;
+/// The `com.atproto.sync.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Get a blob associated with a given account. Returns the full blob as originally uploaded. Does not require auth; implemented by PDS.
+    /// Calls `GET /xrpc/com.atproto.sync.getBlob` ([`GetBlob`](get_blob::GetBlob)).
+    #[inline]
+    pub fn get_blob(
+        &self,
+        params: <::atlex::com::atproto::sync::get_blob::GetBlob as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_blob::GetBlob as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_blob::GetBlob as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_blob::GetBlob,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get data blocks from a given repo, by CID. For example, intermediate MST nodes, or records. Does not require auth; implemented by PDS.
+    /// Calls `GET /xrpc/com.atproto.sync.getBlocks` ([`GetBlocks`](get_blocks::GetBlocks)).
+    #[inline]
+    pub fn get_blocks(
+        &self,
+        params: <::atlex::com::atproto::sync::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_blocks::GetBlocks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// DEPRECATED - please use com.atproto.sync.getRepo instead
+    /// Calls `GET /xrpc/com.atproto.sync.getCheckout` ([`GetCheckout`](get_checkout::GetCheckout)).
+    #[inline]
+    pub fn get_checkout(
+        &self,
+        params: <::atlex::com::atproto::sync::get_checkout::GetCheckout as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_checkout::GetCheckout as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_checkout::GetCheckout as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_checkout::GetCheckout,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// DEPRECATED - please use com.atproto.sync.getLatestCommit instead
+    /// Calls `GET /xrpc/com.atproto.sync.getHead` ([`GetHead`](get_head::GetHead)).
+    #[inline]
+    pub fn get_head(
+        &self,
+        params: <::atlex::com::atproto::sync::get_head::GetHead as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_head::GetHead as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_head::GetHead as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_head::GetHead,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Returns information about a specified upstream host, as consumed by the server. Implemented by relays.
+    /// Calls `GET /xrpc/com.atproto.sync.getHostStatus` ([`GetHostStatus`](get_host_status::GetHostStatus)).
+    #[inline]
+    pub fn get_host_status(
+        &self,
+        params: <::atlex::com::atproto::sync::get_host_status::GetHostStatus as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_host_status::GetHostStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_host_status::GetHostStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_host_status::GetHostStatus,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get the current commit CID & revision of the specified repo. Does not require auth.
+    /// Calls `GET /xrpc/com.atproto.sync.getLatestCommit` ([`GetLatestCommit`](get_latest_commit::GetLatestCommit)).
+    #[inline]
+    pub fn get_latest_commit(
+        &self,
+        params: <::atlex::com::atproto::sync::get_latest_commit::GetLatestCommit as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_latest_commit::GetLatestCommit as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_latest_commit::GetLatestCommit as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_latest_commit::GetLatestCommit,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get data blocks needed to prove the existence or non-existence of record in the current version of repo. Does not require auth.
+    /// Calls `GET /xrpc/com.atproto.sync.getRecord` ([`GetRecord`](get_record::GetRecord)).
+    #[inline]
+    pub fn get_record(
+        &self,
+        params: <::atlex::com::atproto::sync::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_record::GetRecord,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Download a repository export as CAR file. Optionally only a 'diff' since a previous revision. Does not require auth; implemented by PDS.
+    /// Calls `GET /xrpc/com.atproto.sync.getRepo` ([`GetRepo`](get_repo::GetRepo)).
+    #[inline]
+    pub fn get_repo(
+        &self,
+        params: <::atlex::com::atproto::sync::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_repo::GetRepo,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get the hosting status for a repository, on this server. Expected to be implemented by PDS and Relay.
+    /// Calls `GET /xrpc/com.atproto.sync.getRepoStatus` ([`GetRepoStatus`](get_repo_status::GetRepoStatus)).
+    #[inline]
+    pub fn get_repo_status(
+        &self,
+        params: <::atlex::com::atproto::sync::get_repo_status::GetRepoStatus as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::get_repo_status::GetRepoStatus as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::get_repo_status::GetRepoStatus as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::get_repo_status::GetRepoStatus,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// List blob CIDs for an account, since some repo revision. Does not require auth; implemented by PDS.
+    /// Calls `GET /xrpc/com.atproto.sync.listBlobs` ([`ListBlobs`](list_blobs::ListBlobs)).
+    #[inline]
+    pub fn list_blobs(
+        &self,
+        params: <::atlex::com::atproto::sync::list_blobs::ListBlobs as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::list_blobs::ListBlobs as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::list_blobs::ListBlobs as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::list_blobs::ListBlobs,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates upstream hosts (eg, PDS or relay instances) that this service consumes from. Implemented by relays.
+    /// Calls `GET /xrpc/com.atproto.sync.listHosts` ([`ListHosts`](list_hosts::ListHosts)).
+    #[inline]
+    pub fn list_hosts(
+        &self,
+        params: <::atlex::com::atproto::sync::list_hosts::ListHosts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::list_hosts::ListHosts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::list_hosts::ListHosts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::list_hosts::ListHosts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates all the DID, rev, and commit CID for all repos hosted by this service. Does not require auth; implemented by PDS and Relay.
+    /// Calls `GET /xrpc/com.atproto.sync.listRepos` ([`ListRepos`](list_repos::ListRepos)).
+    #[inline]
+    pub fn list_repos(
+        &self,
+        params: <::atlex::com::atproto::sync::list_repos::ListRepos as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::list_repos::ListRepos as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::list_repos::ListRepos as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::list_repos::ListRepos,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Enumerates all the DIDs which have records with the given collection NSID.
+    /// Calls `GET /xrpc/com.atproto.sync.listReposByCollection` ([`ListReposByCollection`](list_repos_by_collection::ListReposByCollection)).
+    #[inline]
+    pub fn list_repos_by_collection(
+        &self,
+        params: <::atlex::com::atproto::sync::list_repos_by_collection::ListReposByCollection as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::list_repos_by_collection::ListReposByCollection as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::list_repos_by_collection::ListReposByCollection as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::list_repos_by_collection::ListReposByCollection,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Notify a crawling service of a recent update, and that crawling should resume. Intended use is after a gap between repo stream events caused the crawling service to disconnect. Does not require auth; implemented by Relay. DEPRECATED: just use com.atproto.sync.requestCrawl
+    /// Calls `POST /xrpc/com.atproto.sync.notifyOfUpdate` ([`NotifyOfUpdate`](notify_of_update::NotifyOfUpdate)).
+    #[inline]
+    pub fn notify_of_update(
+        &self,
+        input: <::atlex::com::atproto::sync::notify_of_update::NotifyOfUpdate as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::notify_of_update::NotifyOfUpdate as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::notify_of_update::NotifyOfUpdate as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::notify_of_update::NotifyOfUpdate,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Request a service to persistently crawl hosted repos. Expected use is new PDS instances declaring their existence to Relays. Does not require auth.
+    /// Calls `POST /xrpc/com.atproto.sync.requestCrawl` ([`RequestCrawl`](request_crawl::RequestCrawl)).
+    #[inline]
+    pub fn request_crawl(
+        &self,
+        input: <::atlex::com::atproto::sync::request_crawl::RequestCrawl as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::sync::request_crawl::RequestCrawl as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::sync::request_crawl::RequestCrawl as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::sync::request_crawl::RequestCrawl,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

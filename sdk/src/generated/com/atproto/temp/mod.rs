@@ -7,3 +7,168 @@ pub mod dereference_scope;
 pub mod fetch_labels;
 pub mod request_phone_verification;
 pub mod revoke_account_credentials;
+/// The `com.atproto.temp.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Add a handle to the set of reserved handles.
+    /// Calls `POST /xrpc/com.atproto.temp.addReservedHandle` ([`AddReservedHandle`](add_reserved_handle::AddReservedHandle)).
+    #[inline]
+    pub fn add_reserved_handle(
+        &self,
+        input: <::atlex::com::atproto::temp::add_reserved_handle::AddReservedHandle as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::add_reserved_handle::AddReservedHandle as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::add_reserved_handle::AddReservedHandle as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::add_reserved_handle::AddReservedHandle,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Checks whether the provided handle is available. If the handle is not available, available suggestions will be returned. Optional inputs will be used to generate suggestions.
+    /// Calls `GET /xrpc/com.atproto.temp.checkHandleAvailability` ([`CheckHandleAvailability`](check_handle_availability::CheckHandleAvailability)).
+    #[inline]
+    pub fn check_handle_availability(
+        &self,
+        params: <::atlex::com::atproto::temp::check_handle_availability::CheckHandleAvailability as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::check_handle_availability::CheckHandleAvailability as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::check_handle_availability::CheckHandleAvailability as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::check_handle_availability::CheckHandleAvailability,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Check accounts location in signup queue.
+    /// Calls `GET /xrpc/com.atproto.temp.checkSignupQueue` ([`CheckSignupQueue`](check_signup_queue::CheckSignupQueue)).
+    #[inline]
+    pub fn check_signup_queue(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::check_signup_queue::CheckSignupQueue as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::check_signup_queue::CheckSignupQueue as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::check_signup_queue::CheckSignupQueue,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Allows finding the oauth permission scope from a reference
+    /// Calls `GET /xrpc/com.atproto.temp.dereferenceScope` ([`DereferenceScope`](dereference_scope::DereferenceScope)).
+    #[inline]
+    pub fn dereference_scope(
+        &self,
+        params: <::atlex::com::atproto::temp::dereference_scope::DereferenceScope as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::dereference_scope::DereferenceScope as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::dereference_scope::DereferenceScope as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::dereference_scope::DereferenceScope,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// DEPRECATED: use queryLabels or subscribeLabels instead -- Fetch all labels from a labeler created after a certain date.
+    /// Calls `GET /xrpc/com.atproto.temp.fetchLabels` ([`FetchLabels`](fetch_labels::FetchLabels)).
+    #[inline]
+    pub fn fetch_labels(
+        &self,
+        params: <::atlex::com::atproto::temp::fetch_labels::FetchLabels as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::fetch_labels::FetchLabels as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::fetch_labels::FetchLabels as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::fetch_labels::FetchLabels,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Request a verification code to be sent to the supplied phone number
+    /// Calls `POST /xrpc/com.atproto.temp.requestPhoneVerification` ([`RequestPhoneVerification`](request_phone_verification::RequestPhoneVerification)).
+    #[inline]
+    pub fn request_phone_verification(
+        &self,
+        input: <::atlex::com::atproto::temp::request_phone_verification::RequestPhoneVerification as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::request_phone_verification::RequestPhoneVerification as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::request_phone_verification::RequestPhoneVerification as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::request_phone_verification::RequestPhoneVerification,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Revoke sessions, password, and app passwords associated with account. May be resolved by a password reset.
+    /// Calls `POST /xrpc/com.atproto.temp.revokeAccountCredentials` ([`RevokeAccountCredentials`](revoke_account_credentials::RevokeAccountCredentials)).
+    #[inline]
+    pub fn revoke_account_credentials(
+        &self,
+        input: <::atlex::com::atproto::temp::revoke_account_credentials::RevokeAccountCredentials as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::com::atproto::temp::revoke_account_credentials::RevokeAccountCredentials as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::com::atproto::temp::revoke_account_credentials::RevokeAccountCredentials as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::com::atproto::temp::revoke_account_credentials::RevokeAccountCredentials,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -5,3 +5,102 @@ pub mod defs;
 pub mod delete_template;
 pub mod list_templates;
 pub mod update_template;
+/// The `tools.ozone.communication.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Administrative action to create a new, re-usable communication (email for now) template.
+    /// Calls `POST /xrpc/tools.ozone.communication.createTemplate` ([`CreateTemplate`](create_template::CreateTemplate)).
+    #[inline]
+    pub fn create_template(
+        &self,
+        input: <::atlex::tools::ozone::communication::create_template::CreateTemplate as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::communication::create_template::CreateTemplate as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::communication::create_template::CreateTemplate as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::communication::create_template::CreateTemplate,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete a communication template.
+    /// Calls `POST /xrpc/tools.ozone.communication.deleteTemplate` ([`DeleteTemplate`](delete_template::DeleteTemplate)).
+    #[inline]
+    pub fn delete_template(
+        &self,
+        input: <::atlex::tools::ozone::communication::delete_template::DeleteTemplate as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::communication::delete_template::DeleteTemplate as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::communication::delete_template::DeleteTemplate as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::communication::delete_template::DeleteTemplate,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get list of all communication templates.
+    /// Calls `GET /xrpc/tools.ozone.communication.listTemplates` ([`ListTemplates`](list_templates::ListTemplates)).
+    #[inline]
+    pub fn list_templates(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::communication::list_templates::ListTemplates as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::communication::list_templates::ListTemplates as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::communication::list_templates::ListTemplates,
+            >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
+    }
+    /// Administrative action to update an existing communication template. Allows passing partial fields to patch specific fields only.
+    /// Calls `POST /xrpc/tools.ozone.communication.updateTemplate` ([`UpdateTemplate`](update_template::UpdateTemplate)).
+    #[inline]
+    pub fn update_template(
+        &self,
+        input: <::atlex::tools::ozone::communication::update_template::UpdateTemplate as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::communication::update_template::UpdateTemplate as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::communication::update_template::UpdateTemplate as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::communication::update_template::UpdateTemplate,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for GetAccountHistory {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::hosting::get_account_history::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for GetAccountHistory {
+    type Item = ::atlex::tools::ozone::hosting::get_account_history::Event;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.events
+    }
 }
 /// Known values of `tools.ozone.hosting.getAccountHistory#main.parameters.properties.events.items`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -16,3 +16,345 @@ pub mod query_events;
 pub mod query_statuses;
 pub mod schedule_action;
 pub mod search_repos;
+/// The `tools.ozone.moderation.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Cancel all pending scheduled moderation actions for specified subjects
+    /// Calls `POST /xrpc/tools.ozone.moderation.cancelScheduledActions` ([`CancelScheduledActions`](cancel_scheduled_actions::CancelScheduledActions)).
+    #[inline]
+    pub fn cancel_scheduled_actions(
+        &self,
+        input: <::atlex::tools::ozone::moderation::cancel_scheduled_actions::CancelScheduledActions as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::cancel_scheduled_actions::CancelScheduledActions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::cancel_scheduled_actions::CancelScheduledActions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::cancel_scheduled_actions::CancelScheduledActions,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Take a moderation action on an actor.
+    /// Calls `POST /xrpc/tools.ozone.moderation.emitEvent` ([`EmitEvent`](emit_event::EmitEvent)).
+    #[inline]
+    pub fn emit_event(
+        &self,
+        input: <::atlex::tools::ozone::moderation::emit_event::EmitEvent as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::emit_event::EmitEvent as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::emit_event::EmitEvent as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::emit_event::EmitEvent,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get timeline of all available events of an account. This includes moderation events, account history and did history.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getAccountTimeline` ([`GetAccountTimeline`](get_account_timeline::GetAccountTimeline)).
+    #[inline]
+    pub fn get_account_timeline(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_account_timeline::GetAccountTimeline as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_account_timeline::GetAccountTimeline as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_account_timeline::GetAccountTimeline as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_account_timeline::GetAccountTimeline,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about a moderation event.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getEvent` ([`GetEvent`](get_event::GetEvent)).
+    #[inline]
+    pub fn get_event(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_event::GetEvent as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_event::GetEvent as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_event::GetEvent as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_event::GetEvent,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about a record.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getRecord` ([`GetRecord`](get_record::GetRecord)).
+    #[inline]
+    pub fn get_record(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_record::GetRecord,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about some records.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getRecords` ([`GetRecords`](get_records::GetRecords)).
+    #[inline]
+    pub fn get_records(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_records::GetRecords as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_records::GetRecords as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_records::GetRecords as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_records::GetRecords,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about a repository.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getRepo` ([`GetRepo`](get_repo::GetRepo)).
+    #[inline]
+    pub fn get_repo(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_repo::GetRepo,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get reporter stats for a list of users.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getReporterStats` ([`GetReporterStats`](get_reporter_stats::GetReporterStats)).
+    #[inline]
+    pub fn get_reporter_stats(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_reporter_stats::GetReporterStats as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_reporter_stats::GetReporterStats as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_reporter_stats::GetReporterStats as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_reporter_stats::GetReporterStats,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about some repositories.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getRepos` ([`GetRepos`](get_repos::GetRepos)).
+    #[inline]
+    pub fn get_repos(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_repos::GetRepos as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_repos::GetRepos as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_repos::GetRepos as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_repos::GetRepos,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about subjects.
+    /// Calls `GET /xrpc/tools.ozone.moderation.getSubjects` ([`GetSubjects`](get_subjects::GetSubjects)).
+    #[inline]
+    pub fn get_subjects(
+        &self,
+        params: <::atlex::tools::ozone::moderation::get_subjects::GetSubjects as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::get_subjects::GetSubjects as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::get_subjects::GetSubjects as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::get_subjects::GetSubjects,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// List scheduled moderation actions with optional filtering
+    /// Calls `POST /xrpc/tools.ozone.moderation.listScheduledActions` ([`ListScheduledActions`](list_scheduled_actions::ListScheduledActions)).
+    #[inline]
+    pub fn list_scheduled_actions(
+        &self,
+        input: <::atlex::tools::ozone::moderation::list_scheduled_actions::ListScheduledActions as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::list_scheduled_actions::ListScheduledActions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::list_scheduled_actions::ListScheduledActions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::list_scheduled_actions::ListScheduledActions,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// List moderation events related to a subject.
+    /// Calls `GET /xrpc/tools.ozone.moderation.queryEvents` ([`QueryEvents`](query_events::QueryEvents)).
+    #[inline]
+    pub fn query_events(
+        &self,
+        params: <::atlex::tools::ozone::moderation::query_events::QueryEvents as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::query_events::QueryEvents as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::query_events::QueryEvents as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::query_events::QueryEvents,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// View moderation statuses of subjects (record or repo).
+    /// Calls `GET /xrpc/tools.ozone.moderation.queryStatuses` ([`QueryStatuses`](query_statuses::QueryStatuses)).
+    #[inline]
+    pub fn query_statuses(
+        &self,
+        params: <::atlex::tools::ozone::moderation::query_statuses::QueryStatuses as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::query_statuses::QueryStatuses as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::query_statuses::QueryStatuses as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::query_statuses::QueryStatuses,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Schedule a moderation action to be executed at a future time
+    /// Calls `POST /xrpc/tools.ozone.moderation.scheduleAction` ([`ScheduleAction`](schedule_action::ScheduleAction)).
+    #[inline]
+    pub fn schedule_action(
+        &self,
+        input: <::atlex::tools::ozone::moderation::schedule_action::ScheduleAction as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::schedule_action::ScheduleAction as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::schedule_action::ScheduleAction as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::schedule_action::ScheduleAction,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Find repositories based on a search term.
+    /// Calls `GET /xrpc/tools.ozone.moderation.searchRepos` ([`SearchRepos`](search_repos::SearchRepos)).
+    #[inline]
+    pub fn search_repos(
+        &self,
+        params: <::atlex::tools::ozone::moderation::search_repos::SearchRepos as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::moderation::search_repos::SearchRepos as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::moderation::search_repos::SearchRepos as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::moderation::search_repos::SearchRepos,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for ListQueues {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::queue::list_queues::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for ListQueues {
+    type Item = ::atlex::tools::ozone::queue::defs::QueueView;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.queues
+    }
 }
 /// Lexicon: `tools.ozone.queue.listQueues#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,3 +9,191 @@ pub mod list_queues;
 pub mod route_reports;
 pub mod unassign_moderator;
 pub mod update_queue;
+/// The `tools.ozone.queue.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Assign a user to a queue.
+    /// Calls `POST /xrpc/tools.ozone.queue.assignModerator` ([`AssignModerator`](assign_moderator::AssignModerator)).
+    #[inline]
+    pub fn assign_moderator(
+        &self,
+        input: <::atlex::tools::ozone::queue::assign_moderator::AssignModerator as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::assign_moderator::AssignModerator as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::assign_moderator::AssignModerator as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::assign_moderator::AssignModerator,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create a new moderation queue. A queue can have optional matching criteria that ozone's queue router will use to match reports. A queue with no criteria must have reports assigned to it manually via (1) `modTool.meta.queueId` in `tools.ozone.moderation.emitEvent` or (2) `tools.ozone.report.reassignQueue`.
+    /// Calls `POST /xrpc/tools.ozone.queue.createQueue` ([`CreateQueue`](create_queue::CreateQueue)).
+    #[inline]
+    pub fn create_queue(
+        &self,
+        input: <::atlex::tools::ozone::queue::create_queue::CreateQueue as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::create_queue::CreateQueue as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::create_queue::CreateQueue as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::create_queue::CreateQueue,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete a moderation queue. Optionally migrate reports to another queue.
+    /// Calls `POST /xrpc/tools.ozone.queue.deleteQueue` ([`DeleteQueue`](delete_queue::DeleteQueue)).
+    #[inline]
+    pub fn delete_queue(
+        &self,
+        input: <::atlex::tools::ozone::queue::delete_queue::DeleteQueue as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::delete_queue::DeleteQueue as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::delete_queue::DeleteQueue as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::delete_queue::DeleteQueue,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get moderator assignments, optionally filtered by active status, queue, or moderator.
+    /// Calls `GET /xrpc/tools.ozone.queue.getAssignments` ([`GetAssignments`](get_assignments::GetAssignments)).
+    #[inline]
+    pub fn get_assignments(
+        &self,
+        params: <::atlex::tools::ozone::queue::get_assignments::GetAssignments as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::get_assignments::GetAssignments as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::get_assignments::GetAssignments as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::get_assignments::GetAssignments,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// List all configured moderation queues with statistics.
+    /// Calls `GET /xrpc/tools.ozone.queue.listQueues` ([`ListQueues`](list_queues::ListQueues)).
+    #[inline]
+    pub fn list_queues(
+        &self,
+        params: <::atlex::tools::ozone::queue::list_queues::ListQueues as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::list_queues::ListQueues as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::list_queues::ListQueues as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::list_queues::ListQueues,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Route reports within an ID range to matching queues based.
+    /// Calls `POST /xrpc/tools.ozone.queue.routeReports` ([`RouteReports`](route_reports::RouteReports)).
+    #[inline]
+    pub fn route_reports(
+        &self,
+        input: <::atlex::tools::ozone::queue::route_reports::RouteReports as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::route_reports::RouteReports as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::route_reports::RouteReports as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::route_reports::RouteReports,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Remove a user's assignment from a queue.
+    /// Calls `POST /xrpc/tools.ozone.queue.unassignModerator` ([`UnassignModerator`](unassign_moderator::UnassignModerator)).
+    #[inline]
+    pub fn unassign_moderator(
+        &self,
+        input: <::atlex::tools::ozone::queue::unassign_moderator::UnassignModerator as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::unassign_moderator::UnassignModerator as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::unassign_moderator::UnassignModerator as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::unassign_moderator::UnassignModerator,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Update queue properties.
+    /// Calls `POST /xrpc/tools.ozone.queue.updateQueue` ([`UpdateQueue`](update_queue::UpdateQueue)).
+    #[inline]
+    pub fn update_queue(
+        &self,
+        input: <::atlex::tools::ozone::queue::update_queue::UpdateQueue as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::queue::update_queue::UpdateQueue as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::queue::update_queue::UpdateQueue as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::queue::update_queue::UpdateQueue,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

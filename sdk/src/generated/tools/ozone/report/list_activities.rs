@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for ListActivities {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::report::list_activities::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for ListActivities {
+    type Item = ::atlex::tools::ozone::report::defs::ReportActivityView;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.activities
+    }
 }
 /// Lexicon: `tools.ozone.report.listActivities#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

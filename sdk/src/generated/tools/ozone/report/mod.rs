@@ -15,3 +15,323 @@ pub mod query_reports;
 pub mod reassign_queue;
 pub mod refresh_stats;
 pub mod unassign_moderator;
+/// The `tools.ozone.report.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Assign a report to a user. Defaults to the caller. Admins may assign to any moderator.
+    /// Calls `POST /xrpc/tools.ozone.report.assignModerator` ([`AssignModerator`](assign_moderator::AssignModerator)).
+    #[inline]
+    pub fn assign_moderator(
+        &self,
+        input: <::atlex::tools::ozone::report::assign_moderator::AssignModerator as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::assign_moderator::AssignModerator as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::assign_moderator::AssignModerator as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::assign_moderator::AssignModerator,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Close all reports on a subject matching the given criteria. Reports whose current status does not permit a transition to closed are skipped silently. Intended for automated flows that resolve reports without taking action on the subject.
+    /// Calls `POST /xrpc/tools.ozone.report.closeReports` ([`CloseReports`](close_reports::CloseReports)).
+    #[inline]
+    pub fn close_reports(
+        &self,
+        input: <::atlex::tools::ozone::report::close_reports::CloseReports as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::close_reports::CloseReports as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::close_reports::CloseReports as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::close_reports::CloseReports,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Register an activity on a report. For state-change activity types, validates the transition and updates report.status atomically.
+    /// Calls `POST /xrpc/tools.ozone.report.createActivity` ([`CreateActivity`](create_activity::CreateActivity)).
+    #[inline]
+    pub fn create_activity(
+        &self,
+        input: <::atlex::tools::ozone::report::create_activity::CreateActivity as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::create_activity::CreateActivity as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::create_activity::CreateActivity as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::create_activity::CreateActivity,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get assignments for reports.
+    /// Calls `GET /xrpc/tools.ozone.report.getAssignments` ([`GetAssignments`](get_assignments::GetAssignments)).
+    #[inline]
+    pub fn get_assignments(
+        &self,
+        params: <::atlex::tools::ozone::report::get_assignments::GetAssignments as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::get_assignments::GetAssignments as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::get_assignments::GetAssignments as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::get_assignments::GetAssignments,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get historical daily report statistics. Returns a paginated list of daily stat snapshots, newest first. Filter by queue, moderator, or report type.
+    /// Calls `GET /xrpc/tools.ozone.report.getHistoricalStats` ([`GetHistoricalStats`](get_historical_stats::GetHistoricalStats)).
+    #[inline]
+    pub fn get_historical_stats(
+        &self,
+        params: <::atlex::tools::ozone::report::get_historical_stats::GetHistoricalStats as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::get_historical_stats::GetHistoricalStats as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::get_historical_stats::GetHistoricalStats as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::get_historical_stats::GetHistoricalStats,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get the most recent report.
+    /// Calls `GET /xrpc/tools.ozone.report.getLatestReport` ([`GetLatestReport`](get_latest_report::GetLatestReport)).
+    #[inline]
+    pub fn get_latest_report(
+        &self,
+        params: <::atlex::tools::ozone::report::get_latest_report::GetLatestReport as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::get_latest_report::GetLatestReport as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::get_latest_report::GetLatestReport as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::get_latest_report::GetLatestReport,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get live report statistics from the past 24 hours. Filter by queue, moderator, or report type. Omit all parameters for aggregate stats.
+    /// Calls `GET /xrpc/tools.ozone.report.getLiveStats` ([`GetLiveStats`](get_live_stats::GetLiveStats)).
+    #[inline]
+    pub fn get_live_stats(
+        &self,
+        params: <::atlex::tools::ozone::report::get_live_stats::GetLiveStats as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::get_live_stats::GetLiveStats as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::get_live_stats::GetLiveStats as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::get_live_stats::GetLiveStats,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get details about a single moderation report by ID.
+    /// Calls `GET /xrpc/tools.ozone.report.getReport` ([`GetReport`](get_report::GetReport)).
+    #[inline]
+    pub fn get_report(
+        &self,
+        params: <::atlex::tools::ozone::report::get_report::GetReport as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::get_report::GetReport as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::get_report::GetReport as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::get_report::GetReport,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// List all activities for a report, sorted most-recent-first.
+    /// Calls `GET /xrpc/tools.ozone.report.listActivities` ([`ListActivities`](list_activities::ListActivities)).
+    #[inline]
+    pub fn list_activities(
+        &self,
+        params: <::atlex::tools::ozone::report::list_activities::ListActivities as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::list_activities::ListActivities as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::list_activities::ListActivities as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::list_activities::ListActivities,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Query report activities across all reports, ordered by createdAt. Used by downstream pollers; for per-report activity history use listActivities.
+    /// Calls `GET /xrpc/tools.ozone.report.queryActivities` ([`QueryActivities`](query_activities::QueryActivities)).
+    #[inline]
+    pub fn query_activities(
+        &self,
+        params: <::atlex::tools::ozone::report::query_activities::QueryActivities as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::query_activities::QueryActivities as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::query_activities::QueryActivities as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::query_activities::QueryActivities,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// View moderation reports. Reports are individual instances of content being reported, as opposed to subject statuses which aggregate reports at the subject level.
+    /// Calls `GET /xrpc/tools.ozone.report.queryReports` ([`QueryReports`](query_reports::QueryReports)).
+    #[inline]
+    pub fn query_reports(
+        &self,
+        params: <::atlex::tools::ozone::report::query_reports::QueryReports as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::query_reports::QueryReports as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::query_reports::QueryReports as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::query_reports::QueryReports,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Manually reassign a report to a different queue (or unassign it). Records a queueActivity entry on the report.
+    /// Calls `POST /xrpc/tools.ozone.report.reassignQueue` ([`ReassignQueue`](reassign_queue::ReassignQueue)).
+    #[inline]
+    pub fn reassign_queue(
+        &self,
+        input: <::atlex::tools::ozone::report::reassign_queue::ReassignQueue as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::reassign_queue::ReassignQueue as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::reassign_queue::ReassignQueue as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::reassign_queue::ReassignQueue,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Recompute report statistics for a date range. Useful for backfilling after failures or data corrections.
+    /// Calls `POST /xrpc/tools.ozone.report.refreshStats` ([`RefreshStats`](refresh_stats::RefreshStats)).
+    #[inline]
+    pub fn refresh_stats(
+        &self,
+        input: <::atlex::tools::ozone::report::refresh_stats::RefreshStats as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::refresh_stats::RefreshStats as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::refresh_stats::RefreshStats as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::refresh_stats::RefreshStats,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Remove report assignment.
+    /// Calls `POST /xrpc/tools.ozone.report.unassignModerator` ([`UnassignModerator`](unassign_moderator::UnassignModerator)).
+    #[inline]
+    pub fn unassign_moderator(
+        &self,
+        input: <::atlex::tools::ozone::report::unassign_moderator::UnassignModerator as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::report::unassign_moderator::UnassignModerator as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::report::unassign_moderator::UnassignModerator as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::report::unassign_moderator::UnassignModerator,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

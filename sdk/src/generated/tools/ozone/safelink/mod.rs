@@ -6,3 +6,125 @@ pub mod query_events;
 pub mod query_rules;
 pub mod remove_rule;
 pub mod update_rule;
+/// The `tools.ozone.safelink.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Add a new URL safety rule
+    /// Calls `POST /xrpc/tools.ozone.safelink.addRule` ([`AddRule`](add_rule::AddRule)).
+    #[inline]
+    pub fn add_rule(
+        &self,
+        input: <::atlex::tools::ozone::safelink::add_rule::AddRule as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::safelink::add_rule::AddRule as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::safelink::add_rule::AddRule as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::safelink::add_rule::AddRule,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Query URL safety audit events
+    /// Calls `POST /xrpc/tools.ozone.safelink.queryEvents` ([`QueryEvents`](query_events::QueryEvents)).
+    #[inline]
+    pub fn query_events(
+        &self,
+        input: <::atlex::tools::ozone::safelink::query_events::QueryEvents as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::safelink::query_events::QueryEvents as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::safelink::query_events::QueryEvents as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::safelink::query_events::QueryEvents,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Query URL safety rules
+    /// Calls `POST /xrpc/tools.ozone.safelink.queryRules` ([`QueryRules`](query_rules::QueryRules)).
+    #[inline]
+    pub fn query_rules(
+        &self,
+        input: <::atlex::tools::ozone::safelink::query_rules::QueryRules as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::safelink::query_rules::QueryRules as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::safelink::query_rules::QueryRules as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::safelink::query_rules::QueryRules,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Remove an existing URL safety rule
+    /// Calls `POST /xrpc/tools.ozone.safelink.removeRule` ([`RemoveRule`](remove_rule::RemoveRule)).
+    #[inline]
+    pub fn remove_rule(
+        &self,
+        input: <::atlex::tools::ozone::safelink::remove_rule::RemoveRule as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::safelink::remove_rule::RemoveRule as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::safelink::remove_rule::RemoveRule as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::safelink::remove_rule::RemoveRule,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Update an existing URL safety rule
+    /// Calls `POST /xrpc/tools.ozone.safelink.updateRule` ([`UpdateRule`](update_rule::UpdateRule)).
+    #[inline]
+    pub fn update_rule(
+        &self,
+        input: <::atlex::tools::ozone::safelink::update_rule::UpdateRule as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::safelink::update_rule::UpdateRule as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::safelink::update_rule::UpdateRule as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::safelink::update_rule::UpdateRule,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

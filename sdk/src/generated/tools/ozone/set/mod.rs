@@ -7,3 +7,147 @@ pub mod delete_values;
 pub mod get_values;
 pub mod query_sets;
 pub mod upsert_set;
+/// The `tools.ozone.set.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Add values to a specific set. Attempting to add values to a set that does not exist will result in an error.
+    /// Calls `POST /xrpc/tools.ozone.set.addValues` ([`AddValues`](add_values::AddValues)).
+    #[inline]
+    pub fn add_values(
+        &self,
+        input: <::atlex::tools::ozone::set::add_values::AddValues as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::set::add_values::AddValues as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::set::add_values::AddValues as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::set::add_values::AddValues,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete an entire set. Attempting to delete a set that does not exist will result in an error.
+    /// Calls `POST /xrpc/tools.ozone.set.deleteSet` ([`DeleteSet`](delete_set::DeleteSet)).
+    #[inline]
+    pub fn delete_set(
+        &self,
+        input: <::atlex::tools::ozone::set::delete_set::DeleteSet as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::set::delete_set::DeleteSet as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::set::delete_set::DeleteSet as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::set::delete_set::DeleteSet,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete values from a specific set. Attempting to delete values that are not in the set will not result in an error
+    /// Calls `POST /xrpc/tools.ozone.set.deleteValues` ([`DeleteValues`](delete_values::DeleteValues)).
+    #[inline]
+    pub fn delete_values(
+        &self,
+        input: <::atlex::tools::ozone::set::delete_values::DeleteValues as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::set::delete_values::DeleteValues as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::set::delete_values::DeleteValues as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::set::delete_values::DeleteValues,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Get a specific set and its values
+    /// Calls `GET /xrpc/tools.ozone.set.getValues` ([`GetValues`](get_values::GetValues)).
+    #[inline]
+    pub fn get_values(
+        &self,
+        params: <::atlex::tools::ozone::set::get_values::GetValues as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::set::get_values::GetValues as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::set::get_values::GetValues as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::set::get_values::GetValues,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Query available sets
+    /// Calls `GET /xrpc/tools.ozone.set.querySets` ([`QuerySets`](query_sets::QuerySets)).
+    #[inline]
+    pub fn query_sets(
+        &self,
+        params: <::atlex::tools::ozone::set::query_sets::QuerySets as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::set::query_sets::QuerySets as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::set::query_sets::QuerySets as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::set::query_sets::QuerySets,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Create or update set metadata
+    /// Calls `POST /xrpc/tools.ozone.set.upsertSet` ([`UpsertSet`](upsert_set::UpsertSet)).
+    #[inline]
+    pub fn upsert_set(
+        &self,
+        input: <::atlex::tools::ozone::set::upsert_set::UpsertSet as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::set::upsert_set::UpsertSet as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::set::upsert_set::UpsertSet as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::set::upsert_set::UpsertSet,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -4,3 +4,81 @@ pub mod defs;
 pub mod list_options;
 pub mod remove_options;
 pub mod upsert_option;
+/// The `tools.ozone.setting.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// List settings with optional filtering
+    /// Calls `GET /xrpc/tools.ozone.setting.listOptions` ([`ListOptions`](list_options::ListOptions)).
+    #[inline]
+    pub fn list_options(
+        &self,
+        params: <::atlex::tools::ozone::setting::list_options::ListOptions as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::setting::list_options::ListOptions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::setting::list_options::ListOptions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::setting::list_options::ListOptions,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Delete settings by key
+    /// Calls `POST /xrpc/tools.ozone.setting.removeOptions` ([`RemoveOptions`](remove_options::RemoveOptions)).
+    #[inline]
+    pub fn remove_options(
+        &self,
+        input: <::atlex::tools::ozone::setting::remove_options::RemoveOptions as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::setting::remove_options::RemoveOptions as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::setting::remove_options::RemoveOptions as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::setting::remove_options::RemoveOptions,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Create or update setting option
+    /// Calls `POST /xrpc/tools.ozone.setting.upsertOption` ([`UpsertOption`](upsert_option::UpsertOption)).
+    #[inline]
+    pub fn upsert_option(
+        &self,
+        input: <::atlex::tools::ozone::setting::upsert_option::UpsertOption as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::setting::upsert_option::UpsertOption as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::setting::upsert_option::UpsertOption as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::setting::upsert_option::UpsertOption,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

@@ -4,3 +4,81 @@ pub mod defs;
 pub mod find_correlation;
 pub mod find_related_accounts;
 pub mod search_accounts;
+/// The `tools.ozone.signature.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Find all correlated threat signatures between 2 or more accounts.
+    /// Calls `GET /xrpc/tools.ozone.signature.findCorrelation` ([`FindCorrelation`](find_correlation::FindCorrelation)).
+    #[inline]
+    pub fn find_correlation(
+        &self,
+        params: <::atlex::tools::ozone::signature::find_correlation::FindCorrelation as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::signature::find_correlation::FindCorrelation as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::signature::find_correlation::FindCorrelation as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::signature::find_correlation::FindCorrelation,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Get accounts that share some matching threat signatures with the root account.
+    /// Calls `GET /xrpc/tools.ozone.signature.findRelatedAccounts` ([`FindRelatedAccounts`](find_related_accounts::FindRelatedAccounts)).
+    #[inline]
+    pub fn find_related_accounts(
+        &self,
+        params: <::atlex::tools::ozone::signature::find_related_accounts::FindRelatedAccounts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::signature::find_related_accounts::FindRelatedAccounts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::signature::find_related_accounts::FindRelatedAccounts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::signature::find_related_accounts::FindRelatedAccounts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Search for accounts that match one or more threat signature values.
+    /// Calls `GET /xrpc/tools.ozone.signature.searchAccounts` ([`SearchAccounts`](search_accounts::SearchAccounts)).
+    #[inline]
+    pub fn search_accounts(
+        &self,
+        params: <::atlex::tools::ozone::signature::search_accounts::SearchAccounts as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::signature::search_accounts::SearchAccounts as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::signature::search_accounts::SearchAccounts as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::signature::search_accounts::SearchAccounts,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}

@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for ListMembers {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::team::list_members::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for ListMembers {
+    type Item = ::atlex::tools::ozone::team::defs::Member;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.members
+    }
 }
 /// Lexicon: `tools.ozone.team.listMembers#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,3 +5,103 @@ pub mod defs;
 pub mod delete_member;
 pub mod list_members;
 pub mod update_member;
+/// The `tools.ozone.team.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Add a member to the ozone team. Requires admin role.
+    /// Calls `POST /xrpc/tools.ozone.team.addMember` ([`AddMember`](add_member::AddMember)).
+    #[inline]
+    pub fn add_member(
+        &self,
+        input: <::atlex::tools::ozone::team::add_member::AddMember as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::team::add_member::AddMember as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::team::add_member::AddMember as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::team::add_member::AddMember,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Delete a member from ozone team. Requires admin role.
+    /// Calls `POST /xrpc/tools.ozone.team.deleteMember` ([`DeleteMember`](delete_member::DeleteMember)).
+    #[inline]
+    pub fn delete_member(
+        &self,
+        input: <::atlex::tools::ozone::team::delete_member::DeleteMember as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::team::delete_member::DeleteMember as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::team::delete_member::DeleteMember as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::team::delete_member::DeleteMember,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// List all members with access to the ozone service.
+    /// Calls `GET /xrpc/tools.ozone.team.listMembers` ([`ListMembers`](list_members::ListMembers)).
+    #[inline]
+    pub fn list_members(
+        &self,
+        params: <::atlex::tools::ozone::team::list_members::ListMembers as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::team::list_members::ListMembers as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::team::list_members::ListMembers as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::team::list_members::ListMembers,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Update a member in the ozone service. Requires admin role.
+    /// Calls `POST /xrpc/tools.ozone.team.updateMember` ([`UpdateMember`](update_member::UpdateMember)).
+    #[inline]
+    pub fn update_member(
+        &self,
+        input: <::atlex::tools::ozone::team::update_member::UpdateMember as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::team::update_member::UpdateMember as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::team::update_member::UpdateMember as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::team::update_member::UpdateMember,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

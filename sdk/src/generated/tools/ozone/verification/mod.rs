@@ -4,3 +4,81 @@ pub mod defs;
 pub mod grant_verifications;
 pub mod list_verifications;
 pub mod revoke_verifications;
+/// The `tools.ozone.verification.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Grant verifications to multiple subjects. Allows batch processing of up to 100 verifications at once.
+    /// Calls `POST /xrpc/tools.ozone.verification.grantVerifications` ([`GrantVerifications`](grant_verifications::GrantVerifications)).
+    #[inline]
+    pub fn grant_verifications(
+        &self,
+        input: <::atlex::tools::ozone::verification::grant_verifications::GrantVerifications as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::verification::grant_verifications::GrantVerifications as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::verification::grant_verifications::GrantVerifications as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::verification::grant_verifications::GrantVerifications,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// List verifications
+    /// Calls `GET /xrpc/tools.ozone.verification.listVerifications` ([`ListVerifications`](list_verifications::ListVerifications)).
+    #[inline]
+    pub fn list_verifications(
+        &self,
+        params: <::atlex::tools::ozone::verification::list_verifications::ListVerifications as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::verification::list_verifications::ListVerifications as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::verification::list_verifications::ListVerifications as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::verification::list_verifications::ListVerifications,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+    /// Revoke previously granted verifications in batches of up to 100.
+    /// Calls `POST /xrpc/tools.ozone.verification.revokeVerifications` ([`RevokeVerifications`](revoke_verifications::RevokeVerifications)).
+    #[inline]
+    pub fn revoke_verifications(
+        &self,
+        input: <::atlex::tools::ozone::verification::revoke_verifications::RevokeVerifications as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <::atlex::tools::ozone::verification::revoke_verifications::RevokeVerifications as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <::atlex::tools::ozone::verification::revoke_verifications::RevokeVerifications as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                ::atlex::tools::ozone::verification::revoke_verifications::RevokeVerifications,
+            >(::atlex::xrpc::NoParams, input)
+    }
+}

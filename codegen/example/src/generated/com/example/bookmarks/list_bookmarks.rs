@@ -13,6 +13,28 @@ impl ::atlex::xrpc::Endpoint for ListBookmarks {
     type Input = ::atlex::xrpc::NoBody;
     type Output = crate::generated::com::example::bookmarks::list_bookmarks::Output;
     type Error = Error;
+    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
+    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
+        "application/json",
+    );
+}
+impl ::atlex::xrpc::Paginated for ListBookmarks {
+    type Item = crate::generated::com::example::bookmarks::defs::BookmarkView;
+    #[inline]
+    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+        output.cursor.as_deref()
+    }
+    #[inline]
+    fn set_cursor(
+        params: &mut Self::Params,
+        cursor: ::std::option::Option<::std::string::String>,
+    ) {
+        params.cursor = cursor;
+    }
+    #[inline]
+    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+        output.bookmarks
+    }
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,3 +4,59 @@ pub mod bookmark;
 pub mod create_bookmark;
 pub mod defs;
 pub mod list_bookmarks;
+/// The `com.example.bookmarks.*` XRPC methods.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceClient<'a> {
+    client: &'a ::atlex::xrpc::Client,
+}
+impl<'a> NamespaceClient<'a> {
+    /// The methods of this namespace, called through `client`.
+    #[inline]
+    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+        NamespaceClient { client }
+    }
+    /// Bookmarks a record or a web page.
+    /// Calls `POST /xrpc/com.example.bookmarks.createBookmark` ([`CreateBookmark`](create_bookmark::CreateBookmark)).
+    #[inline]
+    pub fn create_bookmark(
+        &self,
+        input: <crate::generated::com::example::bookmarks::create_bookmark::CreateBookmark as ::atlex::xrpc::Endpoint>::Input,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <crate::generated::com::example::bookmarks::create_bookmark::CreateBookmark as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <crate::generated::com::example::bookmarks::create_bookmark::CreateBookmark as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                crate::generated::com::example::bookmarks::create_bookmark::CreateBookmark,
+            >(::atlex::xrpc::NoParams, input)
+    }
+    /// Lists an account's bookmarks, newest first.
+    /// Calls `GET /xrpc/com.example.bookmarks.listBookmarks` ([`ListBookmarks`](list_bookmarks::ListBookmarks)).
+    #[inline]
+    pub fn list_bookmarks(
+        &self,
+        params: <crate::generated::com::example::bookmarks::list_bookmarks::ListBookmarks as ::atlex::xrpc::Endpoint>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            (
+                <crate::generated::com::example::bookmarks::list_bookmarks::ListBookmarks as ::atlex::xrpc::Endpoint>::Output,
+                ::atlex::xrpc::Client,
+            ),
+            ::atlex::xrpc::Error<
+                <crate::generated::com::example::bookmarks::list_bookmarks::ListBookmarks as ::atlex::xrpc::Endpoint>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .call::<
+                crate::generated::com::example::bookmarks::list_bookmarks::ListBookmarks,
+            >(params, ::atlex::xrpc::NoBody)
+    }
+}
