@@ -48,7 +48,7 @@ pub enum Item {
     /// A type alias (named string/integer/array defs, bodies that ref another type).
     Alias(AliasDef),
     /// An XRPC query or procedure marker type.
-    Endpoint(EndpointDef),
+    Endpoint(Box<EndpointDef>),
     /// An XRPC subscription marker type.
     Subscription(SubscriptionDef),
     /// A permission set constant.

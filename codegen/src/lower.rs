@@ -744,7 +744,7 @@ impl<'a> Lowerer<'a> {
         let error = self.error_enum(names.error, errors);
         self.push_item(
             nsid,
-            Item::Endpoint(EndpointDef {
+            Item::Endpoint(Box::new(EndpointDef {
                 name: marker,
                 nsid: nsid.to_owned(),
                 procedure,
@@ -754,7 +754,7 @@ impl<'a> Lowerer<'a> {
                 output,
                 error,
                 pagination,
-            }),
+            })),
         );
     }
 

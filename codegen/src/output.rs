@@ -106,7 +106,7 @@ pub fn render(
     for module in &krate.modules {
         for item in &module.items {
             if let Item::Endpoint(def) = item {
-                endpoints.insert(module.path.clone(), def);
+                endpoints.insert(module.path.clone(), &**def);
                 for depth in 0..module.path.len() {
                     above_endpoints.insert(module.path[..depth].to_vec());
                 }

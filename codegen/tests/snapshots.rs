@@ -13,41 +13,11 @@ fn manifest_dir() -> PathBuf {
 }
 
 fn official_lexicons() -> Option<PathBuf> {
-    let dir = std::env::var_os("ATLEX_LEXICONS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("../lexicons/official"));
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{} is missing; run `cargo xtask lexicons sync --from ../shared/lexicons`",
-            dir.display()
-        )
-    } else {
-        eprintln!(
-            "skipping: {} is missing (run `cargo xtask lexicons sync --from ../shared/lexicons`)",
-            dir.display()
-        );
-        None
-    }
+    atlex_tests::data::official_lexicons_dir()
 }
 
 fn interop_catalog() -> Option<PathBuf> {
-    let dir = std::env::var_os("ATLEX_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/interop"))
-        .join("lexicon/catalog");
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "interop catalog {} is missing (set ATLEX_INTEROP_DIR)",
-            dir.display()
-        )
-    } else {
-        eprintln!("skipping: interop catalog {} is missing", dir.display());
-        None
-    }
+    Some(atlex_tests::data::interop_dir()?.join("lexicon/catalog"))
 }
 
 /// Generates `dir` as one file rooted at `crate`, refs into the official lexicons pointing at

@@ -460,11 +460,7 @@ impl Drop for PdsProcess {
     }
 }
 
-/// Whether tests run under CI (`CI=true` or `CI=1`), where missing test infrastructure is a
-/// failure rather than a skip.
-pub fn is_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
+pub use crate::data::is_ci;
 
 /// `tests/pds/`, the directory with the harness scripts and the Node packages.
 pub fn harness_dir() -> PathBuf {

@@ -12,29 +12,17 @@
 //!
 //! Run: `cargo test -p atlex-tests --test interop_data_model`.
 
-use std::path::PathBuf;
-
 use atlex_types::data::{self, Data};
 use atlex_types::{Bytes, CidLink};
 use serde_json::Value;
 
 /// Reads `data-model/<name>` from the interop directory, or `None` (skip) outside CI.
 fn load(name: &str) -> Option<Vec<Value>> {
-    let dir = std::env::var_os("ATLEX_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/interop"));
-    let path = dir.join("data-model").join(name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) => {
-            let message = format!("interop vectors not found at {}: {error}", path.display());
-            if std::env::var("CI").is_ok_and(|value| value == "true") {
-                panic!("{message} (set ATLEX_INTEROP_DIR)");
-            }
-            eprintln!("SKIP: {message}; set ATLEX_INTEROP_DIR to run these tests");
-            return None;
-        }
-    };
+    let path = atlex_tests::data::interop_dir()?
+        .join("data-model")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
     match serde_json::from_str(&text) {
         Ok(Value::Array(cases)) => Some(cases),
         Ok(_) => panic!("{}: expected a JSON array of cases", path.display()),

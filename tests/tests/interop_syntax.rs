@@ -17,25 +17,7 @@ use atlex::types::{
 /// Cases in the pinned vector set (244 valid, 281 syntax-invalid, 11 parse-invalid).
 const EXPECTED_CASES: usize = 536;
 
-/// The interop folder, or `None` (after a skip note) when it is missing outside CI.
-fn interop_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ATLEX_INTEROP_DIR")
-        .map_or_else(|| PathBuf::from("/work/shared/interop"), PathBuf::from);
-    if dir.join("syntax").is_dir() {
-        return Some(dir);
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        !ci,
-        "interop vectors not found at {} (set ATLEX_INTEROP_DIR)",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: interop vectors not found at {} (set ATLEX_INTEROP_DIR)",
-        dir.display()
-    );
-    None
-}
+use atlex_tests::data::interop_dir;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
