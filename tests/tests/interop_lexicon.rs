@@ -11,7 +11,8 @@ mod lexicon_common;
 use std::path::{Path, PathBuf};
 
 use atlex_lexicon::{Catalog, Constraint, LexiconDoc, check_document};
-use lexicon_common::{cases, interop_dir, report};
+use atlex_tests::data::interop_dir;
+use lexicon_common::{cases, report};
 use serde_json::{Value, json};
 
 const RECORD_NSID: &str = "example.lexicon.record";

@@ -16,7 +16,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use atlex_lexicon::{Catalog, LexiconDoc, check_document, parse_bytes};
-use lexicon_common::{cases, interop_dir, official_lexicons_dir};
+use atlex_tests::data::{interop_dir, official_lexicons_dir};
+use lexicon_common::cases;
 use serde_json::{Value, json};
 
 struct Rng(u64);

@@ -5,7 +5,8 @@
 mod lexicon_common;
 
 use atlex_lexicon::{Catalog, check_document, load_dir};
-use lexicon_common::{official_lexicons_dir, read_json, report};
+use atlex_tests::data::official_lexicons_dir;
+use lexicon_common::{read_json, report};
 
 /// The number of lexicon files at the pinned upstream commit.
 const OFFICIAL_COUNT: usize = 402;

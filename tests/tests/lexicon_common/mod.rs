@@ -7,8 +7,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-pub use atlex_tests::data::{interop_dir, official_lexicons_dir};
-
 /// Reads a JSON file.
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
