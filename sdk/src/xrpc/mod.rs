@@ -13,6 +13,7 @@
 //! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
 //! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
 
+mod blobs;
 mod body;
 pub(crate) mod client;
 mod endpoint;
@@ -22,6 +23,7 @@ mod paginate;
 mod query;
 mod records;
 mod retry;
+mod streamed;
 mod transport;
 mod untyped;
 
@@ -37,3 +39,4 @@ pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
 pub use records::{GetRecordOf, ListRecords, ListRecordsOf, RecordEntry, RecordPage, Write};
 pub use retry::RetryPolicy;
+pub use streamed::StreamedResponse;
