@@ -4,22 +4,6 @@
 //! Uploads send the [`RawBody`]'s own MIME type as `Content-Type` (that is what the PDS
 //! records for the blob) and stream a file body from disk; downloads hand the body over as a
 //! [`StreamedResponse`] with the blob's MIME type, without holding it in memory.
-//!
-//! ```no_run
-//! # async fn example(client: atlex::xrpc::Client) -> Result<(), Box<dyn std::error::Error>> {
-//! use atlex::types::Cid;
-//! use atlex::xrpc::RawBody;
-//! let (blob, client) = client
-//!     .upload_blob(RawBody::from_file("avatar.png", "image/png"))
-//!     .await?;
-//! // Reference `blob` from a record (a profile's avatar, a post's image embed), then:
-//! let did = client.did().ok_or("no session")?;
-//! let cid = Cid::new(blob.cid()?.to_string())?;
-//! let (download, _client) = client.get_blob(did, cid).await?;
-//! assert_eq!(download.content_type(), Some("image/png"));
-//! let bytes = download.bytes().await?;
-//! # let _ = bytes; Ok(()) }
-//! ```
 
 use atlex_types::{BlobRef, Cid, Did};
 
@@ -42,6 +26,22 @@ impl Client {
     /// as `*/*` or `image/*` fails with [`Error::InvalidRequest`] before anything is sent. The
     /// PDS may record another type when it recognises the content (the returned reference says
     /// which), and forgets the blob unless a record references it soon.
+    ///
+    /// ```no_run
+    /// # async fn example(client: atlex::xrpc::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use atlex::types::Cid;
+    /// use atlex::xrpc::RawBody;
+    /// let (blob, client) = client
+    ///     .upload_blob(RawBody::from_file("avatar.png", "image/png"))
+    ///     .await?;
+    /// // Reference `blob` from a record (a profile's avatar, a post's image embed), then:
+    /// let did = client.did().ok_or("no session")?;
+    /// let cid = Cid::new(blob.cid()?.to_string())?;
+    /// let (download, _client) = client.get_blob(did, cid).await?;
+    /// assert_eq!(download.content_type(), Some("image/png"));
+    /// let bytes = download.bytes().await?;
+    /// # let _ = bytes; Ok(()) }
+    /// ```
     pub async fn upload_blob(&self, body: RawBody) -> Result<(BlobRef, Client), Error> {
         check_mime_type(body.content_type()).map_err(Error::InvalidRequest)?;
         let (output, client) = self.call::<upload_blob::UploadBlob>(NoParams, body).await?;

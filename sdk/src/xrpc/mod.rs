@@ -4,7 +4,8 @@
 //! Generated code stays declarative: each query or procedure is a marker type implementing
 //! [`Endpoint`] (its NSID, parameters, input, output and error types); encoding, validation,
 //! authentication, refresh, retries and pagination live once in the runtime, behind
-//! [`Client::call`].
+//! [`Client::call`]. Outputs that should not be held in memory whole (blobs, CAR files) are
+//! read as they arrive with [`Client::call_streamed`] (and [`Client::get_blob`]).
 //!
 //! The transport is `reqwest` (rustls, no default features) on `tokio`; `tracing` records one
 //! span per call (`xrpc`, with `nsid`, `method`, `status`, `attempt`, `duration_ms`; never
