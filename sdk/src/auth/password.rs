@@ -33,23 +33,21 @@
 //! Auth calls (`refreshSession`, `deleteSession`) go to the PDS named in the session's DID
 //! document (as data calls do), or to the login URL when the document names none.
 
-mod wire;
-
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use atlex_types::Did;
+use atlex_types::{Data, Did, Handle};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use self::wire::{CreateSession, CreateSessionInput, DeleteSession, RefreshSession, SessionOutput};
 use super::jwt;
 use super::secret::Secret;
 use super::session::{
     AfterResponse, AuthError, AuthHeaders, AuthSession, RequestInfo, ResponseInfo,
 };
 use super::store::{BoxFuture, SessionData, SessionStore};
+use crate::com::atproto::server::{create_session, delete_session, refresh_session};
 use crate::xrpc::client::parse_service_url;
 use crate::xrpc::{
     CallOptions, Client, DecodeError, Error, GenericError, NoBody, NoParams, RawResponse,
@@ -113,8 +111,42 @@ struct StoredSession {
     pds_url: Option<String>,
 }
 
+/// What a session keeps of a `createSession` or `refreshSession` output (the two generated
+/// outputs have the same fields but are distinct types). The tokens become [`Secret`]s at once.
+struct IssuedSession {
+    access_jwt: Secret,
+    refresh_jwt: Secret,
+    handle: Handle,
+    did: Did,
+    did_doc: Option<Data>,
+}
+
+impl From<create_session::Output> for IssuedSession {
+    fn from(output: create_session::Output) -> IssuedSession {
+        IssuedSession {
+            access_jwt: Secret::new(output.access_jwt),
+            refresh_jwt: Secret::new(output.refresh_jwt),
+            handle: output.handle,
+            did: output.did,
+            did_doc: output.did_doc,
+        }
+    }
+}
+
+impl From<refresh_session::Output> for IssuedSession {
+    fn from(output: refresh_session::Output) -> IssuedSession {
+        IssuedSession {
+            access_jwt: Secret::new(output.access_jwt),
+            refresh_jwt: Secret::new(output.refresh_jwt),
+            handle: output.handle,
+            did: output.did,
+            did_doc: output.did_doc,
+        }
+    }
+}
+
 impl StoredSession {
-    fn from_output(output: SessionOutput, service_url: &Url, previous_pds: Option<&str>) -> Self {
+    fn from_output(output: IssuedSession, service_url: &Url, previous_pds: Option<&str>) -> Self {
         let pds_url = output
             .did_doc
             .as_ref()
@@ -124,7 +156,7 @@ impl StoredSession {
         StoredSession {
             version: STORED_VERSION,
             did: output.did,
-            handle: output.handle,
+            handle: output.handle.into_string(),
             access_jwt: output.access_jwt,
             refresh_jwt: output.refresh_jwt,
             service_url: service_url.to_string(),
@@ -226,16 +258,15 @@ impl PasswordSession {
         store: Arc<dyn SessionStore>,
     ) -> Result<Client, Error> {
         let base = client.without_session().without_proxy().without_labelers();
-        let input = CreateSessionInput {
-            identifier: identifier.to_owned(),
-            password: password.into(),
-            auth_factor_token,
-        };
+        // The generated input holds the password as a plain `String`; it lives only for this
+        // call and is never logged (the transport records no bodies).
+        let mut input = create_session::Input::new(identifier, password.into().expose());
+        input.auth_factor_token = auth_factor_token.map(|token| token.expose().to_owned());
         let output = base
-            .send::<CreateSession>(&NoParams, &input, &CallOptions::default())
+            .send::<create_session::CreateSession>(&NoParams, &input, &CallOptions::default())
             .await
-            .map_err(without_body)?;
-        let stored = StoredSession::from_output(output, &base.service_url(), None);
+            .map_err(|error| without_body(error.into_generic()))?;
+        let stored = StoredSession::from_output(output.into(), &base.service_url(), None);
         let key = PasswordSession::storage_key(&stored.did);
         {
             let _lock = store.lock(&key).await.map_err(AuthError::Store)?;
@@ -362,11 +393,11 @@ impl PasswordSession {
         tracing::debug!(did = %self.did, "refreshing the password session");
         let result = self
             .refresh_client(&stored)?
-            .send::<RefreshSession>(&NoParams, &NoBody, &CallOptions::default())
+            .send::<refresh_session::RefreshSession>(&NoParams, &NoBody, &CallOptions::default())
             .await;
         let output = match result {
-            Ok(output) => output,
-            Err(error) => return Err(self.refresh_failed(error).await),
+            Ok(output) => IssuedSession::from(output),
+            Err(error) => return Err(self.refresh_failed(error.into_generic()).await),
         };
         if output.did != self.did {
             return Err(AuthError::RefreshFailed {
@@ -427,10 +458,14 @@ impl PasswordSession {
         let server = match &stored {
             Some(stored) => match self.refresh_client(stored) {
                 Ok(client) => client
-                    .send::<DeleteSession>(&NoParams, &NoBody, &CallOptions::default())
+                    .send::<delete_session::DeleteSession>(
+                        &NoParams,
+                        &NoBody,
+                        &CallOptions::default(),
+                    )
                     .await
                     .map(|NoBody| ())
-                    .map_err(without_body),
+                    .map_err(|error| without_body(error.into_generic())),
                 Err(error) => Err(Error::Auth(error)),
             },
             None => Ok(()),
@@ -614,8 +649,8 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 }
 
 /// The PDS endpoint of a DID document whose `id` is `did`.
-fn pds_endpoint(doc: &serde_json::Value, did: &Did) -> Option<Url> {
-    if doc.get("id").and_then(serde_json::Value::as_str) != Some(did.as_str()) {
+fn pds_endpoint(doc: &Data, did: &Did) -> Option<Url> {
+    if doc.get("id").and_then(Data::as_str) != Some(did.as_str()) {
         return None;
     }
     let full_id = format!("{did}#atproto_pds");
@@ -623,8 +658,8 @@ fn pds_endpoint(doc: &serde_json::Value, did: &Did) -> Option<Url> {
         .as_array()?
         .iter()
         .filter(|service| {
-            let id = service.get("id").and_then(serde_json::Value::as_str);
-            let kind = service.get("type").and_then(serde_json::Value::as_str);
+            let id = service.get("id").and_then(Data::as_str);
+            let kind = service.get("type").and_then(Data::as_str);
             (id == Some("#atproto_pds") || id == Some(full_id.as_str()))
                 && kind == Some("AtprotoPersonalDataServer")
         })
@@ -649,24 +684,30 @@ mod tests {
     #[test]
     fn pds_from_did_document() {
         let did = Did::new("did:plc:abc").unwrap();
-        let doc = json!({
+        let data = |value: serde_json::Value| Data::from_json(&value).unwrap();
+        let doc = data(json!({
             "id": "did:plc:abc",
             "service": [
                 {"id": "#other", "type": "Other", "serviceEndpoint": "https://other.example"},
                 {"id": "#atproto_pds", "type": "AtprotoPersonalDataServer",
                  "serviceEndpoint": "https://pds.example"}
             ]
-        });
+        }));
         assert_eq!(
             pds_endpoint(&doc, &did).map(String::from),
             Some("https://pds.example/".to_owned())
         );
         let other = Did::new("did:plc:xyz").unwrap();
         assert_eq!(pds_endpoint(&doc, &other), None, "document of another DID");
-        let bad = json!({"id": "did:plc:abc", "service": [{"id": "#atproto_pds",
-            "type": "AtprotoPersonalDataServer", "serviceEndpoint": "ftp://x"}]});
+        let bad = data(
+            json!({"id": "did:plc:abc", "service": [{"id": "#atproto_pds",
+            "type": "AtprotoPersonalDataServer", "serviceEndpoint": "ftp://x"}]}),
+        );
         assert_eq!(pds_endpoint(&bad, &did), None);
-        assert_eq!(pds_endpoint(&json!({"id": "did:plc:abc"}), &did), None);
+        assert_eq!(
+            pds_endpoint(&data(json!({"id": "did:plc:abc"})), &did),
+            None
+        );
     }
 
     #[test]

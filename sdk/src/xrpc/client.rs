@@ -195,33 +195,9 @@ impl Client {
         input: &E::Input,
         options: &CallOptions,
     ) -> Result<E::Output, Error<E::Error>> {
-        params.validate().map_err(|errors| Error::Validation {
-            part: RequestPart::Params,
-            errors,
-        })?;
-        input.validate().map_err(|errors| Error::Validation {
-            part: RequestPart::Input,
-            errors,
-        })?;
-        let mut query = QueryWriter::new();
-        params.write_query(&mut query);
-        let query = encode_query(
-            query
-                .pairs()
-                .iter()
-                .map(|(name, value)| (*name, value.as_str())),
-        );
-        let body = input.request_body().map_err(Error::Encode)?;
+        let request = outgoing::<E>(params, input)?;
         let response = self
-            .execute(
-                Outgoing {
-                    nsid: E::NSID,
-                    kind: E::KIND,
-                    query,
-                    body,
-                },
-                options,
-            )
+            .execute(request, options)
             .await
             .map_err(|error| error.map_xrpc(E::Error::from_body))?;
         let status = response.status;
@@ -250,6 +226,36 @@ impl Client {
     pub async fn logout(self) -> Result<(), Error> {
         self.shared.auth.logout().await
     }
+}
+
+/// The request for a call of `E`, after checking `params` and `input` against the lexicon.
+pub(crate) fn outgoing<E: Endpoint>(
+    params: &E::Params,
+    input: &E::Input,
+) -> Result<Outgoing<'static>, Error<E::Error>> {
+    params.validate().map_err(|errors| Error::Validation {
+        part: RequestPart::Params,
+        errors,
+    })?;
+    input.validate().map_err(|errors| Error::Validation {
+        part: RequestPart::Input,
+        errors,
+    })?;
+    let mut query = QueryWriter::new();
+    params.write_query(&mut query);
+    let query = encode_query(
+        query
+            .pairs()
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
+    let body = input.request_body().map_err(Error::Encode)?;
+    Ok(Outgoing {
+        nsid: E::NSID,
+        kind: E::KIND,
+        query,
+        body,
+    })
 }
 
 impl fmt::Debug for Client {

@@ -4,7 +4,8 @@
 //! Generated code stays declarative: each query or procedure is a marker type implementing
 //! [`Endpoint`] (its NSID, parameters, input, output and error types); encoding, validation,
 //! authentication, refresh, retries and pagination live once in the runtime, behind
-//! [`Client::call`].
+//! [`Client::call`]. Outputs that should not be held in memory whole (blobs, CAR files) are
+//! read as they arrive with [`Client::call_streamed`] (and [`Client::get_blob`]).
 //!
 //! The transport is `reqwest` (rustls, no default features) on `tokio`; `tracing` records one
 //! span per call (`xrpc`, with `nsid`, `method`, `status`, `attempt`, `duration_ms`; never
@@ -13,6 +14,7 @@
 //! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
 //! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
 
+mod blobs;
 mod body;
 pub(crate) mod client;
 mod endpoint;
@@ -22,6 +24,7 @@ mod paginate;
 mod query;
 mod records;
 mod retry;
+mod streamed;
 mod transport;
 mod untyped;
 
@@ -37,3 +40,4 @@ pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
 pub use records::{GetRecordOf, ListRecords, ListRecordsOf, RecordEntry, RecordPage, Write};
 pub use retry::RetryPolicy;
+pub use streamed::StreamedResponse;

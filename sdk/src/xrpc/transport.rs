@@ -55,11 +55,53 @@ pub(crate) struct Incoming {
     pub(crate) body: Vec<u8>,
 }
 
+/// A successful (2xx) response whose body has not been read yet (see
+/// [`Client::execute_streamed`]).
+pub(crate) struct StreamedIncoming {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: StreamedBody,
+}
+
+/// The body of a [`StreamedIncoming`].
+pub(crate) enum StreamedBody {
+    /// Still on the wire.
+    Unread(reqwest::Response),
+    /// Already read.
+    Read(Bytes),
+}
+
+/// How a response body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadMode {
+    /// Read every body whole.
+    Buffer,
+    /// Read error bodies whole; leave a 2xx body unread, for the caller to stream.
+    StreamSuccess,
+}
+
 /// A response as read off the wire.
 struct Received {
     status: u16,
     headers: HeaderMap,
-    body: Bytes,
+    body: ReceivedBody,
+}
+
+enum ReceivedBody {
+    /// The whole body.
+    Read(Bytes),
+    /// A 2xx body left unread ([`ReadMode::StreamSuccess`]).
+    Unread(reqwest::Response),
+}
+
+impl Received {
+    /// The body bytes read so far (empty for an unread body).
+    fn bytes(&self) -> &[u8] {
+        match &self.body {
+            ReceivedBody::Read(bytes) => bytes,
+            ReceivedBody::Unread(_) => &[],
+        }
+    }
 }
 
 /// Why one attempt ended without a usable response.
@@ -80,6 +122,56 @@ impl Client {
         request: Outgoing<'_>,
         options: &CallOptions,
     ) -> Result<Incoming, Error<ErrorBody>> {
+        let received = self
+            .execute_mode(&request, options, ReadMode::Buffer)
+            .await?;
+        let content_type = header_text(&received.headers, CONTENT_TYPE.as_str());
+        let body = match received.body {
+            ReceivedBody::Read(bytes) => Vec::from(bytes),
+            // Not produced in `Buffer` mode; read it rather than assume so.
+            ReceivedBody::Unread(response) => response
+                .bytes()
+                .await
+                .map(Vec::from)
+                .map_err(|error| Error::Transport(classify_transport(request.nsid, error)))?,
+        };
+        Ok(Incoming {
+            status: received.status,
+            content_type,
+            body,
+        })
+    }
+
+    /// [`Client::execute`], but a 2xx response comes back before its body is read, for the
+    /// caller to stream. Auth, refresh, retries, rate-limit waits and the mapping of error
+    /// responses are the same; the `xrpc` span ends when the headers have arrived, and a
+    /// failure while the body is read is not retried.
+    pub(crate) async fn execute_streamed(
+        &self,
+        request: Outgoing<'_>,
+        options: &CallOptions,
+    ) -> Result<StreamedIncoming, Error<ErrorBody>> {
+        let received = self
+            .execute_mode(&request, options, ReadMode::StreamSuccess)
+            .await?;
+        let body = match received.body {
+            ReceivedBody::Unread(response) => StreamedBody::Unread(response),
+            // Not produced for a 2xx in `StreamSuccess` mode; pass the bytes on if it happens.
+            ReceivedBody::Read(bytes) => StreamedBody::Read(bytes),
+        };
+        Ok(StreamedIncoming {
+            status: received.status,
+            headers: received.headers,
+            body,
+        })
+    }
+
+    async fn execute_mode(
+        &self,
+        request: &Outgoing<'_>,
+        options: &CallOptions,
+        mode: ReadMode,
+    ) -> Result<Received, Error<ErrorBody>> {
         let method = match request.kind {
             EndpointKind::Query => "GET",
             EndpointKind::Procedure => "POST",
@@ -94,7 +186,7 @@ impl Client {
         );
         let started = Instant::now();
         let result = self
-            .execute_inner(&request, method, options, &span)
+            .execute_inner(request, method, options, mode, &span)
             .instrument(span.clone())
             .await;
         let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -111,8 +203,9 @@ impl Client {
         request: &Outgoing<'_>,
         method: &'static str,
         options: &CallOptions,
+        mode: ReadMode,
         span: &tracing::Span,
-    ) -> Result<Incoming, Error<ErrorBody>> {
+    ) -> Result<Received, Error<ErrorBody>> {
         let auth = &self.shared.auth;
         let policy = &self.options.retry;
         let timeout = options.timeout.or(self.options.timeout);
@@ -143,7 +236,7 @@ impl Client {
             };
 
             let outcome = self
-                .send_once(method, url.clone(), headers, body, timeout)
+                .send_once(method, url.clone(), headers, body, timeout, mode)
                 .await;
             let received = match outcome {
                 Ok(received) => received,
@@ -162,7 +255,7 @@ impl Client {
             };
             span.record("status", received.status);
 
-            let response = ResponseInfo::new(received.status, &received.headers, &received.body);
+            let response = ResponseInfo::new(received.status, &received.headers, received.bytes());
             match auth.after_response(&info, &response, &sent) {
                 AfterResponse::Refresh if !refreshed => {
                     refreshed = true;
@@ -179,15 +272,10 @@ impl Client {
 
             let status = received.status;
             if (200..300).contains(&status) {
-                let content_type = header_text(&received.headers, CONTENT_TYPE.as_str());
-                return Ok(Incoming {
-                    status,
-                    content_type,
-                    body: Vec::from(received.body),
-                });
+                return Ok(received);
             }
             let attempt_result = if status == 429 {
-                let limit = rate_limit(&received.headers, &received.body, SystemTime::now());
+                let limit = rate_limit(&received.headers, received.bytes(), SystemTime::now());
                 match limit.wait(SystemTime::now()) {
                     Some(wait) if wait <= policy.rate_limit_wait_limit() => {
                         Attempt::Retryable(wait, Error::RateLimited(Box::new(limit)))
@@ -218,6 +306,7 @@ impl Client {
         headers: HeaderMap,
         body: Option<reqwest::Body>,
         timeout: Option<Duration>,
+        mode: ReadMode,
     ) -> Result<Received, reqwest::Error> {
         let http = &self.shared.http;
         let mut builder = match method {
@@ -234,7 +323,11 @@ impl Client {
         let mut response = builder.send().await?;
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
-        let body = response.bytes().await?;
+        let body = if mode == ReadMode::StreamSuccess && (200..300).contains(&status) {
+            ReceivedBody::Unread(response)
+        } else {
+            ReceivedBody::Read(response.bytes().await?)
+        };
         Ok(Received {
             status,
             headers,
@@ -344,7 +437,7 @@ async fn open_body(
     }
 }
 
-fn classify_transport(nsid: &str, error: reqwest::Error) -> TransportError {
+pub(crate) fn classify_transport(nsid: &str, error: reqwest::Error) -> TransportError {
     let kind = if error.is_timeout() {
         TransportErrorKind::Timeout
     } else if error.is_connect() {
@@ -355,7 +448,7 @@ fn classify_transport(nsid: &str, error: reqwest::Error) -> TransportError {
     TransportError::new(kind, nsid, error)
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -364,7 +457,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A non-2xx response: the XRPC error when the body is one, the raw response otherwise.
 fn error_response(status: u16, received: &Received) -> Error<ErrorBody> {
-    match serde_json::from_slice::<ErrorBody>(&received.body) {
+    match serde_json::from_slice::<ErrorBody>(received.bytes()) {
         Ok(body) => Error::Xrpc {
             status,
             error: body,
@@ -372,7 +465,7 @@ fn error_response(status: u16, received: &Received) -> Error<ErrorBody> {
         Err(_) => Error::Status(RawResponse::new(
             status,
             header_text(&received.headers, CONTENT_TYPE.as_str()),
-            received.body.to_vec(),
+            received.bytes().to_vec(),
         )),
     }
 }
