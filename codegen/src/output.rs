@@ -122,24 +122,40 @@ pub fn render(
 
     match layout {
         Layout::Tree => {
-            let mut files = Vec::new();
-            for (path, node) in &tree.nodes {
-                let tokens = node_tokens(&emitter, path, node, &tree, false)?;
-                let file: syn::File = syn::parse2(tokens).map_err(|e| RenderError {
-                    module: node_name(path, node),
-                    message: e.to_string(),
-                })?;
-                let source = match node.module {
-                    Some(module) => {
-                        format!("{HEADER} from {}. DO NOT EDIT.\n", module.nsid)
-                    }
-                    None if path.is_empty() => format!("{HEADER}. DO NOT EDIT.\n"),
-                    None => format!("{HEADER} ({}.*). DO NOT EDIT.\n", node.prefix),
-                } + &prettyplease::unparse(&file);
-                files.push(GeneratedFile {
-                    path: file_path(path, !node.children.is_empty()),
-                    contents: source,
+            // Files are independent: render them on every core (each thread has its own
+            // emitter, since token streams are not `Send`).
+            let nodes: Vec<(&Vec<String>, &Node<'_>)> = tree.nodes.iter().collect();
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            let chunk = nodes.len().div_ceil(threads.max(1)).max(1);
+            let results: Vec<Result<Vec<GeneratedFile>, RenderError>> =
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = nodes
+                        .chunks(chunk)
+                        .map(|part| {
+                            let tree = &tree;
+                            scope.spawn(move || {
+                                let emitter = Emitter::new(options, &krate.validating);
+                                part.iter()
+                                    .map(|(path, node)| render_file(&emitter, path, node, tree))
+                                    .collect::<Result<Vec<_>, _>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|handle| {
+                            handle.join().unwrap_or_else(|_| {
+                                Err(RenderError {
+                                    module: "(a rendering thread)".to_owned(),
+                                    message: "the thread panicked".to_owned(),
+                                })
+                            })
+                        })
+                        .collect()
                 });
+            let mut files = Vec::with_capacity(nodes.len());
+            for result in results {
+                files.extend(result?);
             }
             Ok(files)
         }
@@ -158,6 +174,29 @@ pub fn render(
             }])
         }
     }
+}
+
+/// One module file: tokens, parsed, pretty-printed, with its header.
+fn render_file(
+    emitter: &Emitter<'_>,
+    path: &[String],
+    node: &Node<'_>,
+    tree: &Tree<'_>,
+) -> Result<GeneratedFile, RenderError> {
+    let tokens = node_tokens(emitter, path, node, tree, false)?;
+    let file: syn::File = syn::parse2(tokens).map_err(|e| RenderError {
+        module: node_name(path, node),
+        message: e.to_string(),
+    })?;
+    let header = match node.module {
+        Some(module) => format!("{HEADER} from {}. DO NOT EDIT.\n", module.nsid),
+        None if path.is_empty() => format!("{HEADER}. DO NOT EDIT.\n"),
+        None => format!("{HEADER} ({}.*). DO NOT EDIT.\n", node.prefix),
+    };
+    Ok(GeneratedFile {
+        path: file_path(path, !node.children.is_empty()),
+        contents: header + &prettyplease::unparse(&file),
+    })
 }
 
 fn node_name(path: &[String], node: &Node<'_>) -> String {

@@ -118,21 +118,34 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
         }
     };
 
-    let mut official: Option<atlex_codegen::Loaded> = None;
+    // The official lexicons are read once, whether a job generates them, resolves refs
+    // against them, or both.
+    let needs_official = jobs
+        .iter()
+        .any(|job| job.with_official || job.lexicons == official_dir);
+    let official: Option<atlex_codegen::Loaded> = if needs_official {
+        if !official_dir.is_dir() {
+            return Err(Error::new(format!(
+                "refs into the official lexicons need {}; run `cargo xtask lexicons sync` \
+                 first (or pass --no-official)",
+                official_dir.display()
+            )));
+        }
+        Some(load_checked(&official_dir, out)?)
+    } else {
+        None
+    };
     let mut stale = Vec::new();
     let mut summary = Vec::new();
     for job in &jobs {
-        let own = load_checked(&job.lexicons, out)?;
-        if job.with_official && official.is_none() {
-            if !official_dir.is_dir() {
-                return Err(Error::new(format!(
-                    "refs into the official lexicons need {}; run `cargo xtask lexicons sync` \
-                     first (or pass --no-official)",
-                    official_dir.display()
-                )));
+        let loaded_own;
+        let own = match &official {
+            Some(loaded) if job.lexicons == official_dir => loaded,
+            _ => {
+                loaded_own = load_checked(&job.lexicons, out)?;
+                &loaded_own
             }
-            official = Some(load_checked(&official_dir, out)?);
-        }
+        };
         let external: Vec<DocSet<'_>> = match (&official, job.with_official) {
             (Some(loaded), true) => vec![loaded.doc_set("::atlex")],
             _ => Vec::new(),
