@@ -285,18 +285,62 @@ impl<'a> Emitter<'a> {
             }
             _ => TokenStream::new(),
         };
+        let (derive, debug_impl) = if def.fields.iter().any(|f| f.secret) {
+            (
+                quote!(#[derive(Clone, PartialEq)]),
+                self.redacted_debug(def),
+            )
+        } else {
+            (
+                quote!(#[derive(Debug, Clone, PartialEq)]),
+                TokenStream::new(),
+            )
+        };
         quote! {
             #doc
             #wire_doc
-            #[derive(Debug, Clone, PartialEq)]
+            #derive
             pub struct #name {
                 #(#fields)*
                 #extra
             }
+            #debug_impl
             #constructor
             #serde_impls
             #validate
             #record
+        }
+    }
+
+    /// `Debug` that prints `<redacted>` for credential fields (passwords, tokens, JWTs).
+    fn redacted_debug(&self, def: &StructDef) -> TokenStream {
+        let name = ident(&def.name);
+        let name_text = &def.name;
+        let fields = def.fields.iter().map(|f| {
+            let fname = ident(&f.name);
+            let label = crate::naming::unraw(&f.name);
+            match (f.secret, f.required) {
+                (false, _) => quote!(.field(#label, &self.#fname)),
+                (true, true) => quote!(.field(#label, &"<redacted>")),
+                (true, false) => {
+                    quote!(.field(#label, &self.#fname.as_ref().map(|_| "<redacted>")))
+                }
+            }
+        });
+        let extra = if def.kind == StructKind::Params {
+            TokenStream::new()
+        } else {
+            quote!(.field("extra", &self.extra))
+        };
+        quote! {
+            impl ::std::fmt::Debug for #name {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.debug_struct(#name_text)
+                        #(#fields)*
+                        #extra
+                        .finish()
+                }
+            }
         }
     }
 
@@ -1492,6 +1536,16 @@ impl Emitter<'_> {
                         args.push(quote!(input: <#endpoint as #rt::xrpc::Endpoint>::Input));
                         quote!(input)
                     };
+                    // Bodies without a schema (CAR files, blobs, video) are handed back as a
+                    // stream instead of being read into memory.
+                    let (output, call) = if matches!(def.output, BodyTy::Raw(_)) {
+                        (quote!(#rt::xrpc::StreamedResponse), quote!(call_streamed))
+                    } else {
+                        (
+                            quote!(<#endpoint as #rt::xrpc::Endpoint>::Output),
+                            quote!(call),
+                        )
+                    };
                     methods.push(quote! {
                         #summary
                         #call_doc
@@ -1501,11 +1555,11 @@ impl Emitter<'_> {
                             #(#args),*
                         ) -> impl ::std::future::Future<
                             Output = ::std::result::Result<
-                                (<#endpoint as #rt::xrpc::Endpoint>::Output, #rt::xrpc::Client),
+                                (#output, #rt::xrpc::Client),
                                 #rt::xrpc::Error<<#endpoint as #rt::xrpc::Endpoint>::Error>,
                             >,
                         > + 'a {
-                            self.client.call::<#endpoint>(#params, #input)
+                            self.client.#call::<#endpoint>(#params, #input)
                         }
                     });
                 }

@@ -118,6 +118,8 @@ pub struct Field {
     pub nullable: bool,
     /// Stored boxed (breaks a cycle of inline types).
     pub boxed: bool,
+    /// A credential (password, token, JWT): `Debug` prints `<redacted>` instead.
+    pub secret: bool,
     /// The lexicon `default`.
     pub default: Option<Literal>,
     /// The lexicon `const`.

@@ -883,6 +883,7 @@ impl<'a> Lowerer<'a> {
                 required: params.is_required(wire),
                 nullable: false,
                 boxed: false,
+                secret: is_secret(wire),
                 default,
                 constant,
             });
@@ -925,6 +926,7 @@ impl<'a> Lowerer<'a> {
                 required: object.is_required(wire),
                 nullable: object.is_nullable(wire),
                 boxed: false,
+                secret: is_secret(wire),
                 default,
                 constant,
             });
@@ -1245,6 +1247,13 @@ impl<'a> Lowerer<'a> {
         }
         features
     }
+}
+
+/// Whether a field holds a credential, by its name: passwords, JWTs and tokens. Their values
+/// must never reach `Debug` output (and so logs and panics).
+fn is_secret(wire: &str) -> bool {
+    let lower = wire.to_ascii_lowercase();
+    lower.ends_with("password") || lower.contains("jwt") || lower.ends_with("token")
 }
 
 /// The Rust name of an optional, non-nullable plain-string field called `wire`.

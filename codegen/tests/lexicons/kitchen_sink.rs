@@ -3617,17 +3617,14 @@ pub mod com {
                     input: <crate::com::example::kitchen::upload::Upload as ::atlex::xrpc::Endpoint>::Input,
                 ) -> impl ::std::future::Future<
                     Output = ::std::result::Result<
-                        (
-                            <crate::com::example::kitchen::upload::Upload as ::atlex::xrpc::Endpoint>::Output,
-                            ::atlex::xrpc::Client,
-                        ),
+                        (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
                         ::atlex::xrpc::Error<
                             <crate::com::example::kitchen::upload::Upload as ::atlex::xrpc::Endpoint>::Error,
                         >,
                     >,
                 > + 'a {
                     self.client
-                        .call::<
+                        .call_streamed::<
                             crate::com::example::kitchen::upload::Upload,
                         >(::atlex::xrpc::NoParams, input)
                 }

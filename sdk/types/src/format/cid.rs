@@ -50,6 +50,19 @@ impl Cid {
     }
 }
 
+/// The string form of a decoded CID link (`bafy…`), which is always a valid `cid` string.
+impl From<&crate::CidLink> for Cid {
+    fn from(link: &crate::CidLink) -> Cid {
+        Cid(link.to_string())
+    }
+}
+
+impl From<crate::CidLink> for Cid {
+    fn from(link: crate::CidLink) -> Cid {
+        Cid::from(&link)
+    }
+}
+
 string_conversions!(Cid, "a CID string");
 borrow_str!(Cid);
 
@@ -90,6 +103,14 @@ mod tests {
         ] {
             Cid::new(ok).unwrap();
         }
+    }
+
+    #[test]
+    fn from_cid_link_is_valid() {
+        let link = crate::CidLink::for_raw(b"hello");
+        let cid = Cid::from(&link);
+        assert!(Cid::new(cid.as_str()).is_ok());
+        assert_eq!(cid.as_str(), link.to_string());
     }
 
     #[test]

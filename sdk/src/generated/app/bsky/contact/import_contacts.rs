@@ -80,7 +80,7 @@ impl ::std::fmt::Display for Error {
 }
 impl ::std::error::Error for Error {}
 /// Lexicon: `app.bsky.contact.importContacts#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     /// JWT to authenticate the call. Use the JWT received as a response to the call to `app.bsky.contact.verifyPhone`.
     pub token: ::std::string::String,
@@ -88,6 +88,15 @@ pub struct Input {
     pub contacts: ::std::vec::Vec<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("token", &"<redacted>")
+            .field("contacts", &self.contacts)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`token`, `contacts`); optional fields start unset.

@@ -190,12 +190,20 @@ impl ::atlex::types::Validate for Input {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `app.bsky.contact.verifyPhone#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     /// JWT to be used in a call to `app.bsky.contact.importContacts`. It is only valid for a single call.
     pub token: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("token", &"<redacted>")
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Output {
     /// Creates a `Output` from its required fields (`token`); optional fields start unset.

@@ -113,7 +113,7 @@ impl ::atlex::types::Validate for InputPlatform {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `app.bsky.notification.registerPush#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     /// JSON key: `serviceDid`.
     pub service_did: ::atlex::types::Did,
@@ -127,6 +127,18 @@ pub struct Input {
     pub age_restricted: ::std::option::Option<bool>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("service_did", &self.service_did)
+            .field("token", &"<redacted>")
+            .field("platform", &self.platform)
+            .field("app_id", &self.app_id)
+            .field("age_restricted", &self.age_restricted)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`serviceDid`, `token`, `platform`, `appId`); optional fields start unset.

@@ -113,7 +113,7 @@ impl ::atlex::types::Validate for InputPlatform {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `app.bsky.notification.unregisterPush#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     /// JSON key: `serviceDid`.
     pub service_did: ::atlex::types::Did,
@@ -123,6 +123,17 @@ pub struct Input {
     pub app_id: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("service_did", &self.service_did)
+            .field("token", &"<redacted>")
+            .field("platform", &self.platform)
+            .field("app_id", &self.app_id)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`serviceDid`, `token`, `platform`, `appId`); optional fields start unset.

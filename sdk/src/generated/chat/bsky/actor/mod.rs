@@ -42,17 +42,14 @@ impl<'a> NamespaceClient<'a> {
         &self,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<
-            (
-                <::atlex::chat::bsky::actor::export_account_data::ExportAccountData as ::atlex::xrpc::Endpoint>::Output,
-                ::atlex::xrpc::Client,
-            ),
+            (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
             ::atlex::xrpc::Error<
                 <::atlex::chat::bsky::actor::export_account_data::ExportAccountData as ::atlex::xrpc::Endpoint>::Error,
             >,
         >,
     > + 'a {
         self.client
-            .call::<
+            .call_streamed::<
                 ::atlex::chat::bsky::actor::export_account_data::ExportAccountData,
             >(::atlex::xrpc::NoParams, ::atlex::xrpc::NoBody)
     }

@@ -19,12 +19,21 @@ impl ::atlex::xrpc::Endpoint for UpdateAccountPassword {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `com.atproto.admin.updateAccountPassword#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     pub did: ::atlex::types::Did,
     pub password: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("did", &self.did)
+            .field("password", &"<redacted>")
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`did`, `password`); optional fields start unset.

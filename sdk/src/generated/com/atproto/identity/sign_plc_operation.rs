@@ -21,7 +21,7 @@ impl ::atlex::xrpc::Endpoint for SignPlcOperation {
     );
 }
 /// Lexicon: `com.atproto.identity.signPlcOperation#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     /// JSON key: `alsoKnownAs`.
     pub also_known_as: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -34,6 +34,18 @@ pub struct Input {
     pub verification_methods: ::std::option::Option<::atlex::types::Data>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("also_known_as", &self.also_known_as)
+            .field("rotation_keys", &self.rotation_keys)
+            .field("services", &self.services)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("verification_methods", &self.verification_methods)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` with every optional field unset.

@@ -73,12 +73,21 @@ impl ::std::fmt::Display for Error {
 }
 impl ::std::error::Error for Error {}
 /// Lexicon: `com.atproto.server.confirmEmail#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     pub email: ::std::string::String,
     pub token: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("email", &self.email)
+            .field("token", &"<redacted>")
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`email`, `token`); optional fields start unset.

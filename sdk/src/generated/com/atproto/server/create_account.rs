@@ -90,7 +90,7 @@ impl ::std::fmt::Display for Error {
 }
 impl ::std::error::Error for Error {}
 /// Lexicon: `com.atproto.server.createAccount#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     /// Requested handle for the account.
     pub handle: ::atlex::types::Handle,
@@ -115,6 +115,22 @@ pub struct Input {
     pub verification_phone: ::std::option::Option<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("handle", &self.handle)
+            .field("did", &self.did)
+            .field("email", &self.email)
+            .field("invite_code", &self.invite_code)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("plc_op", &self.plc_op)
+            .field("recovery_key", &self.recovery_key)
+            .field("verification_code", &self.verification_code)
+            .field("verification_phone", &self.verification_phone)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`handle`); optional fields start unset.
@@ -398,7 +414,7 @@ impl ::atlex::types::Validate for Input {
 }
 /// Account login session returned on successful account creation.
 /// Lexicon: `com.atproto.server.createAccount#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     /// JSON key: `accessJwt`.
     pub access_jwt: ::std::string::String,
@@ -413,6 +429,18 @@ pub struct Output {
     pub did_doc: ::std::option::Option<::atlex::types::Data>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("access_jwt", &"<redacted>")
+            .field("refresh_jwt", &"<redacted>")
+            .field("handle", &self.handle)
+            .field("did", &self.did)
+            .field("did_doc", &self.did_doc)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Output {
     /// Creates a `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.

@@ -177,7 +177,7 @@ impl ::atlex::types::Validate for Input {
 }
 pub type Output = ::atlex::com::atproto::server::create_app_password::AppPassword;
 /// Lexicon: `com.atproto.server.createAppPassword#appPassword`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AppPassword {
     pub name: ::std::string::String,
     pub password: ::std::string::String,
@@ -186,6 +186,17 @@ pub struct AppPassword {
     pub privileged: ::std::option::Option<bool>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for AppPassword {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("AppPassword")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("privileged", &self.privileged)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl AppPassword {
     /// Creates a `AppPassword` from its required fields (`name`, `password`, `createdAt`); optional fields start unset.

@@ -65,7 +65,7 @@ impl ::std::fmt::Display for Error {
 }
 impl ::std::error::Error for Error {}
 /// Lexicon: `com.atproto.server.createSession#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     /// Handle or other identifier supported by the server for the authenticating user.
     pub identifier: ::std::string::String,
@@ -78,6 +78,20 @@ pub struct Input {
     pub auth_factor_token: ::std::option::Option<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("identifier", &self.identifier)
+            .field("password", &"<redacted>")
+            .field("allow_takendown", &self.allow_takendown)
+            .field(
+                "auth_factor_token",
+                &self.auth_factor_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`identifier`, `password`); optional fields start unset.
@@ -329,7 +343,7 @@ impl ::atlex::types::Validate for OutputStatus {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.createSession#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     /// JSON key: `accessJwt`.
     pub access_jwt: ::std::string::String,
@@ -351,6 +365,23 @@ pub struct Output {
     >,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("access_jwt", &"<redacted>")
+            .field("refresh_jwt", &"<redacted>")
+            .field("handle", &self.handle)
+            .field("did", &self.did)
+            .field("active", &self.active)
+            .field("did_doc", &self.did_doc)
+            .field("email", &self.email)
+            .field("email_auth_factor", &self.email_auth_factor)
+            .field("email_confirmed", &self.email_confirmed)
+            .field("status", &self.status)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Output {
     /// Creates a `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.

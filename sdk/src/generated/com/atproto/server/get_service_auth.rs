@@ -123,11 +123,19 @@ impl ::atlex::types::Validate for Params {
     }
 }
 /// Lexicon: `com.atproto.server.getServiceAuth#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     pub token: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("token", &"<redacted>")
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Output {
     /// Creates a `Output` from its required fields (`token`); optional fields start unset.

@@ -167,7 +167,7 @@ impl ::atlex::types::Validate for OutputStatus {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.refreshSession#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     /// JSON key: `accessJwt`.
     pub access_jwt: ::std::string::String,
@@ -189,6 +189,23 @@ pub struct Output {
     >,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("access_jwt", &"<redacted>")
+            .field("refresh_jwt", &"<redacted>")
+            .field("handle", &self.handle)
+            .field("did", &self.did)
+            .field("active", &self.active)
+            .field("did_doc", &self.did_doc)
+            .field("email", &self.email)
+            .field("email_auth_factor", &self.email_auth_factor)
+            .field("email_confirmed", &self.email_confirmed)
+            .field("status", &self.status)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Output {
     /// Creates a `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.

@@ -68,7 +68,7 @@ impl ::std::fmt::Display for Error {
 }
 impl ::std::error::Error for Error {}
 /// Lexicon: `com.atproto.server.updateEmail#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     pub email: ::std::string::String,
     /// JSON key: `emailAuthFactor`.
@@ -77,6 +77,16 @@ pub struct Input {
     pub token: ::std::option::Option<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("email", &self.email)
+            .field("email_auth_factor", &self.email_auth_factor)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 impl Input {
     /// Creates a `Input` from its required fields (`email`); optional fields start unset.

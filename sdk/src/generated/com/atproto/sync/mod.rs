@@ -36,17 +36,14 @@ impl<'a> NamespaceClient<'a> {
         params: <::atlex::com::atproto::sync::get_blob::GetBlob as ::atlex::xrpc::Endpoint>::Params,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<
-            (
-                <::atlex::com::atproto::sync::get_blob::GetBlob as ::atlex::xrpc::Endpoint>::Output,
-                ::atlex::xrpc::Client,
-            ),
+            (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
             ::atlex::xrpc::Error<
                 <::atlex::com::atproto::sync::get_blob::GetBlob as ::atlex::xrpc::Endpoint>::Error,
             >,
         >,
     > + 'a {
         self.client
-            .call::<
+            .call_streamed::<
                 ::atlex::com::atproto::sync::get_blob::GetBlob,
             >(params, ::atlex::xrpc::NoBody)
     }
@@ -58,17 +55,14 @@ impl<'a> NamespaceClient<'a> {
         params: <::atlex::com::atproto::sync::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Params,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<
-            (
-                <::atlex::com::atproto::sync::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Output,
-                ::atlex::xrpc::Client,
-            ),
+            (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
             ::atlex::xrpc::Error<
                 <::atlex::com::atproto::sync::get_blocks::GetBlocks as ::atlex::xrpc::Endpoint>::Error,
             >,
         >,
     > + 'a {
         self.client
-            .call::<
+            .call_streamed::<
                 ::atlex::com::atproto::sync::get_blocks::GetBlocks,
             >(params, ::atlex::xrpc::NoBody)
     }
@@ -80,17 +74,14 @@ impl<'a> NamespaceClient<'a> {
         params: <::atlex::com::atproto::sync::get_checkout::GetCheckout as ::atlex::xrpc::Endpoint>::Params,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<
-            (
-                <::atlex::com::atproto::sync::get_checkout::GetCheckout as ::atlex::xrpc::Endpoint>::Output,
-                ::atlex::xrpc::Client,
-            ),
+            (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
             ::atlex::xrpc::Error<
                 <::atlex::com::atproto::sync::get_checkout::GetCheckout as ::atlex::xrpc::Endpoint>::Error,
             >,
         >,
     > + 'a {
         self.client
-            .call::<
+            .call_streamed::<
                 ::atlex::com::atproto::sync::get_checkout::GetCheckout,
             >(params, ::atlex::xrpc::NoBody)
     }
@@ -168,17 +159,14 @@ impl<'a> NamespaceClient<'a> {
         params: <::atlex::com::atproto::sync::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Params,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<
-            (
-                <::atlex::com::atproto::sync::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Output,
-                ::atlex::xrpc::Client,
-            ),
+            (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
             ::atlex::xrpc::Error<
                 <::atlex::com::atproto::sync::get_record::GetRecord as ::atlex::xrpc::Endpoint>::Error,
             >,
         >,
     > + 'a {
         self.client
-            .call::<
+            .call_streamed::<
                 ::atlex::com::atproto::sync::get_record::GetRecord,
             >(params, ::atlex::xrpc::NoBody)
     }
@@ -190,17 +178,14 @@ impl<'a> NamespaceClient<'a> {
         params: <::atlex::com::atproto::sync::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Params,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<
-            (
-                <::atlex::com::atproto::sync::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Output,
-                ::atlex::xrpc::Client,
-            ),
+            (::atlex::xrpc::StreamedResponse, ::atlex::xrpc::Client),
             ::atlex::xrpc::Error<
                 <::atlex::com::atproto::sync::get_repo::GetRepo as ::atlex::xrpc::Endpoint>::Error,
             >,
         >,
     > + 'a {
         self.client
-            .call::<
+            .call_streamed::<
                 ::atlex::com::atproto::sync::get_repo::GetRepo,
             >(params, ::atlex::xrpc::NoBody)
     }
