@@ -8,6 +8,10 @@ extern crate self as atlex;
 
 pub use atlex_types as types;
 
+/// Lexicon documents at run time: load a folder of lexicons into a
+/// [`Catalog`](lexicon::Catalog) and validate untyped records and XRPC bodies against it.
+pub use atlex_lexicon as lexicon;
+
 pub use atlex_macros::{
     at_identifier, at_uri, cid, datetime, did, handle, language, nsid, record_key, tid, uri,
 };

@@ -20,6 +20,7 @@ pub(crate) mod client;
 mod endpoint;
 mod error;
 mod failure;
+mod frame;
 mod paginate;
 mod query;
 mod records;
@@ -36,6 +37,7 @@ pub use failure::{
     BoxError, DecodeError, Error, RateLimit, RawResponse, RequestPart, TransportError,
     TransportErrorKind,
 };
+pub use frame::{Frame, FrameError, decode_frame};
 pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
 pub use records::{GetRecordOf, ListRecords, ListRecordsOf, RecordEntry, RecordPage, Write};
