@@ -422,7 +422,7 @@ impl<'a> Emitter<'a> {
         }
         let new_doc = if arg_names.is_empty() {
             doc_line(&format!(
-                "Creates a `{}` with every optional field unset{}.",
+                "Creates `{}` with every optional field unset{}.",
                 def.name,
                 if is_params {
                     " (or at its default)"
@@ -432,7 +432,7 @@ impl<'a> Emitter<'a> {
             ))
         } else {
             doc_line(&format!(
-                "Creates a `{}` from its required fields ({}); optional fields start unset{}.",
+                "Creates `{}` from its required fields ({}); optional fields start unset{}.",
                 def.name,
                 arg_names.join(", "),
                 if is_params {

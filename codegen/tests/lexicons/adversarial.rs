@@ -20,7 +20,7 @@ pub mod blue {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Score {
-                    /// Creates a `Score` from its required fields (`score`); optional fields start unset.
+                    /// Creates `Score` from its required fields (`score`); optional fields start unset.
                     #[inline]
                     pub fn new(score: impl ::std::convert::Into<i64>) -> Self {
                         Self {
@@ -142,7 +142,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl A {
-                    /// Creates a `A` with every optional field unset.
+                    /// Creates `A` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -248,7 +248,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl View {
-                    /// Creates a `View` with every optional field unset.
+                    /// Creates `View` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -362,7 +362,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl View {
-                    /// Creates a `View` with every optional field unset.
+                    /// Creates `View` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -576,7 +576,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl N9 {
-                    /// Creates a `N9` with every optional field unset.
+                    /// Creates `N9` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -684,7 +684,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Box {
-                    /// Creates a `Box` from its required fields (`inner`); optional fields start unset.
+                    /// Creates `Box` from its required fields (`inner`); optional fields start unset.
                     #[inline]
                     pub fn new(
                         inner: impl ::std::convert::Into<
@@ -790,7 +790,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Default {
-                    /// Creates a `Default` with every optional field unset.
+                    /// Creates `Default` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -906,7 +906,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Option {
-                    /// Creates a `Option` with every optional field unset.
+                    /// Creates `Option` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1023,7 +1023,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Result {
-                    /// Creates a `Result` with every optional field unset.
+                    /// Creates `Result` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1138,7 +1138,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Vec {
-                    /// Creates a `Vec` with every optional field unset.
+                    /// Creates `Vec` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1254,7 +1254,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl FfRiNG {
-                    /// Creates a `FfRiNG` with every optional field unset.
+                    /// Creates `FfRiNG` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1342,7 +1342,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl ObJeCT {
-                    /// Creates a `ObJeCT` with every optional field unset.
+                    /// Creates `ObJeCT` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1436,7 +1436,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Self_ {
-                    /// Creates a `Self_` with every optional field unset.
+                    /// Creates `Self_` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1662,7 +1662,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Type {
-                    /// Creates a `Type` from its required fields (`type`); optional fields start unset.
+                    /// Creates `Type` from its required fields (`type`); optional fields start unset.
                     #[inline]
                     pub fn new(
                         r#type: impl ::std::convert::Into<::std::string::String>,
@@ -2115,7 +2115,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl UnionOfLookalikes {
-                    /// Creates a `UnionOfLookalikes` with every optional field unset.
+                    /// Creates `UnionOfLookalikes` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -2469,7 +2469,7 @@ pub mod com {
                     pub r#type: ::std::option::Option<::std::string::String>,
                 }
                 impl Params2 {
-                    /// Creates a `Params2` with every optional field unset (or at its default).
+                    /// Creates `Params2` with every optional field unset (or at its default).
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -2523,7 +2523,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Error2 {
-                    /// Creates a `Error2` with every optional field unset.
+                    /// Creates `Error2` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -2612,7 +2612,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Output2 {
-                    /// Creates a `Output2` with every optional field unset.
+                    /// Creates `Output2` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -2729,7 +2729,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Params3 {
-                    /// Creates a `Params3` with every optional field unset.
+                    /// Creates `Params3` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -2882,7 +2882,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Async {
-                    /// Creates a `Async` with every optional field unset.
+                    /// Creates `Async` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {

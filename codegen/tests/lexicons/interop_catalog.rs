@@ -94,7 +94,7 @@ pub mod example {
                 pub string_field: ::std::option::Option<::std::string::String>,
             }
             impl Params {
-                /// Creates a `Params` with every optional field unset (or at its default).
+                /// Creates `Params` with every optional field unset (or at its default).
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -159,7 +159,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl Input {
-                /// Creates a `Input` from its required fields (`preferences`); optional fields start unset.
+                /// Creates `Input` from its required fields (`preferences`); optional fields start unset.
                 #[inline]
                 pub fn new(
                     preferences: impl ::std::convert::Into<
@@ -276,7 +276,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl OutputObject {
-                /// Creates a `OutputObject` with every optional field unset.
+                /// Creates `OutputObject` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -412,7 +412,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl Output {
-                /// Creates a `Output` with every optional field unset.
+                /// Creates `Output` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -694,7 +694,7 @@ pub mod example {
                 pub integer: ::std::option::Option<i64>,
             }
             impl Params {
-                /// Creates a `Params` from its required fields (`stringField`); optional fields start unset or at their defaults.
+                /// Creates `Params` from its required fields (`stringField`); optional fields start unset or at their defaults.
                 #[inline]
                 pub fn new(
                     string_field: impl ::std::convert::Into<::std::string::String>,
@@ -769,7 +769,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl Output {
-                /// Creates a `Output` with every optional field unset.
+                /// Creates `Output` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -971,7 +971,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl Record {
-                /// Creates a `Record` from its required fields (`integer`); optional fields start unset.
+                /// Creates `Record` from its required fields (`integer`); optional fields start unset.
                 #[inline]
                 pub fn new(integer: impl ::std::convert::Into<i64>) -> Self {
                     Self {
@@ -2168,7 +2168,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl RecordObject {
-                /// Creates a `RecordObject` with every optional field unset.
+                /// Creates `RecordObject` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -2417,7 +2417,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl DemoObject {
-                /// Creates a `DemoObject` with every optional field unset.
+                /// Creates `DemoObject` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -2544,7 +2544,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl DemoObjectTwo {
-                /// Creates a `DemoObjectTwo` with every optional field unset.
+                /// Creates `DemoObjectTwo` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -2694,7 +2694,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl StringFormats {
-                /// Creates a `StringFormats` with every optional field unset.
+                /// Creates `StringFormats` with every optional field unset.
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -3116,7 +3116,7 @@ pub mod example {
                 pub cursor: ::std::option::Option<i64>,
             }
             impl Params {
-                /// Creates a `Params` with every optional field unset (or at its default).
+                /// Creates `Params` with every optional field unset (or at its default).
                 #[inline]
                 pub fn new() -> Self {
                     Self {
@@ -3272,7 +3272,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl Info {
-                /// Creates a `Info` from its required fields (`name`); optional fields start unset.
+                /// Creates `Info` from its required fields (`name`); optional fields start unset.
                 #[inline]
                 pub fn new(
                     name: impl ::std::convert::Into<
@@ -3487,7 +3487,7 @@ pub mod example {
                 pub extra: ::atlex::types::Extra,
             }
             impl Yo {
-                /// Creates a `Yo` from its required fields (`seq`, `yo`); optional fields start unset.
+                /// Creates `Yo` from its required fields (`seq`, `yo`); optional fields start unset.
                 #[inline]
                 pub fn new(
                     seq: impl ::std::convert::Into<i64>,

@@ -153,7 +153,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Alpha {
-                    /// Creates a `Alpha` with every optional field unset.
+                    /// Creates `Alpha` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -314,7 +314,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Beta {
-                    /// Creates a `Beta` with every optional field unset.
+                    /// Creates `Beta` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -436,7 +436,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Empty {
-                    /// Creates a `Empty` with every optional field unset.
+                    /// Creates `Empty` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -739,7 +739,7 @@ pub mod com {
                     >,
                 }
                 impl Params {
-                    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+                    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
                     #[inline]
                     pub fn new(
                         actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>,
@@ -861,7 +861,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Output {
-                    /// Creates a `Output` from its required fields (`things`); optional fields start unset.
+                    /// Creates `Output` from its required fields (`things`); optional fields start unset.
                     #[inline]
                     pub fn new(
                         things: impl ::std::convert::Into<
@@ -997,7 +997,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Other {
-                    /// Creates a `Other` with every optional field unset.
+                    /// Creates `Other` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -1313,7 +1313,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Record {
-                    /// Creates a `Record` from its required fields (`text`, `createdAt`, `kind`, `requiredNullable`); optional fields start unset.
+                    /// Creates `Record` from its required fields (`text`, `createdAt`, `kind`, `requiredNullable`); optional fields start unset.
                     #[inline]
                     pub fn new(
                         text: impl ::std::convert::Into<::std::string::String>,
@@ -2376,7 +2376,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl RecordInline {
-                    /// Creates a `RecordInline` from its required fields (`a`); optional fields start unset.
+                    /// Creates `RecordInline` from its required fields (`a`); optional fields start unset.
                     #[inline]
                     pub fn new(a: impl ::std::convert::Into<i64>) -> Self {
                         Self {
@@ -2827,7 +2827,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Local {
-                    /// Creates a `Local` from its required fields (`value`); optional fields start unset.
+                    /// Creates `Local` from its required fields (`value`); optional fields start unset.
                     #[inline]
                     pub fn new(
                         value: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -3015,7 +3015,7 @@ pub mod com {
                     pub cursor: ::std::option::Option<i64>,
                 }
                 impl Params {
-                    /// Creates a `Params` with every optional field unset (or at its default).
+                    /// Creates `Params` with every optional field unset (or at its default).
                     #[inline]
                     pub fn new() -> Self {
                         Self {
@@ -3182,7 +3182,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Event {
-                    /// Creates a `Event` from its required fields (`seq`); optional fields start unset.
+                    /// Creates `Event` from its required fields (`seq`); optional fields start unset.
                     #[inline]
                     pub fn new(seq: impl ::std::convert::Into<i64>) -> Self {
                         Self {
@@ -3307,7 +3307,7 @@ pub mod com {
                     pub extra: ::atlex::types::Extra,
                 }
                 impl Info {
-                    /// Creates a `Info` with every optional field unset.
+                    /// Creates `Info` with every optional field unset.
                     #[inline]
                     pub fn new() -> Self {
                         Self {

@@ -30,7 +30,7 @@ pub struct Declaration {
     pub extra: ::atlex::types::Extra,
 }
 impl Declaration {
-    /// Creates a `Declaration` from its required fields (`version`, `currentKey`); optional fields start unset.
+    /// Creates `Declaration` from its required fields (`version`, `currentKey`); optional fields start unset.
     #[inline]
     pub fn new(
         version: impl ::std::convert::Into<::std::string::String>,
@@ -266,7 +266,7 @@ pub struct MessageMe {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageMe {
-    /// Creates a `MessageMe` from its required fields (`showButtonTo`, `messageMeUrl`); optional fields start unset.
+    /// Creates `MessageMe` from its required fields (`showButtonTo`, `messageMeUrl`); optional fields start unset.
     #[inline]
     pub fn new(
         show_button_to: impl ::std::convert::Into<

@@ -53,7 +53,7 @@ pub struct Document {
     pub extra: ::atlex::types::Extra,
 }
 impl Document {
-    /// Creates a `Document` from its required fields (`site`, `title`, `publishedAt`); optional fields start unset.
+    /// Creates `Document` from its required fields (`site`, `title`, `publishedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         site: impl ::std::convert::Into<::atlex::types::Uri>,
@@ -736,7 +736,7 @@ pub struct Contributor {
     pub extra: ::atlex::types::Extra,
 }
 impl Contributor {
-    /// Creates a `Contributor` from its required fields (`did`); optional fields start unset.
+    /// Creates `Contributor` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {

@@ -30,7 +30,7 @@ pub struct Publication {
     pub extra: ::atlex::types::Extra,
 }
 impl Publication {
-    /// Creates a `Publication` from its required fields (`url`, `name`); optional fields start unset.
+    /// Creates `Publication` from its required fields (`url`, `name`); optional fields start unset.
     #[inline]
     pub fn new(
         url: impl ::std::convert::Into<::atlex::types::Uri>,
@@ -418,7 +418,7 @@ pub struct Preferences {
     pub extra: ::atlex::types::Extra,
 }
 impl Preferences {
-    /// Creates a `Preferences` with every optional field unset.
+    /// Creates `Preferences` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -14,7 +14,7 @@ pub struct ContentVisibilityDeclaration {
     pub extra: ::atlex::types::Extra,
 }
 impl ContentVisibilityDeclaration {
-    /// Creates a `ContentVisibilityDeclaration` from its required fields (`hideFromAlgorithmicRecommendations`); optional fields start unset.
+    /// Creates `ContentVisibilityDeclaration` from its required fields (`hideFromAlgorithmicRecommendations`); optional fields start unset.
     #[inline]
     pub fn new(
         hide_from_algorithmic_recommendations: impl ::std::convert::Into<bool>,

@@ -545,7 +545,7 @@ pub struct AdultContentPref {
     pub extra: ::atlex::types::Extra,
 }
 impl AdultContentPref {
-    /// Creates a `AdultContentPref` from its required fields (`enabled`); optional fields start unset.
+    /// Creates `AdultContentPref` from its required fields (`enabled`); optional fields start unset.
     #[inline]
     pub fn new(enabled: impl ::std::convert::Into<bool>) -> Self {
         Self {
@@ -639,7 +639,7 @@ pub struct BskyAppProgressGuide {
     pub extra: ::atlex::types::Extra,
 }
 impl BskyAppProgressGuide {
-    /// Creates a `BskyAppProgressGuide` from its required fields (`guide`); optional fields start unset.
+    /// Creates `BskyAppProgressGuide` from its required fields (`guide`); optional fields start unset.
     #[inline]
     pub fn new(guide: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -762,7 +762,7 @@ pub struct BskyAppStatePref {
     pub extra: ::atlex::types::Extra,
 }
 impl BskyAppStatePref {
-    /// Creates a `BskyAppStatePref` with every optional field unset.
+    /// Creates `BskyAppStatePref` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1005,7 +1005,7 @@ pub struct ContentLabelPref {
     pub extra: ::atlex::types::Extra,
 }
 impl ContentLabelPref {
-    /// Creates a `ContentLabelPref` from its required fields (`label`, `visibility`); optional fields start unset.
+    /// Creates `ContentLabelPref` from its required fields (`label`, `visibility`); optional fields start unset.
     #[inline]
     pub fn new(
         label: impl ::std::convert::Into<::std::string::String>,
@@ -1251,7 +1251,7 @@ pub struct DeclaredAgePref {
     pub extra: ::atlex::types::Extra,
 }
 impl DeclaredAgePref {
-    /// Creates a `DeclaredAgePref` with every optional field unset.
+    /// Creates `DeclaredAgePref` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1429,7 +1429,7 @@ pub struct FeedViewPref {
     pub extra: ::atlex::types::Extra,
 }
 impl FeedViewPref {
-    /// Creates a `FeedViewPref` from its required fields (`feed`); optional fields start unset.
+    /// Creates `FeedViewPref` from its required fields (`feed`); optional fields start unset.
     #[inline]
     pub fn new(feed: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -1643,7 +1643,7 @@ pub struct HiddenPostsPref {
     pub extra: ::atlex::types::Extra,
 }
 impl HiddenPostsPref {
-    /// Creates a `HiddenPostsPref` from its required fields (`items`); optional fields start unset.
+    /// Creates `HiddenPostsPref` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtUri>>,
@@ -1741,7 +1741,7 @@ pub struct InterestsPref {
     pub extra: ::atlex::types::Extra,
 }
 impl InterestsPref {
-    /// Creates a `InterestsPref` from its required fields (`tags`); optional fields start unset.
+    /// Creates `InterestsPref` from its required fields (`tags`); optional fields start unset.
     #[inline]
     pub fn new(
         tags: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -1864,7 +1864,7 @@ pub struct KnownFollowers {
     pub extra: ::atlex::types::Extra,
 }
 impl KnownFollowers {
-    /// Creates a `KnownFollowers` from its required fields (`count`, `followers`); optional fields start unset.
+    /// Creates `KnownFollowers` from its required fields (`count`, `followers`); optional fields start unset.
     #[inline]
     pub fn new(
         count: impl ::std::convert::Into<i64>,
@@ -1990,7 +1990,7 @@ pub struct LabelerPrefItem {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelerPrefItem {
-    /// Creates a `LabelerPrefItem` from its required fields (`did`); optional fields start unset.
+    /// Creates `LabelerPrefItem` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -2083,7 +2083,7 @@ pub struct LabelersPref {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelersPref {
-    /// Creates a `LabelersPref` from its required fields (`labelers`); optional fields start unset.
+    /// Creates `LabelersPref` from its required fields (`labelers`); optional fields start unset.
     #[inline]
     pub fn new(
         labelers: impl ::std::convert::Into<
@@ -2191,7 +2191,7 @@ pub struct LiveEventPreferences {
     pub extra: ::atlex::types::Extra,
 }
 impl LiveEventPreferences {
-    /// Creates a `LiveEventPreferences` with every optional field unset.
+    /// Creates `LiveEventPreferences` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -2345,7 +2345,7 @@ pub struct MutedWord {
     pub extra: ::atlex::types::Extra,
 }
 impl MutedWord {
-    /// Creates a `MutedWord` from its required fields (`value`, `targets`); optional fields start unset.
+    /// Creates `MutedWord` from its required fields (`value`, `targets`); optional fields start unset.
     #[inline]
     pub fn new(
         value: impl ::std::convert::Into<::std::string::String>,
@@ -2651,7 +2651,7 @@ pub struct MutedWordsPref {
     pub extra: ::atlex::types::Extra,
 }
 impl MutedWordsPref {
-    /// Creates a `MutedWordsPref` from its required fields (`items`); optional fields start unset.
+    /// Creates `MutedWordsPref` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -2768,7 +2768,7 @@ pub struct Nux {
     pub extra: ::atlex::types::Extra,
 }
 impl Nux {
-    /// Creates a `Nux` from its required fields (`id`, `completed`); optional fields start unset.
+    /// Creates `Nux` from its required fields (`id`, `completed`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
@@ -2949,7 +2949,7 @@ pub struct PersonalDetailsPref {
     pub extra: ::atlex::types::Extra,
 }
 impl PersonalDetailsPref {
-    /// Creates a `PersonalDetailsPref` with every optional field unset.
+    /// Creates `PersonalDetailsPref` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3074,7 +3074,7 @@ pub struct PostInteractionSettingsPref {
     pub extra: ::atlex::types::Extra,
 }
 impl PostInteractionSettingsPref {
-    /// Creates a `PostInteractionSettingsPref` with every optional field unset.
+    /// Creates `PostInteractionSettingsPref` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3499,7 +3499,7 @@ pub struct ProfileAssociated {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileAssociated {
-    /// Creates a `ProfileAssociated` with every optional field unset.
+    /// Creates `ProfileAssociated` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3747,7 +3747,7 @@ pub struct ProfileAssociatedActivitySubscription {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileAssociatedActivitySubscription {
-    /// Creates a `ProfileAssociatedActivitySubscription` from its required fields (`allowSubscriptions`); optional fields start unset.
+    /// Creates `ProfileAssociatedActivitySubscription` from its required fields (`allowSubscriptions`); optional fields start unset.
     #[inline]
     pub fn new(
         allow_subscriptions: impl ::std::convert::Into<
@@ -3961,7 +3961,7 @@ pub struct ProfileAssociatedChat {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileAssociatedChat {
-    /// Creates a `ProfileAssociatedChat` from its required fields (`allowIncoming`); optional fields start unset.
+    /// Creates `ProfileAssociatedChat` from its required fields (`allowIncoming`); optional fields start unset.
     #[inline]
     pub fn new(
         allow_incoming: impl ::std::convert::Into<
@@ -4286,7 +4286,7 @@ pub struct ProfileAssociatedGerm {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileAssociatedGerm {
-    /// Creates a `ProfileAssociatedGerm` from its required fields (`showButtonTo`, `messageMeUrl`); optional fields start unset.
+    /// Creates `ProfileAssociatedGerm` from its required fields (`showButtonTo`, `messageMeUrl`); optional fields start unset.
     #[inline]
     pub fn new(
         show_button_to: impl ::std::convert::Into<
@@ -4517,7 +4517,7 @@ pub struct ProfileView {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileView {
-    /// Creates a `ProfileView` from its required fields (`did`, `handle`); optional fields start unset.
+    /// Creates `ProfileView` from its required fields (`did`, `handle`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -4984,7 +4984,7 @@ pub struct ProfileViewBasic {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileViewBasic {
-    /// Creates a `ProfileViewBasic` from its required fields (`did`, `handle`); optional fields start unset.
+    /// Creates `ProfileViewBasic` from its required fields (`did`, `handle`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -5410,7 +5410,7 @@ pub struct ProfileViewDetailed {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileViewDetailed {
-    /// Creates a `ProfileViewDetailed` from its required fields (`did`, `handle`); optional fields start unset.
+    /// Creates `ProfileViewDetailed` from its required fields (`did`, `handle`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -6038,7 +6038,7 @@ pub struct SavedFeed {
     pub extra: ::atlex::types::Extra,
 }
 impl SavedFeed {
-    /// Creates a `SavedFeed` from its required fields (`id`, `type`, `value`, `pinned`); optional fields start unset.
+    /// Creates `SavedFeed` from its required fields (`id`, `type`, `value`, `pinned`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
@@ -6270,7 +6270,7 @@ pub struct SavedFeedsPref {
     pub extra: ::atlex::types::Extra,
 }
 impl SavedFeedsPref {
-    /// Creates a `SavedFeedsPref` from its required fields (`pinned`, `saved`); optional fields start unset.
+    /// Creates `SavedFeedsPref` from its required fields (`pinned`, `saved`); optional fields start unset.
     #[inline]
     pub fn new(
         pinned: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtUri>>,
@@ -6403,7 +6403,7 @@ pub struct SavedFeedsPrefV2 {
     pub extra: ::atlex::types::Extra,
 }
 impl SavedFeedsPrefV2 {
-    /// Creates a `SavedFeedsPrefV2` from its required fields (`items`); optional fields start unset.
+    /// Creates `SavedFeedsPrefV2` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -6523,7 +6523,7 @@ pub struct StatusView {
     pub extra: ::atlex::types::Extra,
 }
 impl StatusView {
-    /// Creates a `StatusView` from its required fields (`status`, `record`); optional fields start unset.
+    /// Creates `StatusView` from its required fields (`status`, `record`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<
@@ -6979,7 +6979,7 @@ pub struct ThreadViewPref {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadViewPref {
-    /// Creates a `ThreadViewPref` with every optional field unset.
+    /// Creates `ThreadViewPref` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -7206,7 +7206,7 @@ pub struct VerificationPrefs {
     pub extra: ::atlex::types::Extra,
 }
 impl VerificationPrefs {
-    /// Creates a `VerificationPrefs` with every optional field unset.
+    /// Creates `VerificationPrefs` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -7328,7 +7328,7 @@ pub struct VerificationState {
     pub extra: ::atlex::types::Extra,
 }
 impl VerificationState {
-    /// Creates a `VerificationState` from its required fields (`verifications`, `verifiedStatus`, `trustedVerifierStatus`); optional fields start unset.
+    /// Creates `VerificationState` from its required fields (`verifications`, `verifiedStatus`, `trustedVerifierStatus`); optional fields start unset.
     #[inline]
     pub fn new(
         verifications: impl ::std::convert::Into<
@@ -7681,7 +7681,7 @@ pub struct VerificationView {
     pub extra: ::atlex::types::Extra,
 }
 impl VerificationView {
-    /// Creates a `VerificationView` from its required fields (`issuer`, `uri`, `isValid`, `createdAt`); optional fields start unset.
+    /// Creates `VerificationView` from its required fields (`issuer`, `uri`, `isValid`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         issuer: impl ::std::convert::Into<::atlex::types::Did>,
@@ -7899,7 +7899,7 @@ pub struct ViewerState {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewerState {
-    /// Creates a `ViewerState` with every optional field unset.
+    /// Creates `ViewerState` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

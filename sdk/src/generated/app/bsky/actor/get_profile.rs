@@ -25,7 +25,7 @@ pub struct Params {
     pub actor: ::atlex::types::AtIdentifier,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self { actor: actor.into() }

@@ -24,7 +24,7 @@ pub struct Params {
     pub actors: ::std::vec::Vec<::atlex::types::AtIdentifier>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actors`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actors`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         actors: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtIdentifier>>,
@@ -60,7 +60,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`profiles`); optional fields start unset.
+    /// Creates `Output` from its required fields (`profiles`); optional fields start unset.
     #[inline]
     pub fn new(
         profiles: impl ::std::convert::Into<

@@ -33,7 +33,7 @@ pub struct Profile {
     pub extra: ::atlex::types::Extra,
 }
 impl Profile {
-    /// Creates a `Profile` with every optional field unset.
+    /// Creates `Profile` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -20,7 +20,7 @@ pub struct Status {
     pub extra: ::atlex::types::Extra,
 }
 impl Status {
-    /// Creates a `Status` from its required fields (`status`, `createdAt`); optional fields start unset.
+    /// Creates `Status` from its required fields (`status`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<

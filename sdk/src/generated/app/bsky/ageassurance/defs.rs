@@ -212,7 +212,7 @@ pub struct Config {
     pub extra: ::atlex::types::Extra,
 }
 impl Config {
-    /// Creates a `Config` from its required fields (`regions`); optional fields start unset.
+    /// Creates `Config` from its required fields (`regions`); optional fields start unset.
     #[inline]
     pub fn new(
         regions: impl ::std::convert::Into<
@@ -341,7 +341,7 @@ pub struct ConfigRegion {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegion {
-    /// Creates a `ConfigRegion` from its required fields (`countryCode`, `minAccessAge`, `rules`); optional fields start unset.
+    /// Creates `ConfigRegion` from its required fields (`countryCode`, `minAccessAge`, `rules`); optional fields start unset.
     #[inline]
     pub fn new(
         country_code: impl ::std::convert::Into<::std::string::String>,
@@ -1016,7 +1016,7 @@ pub struct ConfigRegionRuleDefault {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleDefault {
-    /// Creates a `ConfigRegionRuleDefault` from its required fields (`access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleDefault` from its required fields (`access`); optional fields start unset.
     #[inline]
     pub fn new(
         access: impl ::std::convert::Into<::atlex::app::bsky::ageassurance::defs::Access>,
@@ -1118,7 +1118,7 @@ pub struct ConfigRegionRuleIfAccountNewerThan {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleIfAccountNewerThan {
-    /// Creates a `ConfigRegionRuleIfAccountNewerThan` from its required fields (`date`, `access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleIfAccountNewerThan` from its required fields (`date`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         date: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -1233,7 +1233,7 @@ pub struct ConfigRegionRuleIfAccountOlderThan {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleIfAccountOlderThan {
-    /// Creates a `ConfigRegionRuleIfAccountOlderThan` from its required fields (`date`, `access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleIfAccountOlderThan` from its required fields (`date`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         date: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -1348,7 +1348,7 @@ pub struct ConfigRegionRuleIfAssuredOverAge {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleIfAssuredOverAge {
-    /// Creates a `ConfigRegionRuleIfAssuredOverAge` from its required fields (`age`, `access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleIfAssuredOverAge` from its required fields (`age`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         age: impl ::std::convert::Into<i64>,
@@ -1463,7 +1463,7 @@ pub struct ConfigRegionRuleIfAssuredUnderAge {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleIfAssuredUnderAge {
-    /// Creates a `ConfigRegionRuleIfAssuredUnderAge` from its required fields (`age`, `access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleIfAssuredUnderAge` from its required fields (`age`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         age: impl ::std::convert::Into<i64>,
@@ -1578,7 +1578,7 @@ pub struct ConfigRegionRuleIfDeclaredOverAge {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleIfDeclaredOverAge {
-    /// Creates a `ConfigRegionRuleIfDeclaredOverAge` from its required fields (`age`, `access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleIfDeclaredOverAge` from its required fields (`age`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         age: impl ::std::convert::Into<i64>,
@@ -1693,7 +1693,7 @@ pub struct ConfigRegionRuleIfDeclaredUnderAge {
     pub extra: ::atlex::types::Extra,
 }
 impl ConfigRegionRuleIfDeclaredUnderAge {
-    /// Creates a `ConfigRegionRuleIfDeclaredUnderAge` from its required fields (`age`, `access`); optional fields start unset.
+    /// Creates `ConfigRegionRuleIfDeclaredUnderAge` from its required fields (`age`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         age: impl ::std::convert::Into<i64>,
@@ -1843,7 +1843,7 @@ pub struct Event {
     pub extra: ::atlex::types::Extra,
 }
 impl Event {
-    /// Creates a `Event` from its required fields (`createdAt`, `status`, `access`, `attemptId`, `countryCode`); optional fields start unset.
+    /// Creates `Event` from its required fields (`createdAt`, `status`, `access`, `attemptId`, `countryCode`); optional fields start unset.
     #[inline]
     pub fn new(
         created_at: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -2347,7 +2347,7 @@ pub struct State {
     pub extra: ::atlex::types::Extra,
 }
 impl State {
-    /// Creates a `State` from its required fields (`status`, `access`); optional fields start unset.
+    /// Creates `State` from its required fields (`status`, `access`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<
@@ -2489,7 +2489,7 @@ pub struct StateMetadata {
     pub extra: ::atlex::types::Extra,
 }
 impl StateMetadata {
-    /// Creates a `StateMetadata` with every optional field unset.
+    /// Creates `StateMetadata` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -27,7 +27,7 @@ pub struct Params {
     pub region_code: ::std::option::Option<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`countryCode`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`countryCode`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(country_code: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -66,7 +66,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`state`, `metadata`); optional fields start unset.
+    /// Creates `Output` from its required fields (`state`, `metadata`); optional fields start unset.
     #[inline]
     pub fn new(
         state: impl ::std::convert::Into<::atlex::app::bsky::ageassurance::defs::State>,

@@ -10,7 +10,7 @@ pub struct Bookmark {
     pub extra: ::atlex::types::Extra,
 }
 impl Bookmark {
-    /// Creates a `Bookmark` from its required fields (`subject`); optional fields start unset.
+    /// Creates `Bookmark` from its required fields (`subject`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<
@@ -113,7 +113,7 @@ pub struct BookmarkView {
     pub extra: ::atlex::types::Extra,
 }
 impl BookmarkView {
-    /// Creates a `BookmarkView` from its required fields (`subject`, `item`); optional fields start unset.
+    /// Creates `BookmarkView` from its required fields (`subject`, `item`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<

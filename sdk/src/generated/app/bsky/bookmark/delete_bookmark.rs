@@ -66,7 +66,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`uri`); optional fields start unset.
+    /// Creates `Input` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {

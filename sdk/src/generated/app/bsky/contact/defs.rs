@@ -14,7 +14,7 @@ pub struct MatchAndContactIndex {
     pub extra: ::atlex::types::Extra,
 }
 impl MatchAndContactIndex {
-    /// Creates a `MatchAndContactIndex` from its required fields (`match`, `contactIndex`); optional fields start unset.
+    /// Creates `MatchAndContactIndex` from its required fields (`match`, `contactIndex`); optional fields start unset.
     #[inline]
     pub fn new(
         r#match: impl ::std::convert::Into<::atlex::app::bsky::actor::defs::ProfileView>,
@@ -148,7 +148,7 @@ pub struct Notification {
     pub extra: ::atlex::types::Extra,
 }
 impl Notification {
-    /// Creates a `Notification` from its required fields (`from`, `to`); optional fields start unset.
+    /// Creates `Notification` from its required fields (`from`, `to`); optional fields start unset.
     #[inline]
     pub fn new(
         from: impl ::std::convert::Into<::atlex::types::Did>,
@@ -262,7 +262,7 @@ pub struct SyncStatus {
     pub extra: ::atlex::types::Extra,
 }
 impl SyncStatus {
-    /// Creates a `SyncStatus` from its required fields (`syncedAt`, `matchesCount`); optional fields start unset.
+    /// Creates `SyncStatus` from its required fields (`syncedAt`, `matchesCount`); optional fields start unset.
     #[inline]
     pub fn new(
         synced_at: impl ::std::convert::Into<::atlex::types::Datetime>,

@@ -73,7 +73,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`subject`); optional fields start unset.
+    /// Creates `Input` from its required fields (`subject`); optional fields start unset.
     #[inline]
     pub fn new(subject: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -165,7 +165,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -66,7 +66,7 @@ impl ::std::error::Error for Error {}
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {}
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {}
@@ -99,7 +99,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -99,7 +99,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`token`, `contacts`); optional fields start unset.
+    /// Creates `Input` from its required fields (`token`, `contacts`); optional fields start unset.
     #[inline]
     pub fn new(
         token: impl ::std::convert::Into<::std::string::String>,
@@ -223,7 +223,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`matchesAndContactIndexes`); optional fields start unset.
+    /// Creates `Output` from its required fields (`matchesAndContactIndexes`); optional fields start unset.
     #[inline]
     pub fn new(
         matches_and_contact_indexes: impl ::std::convert::Into<

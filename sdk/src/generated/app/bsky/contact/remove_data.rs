@@ -71,7 +71,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -154,7 +154,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

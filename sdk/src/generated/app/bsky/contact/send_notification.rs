@@ -31,7 +31,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`from`, `to`); optional fields start unset.
+    /// Creates `Input` from its required fields (`from`, `to`); optional fields start unset.
     #[inline]
     pub fn new(
         from: impl ::std::convert::Into<::atlex::types::Did>,
@@ -139,7 +139,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

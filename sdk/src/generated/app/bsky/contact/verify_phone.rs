@@ -90,7 +90,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`phone`, `code`); optional fields start unset.
+    /// Creates `Input` from its required fields (`phone`, `code`); optional fields start unset.
     #[inline]
     pub fn new(
         phone: impl ::std::convert::Into<::std::string::String>,
@@ -206,7 +206,7 @@ impl ::std::fmt::Debug for Output {
     }
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`token`); optional fields start unset.
+    /// Creates `Output` from its required fields (`token`); optional fields start unset.
     #[inline]
     pub fn new(token: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -68,7 +68,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`draft`); optional fields start unset.
+    /// Creates `Input` from its required fields (`draft`); optional fields start unset.
     #[inline]
     pub fn new(
         draft: impl ::std::convert::Into<::atlex::app::bsky::draft::defs::Draft>,
@@ -171,7 +171,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`id`); optional fields start unset.
+    /// Creates `Output` from its required fields (`id`); optional fields start unset.
     #[inline]
     pub fn new(id: impl ::std::convert::Into<::atlex::types::Tid>) -> Self {
         Self {

@@ -119,7 +119,7 @@ pub struct Draft {
     pub extra: ::atlex::types::Extra,
 }
 impl Draft {
-    /// Creates a `Draft` from its required fields (`posts`); optional fields start unset.
+    /// Creates `Draft` from its required fields (`posts`); optional fields start unset.
     #[inline]
     pub fn new(
         posts: impl ::std::convert::Into<
@@ -658,7 +658,7 @@ pub struct DraftEmbedCaption {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedCaption {
-    /// Creates a `DraftEmbedCaption` from its required fields (`lang`, `content`); optional fields start unset.
+    /// Creates `DraftEmbedCaption` from its required fields (`lang`, `content`); optional fields start unset.
     #[inline]
     pub fn new(
         lang: impl ::std::convert::Into<::atlex::types::Language>,
@@ -779,7 +779,7 @@ pub struct DraftEmbedExternal {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedExternal {
-    /// Creates a `DraftEmbedExternal` from its required fields (`uri`); optional fields start unset.
+    /// Creates `DraftEmbedExternal` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::Uri>) -> Self {
         Self {
@@ -874,7 +874,7 @@ pub struct DraftEmbedGallery {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedGallery {
-    /// Creates a `DraftEmbedGallery` from its required fields (`items`); optional fields start unset.
+    /// Creates `DraftEmbedGallery` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -992,7 +992,7 @@ pub struct DraftEmbedImage {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedImage {
-    /// Creates a `DraftEmbedImage` from its required fields (`localRef`); optional fields start unset.
+    /// Creates `DraftEmbedImage` from its required fields (`localRef`); optional fields start unset.
     #[inline]
     pub fn new(
         local_ref: impl ::std::convert::Into<
@@ -1132,7 +1132,7 @@ pub struct DraftEmbedLocalRef {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedLocalRef {
-    /// Creates a `DraftEmbedLocalRef` from its required fields (`path`); optional fields start unset.
+    /// Creates `DraftEmbedLocalRef` from its required fields (`path`); optional fields start unset.
     #[inline]
     pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -1239,7 +1239,7 @@ pub struct DraftEmbedRecord {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedRecord {
-    /// Creates a `DraftEmbedRecord` from its required fields (`record`); optional fields start unset.
+    /// Creates `DraftEmbedRecord` from its required fields (`record`); optional fields start unset.
     #[inline]
     pub fn new(
         record: impl ::std::convert::Into<
@@ -1343,7 +1343,7 @@ pub struct DraftEmbedVideo {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftEmbedVideo {
-    /// Creates a `DraftEmbedVideo` from its required fields (`localRef`); optional fields start unset.
+    /// Creates `DraftEmbedVideo` from its required fields (`localRef`); optional fields start unset.
     #[inline]
     pub fn new(
         local_ref: impl ::std::convert::Into<
@@ -1547,7 +1547,7 @@ pub struct DraftPost {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftPost {
-    /// Creates a `DraftPost` from its required fields (`text`); optional fields start unset.
+    /// Creates `DraftPost` from its required fields (`text`); optional fields start unset.
     #[inline]
     pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -1984,7 +1984,7 @@ pub struct DraftView {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftView {
-    /// Creates a `DraftView` from its required fields (`id`, `draft`, `createdAt`, `updatedAt`); optional fields start unset.
+    /// Creates `DraftView` from its required fields (`id`, `draft`, `createdAt`, `updatedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::atlex::types::Tid>,
@@ -2125,7 +2125,7 @@ pub struct DraftWithId {
     pub extra: ::atlex::types::Extra,
 }
 impl DraftWithId {
-    /// Creates a `DraftWithId` from its required fields (`id`, `draft`); optional fields start unset.
+    /// Creates `DraftWithId` from its required fields (`id`, `draft`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::atlex::types::Tid>,

@@ -10,7 +10,7 @@ pub struct AspectRatio {
     pub extra: ::atlex::types::Extra,
 }
 impl AspectRatio {
-    /// Creates a `AspectRatio` from its required fields (`width`, `height`); optional fields start unset.
+    /// Creates `AspectRatio` from its required fields (`width`, `height`); optional fields start unset.
     #[inline]
     pub fn new(
         width: impl ::std::convert::Into<i64>,

@@ -11,7 +11,7 @@ pub struct External {
     pub extra: ::atlex::types::Extra,
 }
 impl External {
-    /// Creates a `External` from its required fields (`external`); optional fields start unset.
+    /// Creates `External` from its required fields (`external`); optional fields start unset.
     #[inline]
     pub fn new(
         external: impl ::std::convert::Into<
@@ -118,7 +118,7 @@ pub struct ColorRgb {
     pub extra: ::atlex::types::Extra,
 }
 impl ColorRgb {
-    /// Creates a `ColorRgb` from its required fields (`r`, `g`, `b`); optional fields start unset.
+    /// Creates `ColorRgb` from its required fields (`r`, `g`, `b`); optional fields start unset.
     #[inline]
     pub fn new(
         r: impl ::std::convert::Into<i64>,
@@ -286,7 +286,7 @@ pub struct External2 {
     pub extra: ::atlex::types::Extra,
 }
 impl External2 {
-    /// Creates a `External2` from its required fields (`uri`, `title`, `description`); optional fields start unset.
+    /// Creates `External2` from its required fields (`uri`, `title`, `description`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::Uri>,
@@ -473,7 +473,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`external`); optional fields start unset.
+    /// Creates `View` from its required fields (`external`); optional fields start unset.
     #[inline]
     pub fn new(
         external: impl ::std::convert::Into<
@@ -610,7 +610,7 @@ pub struct ViewExternal {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewExternal {
-    /// Creates a `ViewExternal` from its required fields (`uri`, `title`, `description`); optional fields start unset.
+    /// Creates `ViewExternal` from its required fields (`uri`, `title`, `description`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::Uri>,
@@ -963,7 +963,7 @@ pub struct ViewExternalSource {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewExternalSource {
-    /// Creates a `ViewExternalSource` from its required fields (`uri`, `title`); optional fields start unset.
+    /// Creates `ViewExternalSource` from its required fields (`uri`, `title`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::Uri>,
@@ -1162,7 +1162,7 @@ pub struct ViewExternalSourceTheme {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewExternalSourceTheme {
-    /// Creates a `ViewExternalSourceTheme` with every optional field unset.
+    /// Creates `ViewExternalSourceTheme` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

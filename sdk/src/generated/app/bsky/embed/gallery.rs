@@ -11,7 +11,7 @@ pub struct Gallery {
     pub extra: ::atlex::types::Extra,
 }
 impl Gallery {
-    /// Creates a `Gallery` from its required fields (`items`); optional fields start unset.
+    /// Creates `Gallery` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -213,7 +213,7 @@ pub struct Image {
     pub extra: ::atlex::types::Extra,
 }
 impl Image {
-    /// Creates a `Image` from its required fields (`image`, `alt`, `aspectRatio`); optional fields start unset.
+    /// Creates `Image` from its required fields (`image`, `alt`, `aspectRatio`); optional fields start unset.
     #[inline]
     pub fn new(
         image: impl ::std::convert::Into<::atlex::types::BlobRef>,
@@ -356,7 +356,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`items`); optional fields start unset.
+    /// Creates `View` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -554,7 +554,7 @@ pub struct ViewImage {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewImage {
-    /// Creates a `ViewImage` from its required fields (`thumbnail`, `fullsize`, `alt`, `aspectRatio`); optional fields start unset.
+    /// Creates `ViewImage` from its required fields (`thumbnail`, `fullsize`, `alt`, `aspectRatio`); optional fields start unset.
     #[inline]
     pub fn new(
         thumbnail: impl ::std::convert::Into<::atlex::types::Uri>,

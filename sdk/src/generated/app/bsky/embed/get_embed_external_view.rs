@@ -27,7 +27,7 @@ pub struct Params {
     pub uris: ::std::vec::Vec<::atlex::types::AtUri>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`url`, `uris`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`url`, `uris`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         url: impl ::std::convert::Into<::atlex::types::Uri>,
@@ -77,7 +77,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -10,7 +10,7 @@ pub struct Images {
     pub extra: ::atlex::types::Extra,
 }
 impl Images {
-    /// Creates a `Images` from its required fields (`images`); optional fields start unset.
+    /// Creates `Images` from its required fields (`images`); optional fields start unset.
     #[inline]
     pub fn new(
         images: impl ::std::convert::Into<
@@ -131,7 +131,7 @@ pub struct Image {
     pub extra: ::atlex::types::Extra,
 }
 impl Image {
-    /// Creates a `Image` from its required fields (`image`, `alt`); optional fields start unset.
+    /// Creates `Image` from its required fields (`image`, `alt`); optional fields start unset.
     #[inline]
     pub fn new(
         image: impl ::std::convert::Into<::atlex::types::BlobRef>,
@@ -283,7 +283,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`images`); optional fields start unset.
+    /// Creates `View` from its required fields (`images`); optional fields start unset.
     #[inline]
     pub fn new(
         images: impl ::std::convert::Into<
@@ -406,7 +406,7 @@ pub struct ViewImage {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewImage {
-    /// Creates a `ViewImage` from its required fields (`thumb`, `fullsize`, `alt`); optional fields start unset.
+    /// Creates `ViewImage` from its required fields (`thumb`, `fullsize`, `alt`); optional fields start unset.
     #[inline]
     pub fn new(
         thumb: impl ::std::convert::Into<::atlex::types::Uri>,

@@ -10,7 +10,7 @@ pub struct Record {
     pub extra: ::atlex::types::Extra,
 }
 impl Record {
-    /// Creates a `Record` from its required fields (`record`); optional fields start unset.
+    /// Creates `Record` from its required fields (`record`); optional fields start unset.
     #[inline]
     pub fn new(
         record: impl ::std::convert::Into<
@@ -109,7 +109,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`record`); optional fields start unset.
+    /// Creates `View` from its required fields (`record`); optional fields start unset.
     #[inline]
     pub fn new(
         record: impl ::std::convert::Into<::atlex::app::bsky::embed::record::ViewRecord2>,
@@ -470,7 +470,7 @@ pub struct ViewBlocked {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewBlocked {
-    /// Creates a `ViewBlocked` from its required fields (`uri`, `author`); optional fields start unset.
+    /// Creates `ViewBlocked` from its required fields (`uri`, `author`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -601,7 +601,7 @@ pub struct ViewDetached {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewDetached {
-    /// Creates a `ViewDetached` from its required fields (`uri`); optional fields start unset.
+    /// Creates `ViewDetached` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -713,7 +713,7 @@ pub struct ViewNotFound {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewNotFound {
-    /// Creates a `ViewNotFound` from its required fields (`uri`); optional fields start unset.
+    /// Creates `ViewNotFound` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -842,7 +842,7 @@ pub struct ViewRecord {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewRecord {
-    /// Creates a `ViewRecord` from its required fields (`uri`, `cid`, `author`, `value`, `indexedAt`); optional fields start unset.
+    /// Creates `ViewRecord` from its required fields (`uri`, `cid`, `author`, `value`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

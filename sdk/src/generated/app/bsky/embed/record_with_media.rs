@@ -11,7 +11,7 @@ pub struct RecordWithMedia {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordWithMedia {
-    /// Creates a `RecordWithMedia` from its required fields (`record`, `media`); optional fields start unset.
+    /// Creates `RecordWithMedia` from its required fields (`record`, `media`); optional fields start unset.
     #[inline]
     pub fn new(
         record: impl ::std::convert::Into<::atlex::app::bsky::embed::record::Record>,
@@ -287,7 +287,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`record`, `media`); optional fields start unset.
+    /// Creates `View` from its required fields (`record`, `media`); optional fields start unset.
     #[inline]
     pub fn new(
         record: impl ::std::convert::Into<::atlex::app::bsky::embed::record::View>,

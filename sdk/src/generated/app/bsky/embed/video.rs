@@ -24,7 +24,7 @@ pub struct Video {
     pub extra: ::atlex::types::Extra,
 }
 impl Video {
-    /// Creates a `Video` from its required fields (`video`); optional fields start unset.
+    /// Creates `Video` from its required fields (`video`); optional fields start unset.
     #[inline]
     pub fn new(video: impl ::std::convert::Into<::atlex::types::BlobRef>) -> Self {
         Self {
@@ -347,7 +347,7 @@ pub struct Caption {
     pub extra: ::atlex::types::Extra,
 }
 impl Caption {
-    /// Creates a `Caption` from its required fields (`lang`, `file`); optional fields start unset.
+    /// Creates `Caption` from its required fields (`lang`, `file`); optional fields start unset.
     #[inline]
     pub fn new(
         lang: impl ::std::convert::Into<::atlex::types::Language>,
@@ -478,7 +478,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`cid`, `playlist`); optional fields start unset.
+    /// Creates `View` from its required fields (`cid`, `playlist`); optional fields start unset.
     #[inline]
     pub fn new(
         cid: impl ::std::convert::Into<::atlex::types::Cid>,

@@ -9,7 +9,7 @@ pub struct BlockedAuthor {
     pub extra: ::atlex::types::Extra,
 }
 impl BlockedAuthor {
-    /// Creates a `BlockedAuthor` from its required fields (`did`); optional fields start unset.
+    /// Creates `BlockedAuthor` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -134,7 +134,7 @@ pub struct BlockedPost {
     pub extra: ::atlex::types::Extra,
 }
 impl BlockedPost {
-    /// Creates a `BlockedPost` from its required fields (`uri`, `author`); optional fields start unset.
+    /// Creates `BlockedPost` from its required fields (`uri`, `author`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -293,7 +293,7 @@ pub struct FeedViewPost {
     pub extra: ::atlex::types::Extra,
 }
 impl FeedViewPost {
-    /// Creates a `FeedViewPost` from its required fields (`post`); optional fields start unset.
+    /// Creates `FeedViewPost` from its required fields (`post`); optional fields start unset.
     #[inline]
     pub fn new(
         post: impl ::std::convert::Into<::atlex::app::bsky::feed::defs::PostView>,
@@ -663,7 +663,7 @@ pub struct GeneratorView {
     pub extra: ::atlex::types::Extra,
 }
 impl GeneratorView {
-    /// Creates a `GeneratorView` from its required fields (`uri`, `cid`, `did`, `creator`, `displayName`, `indexedAt`); optional fields start unset.
+    /// Creates `GeneratorView` from its required fields (`uri`, `cid`, `did`, `creator`, `displayName`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -1174,7 +1174,7 @@ pub struct GeneratorViewerState {
     pub extra: ::atlex::types::Extra,
 }
 impl GeneratorViewerState {
-    /// Creates a `GeneratorViewerState` with every optional field unset.
+    /// Creates `GeneratorViewerState` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1292,7 +1292,7 @@ pub struct Interaction {
     pub extra: ::atlex::types::Extra,
 }
 impl Interaction {
-    /// Creates a `Interaction` with every optional field unset.
+    /// Creates `Interaction` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1690,7 +1690,7 @@ pub struct KnownLikers {
     pub extra: ::atlex::types::Extra,
 }
 impl KnownLikers {
-    /// Creates a `KnownLikers` from its required fields (`count`, `actors`); optional fields start unset.
+    /// Creates `KnownLikers` from its required fields (`count`, `actors`); optional fields start unset.
     #[inline]
     pub fn new(
         count: impl ::std::convert::Into<i64>,
@@ -1819,7 +1819,7 @@ pub struct NotFoundPost {
     pub extra: ::atlex::types::Extra,
 }
 impl NotFoundPost {
-    /// Creates a `NotFoundPost` from its required fields (`uri`); optional fields start unset.
+    /// Creates `NotFoundPost` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -1953,7 +1953,7 @@ pub struct PostView {
     pub extra: ::atlex::types::Extra,
 }
 impl PostView {
-    /// Creates a `PostView` from its required fields (`uri`, `cid`, `author`, `record`, `indexedAt`); optional fields start unset.
+    /// Creates `PostView` from its required fields (`uri`, `cid`, `author`, `record`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -2566,7 +2566,7 @@ pub struct ReasonPin {
     pub extra: ::atlex::types::Extra,
 }
 impl ReasonPin {
-    /// Creates a `ReasonPin` with every optional field unset.
+    /// Creates `ReasonPin` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -2654,7 +2654,7 @@ pub struct ReasonRepost {
     pub extra: ::atlex::types::Extra,
 }
 impl ReasonRepost {
-    /// Creates a `ReasonRepost` from its required fields (`by`, `indexedAt`); optional fields start unset.
+    /// Creates `ReasonRepost` from its required fields (`by`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         by: impl ::std::convert::Into<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
@@ -2815,7 +2815,7 @@ pub struct ReplyRef {
     pub extra: ::atlex::types::Extra,
 }
 impl ReplyRef {
-    /// Creates a `ReplyRef` from its required fields (`root`, `parent`); optional fields start unset.
+    /// Creates `ReplyRef` from its required fields (`root`, `parent`); optional fields start unset.
     #[inline]
     pub fn new(
         root: impl ::std::convert::Into<::atlex::app::bsky::feed::defs::ReplyRefRoot>,
@@ -3245,7 +3245,7 @@ pub struct SkeletonFeedPost {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonFeedPost {
-    /// Creates a `SkeletonFeedPost` from its required fields (`post`); optional fields start unset.
+    /// Creates `SkeletonFeedPost` from its required fields (`post`); optional fields start unset.
     #[inline]
     pub fn new(post: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -3509,7 +3509,7 @@ pub struct SkeletonReasonPin {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonReasonPin {
-    /// Creates a `SkeletonReasonPin` with every optional field unset.
+    /// Creates `SkeletonReasonPin` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3593,7 +3593,7 @@ pub struct SkeletonReasonRepost {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonReasonRepost {
-    /// Creates a `SkeletonReasonRepost` from its required fields (`repost`); optional fields start unset.
+    /// Creates `SkeletonReasonRepost` from its required fields (`repost`); optional fields start unset.
     #[inline]
     pub fn new(repost: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -3688,7 +3688,7 @@ pub struct ThreadContext {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadContext {
-    /// Creates a `ThreadContext` with every optional field unset.
+    /// Creates `ThreadContext` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3811,7 +3811,7 @@ pub struct ThreadViewPost {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadViewPost {
-    /// Creates a `ThreadViewPost` from its required fields (`post`); optional fields start unset.
+    /// Creates `ThreadViewPost` from its required fields (`post`); optional fields start unset.
     #[inline]
     pub fn new(
         post: impl ::std::convert::Into<::atlex::app::bsky::feed::defs::PostView>,
@@ -4279,7 +4279,7 @@ pub struct ThreadgateView {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadgateView {
-    /// Creates a `ThreadgateView` with every optional field unset.
+    /// Creates `ThreadgateView` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -4483,7 +4483,7 @@ pub struct ViewerState {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewerState {
-    /// Creates a `ViewerState` with every optional field unset.
+    /// Creates `ViewerState` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

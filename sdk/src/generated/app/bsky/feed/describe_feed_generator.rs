@@ -30,7 +30,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`did`, `feeds`); optional fields start unset.
+    /// Creates `Output` from its required fields (`did`, `feeds`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -170,7 +170,7 @@ pub struct Feed {
     pub extra: ::atlex::types::Extra,
 }
 impl Feed {
-    /// Creates a `Feed` from its required fields (`uri`); optional fields start unset.
+    /// Creates `Feed` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -266,7 +266,7 @@ pub struct Links {
     pub extra: ::atlex::types::Extra,
 }
 impl Links {
-    /// Creates a `Links` with every optional field unset.
+    /// Creates `Links` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

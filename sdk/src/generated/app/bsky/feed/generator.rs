@@ -33,7 +33,7 @@ pub struct Generator {
     pub extra: ::atlex::types::Extra,
 }
 impl Generator {
-    /// Creates a `Generator` from its required fields (`did`, `displayName`, `createdAt`); optional fields start unset.
+    /// Creates `Generator` from its required fields (`did`, `displayName`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -25,7 +25,7 @@ pub struct Params {
     pub feed: ::atlex::types::AtUri,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`feed`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`feed`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(feed: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self { feed: feed.into() }
@@ -57,7 +57,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`view`, `isOnline`, `isValid`); optional fields start unset.
+    /// Creates `Output` from its required fields (`view`, `isOnline`, `isValid`); optional fields start unset.
     #[inline]
     pub fn new(
         view: impl ::std::convert::Into<::atlex::app::bsky::feed::defs::GeneratorView>,

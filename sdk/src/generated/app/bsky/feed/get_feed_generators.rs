@@ -24,7 +24,7 @@ pub struct Params {
     pub feeds: ::std::vec::Vec<::atlex::types::AtUri>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`feeds`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`feeds`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         feeds: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtUri>>,
@@ -50,7 +50,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`feeds`); optional fields start unset.
+    /// Creates `Output` from its required fields (`feeds`); optional fields start unset.
     #[inline]
     pub fn new(
         feeds: impl ::std::convert::Into<

@@ -85,7 +85,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`feed`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`feed`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(feed: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -152,7 +152,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`feed`); optional fields start unset.
+    /// Creates `Output` from its required fields (`feed`); optional fields start unset.
     #[inline]
     pub fn new(
         feed: impl ::std::convert::Into<

@@ -73,7 +73,7 @@ pub struct Params {
     pub parent_height: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`uri`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`uri`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -281,7 +281,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`thread`); optional fields start unset.
+    /// Creates `Output` from its required fields (`thread`); optional fields start unset.
     #[inline]
     pub fn new(
         thread: impl ::std::convert::Into<

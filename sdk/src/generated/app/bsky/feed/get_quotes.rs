@@ -48,7 +48,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`uri`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`uri`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -122,7 +122,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`uri`, `posts`); optional fields start unset.
+    /// Creates `Output` from its required fields (`uri`, `posts`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -14,7 +14,7 @@ pub struct Like {
     pub extra: ::atlex::types::Extra,
 }
 impl Like {
-    /// Creates a `Like` from its required fields (`subject`, `createdAt`); optional fields start unset.
+    /// Creates `Like` from its required fields (`subject`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<

@@ -32,7 +32,7 @@ pub struct Post {
     pub extra: ::atlex::types::Extra,
 }
 impl Post {
-    /// Creates a `Post` from its required fields (`text`, `createdAt`); optional fields start unset.
+    /// Creates `Post` from its required fields (`text`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         text: impl ::std::convert::Into<::std::string::String>,
@@ -685,7 +685,7 @@ pub struct Entity {
     pub extra: ::atlex::types::Extra,
 }
 impl Entity {
-    /// Creates a `Entity` from its required fields (`index`, `type`, `value`); optional fields start unset.
+    /// Creates `Entity` from its required fields (`index`, `type`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         index: impl ::std::convert::Into<::atlex::app::bsky::feed::post::TextSlice>,
@@ -812,7 +812,7 @@ pub struct ReplyRef {
     pub extra: ::atlex::types::Extra,
 }
 impl ReplyRef {
-    /// Creates a `ReplyRef` from its required fields (`root`, `parent`); optional fields start unset.
+    /// Creates `ReplyRef` from its required fields (`root`, `parent`); optional fields start unset.
     #[inline]
     pub fn new(
         root: impl ::std::convert::Into<
@@ -929,7 +929,7 @@ pub struct TextSlice {
     pub extra: ::atlex::types::Extra,
 }
 impl TextSlice {
-    /// Creates a `TextSlice` from its required fields (`start`, `end`); optional fields start unset.
+    /// Creates `TextSlice` from its required fields (`start`, `end`); optional fields start unset.
     #[inline]
     pub fn new(
         start: impl ::std::convert::Into<i64>,

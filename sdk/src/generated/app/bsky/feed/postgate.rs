@@ -26,7 +26,7 @@ pub struct Postgate {
     pub extra: ::atlex::types::Extra,
 }
 impl Postgate {
-    /// Creates a `Postgate` from its required fields (`post`, `createdAt`); optional fields start unset.
+    /// Creates `Postgate` from its required fields (`post`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         post: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -305,7 +305,7 @@ pub struct DisableRule {
     pub extra: ::atlex::types::Extra,
 }
 impl DisableRule {
-    /// Creates a `DisableRule` with every optional field unset.
+    /// Creates `DisableRule` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -14,7 +14,7 @@ pub struct Repost {
     pub extra: ::atlex::types::Extra,
 }
 impl Repost {
-    /// Creates a `Repost` from its required fields (`subject`, `createdAt`); optional fields start unset.
+    /// Creates `Repost` from its required fields (`subject`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<

@@ -197,7 +197,7 @@ pub struct Params {
     pub url: ::std::option::Option<::atlex::types::Uri>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`q`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`q`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(q: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -389,7 +389,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`posts`); optional fields start unset.
+    /// Creates `Output` from its required fields (`posts`); optional fields start unset.
     #[inline]
     pub fn new(
         posts: impl ::std::convert::Into<

@@ -360,7 +360,7 @@ pub struct Params {
     pub urls: ::std::option::Option<::std::vec::Vec<::atlex::types::Uri>>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -890,7 +890,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`posts`); optional fields start unset.
+    /// Creates `Output` from its required fields (`posts`); optional fields start unset.
     #[inline]
     pub fn new(
         posts: impl ::std::convert::Into<

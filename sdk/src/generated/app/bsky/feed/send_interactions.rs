@@ -29,7 +29,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`interactions`); optional fields start unset.
+    /// Creates `Input` from its required fields (`interactions`); optional fields start unset.
     #[inline]
     pub fn new(
         interactions: impl ::std::convert::Into<
@@ -160,7 +160,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -22,7 +22,7 @@ pub struct Threadgate {
     pub extra: ::atlex::types::Extra,
 }
 impl Threadgate {
-    /// Creates a `Threadgate` from its required fields (`post`, `createdAt`); optional fields start unset.
+    /// Creates `Threadgate` from its required fields (`post`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         post: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -361,7 +361,7 @@ pub struct FollowerRule {
     pub extra: ::atlex::types::Extra,
 }
 impl FollowerRule {
-    /// Creates a `FollowerRule` with every optional field unset.
+    /// Creates `FollowerRule` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -445,7 +445,7 @@ pub struct FollowingRule {
     pub extra: ::atlex::types::Extra,
 }
 impl FollowingRule {
-    /// Creates a `FollowingRule` with every optional field unset.
+    /// Creates `FollowingRule` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -530,7 +530,7 @@ pub struct ListRule {
     pub extra: ::atlex::types::Extra,
 }
 impl ListRule {
-    /// Creates a `ListRule` from its required fields (`list`); optional fields start unset.
+    /// Creates `ListRule` from its required fields (`list`); optional fields start unset.
     #[inline]
     pub fn new(list: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -623,7 +623,7 @@ pub struct MentionRule {
     pub extra: ::atlex::types::Extra,
 }
 impl MentionRule {
-    /// Creates a `MentionRule` with every optional field unset.
+    /// Creates `MentionRule` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

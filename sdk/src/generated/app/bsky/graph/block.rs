@@ -14,7 +14,7 @@ pub struct Block {
     pub extra: ::atlex::types::Extra,
 }
 impl Block {
-    /// Creates a `Block` from its required fields (`subject`, `createdAt`); optional fields start unset.
+    /// Creates `Block` from its required fields (`subject`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,

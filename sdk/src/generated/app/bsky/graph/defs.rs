@@ -114,7 +114,7 @@ pub struct ListItemView {
     pub extra: ::atlex::types::Extra,
 }
 impl ListItemView {
-    /// Creates a `ListItemView` from its required fields (`uri`, `subject`); optional fields start unset.
+    /// Creates `ListItemView` from its required fields (`uri`, `subject`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -246,7 +246,7 @@ pub struct ListView {
     pub extra: ::atlex::types::Extra,
 }
 impl ListView {
-    /// Creates a `ListView` from its required fields (`uri`, `cid`, `creator`, `name`, `purpose`, `indexedAt`); optional fields start unset.
+    /// Creates `ListView` from its required fields (`uri`, `cid`, `creator`, `name`, `purpose`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -633,7 +633,7 @@ pub struct ListViewBasic {
     pub extra: ::atlex::types::Extra,
 }
 impl ListViewBasic {
-    /// Creates a `ListViewBasic` from its required fields (`uri`, `cid`, `name`, `purpose`); optional fields start unset.
+    /// Creates `ListViewBasic` from its required fields (`uri`, `cid`, `name`, `purpose`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -921,7 +921,7 @@ pub struct ListViewerState {
     pub extra: ::atlex::types::Extra,
 }
 impl ListViewerState {
-    /// Creates a `ListViewerState` with every optional field unset.
+    /// Creates `ListViewerState` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1056,7 +1056,7 @@ pub struct NotFoundActor {
     pub extra: ::atlex::types::Extra,
 }
 impl NotFoundActor {
-    /// Creates a `NotFoundActor` from its required fields (`actor`); optional fields start unset.
+    /// Creates `NotFoundActor` from its required fields (`actor`); optional fields start unset.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -1189,7 +1189,7 @@ pub struct Relationship {
     pub extra: ::atlex::types::Extra,
 }
 impl Relationship {
-    /// Creates a `Relationship` from its required fields (`did`); optional fields start unset.
+    /// Creates `Relationship` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -1445,7 +1445,7 @@ pub struct StarterPackView {
     pub extra: ::atlex::types::Extra,
 }
 impl StarterPackView {
-    /// Creates a `StarterPackView` from its required fields (`uri`, `cid`, `record`, `creator`, `indexedAt`); optional fields start unset.
+    /// Creates `StarterPackView` from its required fields (`uri`, `cid`, `record`, `creator`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -1840,7 +1840,7 @@ pub struct StarterPackViewBasic {
     pub extra: ::atlex::types::Extra,
 }
 impl StarterPackViewBasic {
-    /// Creates a `StarterPackViewBasic` from its required fields (`uri`, `cid`, `record`, `creator`, `indexedAt`); optional fields start unset.
+    /// Creates `StarterPackViewBasic` from its required fields (`uri`, `cid`, `record`, `creator`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

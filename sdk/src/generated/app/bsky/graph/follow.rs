@@ -14,7 +14,7 @@ pub struct Follow {
     pub extra: ::atlex::types::Extra,
 }
 impl Follow {
-    /// Creates a `Follow` from its required fields (`subject`, `createdAt`); optional fields start unset.
+    /// Creates `Follow` from its required fields (`subject`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,

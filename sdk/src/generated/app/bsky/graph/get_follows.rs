@@ -136,7 +136,7 @@ pub struct Params {
     pub sort: ::std::option::Option<::atlex::app::bsky::graph::get_follows::ParamsSort>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -214,7 +214,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`subject`, `follows`); optional fields start unset.
+    /// Creates `Output` from its required fields (`subject`, `follows`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::app::bsky::actor::defs::ProfileView>,

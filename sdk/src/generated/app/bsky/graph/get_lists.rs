@@ -140,7 +140,7 @@ pub struct Params {
     >,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -217,7 +217,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`lists`); optional fields start unset.
+    /// Creates `Output` from its required fields (`lists`); optional fields start unset.
     #[inline]
     pub fn new(
         lists: impl ::std::convert::Into<

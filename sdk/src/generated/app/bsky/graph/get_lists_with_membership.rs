@@ -142,7 +142,7 @@ pub struct Params {
     >,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -224,7 +224,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`listsWithMembership`); optional fields start unset.
+    /// Creates `Output` from its required fields (`listsWithMembership`); optional fields start unset.
     #[inline]
     pub fn new(
         lists_with_membership: impl ::std::convert::Into<
@@ -365,7 +365,7 @@ pub struct ListWithMembership {
     pub extra: ::atlex::types::Extra,
 }
 impl ListWithMembership {
-    /// Creates a `ListWithMembership` from its required fields (`list`); optional fields start unset.
+    /// Creates `ListWithMembership` from its required fields (`list`); optional fields start unset.
     #[inline]
     pub fn new(
         list: impl ::std::convert::Into<::atlex::app::bsky::graph::defs::ListView>,

@@ -67,7 +67,7 @@ pub struct Params {
     pub others: ::std::option::Option<::std::vec::Vec<::atlex::types::AtIdentifier>>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -226,7 +226,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`relationships`); optional fields start unset.
+    /// Creates `Output` from its required fields (`relationships`); optional fields start unset.
     #[inline]
     pub fn new(
         relationships: impl ::std::convert::Into<

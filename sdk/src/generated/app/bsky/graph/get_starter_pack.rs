@@ -27,7 +27,7 @@ pub struct Params {
     pub starter_pack: ::atlex::types::AtUri,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`starterPack`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`starterPack`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(starter_pack: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -54,7 +54,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`starterPack`); optional fields start unset.
+    /// Creates `Output` from its required fields (`starterPack`); optional fields start unset.
     #[inline]
     pub fn new(
         starter_pack: impl ::std::convert::Into<

@@ -24,7 +24,7 @@ pub struct Params {
     pub uris: ::std::vec::Vec<::atlex::types::AtUri>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`uris`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`uris`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         uris: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtUri>>,
@@ -63,7 +63,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`starterPacks`); optional fields start unset.
+    /// Creates `Output` from its required fields (`starterPacks`); optional fields start unset.
     #[inline]
     pub fn new(
         starter_packs: impl ::std::convert::Into<

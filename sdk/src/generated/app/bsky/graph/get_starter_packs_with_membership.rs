@@ -46,7 +46,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -112,7 +112,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`starterPacksWithMembership`); optional fields start unset.
+    /// Creates `Output` from its required fields (`starterPacksWithMembership`); optional fields start unset.
     #[inline]
     pub fn new(
         starter_packs_with_membership: impl ::std::convert::Into<
@@ -257,7 +257,7 @@ pub struct StarterPackWithMembership {
     pub extra: ::atlex::types::Extra,
 }
 impl StarterPackWithMembership {
-    /// Creates a `StarterPackWithMembership` from its required fields (`starterPack`); optional fields start unset.
+    /// Creates `StarterPackWithMembership` from its required fields (`starterPack`); optional fields start unset.
     #[inline]
     pub fn new(
         starter_pack: impl ::std::convert::Into<

@@ -24,7 +24,7 @@ pub struct Params {
     pub actor: ::atlex::types::AtIdentifier,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self { actor: actor.into() }
@@ -61,7 +61,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`suggestions`); optional fields start unset.
+    /// Creates `Output` from its required fields (`suggestions`); optional fields start unset.
     #[inline]
     pub fn new(
         suggestions: impl ::std::convert::Into<

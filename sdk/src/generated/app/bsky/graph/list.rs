@@ -23,7 +23,7 @@ pub struct List {
     pub extra: ::atlex::types::Extra,
 }
 impl List {
-    /// Creates a `List` from its required fields (`name`, `purpose`, `createdAt`); optional fields start unset.
+    /// Creates `List` from its required fields (`name`, `purpose`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,

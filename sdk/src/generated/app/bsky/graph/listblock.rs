@@ -14,7 +14,7 @@ pub struct Listblock {
     pub extra: ::atlex::types::Extra,
 }
 impl Listblock {
-    /// Creates a `Listblock` from its required fields (`subject`, `createdAt`); optional fields start unset.
+    /// Creates `Listblock` from its required fields (`subject`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -16,7 +16,7 @@ pub struct Listitem {
     pub extra: ::atlex::types::Extra,
 }
 impl Listitem {
-    /// Creates a `Listitem` from its required fields (`subject`, `list`, `createdAt`); optional fields start unset.
+    /// Creates `Listitem` from its required fields (`subject`, `list`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,

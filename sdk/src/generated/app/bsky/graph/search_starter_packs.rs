@@ -46,7 +46,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`q`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`q`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(q: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -112,7 +112,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`starterPacks`); optional fields start unset.
+    /// Creates `Output` from its required fields (`starterPacks`); optional fields start unset.
     #[inline]
     pub fn new(
         starter_packs: impl ::std::convert::Into<

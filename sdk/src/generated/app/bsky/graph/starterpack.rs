@@ -24,7 +24,7 @@ pub struct Starterpack {
     pub extra: ::atlex::types::Extra,
 }
 impl Starterpack {
-    /// Creates a `Starterpack` from its required fields (`name`, `list`, `createdAt`); optional fields start unset.
+    /// Creates `Starterpack` from its required fields (`name`, `list`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,
@@ -283,7 +283,7 @@ pub struct FeedItem {
     pub extra: ::atlex::types::Extra,
 }
 impl FeedItem {
-    /// Creates a `FeedItem` from its required fields (`uri`); optional fields start unset.
+    /// Creates `FeedItem` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {

@@ -26,7 +26,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`actor`); optional fields start unset.
+    /// Creates `Input` from its required fields (`actor`); optional fields start unset.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {

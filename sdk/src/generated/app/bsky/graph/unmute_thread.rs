@@ -26,7 +26,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`root`); optional fields start unset.
+    /// Creates `Input` from its required fields (`root`); optional fields start unset.
     #[inline]
     pub fn new(root: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {

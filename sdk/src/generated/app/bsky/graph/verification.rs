@@ -22,7 +22,7 @@ pub struct Verification {
     pub extra: ::atlex::types::Extra,
 }
 impl Verification {
-    /// Creates a `Verification` from its required fields (`subject`, `handle`, `displayName`, `createdAt`); optional fields start unset.
+    /// Creates `Verification` from its required fields (`subject`, `handle`, `displayName`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,

@@ -17,7 +17,7 @@ pub struct LabelerPolicies {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelerPolicies {
-    /// Creates a `LabelerPolicies` from its required fields (`labelValues`); optional fields start unset.
+    /// Creates `LabelerPolicies` from its required fields (`labelValues`); optional fields start unset.
     #[inline]
     pub fn new(
         label_values: impl ::std::convert::Into<
@@ -173,7 +173,7 @@ pub struct LabelerView {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelerView {
-    /// Creates a `LabelerView` from its required fields (`uri`, `cid`, `creator`, `indexedAt`); optional fields start unset.
+    /// Creates `LabelerView` from its required fields (`uri`, `cid`, `creator`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -434,7 +434,7 @@ pub struct LabelerViewDetailed {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelerViewDetailed {
-    /// Creates a `LabelerViewDetailed` from its required fields (`uri`, `cid`, `creator`, `policies`, `indexedAt`); optional fields start unset.
+    /// Creates `LabelerViewDetailed` from its required fields (`uri`, `cid`, `creator`, `policies`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -773,7 +773,7 @@ pub struct LabelerViewerState {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelerViewerState {
-    /// Creates a `LabelerViewerState` with every optional field unset.
+    /// Creates `LabelerViewerState` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

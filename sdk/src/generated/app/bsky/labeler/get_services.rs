@@ -26,7 +26,7 @@ pub struct Params {
     pub detailed: ::std::option::Option<bool>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`dids`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`dids`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         dids: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -178,7 +178,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`views`); optional fields start unset.
+    /// Creates `Output` from its required fields (`views`); optional fields start unset.
     #[inline]
     pub fn new(
         views: impl ::std::convert::Into<

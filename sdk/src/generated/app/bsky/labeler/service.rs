@@ -34,7 +34,7 @@ pub struct Service {
     pub extra: ::atlex::types::Extra,
 }
 impl Service {
-    /// Creates a `Service` from its required fields (`policies`, `createdAt`); optional fields start unset.
+    /// Creates `Service` from its required fields (`policies`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         policies: impl ::std::convert::Into<

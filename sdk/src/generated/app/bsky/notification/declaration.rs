@@ -14,7 +14,7 @@ pub struct Declaration {
     pub extra: ::atlex::types::Extra,
 }
 impl Declaration {
-    /// Creates a `Declaration` from its required fields (`allowSubscriptions`); optional fields start unset.
+    /// Creates `Declaration` from its required fields (`allowSubscriptions`); optional fields start unset.
     #[inline]
     pub fn new(
         allow_subscriptions: impl ::std::convert::Into<

@@ -9,7 +9,7 @@ pub struct ActivitySubscription {
     pub extra: ::atlex::types::Extra,
 }
 impl ActivitySubscription {
-    /// Creates a `ActivitySubscription` from its required fields (`post`, `reply`); optional fields start unset.
+    /// Creates `ActivitySubscription` from its required fields (`post`, `reply`); optional fields start unset.
     #[inline]
     pub fn new(
         post: impl ::std::convert::Into<bool>,
@@ -118,7 +118,7 @@ pub struct ChatPreference {
     pub extra: ::atlex::types::Extra,
 }
 impl ChatPreference {
-    /// Creates a `ChatPreference` from its required fields (`include`, `push`); optional fields start unset.
+    /// Creates `ChatPreference` from its required fields (`include`, `push`); optional fields start unset.
     #[inline]
     pub fn new(
         include: impl ::std::convert::Into<
@@ -321,7 +321,7 @@ pub struct FilterablePreference {
     pub extra: ::atlex::types::Extra,
 }
 impl FilterablePreference {
-    /// Creates a `FilterablePreference` from its required fields (`include`, `list`, `push`); optional fields start unset.
+    /// Creates `FilterablePreference` from its required fields (`include`, `list`, `push`); optional fields start unset.
     #[inline]
     pub fn new(
         include: impl ::std::convert::Into<
@@ -535,7 +535,7 @@ pub struct Preference {
     pub extra: ::atlex::types::Extra,
 }
 impl Preference {
-    /// Creates a `Preference` from its required fields (`list`, `push`); optional fields start unset.
+    /// Creates `Preference` from its required fields (`list`, `push`); optional fields start unset.
     #[inline]
     pub fn new(
         list: impl ::std::convert::Into<bool>,
@@ -659,7 +659,7 @@ pub struct Preferences {
     pub extra: ::atlex::types::Extra,
 }
 impl Preferences {
-    /// Creates a `Preferences` from its required fields (`chat`, `follow`, `like`, `likeViaRepost`, `mention`, `quote`, `reply`, `repost`, `repostViaRepost`, `starterpackJoined`, `subscribedPost`, `unverified`, `verified`); optional fields start unset.
+    /// Creates `Preferences` from its required fields (`chat`, `follow`, `like`, `likeViaRepost`, `mention`, `quote`, `reply`, `repost`, `repostViaRepost`, `starterpackJoined`, `subscribedPost`, `unverified`, `verified`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -962,7 +962,7 @@ pub struct RecordDeleted {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordDeleted {
-    /// Creates a `RecordDeleted` with every optional field unset.
+    /// Creates `RecordDeleted` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1049,7 +1049,7 @@ pub struct SubjectActivitySubscription {
     pub extra: ::atlex::types::Extra,
 }
 impl SubjectActivitySubscription {
-    /// Creates a `SubjectActivitySubscription` from its required fields (`subject`, `activitySubscription`); optional fields start unset.
+    /// Creates `SubjectActivitySubscription` from its required fields (`subject`, `activitySubscription`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,

@@ -22,7 +22,7 @@ impl ::atlex::xrpc::Endpoint for GetPreferences {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {}
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {}
@@ -50,7 +50,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`preferences`); optional fields start unset.
+    /// Creates `Output` from its required fields (`preferences`); optional fields start unset.
     #[inline]
     pub fn new(
         preferences: impl ::std::convert::Into<

@@ -26,7 +26,7 @@ pub struct Params {
     pub seen_at: ::std::option::Option<::atlex::types::Datetime>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -77,7 +77,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`count`); optional fields start unset.
+    /// Creates `Output` from its required fields (`count`); optional fields start unset.
     #[inline]
     pub fn new(count: impl ::std::convert::Into<i64>) -> Self {
         Self {

@@ -49,7 +49,7 @@ pub struct Params {
     pub seen_at: ::std::option::Option<::atlex::types::Datetime>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -154,7 +154,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`notifications`); optional fields start unset.
+    /// Creates `Output` from its required fields (`notifications`); optional fields start unset.
     #[inline]
     pub fn new(
         notifications: impl ::std::convert::Into<
@@ -352,7 +352,7 @@ pub struct Notification {
     pub extra: ::atlex::types::Extra,
 }
 impl Notification {
-    /// Creates a `Notification` from its required fields (`uri`, `cid`, `author`, `reason`, `record`, `isRead`, `indexedAt`); optional fields start unset.
+    /// Creates `Notification` from its required fields (`uri`, `cid`, `author`, `reason`, `record`, `isRead`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

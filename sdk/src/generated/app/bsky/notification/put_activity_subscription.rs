@@ -30,7 +30,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`subject`, `activitySubscription`); optional fields start unset.
+    /// Creates `Input` from its required fields (`subject`, `activitySubscription`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,
@@ -150,7 +150,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`subject`); optional fields start unset.
+    /// Creates `Output` from its required fields (`subject`); optional fields start unset.
     #[inline]
     pub fn new(subject: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {

@@ -141,7 +141,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`serviceDid`, `token`, `platform`, `appId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`serviceDid`, `token`, `platform`, `appId`); optional fields start unset.
     #[inline]
     pub fn new(
         service_did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -27,7 +27,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`seenAt`); optional fields start unset.
+    /// Creates `Input` from its required fields (`seenAt`); optional fields start unset.
     #[inline]
     pub fn new(seen_at: impl ::std::convert::Into<::atlex::types::Datetime>) -> Self {
         Self {

@@ -14,7 +14,7 @@ pub struct Facet {
     pub extra: ::atlex::types::Extra,
 }
 impl Facet {
-    /// Creates a `Facet` from its required fields (`index`, `features`); optional fields start unset.
+    /// Creates `Facet` from its required fields (`index`, `features`); optional fields start unset.
     #[inline]
     pub fn new(
         index: impl ::std::convert::Into<::atlex::app::bsky::richtext::facet::ByteSlice>,
@@ -275,7 +275,7 @@ pub struct ByteSlice {
     pub extra: ::atlex::types::Extra,
 }
 impl ByteSlice {
-    /// Creates a `ByteSlice` from its required fields (`byteStart`, `byteEnd`); optional fields start unset.
+    /// Creates `ByteSlice` from its required fields (`byteStart`, `byteEnd`); optional fields start unset.
     #[inline]
     pub fn new(
         byte_start: impl ::std::convert::Into<i64>,
@@ -410,7 +410,7 @@ pub struct Link {
     pub extra: ::atlex::types::Extra,
 }
 impl Link {
-    /// Creates a `Link` from its required fields (`uri`); optional fields start unset.
+    /// Creates `Link` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::Uri>) -> Self {
         Self {
@@ -504,7 +504,7 @@ pub struct Mention {
     pub extra: ::atlex::types::Extra,
 }
 impl Mention {
-    /// Creates a `Mention` from its required fields (`did`); optional fields start unset.
+    /// Creates `Mention` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -598,7 +598,7 @@ pub struct Tag {
     pub extra: ::atlex::types::Extra,
 }
 impl Tag {
-    /// Creates a `Tag` from its required fields (`tag`); optional fields start unset.
+    /// Creates `Tag` from its required fields (`tag`); optional fields start unset.
     #[inline]
     pub fn new(tag: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -36,7 +36,7 @@ pub struct AgeAssuranceEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl AgeAssuranceEvent {
-    /// Creates a `AgeAssuranceEvent` from its required fields (`createdAt`, `status`, `attemptId`); optional fields start unset.
+    /// Creates `AgeAssuranceEvent` from its required fields (`createdAt`, `status`, `attemptId`); optional fields start unset.
     #[inline]
     pub fn new(
         created_at: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -375,7 +375,7 @@ pub struct AgeAssuranceState {
     pub extra: ::atlex::types::Extra,
 }
 impl AgeAssuranceState {
-    /// Creates a `AgeAssuranceState` from its required fields (`status`); optional fields start unset.
+    /// Creates `AgeAssuranceState` from its required fields (`status`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<
@@ -603,7 +603,7 @@ pub struct SkeletonSearchActor {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonSearchActor {
-    /// Creates a `SkeletonSearchActor` from its required fields (`did`); optional fields start unset.
+    /// Creates `SkeletonSearchActor` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -696,7 +696,7 @@ pub struct SkeletonSearchPost {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonSearchPost {
-    /// Creates a `SkeletonSearchPost` from its required fields (`uri`); optional fields start unset.
+    /// Creates `SkeletonSearchPost` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -789,7 +789,7 @@ pub struct SkeletonSearchStarterPack {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonSearchStarterPack {
-    /// Creates a `SkeletonSearchStarterPack` from its required fields (`uri`); optional fields start unset.
+    /// Creates `SkeletonSearchStarterPack` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -895,7 +895,7 @@ pub struct SkeletonTrend {
     pub extra: ::atlex::types::Extra,
 }
 impl SkeletonTrend {
-    /// Creates a `SkeletonTrend` from its required fields (`topic`, `displayName`, `link`, `startedAt`, `postCount`, `dids`); optional fields start unset.
+    /// Creates `SkeletonTrend` from its required fields (`topic`, `displayName`, `link`, `startedAt`, `postCount`, `dids`); optional fields start unset.
     #[inline]
     pub fn new(
         topic: impl ::std::convert::Into<::std::string::String>,
@@ -1214,7 +1214,7 @@ pub struct ThreadItemBlocked {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadItemBlocked {
-    /// Creates a `ThreadItemBlocked` from its required fields (`author`); optional fields start unset.
+    /// Creates `ThreadItemBlocked` from its required fields (`author`); optional fields start unset.
     #[inline]
     pub fn new(
         author: impl ::std::convert::Into<::atlex::app::bsky::feed::defs::BlockedAuthor>,
@@ -1315,7 +1315,7 @@ pub struct ThreadItemNoUnauthenticated {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadItemNoUnauthenticated {
-    /// Creates a `ThreadItemNoUnauthenticated` with every optional field unset.
+    /// Creates `ThreadItemNoUnauthenticated` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1402,7 +1402,7 @@ pub struct ThreadItemNotFound {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadItemNotFound {
-    /// Creates a `ThreadItemNotFound` with every optional field unset.
+    /// Creates `ThreadItemNotFound` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1514,7 +1514,7 @@ pub struct ThreadItemPost {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadItemPost {
-    /// Creates a `ThreadItemPost` from its required fields (`post`, `moreParents`, `moreReplies`, `opThread`, `hiddenByThreadgate`, `mutedByViewer`); optional fields start unset.
+    /// Creates `ThreadItemPost` from its required fields (`post`, `moreParents`, `moreReplies`, `opThread`, `hiddenByThreadgate`, `mutedByViewer`); optional fields start unset.
     #[inline]
     pub fn new(
         post: impl ::std::convert::Into<::atlex::app::bsky::feed::defs::PostView>,
@@ -1752,7 +1752,7 @@ pub struct TrendView {
     pub extra: ::atlex::types::Extra,
 }
 impl TrendView {
-    /// Creates a `TrendView` from its required fields (`topic`, `displayName`, `link`, `startedAt`, `postCount`, `actors`); optional fields start unset.
+    /// Creates `TrendView` from its required fields (`topic`, `displayName`, `link`, `startedAt`, `postCount`, `actors`); optional fields start unset.
     #[inline]
     pub fn new(
         topic: impl ::std::convert::Into<::std::string::String>,
@@ -2086,7 +2086,7 @@ pub struct TrendingTopic {
     pub extra: ::atlex::types::Extra,
 }
 impl TrendingTopic {
-    /// Creates a `TrendingTopic` from its required fields (`topic`, `link`); optional fields start unset.
+    /// Creates `TrendingTopic` from its required fields (`topic`, `link`); optional fields start unset.
     #[inline]
     pub fn new(
         topic: impl ::std::convert::Into<::std::string::String>,

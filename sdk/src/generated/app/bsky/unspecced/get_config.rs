@@ -31,7 +31,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -173,7 +173,7 @@ pub struct LiveNowConfig {
     pub extra: ::atlex::types::Extra,
 }
 impl LiveNowConfig {
-    /// Creates a `LiveNowConfig` from its required fields (`did`, `domains`); optional fields start unset.
+    /// Creates `LiveNowConfig` from its required fields (`did`, `domains`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -25,7 +25,7 @@ pub struct Params {
     pub anchor: ::atlex::types::AtUri,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`anchor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`anchor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(anchor: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self { anchor: anchor.into() }
@@ -52,7 +52,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`thread`); optional fields start unset.
+    /// Creates `Output` from its required fields (`thread`); optional fields start unset.
     #[inline]
     pub fn new(
         thread: impl ::std::convert::Into<
@@ -169,7 +169,7 @@ pub struct ThreadItem {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreadItem {
-    /// Creates a `ThreadItem` from its required fields (`uri`, `depth`, `value`); optional fields start unset.
+    /// Creates `ThreadItem` from its required fields (`uri`, `depth`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -27,7 +27,7 @@ pub struct Params {
     pub viewer: ::std::option::Option<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -94,7 +94,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`starterPacks`); optional fields start unset.
+    /// Creates `Output` from its required fields (`starterPacks`); optional fields start unset.
     #[inline]
     pub fn new(
         starter_packs: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtUri>>,

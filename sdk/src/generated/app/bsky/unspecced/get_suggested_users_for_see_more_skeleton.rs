@@ -29,7 +29,7 @@ pub struct Params {
     pub viewer: ::std::option::Option<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -111,7 +111,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`dids`); optional fields start unset.
+    /// Creates `Output` from its required fields (`dids`); optional fields start unset.
     #[inline]
     pub fn new(
         dids: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,

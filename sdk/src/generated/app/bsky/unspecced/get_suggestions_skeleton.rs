@@ -50,7 +50,7 @@ pub struct Params {
     pub viewer: ::std::option::Option<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -155,7 +155,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`actors`); optional fields start unset.
+    /// Creates `Output` from its required fields (`actors`); optional fields start unset.
     #[inline]
     pub fn new(
         actors: impl ::std::convert::Into<

@@ -22,7 +22,7 @@ impl ::atlex::xrpc::Endpoint for GetTaggedSuggestions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {}
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {}
@@ -52,7 +52,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`suggestions`); optional fields start unset.
+    /// Creates `Output` from its required fields (`suggestions`); optional fields start unset.
     #[inline]
     pub fn new(
         suggestions: impl ::std::convert::Into<
@@ -163,7 +163,7 @@ pub struct Suggestion {
     pub extra: ::atlex::types::Extra,
 }
 impl Suggestion {
-    /// Creates a `Suggestion` from its required fields (`tag`, `subjectType`, `subject`); optional fields start unset.
+    /// Creates `Suggestion` from its required fields (`tag`, `subjectType`, `subject`); optional fields start unset.
     #[inline]
     pub fn new(
         tag: impl ::std::convert::Into<::std::string::String>,

@@ -90,7 +90,7 @@ pub struct Params {
     pub viewer: ::std::option::Option<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`q`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`q`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(q: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -180,7 +180,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`actors`); optional fields start unset.
+    /// Creates `Output` from its required fields (`actors`); optional fields start unset.
     #[inline]
     pub fn new(
         actors: impl ::std::convert::Into<

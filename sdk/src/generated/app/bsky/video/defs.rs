@@ -23,7 +23,7 @@ pub struct JobStatus {
     pub extra: ::atlex::types::Extra,
 }
 impl JobStatus {
-    /// Creates a `JobStatus` from its required fields (`jobId`, `did`, `state`); optional fields start unset.
+    /// Creates `JobStatus` from its required fields (`jobId`, `did`, `state`); optional fields start unset.
     #[inline]
     pub fn new(
         job_id: impl ::std::convert::Into<::std::string::String>,

@@ -111,7 +111,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`jobId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`jobId`); optional fields start unset.
     #[inline]
     pub fn new(job_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -223,7 +223,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`completedJobId`, `jobStatus`); optional fields start unset.
+    /// Creates `Output` from its required fields (`completedJobId`, `jobStatus`); optional fields start unset.
     #[inline]
     pub fn new(
         completed_job_id: impl ::std::convert::Into<::std::string::String>,

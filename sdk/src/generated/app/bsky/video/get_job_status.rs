@@ -25,7 +25,7 @@ pub struct Params {
     pub job_id: ::std::string::String,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`jobId`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`jobId`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(job_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self { job_id: job_id.into() }
@@ -50,7 +50,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`jobStatus`); optional fields start unset.
+    /// Creates `Output` from its required fields (`jobStatus`); optional fields start unset.
     #[inline]
     pub fn new(
         job_status: impl ::std::convert::Into<::atlex::app::bsky::video::defs::JobStatus>,

@@ -33,7 +33,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`canUpload`); optional fields start unset.
+    /// Creates `Output` from its required fields (`canUpload`); optional fields start unset.
     #[inline]
     pub fn new(can_upload: impl ::std::convert::Into<bool>) -> Self {
         Self {

@@ -65,7 +65,7 @@ pub struct Params {
     pub job_id: ::std::string::String,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`jobId`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`jobId`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(job_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self { job_id: job_id.into() }
@@ -238,7 +238,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`jobId`, `partSizeBytes`, `partCount`, `receivedParts`, `expiresAt`, `state`); optional fields start unset.
+    /// Creates `Output` from its required fields (`jobId`, `partSizeBytes`, `partCount`, `receivedParts`, `expiresAt`, `state`); optional fields start unset.
     #[inline]
     pub fn new(
         job_id: impl ::std::convert::Into<::std::string::String>,

@@ -127,7 +127,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`sizeBytes`, `mimeType`); optional fields start unset.
+    /// Creates `Input` from its required fields (`sizeBytes`, `mimeType`); optional fields start unset.
     #[inline]
     pub fn new(
         size_bytes: impl ::std::convert::Into<i64>,
@@ -363,7 +363,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`jobId`, `partSizeBytes`, `partCount`, `expiresAt`); optional fields start unset.
+    /// Creates `Output` from its required fields (`jobId`, `partSizeBytes`, `partCount`, `expiresAt`); optional fields start unset.
     #[inline]
     pub fn new(
         job_id: impl ::std::convert::Into<::std::string::String>,

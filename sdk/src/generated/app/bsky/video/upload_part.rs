@@ -118,7 +118,7 @@ pub struct Params {
     pub part_number: i64,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`jobId`, `partNumber`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`jobId`, `partNumber`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         job_id: impl ::std::convert::Into<::std::string::String>,
@@ -179,7 +179,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`partNumber`, `sizeBytes`); optional fields start unset.
+    /// Creates `Output` from its required fields (`partNumber`, `sizeBytes`); optional fields start unset.
     #[inline]
     pub fn new(
         part_number: impl ::std::convert::Into<i64>,

@@ -30,7 +30,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`jobStatus`); optional fields start unset.
+    /// Creates `Output` from its required fields (`jobStatus`); optional fields start unset.
     #[inline]
     pub fn new(
         job_status: impl ::std::convert::Into<::atlex::app::bsky::video::defs::JobStatus>,

@@ -18,7 +18,7 @@ pub struct Declaration {
     pub extra: ::atlex::types::Extra,
 }
 impl Declaration {
-    /// Creates a `Declaration` from its required fields (`allowIncoming`); optional fields start unset.
+    /// Creates `Declaration` from its required fields (`allowIncoming`); optional fields start unset.
     #[inline]
     pub fn new(
         allow_incoming: impl ::std::convert::Into<

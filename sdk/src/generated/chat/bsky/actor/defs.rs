@@ -97,7 +97,7 @@ pub struct DirectConvoMember {
     pub extra: ::atlex::types::Extra,
 }
 impl DirectConvoMember {
-    /// Creates a `DirectConvoMember` with every optional field unset.
+    /// Creates `DirectConvoMember` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -189,7 +189,7 @@ pub struct GroupConvoMember {
     pub extra: ::atlex::types::Extra,
 }
 impl GroupConvoMember {
-    /// Creates a `GroupConvoMember` from its required fields (`role`); optional fields start unset.
+    /// Creates `GroupConvoMember` from its required fields (`role`); optional fields start unset.
     #[inline]
     pub fn new(
         role: impl ::std::convert::Into<::atlex::chat::bsky::actor::defs::MemberRole>,
@@ -317,7 +317,7 @@ pub struct PastGroupConvoMember {
     pub extra: ::atlex::types::Extra,
 }
 impl PastGroupConvoMember {
-    /// Creates a `PastGroupConvoMember` with every optional field unset.
+    /// Creates `PastGroupConvoMember` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -425,7 +425,7 @@ pub struct ProfileViewBasic {
     pub extra: ::atlex::types::Extra,
 }
 impl ProfileViewBasic {
-    /// Creates a `ProfileViewBasic` from its required fields (`did`, `handle`); optional fields start unset.
+    /// Creates `ProfileViewBasic` from its required fields (`did`, `handle`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

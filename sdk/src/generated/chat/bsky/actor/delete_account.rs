@@ -22,7 +22,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

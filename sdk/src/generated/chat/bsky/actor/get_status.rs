@@ -37,7 +37,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`chatDisabled`, `canCreateGroups`, `groupMemberLimit`); optional fields start unset.
+    /// Creates `Output` from its required fields (`chatDisabled`, `canCreateGroups`, `groupMemberLimit`); optional fields start unset.
     #[inline]
     pub fn new(
         chat_disabled: impl ::std::convert::Into<bool>,

@@ -68,7 +68,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`convoId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`convoId`); optional fields start unset.
     #[inline]
     pub fn new(convo_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -162,7 +162,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -288,7 +288,7 @@ pub struct ConvoRef {
     pub extra: ::atlex::types::Extra,
 }
 impl ConvoRef {
-    /// Creates a `ConvoRef` from its required fields (`did`, `convoId`); optional fields start unset.
+    /// Creates `ConvoRef` from its required fields (`did`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -413,7 +413,7 @@ pub struct ConvoView {
     pub extra: ::atlex::types::Extra,
 }
 impl ConvoView {
-    /// Creates a `ConvoView` from its required fields (`id`, `rev`, `members`, `muted`, `unreadCount`); optional fields start unset.
+    /// Creates `ConvoView` from its required fields (`id`, `rev`, `members`, `muted`, `unreadCount`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
@@ -1030,7 +1030,7 @@ pub struct DeletedMessageView {
     pub extra: ::atlex::types::Extra,
 }
 impl DeletedMessageView {
-    /// Creates a `DeletedMessageView` from its required fields (`id`, `rev`, `sender`, `sentAt`); optional fields start unset.
+    /// Creates `DeletedMessageView` from its required fields (`id`, `rev`, `sender`, `sentAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
@@ -1164,7 +1164,7 @@ pub struct DirectConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl DirectConvo {
-    /// Creates a `DirectConvo` with every optional field unset.
+    /// Creates `DirectConvo` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1277,7 +1277,7 @@ pub struct GroupConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl GroupConvo {
-    /// Creates a `GroupConvo` from its required fields (`createdAt`, `lockStatus`, `lockStatusModerationOverride`, `memberCount`, `memberLimit`, `name`); optional fields start unset.
+    /// Creates `GroupConvo` from its required fields (`createdAt`, `lockStatus`, `lockStatusModerationOverride`, `memberCount`, `memberLimit`, `name`); optional fields start unset.
     #[inline]
     pub fn new(
         created_at: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -1537,7 +1537,7 @@ pub struct LogAcceptConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogAcceptConvo {
-    /// Creates a `LogAcceptConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogAcceptConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -1655,7 +1655,7 @@ pub struct LogAddMember {
     pub extra: ::atlex::types::Extra,
 }
 impl LogAddMember {
-    /// Creates a `LogAddMember` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogAddMember` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -1817,7 +1817,7 @@ pub struct LogAddReaction {
     pub extra: ::atlex::types::Extra,
 }
 impl LogAddReaction {
-    /// Creates a `LogAddReaction` from its required fields (`rev`, `convoId`, `message`, `reaction`); optional fields start unset.
+    /// Creates `LogAddReaction` from its required fields (`rev`, `convoId`, `message`, `reaction`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -2115,7 +2115,7 @@ pub struct LogApproveJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl LogApproveJoinRequest {
-    /// Creates a `LogApproveJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
+    /// Creates `LogApproveJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -2246,7 +2246,7 @@ pub struct LogBeginConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogBeginConvo {
-    /// Creates a `LogBeginConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogBeginConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -2358,7 +2358,7 @@ pub struct LogCreateJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl LogCreateJoinLink {
-    /// Creates a `LogCreateJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogCreateJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -2491,7 +2491,7 @@ pub struct LogCreateMessage {
     pub extra: ::atlex::types::Extra,
 }
 impl LogCreateMessage {
-    /// Creates a `LogCreateMessage` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogCreateMessage` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -2772,7 +2772,7 @@ pub struct LogDeleteMessage {
     pub extra: ::atlex::types::Extra,
 }
 impl LogDeleteMessage {
-    /// Creates a `LogDeleteMessage` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogDeleteMessage` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3016,7 +3016,7 @@ pub struct LogDisableJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl LogDisableJoinLink {
-    /// Creates a `LogDisableJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogDisableJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3144,7 +3144,7 @@ pub struct LogEditGroup {
     pub extra: ::atlex::types::Extra,
 }
 impl LogEditGroup {
-    /// Creates a `LogEditGroup` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogEditGroup` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3272,7 +3272,7 @@ pub struct LogEditJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl LogEditJoinLink {
-    /// Creates a `LogEditJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogEditJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3400,7 +3400,7 @@ pub struct LogEnableJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl LogEnableJoinLink {
-    /// Creates a `LogEnableJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogEnableJoinLink` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3528,7 +3528,7 @@ pub struct LogIncomingJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl LogIncomingJoinRequest {
-    /// Creates a `LogIncomingJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
+    /// Creates `LogIncomingJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3659,7 +3659,7 @@ pub struct LogLeaveConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogLeaveConvo {
-    /// Creates a `LogLeaveConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogLeaveConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3777,7 +3777,7 @@ pub struct LogLockConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogLockConvo {
-    /// Creates a `LogLockConvo` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogLockConvo` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -3939,7 +3939,7 @@ pub struct LogLockConvoPermanently {
     pub extra: ::atlex::types::Extra,
 }
 impl LogLockConvoPermanently {
-    /// Creates a `LogLockConvoPermanently` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogLockConvoPermanently` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -4101,7 +4101,7 @@ pub struct LogMemberJoin {
     pub extra: ::atlex::types::Extra,
 }
 impl LogMemberJoin {
-    /// Creates a `LogMemberJoin` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogMemberJoin` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -4263,7 +4263,7 @@ pub struct LogMemberLeave {
     pub extra: ::atlex::types::Extra,
 }
 impl LogMemberLeave {
-    /// Creates a `LogMemberLeave` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogMemberLeave` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -4417,7 +4417,7 @@ pub struct LogMuteConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogMuteConvo {
-    /// Creates a `LogMuteConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogMuteConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -4527,7 +4527,7 @@ pub struct LogOutgoingJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl LogOutgoingJoinRequest {
-    /// Creates a `LogOutgoingJoinRequest` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogOutgoingJoinRequest` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -4638,7 +4638,7 @@ pub struct LogReadConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogReadConvo {
-    /// Creates a `LogReadConvo` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogReadConvo` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -4904,7 +4904,7 @@ pub struct LogReadJoinRequests {
     pub extra: ::atlex::types::Extra,
 }
 impl LogReadJoinRequests {
-    /// Creates a `LogReadJoinRequests` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogReadJoinRequests` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -5015,7 +5015,7 @@ pub struct LogReadMessage {
     pub extra: ::atlex::types::Extra,
 }
 impl LogReadMessage {
-    /// Creates a `LogReadMessage` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
+    /// Creates `LogReadMessage` from its required fields (`rev`, `convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -5283,7 +5283,7 @@ pub struct LogRejectJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl LogRejectJoinRequest {
-    /// Creates a `LogRejectJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
+    /// Creates `LogRejectJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -5422,7 +5422,7 @@ pub struct LogRemoveMember {
     pub extra: ::atlex::types::Extra,
 }
 impl LogRemoveMember {
-    /// Creates a `LogRemoveMember` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogRemoveMember` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -5584,7 +5584,7 @@ pub struct LogRemoveReaction {
     pub extra: ::atlex::types::Extra,
 }
 impl LogRemoveReaction {
-    /// Creates a `LogRemoveReaction` from its required fields (`rev`, `convoId`, `message`, `reaction`); optional fields start unset.
+    /// Creates `LogRemoveReaction` from its required fields (`rev`, `convoId`, `message`, `reaction`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -5888,7 +5888,7 @@ pub struct LogUnlockConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogUnlockConvo {
-    /// Creates a `LogUnlockConvo` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
+    /// Creates `LogUnlockConvo` from its required fields (`rev`, `convoId`, `message`, `relatedProfiles`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -6042,7 +6042,7 @@ pub struct LogUnmuteConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl LogUnmuteConvo {
-    /// Creates a `LogUnmuteConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogUnmuteConvo` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -6154,7 +6154,7 @@ pub struct LogWithdrawIncomingJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl LogWithdrawIncomingJoinRequest {
-    /// Creates a `LogWithdrawIncomingJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
+    /// Creates `LogWithdrawIncomingJoinRequest` from its required fields (`rev`, `convoId`, `member`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -6288,7 +6288,7 @@ pub struct LogWithdrawOutgoingJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl LogWithdrawOutgoingJoinRequest {
-    /// Creates a `LogWithdrawOutgoingJoinRequest` from its required fields (`rev`, `convoId`); optional fields start unset.
+    /// Creates `LogWithdrawOutgoingJoinRequest` from its required fields (`rev`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         rev: impl ::std::convert::Into<::std::string::String>,
@@ -6399,7 +6399,7 @@ pub struct MessageAndReactionView {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageAndReactionView {
-    /// Creates a `MessageAndReactionView` from its required fields (`message`, `reaction`); optional fields start unset.
+    /// Creates `MessageAndReactionView` from its required fields (`message`, `reaction`); optional fields start unset.
     #[inline]
     pub fn new(
         message: impl ::std::convert::Into<
@@ -6519,7 +6519,7 @@ pub struct MessageBeforeUserJoinedGroupView {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageBeforeUserJoinedGroupView {
-    /// Creates a `MessageBeforeUserJoinedGroupView` with every optional field unset.
+    /// Creates `MessageBeforeUserJoinedGroupView` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -6619,7 +6619,7 @@ pub struct MessageInput {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageInput {
-    /// Creates a `MessageInput` from its required fields (`text`); optional fields start unset.
+    /// Creates `MessageInput` from its required fields (`text`); optional fields start unset.
     #[inline]
     pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -6913,7 +6913,7 @@ pub struct MessageRef {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageRef {
-    /// Creates a `MessageRef` from its required fields (`did`, `messageId`, `convoId`); optional fields start unset.
+    /// Creates `MessageRef` from its required fields (`did`, `messageId`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -7052,7 +7052,7 @@ pub struct MessageView {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageView {
-    /// Creates a `MessageView` from its required fields (`id`, `rev`, `text`, `sender`, `sentAt`); optional fields start unset.
+    /// Creates `MessageView` from its required fields (`id`, `rev`, `text`, `sender`, `sentAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
@@ -7585,7 +7585,7 @@ pub struct MessageViewSender {
     pub extra: ::atlex::types::Extra,
 }
 impl MessageViewSender {
-    /// Creates a `MessageViewSender` from its required fields (`did`); optional fields start unset.
+    /// Creates `MessageViewSender` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -7681,7 +7681,7 @@ pub struct ReactionView {
     pub extra: ::atlex::types::Extra,
 }
 impl ReactionView {
-    /// Creates a `ReactionView` from its required fields (`value`, `sender`, `createdAt`); optional fields start unset.
+    /// Creates `ReactionView` from its required fields (`value`, `sender`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         value: impl ::std::convert::Into<::std::string::String>,
@@ -7804,7 +7804,7 @@ pub struct ReactionViewSender {
     pub extra: ::atlex::types::Extra,
 }
 impl ReactionViewSender {
-    /// Creates a `ReactionViewSender` from its required fields (`did`); optional fields start unset.
+    /// Creates `ReactionViewSender` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -7899,7 +7899,7 @@ pub struct ReplyRef {
     pub extra: ::atlex::types::Extra,
 }
 impl ReplyRef {
-    /// Creates a `ReplyRef` from its required fields (`messageId`); optional fields start unset.
+    /// Creates `ReplyRef` from its required fields (`messageId`); optional fields start unset.
     #[inline]
     pub fn new(message_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -7998,7 +7998,7 @@ pub struct SystemMessageDataAddMember {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataAddMember {
-    /// Creates a `SystemMessageDataAddMember` from its required fields (`member`, `role`, `addedBy`); optional fields start unset.
+    /// Creates `SystemMessageDataAddMember` from its required fields (`member`, `role`, `addedBy`); optional fields start unset.
     #[inline]
     pub fn new(
         member: impl ::std::convert::Into<
@@ -8127,7 +8127,7 @@ pub struct SystemMessageDataCreateJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataCreateJoinLink {
-    /// Creates a `SystemMessageDataCreateJoinLink` with every optional field unset.
+    /// Creates `SystemMessageDataCreateJoinLink` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -8216,7 +8216,7 @@ pub struct SystemMessageDataDisableJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataDisableJoinLink {
-    /// Creates a `SystemMessageDataDisableJoinLink` with every optional field unset.
+    /// Creates `SystemMessageDataDisableJoinLink` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -8313,7 +8313,7 @@ pub struct SystemMessageDataEditGroup {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataEditGroup {
-    /// Creates a `SystemMessageDataEditGroup` with every optional field unset.
+    /// Creates `SystemMessageDataEditGroup` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -8444,7 +8444,7 @@ pub struct SystemMessageDataEditJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataEditJoinLink {
-    /// Creates a `SystemMessageDataEditJoinLink` with every optional field unset.
+    /// Creates `SystemMessageDataEditJoinLink` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -8532,7 +8532,7 @@ pub struct SystemMessageDataEnableJoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataEnableJoinLink {
-    /// Creates a `SystemMessageDataEnableJoinLink` with every optional field unset.
+    /// Creates `SystemMessageDataEnableJoinLink` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -8625,7 +8625,7 @@ pub struct SystemMessageDataLockConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataLockConvo {
-    /// Creates a `SystemMessageDataLockConvo` from its required fields (`lockedBy`); optional fields start unset.
+    /// Creates `SystemMessageDataLockConvo` from its required fields (`lockedBy`); optional fields start unset.
     #[inline]
     pub fn new(
         locked_by: impl ::std::convert::Into<
@@ -8728,7 +8728,7 @@ pub struct SystemMessageDataLockConvoPermanently {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataLockConvoPermanently {
-    /// Creates a `SystemMessageDataLockConvoPermanently` from its required fields (`lockedBy`); optional fields start unset.
+    /// Creates `SystemMessageDataLockConvoPermanently` from its required fields (`lockedBy`); optional fields start unset.
     #[inline]
     pub fn new(
         locked_by: impl ::std::convert::Into<
@@ -8843,7 +8843,7 @@ pub struct SystemMessageDataMemberJoin {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataMemberJoin {
-    /// Creates a `SystemMessageDataMemberJoin` from its required fields (`member`, `role`); optional fields start unset.
+    /// Creates `SystemMessageDataMemberJoin` from its required fields (`member`, `role`); optional fields start unset.
     #[inline]
     pub fn new(
         member: impl ::std::convert::Into<
@@ -8987,7 +8987,7 @@ pub struct SystemMessageDataMemberLeave {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataMemberLeave {
-    /// Creates a `SystemMessageDataMemberLeave` from its required fields (`member`); optional fields start unset.
+    /// Creates `SystemMessageDataMemberLeave` from its required fields (`member`); optional fields start unset.
     #[inline]
     pub fn new(
         member: impl ::std::convert::Into<
@@ -9090,7 +9090,7 @@ pub struct SystemMessageDataRemoveMember {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataRemoveMember {
-    /// Creates a `SystemMessageDataRemoveMember` from its required fields (`member`, `removedBy`); optional fields start unset.
+    /// Creates `SystemMessageDataRemoveMember` from its required fields (`member`, `removedBy`); optional fields start unset.
     #[inline]
     pub fn new(
         member: impl ::std::convert::Into<
@@ -9211,7 +9211,7 @@ pub struct SystemMessageDataUnlockConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageDataUnlockConvo {
-    /// Creates a `SystemMessageDataUnlockConvo` from its required fields (`unlockedBy`); optional fields start unset.
+    /// Creates `SystemMessageDataUnlockConvo` from its required fields (`unlockedBy`); optional fields start unset.
     #[inline]
     pub fn new(
         unlocked_by: impl ::std::convert::Into<
@@ -9310,7 +9310,7 @@ pub struct SystemMessageReferredUser {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageReferredUser {
-    /// Creates a `SystemMessageReferredUser` from its required fields (`did`); optional fields start unset.
+    /// Creates `SystemMessageReferredUser` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -9407,7 +9407,7 @@ pub struct SystemMessageView {
     pub extra: ::atlex::types::Extra,
 }
 impl SystemMessageView {
-    /// Creates a `SystemMessageView` from its required fields (`id`, `rev`, `sentAt`, `data`); optional fields start unset.
+    /// Creates `SystemMessageView` from its required fields (`id`, `rev`, `sentAt`, `data`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,

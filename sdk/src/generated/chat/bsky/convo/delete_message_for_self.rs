@@ -76,7 +76,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`convoId`, `messageId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`convoId`, `messageId`); optional fields start unset.
     #[inline]
     pub fn new(
         convo_id: impl ::std::convert::Into<::std::string::String>,

@@ -88,7 +88,7 @@ pub struct Params {
     pub members: ::std::vec::Vec<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`members`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`members`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         members: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -124,7 +124,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`convo`); optional fields start unset.
+    /// Creates `Output` from its required fields (`convo`); optional fields start unset.
     #[inline]
     pub fn new(
         convo: impl ::std::convert::Into<::atlex::chat::bsky::convo::defs::ConvoView>,

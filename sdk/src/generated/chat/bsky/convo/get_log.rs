@@ -39,7 +39,7 @@ pub struct Params {
     pub cursor: ::std::option::Option<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -897,7 +897,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`logs`); optional fields start unset.
+    /// Creates `Output` from its required fields (`logs`); optional fields start unset.
     #[inline]
     pub fn new(
         logs: impl ::std::convert::Into<

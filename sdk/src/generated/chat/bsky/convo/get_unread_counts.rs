@@ -28,7 +28,7 @@ pub struct Params {
     pub include_group_chats: ::std::option::Option<bool>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -77,7 +77,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`unreadAcceptedConvos`, `unreadRequestConvos`); optional fields start unset.
+    /// Creates `Output` from its required fields (`unreadAcceptedConvos`, `unreadRequestConvos`); optional fields start unset.
     #[inline]
     pub fn new(
         unread_accepted_convos: impl ::std::convert::Into<i64>,

@@ -79,7 +79,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`convoId`, `message`); optional fields start unset.
+    /// Creates `Input` from its required fields (`convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         convo_id: impl ::std::convert::Into<::std::string::String>,

@@ -79,7 +79,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`items`); optional fields start unset.
+    /// Creates `Input` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -197,7 +197,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`items`); optional fields start unset.
+    /// Creates `Output` from its required fields (`items`); optional fields start unset.
     #[inline]
     pub fn new(
         items: impl ::std::convert::Into<
@@ -309,7 +309,7 @@ pub struct BatchItem {
     pub extra: ::atlex::types::Extra,
 }
 impl BatchItem {
-    /// Creates a `BatchItem` from its required fields (`convoId`, `message`); optional fields start unset.
+    /// Creates `BatchItem` from its required fields (`convoId`, `message`); optional fields start unset.
     #[inline]
     pub fn new(
         convo_id: impl ::std::convert::Into<::std::string::String>,

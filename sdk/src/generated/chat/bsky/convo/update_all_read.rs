@@ -120,7 +120,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -233,7 +233,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`updatedCount`); optional fields start unset.
+    /// Creates `Output` from its required fields (`updatedCount`); optional fields start unset.
     #[inline]
     pub fn new(updated_count: impl ::std::convert::Into<i64>) -> Self {
         Self {

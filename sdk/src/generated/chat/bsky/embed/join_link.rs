@@ -11,7 +11,7 @@ pub struct JoinLink {
     pub extra: ::atlex::types::Extra,
 }
 impl JoinLink {
-    /// Creates a `JoinLink` from its required fields (`code`); optional fields start unset.
+    /// Creates `JoinLink` from its required fields (`code`); optional fields start unset.
     #[inline]
     pub fn new(code: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -105,7 +105,7 @@ pub struct View {
     pub extra: ::atlex::types::Extra,
 }
 impl View {
-    /// Creates a `View` from its required fields (`joinLinkPreview`); optional fields start unset.
+    /// Creates `View` from its required fields (`joinLinkPreview`); optional fields start unset.
     #[inline]
     pub fn new(
         join_link_preview: impl ::std::convert::Into<

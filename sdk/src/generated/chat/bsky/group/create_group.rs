@@ -101,7 +101,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`members`, `name`); optional fields start unset.
+    /// Creates `Input` from its required fields (`members`, `name`); optional fields start unset.
     #[inline]
     pub fn new(
         members: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -233,7 +233,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`convo`); optional fields start unset.
+    /// Creates `Output` from its required fields (`convo`); optional fields start unset.
     #[inline]
     pub fn new(
         convo: impl ::std::convert::Into<::atlex::chat::bsky::convo::defs::ConvoView>,

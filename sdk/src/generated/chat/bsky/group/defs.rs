@@ -189,7 +189,7 @@ pub struct DisabledJoinLinkPreviewView {
     pub extra: ::atlex::types::Extra,
 }
 impl DisabledJoinLinkPreviewView {
-    /// Creates a `DisabledJoinLinkPreviewView` from its required fields (`code`); optional fields start unset.
+    /// Creates `DisabledJoinLinkPreviewView` from its required fields (`code`); optional fields start unset.
     #[inline]
     pub fn new(code: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -283,7 +283,7 @@ pub struct InvalidJoinLinkPreviewView {
     pub extra: ::atlex::types::Extra,
 }
 impl InvalidJoinLinkPreviewView {
-    /// Creates a `InvalidJoinLinkPreviewView` from its required fields (`code`); optional fields start unset.
+    /// Creates `InvalidJoinLinkPreviewView` from its required fields (`code`); optional fields start unset.
     #[inline]
     pub fn new(code: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -394,7 +394,7 @@ pub struct JoinLinkPreviewView {
     pub extra: ::atlex::types::Extra,
 }
 impl JoinLinkPreviewView {
-    /// Creates a `JoinLinkPreviewView` from its required fields (`convoId`, `code`, `name`, `owner`, `memberCount`, `memberLimit`, `requireApproval`, `joinRule`); optional fields start unset.
+    /// Creates `JoinLinkPreviewView` from its required fields (`convoId`, `code`, `name`, `owner`, `memberCount`, `memberLimit`, `requireApproval`, `joinRule`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -657,7 +657,7 @@ pub struct JoinLinkView {
     pub extra: ::atlex::types::Extra,
 }
 impl JoinLinkView {
-    /// Creates a `JoinLinkView` from its required fields (`code`, `enabledStatus`, `requireApproval`, `joinRule`, `createdAt`); optional fields start unset.
+    /// Creates `JoinLinkView` from its required fields (`code`, `enabledStatus`, `requireApproval`, `joinRule`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         code: impl ::std::convert::Into<::std::string::String>,
@@ -813,7 +813,7 @@ pub struct JoinLinkViewerState {
     pub extra: ::atlex::types::Extra,
 }
 impl JoinLinkViewerState {
-    /// Creates a `JoinLinkViewerState` with every optional field unset.
+    /// Creates `JoinLinkViewerState` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -935,7 +935,7 @@ pub struct JoinRequestConvoView {
     pub extra: ::atlex::types::Extra,
 }
 impl JoinRequestConvoView {
-    /// Creates a `JoinRequestConvoView` from its required fields (`convoId`, `name`, `owner`, `memberCount`, `memberLimit`, `viewer`); optional fields start unset.
+    /// Creates `JoinRequestConvoView` from its required fields (`convoId`, `name`, `owner`, `memberCount`, `memberLimit`, `viewer`); optional fields start unset.
     #[inline]
     pub fn new(
         convo_id: impl ::std::convert::Into<::std::string::String>,
@@ -1115,7 +1115,7 @@ pub struct JoinRequestView {
     pub extra: ::atlex::types::Extra,
 }
 impl JoinRequestView {
-    /// Creates a `JoinRequestView` from its required fields (`convoId`, `requestedBy`, `requestedAt`); optional fields start unset.
+    /// Creates `JoinRequestView` from its required fields (`convoId`, `requestedBy`, `requestedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         convo_id: impl ::std::convert::Into<::std::string::String>,

@@ -78,7 +78,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`convoId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`convoId`); optional fields start unset.
     #[inline]
     pub fn new(convo_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -172,7 +172,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`joinLink`); optional fields start unset.
+    /// Creates `Output` from its required fields (`joinLink`); optional fields start unset.
     #[inline]
     pub fn new(
         join_link: impl ::std::convert::Into<

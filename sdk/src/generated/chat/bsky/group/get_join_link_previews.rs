@@ -24,7 +24,7 @@ pub struct Params {
     pub codes: ::std::vec::Vec<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`codes`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`codes`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         codes: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -208,7 +208,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`joinLinkPreviews`); optional fields start unset.
+    /// Creates `Output` from its required fields (`joinLinkPreviews`); optional fields start unset.
     #[inline]
     pub fn new(
         join_link_previews: impl ::std::convert::Into<

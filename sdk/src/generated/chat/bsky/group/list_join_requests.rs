@@ -90,7 +90,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`convoId`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`convoId`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(convo_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -153,7 +153,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`requests`); optional fields start unset.
+    /// Creates `Output` from its required fields (`requests`); optional fields start unset.
     #[inline]
     pub fn new(
         requests: impl ::std::convert::Into<

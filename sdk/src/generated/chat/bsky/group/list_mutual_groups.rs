@@ -45,7 +45,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`subject`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`subject`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(subject: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -108,7 +108,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`convos`); optional fields start unset.
+    /// Creates `Output` from its required fields (`convos`); optional fields start unset.
     #[inline]
     pub fn new(
         convos: impl ::std::convert::Into<

@@ -92,7 +92,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`code`); optional fields start unset.
+    /// Creates `Input` from its required fields (`code`); optional fields start unset.
     #[inline]
     pub fn new(code: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -277,7 +277,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`status`); optional fields start unset.
+    /// Creates `Output` from its required fields (`status`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<

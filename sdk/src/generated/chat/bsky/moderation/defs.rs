@@ -14,7 +14,7 @@ pub struct ConvoView {
     pub extra: ::atlex::types::Extra,
 }
 impl ConvoView {
-    /// Creates a `ConvoView` from its required fields (`id`, `rev`); optional fields start unset.
+    /// Creates `ConvoView` from its required fields (`id`, `rev`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,
@@ -260,7 +260,7 @@ pub struct DirectConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl DirectConvo {
-    /// Creates a `DirectConvo` with every optional field unset.
+    /// Creates `DirectConvo` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -366,7 +366,7 @@ pub struct GroupConvo {
     pub extra: ::atlex::types::Extra,
 }
 impl GroupConvo {
-    /// Creates a `GroupConvo` from its required fields (`createdAt`, `joinRequestCount`, `lockStatus`, `memberCount`, `memberLimit`, `name`); optional fields start unset.
+    /// Creates `GroupConvo` from its required fields (`createdAt`, `joinRequestCount`, `lockStatus`, `memberCount`, `memberLimit`, `name`); optional fields start unset.
     #[inline]
     pub fn new(
         created_at: impl ::std::convert::Into<::atlex::types::Datetime>,

@@ -21,7 +21,7 @@ pub struct Params {
     pub actor: ::atlex::types::Did,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self { actor: actor.into() }
@@ -47,7 +47,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`day`, `month`, `all`); optional fields start unset.
+    /// Creates `Output` from its required fields (`day`, `month`, `all`); optional fields start unset.
     #[inline]
     pub fn new(
         day: impl ::std::convert::Into<
@@ -186,7 +186,7 @@ pub struct Metadata {
     pub extra: ::atlex::types::Extra,
 }
 impl Metadata {
-    /// Creates a `Metadata` from its required fields (`messagesSent`, `messagesReceived`, `convos`, `convosStarted`); optional fields start unset.
+    /// Creates `Metadata` from its required fields (`messagesSent`, `messagesReceived`, `convos`, `convosStarted`); optional fields start unset.
     #[inline]
     pub fn new(
         messages_sent: impl ::std::convert::Into<i64>,

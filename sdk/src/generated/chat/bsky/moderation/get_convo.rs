@@ -64,7 +64,7 @@ pub struct Params {
     pub convo_id: ::std::string::String,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`convoId`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`convoId`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(convo_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self { convo_id: convo_id.into() }
@@ -88,7 +88,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`convo`); optional fields start unset.
+    /// Creates `Output` from its required fields (`convo`); optional fields start unset.
     #[inline]
     pub fn new(
         convo: impl ::std::convert::Into<

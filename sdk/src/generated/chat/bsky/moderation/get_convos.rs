@@ -25,7 +25,7 @@ pub struct Params {
     pub convo_ids: ::std::vec::Vec<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`convoIds`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`convoIds`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         convo_ids: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -63,7 +63,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`convos`); optional fields start unset.
+    /// Creates `Output` from its required fields (`convos`); optional fields start unset.
     #[inline]
     pub fn new(
         convos: impl ::std::convert::Into<

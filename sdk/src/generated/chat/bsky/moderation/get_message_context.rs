@@ -39,7 +39,7 @@ pub struct Params {
     pub max_interleaved_system_messages: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`messageId`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`messageId`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(message_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -238,7 +238,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`messages`); optional fields start unset.
+    /// Creates `Output` from its required fields (`messages`); optional fields start unset.
     #[inline]
     pub fn new(
         messages: impl ::std::convert::Into<

@@ -64,7 +64,7 @@ pub struct Params {
     pub cursor: ::std::option::Option<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -521,7 +521,7 @@ pub struct EventChatAccepted {
     pub extra: ::atlex::types::Extra,
 }
 impl EventChatAccepted {
-    /// Creates a `EventChatAccepted` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `method`, `rev`); optional fields start unset.
+    /// Creates `EventChatAccepted` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `method`, `rev`); optional fields start unset.
     #[inline]
     pub fn new(
         actor_did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -853,7 +853,7 @@ pub struct EventConvoFirstMessage {
     pub extra: ::atlex::types::Extra,
 }
 impl EventConvoFirstMessage {
-    /// Creates a `EventConvoFirstMessage` from its required fields (`createdAt`, `rev`, `convoId`, `user`, `recipients`); optional fields start unset.
+    /// Creates `EventConvoFirstMessage` from its required fields (`createdAt`, `rev`, `convoId`, `user`, `recipients`); optional fields start unset.
     #[inline]
     pub fn new(
         created_at: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -1050,7 +1050,7 @@ pub struct EventGroupChatCreated {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatCreated {
-    /// Creates a `EventGroupChatCreated` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `initialMemberDids`, `ownerDid`, `rev`); optional fields start unset.
+    /// Creates `EventGroupChatCreated` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `initialMemberDids`, `ownerDid`, `rev`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -1288,7 +1288,7 @@ pub struct EventGroupChatJoinRequest {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatJoinRequest {
-    /// Creates a `EventGroupChatJoinRequest` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `joinLinkCode`, `ownerDid`, `rev`, `subjectFollowsOwner`); optional fields start unset.
+    /// Creates `EventGroupChatJoinRequest` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `joinLinkCode`, `ownerDid`, `rev`, `subjectFollowsOwner`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -1533,7 +1533,7 @@ pub struct EventGroupChatJoinRequestApproved {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatJoinRequestApproved {
-    /// Creates a `EventGroupChatJoinRequestApproved` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `subjectDid`); optional fields start unset.
+    /// Creates `EventGroupChatJoinRequestApproved` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `subjectDid`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -1761,7 +1761,7 @@ pub struct EventGroupChatJoinRequestRejected {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatJoinRequestRejected {
-    /// Creates a `EventGroupChatJoinRequestRejected` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `subjectDid`); optional fields start unset.
+    /// Creates `EventGroupChatJoinRequestRejected` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `subjectDid`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -1997,7 +1997,7 @@ pub struct EventGroupChatMemberAdded {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatMemberAdded {
-    /// Creates a `EventGroupChatMemberAdded` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `requestMembersCount`, `rev`, `subjectDid`, `subjectFollowsOwner`); optional fields start unset.
+    /// Creates `EventGroupChatMemberAdded` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `requestMembersCount`, `rev`, `subjectDid`, `subjectFollowsOwner`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -2258,7 +2258,7 @@ pub struct EventGroupChatMemberJoined {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatMemberJoined {
-    /// Creates a `EventGroupChatMemberJoined` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `joinLinkCode`, `ownerDid`, `rev`, `subjectFollowsOwner`); optional fields start unset.
+    /// Creates `EventGroupChatMemberJoined` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `joinLinkCode`, `ownerDid`, `rev`, `subjectFollowsOwner`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -2507,7 +2507,7 @@ pub struct EventGroupChatMemberLeft {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatMemberLeft {
-    /// Creates a `EventGroupChatMemberLeft` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `leaveMethod`, `ownerDid`, `rev`, `subjectDid`); optional fields start unset.
+    /// Creates `EventGroupChatMemberLeft` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `leaveMethod`, `ownerDid`, `rev`, `subjectDid`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -2874,7 +2874,7 @@ pub struct EventGroupChatUpdated {
     pub extra: ::atlex::types::Extra,
 }
 impl EventGroupChatUpdated {
-    /// Creates a `EventGroupChatUpdated` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `updateType`); optional fields start unset.
+    /// Creates `EventGroupChatUpdated` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `updateType`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -3484,7 +3484,7 @@ pub struct EventRateLimitExceeded {
     pub extra: ::atlex::types::Extra,
 }
 impl EventRateLimitExceeded {
-    /// Creates a `EventRateLimitExceeded` from its required fields (`actorDid`, `createdAt`, `endpoint`, `rev`); optional fields start unset.
+    /// Creates `EventRateLimitExceeded` from its required fields (`actorDid`, `createdAt`, `endpoint`, `rev`); optional fields start unset.
     #[inline]
     pub fn new(
         actor_did: impl ::std::convert::Into<::atlex::types::Did>,

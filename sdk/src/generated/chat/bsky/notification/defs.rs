@@ -9,7 +9,7 @@ pub struct ChatPreference {
     pub extra: ::atlex::types::Extra,
 }
 impl ChatPreference {
-    /// Creates a `ChatPreference` from its required fields (`include`, `push`); optional fields start unset.
+    /// Creates `ChatPreference` from its required fields (`include`, `push`); optional fields start unset.
     #[inline]
     pub fn new(
         include: impl ::std::convert::Into<
@@ -212,7 +212,7 @@ pub struct Preferences {
     pub extra: ::atlex::types::Extra,
 }
 impl Preferences {
-    /// Creates a `Preferences` from its required fields (`chat`, `chatRequest`); optional fields start unset.
+    /// Creates `Preferences` from its required fields (`chat`, `chatRequest`); optional fields start unset.
     #[inline]
     pub fn new(
         chat: impl ::std::convert::Into<

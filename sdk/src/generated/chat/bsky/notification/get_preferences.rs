@@ -26,7 +26,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`preferences`); optional fields start unset.
+    /// Creates `Output` from its required fields (`preferences`); optional fields start unset.
     #[inline]
     pub fn new(
         preferences: impl ::std::convert::Into<

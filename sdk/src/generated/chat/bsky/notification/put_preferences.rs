@@ -34,7 +34,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -179,7 +179,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`preferences`); optional fields start unset.
+    /// Creates `Output` from its required fields (`preferences`); optional fields start unset.
     #[inline]
     pub fn new(
         preferences: impl ::std::convert::Into<

@@ -33,7 +33,7 @@ pub struct AccountView {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountView {
-    /// Creates a `AccountView` from its required fields (`did`, `handle`, `indexedAt`); optional fields start unset.
+    /// Creates `AccountView` from its required fields (`did`, `handle`, `indexedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -395,7 +395,7 @@ pub struct RepoBlobRef {
     pub extra: ::atlex::types::Extra,
 }
 impl RepoBlobRef {
-    /// Creates a `RepoBlobRef` from its required fields (`did`, `cid`); optional fields start unset.
+    /// Creates `RepoBlobRef` from its required fields (`did`, `cid`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -523,7 +523,7 @@ pub struct RepoRef {
     pub extra: ::atlex::types::Extra,
 }
 impl RepoRef {
-    /// Creates a `RepoRef` from its required fields (`did`); optional fields start unset.
+    /// Creates `RepoRef` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -617,7 +617,7 @@ pub struct StatusAttr {
     pub extra: ::atlex::types::Extra,
 }
 impl StatusAttr {
-    /// Creates a `StatusAttr` from its required fields (`applied`); optional fields start unset.
+    /// Creates `StatusAttr` from its required fields (`applied`); optional fields start unset.
     #[inline]
     pub fn new(applied: impl ::std::convert::Into<bool>) -> Self {
         Self {
@@ -732,7 +732,7 @@ pub struct ThreatSignature {
     pub extra: ::atlex::types::Extra,
 }
 impl ThreatSignature {
-    /// Creates a `ThreatSignature` from its required fields (`property`, `value`); optional fields start unset.
+    /// Creates `ThreatSignature` from its required fields (`property`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         property: impl ::std::convert::Into<::std::string::String>,

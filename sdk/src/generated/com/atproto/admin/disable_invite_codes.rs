@@ -27,7 +27,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

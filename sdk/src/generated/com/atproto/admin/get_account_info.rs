@@ -24,7 +24,7 @@ pub struct Params {
     pub did: ::atlex::types::Did,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self { did: did.into() }

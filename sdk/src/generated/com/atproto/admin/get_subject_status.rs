@@ -26,7 +26,7 @@ pub struct Params {
     pub uri: ::std::option::Option<::atlex::types::AtUri>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -214,7 +214,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`subject`); optional fields start unset.
+    /// Creates `Output` from its required fields (`subject`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<

@@ -45,7 +45,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -124,7 +124,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`accounts`); optional fields start unset.
+    /// Creates `Output` from its required fields (`accounts`); optional fields start unset.
     #[inline]
     pub fn new(
         accounts: impl ::std::convert::Into<

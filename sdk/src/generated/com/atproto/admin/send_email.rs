@@ -35,7 +35,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`recipientDid`, `content`, `senderDid`); optional fields start unset.
+    /// Creates `Input` from its required fields (`recipientDid`, `content`, `senderDid`); optional fields start unset.
     #[inline]
     pub fn new(
         recipient_did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -200,7 +200,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`sent`); optional fields start unset.
+    /// Creates `Output` from its required fields (`sent`); optional fields start unset.
     #[inline]
     pub fn new(sent: impl ::std::convert::Into<bool>) -> Self {
         Self {

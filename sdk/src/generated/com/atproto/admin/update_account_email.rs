@@ -28,7 +28,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`account`, `email`); optional fields start unset.
+    /// Creates `Input` from its required fields (`account`, `email`); optional fields start unset.
     #[inline]
     pub fn new(
         account: impl ::std::convert::Into<::atlex::types::AtIdentifier>,

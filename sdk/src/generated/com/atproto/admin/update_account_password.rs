@@ -36,7 +36,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`did`, `password`); optional fields start unset.
+    /// Creates `Input` from its required fields (`did`, `password`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

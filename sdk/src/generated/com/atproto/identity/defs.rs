@@ -14,7 +14,7 @@ pub struct IdentityInfo {
     pub extra: ::atlex::types::Extra,
 }
 impl IdentityInfo {
-    /// Creates a `IdentityInfo` from its required fields (`did`, `handle`, `didDoc`); optional fields start unset.
+    /// Creates `IdentityInfo` from its required fields (`did`, `handle`, `didDoc`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -80,7 +80,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`identifier`); optional fields start unset.
+    /// Creates `Input` from its required fields (`identifier`); optional fields start unset.
     #[inline]
     pub fn new(
         identifier: impl ::std::convert::Into<::atlex::types::AtIdentifier>,

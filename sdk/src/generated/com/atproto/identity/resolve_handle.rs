@@ -65,7 +65,7 @@ pub struct Params {
     pub handle: ::atlex::types::Handle,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`handle`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`handle`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(handle: impl ::std::convert::Into<::atlex::types::Handle>) -> Self {
         Self { handle: handle.into() }
@@ -89,7 +89,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`did`); optional fields start unset.
+    /// Creates `Output` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {

@@ -77,7 +77,7 @@ pub struct Params {
     pub identifier: ::atlex::types::AtIdentifier,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`identifier`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`identifier`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         identifier: impl ::std::convert::Into<::atlex::types::AtIdentifier>,

@@ -48,7 +48,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -274,7 +274,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`operation`); optional fields start unset.
+    /// Creates `Output` from its required fields (`operation`); optional fields start unset.
     #[inline]
     pub fn new(operation: impl ::std::convert::Into<::atlex::types::Data>) -> Self {
         Self {

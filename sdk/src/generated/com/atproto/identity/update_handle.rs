@@ -27,7 +27,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`handle`); optional fields start unset.
+    /// Creates `Input` from its required fields (`handle`); optional fields start unset.
     #[inline]
     pub fn new(handle: impl ::std::convert::Into<::atlex::types::Handle>) -> Self {
         Self {

@@ -149,7 +149,7 @@ pub struct Label {
     pub extra: ::atlex::types::Extra,
 }
 impl Label {
-    /// Creates a `Label` from its required fields (`src`, `uri`, `val`, `cts`); optional fields start unset.
+    /// Creates `Label` from its required fields (`src`, `uri`, `val`, `cts`); optional fields start unset.
     #[inline]
     pub fn new(
         src: impl ::std::convert::Into<::atlex::types::Did>,
@@ -412,7 +412,7 @@ pub struct LabelValueDefinition {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelValueDefinition {
-    /// Creates a `LabelValueDefinition` from its required fields (`identifier`, `severity`, `blurs`, `locales`); optional fields start unset.
+    /// Creates `LabelValueDefinition` from its required fields (`identifier`, `severity`, `blurs`, `locales`); optional fields start unset.
     #[inline]
     pub fn new(
         identifier: impl ::std::convert::Into<::std::string::String>,
@@ -921,7 +921,7 @@ pub struct LabelValueDefinitionStrings {
     pub extra: ::atlex::types::Extra,
 }
 impl LabelValueDefinitionStrings {
-    /// Creates a `LabelValueDefinitionStrings` from its required fields (`lang`, `name`, `description`); optional fields start unset.
+    /// Creates `LabelValueDefinitionStrings` from its required fields (`lang`, `name`, `description`); optional fields start unset.
     #[inline]
     pub fn new(
         lang: impl ::std::convert::Into<::atlex::types::Language>,
@@ -1074,7 +1074,7 @@ pub struct SelfLabel {
     pub extra: ::atlex::types::Extra,
 }
 impl SelfLabel {
-    /// Creates a `SelfLabel` from its required fields (`val`); optional fields start unset.
+    /// Creates `SelfLabel` from its required fields (`val`); optional fields start unset.
     #[inline]
     pub fn new(val: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -1182,7 +1182,7 @@ pub struct SelfLabels {
     pub extra: ::atlex::types::Extra,
 }
 impl SelfLabels {
-    /// Creates a `SelfLabels` from its required fields (`values`); optional fields start unset.
+    /// Creates `SelfLabels` from its required fields (`values`); optional fields start unset.
     #[inline]
     pub fn new(
         values: impl ::std::convert::Into<

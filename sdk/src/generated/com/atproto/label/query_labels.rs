@@ -50,7 +50,7 @@ pub struct Params {
     pub sources: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`uriPatterns`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`uriPatterns`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         uri_patterns: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -127,7 +127,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`labels`); optional fields start unset.
+    /// Creates `Output` from its required fields (`labels`); optional fields start unset.
     #[inline]
     pub fn new(
         labels: impl ::std::convert::Into<

@@ -58,7 +58,7 @@ pub struct Params {
     pub cursor: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -207,7 +207,7 @@ pub struct Info {
     pub extra: ::atlex::types::Extra,
 }
 impl Info {
-    /// Creates a `Info` from its required fields (`name`); optional fields start unset.
+    /// Creates `Info` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<
@@ -414,7 +414,7 @@ pub struct Labels {
     pub extra: ::atlex::types::Extra,
 }
 impl Labels {
-    /// Creates a `Labels` from its required fields (`seq`, `labels`); optional fields start unset.
+    /// Creates `Labels` from its required fields (`seq`, `labels`); optional fields start unset.
     #[inline]
     pub fn new(
         seq: impl ::std::convert::Into<i64>,

@@ -65,7 +65,7 @@ pub struct Params {
     pub nsid: ::atlex::types::Nsid,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`nsid`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`nsid`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(nsid: impl ::std::convert::Into<::atlex::types::Nsid>) -> Self {
         Self { nsid: nsid.into() }
@@ -94,7 +94,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`uri`, `cid`, `schema`); optional fields start unset.
+    /// Creates `Output` from its required fields (`uri`, `cid`, `schema`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -12,7 +12,7 @@ pub struct Schema {
     pub extra: ::atlex::types::Extra,
 }
 impl Schema {
-    /// Creates a `Schema` from its required fields (`lexicon`); optional fields start unset.
+    /// Creates `Schema` from its required fields (`lexicon`); optional fields start unset.
     #[inline]
     pub fn new(lexicon: impl ::std::convert::Into<i64>) -> Self {
         Self {

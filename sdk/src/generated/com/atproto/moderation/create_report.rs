@@ -137,7 +137,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`reasonType`, `subject`); optional fields start unset.
+    /// Creates `Input` from its required fields (`reasonType`, `subject`); optional fields start unset.
     #[inline]
     pub fn new(
         reason_type: impl ::std::convert::Into<
@@ -429,7 +429,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`id`, `reasonType`, `subject`, `reportedBy`, `createdAt`); optional fields start unset.
+    /// Creates `Output` from its required fields (`id`, `reasonType`, `subject`, `reportedBy`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -622,7 +622,7 @@ pub struct ModTool {
     pub extra: ::atlex::types::Extra,
 }
 impl ModTool {
-    /// Creates a `ModTool` from its required fields (`name`); optional fields start unset.
+    /// Creates `ModTool` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -202,7 +202,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`repo`, `writes`); optional fields start unset.
+    /// Creates `Input` from its required fields (`repo`, `writes`); optional fields start unset.
     #[inline]
     pub fn new(
         repo: impl ::std::convert::Into<::atlex::types::AtIdentifier>,
@@ -498,7 +498,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -641,7 +641,7 @@ pub struct Create {
     pub extra: ::atlex::types::Extra,
 }
 impl Create {
-    /// Creates a `Create` from its required fields (`collection`, `value`); optional fields start unset.
+    /// Creates `Create` from its required fields (`collection`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         collection: impl ::std::convert::Into<::atlex::types::Nsid>,
@@ -793,7 +793,7 @@ pub struct CreateResult {
     pub extra: ::atlex::types::Extra,
 }
 impl CreateResult {
-    /// Creates a `CreateResult` from its required fields (`uri`, `cid`); optional fields start unset.
+    /// Creates `CreateResult` from its required fields (`uri`, `cid`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -1021,7 +1021,7 @@ pub struct Delete {
     pub extra: ::atlex::types::Extra,
 }
 impl Delete {
-    /// Creates a `Delete` from its required fields (`collection`, `rkey`); optional fields start unset.
+    /// Creates `Delete` from its required fields (`collection`, `rkey`); optional fields start unset.
     #[inline]
     pub fn new(
         collection: impl ::std::convert::Into<::atlex::types::Nsid>,
@@ -1127,7 +1127,7 @@ pub struct DeleteResult {
     pub extra: ::atlex::types::Extra,
 }
 impl DeleteResult {
-    /// Creates a `DeleteResult` with every optional field unset.
+    /// Creates `DeleteResult` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1214,7 +1214,7 @@ pub struct Update {
     pub extra: ::atlex::types::Extra,
 }
 impl Update {
-    /// Creates a `Update` from its required fields (`collection`, `rkey`, `value`); optional fields start unset.
+    /// Creates `Update` from its required fields (`collection`, `rkey`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         collection: impl ::std::convert::Into<::atlex::types::Nsid>,
@@ -1343,7 +1343,7 @@ pub struct UpdateResult {
     pub extra: ::atlex::types::Extra,
 }
 impl UpdateResult {
-    /// Creates a `UpdateResult` from its required fields (`uri`, `cid`); optional fields start unset.
+    /// Creates `UpdateResult` from its required fields (`uri`, `cid`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

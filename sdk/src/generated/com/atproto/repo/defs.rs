@@ -9,7 +9,7 @@ pub struct CommitMeta {
     pub extra: ::atlex::types::Extra,
 }
 impl CommitMeta {
-    /// Creates a `CommitMeta` from its required fields (`cid`, `rev`); optional fields start unset.
+    /// Creates `CommitMeta` from its required fields (`cid`, `rev`); optional fields start unset.
     #[inline]
     pub fn new(
         cid: impl ::std::convert::Into<::atlex::types::Cid>,

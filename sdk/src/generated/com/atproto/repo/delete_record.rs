@@ -80,7 +80,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`repo`, `collection`, `rkey`); optional fields start unset.
+    /// Creates `Input` from its required fields (`repo`, `collection`, `rkey`); optional fields start unset.
     #[inline]
     pub fn new(
         repo: impl ::std::convert::Into<::atlex::types::AtIdentifier>,
@@ -250,7 +250,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -25,7 +25,7 @@ pub struct Params {
     pub repo: ::atlex::types::AtIdentifier,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`repo`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`repo`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(repo: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self { repo: repo.into() }
@@ -60,7 +60,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`handle`, `did`, `didDoc`, `collections`, `handleIsCorrect`); optional fields start unset.
+    /// Creates `Output` from its required fields (`handle`, `did`, `didDoc`, `collections`, `handleIsCorrect`); optional fields start unset.
     #[inline]
     pub fn new(
         handle: impl ::std::convert::Into<::atlex::types::Handle>,

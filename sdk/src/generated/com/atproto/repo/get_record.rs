@@ -70,7 +70,7 @@ pub struct Params {
     pub cid: ::std::option::Option<::atlex::types::Cid>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`repo`, `collection`, `rkey`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`repo`, `collection`, `rkey`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         repo: impl ::std::convert::Into<::atlex::types::AtIdentifier>,
@@ -115,7 +115,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`uri`, `value`); optional fields start unset.
+    /// Creates `Output` from its required fields (`uri`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -44,7 +44,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -113,7 +113,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`blobs`); optional fields start unset.
+    /// Creates `Output` from its required fields (`blobs`); optional fields start unset.
     #[inline]
     pub fn new(
         blobs: impl ::std::convert::Into<
@@ -239,7 +239,7 @@ pub struct RecordBlob {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordBlob {
-    /// Creates a `RecordBlob` from its required fields (`cid`, `recordUri`); optional fields start unset.
+    /// Creates `RecordBlob` from its required fields (`cid`, `recordUri`); optional fields start unset.
     #[inline]
     pub fn new(
         cid: impl ::std::convert::Into<::atlex::types::Cid>,

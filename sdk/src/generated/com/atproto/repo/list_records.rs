@@ -52,7 +52,7 @@ pub struct Params {
     pub reverse: ::std::option::Option<bool>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`repo`, `collection`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`repo`, `collection`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         repo: impl ::std::convert::Into<::atlex::types::AtIdentifier>,
@@ -129,7 +129,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`records`); optional fields start unset.
+    /// Creates `Output` from its required fields (`records`); optional fields start unset.
     #[inline]
     pub fn new(
         records: impl ::std::convert::Into<
@@ -260,7 +260,7 @@ pub struct Record {
     pub extra: ::atlex::types::Extra,
 }
 impl Record {
-    /// Creates a `Record` from its required fields (`uri`, `cid`, `value`); optional fields start unset.
+    /// Creates `Record` from its required fields (`uri`, `cid`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

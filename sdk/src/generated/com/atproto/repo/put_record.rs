@@ -86,7 +86,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`repo`, `collection`, `rkey`, `record`); optional fields start unset.
+    /// Creates `Input` from its required fields (`repo`, `collection`, `rkey`, `record`); optional fields start unset.
     #[inline]
     pub fn new(
         repo: impl ::std::convert::Into<::atlex::types::AtIdentifier>,
@@ -403,7 +403,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`uri`, `cid`); optional fields start unset.
+    /// Creates `Output` from its required fields (`uri`, `cid`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -11,7 +11,7 @@ pub struct StrongRef {
     pub extra: ::atlex::types::Extra,
 }
 impl StrongRef {
-    /// Creates a `StrongRef` from its required fields (`uri`, `cid`); optional fields start unset.
+    /// Creates `StrongRef` from its required fields (`uri`, `cid`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

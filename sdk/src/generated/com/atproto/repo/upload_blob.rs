@@ -29,7 +29,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`blob`); optional fields start unset.
+    /// Creates `Output` from its required fields (`blob`); optional fields start unset.
     #[inline]
     pub fn new(blob: impl ::std::convert::Into<::atlex::types::BlobRef>) -> Self {
         Self {

@@ -90,7 +90,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`email`, `token`); optional fields start unset.
+    /// Creates `Input` from its required fields (`email`, `token`); optional fields start unset.
     #[inline]
     pub fn new(
         email: impl ::std::convert::Into<::std::string::String>,

@@ -133,7 +133,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`handle`); optional fields start unset.
+    /// Creates `Input` from its required fields (`handle`); optional fields start unset.
     #[inline]
     pub fn new(handle: impl ::std::convert::Into<::atlex::types::Handle>) -> Self {
         Self {
@@ -443,7 +443,7 @@ impl ::std::fmt::Debug for Output {
     }
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.
+    /// Creates `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.
     #[inline]
     pub fn new(
         access_jwt: impl ::std::convert::Into<::std::string::String>,

@@ -70,7 +70,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`name`); optional fields start unset.
+    /// Creates `Input` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -199,7 +199,7 @@ impl ::std::fmt::Debug for AppPassword {
     }
 }
 impl AppPassword {
-    /// Creates a `AppPassword` from its required fields (`name`, `password`, `createdAt`); optional fields start unset.
+    /// Creates `AppPassword` from its required fields (`name`, `password`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,

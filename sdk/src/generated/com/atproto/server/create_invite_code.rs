@@ -31,7 +31,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`useCount`); optional fields start unset.
+    /// Creates `Input` from its required fields (`useCount`); optional fields start unset.
     #[inline]
     pub fn new(use_count: impl ::std::convert::Into<i64>) -> Self {
         Self {
@@ -151,7 +151,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`code`); optional fields start unset.
+    /// Creates `Output` from its required fields (`code`); optional fields start unset.
     #[inline]
     pub fn new(code: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

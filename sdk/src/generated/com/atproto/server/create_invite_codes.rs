@@ -34,7 +34,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`codeCount`, `useCount`); optional fields start unset.
+    /// Creates `Input` from its required fields (`codeCount`, `useCount`); optional fields start unset.
     #[inline]
     pub fn new(
         code_count: impl ::std::convert::Into<i64>,
@@ -172,7 +172,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`codes`); optional fields start unset.
+    /// Creates `Output` from its required fields (`codes`); optional fields start unset.
     #[inline]
     pub fn new(
         codes: impl ::std::convert::Into<
@@ -278,7 +278,7 @@ pub struct AccountCodes {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountCodes {
-    /// Creates a `AccountCodes` from its required fields (`account`, `codes`); optional fields start unset.
+    /// Creates `AccountCodes` from its required fields (`account`, `codes`); optional fields start unset.
     #[inline]
     pub fn new(
         account: impl ::std::convert::Into<::std::string::String>,

@@ -94,7 +94,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`identifier`, `password`); optional fields start unset.
+    /// Creates `Input` from its required fields (`identifier`, `password`); optional fields start unset.
     #[inline]
     pub fn new(
         identifier: impl ::std::convert::Into<::std::string::String>,
@@ -384,7 +384,7 @@ impl ::std::fmt::Debug for Output {
     }
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.
+    /// Creates `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.
     #[inline]
     pub fn new(
         access_jwt: impl ::std::convert::Into<::std::string::String>,

@@ -17,7 +17,7 @@ pub struct InviteCode {
     pub extra: ::atlex::types::Extra,
 }
 impl InviteCode {
-    /// Creates a `InviteCode` from its required fields (`code`, `available`, `disabled`, `forAccount`, `createdBy`, `createdAt`, `uses`); optional fields start unset.
+    /// Creates `InviteCode` from its required fields (`code`, `available`, `disabled`, `forAccount`, `createdBy`, `createdAt`, `uses`); optional fields start unset.
     #[inline]
     pub fn new(
         code: impl ::std::convert::Into<::std::string::String>,
@@ -191,7 +191,7 @@ pub struct InviteCodeUse {
     pub extra: ::atlex::types::Extra,
 }
 impl InviteCodeUse {
-    /// Creates a `InviteCodeUse` from its required fields (`usedBy`, `usedAt`); optional fields start unset.
+    /// Creates `InviteCodeUse` from its required fields (`usedBy`, `usedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         used_by: impl ::std::convert::Into<::atlex::types::Did>,

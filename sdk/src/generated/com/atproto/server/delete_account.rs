@@ -82,7 +82,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`did`, `password`, `token`); optional fields start unset.
+    /// Creates `Input` from its required fields (`did`, `password`, `token`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -50,7 +50,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`did`, `availableUserDomains`); optional fields start unset.
+    /// Creates `Output` from its required fields (`did`, `availableUserDomains`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -292,7 +292,7 @@ pub struct Contact {
     pub extra: ::atlex::types::Extra,
 }
 impl Contact {
-    /// Creates a `Contact` with every optional field unset.
+    /// Creates `Contact` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -401,7 +401,7 @@ pub struct Links {
     pub extra: ::atlex::types::Extra,
 }
 impl Links {
-    /// Creates a `Links` with every optional field unset.
+    /// Creates `Links` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -70,7 +70,7 @@ pub struct Params {
     pub include_used: ::std::option::Option<bool>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -118,7 +118,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`codes`); optional fields start unset.
+    /// Creates `Output` from its required fields (`codes`); optional fields start unset.
     #[inline]
     pub fn new(
         codes: impl ::std::convert::Into<

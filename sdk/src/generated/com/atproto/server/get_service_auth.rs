@@ -69,7 +69,7 @@ pub struct Params {
     pub lxm: ::std::option::Option<::atlex::types::Nsid>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`aud`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`aud`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(aud: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -138,7 +138,7 @@ impl ::std::fmt::Debug for Output {
     }
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`token`); optional fields start unset.
+    /// Creates `Output` from its required fields (`token`); optional fields start unset.
     #[inline]
     pub fn new(token: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -138,7 +138,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`handle`, `did`); optional fields start unset.
+    /// Creates `Output` from its required fields (`handle`, `did`); optional fields start unset.
     #[inline]
     pub fn new(
         handle: impl ::std::convert::Into<::atlex::types::Handle>,

@@ -67,7 +67,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`passwords`); optional fields start unset.
+    /// Creates `Output` from its required fields (`passwords`); optional fields start unset.
     #[inline]
     pub fn new(
         passwords: impl ::std::convert::Into<
@@ -175,7 +175,7 @@ pub struct AppPassword {
     pub extra: ::atlex::types::Extra,
 }
 impl AppPassword {
-    /// Creates a `AppPassword` from its required fields (`name`, `createdAt`); optional fields start unset.
+    /// Creates `AppPassword` from its required fields (`name`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,

@@ -208,7 +208,7 @@ impl ::std::fmt::Debug for Output {
     }
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.
+    /// Creates `Output` from its required fields (`accessJwt`, `refreshJwt`, `handle`, `did`); optional fields start unset.
     #[inline]
     pub fn new(
         access_jwt: impl ::std::convert::Into<::std::string::String>,

@@ -27,7 +27,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`tokenRequired`); optional fields start unset.
+    /// Creates `Output` from its required fields (`tokenRequired`); optional fields start unset.
     #[inline]
     pub fn new(token_required: impl ::std::convert::Into<bool>) -> Self {
         Self {

@@ -26,7 +26,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`email`); optional fields start unset.
+    /// Creates `Input` from its required fields (`email`); optional fields start unset.
     #[inline]
     pub fn new(email: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

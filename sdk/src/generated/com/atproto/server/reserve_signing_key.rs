@@ -29,7 +29,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -137,7 +137,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`signingKey`); optional fields start unset.
+    /// Creates `Output` from its required fields (`signingKey`); optional fields start unset.
     #[inline]
     pub fn new(signing_key: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

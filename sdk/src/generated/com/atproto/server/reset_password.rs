@@ -80,7 +80,7 @@ impl ::std::fmt::Debug for Input {
     }
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`token`, `password`); optional fields start unset.
+    /// Creates `Input` from its required fields (`token`, `password`); optional fields start unset.
     #[inline]
     pub fn new(
         token: impl ::std::convert::Into<::std::string::String>,

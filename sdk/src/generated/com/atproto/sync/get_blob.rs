@@ -87,7 +87,7 @@ pub struct Params {
     pub cid: ::atlex::types::Cid,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`, `cid`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`, `cid`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

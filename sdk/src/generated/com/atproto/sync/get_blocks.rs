@@ -86,7 +86,7 @@ pub struct Params {
     pub cids: ::std::vec::Vec<::atlex::types::Cid>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`, `cids`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`, `cids`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

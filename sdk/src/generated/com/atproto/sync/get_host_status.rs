@@ -64,7 +64,7 @@ pub struct Params {
     pub hostname: ::std::string::String,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`hostname`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`hostname`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(hostname: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self { hostname: hostname.into() }
@@ -95,7 +95,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`hostname`); optional fields start unset.
+    /// Creates `Output` from its required fields (`hostname`); optional fields start unset.
     #[inline]
     pub fn new(hostname: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

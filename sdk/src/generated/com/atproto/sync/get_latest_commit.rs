@@ -79,7 +79,7 @@ pub struct Params {
     pub did: ::atlex::types::Did,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self { did: did.into() }
@@ -104,7 +104,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`cid`, `rev`); optional fields start unset.
+    /// Creates `Output` from its required fields (`cid`, `rev`); optional fields start unset.
     #[inline]
     pub fn new(
         cid: impl ::std::convert::Into<::atlex::types::Cid>,

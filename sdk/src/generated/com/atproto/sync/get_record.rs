@@ -88,7 +88,7 @@ pub struct Params {
     pub rkey: ::atlex::types::RecordKey,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`, `collection`, `rkey`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`, `collection`, `rkey`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -82,7 +82,7 @@ pub struct Params {
     pub since: ::std::option::Option<::atlex::types::Tid>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {

@@ -102,7 +102,7 @@ pub struct Params {
     pub since: ::std::option::Option<::atlex::types::Tid>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -177,7 +177,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`cids`); optional fields start unset.
+    /// Creates `Output` from its required fields (`cids`); optional fields start unset.
     #[inline]
     pub fn new(
         cids: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Cid>>,

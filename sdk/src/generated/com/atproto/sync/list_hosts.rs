@@ -44,7 +44,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -112,7 +112,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`hosts`); optional fields start unset.
+    /// Creates `Output` from its required fields (`hosts`); optional fields start unset.
     #[inline]
     pub fn new(
         hosts: impl ::std::convert::Into<
@@ -238,7 +238,7 @@ pub struct Host {
     pub extra: ::atlex::types::Extra,
 }
 impl Host {
-    /// Creates a `Host` from its required fields (`hostname`); optional fields start unset.
+    /// Creates `Host` from its required fields (`hostname`); optional fields start unset.
     #[inline]
     pub fn new(hostname: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -44,7 +44,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -111,7 +111,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`repos`); optional fields start unset.
+    /// Creates `Output` from its required fields (`repos`); optional fields start unset.
     #[inline]
     pub fn new(
         repos: impl ::std::convert::Into<
@@ -239,7 +239,7 @@ pub struct Repo {
     pub extra: ::atlex::types::Extra,
 }
 impl Repo {
-    /// Creates a `Repo` from its required fields (`did`, `head`, `rev`); optional fields start unset.
+    /// Creates `Repo` from its required fields (`did`, `head`, `rev`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

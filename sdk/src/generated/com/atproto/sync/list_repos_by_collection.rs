@@ -47,7 +47,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`collection`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`collection`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(collection: impl ::std::convert::Into<::atlex::types::Nsid>) -> Self {
         Self {
@@ -112,7 +112,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`repos`); optional fields start unset.
+    /// Creates `Output` from its required fields (`repos`); optional fields start unset.
     #[inline]
     pub fn new(
         repos: impl ::std::convert::Into<
@@ -236,7 +236,7 @@ pub struct Repo {
     pub extra: ::atlex::types::Extra,
 }
 impl Repo {
-    /// Creates a `Repo` from its required fields (`did`); optional fields start unset.
+    /// Creates `Repo` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {

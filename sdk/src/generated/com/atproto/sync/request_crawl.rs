@@ -66,7 +66,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`hostname`); optional fields start unset.
+    /// Creates `Input` from its required fields (`hostname`); optional fields start unset.
     #[inline]
     pub fn new(hostname: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -64,7 +64,7 @@ pub struct Params {
     pub cursor: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -291,7 +291,7 @@ pub struct Account {
     pub extra: ::atlex::types::Extra,
 }
 impl Account {
-    /// Creates a `Account` from its required fields (`seq`, `did`, `time`, `active`); optional fields start unset.
+    /// Creates `Account` from its required fields (`seq`, `did`, `time`, `active`); optional fields start unset.
     #[inline]
     pub fn new(
         seq: impl ::std::convert::Into<i64>,
@@ -587,7 +587,7 @@ pub struct Commit {
     pub extra: ::atlex::types::Extra,
 }
 impl Commit {
-    /// Creates a `Commit` from its required fields (`seq`, `rebase`, `tooBig`, `repo`, `commit`, `rev`, `since`, `blocks`, `ops`, `blobs`, `time`); optional fields start unset.
+    /// Creates `Commit` from its required fields (`seq`, `rebase`, `tooBig`, `repo`, `commit`, `rev`, `since`, `blocks`, `ops`, `blobs`, `time`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -856,7 +856,7 @@ pub struct Identity {
     pub extra: ::atlex::types::Extra,
 }
 impl Identity {
-    /// Creates a `Identity` from its required fields (`seq`, `did`, `time`); optional fields start unset.
+    /// Creates `Identity` from its required fields (`seq`, `did`, `time`); optional fields start unset.
     #[inline]
     pub fn new(
         seq: impl ::std::convert::Into<i64>,
@@ -997,7 +997,7 @@ pub struct Info {
     pub extra: ::atlex::types::Extra,
 }
 impl Info {
-    /// Creates a `Info` from its required fields (`name`); optional fields start unset.
+    /// Creates `Info` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<
@@ -1209,7 +1209,7 @@ pub struct RepoOp {
     pub extra: ::atlex::types::Extra,
 }
 impl RepoOp {
-    /// Creates a `RepoOp` from its required fields (`action`, `path`, `cid`); optional fields start unset.
+    /// Creates `RepoOp` from its required fields (`action`, `path`, `cid`); optional fields start unset.
     #[inline]
     pub fn new(
         action: impl ::std::convert::Into<
@@ -1459,7 +1459,7 @@ pub struct Sync {
     pub extra: ::atlex::types::Extra,
 }
 impl Sync {
-    /// Creates a `Sync` from its required fields (`seq`, `did`, `blocks`, `rev`, `time`); optional fields start unset.
+    /// Creates `Sync` from its required fields (`seq`, `did`, `blocks`, `rev`, `time`); optional fields start unset.
     #[inline]
     pub fn new(
         seq: impl ::std::convert::Into<i64>,

@@ -71,7 +71,7 @@ pub struct Params {
     pub email: ::std::option::Option<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`handle`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`handle`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(handle: impl ::std::convert::Into<::atlex::types::Handle>) -> Self {
         Self {
@@ -241,7 +241,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`handle`, `result`); optional fields start unset.
+    /// Creates `Output` from its required fields (`handle`, `result`); optional fields start unset.
     #[inline]
     pub fn new(
         handle: impl ::std::convert::Into<::atlex::types::Handle>,
@@ -354,7 +354,7 @@ pub struct ResultAvailable {
     pub extra: ::atlex::types::Extra,
 }
 impl ResultAvailable {
-    /// Creates a `ResultAvailable` with every optional field unset.
+    /// Creates `ResultAvailable` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -444,7 +444,7 @@ pub struct ResultUnavailable {
     pub extra: ::atlex::types::Extra,
 }
 impl ResultUnavailable {
-    /// Creates a `ResultUnavailable` from its required fields (`suggestions`); optional fields start unset.
+    /// Creates `ResultUnavailable` from its required fields (`suggestions`); optional fields start unset.
     #[inline]
     pub fn new(
         suggestions: impl ::std::convert::Into<
@@ -554,7 +554,7 @@ pub struct Suggestion {
     pub extra: ::atlex::types::Extra,
 }
 impl Suggestion {
-    /// Creates a `Suggestion` from its required fields (`handle`, `method`); optional fields start unset.
+    /// Creates `Suggestion` from its required fields (`handle`, `method`); optional fields start unset.
     #[inline]
     pub fn new(
         handle: impl ::std::convert::Into<::atlex::types::Handle>,

@@ -30,7 +30,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`activated`); optional fields start unset.
+    /// Creates `Output` from its required fields (`activated`); optional fields start unset.
     #[inline]
     pub fn new(activated: impl ::std::convert::Into<bool>) -> Self {
         Self {

@@ -65,7 +65,7 @@ pub struct Params {
     pub scope: ::std::string::String,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`scope`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`scope`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(scope: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self { scope: scope.into() }
@@ -90,7 +90,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`scope`); optional fields start unset.
+    /// Creates `Output` from its required fields (`scope`); optional fields start unset.
     #[inline]
     pub fn new(scope: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

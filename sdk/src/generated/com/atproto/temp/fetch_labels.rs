@@ -26,7 +26,7 @@ pub struct Params {
     pub since: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -89,7 +89,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`labels`); optional fields start unset.
+    /// Creates `Output` from its required fields (`labels`); optional fields start unset.
     #[inline]
     pub fn new(
         labels: impl ::std::convert::Into<

@@ -27,7 +27,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`phoneNumber`); optional fields start unset.
+    /// Creates `Input` from its required fields (`phoneNumber`); optional fields start unset.
     #[inline]
     pub fn new(phone_number: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

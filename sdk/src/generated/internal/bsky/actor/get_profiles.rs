@@ -35,7 +35,7 @@ pub struct Params {
     pub viewer: ::std::option::Option<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`dids`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`dids`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         dids: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -116,7 +116,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`profiles`); optional fields start unset.
+    /// Creates `Output` from its required fields (`profiles`); optional fields start unset.
     #[inline]
     pub fn new(
         profiles: impl ::std::convert::Into<

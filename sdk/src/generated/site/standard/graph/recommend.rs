@@ -14,7 +14,7 @@ pub struct Recommend {
     pub extra: ::atlex::types::Extra,
 }
 impl Recommend {
-    /// Creates a `Recommend` from its required fields (`document`, `createdAt`); optional fields start unset.
+    /// Creates `Recommend` from its required fields (`document`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         document: impl ::std::convert::Into<::atlex::types::AtUri>,

@@ -14,7 +14,7 @@ pub struct Subscription {
     pub extra: ::atlex::types::Extra,
 }
 impl Subscription {
-    /// Creates a `Subscription` from its required fields (`publication`); optional fields start unset.
+    /// Creates `Subscription` from its required fields (`publication`); optional fields start unset.
     #[inline]
     pub fn new(publication: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {

@@ -20,7 +20,7 @@ pub struct Basic {
     pub extra: ::atlex::types::Extra,
 }
 impl Basic {
-    /// Creates a `Basic` from its required fields (`background`, `foreground`, `accent`, `accentForeground`); optional fields start unset.
+    /// Creates `Basic` from its required fields (`background`, `foreground`, `accent`, `accentForeground`); optional fields start unset.
     #[inline]
     pub fn new(
         background: impl ::std::convert::Into<

@@ -10,7 +10,7 @@ pub struct Rgb {
     pub extra: ::atlex::types::Extra,
 }
 impl Rgb {
-    /// Creates a `Rgb` from its required fields (`r`, `g`, `b`); optional fields start unset.
+    /// Creates `Rgb` from its required fields (`r`, `g`, `b`); optional fields start unset.
     #[inline]
     pub fn new(
         r: impl ::std::convert::Into<i64>,
@@ -172,7 +172,7 @@ pub struct Rgba {
     pub extra: ::atlex::types::Extra,
 }
 impl Rgba {
-    /// Creates a `Rgba` from its required fields (`r`, `g`, `b`, `a`); optional fields start unset.
+    /// Creates `Rgba` from its required fields (`r`, `g`, `b`, `a`); optional fields start unset.
     #[inline]
     pub fn new(
         r: impl ::std::convert::Into<i64>,

@@ -80,7 +80,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`subject`, `contentMarkdown`, `name`); optional fields start unset.
+    /// Creates `Input` from its required fields (`subject`, `contentMarkdown`, `name`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::std::string::String>,

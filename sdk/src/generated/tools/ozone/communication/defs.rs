@@ -27,7 +27,7 @@ pub struct TemplateView {
     pub extra: ::atlex::types::Extra,
 }
 impl TemplateView {
-    /// Creates a `TemplateView` from its required fields (`id`, `name`, `contentMarkdown`, `disabled`, `lastUpdatedBy`, `createdAt`, `updatedAt`); optional fields start unset.
+    /// Creates `TemplateView` from its required fields (`id`, `name`, `contentMarkdown`, `disabled`, `lastUpdatedBy`, `createdAt`, `updatedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<::std::string::String>,

@@ -83,7 +83,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`id`); optional fields start unset.
+    /// Creates `Input` from its required fields (`id`); optional fields start unset.
     #[inline]
     pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {

@@ -158,7 +158,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -239,7 +239,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`events`); optional fields start unset.
+    /// Creates `Output` from its required fields (`events`); optional fields start unset.
     #[inline]
     pub fn new(
         events: impl ::std::convert::Into<
@@ -364,7 +364,7 @@ pub struct AccountCreated {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountCreated {
-    /// Creates a `AccountCreated` with every optional field unset.
+    /// Creates `AccountCreated` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -497,7 +497,7 @@ pub struct EmailConfirmed {
     pub extra: ::atlex::types::Extra,
 }
 impl EmailConfirmed {
-    /// Creates a `EmailConfirmed` from its required fields (`email`); optional fields start unset.
+    /// Creates `EmailConfirmed` from its required fields (`email`); optional fields start unset.
     #[inline]
     pub fn new(email: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -592,7 +592,7 @@ pub struct EmailUpdated {
     pub extra: ::atlex::types::Extra,
 }
 impl EmailUpdated {
-    /// Creates a `EmailUpdated` from its required fields (`email`); optional fields start unset.
+    /// Creates `EmailUpdated` from its required fields (`email`); optional fields start unset.
     #[inline]
     pub fn new(email: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -691,7 +691,7 @@ pub struct Event {
     pub extra: ::atlex::types::Extra,
 }
 impl Event {
-    /// Creates a `Event` from its required fields (`details`, `createdBy`, `createdAt`); optional fields start unset.
+    /// Creates `Event` from its required fields (`details`, `createdBy`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         details: impl ::std::convert::Into<
@@ -1022,7 +1022,7 @@ pub struct HandleUpdated {
     pub extra: ::atlex::types::Extra,
 }
 impl HandleUpdated {
-    /// Creates a `HandleUpdated` from its required fields (`handle`); optional fields start unset.
+    /// Creates `HandleUpdated` from its required fields (`handle`); optional fields start unset.
     #[inline]
     pub fn new(handle: impl ::std::convert::Into<::atlex::types::Handle>) -> Self {
         Self {
@@ -1116,7 +1116,7 @@ pub struct PasswordUpdated {
     pub extra: ::atlex::types::Extra,
 }
 impl PasswordUpdated {
-    /// Creates a `PasswordUpdated` with every optional field unset.
+    /// Creates `PasswordUpdated` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -31,7 +31,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`subjects`); optional fields start unset.
+    /// Creates `Input` from its required fields (`subjects`); optional fields start unset.
     #[inline]
     pub fn new(
         subjects: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -167,7 +167,7 @@ pub struct CancellationResults {
     pub extra: ::atlex::types::Extra,
 }
 impl CancellationResults {
-    /// Creates a `CancellationResults` from its required fields (`succeeded`, `failed`); optional fields start unset.
+    /// Creates `CancellationResults` from its required fields (`succeeded`, `failed`); optional fields start unset.
     #[inline]
     pub fn new(
         succeeded: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -289,7 +289,7 @@ pub struct FailedCancellation {
     pub extra: ::atlex::types::Extra,
 }
 impl FailedCancellation {
-    /// Creates a `FailedCancellation` from its required fields (`did`, `error`); optional fields start unset.
+    /// Creates `FailedCancellation` from its required fields (`did`, `error`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

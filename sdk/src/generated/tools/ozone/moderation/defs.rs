@@ -126,7 +126,7 @@ pub struct AccountEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountEvent {
-    /// Creates a `AccountEvent` from its required fields (`timestamp`, `active`); optional fields start unset.
+    /// Creates `AccountEvent` from its required fields (`timestamp`, `active`); optional fields start unset.
     #[inline]
     pub fn new(
         timestamp: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -403,7 +403,7 @@ pub struct AccountHosting {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountHosting {
-    /// Creates a `AccountHosting` from its required fields (`status`); optional fields start unset.
+    /// Creates `AccountHosting` from its required fields (`status`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<
@@ -747,7 +747,7 @@ pub struct AccountStats {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountStats {
-    /// Creates a `AccountStats` with every optional field unset.
+    /// Creates `AccountStats` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -965,7 +965,7 @@ pub struct AccountStrike {
     pub extra: ::atlex::types::Extra,
 }
 impl AccountStrike {
-    /// Creates a `AccountStrike` with every optional field unset.
+    /// Creates `AccountStrike` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1185,7 +1185,7 @@ pub struct AgeAssuranceEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl AgeAssuranceEvent {
-    /// Creates a `AgeAssuranceEvent` from its required fields (`createdAt`, `status`, `attemptId`); optional fields start unset.
+    /// Creates `AgeAssuranceEvent` from its required fields (`createdAt`, `status`, `attemptId`); optional fields start unset.
     #[inline]
     pub fn new(
         created_at: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -1578,7 +1578,7 @@ pub struct AgeAssuranceOverrideEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl AgeAssuranceOverrideEvent {
-    /// Creates a `AgeAssuranceOverrideEvent` from its required fields (`comment`, `status`); optional fields start unset.
+    /// Creates `AgeAssuranceOverrideEvent` from its required fields (`comment`, `status`); optional fields start unset.
     #[inline]
     pub fn new(
         comment: impl ::std::convert::Into<::std::string::String>,
@@ -1826,7 +1826,7 @@ pub struct AgeAssurancePurgeEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl AgeAssurancePurgeEvent {
-    /// Creates a `AgeAssurancePurgeEvent` from its required fields (`comment`); optional fields start unset.
+    /// Creates `AgeAssurancePurgeEvent` from its required fields (`comment`); optional fields start unset.
     #[inline]
     pub fn new(comment: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -1946,7 +1946,7 @@ pub struct BlobView {
     pub extra: ::atlex::types::Extra,
 }
 impl BlobView {
-    /// Creates a `BlobView` from its required fields (`cid`, `mimeType`, `size`, `createdAt`); optional fields start unset.
+    /// Creates `BlobView` from its required fields (`cid`, `mimeType`, `size`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         cid: impl ::std::convert::Into<::atlex::types::Cid>,
@@ -2243,7 +2243,7 @@ pub struct CancelScheduledTakedownEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl CancelScheduledTakedownEvent {
-    /// Creates a `CancelScheduledTakedownEvent` with every optional field unset.
+    /// Creates `CancelScheduledTakedownEvent` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -2356,7 +2356,7 @@ pub struct ConvoView {
     pub extra: ::atlex::types::Extra,
 }
 impl ConvoView {
-    /// Creates a `ConvoView` from its required fields (`did`, `convoId`); optional fields start unset.
+    /// Creates `ConvoView` from its required fields (`did`, `convoId`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -2469,7 +2469,7 @@ pub struct IdentityEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl IdentityEvent {
-    /// Creates a `IdentityEvent` from its required fields (`timestamp`); optional fields start unset.
+    /// Creates `IdentityEvent` from its required fields (`timestamp`); optional fields start unset.
     #[inline]
     pub fn new(timestamp: impl ::std::convert::Into<::atlex::types::Datetime>) -> Self {
         Self {
@@ -2646,7 +2646,7 @@ pub struct ImageDetails {
     pub extra: ::atlex::types::Extra,
 }
 impl ImageDetails {
-    /// Creates a `ImageDetails` from its required fields (`width`, `height`); optional fields start unset.
+    /// Creates `ImageDetails` from its required fields (`width`, `height`); optional fields start unset.
     #[inline]
     pub fn new(
         width: impl ::std::convert::Into<i64>,
@@ -2757,7 +2757,7 @@ pub struct ModEventAcknowledge {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventAcknowledge {
-    /// Creates a `ModEventAcknowledge` with every optional field unset.
+    /// Creates `ModEventAcknowledge` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -2895,7 +2895,7 @@ pub struct ModEventComment {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventComment {
-    /// Creates a `ModEventComment` with every optional field unset.
+    /// Creates `ModEventComment` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3024,7 +3024,7 @@ pub struct ModEventDivert {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventDivert {
-    /// Creates a `ModEventDivert` with every optional field unset.
+    /// Creates `ModEventDivert` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3159,7 +3159,7 @@ pub struct ModEventEmail {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventEmail {
-    /// Creates a `ModEventEmail` from its required fields (`subjectLine`); optional fields start unset.
+    /// Creates `ModEventEmail` from its required fields (`subjectLine`); optional fields start unset.
     #[inline]
     pub fn new(subject_line: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -3431,7 +3431,7 @@ pub struct ModEventEscalate {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventEscalate {
-    /// Creates a `ModEventEscalate` with every optional field unset.
+    /// Creates `ModEventEscalate` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3549,7 +3549,7 @@ pub struct ModEventLabel {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventLabel {
-    /// Creates a `ModEventLabel` from its required fields (`createLabelVals`, `negateLabelVals`); optional fields start unset.
+    /// Creates `ModEventLabel` from its required fields (`createLabelVals`, `negateLabelVals`); optional fields start unset.
     #[inline]
     pub fn new(
         create_label_vals: impl ::std::convert::Into<
@@ -3719,7 +3719,7 @@ pub struct ModEventMute {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventMute {
-    /// Creates a `ModEventMute` from its required fields (`durationInHours`); optional fields start unset.
+    /// Creates `ModEventMute` from its required fields (`durationInHours`); optional fields start unset.
     #[inline]
     pub fn new(duration_in_hours: impl ::std::convert::Into<i64>) -> Self {
         Self {
@@ -3841,7 +3841,7 @@ pub struct ModEventMuteReporter {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventMuteReporter {
-    /// Creates a `ModEventMuteReporter` with every optional field unset.
+    /// Creates `ModEventMuteReporter` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -3975,7 +3975,7 @@ pub struct ModEventPriorityScore {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventPriorityScore {
-    /// Creates a `ModEventPriorityScore` from its required fields (`score`); optional fields start unset.
+    /// Creates `ModEventPriorityScore` from its required fields (`score`); optional fields start unset.
     #[inline]
     pub fn new(score: impl ::std::convert::Into<i64>) -> Self {
         Self {
@@ -4110,7 +4110,7 @@ pub struct ModEventReport {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventReport {
-    /// Creates a `ModEventReport` from its required fields (`reportType`); optional fields start unset.
+    /// Creates `ModEventReport` from its required fields (`reportType`); optional fields start unset.
     #[inline]
     pub fn new(
         report_type: impl ::std::convert::Into<
@@ -4255,7 +4255,7 @@ pub struct ModEventResolveAppeal {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventResolveAppeal {
-    /// Creates a `ModEventResolveAppeal` with every optional field unset.
+    /// Creates `ModEventResolveAppeal` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -4376,7 +4376,7 @@ pub struct ModEventReverseTakedown {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventReverseTakedown {
-    /// Creates a `ModEventReverseTakedown` with every optional field unset.
+    /// Creates `ModEventReverseTakedown` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -4581,7 +4581,7 @@ pub struct ModEventTag {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventTag {
-    /// Creates a `ModEventTag` from its required fields (`add`, `remove`); optional fields start unset.
+    /// Creates `ModEventTag` from its required fields (`add`, `remove`); optional fields start unset.
     #[inline]
     pub fn new(
         add: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -4767,7 +4767,7 @@ pub struct ModEventTakedown {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventTakedown {
-    /// Creates a `ModEventTakedown` with every optional field unset.
+    /// Creates `ModEventTakedown` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -5162,7 +5162,7 @@ pub struct ModEventUnmute {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventUnmute {
-    /// Creates a `ModEventUnmute` with every optional field unset.
+    /// Creates `ModEventUnmute` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -5273,7 +5273,7 @@ pub struct ModEventUnmuteReporter {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventUnmuteReporter {
-    /// Creates a `ModEventUnmuteReporter` with every optional field unset.
+    /// Creates `ModEventUnmuteReporter` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -5400,7 +5400,7 @@ pub struct ModEventView {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventView {
-    /// Creates a `ModEventView` from its required fields (`id`, `event`, `subject`, `subjectBlobCids`, `createdBy`, `createdAt`); optional fields start unset.
+    /// Creates `ModEventView` from its required fields (`id`, `event`, `subject`, `subjectBlobCids`, `createdBy`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -6574,7 +6574,7 @@ pub struct ModEventViewDetail {
     pub extra: ::atlex::types::Extra,
 }
 impl ModEventViewDetail {
-    /// Creates a `ModEventViewDetail` from its required fields (`id`, `event`, `subject`, `subjectBlobs`, `createdBy`, `createdAt`); optional fields start unset.
+    /// Creates `ModEventViewDetail` from its required fields (`id`, `event`, `subject`, `subjectBlobs`, `createdBy`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -7739,7 +7739,7 @@ pub struct ModTool {
     pub extra: ::atlex::types::Extra,
 }
 impl ModTool {
-    /// Creates a `ModTool` from its required fields (`name`); optional fields start unset.
+    /// Creates `ModTool` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -7862,7 +7862,7 @@ pub struct Moderation {
     pub extra: ::atlex::types::Extra,
 }
 impl Moderation {
-    /// Creates a `Moderation` with every optional field unset.
+    /// Creates `Moderation` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -7988,7 +7988,7 @@ pub struct ModerationDetail {
     pub extra: ::atlex::types::Extra,
 }
 impl ModerationDetail {
-    /// Creates a `ModerationDetail` with every optional field unset.
+    /// Creates `ModerationDetail` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -8115,7 +8115,7 @@ pub struct RecordEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordEvent {
-    /// Creates a `RecordEvent` from its required fields (`timestamp`, `op`); optional fields start unset.
+    /// Creates `RecordEvent` from its required fields (`timestamp`, `op`); optional fields start unset.
     #[inline]
     pub fn new(
         timestamp: impl ::std::convert::Into<::atlex::types::Datetime>,
@@ -8366,7 +8366,7 @@ pub struct RecordHosting {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordHosting {
-    /// Creates a `RecordHosting` from its required fields (`status`); optional fields start unset.
+    /// Creates `RecordHosting` from its required fields (`status`); optional fields start unset.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<
@@ -8628,7 +8628,7 @@ pub struct RecordView {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordView {
-    /// Creates a `RecordView` from its required fields (`uri`, `cid`, `value`, `blobCids`, `indexedAt`, `moderation`, `repo`); optional fields start unset.
+    /// Creates `RecordView` from its required fields (`uri`, `cid`, `value`, `blobCids`, `indexedAt`, `moderation`, `repo`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -8828,7 +8828,7 @@ pub struct RecordViewDetail {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordViewDetail {
-    /// Creates a `RecordViewDetail` from its required fields (`uri`, `cid`, `value`, `blobs`, `indexedAt`, `moderation`, `repo`); optional fields start unset.
+    /// Creates `RecordViewDetail` from its required fields (`uri`, `cid`, `value`, `blobs`, `indexedAt`, `moderation`, `repo`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -9062,7 +9062,7 @@ pub struct RecordViewNotFound {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordViewNotFound {
-    /// Creates a `RecordViewNotFound` from its required fields (`uri`); optional fields start unset.
+    /// Creates `RecordViewNotFound` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {
@@ -9187,7 +9187,7 @@ pub struct RecordsStats {
     pub extra: ::atlex::types::Extra,
 }
 impl RecordsStats {
-    /// Creates a `RecordsStats` with every optional field unset.
+    /// Creates `RecordsStats` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -9479,7 +9479,7 @@ pub struct RepoView {
     pub extra: ::atlex::types::Extra,
 }
 impl RepoView {
-    /// Creates a `RepoView` from its required fields (`did`, `handle`, `relatedRecords`, `indexedAt`, `moderation`); optional fields start unset.
+    /// Creates `RepoView` from its required fields (`did`, `handle`, `relatedRecords`, `indexedAt`, `moderation`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -9824,7 +9824,7 @@ pub struct RepoViewDetail {
     pub extra: ::atlex::types::Extra,
 }
 impl RepoViewDetail {
-    /// Creates a `RepoViewDetail` from its required fields (`did`, `handle`, `relatedRecords`, `indexedAt`, `moderation`); optional fields start unset.
+    /// Creates `RepoViewDetail` from its required fields (`did`, `handle`, `relatedRecords`, `indexedAt`, `moderation`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -10228,7 +10228,7 @@ pub struct RepoViewNotFound {
     pub extra: ::atlex::types::Extra,
 }
 impl RepoViewNotFound {
-    /// Creates a `RepoViewNotFound` from its required fields (`did`); optional fields start unset.
+    /// Creates `RepoViewNotFound` from its required fields (`did`); optional fields start unset.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -10353,7 +10353,7 @@ pub struct ReporterStats {
     pub extra: ::atlex::types::Extra,
 }
 impl ReporterStats {
-    /// Creates a `ReporterStats` from its required fields (`did`, `accountReportCount`, `recordReportCount`, `reportedAccountCount`, `reportedRecordCount`, `takendownAccountCount`, `takendownRecordCount`, `labeledAccountCount`, `labeledRecordCount`); optional fields start unset.
+    /// Creates `ReporterStats` from its required fields (`did`, `accountReportCount`, `recordReportCount`, `reportedAccountCount`, `reportedRecordCount`, `takendownAccountCount`, `takendownRecordCount`, `labeledAccountCount`, `labeledRecordCount`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -10583,7 +10583,7 @@ pub struct RevokeAccountCredentialsEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl RevokeAccountCredentialsEvent {
-    /// Creates a `RevokeAccountCredentialsEvent` from its required fields (`comment`); optional fields start unset.
+    /// Creates `RevokeAccountCredentialsEvent` from its required fields (`comment`); optional fields start unset.
     #[inline]
     pub fn new(comment: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -10699,7 +10699,7 @@ pub struct ScheduleTakedownEvent {
     pub extra: ::atlex::types::Extra,
 }
 impl ScheduleTakedownEvent {
-    /// Creates a `ScheduleTakedownEvent` with every optional field unset.
+    /// Creates `ScheduleTakedownEvent` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -10934,7 +10934,7 @@ pub struct ScheduledActionView {
     pub extra: ::atlex::types::Extra,
 }
 impl ScheduledActionView {
-    /// Creates a `ScheduledActionView` from its required fields (`id`, `action`, `did`, `createdBy`, `createdAt`, `status`); optional fields start unset.
+    /// Creates `ScheduledActionView` from its required fields (`id`, `action`, `did`, `createdBy`, `createdAt`, `status`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -11586,7 +11586,7 @@ pub struct SubjectStatusView {
     pub extra: ::atlex::types::Extra,
 }
 impl SubjectStatusView {
-    /// Creates a `SubjectStatusView` from its required fields (`id`, `subject`, `createdAt`, `updatedAt`, `reviewState`); optional fields start unset.
+    /// Creates `SubjectStatusView` from its required fields (`id`, `subject`, `createdAt`, `updatedAt`, `reviewState`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -12734,7 +12734,7 @@ pub struct SubjectView {
     pub extra: ::atlex::types::Extra,
 }
 impl SubjectView {
-    /// Creates a `SubjectView` from its required fields (`type`, `subject`); optional fields start unset.
+    /// Creates `SubjectView` from its required fields (`type`, `subject`); optional fields start unset.
     #[inline]
     pub fn new(
         r#type: impl ::std::convert::Into<
@@ -13027,7 +13027,7 @@ pub struct VideoDetails {
     pub extra: ::atlex::types::Extra,
 }
 impl VideoDetails {
-    /// Creates a `VideoDetails` from its required fields (`width`, `height`, `length`); optional fields start unset.
+    /// Creates `VideoDetails` from its required fields (`width`, `height`, `length`); optional fields start unset.
     #[inline]
     pub fn new(
         width: impl ::std::convert::Into<i64>,

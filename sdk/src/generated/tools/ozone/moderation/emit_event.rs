@@ -952,7 +952,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`event`, `subject`, `createdBy`); optional fields start unset.
+    /// Creates `Input` from its required fields (`event`, `subject`, `createdBy`); optional fields start unset.
     #[inline]
     pub fn new(
         event: impl ::std::convert::Into<
@@ -1209,7 +1209,7 @@ pub struct ReportAction {
     pub extra: ::atlex::types::Extra,
 }
 impl ReportAction {
-    /// Creates a `ReportAction` with every optional field unset.
+    /// Creates `ReportAction` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

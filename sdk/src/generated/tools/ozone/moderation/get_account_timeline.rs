@@ -63,7 +63,7 @@ pub struct Params {
     pub did: ::atlex::types::Did,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self { did: did.into() }
@@ -89,7 +89,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`timeline`); optional fields start unset.
+    /// Creates `Output` from its required fields (`timeline`); optional fields start unset.
     #[inline]
     pub fn new(
         timeline: impl ::std::convert::Into<
@@ -197,7 +197,7 @@ pub struct TimelineItem {
     pub extra: ::atlex::types::Extra,
 }
 impl TimelineItem {
-    /// Creates a `TimelineItem` from its required fields (`day`, `summary`); optional fields start unset.
+    /// Creates `TimelineItem` from its required fields (`day`, `summary`); optional fields start unset.
     #[inline]
     pub fn new(
         day: impl ::std::convert::Into<::std::string::String>,
@@ -318,7 +318,7 @@ pub struct TimelineItemSummary {
     pub extra: ::atlex::types::Extra,
 }
 impl TimelineItemSummary {
-    /// Creates a `TimelineItemSummary` from its required fields (`eventSubjectType`, `eventType`, `count`); optional fields start unset.
+    /// Creates `TimelineItemSummary` from its required fields (`eventSubjectType`, `eventType`, `count`); optional fields start unset.
     #[inline]
     pub fn new(
         event_subject_type: impl ::std::convert::Into<

@@ -64,7 +64,7 @@ pub struct Params {
     pub cid: ::std::option::Option<::atlex::types::Cid>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`uri`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`uri`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::AtUri>) -> Self {
         Self {

@@ -24,7 +24,7 @@ pub struct Params {
     pub dids: ::std::vec::Vec<::atlex::types::Did>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`dids`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`dids`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         dids: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -60,7 +60,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`stats`); optional fields start unset.
+    /// Creates `Output` from its required fields (`stats`); optional fields start unset.
     #[inline]
     pub fn new(
         stats: impl ::std::convert::Into<

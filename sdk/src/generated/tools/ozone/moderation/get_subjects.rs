@@ -24,7 +24,7 @@ pub struct Params {
     pub subjects: ::std::vec::Vec<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`subjects`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`subjects`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         subjects: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
@@ -60,7 +60,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`subjects`); optional fields start unset.
+    /// Creates `Output` from its required fields (`subjects`); optional fields start unset.
     #[inline]
     pub fn new(
         subjects: impl ::std::convert::Into<

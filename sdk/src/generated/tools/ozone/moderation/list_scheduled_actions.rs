@@ -150,7 +150,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`statuses`); optional fields start unset.
+    /// Creates `Input` from its required fields (`statuses`); optional fields start unset.
     #[inline]
     pub fn new(
         statuses: impl ::std::convert::Into<
@@ -408,7 +408,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`actions`); optional fields start unset.
+    /// Creates `Output` from its required fields (`actions`); optional fields start unset.
     #[inline]
     pub fn new(
         actions: impl ::std::convert::Into<

@@ -413,7 +413,7 @@ pub struct Params {
     pub with_strike: ::std::option::Option<bool>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -744,7 +744,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`events`); optional fields start unset.
+    /// Creates `Output` from its required fields (`events`); optional fields start unset.
     #[inline]
     pub fn new(
         events: impl ::std::convert::Into<

@@ -685,7 +685,7 @@ pub struct Params {
     pub takendown: ::std::option::Option<bool>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1201,7 +1201,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`subjectStatuses`); optional fields start unset.
+    /// Creates `Output` from its required fields (`subjectStatuses`); optional fields start unset.
     #[inline]
     pub fn new(
         subject_statuses: impl ::std::convert::Into<

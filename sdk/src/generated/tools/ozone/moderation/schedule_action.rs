@@ -130,7 +130,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`action`, `subjects`, `createdBy`, `scheduling`); optional fields start unset.
+    /// Creates `Input` from its required fields (`action`, `subjects`, `createdBy`, `scheduling`); optional fields start unset.
     #[inline]
     pub fn new(
         action: impl ::std::convert::Into<
@@ -321,7 +321,7 @@ pub struct FailedScheduling {
     pub extra: ::atlex::types::Extra,
 }
 impl FailedScheduling {
-    /// Creates a `FailedScheduling` from its required fields (`subject`, `error`); optional fields start unset.
+    /// Creates `FailedScheduling` from its required fields (`subject`, `error`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,
@@ -454,7 +454,7 @@ pub struct ScheduledActionResults {
     pub extra: ::atlex::types::Extra,
 }
 impl ScheduledActionResults {
-    /// Creates a `ScheduledActionResults` from its required fields (`succeeded`, `failed`); optional fields start unset.
+    /// Creates `ScheduledActionResults` from its required fields (`succeeded`, `failed`); optional fields start unset.
     #[inline]
     pub fn new(
         succeeded: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Did>>,
@@ -585,7 +585,7 @@ pub struct SchedulingConfig {
     pub extra: ::atlex::types::Extra,
 }
 impl SchedulingConfig {
-    /// Creates a `SchedulingConfig` with every optional field unset.
+    /// Creates `SchedulingConfig` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -779,7 +779,7 @@ pub struct Takedown {
     pub extra: ::atlex::types::Extra,
 }
 impl Takedown {
-    /// Creates a `Takedown` with every optional field unset.
+    /// Creates `Takedown` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -47,7 +47,7 @@ pub struct Params {
     pub term: ::std::option::Option<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -135,7 +135,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`repos`); optional fields start unset.
+    /// Creates `Output` from its required fields (`repos`); optional fields start unset.
     #[inline]
     pub fn new(
         repos: impl ::std::convert::Into<

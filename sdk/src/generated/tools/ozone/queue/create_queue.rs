@@ -202,7 +202,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`name`); optional fields start unset.
+    /// Creates `Input` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -443,7 +443,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`queue`); optional fields start unset.
+    /// Creates `Output` from its required fields (`queue`); optional fields start unset.
     #[inline]
     pub fn new(
         queue: impl ::std::convert::Into<::atlex::tools::ozone::queue::defs::QueueView>,

@@ -16,7 +16,7 @@ pub struct AssignmentView {
     pub extra: ::atlex::types::Extra,
 }
 impl AssignmentView {
-    /// Creates a `AssignmentView` from its required fields (`id`, `did`, `queue`, `startAt`); optional fields start unset.
+    /// Creates `AssignmentView` from its required fields (`id`, `did`, `queue`, `startAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -227,7 +227,7 @@ pub struct QueueStats {
     pub extra: ::atlex::types::Extra,
 }
 impl QueueStats {
-    /// Creates a `QueueStats` with every optional field unset.
+    /// Creates `QueueStats` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -520,7 +520,7 @@ pub struct QueueView {
     pub extra: ::atlex::types::Extra,
 }
 impl QueueView {
-    /// Creates a `QueueView` from its required fields (`id`, `name`, `createdBy`, `createdAt`, `updatedAt`, `enabled`, `stats`); optional fields start unset.
+    /// Creates `QueueView` from its required fields (`id`, `name`, `createdBy`, `createdAt`, `updatedAt`, `enabled`, `stats`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,

@@ -35,7 +35,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`queueId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`queueId`); optional fields start unset.
     #[inline]
     pub fn new(queue_id: impl ::std::convert::Into<i64>) -> Self {
         Self {
@@ -154,7 +154,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`deleted`); optional fields start unset.
+    /// Creates `Output` from its required fields (`deleted`); optional fields start unset.
     #[inline]
     pub fn new(deleted: impl ::std::convert::Into<bool>) -> Self {
         Self {

@@ -55,7 +55,7 @@ pub struct Params {
     pub queue_ids: ::std::option::Option<::std::vec::Vec<i64>>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -155,7 +155,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`assignments`); optional fields start unset.
+    /// Creates `Output` from its required fields (`assignments`); optional fields start unset.
     #[inline]
     pub fn new(
         assignments: impl ::std::convert::Into<

@@ -56,7 +56,7 @@ pub struct Params {
     pub subject_type: ::std::option::Option<::std::string::String>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -178,7 +178,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`queues`); optional fields start unset.
+    /// Creates `Output` from its required fields (`queues`); optional fields start unset.
     #[inline]
     pub fn new(
         queues: impl ::std::convert::Into<

@@ -75,7 +75,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`startReportId`, `endReportId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`startReportId`, `endReportId`); optional fields start unset.
     #[inline]
     pub fn new(
         start_report_id: impl ::std::convert::Into<i64>,
@@ -191,7 +191,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`assigned`, `unmatched`); optional fields start unset.
+    /// Creates `Output` from its required fields (`assigned`, `unmatched`); optional fields start unset.
     #[inline]
     pub fn new(
         assigned: impl ::std::convert::Into<i64>,

@@ -71,7 +71,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`queueId`, `did`); optional fields start unset.
+    /// Creates `Input` from its required fields (`queueId`, `did`); optional fields start unset.
     #[inline]
     pub fn new(
         queue_id: impl ::std::convert::Into<i64>,

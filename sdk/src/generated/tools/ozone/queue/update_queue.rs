@@ -85,7 +85,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`queueId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`queueId`); optional fields start unset.
     #[inline]
     pub fn new(queue_id: impl ::std::convert::Into<i64>) -> Self {
         Self {
@@ -271,7 +271,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`queue`); optional fields start unset.
+    /// Creates `Output` from its required fields (`queue`); optional fields start unset.
     #[inline]
     pub fn new(
         queue: impl ::std::convert::Into<::atlex::tools::ozone::queue::defs::QueueView>,

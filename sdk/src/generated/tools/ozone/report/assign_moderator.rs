@@ -87,7 +87,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`reportId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`reportId`); optional fields start unset.
     #[inline]
     pub fn new(report_id: impl ::std::convert::Into<i64>) -> Self {
         Self {

@@ -42,7 +42,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`subject`); optional fields start unset.
+    /// Creates `Input` from its required fields (`subject`); optional fields start unset.
     #[inline]
     pub fn new(subject: impl ::std::convert::Into<::atlex::types::Uri>) -> Self {
         Self {
@@ -218,7 +218,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`closedCount`, `reportIds`); optional fields start unset.
+    /// Creates `Output` from its required fields (`closedCount`, `reportIds`); optional fields start unset.
     #[inline]
     pub fn new(
         closed_count: impl ::std::convert::Into<i64>,

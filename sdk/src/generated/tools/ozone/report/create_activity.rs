@@ -297,7 +297,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`activity`); optional fields start unset.
+    /// Creates `Input` from its required fields (`activity`); optional fields start unset.
     #[inline]
     pub fn new(
         activity: impl ::std::convert::Into<
@@ -510,7 +510,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`activity`); optional fields start unset.
+    /// Creates `Output` from its required fields (`activity`); optional fields start unset.
     #[inline]
     pub fn new(
         activity: impl ::std::convert::Into<

@@ -425,7 +425,7 @@ pub struct AssignmentActivity {
     pub extra: ::atlex::types::Extra,
 }
 impl AssignmentActivity {
-    /// Creates a `AssignmentActivity` with every optional field unset.
+    /// Creates `AssignmentActivity` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -662,7 +662,7 @@ pub struct AssignmentView {
     pub extra: ::atlex::types::Extra,
 }
 impl AssignmentView {
-    /// Creates a `AssignmentView` from its required fields (`id`, `did`, `reportId`, `startAt`); optional fields start unset.
+    /// Creates `AssignmentView` from its required fields (`id`, `did`, `reportId`, `startAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -873,7 +873,7 @@ pub struct CloseActivity {
     pub extra: ::atlex::types::Extra,
 }
 impl CloseActivity {
-    /// Creates a `CloseActivity` with every optional field unset.
+    /// Creates `CloseActivity` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1105,7 +1105,7 @@ pub struct EscalationActivity {
     pub extra: ::atlex::types::Extra,
 }
 impl EscalationActivity {
-    /// Creates a `EscalationActivity` with every optional field unset.
+    /// Creates `EscalationActivity` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1362,7 +1362,7 @@ pub struct HistoricalStats {
     pub extra: ::atlex::types::Extra,
 }
 impl HistoricalStats {
-    /// Creates a `HistoricalStats` from its required fields (`date`); optional fields start unset.
+    /// Creates `HistoricalStats` from its required fields (`date`); optional fields start unset.
     #[inline]
     pub fn new(date: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -1649,7 +1649,7 @@ pub struct LiveStats {
     pub extra: ::atlex::types::Extra,
 }
 impl LiveStats {
-    /// Creates a `LiveStats` with every optional field unset.
+    /// Creates `LiveStats` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1903,7 +1903,7 @@ pub struct NoteActivity {
     pub extra: ::atlex::types::Extra,
 }
 impl NoteActivity {
-    /// Creates a `NoteActivity` with every optional field unset.
+    /// Creates `NoteActivity` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -1993,7 +1993,7 @@ pub struct QueueActivity {
     pub extra: ::atlex::types::Extra,
 }
 impl QueueActivity {
-    /// Creates a `QueueActivity` with every optional field unset.
+    /// Creates `QueueActivity` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -2345,7 +2345,7 @@ pub struct ReopenActivity {
     pub extra: ::atlex::types::Extra,
 }
 impl ReopenActivity {
-    /// Creates a `ReopenActivity` with every optional field unset.
+    /// Creates `ReopenActivity` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -2605,7 +2605,7 @@ pub struct ReportActivityView {
     pub extra: ::atlex::types::Extra,
 }
 impl ReportActivityView {
-    /// Creates a `ReportActivityView` from its required fields (`id`, `reportId`, `activity`, `isAutomated`, `createdBy`, `createdAt`); optional fields start unset.
+    /// Creates `ReportActivityView` from its required fields (`id`, `reportId`, `activity`, `isAutomated`, `createdBy`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         id: impl ::std::convert::Into<i64>,
@@ -3106,7 +3106,7 @@ pub struct ReportAssignment {
     pub extra: ::atlex::types::Extra,
 }
 impl ReportAssignment {
-    /// Creates a `ReportAssignment` from its required fields (`did`, `assignedAt`); optional fields start unset.
+    /// Creates `ReportAssignment` from its required fields (`did`, `assignedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,
@@ -3312,7 +3312,7 @@ pub struct ReportView {
     pub extra: ::atlex::types::Extra,
 }
 impl ReportView {
-    /// Creates a `ReportView` from its required fields (`id`, `eventId`, `status`, `subject`, `reportType`, `reportedBy`, `reporter`, `createdAt`); optional fields start unset.
+    /// Creates `ReportView` from its required fields (`id`, `eventId`, `status`, `subject`, `reportType`, `reportedBy`, `reporter`, `createdAt`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(

@@ -67,7 +67,7 @@ pub struct Params {
     pub start_date: ::std::option::Option<::atlex::types::Datetime>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -191,7 +191,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`stats`); optional fields start unset.
+    /// Creates `Output` from its required fields (`stats`); optional fields start unset.
     #[inline]
     pub fn new(
         stats: impl ::std::convert::Into<

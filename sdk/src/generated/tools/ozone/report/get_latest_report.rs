@@ -62,7 +62,7 @@ impl ::std::error::Error for Error {}
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {}
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {}
@@ -90,7 +90,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`report`); optional fields start unset.
+    /// Creates `Output` from its required fields (`report`); optional fields start unset.
     #[inline]
     pub fn new(
         report: impl ::std::convert::Into<

@@ -35,7 +35,7 @@ pub struct Params {
     pub report_types: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -99,7 +99,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`stats`); optional fields start unset.
+    /// Creates `Output` from its required fields (`stats`); optional fields start unset.
     #[inline]
     pub fn new(
         stats: impl ::std::convert::Into<::atlex::tools::ozone::report::defs::LiveStats>,

@@ -65,7 +65,7 @@ pub struct Params {
     pub id: i64,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`id`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`id`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(id: impl ::std::convert::Into<i64>) -> Self {
         Self { id: id.into() }

@@ -48,7 +48,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`reportId`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`reportId`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(report_id: impl ::std::convert::Into<i64>) -> Self {
         Self {
@@ -113,7 +113,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`activities`); optional fields start unset.
+    /// Creates `Output` from its required fields (`activities`); optional fields start unset.
     #[inline]
     pub fn new(
         activities: impl ::std::convert::Into<

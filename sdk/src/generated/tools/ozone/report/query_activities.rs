@@ -150,7 +150,7 @@ pub struct Params {
     >,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -271,7 +271,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`activities`); optional fields start unset.
+    /// Creates `Output` from its required fields (`activities`); optional fields start unset.
     #[inline]
     pub fn new(
         activities: impl ::std::convert::Into<

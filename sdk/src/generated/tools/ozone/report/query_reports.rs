@@ -482,7 +482,7 @@ pub struct Params {
     >,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`status`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`status`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(
         status: impl ::std::convert::Into<
@@ -704,7 +704,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`reports`); optional fields start unset.
+    /// Creates `Output` from its required fields (`reports`); optional fields start unset.
     #[inline]
     pub fn new(
         reports: impl ::std::convert::Into<

@@ -101,7 +101,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`reportId`, `queueId`); optional fields start unset.
+    /// Creates `Input` from its required fields (`reportId`, `queueId`); optional fields start unset.
     #[inline]
     pub fn new(
         report_id: impl ::std::convert::Into<i64>,
@@ -231,7 +231,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`report`); optional fields start unset.
+    /// Creates `Output` from its required fields (`report`); optional fields start unset.
     #[inline]
     pub fn new(
         report: impl ::std::convert::Into<

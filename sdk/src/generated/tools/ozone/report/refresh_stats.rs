@@ -39,7 +39,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`startDate`, `endDate`); optional fields start unset.
+    /// Creates `Input` from its required fields (`startDate`, `endDate`); optional fields start unset.
     #[inline]
     pub fn new(
         start_date: impl ::std::convert::Into<::std::string::String>,
@@ -166,7 +166,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -84,7 +84,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`url`, `pattern`, `action`, `reason`); optional fields start unset.
+    /// Creates `Input` from its required fields (`url`, `pattern`, `action`, `reason`); optional fields start unset.
     #[inline]
     pub fn new(
         url: impl ::std::convert::Into<::std::string::String>,

@@ -401,7 +401,7 @@ pub struct Event {
     pub extra: ::atlex::types::Extra,
 }
 impl Event {
-    /// Creates a `Event` from its required fields (`id`, `eventType`, `url`, `pattern`, `action`, `reason`, `createdBy`, `createdAt`); optional fields start unset.
+    /// Creates `Event` from its required fields (`id`, `eventType`, `url`, `pattern`, `action`, `reason`, `createdBy`, `createdAt`); optional fields start unset.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -637,7 +637,7 @@ pub struct UrlRule {
     pub extra: ::atlex::types::Extra,
 }
 impl UrlRule {
-    /// Creates a `UrlRule` from its required fields (`url`, `pattern`, `action`, `reason`, `createdBy`, `createdAt`, `updatedAt`); optional fields start unset.
+    /// Creates `UrlRule` from its required fields (`url`, `pattern`, `action`, `reason`, `createdBy`, `createdAt`, `updatedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         url: impl ::std::convert::Into<::std::string::String>,

@@ -137,7 +137,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -364,7 +364,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`events`); optional fields start unset.
+    /// Creates `Output` from its required fields (`events`); optional fields start unset.
     #[inline]
     pub fn new(
         events: impl ::std::convert::Into<

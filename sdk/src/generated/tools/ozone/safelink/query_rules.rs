@@ -145,7 +145,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` with every optional field unset.
+    /// Creates `Input` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -437,7 +437,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`rules`); optional fields start unset.
+    /// Creates `Output` from its required fields (`rules`); optional fields start unset.
     #[inline]
     pub fn new(
         rules: impl ::std::convert::Into<

@@ -45,7 +45,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -290,7 +290,7 @@ pub struct ServiceConfig {
     pub extra: ::atlex::types::Extra,
 }
 impl ServiceConfig {
-    /// Creates a `ServiceConfig` with every optional field unset.
+    /// Creates `ServiceConfig` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -398,7 +398,7 @@ pub struct ViewerConfig {
     pub extra: ::atlex::types::Extra,
 }
 impl ViewerConfig {
-    /// Creates a `ViewerConfig` with every optional field unset.
+    /// Creates `ViewerConfig` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

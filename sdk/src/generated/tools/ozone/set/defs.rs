@@ -9,7 +9,7 @@ pub struct Set {
     pub extra: ::atlex::types::Extra,
 }
 impl Set {
-    /// Creates a `Set` from its required fields (`name`); optional fields start unset.
+    /// Creates `Set` from its required fields (`name`); optional fields start unset.
     #[inline]
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
@@ -162,7 +162,7 @@ pub struct SetView {
     pub extra: ::atlex::types::Extra,
 }
 impl SetView {
-    /// Creates a `SetView` from its required fields (`name`, `setSize`, `createdAt`, `updatedAt`); optional fields start unset.
+    /// Creates `SetView` from its required fields (`name`, `setSize`, `createdAt`, `updatedAt`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,

@@ -69,7 +69,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`name`, `values`); optional fields start unset.
+    /// Creates `Input` from its required fields (`name`, `values`); optional fields start unset.
     #[inline]
     pub fn new(
         name: impl ::std::convert::Into<::std::string::String>,

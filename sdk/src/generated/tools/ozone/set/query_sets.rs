@@ -239,7 +239,7 @@ pub struct Params {
     >,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -348,7 +348,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`sets`); optional fields start unset.
+    /// Creates `Output` from its required fields (`sets`); optional fields start unset.
     #[inline]
     pub fn new(
         sets: impl ::std::convert::Into<

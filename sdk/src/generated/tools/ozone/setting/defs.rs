@@ -24,7 +24,7 @@ pub struct Option {
     pub extra: ::atlex::types::Extra,
 }
 impl Option {
-    /// Creates a `Option` from its required fields (`key`, `value`, `did`, `scope`, `createdBy`, `lastUpdatedBy`); optional fields start unset.
+    /// Creates `Option` from its required fields (`key`, `value`, `did`, `scope`, `createdBy`, `lastUpdatedBy`); optional fields start unset.
     #[inline]
     pub fn new(
         key: impl ::std::convert::Into<::atlex::types::Nsid>,

@@ -119,7 +119,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`keys`, `scope`); optional fields start unset.
+    /// Creates `Input` from its required fields (`keys`, `scope`); optional fields start unset.
     #[inline]
     pub fn new(
         keys: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::Nsid>>,
@@ -243,7 +243,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` with every optional field unset.
+    /// Creates `Output` with every optional field unset.
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -236,7 +236,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`key`, `scope`, `value`); optional fields start unset.
+    /// Creates `Input` from its required fields (`key`, `scope`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         key: impl ::std::convert::Into<::atlex::types::Nsid>,
@@ -435,7 +435,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`option`); optional fields start unset.
+    /// Creates `Output` from its required fields (`option`); optional fields start unset.
     #[inline]
     pub fn new(
         option: impl ::std::convert::Into<::atlex::tools::ozone::setting::defs::Option>,

@@ -9,7 +9,7 @@ pub struct SigDetail {
     pub extra: ::atlex::types::Extra,
 }
 impl SigDetail {
-    /// Creates a `SigDetail` from its required fields (`property`, `value`); optional fields start unset.
+    /// Creates `SigDetail` from its required fields (`property`, `value`); optional fields start unset.
     #[inline]
     pub fn new(
         property: impl ::std::convert::Into<::std::string::String>,

@@ -45,7 +45,7 @@ pub struct Params {
     pub limit: ::std::option::Option<i64>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`did`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`did`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(did: impl ::std::convert::Into<::atlex::types::Did>) -> Self {
         Self {
@@ -110,7 +110,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`accounts`); optional fields start unset.
+    /// Creates `Output` from its required fields (`accounts`); optional fields start unset.
     #[inline]
     pub fn new(
         accounts: impl ::std::convert::Into<
@@ -248,7 +248,7 @@ pub struct RelatedAccount {
     pub extra: ::atlex::types::Extra,
 }
 impl RelatedAccount {
-    /// Creates a `RelatedAccount` from its required fields (`account`); optional fields start unset.
+    /// Creates `RelatedAccount` from its required fields (`account`); optional fields start unset.
     #[inline]
     pub fn new(
         account: impl ::std::convert::Into<

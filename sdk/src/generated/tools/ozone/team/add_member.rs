@@ -180,7 +180,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`did`, `role`); optional fields start unset.
+    /// Creates `Input` from its required fields (`did`, `role`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

@@ -19,7 +19,7 @@ pub struct Member {
     pub extra: ::atlex::types::Extra,
 }
 impl Member {
-    /// Creates a `Member` from its required fields (`did`, `role`); optional fields start unset.
+    /// Creates `Member` from its required fields (`did`, `role`); optional fields start unset.
     #[inline]
     pub fn new(
         did: impl ::std::convert::Into<::atlex::types::Did>,

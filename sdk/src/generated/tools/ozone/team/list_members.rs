@@ -47,7 +47,7 @@ pub struct Params {
     pub roles: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -144,7 +144,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`members`); optional fields start unset.
+    /// Creates `Output` from its required fields (`members`); optional fields start unset.
     #[inline]
     pub fn new(
         members: impl ::std::convert::Into<

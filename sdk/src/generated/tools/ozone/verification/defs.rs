@@ -52,7 +52,7 @@ pub struct VerificationView {
     pub extra: ::atlex::types::Extra,
 }
 impl VerificationView {
-    /// Creates a `VerificationView` from its required fields (`issuer`, `uri`, `subject`, `handle`, `displayName`, `createdAt`); optional fields start unset.
+    /// Creates `VerificationView` from its required fields (`issuer`, `uri`, `subject`, `handle`, `displayName`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         issuer: impl ::std::convert::Into<::atlex::types::Did>,

@@ -31,7 +31,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`verifications`); optional fields start unset.
+    /// Creates `Input` from its required fields (`verifications`); optional fields start unset.
     #[inline]
     pub fn new(
         verifications: impl ::std::convert::Into<
@@ -155,7 +155,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`verifications`, `failedVerifications`); optional fields start unset.
+    /// Creates `Output` from its required fields (`verifications`, `failedVerifications`); optional fields start unset.
     #[inline]
     pub fn new(
         verifications: impl ::std::convert::Into<
@@ -297,7 +297,7 @@ pub struct GrantError {
     pub extra: ::atlex::types::Extra,
 }
 impl GrantError {
-    /// Creates a `GrantError` from its required fields (`error`, `subject`); optional fields start unset.
+    /// Creates `GrantError` from its required fields (`error`, `subject`); optional fields start unset.
     #[inline]
     pub fn new(
         error: impl ::std::convert::Into<::std::string::String>,
@@ -417,7 +417,7 @@ pub struct VerificationInput {
     pub extra: ::atlex::types::Extra,
 }
 impl VerificationInput {
-    /// Creates a `VerificationInput` from its required fields (`subject`, `handle`, `displayName`); optional fields start unset.
+    /// Creates `VerificationInput` from its required fields (`subject`, `handle`, `displayName`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<::atlex::types::Did>,

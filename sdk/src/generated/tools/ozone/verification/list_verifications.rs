@@ -159,7 +159,7 @@ pub struct Params {
     pub subjects: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
 }
 impl Params {
-    /// Creates a `Params` with every optional field unset (or at its default).
+    /// Creates `Params` with every optional field unset (or at its default).
     #[inline]
     pub fn new() -> Self {
         Self {
@@ -321,7 +321,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`verifications`); optional fields start unset.
+    /// Creates `Output` from its required fields (`verifications`); optional fields start unset.
     #[inline]
     pub fn new(
         verifications: impl ::std::convert::Into<

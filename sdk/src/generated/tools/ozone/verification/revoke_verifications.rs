@@ -33,7 +33,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`uris`); optional fields start unset.
+    /// Creates `Input` from its required fields (`uris`); optional fields start unset.
     #[inline]
     pub fn new(
         uris: impl ::std::convert::Into<::std::vec::Vec<::atlex::types::AtUri>>,
@@ -190,7 +190,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`revokedVerifications`, `failedRevocations`); optional fields start unset.
+    /// Creates `Output` from its required fields (`revokedVerifications`, `failedRevocations`); optional fields start unset.
     #[inline]
     pub fn new(
         revoked_verifications: impl ::std::convert::Into<
@@ -321,7 +321,7 @@ pub struct RevokeError {
     pub extra: ::atlex::types::Extra,
 }
 impl RevokeError {
-    /// Creates a `RevokeError` from its required fields (`uri`, `error`); optional fields start unset.
+    /// Creates `RevokeError` from its required fields (`uri`, `error`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,

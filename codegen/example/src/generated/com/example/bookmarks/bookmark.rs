@@ -24,7 +24,7 @@ pub struct Bookmark {
     pub extra: ::atlex::types::Extra,
 }
 impl Bookmark {
-    /// Creates a `Bookmark` from its required fields (`subject`, `createdAt`); optional fields start unset.
+    /// Creates `Bookmark` from its required fields (`subject`, `createdAt`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<

@@ -176,7 +176,7 @@ pub struct Input {
     pub extra: ::atlex::types::Extra,
 }
 impl Input {
-    /// Creates a `Input` from its required fields (`subject`); optional fields start unset.
+    /// Creates `Input` from its required fields (`subject`); optional fields start unset.
     #[inline]
     pub fn new(
         subject: impl ::std::convert::Into<

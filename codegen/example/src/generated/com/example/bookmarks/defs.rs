@@ -11,7 +11,7 @@ pub struct BookmarkView {
     pub extra: ::atlex::types::Extra,
 }
 impl BookmarkView {
-    /// Creates a `BookmarkView` from its required fields (`uri`, `cid`, `record`, `author`); optional fields start unset.
+    /// Creates `BookmarkView` from its required fields (`uri`, `cid`, `record`, `author`); optional fields start unset.
     #[inline]
     pub fn new(
         uri: impl ::std::convert::Into<::atlex::types::AtUri>,
@@ -161,7 +161,7 @@ pub struct WebPage {
     pub extra: ::atlex::types::Extra,
 }
 impl WebPage {
-    /// Creates a `WebPage` from its required fields (`uri`); optional fields start unset.
+    /// Creates `WebPage` from its required fields (`uri`); optional fields start unset.
     #[inline]
     pub fn new(uri: impl ::std::convert::Into<::atlex::types::Uri>) -> Self {
         Self {

@@ -85,7 +85,7 @@ pub struct Params {
     pub tag: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl Params {
-    /// Creates a `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
+    /// Creates `Params` from its required fields (`actor`); optional fields start unset or at their defaults.
     #[inline]
     pub fn new(actor: impl ::std::convert::Into<::atlex::types::AtIdentifier>) -> Self {
         Self {
@@ -172,7 +172,7 @@ pub struct Output {
     pub extra: ::atlex::types::Extra,
 }
 impl Output {
-    /// Creates a `Output` from its required fields (`bookmarks`); optional fields start unset.
+    /// Creates `Output` from its required fields (`bookmarks`); optional fields start unset.
     #[inline]
     pub fn new(
         bookmarks: impl ::std::convert::Into<
