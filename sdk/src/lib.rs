@@ -33,6 +33,11 @@ pub mod __private {
 mod generated;
 pub use generated::*;
 
+// The README's examples are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(test)]
 mod literal_macro_tests {
     #[test]
