@@ -86,9 +86,13 @@ pub fn lower(
     }
     all.sort_by(|a, b| a.0.id.cmp(&b.0.id).then(b.3.cmp(&a.3)));
     for (doc, file, root, is_own) in &all {
-        if lowerer.docs.contains_key(doc.id.as_str()) {
+        if let Some(first) = lowerer.docs.get(doc.id.as_str()) {
             if *is_own {
-                lowerer.problem(file.as_ref(), &doc.id, None, "", "NSID defined twice");
+                let message = match &first.file {
+                    Some(first) => format!("NSID defined twice (also in {})", first.display()),
+                    None => "NSID defined twice".to_owned(),
+                };
+                lowerer.problem(file.as_ref(), &doc.id, None, "", message);
             }
             continue;
         }
@@ -1068,13 +1072,15 @@ impl<'a> Lowerer<'a> {
                 continue;
             }
             let (target_nsid, target_def) = reference.resolve(ctx.nsid);
-            let Some(Ty::Named(path)) = self.lower_ref(&rctx, reference) else {
-                if self.docs.contains_key(target_nsid) {
-                    self.error_at(
-                        &rctx,
-                        format!("union member {reference} is not an object or record"),
-                    );
-                }
+            // `None`: `lower_ref` already reported why (no such def, or not data).
+            let Some(ty) = self.lower_ref(&rctx, reference) else {
+                continue;
+            };
+            let Ty::Named(path) = ty else {
+                self.error_at(
+                    &rctx,
+                    format!("union member {reference} is not an object or record"),
+                );
                 continue;
             };
             let is_object = self

@@ -107,6 +107,10 @@ pub struct TestArgs {
     pub no_sync: bool,
     /// `--nextest`: run the tests with `cargo nextest run`.
     pub nextest: bool,
+    /// `--no-pds`: do not start the reference PDS; the end-to-end tests are skipped.
+    pub no_pds: bool,
+    /// `--quick` or `--no-feature-matrix`: skip the feature-matrix step.
+    pub no_feature_matrix: bool,
     /// Arguments before `--` that xtask does not know: passed to cargo.
     pub cargo_args: Vec<OsString>,
     /// Arguments after `--`: passed to the test harness.
@@ -264,6 +268,8 @@ fn parse_test(args: VecDeque<OsString>) -> Result<Command, UsageError> {
             Some("-h" | "--help") => return Ok(Command::Help(Topic::Test)),
             Some("--no-sync") => parsed.no_sync = true,
             Some("--nextest") => parsed.nextest = true,
+            Some("--no-pds") => parsed.no_pds = true,
+            Some("--quick" | "--no-feature-matrix") => parsed.no_feature_matrix = true,
             _ => parsed.cargo_args.push(arg),
         }
     }
@@ -479,25 +485,45 @@ from lexicons/lexicons.toml.
 const TEST_HELP: &str = "\
 cargo xtask test: run the whole test suite the way CI does
 
-Usage: cargo xtask test [--no-sync] [--nextest] [CARGO ARGS...] [-- HARNESS ARGS...]
+Usage: cargo xtask test [--no-sync] [--no-pds] [--quick] [--nextest] [CARGO ARGS...]
+                        [-- HARNESS ARGS...]
 
-Steps:
-  1. lexicons       check lexicons/official/ against the pin; when it is missing or stale and
-                    $ATLEX_SHARED_DIR/lexicons (default ../shared/lexicons) exists, sync from
-                    it, otherwise say which command to run
-  2. interop data   set ATLEX_INTEROP_DIR to $ATLEX_SHARED_DIR/interop when it is unset
-  3. tests          cargo test --workspace --all-targets
-  4. doc tests      cargo test --workspace --doc
+Steps (each with a header and its time; a summary at the end):
+  1. lexicons         check lexicons/official/ against the pin; when it is missing or stale and
+                      $ATLEX_SHARED_DIR/lexicons (default ../shared/lexicons) exists, sync from
+                      it, otherwise say which command to run
+  2. codegen          `cargo xtask codegen --check`: sdk/src/generated/ and the namespace
+                      features are what the generator makes of lexicons/official/
+  3. interop data     set ATLEX_INTEROP_DIR to $ATLEX_SHARED_DIR/interop when it is unset
+  4. reference PDS    run tests/pds/setup.sh and start one PLC + PDS for the whole run,
+                      exporting ATLEX_PDS_URL, ATLEX_PLC_URL, ATLEX_PDS_ADMIN_PASSWORD and
+                      ATLEX_PDS_HANDLE_DOMAIN to the tests (kept when ATLEX_PDS_URL is set)
+  5. tests            cargo test --workspace --all-targets
+  6. doc tests        cargo test --workspace --doc
+  7. stop PDS         close the PDS's stdin and wait for it (killed after 15 s)
+  8. feature matrix   cargo test -p atlex --lib --no-default-features, then with each namespace
+                      feature of sdk/Cargo.toml alone, then with `full,sqlite`
+
+A failing step does not stop the later ones, except `lexicons` and, under CI=true,
+`reference PDS`; the exit status is non-zero when any step failed. When the PDS cannot be
+set up or started, CI=true fails the run with its output; otherwise the end-to-end tests are
+skipped (ATLEX_PDS_SKIP=1). The PDS also stops when xtask exits or is interrupted (its stdin
+closes).
 
 Other arguments are passed to cargo (e.g. `-p atlex-types`, `--no-fail-fast`; a package selection
 replaces --workspace, a target selection such as `--lib` or `--test NAME` replaces
---all-targets and skips the doc step); arguments after `--` go to the test harness.
+--all-targets and skips the doc step); arguments after `--` go to the test harness. Either
+kind of selection also skips the feature matrix.
 
 Options:
-  --no-sync     Skip the lexicons step (e.g. to test a lexicon tree installed with
-                `lexicons sync --allow-changes`)
-  --nextest     Run step 3 with `cargo nextest run` (needs cargo-nextest installed)
-  -h, --help    Print this help
+  --no-sync             Skip the lexicons step (e.g. to test a lexicon tree installed with
+                        `lexicons sync --allow-changes`)
+  --no-pds              Do not start the reference PDS; the end-to-end tests are skipped
+                        (not allowed under CI=true, where they would fail)
+  --quick, --no-feature-matrix
+                        Skip the feature matrix (CI runs it)
+  --nextest             Run step 5 with `cargo nextest run` (needs cargo-nextest installed)
+  -h, --help            Print this help
 ";
 
 #[cfg(test)]
@@ -654,8 +680,8 @@ mod tests {
 
     #[test]
     fn unknown_commands() {
-        let error = parse_err(&["codegen"]);
-        assert_eq!(error.message, "unknown command `codegen`");
+        let error = parse_err(&["generate"]);
+        assert_eq!(error.message, "unknown command `generate`");
         assert_eq!(error.topic, Topic::Main);
         let error = parse_err(&["lexicons", "fetch"]);
         assert_eq!(error.message, "unknown command `lexicons fetch`");
@@ -678,9 +704,25 @@ mod tests {
             ]),
             Command::Test(TestArgs {
                 no_sync: true,
-                nextest: false,
                 cargo_args: vec!["-p".into(), "atlex-types".into(), "--release".into()],
                 harness_args: vec!["--nocapture".into(), "--no-sync".into()],
+                ..TestArgs::default()
+            })
+        );
+        assert_eq!(
+            parse_ok(&["test", "--no-pds", "--quick", "--", "--no-pds"]),
+            Command::Test(TestArgs {
+                no_pds: true,
+                no_feature_matrix: true,
+                harness_args: vec!["--no-pds".into()],
+                ..TestArgs::default()
+            })
+        );
+        assert_eq!(
+            parse_ok(&["test", "--no-feature-matrix"]),
+            Command::Test(TestArgs {
+                no_feature_matrix: true,
+                ..TestArgs::default()
             })
         );
         assert_eq!(

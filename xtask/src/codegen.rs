@@ -35,8 +35,10 @@ pub struct CodegenArgs {
     pub single_file: bool,
 }
 
-const FEATURES_BEGIN: &str = "# @generated features begin (cargo xtask codegen)";
-const FEATURES_END: &str = "# @generated features end";
+/// The line in `sdk/Cargo.toml` after which the generated namespace features start.
+pub const FEATURES_BEGIN: &str = "# @generated features begin (cargo xtask codegen)";
+/// The line in `sdk/Cargo.toml` where the generated namespace features end.
+pub const FEATURES_END: &str = "# @generated features end";
 
 /// One generation: which lexicons, where to, how.
 struct Job {

@@ -15,6 +15,7 @@ pub mod codegen;
 pub mod error;
 pub mod git;
 pub mod lexicons;
+pub mod pds;
 pub mod pin;
 pub mod suite;
 pub mod tree;

@@ -1,6 +1,6 @@
-//! The `lexicons` and `interop data` steps of `cargo xtask test`, against temporary folders.
-//! (The `tests` and `doc tests` steps run cargo; their command lines are unit-tested in
-//! `src/suite.rs`.)
+//! The `lexicons`, `codegen` and `interop data` steps of `cargo xtask test`, against temporary
+//! folders. (The `tests`, `doc tests` and `feature matrix` steps run cargo; their command lines
+//! are unit-tested in `src/suite.rs`, as are the PDS steps, against a fake PDS.)
 
 use std::ffi::OsString;
 use std::fs;
@@ -43,17 +43,12 @@ fn run_step(
     configure: impl FnOnce(&mut Suite<'_>),
 ) -> (Result<Outcome, String>, Vec<(OsString, OsString)>, String) {
     let mut out = Vec::new();
-    let mut suite = Suite {
-        root: root.to_owned(),
-        shared: shared.to_owned(),
-        args: TestArgs::default(),
-        ci: false,
-        interop_dir: None,
-        cargo: "cargo".into(),
-        child_env: Vec::new(),
-        guards: Vec::new(),
-        out: &mut out,
-    };
+    let mut suite = Suite::new(
+        root.to_owned(),
+        shared.to_owned(),
+        TestArgs::default(),
+        &mut out,
+    );
     configure(&mut suite);
     let step = suite::steps()
         .into_iter()
@@ -180,4 +175,12 @@ fn missing_interop_data_fails_only_under_ci() {
         error.contains("CI is set but ATLEX_INTEROP_DIR is unset"),
         "{error}"
     );
+}
+
+#[test]
+fn the_codegen_step_needs_the_lexicons() {
+    let (root, shared) = setup();
+    let (result, _, _) = run_step("codegen", root.path(), shared.path(), |_| {});
+    let error = result.unwrap_err();
+    assert!(error.contains("run `cargo xtask lexicons sync"), "{error}");
 }
