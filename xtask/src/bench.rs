@@ -5,7 +5,7 @@
 //! |-------------|-----------------------------------------------------------------------|-----------------|
 //! | `decode`    | 100 real posts (one JSON array) into `Vec<Post>` vs atrium-api's `Vec<post::Record>`; vs `serde_json::Value` | ≥ 1.5×; ≥ 1.0× |
 //! | `list-page` | the raw `listRecords` page into `RecordPage<Post>` vs atrium-api's `list_records::Output` + `TryFromUnknown` | ≥ 4× |
-//! | `client`    | `getSession` through an authenticated client vs bare `reqwest` with a static header, local server | ≥ 0.8× throughput |
+//! | `client`    | `getSession` through an authenticated client vs bare `reqwest` with a static header, local server; sequential (required) and 16 concurrent (shown) | ≥ 0.8× throughput |
 //! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
 //! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
 //!
@@ -21,7 +21,9 @@
 //! (`target/atlex-bench/compile`), with the same profile forced on every package through
 //! `--config` (cargo's default dev profile: `opt-level = 0`, full `debug`, 256 codegen units,
 //! incremental off, also through `CARGO_INCREMENTAL=0`), because the workspace profile gives its
-//! own members and registry crates different debug settings. Both are built once (so every
+//! own members and registry crates different debug settings; and with `--cap-lints=allow` for
+//! every crate, because cargo caps lints for registry crates (atrium-api here, atlex in its
+//! users' builds) but not for a workspace member. Both are built once (so every
 //! dependency is there), then each round runs `cargo clean -p <crate>` and times
 //! `cargo build -p <crate> -v`, alternating which crate goes first, and the median of the
 //! rounds is kept. The `-v` output is checked: exactly one crate compiled (otherwise a
@@ -741,11 +743,13 @@ fn run_criterion(
             "client getSession, 16 concurrent, vs bare reqwest",
             per_call(estimate("client-concurrent", "atlex")?, CONCURRENT_CALLS),
             per_call(estimate("client-concurrent", "reqwest")?, CONCURRENT_CALLS),
+            // Informational: the issue names sequential calls, and on a 2-core machine the
+            // concurrent numbers swing with whatever else runs.
             Target {
                 at_least: true,
                 limit: 0.8,
                 aim: None,
-                required: true,
+                required: false,
                 unit: "×",
             },
         );
@@ -831,8 +835,10 @@ const ATRIUM: Crate = Crate {
 
 /// The profile both crates are built with (cargo's default dev profile, forced on every
 /// package: the workspace gives registry crates `debug = false` and its members
-/// `line-tables-only`).
+/// `line-tables-only`), and lints capped for every crate: cargo caps them for registry crates
+/// such as atrium-api, and for atlex as its users build it, but not for a workspace member.
 pub const COMPILE_PROFILE: &[&str] = &[
+    "build.rustflags=[\"--cap-lints=allow\"]",
     "profile.dev.opt-level=0",
     "profile.dev.debug=true",
     "profile.dev.codegen-units=256",

@@ -481,7 +481,7 @@ Benchmarks:
   list-page   a 100-record listRecords page into RecordPage<Post>, vs atrium-api's
               list_records::Output + TryFromUnknown (>= 4x)
   client      getSession through an authenticated client vs bare reqwest, local server
-              (throughput >= 0.8x, sequential and 16 concurrent)
+              (throughput >= 0.8x sequential; 16 concurrent shown)
   compile     crate-only debug build of atlex (app-bsky, chat-bsky, tools-ozone) vs
               atrium-api (ozone), median of 3 alternating rounds (ratio <= 1.0, aim 0.6)
   codegen     release `xtask codegen --check` over the official lexicons (<= 1 s wall)
