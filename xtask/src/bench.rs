@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: the speed targets of the issues, measured in one run and printed as
-//! ratios against their comparisons.
+//! ratios against their comparisons. Method and the latest numbers: `tests/bench/README.md`.
 //!
 //! | name        | what                                                                  | target          |
 //! |-------------|-----------------------------------------------------------------------|-----------------|
@@ -478,7 +478,7 @@ impl Report {
             String::new()
         } else {
             format!(
-                "{:.0}% short of the target",
+                "{:.1}% short of the target",
                 (1.0 - ratio / target.limit) * 100.0
             )
         };
@@ -972,7 +972,7 @@ fn run_compile(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write)
     let note = if target.met(ratio) {
         String::new()
     } else {
-        format!("{:.0}% over the limit", (ratio - 1.0) * 100.0)
+        format!("{:.1}% over the limit", (ratio - 1.0) * 100.0)
     };
     let rounds_shown = |values: &[f64]| {
         values
@@ -1211,7 +1211,7 @@ mod tests {
         assert_eq!(report.rows[1].verdict(), Verdict::Fail);
         let text = report.render(2);
         assert!(text.contains("3.00×"), "{text}");
-        assert!(text.contains("FAIL: 56% short of the target"), "{text}");
+        assert!(text.contains("FAIL: 55.6% short of the target"), "{text}");
         assert!(text.contains("WARNING: the load was high"), "{text}");
         assert!(text.contains("10.0 µs"), "{text}");
     }
