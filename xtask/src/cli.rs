@@ -25,6 +25,8 @@ pub enum Command {
     Test(TestArgs),
     /// `codegen`.
     Codegen(crate::codegen::CodegenArgs),
+    /// `bench`.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Which help text.
@@ -44,6 +46,8 @@ pub enum Topic {
     Test,
     /// `cargo xtask codegen --help`.
     Codegen,
+    /// `cargo xtask bench --help`.
+    Bench,
 }
 
 impl Topic {
@@ -57,6 +61,7 @@ impl Topic {
             Topic::Verify => VERIFY_HELP,
             Topic::Test => TEST_HELP,
             Topic::Codegen => CODEGEN_HELP,
+            Topic::Bench => BENCH_HELP,
         }
     }
 
@@ -70,6 +75,7 @@ impl Topic {
             Topic::Verify => "cargo xtask lexicons verify --help",
             Topic::Test => "cargo xtask test --help",
             Topic::Codegen => "cargo xtask codegen --help",
+            Topic::Bench => "cargo xtask bench --help",
         }
     }
 }
@@ -149,6 +155,7 @@ where
         Some("lexicons") => parse_lexicons(args),
         Some("test") => parse_test(args),
         Some("codegen") => parse_codegen(args),
+        Some("bench") => parse_bench(args),
         _ => Err(UsageError {
             message: format!("unknown command `{}`", first.to_string_lossy()),
             topic: Topic::Main,
@@ -254,6 +261,56 @@ fn parse_codegen(args: VecDeque<OsString>) -> Result<Command, UsageError> {
         });
     }
     Ok(Command::Codegen(parsed))
+}
+
+fn parse_bench(args: VecDeque<OsString>) -> Result<Command, UsageError> {
+    let mut parsed = crate::bench::BenchArgs::default();
+    let error = |message: String| UsageError {
+        message,
+        topic: Topic::Bench,
+    };
+    for arg in args {
+        let Some(text) = arg.to_str() else {
+            return Err(error(format!(
+                "unexpected argument `{}`",
+                arg.to_string_lossy()
+            )));
+        };
+        match text {
+            "-h" | "--help" => return Ok(Command::Help(Topic::Bench)),
+            "--quick" | "--no-fail" => {
+                let slot = if text == "--quick" {
+                    &mut parsed.quick
+                } else {
+                    &mut parsed.no_fail
+                };
+                if *slot {
+                    return Err(error(format!("{text} given twice")));
+                }
+                *slot = true;
+            }
+            flag if flag.starts_with('-') => {
+                return Err(error(format!("unknown flag `{flag}`")));
+            }
+            name => {
+                let Some(bench) = crate::bench::Bench::from_name(name) else {
+                    let known: Vec<&str> = crate::bench::Bench::ALL
+                        .iter()
+                        .map(|bench| bench.name())
+                        .collect();
+                    return Err(error(format!(
+                        "unknown benchmark `{name}` (known: {})",
+                        known.join(", ")
+                    )));
+                };
+                if !parsed.benches.contains(&bench) {
+                    parsed.benches.push(bench);
+                }
+            }
+        }
+    }
+    parsed.benches.sort();
+    Ok(Command::Bench(parsed))
 }
 
 fn parse_test(args: VecDeque<OsString>) -> Result<Command, UsageError> {
@@ -390,6 +447,7 @@ Commands:
   lexicons verify   Check lexicons/official/ against the pin
   codegen           Regenerate sdk/src/generated/ from lexicons/official/ (--check: verify)
   test              Run the whole test suite the way CI does
+  bench             Run the benchmarks and print the ratios against their targets
   help              Print this help
 
 Run `cargo xtask <COMMAND> --help` for the options of a command.
@@ -412,6 +470,36 @@ Options:
   --root PATH      The Rust path of that folder inside its crate (default: crate)
   --no-official    Do not resolve refs against lexicons/official/ (refs there become ::atlex paths)
   --single-file    Write one lib.rs with inline modules
+";
+
+const BENCH_HELP: &str = "\
+cargo xtask bench: the speed targets, measured in one run, as ratios
+
+Usage: cargo xtask bench [NAME...] [--quick] [--no-fail]
+
+Runs the named benchmarks (default: all, in this order) and prints one table: each
+comparison, both measurements, the ratio, the target and PASS/FAIL, with the machine's cores
+and load average. Exits non-zero when a required target is missed.
+
+Benchmarks:
+  decode      100 real posts into Vec<Post>, vs atrium-api Vec<post::Record> (>= 1.5x) and
+              vs serde_json::Value (>= 1.0x)
+  list-page   a 100-record listRecords page into RecordPage<Post>, vs atrium-api's
+              list_records::Output + TryFromUnknown (>= 4x)
+  client      getSession through an authenticated client vs bare reqwest, local server
+              (throughput >= 0.8x sequential; 16 concurrent shown)
+  compile     crate-only debug build of atlex (app-bsky, chat-bsky, tools-ozone) vs
+              atrium-api (ozone), median of 3 alternating rounds (ratio <= 1.0, aim 0.6)
+  codegen     release `xtask codegen --check` over the official lexicons (<= 1 s wall)
+
+decode, list-page and client are criterion benchmarks in tests/bench (package atlex-bench).
+Everything is written under target/atlex-bench/ (the table also to summary.txt there).
+
+Options:
+  --quick      Short smoke run: ~1 s criterion measurements, one compile round, three
+               codegen runs (rough numbers)
+  --no-fail    Exit 0 even when a required target is missed
+  -h, --help   Print this help
 ";
 
 const LEXICONS_HELP: &str = "\
@@ -680,8 +768,8 @@ mod tests {
 
     #[test]
     fn unknown_commands() {
-        let error = parse_err(&["generate"]);
-        assert_eq!(error.message, "unknown command `generate`");
+        let error = parse_err(&["frobnicate"]);
+        assert_eq!(error.message, "unknown command `frobnicate`");
         assert_eq!(error.topic, Topic::Main);
         let error = parse_err(&["lexicons", "fetch"]);
         assert_eq!(error.message, "unknown command `lexicons fetch`");

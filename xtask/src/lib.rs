@@ -4,12 +4,15 @@
 //!   `lexicons/official/` ([`lexicons`], [`pin`]).
 //! * `cargo xtask codegen [--check]`: regenerate the SDK's bindings ([`codegen`]).
 //! * `cargo xtask test`: the whole test suite as CI runs it ([`suite`]).
+//! * `cargo xtask bench [NAME…] [--quick]`: the speed targets as ratios measured in one run
+//!   ([`bench`]).
 //!
 //! Run `cargo xtask --help` for the commands. The crate is a library plus a thin `main` so the
 //! commands can be tested against temporary folders.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bench;
 pub mod cli;
 pub mod codegen;
 pub mod error;
@@ -78,6 +81,7 @@ pub fn run(command: Command, root: &Path, out: &mut dyn Write) -> Result<()> {
         }
         Command::LexiconsVerify => lexicons::verify(&paths, out).map(drop),
         Command::Codegen(args) => codegen::run(root, &args, out),
+        Command::Bench(args) => bench::run(root, &args, out),
         Command::Test(args) => {
             let mut suite = suite::Suite::from_env(root.to_path_buf(), args, out);
             suite::run(&mut suite)

@@ -13,9 +13,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Help is the output asked for; everything else writes progress next to cargo's, on stderr.
+    // Help and the benchmark report are the output asked for; everything else writes progress
+    // next to cargo's, on stderr.
     let mut out: Box<dyn Write> = match command {
-        Command::Help(_) => Box::new(std::io::stdout()),
+        Command::Help(_) | Command::Bench(_) => Box::new(std::io::stdout()),
         _ => Box::new(std::io::stderr()),
     };
     let result = xtask::project_root().and_then(|root| xtask::run(command, &root, &mut out));

@@ -1,0 +1,1228 @@
+//! `cargo xtask bench`: the speed targets of the issues, measured in one run and printed as
+//! ratios against their comparisons. Method and the latest numbers: `tests/bench/README.md`.
+//!
+//! | name        | what                                                                  | target          |
+//! |-------------|-----------------------------------------------------------------------|-----------------|
+//! | `decode`    | 100 real posts (one JSON array) into `Vec<Post>` vs atrium-api's `Vec<post::Record>`; vs `serde_json::Value` | ≥ 1.5×; ≥ 1.0× |
+//! | `list-page` | the raw `listRecords` page into `RecordPage<Post>` vs atrium-api's `list_records::Output` + `TryFromUnknown` | ≥ 4× |
+//! | `client`    | `getSession` through an authenticated client vs bare `reqwest` with a static header, local server; sequential (required) and 16 concurrent (shown) | ≥ 0.8× throughput |
+//! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
+//! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
+//!
+//! `decode`, `list-page` and `client` are criterion benchmarks in `tests/bench` (package
+//! `atlex-bench`); they write their estimates under a fresh `CRITERION_HOME`
+//! (`target/atlex-bench/criterion`, emptied first, so every number in the table comes from
+//! this run) and xtask reads each one's **median** from `new/estimates.json`. `compile` and
+//! `codegen` are timed here by wall clock around cargo and the release xtask binary.
+//!
+//! ## Compile time, made fair
+//!
+//! Both crates are built by the same cargo, in their own target folder
+//! (`target/atlex-bench/compile`), with the same profile forced on every package through
+//! `--config` (cargo's default dev profile: `opt-level = 0`, full `debug`, 256 codegen units,
+//! incremental off, also through `CARGO_INCREMENTAL=0`), because the workspace profile gives its
+//! own members and registry crates different debug settings; and with `--cap-lints=allow` for
+//! every crate, because cargo caps lints for registry crates (atrium-api here, atlex in its
+//! users' builds) but not for a workspace member. Both are built once (so every
+//! dependency is there), then each round runs `cargo clean -p <crate>` and times
+//! `cargo build -p <crate> -v`, alternating which crate goes first, and the median of the
+//! rounds is kept. The `-v` output is checked: exactly one crate compiled (otherwise a
+//! dependency was not prebuilt and the time would include it), with exactly the features
+//! expected (atlex: `app-bsky`, `chat-bsky`, `tools-ozone`; atrium-api: `ozone` and the
+//! namespaces it enables, from the dev-dependency of `tests/bench/Cargo.toml`).
+//!
+//! The 1-minute load average is recorded before and after every section; the report warns when
+//! it is at least half the number of cores, because on a shared machine other builds then
+//! take CPU from the measurement.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Context, Error, Result};
+
+/// One benchmark of `cargo xtask bench`, selected by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bench {
+    /// `decode`: typed decode of 100 posts.
+    Decode,
+    /// `list-page`: a `listRecords` page into typed posts.
+    ListPage,
+    /// `client`: authenticated client throughput.
+    Client,
+    /// `compile`: crate-only debug build time.
+    Compile,
+    /// `codegen`: release codegen wall time.
+    Codegen,
+}
+
+impl Bench {
+    /// Every benchmark, in the order they run.
+    pub const ALL: [Bench; 5] = [
+        Bench::Decode,
+        Bench::ListPage,
+        Bench::Client,
+        Bench::Compile,
+        Bench::Codegen,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bench::Decode => "decode",
+            Bench::ListPage => "list-page",
+            Bench::Client => "client",
+            Bench::Compile => "compile",
+            Bench::Codegen => "codegen",
+        }
+    }
+
+    /// The benchmark called `name`.
+    pub fn from_name(name: &str) -> Option<Bench> {
+        Bench::ALL.into_iter().find(|bench| bench.name() == name)
+    }
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BenchArgs {
+    /// The benchmarks to run (none given: all), without duplicates, in run order.
+    pub benches: Vec<Bench>,
+    /// `--quick`: a short smoke run (short criterion measurements, one compile round, three
+    /// codegen runs). Its numbers are rough.
+    pub quick: bool,
+    /// `--no-fail`: exit successfully even when a required target is missed.
+    pub no_fail: bool,
+}
+
+impl BenchArgs {
+    /// The benchmarks to run: the ones named, else all.
+    pub fn selected(&self) -> Vec<Bench> {
+        if self.benches.is_empty() {
+            Bench::ALL.to_vec()
+        } else {
+            self.benches.clone()
+        }
+    }
+}
+
+/// Runs the selected benchmarks for the repository at `root` and prints the summary table.
+///
+/// Fails when a benchmark cannot run, and when a required target is missed unless `--no-fail`.
+pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
+    let env = Env::new(root);
+    let selected = args.selected();
+    let started = Instant::now();
+    let machine = Machine::read(&env);
+    let _ = writeln!(out, "{}", machine.describe());
+    let mut report = Report::default();
+    report.load(Load::read(), "start");
+
+    let criterion_benches: Vec<Bench> = selected
+        .iter()
+        .copied()
+        .filter(|bench| matches!(bench, Bench::Decode | Bench::ListPage | Bench::Client))
+        .collect();
+    if !criterion_benches.is_empty() {
+        run_criterion(&env, &criterion_benches, args.quick, &mut report, out)?;
+    }
+    if selected.contains(&Bench::Compile) {
+        run_compile(&env, args.quick, &mut report, out)?;
+    }
+    if selected.contains(&Bench::Codegen) {
+        run_codegen(&env, args.quick, &mut report, out)?;
+    }
+    report.load(Load::read(), "end");
+
+    let mut summary = String::new();
+    let _ = writeln!(summary, "{}", machine.describe());
+    let _ = writeln!(
+        summary,
+        "command: cargo xtask bench {}{}",
+        selected
+            .iter()
+            .map(|bench| bench.name())
+            .collect::<Vec<_>>()
+            .join(" "),
+        if args.quick {
+            " --quick (smoke run: rough numbers)"
+        } else {
+            ""
+        }
+    );
+    summary.push_str(&report.render(machine.cores));
+    let _ = writeln!(
+        summary,
+        "took {:.0} s",
+        started.elapsed().as_secs_f64().round()
+    );
+    let _ = write!(out, "\n{summary}");
+    let saved = env.bench_dir().join("summary.txt");
+    if std::fs::create_dir_all(env.bench_dir()).is_ok() && std::fs::write(&saved, &summary).is_ok()
+    {
+        let _ = writeln!(out, "(saved to {})", saved.display());
+    }
+
+    let failed: Vec<&str> = report
+        .rows
+        .iter()
+        .filter(|row| row.verdict() == Verdict::Fail && row.target.required)
+        .map(|row| row.name.as_str())
+        .collect();
+    if failed.is_empty() || args.no_fail {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "{} required target(s) missed: {} (pass --no-fail to exit 0 anyway)",
+            failed.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+/// Where things are and how to run cargo.
+struct Env {
+    root: PathBuf,
+    cargo: OsString,
+    target_dir: PathBuf,
+}
+
+impl Env {
+    fn new(root: &Path) -> Env {
+        let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        let target_dir = match non_empty("CARGO_TARGET_DIR") {
+            Some(dir) => {
+                let dir = PathBuf::from(dir);
+                if dir.is_absolute() {
+                    dir
+                } else {
+                    root.join(dir)
+                }
+            }
+            None => root.join("target"),
+        };
+        Env {
+            root: root.to_path_buf(),
+            cargo: non_empty("CARGO").unwrap_or_else(|| "cargo".into()),
+            target_dir,
+        }
+    }
+
+    /// `target/atlex-bench`: everything this command writes.
+    fn bench_dir(&self) -> PathBuf {
+        self.target_dir.join("atlex-bench")
+    }
+
+    fn cargo(&self) -> Command {
+        let mut command = Command::new(&self.cargo);
+        command.current_dir(&self.root);
+        command
+    }
+}
+
+/// Shows a command the way a person would type it.
+fn shown(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    if Path::new(command.get_program()).file_name() == Some(OsStr::new("cargo"))
+        || command.get_program() == OsStr::new("cargo")
+    {
+        text = "cargo".to_owned();
+    }
+    for arg in command.get_args() {
+        let arg = arg.to_string_lossy();
+        text.push(' ');
+        if arg.contains([' ', '"', '*']) {
+            text.push('\'');
+            text.push_str(&arg);
+            text.push('\'');
+        } else {
+            text.push_str(&arg);
+        }
+    }
+    text
+}
+
+/// Runs `command` with inherited output; fails unless it succeeds.
+fn run_status(command: &mut Command, out: &mut dyn Write) -> Result<()> {
+    let text = shown(command);
+    let _ = writeln!(out, "$ {text}");
+    let _ = out.flush();
+    let status = command.status().context(|| format!("running `{text}`"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(format!("`{text}` failed ({status})")))
+    }
+}
+
+/// Runs `command` capturing its output; returns (wall time, stderr). Fails unless it succeeds,
+/// showing the captured output.
+fn run_timed(command: &mut Command) -> Result<(Duration, String)> {
+    let text = shown(command);
+    command.stdin(Stdio::null());
+    let started = Instant::now();
+    let output = command.output().context(|| format!("running `{text}`"))?;
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if output.status.success() {
+        Ok((took, stderr))
+    } else {
+        Err(Error::new(format!(
+            "`{text}` failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            stderr
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine notes
+
+/// What the numbers were measured on.
+struct Machine {
+    cores: usize,
+    cpu: String,
+    rustc: String,
+    commit: String,
+}
+
+impl Machine {
+    fn read(env: &Env) -> Machine {
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1);
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split_once(':'))
+                    .map(|(_, name)| name.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".to_owned());
+        let first_line = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .current_dir(&env.root)
+                .output()
+                .ok()
+                .filter(|output| output.status.success())
+                .and_then(|output| {
+                    String::from_utf8_lossy(&output.stdout)
+                        .lines()
+                        .next()
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        Machine {
+            cores,
+            cpu,
+            rustc: first_line("rustc", &["--version"]),
+            commit: first_line("git", &["rev-parse", "--short", "HEAD"]),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "machine: {} core(s), {}; {}; commit {}",
+            self.cores, self.cpu, self.rustc, self.commit
+        )
+    }
+}
+
+/// The load averages of `/proc/loadavg` (1, 5 and 15 minutes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    /// 1-minute load average.
+    pub one: f64,
+    /// 5-minute load average.
+    pub five: f64,
+    /// 15-minute load average.
+    pub fifteen: f64,
+}
+
+impl Load {
+    /// The current load, where the system reports it.
+    pub fn read() -> Option<Load> {
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|text| Load::parse(&text))
+    }
+
+    /// Parses the first three fields of `/proc/loadavg`.
+    pub fn parse(text: &str) -> Option<Load> {
+        let mut fields = text.split_whitespace().map(str::parse::<f64>);
+        Some(Load {
+            one: fields.next()?.ok()?,
+            five: fields.next()?.ok()?,
+            fifteen: fields.next()?.ok()?,
+        })
+    }
+
+    /// Whether other work probably competed with the measurement: a 1-minute load of at least
+    /// half the cores.
+    pub fn is_high(&self, cores: usize) -> bool {
+        self.one >= cores.max(1) as f64 / 2.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+/// Which way a value must go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    /// `true`: the value must be at least `limit`; `false`: at most.
+    pub at_least: bool,
+    /// The limit.
+    pub limit: f64,
+    /// A better value the issue aims for (shown, not enforced).
+    pub aim: Option<f64>,
+    /// Whether missing it fails the command.
+    pub required: bool,
+    /// The unit of the value and limit (`×` for ratios, ` s` for seconds).
+    pub unit: &'static str,
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "{} {}{}",
+            if self.at_least { "≥" } else { "≤" },
+            trim_number(self.limit),
+            self.unit
+        );
+        if let Some(aim) = self.aim {
+            let _ = write!(text, " (aim {}{})", trim_number(aim), self.unit);
+        }
+        if !self.required {
+            text.push_str(" [info]");
+        }
+        text
+    }
+
+    fn met(&self, value: f64) -> bool {
+        if self.at_least {
+            value >= self.limit
+        } else {
+            value <= self.limit
+        }
+    }
+}
+
+fn trim_number(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// PASS, FAIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The target is met.
+    Pass,
+    /// The target is missed.
+    Fail,
+}
+
+/// One line of the summary.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What is compared.
+    pub name: String,
+    /// The atlex measurement, formatted.
+    pub atlex: String,
+    /// The comparison's measurement, formatted (empty for an absolute target).
+    pub other: String,
+    /// The value checked against the target: a ratio, or seconds.
+    pub value: f64,
+    /// How `value` is shown.
+    pub shown: String,
+    /// The target.
+    pub target: Target,
+    /// A note (e.g. how far off a missed target is).
+    pub note: String,
+}
+
+impl Row {
+    /// Whether the target is met.
+    pub fn verdict(&self) -> Verdict {
+        if self.target.met(self.value) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+    loads: Vec<(String, Option<Load>)>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn load(&mut self, load: Option<Load>, when: &str) {
+        self.loads.push((when.to_owned(), load));
+    }
+
+    /// A speed comparison: `value` = other time / atlex time (how many times faster).
+    fn speed(&mut self, name: &str, atlex: Measured, other: Measured, target: Target) {
+        let ratio = other.seconds / atlex.seconds;
+        let note = if target.met(ratio) {
+            String::new()
+        } else {
+            format!(
+                "{:.1}% short of the target",
+                (1.0 - ratio / target.limit) * 100.0
+            )
+        };
+        self.rows.push(Row {
+            name: name.to_owned(),
+            atlex: atlex.shown,
+            other: other.shown,
+            value: ratio,
+            shown: format!("{ratio:.2}×"),
+            target,
+            note,
+        });
+    }
+
+    fn render(&self, cores: usize) -> String {
+        let header = [
+            "benchmark",
+            "atlex",
+            "comparison",
+            "ratio",
+            "target",
+            "result",
+        ];
+        let mut lines: Vec<[String; 6]> = vec![header.map(str::to_owned)];
+        for row in &self.rows {
+            let verdict = match (row.verdict(), row.target.required) {
+                (Verdict::Pass, _) => "PASS".to_owned(),
+                (Verdict::Fail, true) => "FAIL".to_owned(),
+                (Verdict::Fail, false) => "miss (info)".to_owned(),
+            };
+            lines.push([
+                row.name.clone(),
+                row.atlex.clone(),
+                if row.other.is_empty() {
+                    "-".to_owned()
+                } else {
+                    row.other.clone()
+                },
+                row.shown.clone(),
+                row.target.describe(),
+                if row.note.is_empty() {
+                    verdict
+                } else {
+                    format!("{verdict}: {}", row.note)
+                },
+            ]);
+        }
+        let mut widths = [0usize; 6];
+        for line in &lines {
+            for (width, cell) in widths.iter_mut().zip(line) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut text = String::new();
+        for (index, line) in lines.iter().enumerate() {
+            let mut rendered = String::new();
+            for (column, (cell, width)) in line.iter().zip(widths).enumerate() {
+                if column > 0 {
+                    rendered.push_str(" | ");
+                }
+                rendered.push_str(cell);
+                if column + 1 < line.len() {
+                    rendered.extend(std::iter::repeat_n(
+                        ' ',
+                        width.saturating_sub(cell.chars().count()),
+                    ));
+                }
+            }
+            text.push_str(rendered.trim_end());
+            text.push('\n');
+            if index == 0 {
+                let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
+                text.push_str(&rule.join("-|-"));
+                text.push('\n');
+            }
+        }
+        let loads: Vec<String> = self
+            .loads
+            .iter()
+            .map(|(when, load)| match load {
+                Some(load) => format!(
+                    "{when} {:.2} {:.2} {:.2}",
+                    load.one, load.five, load.fifteen
+                ),
+                None => format!("{when} unknown"),
+            })
+            .collect();
+        let _ = writeln!(text, "load average (1/5/15 min): {}", loads.join("; "));
+        if self
+            .loads
+            .iter()
+            .any(|(_, load)| load.is_some_and(|load| load.is_high(cores)))
+        {
+            let _ = writeln!(
+                text,
+                "WARNING: the load was high (1-minute load ≥ {} on {cores} core(s)): other \
+                 processes competed for the CPU; ratios measured in one run are less affected \
+                 than absolute times, but rerun on a quiet machine before acting on a near miss",
+                trim_number(cores.max(1) as f64 / 2.0)
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(text, "note: {note}");
+        }
+        text
+    }
+}
+
+/// A measurement and how to show it.
+struct Measured {
+    seconds: f64,
+    shown: String,
+}
+
+fn format_seconds(seconds: f64) -> String {
+    if seconds >= 1.0 {
+        format!("{seconds:.2} s")
+    } else if seconds >= 1e-3 {
+        format!("{:.2} ms", seconds * 1e3)
+    } else if seconds >= 1e-6 {
+        format!("{:.1} µs", seconds * 1e6)
+    } else {
+        format!("{:.0} ns", seconds * 1e9)
+    }
+}
+
+/// The median of `values` (not empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[middle],
+        _ => (sorted[middle - 1] + sorted[middle]) / 2.0,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Criterion benchmarks (decode, list-page, client)
+
+/// Calls in flight at once in the `client-concurrent` group (see `tests/bench/benches/client.rs`).
+const CONCURRENT_CALLS: f64 = 16.0;
+
+fn run_criterion(
+    env: &Env,
+    benches: &[Bench],
+    quick: bool,
+    report: &mut Report,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let home = env.bench_dir().join("criterion");
+    if home.exists() {
+        std::fs::remove_dir_all(&home).context(|| format!("emptying {}", home.display()))?;
+    }
+    let criterion_args: &[&str] = if quick {
+        &[
+            "--warm-up-time",
+            "0.3",
+            "--measurement-time",
+            "1",
+            "--sample-size",
+            "10",
+        ]
+    } else {
+        &[]
+    };
+    let decode = benches.contains(&Bench::Decode);
+    let list_page = benches.contains(&Bench::ListPage);
+    let mut targets: Vec<(&str, Option<&str>)> = Vec::new();
+    match (decode, list_page) {
+        (true, true) => targets.push(("decode", None)),
+        (true, false) => targets.push(("decode", Some("^decode/"))),
+        (false, true) => targets.push(("decode", Some("^list-page/"))),
+        (false, false) => {}
+    }
+    if benches.contains(&Bench::Client) {
+        targets.push(("client", None));
+    }
+    let _ = writeln!(out, "\n==> criterion benchmarks (tests/bench)");
+    for (target, filter) in targets {
+        let mut command = env.cargo();
+        command
+            .args(["bench", "-p", "atlex-bench", "--bench", target, "--"])
+            .args(criterion_args)
+            .args(filter)
+            .env("CRITERION_HOME", &home);
+        run_status(&mut command, out)?;
+    }
+    report.load(Load::read(), "after criterion");
+    // Which records the decode benchmark measured (it says when atrium-api rejects some).
+    if let Ok(inputs) = std::fs::read_to_string(home.join("atlex-bench-decode-inputs.txt")) {
+        report.notes.push(inputs.trim_end().to_owned());
+    }
+
+    let estimate = |group: &str, function: &str| criterion_median(&home, group, function);
+    let per_call = |seconds: f64, calls: f64| Measured {
+        seconds: seconds / calls,
+        shown: format!("{:.0} req/s", calls / seconds),
+    };
+    let time = |seconds: f64| Measured {
+        seconds,
+        shown: format_seconds(seconds),
+    };
+    if decode {
+        let atlex = estimate("decode", "atlex")?;
+        let atrium = estimate("decode", "atrium-api")?;
+        let value = estimate("decode", "serde_json-value")?;
+        report.speed(
+            "decode posts vs atrium-api Vec<post::Record>",
+            time(atlex),
+            time(atrium),
+            Target {
+                at_least: true,
+                limit: 1.5,
+                aim: None,
+                required: true,
+                unit: "×",
+            },
+        );
+        report.speed(
+            "decode posts vs serde_json::Value",
+            time(atlex),
+            time(value),
+            Target {
+                at_least: true,
+                limit: 1.0,
+                aim: None,
+                required: true,
+                unit: "×",
+            },
+        );
+    }
+    if list_page {
+        report.speed(
+            "list_records::<Post> page vs atrium-api Output+TryFromUnknown",
+            time(estimate("list-page", "atlex")?),
+            time(estimate("list-page", "atrium-api")?),
+            Target {
+                at_least: true,
+                limit: 4.0,
+                aim: None,
+                required: true,
+                unit: "×",
+            },
+        );
+    }
+    if benches.contains(&Bench::Client) {
+        report.speed(
+            "client getSession, sequential, vs bare reqwest",
+            per_call(estimate("client-seq", "atlex")?, 1.0),
+            per_call(estimate("client-seq", "reqwest")?, 1.0),
+            Target {
+                at_least: true,
+                limit: 0.8,
+                aim: None,
+                required: true,
+                unit: "×",
+            },
+        );
+        report.speed(
+            "client getSession, 16 concurrent, vs bare reqwest",
+            per_call(estimate("client-concurrent", "atlex")?, CONCURRENT_CALLS),
+            per_call(estimate("client-concurrent", "reqwest")?, CONCURRENT_CALLS),
+            // Informational: the issue names sequential calls, and on a 2-core machine the
+            // concurrent numbers swing with whatever else runs.
+            Target {
+                at_least: true,
+                limit: 0.8,
+                aim: None,
+                required: false,
+                unit: "×",
+            },
+        );
+    }
+    if quick {
+        report
+            .notes
+            .push("--quick: criterion ran 10 samples of ~1 s per benchmark".to_owned());
+    }
+    Ok(())
+}
+
+/// The median time (seconds per iteration) criterion estimated for `group/function` in
+/// `home`.
+fn criterion_median(home: &Path, group: &str, function: &str) -> Result<f64> {
+    let path = home
+        .join(group)
+        .join(function)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(&path).context(|| {
+        format!(
+            "reading criterion's estimate of {group}/{function} ({}; did the benchmark run?)",
+            path.display()
+        )
+    })?;
+    parse_median(&text)
+        .map(|nanos| nanos / 1e9)
+        .ok_or_else(|| Error::new(format!("{}: no median point estimate", path.display())))
+}
+
+/// The `median.point_estimate` (nanoseconds) of a criterion `estimates.json`.
+pub fn parse_median(text: &str) -> Option<f64> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value
+        .get("median")?
+        .get("point_estimate")?
+        .as_f64()
+        .filter(|nanos| nanos.is_finite() && *nanos > 0.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compile time
+
+/// A crate whose build is timed.
+struct Crate {
+    /// Package name for `-p` and `cargo clean -p`.
+    package: &'static str,
+    /// `--crate-name` in rustc's command line.
+    crate_name: &'static str,
+    /// Extra build arguments (features).
+    args: &'static [&'static str],
+    /// The features rustc must see, exactly.
+    features: &'static [&'static str],
+    /// How the row names it.
+    label: &'static str,
+}
+
+const ATLEX: Crate = Crate {
+    package: "atlex",
+    crate_name: "atlex",
+    args: &[
+        "--no-default-features",
+        "--features",
+        "app-bsky,chat-bsky,tools-ozone",
+    ],
+    features: &["app-bsky", "chat-bsky", "tools-ozone"],
+    label: "atlex (app-bsky, chat-bsky, tools-ozone)",
+};
+
+const ATRIUM: Crate = Crate {
+    package: "atrium-api",
+    crate_name: "atrium_api",
+    args: &[],
+    features: &[
+        "namespace-appbsky",
+        "namespace-chatbsky",
+        "namespace-toolsozone",
+        "ozone",
+    ],
+    label: "atrium-api (ozone)",
+};
+
+/// The profile both crates are built with (cargo's default dev profile, forced on every
+/// package: the workspace gives registry crates `debug = false` and its members
+/// `line-tables-only`), and lints capped for every crate: cargo caps them for registry crates
+/// such as atrium-api, and for atlex as its users build it, but not for a workspace member.
+pub const COMPILE_PROFILE: &[&str] = &[
+    "build.rustflags=[\"--cap-lints=allow\"]",
+    "profile.dev.opt-level=0",
+    "profile.dev.debug=true",
+    "profile.dev.codegen-units=256",
+    "profile.dev.incremental=false",
+    "profile.dev.package.\"*\".opt-level=0",
+    "profile.dev.package.\"*\".debug=true",
+    "profile.dev.package.\"*\".codegen-units=256",
+];
+
+/// `cargo <verb> -p <crate>` with the forced profile and its own target folder; `output` is
+/// `-v` or `--quiet`.
+fn compile_command(env: &Env, verb: &str, krate: &Crate, output: &str) -> Command {
+    let mut command = env.cargo();
+    command.arg(verb).args(["-p", krate.package, output]);
+    if verb == "build" {
+        command.args(krate.args);
+    }
+    command
+        .arg("--target-dir")
+        .arg(env.bench_dir().join("compile"));
+    for setting in COMPILE_PROFILE {
+        command.args(["--config", setting]);
+    }
+    command.env("CARGO_INCREMENTAL", "0");
+    command
+}
+
+/// Checks the `-v` output of a timed build: one crate compiled, with the expected features.
+pub fn check_build_log(
+    stderr: &str,
+    crate_name: &str,
+    features: &[&str],
+) -> std::result::Result<(), String> {
+    let compiled: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("Compiling "))
+        .collect();
+    if compiled.len() != 1 {
+        return Err(format!(
+            "expected exactly one crate to compile (dependencies prebuilt), got {}: {}",
+            compiled.len(),
+            compiled.join("; ")
+        ));
+    }
+    let needle = format!("--crate-name {crate_name} ");
+    let Some(line) = stderr.lines().find(|line| line.contains(&needle)) else {
+        return Err(format!(
+            "no rustc command line for {crate_name} in the output"
+        ));
+    };
+    let mut seen = rustc_features(line);
+    seen.sort();
+    let mut expected: Vec<String> = features.iter().map(|f| (*f).to_owned()).collect();
+    expected.sort();
+    if seen == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "{crate_name} was built with features [{}], expected [{}]",
+            seen.join(", "),
+            expected.join(", ")
+        ))
+    }
+}
+
+/// The `feature="…"` cfgs of a rustc command line as cargo prints it with `-v`.
+fn rustc_features(line: &str) -> Vec<String> {
+    let mut features = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("feature=") {
+        rest = &rest[start + "feature=".len()..];
+        // Cargo quotes the value: `feature="x"`, shell-escaped as `'feature="x"'` or
+        // `feature=\"x\"`.
+        let value = rest.trim_start_matches('\\').trim_start_matches('"');
+        let end = value.find(['"', '\\']).unwrap_or(value.len());
+        features.push(value[..end].to_owned());
+        rest = &value[end..];
+    }
+    features
+}
+
+fn run_compile(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write) -> Result<()> {
+    let rounds = if quick { 1 } else { 3 };
+    let _ = writeln!(
+        out,
+        "\n==> compile: crate-only debug builds, {rounds} round(s), target folder {}",
+        env.bench_dir().join("compile").display()
+    );
+    let _ = writeln!(out, "profile: {}", COMPILE_PROFILE.join(", "));
+    // Dependencies (and both crates, once).
+    for krate in [&ATLEX, &ATRIUM] {
+        run_status(&mut compile_command(env, "build", krate, "--quiet"), out)?;
+    }
+    report.load(Load::read(), "compile start");
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for index in order {
+            let krate = if index == 0 { &ATLEX } else { &ATRIUM };
+            run_timed(&mut compile_command(env, "clean", krate, "--quiet"))?;
+            let mut build = compile_command(env, "build", krate, "-v");
+            let (took, stderr) = run_timed(&mut build)?;
+            check_build_log(&stderr, krate.crate_name, krate.features).map_err(|problem| {
+                Error::new(format!(
+                    "the timed build of {} is not what it should be: {problem}",
+                    krate.package
+                ))
+            })?;
+            let _ = writeln!(
+                out,
+                "round {}: {} {:.2} s",
+                round + 1,
+                krate.package,
+                took.as_secs_f64()
+            );
+            times[index].push(took.as_secs_f64());
+        }
+    }
+    report.load(Load::read(), "compile end");
+    let atlex = median(&times[0]);
+    let atrium = median(&times[1]);
+    let ratio = atlex / atrium;
+    let target = Target {
+        at_least: false,
+        limit: 1.0,
+        aim: Some(0.6),
+        required: true,
+        unit: "",
+    };
+    let note = if target.met(ratio) {
+        String::new()
+    } else {
+        format!("{:.1}% over the limit", (ratio - 1.0) * 100.0)
+    };
+    let rounds_shown = |values: &[f64]| {
+        values
+            .iter()
+            .map(|value| format!("{value:.1}"))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    report.rows.push(Row {
+        name: format!("compile {} vs {}", ATLEX.label, ATRIUM.label),
+        atlex: format!("{atlex:.2} s"),
+        other: format!("{atrium:.2} s"),
+        value: ratio,
+        shown: format!("{ratio:.2}"),
+        target,
+        note,
+    });
+    report.notes.push(format!(
+        "compile: median of {rounds} round(s); atlex {} s, atrium-api {} s; features checked \
+         in rustc's command line (atlex: {}; atrium-api: {})",
+        rounds_shown(&times[0]),
+        rounds_shown(&times[1]),
+        ATLEX.features.join(", "),
+        ATRIUM.features.join(", ")
+    ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codegen time
+
+fn run_codegen(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write) -> Result<()> {
+    let runs = if quick { 3 } else { 7 };
+    let _ = writeln!(
+        out,
+        "\n==> codegen: release xtask, {runs} timed run(s) each"
+    );
+    let mut build = env.cargo();
+    build.args(["build", "--release", "--quiet", "-p", "xtask"]);
+    run_status(&mut build, out)?;
+    let binary = env
+        .target_dir
+        .join("release")
+        .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    if !binary.is_file() {
+        return Err(Error::new(format!(
+            "the release xtask binary is not at {}",
+            binary.display()
+        )));
+    }
+    let official = env.root.join("lexicons").join("official");
+    let lexicon_count = std::fs::read_dir(&official)
+        .map(|_| count_json(&official))
+        .context(|| {
+            format!(
+                "{} (run `cargo xtask lexicons sync` first)",
+                official.display()
+            )
+        })?;
+    let scratch = env.bench_dir().join("codegen-out");
+
+    report.load(Load::read(), "codegen start");
+    let mut check_times = Vec::new();
+    let mut write_times = Vec::new();
+    // One untimed run of each first (file cache).
+    for run in 0..=runs {
+        let mut check = Command::new(&binary);
+        check.args(["codegen", "--check"]).current_dir(&env.root);
+        let (took, _) = run_timed(&mut check).map_err(|error| {
+            Error::new(format!(
+                "{error}\n(`codegen --check` must pass for its time to mean anything: run \
+                 `cargo xtask codegen` first)"
+            ))
+        })?;
+        if std::fs::metadata(&scratch).is_ok() {
+            std::fs::remove_dir_all(&scratch)
+                .context(|| format!("emptying {}", scratch.display()))?;
+        }
+        let mut write = Command::new(&binary);
+        write
+            .args(["codegen", "--no-official", "--lexicons"])
+            .arg(&official)
+            .arg("--out")
+            .arg(&scratch)
+            .current_dir(&env.root);
+        let (write_took, _) = run_timed(&mut write)?;
+        if run > 0 {
+            check_times.push(took.as_secs_f64());
+            write_times.push(write_took.as_secs_f64());
+        }
+    }
+    report.load(Load::read(), "codegen end");
+    let target = Target {
+        at_least: false,
+        limit: 1.0,
+        aim: None,
+        required: true,
+        unit: " s",
+    };
+    for (name, times, target) in [
+        (
+            format!("codegen --check, {lexicon_count} official lexicons (release)"),
+            &check_times,
+            target,
+        ),
+        (
+            format!("codegen full write of {lexicon_count} lexicons to an empty --out"),
+            &write_times,
+            Target {
+                required: false,
+                ..target
+            },
+        ),
+    ] {
+        let seconds = median(times);
+        let note = if target.met(seconds) {
+            String::new()
+        } else {
+            format!("{:.2} s over", seconds - target.limit)
+        };
+        report.rows.push(Row {
+            name,
+            atlex: format!("{seconds:.3} s"),
+            other: String::new(),
+            value: seconds,
+            shown: "-".to_owned(),
+            target,
+            note,
+        });
+    }
+    report.notes.push(format!(
+        "codegen: median of {runs} wall-clock run(s) after one untimed run; `--check` runs \
+         {:?} s, full write {:?} s",
+        check_times
+            .iter()
+            .map(|t| (t * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>(),
+        write_times
+            .iter()
+            .map(|t| (t * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    ));
+    Ok(())
+}
+
+/// The number of `.json` files under `dir`.
+fn count_json(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                count_json(&path)
+            } else if path.extension() == Some(OsStr::new("json")) {
+                1
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for bench in Bench::ALL {
+            assert_eq!(Bench::from_name(bench.name()), Some(bench));
+        }
+        assert_eq!(Bench::from_name("decoding"), None);
+    }
+
+    #[test]
+    fn load_parses_proc_loadavg() {
+        let load = Load::parse("0.52 1.94 2.90 3/612 12345\n").unwrap();
+        assert_eq!(load.one, 0.52);
+        assert_eq!(load.fifteen, 2.90);
+        assert!(!load.is_high(2));
+        assert!(Load::parse("1.0 2.0 3.0").unwrap().is_high(2));
+        assert_eq!(Load::parse("garbage"), None);
+    }
+
+    #[test]
+    fn criterion_median_is_read() {
+        let text = r#"{"mean":{"point_estimate":120.0},"median":{"confidence_interval":{},"point_estimate":110.5}}"#;
+        assert_eq!(parse_median(text), Some(110.5));
+        assert_eq!(parse_median(r#"{"mean":{"point_estimate":1.0}}"#), None);
+        assert_eq!(parse_median(r#"{"median":{"point_estimate":0.0}}"#), None);
+    }
+
+    #[test]
+    fn build_logs_are_checked() {
+        let good = "       Fresh serde v1.0.0\n   Compiling atrium-api v0.26.0\n     Running `/usr/bin/rustc --crate-name atrium_api --edition=2021 src/lib.rs --cfg 'feature=\"namespace-appbsky\"' --cfg 'feature=\"ozone\"' -C debuginfo=2`\n    Finished `dev` profile";
+        assert_eq!(
+            check_build_log(good, "atrium_api", &["ozone", "namespace-appbsky"]),
+            Ok(())
+        );
+        let problem = check_build_log(good, "atrium_api", &["ozone"]).unwrap_err();
+        assert!(problem.contains("[namespace-appbsky, ozone]"), "{problem}");
+        let two = good.replace("Fresh serde", "Compiling serde");
+        assert!(
+            check_build_log(&two, "atrium_api", &["ozone", "namespace-appbsky"])
+                .unwrap_err()
+                .contains("exactly one crate")
+        );
+        let escaped = "   Compiling atlex v0.1.0\n     Running `rustc --crate-name atlex --cfg feature=\\\"app-bsky\\\" --cfg feature=\\\"tools-ozone\\\"`";
+        assert_eq!(
+            check_build_log(escaped, "atlex", &["tools-ozone", "app-bsky"]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn report_renders_and_judges() {
+        let mut report = Report::default();
+        let time = |seconds: f64| Measured {
+            seconds,
+            shown: format_seconds(seconds),
+        };
+        let at_least = |limit| Target {
+            at_least: true,
+            limit,
+            aim: None,
+            required: true,
+            unit: "×",
+        };
+        report.speed("fast", time(1e-5), time(3e-5), at_least(1.5));
+        report.speed("slow", time(3e-5), time(2e-5), at_least(1.5));
+        report.load(Load::parse("3.0 1.0 1.0"), "start");
+        assert_eq!(report.rows[0].verdict(), Verdict::Pass);
+        assert_eq!(report.rows[1].verdict(), Verdict::Fail);
+        let text = report.render(2);
+        assert!(text.contains("3.00×"), "{text}");
+        assert!(text.contains("FAIL: 55.6% short of the target"), "{text}");
+        assert!(text.contains("WARNING: the load was high"), "{text}");
+        assert!(text.contains("10.0 µs"), "{text}");
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(format_seconds(2.5), "2.50 s");
+        assert_eq!(format_seconds(0.0123), "12.30 ms");
+        assert_eq!(trim_number(1.5), "1.5");
+        assert_eq!(trim_number(1.0), "1");
+    }
+}
