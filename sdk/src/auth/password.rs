@@ -579,30 +579,6 @@ impl AuthSession for RefreshToken {
         let header = Secret::new(format!("Bearer {}", self.token.expose()));
         Box::pin(async move { Ok(AuthHeaders::none().with_header("authorization", header)) })
     }
-
-    fn after_response(
-        &self,
-        _request: &RequestInfo<'_>,
-        _response: &ResponseInfo<'_>,
-        _sent: &AuthHeaders,
-    ) -> AfterResponse {
-        AfterResponse::Accept
-    }
-
-    fn refresh<'a>(
-        &'a self,
-        _seen: Option<&'a AuthHeaders>,
-    ) -> BoxFuture<'a, Result<(), AuthError>> {
-        Box::pin(async {
-            Err(AuthError::NoSession {
-                what: "a refresh token cannot itself be refreshed".to_owned(),
-            })
-        })
-    }
-
-    fn logout(&self) -> BoxFuture<'_, Result<(), Error<GenericError>>> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// Whether the server rejected a refresh token for good.

@@ -37,21 +37,35 @@ pub trait AuthSession: fmt::Debug + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<AuthHeaders, AuthError>>;
 
     /// Whether `response` (to a request sent with `sent`) means the credentials were rejected.
+    /// The default accepts every response (credentials that cannot be refreshed).
     fn after_response(
         &self,
-        request: &RequestInfo<'_>,
-        response: &ResponseInfo<'_>,
-        sent: &AuthHeaders,
-    ) -> AfterResponse;
+        _request: &RequestInfo<'_>,
+        _response: &ResponseInfo<'_>,
+        _sent: &AuthHeaders,
+    ) -> AfterResponse {
+        AfterResponse::Accept
+    }
 
     /// Refreshes the session, single-flight: when `seen` is the headers a request was sent with
     /// and another caller has refreshed since, the newer tokens are adopted instead of
-    /// refreshing again. `None` forces a refresh.
-    fn refresh<'a>(&'a self, seen: Option<&'a AuthHeaders>)
-    -> BoxFuture<'a, Result<(), AuthError>>;
+    /// refreshing again. `None` forces a refresh. The default says there is nothing to refresh.
+    fn refresh<'a>(
+        &'a self,
+        _seen: Option<&'a AuthHeaders>,
+    ) -> BoxFuture<'a, Result<(), AuthError>> {
+        Box::pin(async {
+            Err(AuthError::NoSession {
+                what: "these credentials cannot be refreshed".to_owned(),
+            })
+        })
+    }
 
-    /// Ends the session at the server and removes it from its store.
-    fn logout(&self) -> BoxFuture<'_, Result<(), Error<GenericError>>>;
+    /// Ends the session at the server and removes it from its store. The default has nothing
+    /// to end.
+    fn logout(&self) -> BoxFuture<'_, Result<(), Error<GenericError>>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What the transport should do after a response.
@@ -222,30 +236,6 @@ impl AuthSession for Anonymous {
         _request: &'a RequestInfo<'a>,
     ) -> BoxFuture<'a, Result<AuthHeaders, AuthError>> {
         Box::pin(async { Ok(AuthHeaders::none()) })
-    }
-
-    fn after_response(
-        &self,
-        _request: &RequestInfo<'_>,
-        _response: &ResponseInfo<'_>,
-        _sent: &AuthHeaders,
-    ) -> AfterResponse {
-        AfterResponse::Accept
-    }
-
-    fn refresh<'a>(
-        &'a self,
-        _seen: Option<&'a AuthHeaders>,
-    ) -> BoxFuture<'a, Result<(), AuthError>> {
-        Box::pin(async {
-            Err(AuthError::NoSession {
-                what: "an anonymous client has no session to refresh".to_owned(),
-            })
-        })
-    }
-
-    fn logout(&self) -> BoxFuture<'_, Result<(), Error<GenericError>>> {
-        Box::pin(async { Ok(()) })
     }
 }
 
