@@ -9,7 +9,9 @@ extern crate self as atlex;
 pub use atlex_types as types;
 
 /// Lexicon documents at run time: load a folder of lexicons into a
-/// [`Catalog`](lexicon::Catalog) and validate untyped records and XRPC bodies against it.
+/// [`Catalog`](lexicon::Catalog) and validate untyped records and XRPC bodies against it
+/// (feature `lexicon`; the typed bindings do not need it).
+#[cfg(feature = "lexicon")]
 pub use atlex_lexicon as lexicon;
 
 pub use atlex_macros::{

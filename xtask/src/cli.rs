@@ -590,7 +590,7 @@ Steps (each with a header and its time; a summary at the end):
   6. doc tests        cargo test --workspace --doc
   7. stop PDS         close the PDS's stdin and wait for it (killed after 15 s)
   8. feature matrix   cargo test -p atlex --lib --no-default-features, then with each namespace
-                      feature of sdk/Cargo.toml alone, then with `full,sqlite`
+                      feature of sdk/Cargo.toml alone, then with `full,sqlite,lexicon`
 
 A failing step does not stop the later ones, except `lexicons` and, under CI=true,
 `reference PDS`; the exit status is non-zero when any step failed. When the PDS cannot be

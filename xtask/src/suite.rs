@@ -609,11 +609,12 @@ pub fn namespace_features(manifest: &str) -> Option<Vec<String>> {
     Some(features)
 }
 
-/// The feature sets of the matrix: none, each namespace alone, and everything (`full,sqlite`).
+/// The feature sets of the matrix: none, each namespace alone, and everything
+/// (`full,sqlite,lexicon`).
 pub fn feature_sets(namespaces: &[String]) -> Vec<Option<String>> {
     let mut sets = vec![None];
     sets.extend(namespaces.iter().cloned().map(Some));
-    sets.push(Some("full,sqlite".to_owned()));
+    sets.push(Some("full,sqlite,lexicon".to_owned()));
     sets
 }
 
@@ -990,7 +991,7 @@ mod tests {
                 None,
                 Some("app-bsky".to_owned()),
                 Some("chat-bsky".to_owned()),
-                Some("full,sqlite".to_owned())
+                Some("full,sqlite,lexicon".to_owned())
             ]
         );
         assert_eq!(
