@@ -1,4 +1,24 @@
 //! atlex: a Rust SDK for the AT Protocol.
+//!
+//! # Layers
+//!
+//! Dependencies point one way, from the top of this list to the bottom:
+//!
+//! 1. [`repo`]: typed record and blob helpers (`create_record(&post)`,
+//!    `list_records::<Post>(…)`, `upload_blob(…)`), built on the generated
+//!    `com.atproto.repo.*` endpoints;
+//! 2. [`auth`]: sessions (log in, refresh, restore) and session stores, on the transport and
+//!    the generated `com.atproto.server.*` types;
+//! 3. the generated bindings, mounted at the crate root (`atlex::app::bsky::feed::post::Post`):
+//!    declarative types and endpoint markers, written by `cargo xtask codegen`;
+//! 4. [`xrpc`]: the transport (client, endpoint traits, bodies, errors, retries, pagination,
+//!    frames), which sees endpoints only through its [`Endpoint`](xrpc::Endpoint) and
+//!    [`Subscription`](xrpc::Subscription) traits;
+//! 5. [`types`] (string formats, the data model, validation) and the literal macros
+//!    (`did!`, `nsid!`, …), which everything above uses.
+//!
+//! `lexicon` (feature `lexicon`) stands beside them: lexicon documents at run time, for
+//! validating untyped data.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -19,6 +39,7 @@ pub use atlex_macros::{
 };
 
 pub mod auth;
+pub mod repo;
 pub mod xrpc;
 
 /// Re-exports used by generated code (so that a crate generated from its own lexicons needs

@@ -17,8 +17,9 @@ use atlex::app::bsky::feed::post::{Post, PostEmbed};
 use atlex::auth::{AuthError, PasswordSession, SessionStore, SqliteStore};
 use atlex::com::atproto::repo::{apply_writes, describe_repo, get_record, list_records};
 use atlex::com::atproto::sync::get_blob;
+use atlex::repo::{ListRecordsOptions, Write};
 use atlex::types::{AtIdentifier, BlobRef, Cid, CidLink, Datetime, Did, RecordKey, TidGenerator};
-use atlex::xrpc::{Client, Error, ListRecords, RawBody, RequestPart, Write};
+use atlex::xrpc::{Client, Error, RawBody, RequestPart};
 use atlex_tests::pds::{Pds, TestAccount};
 use atlex_tests::require_pds;
 use base64::Engine;
@@ -194,7 +195,7 @@ async fn typed_records_round_trip() {
     let (page, client) = ok(
         pds,
         client
-            .list_records::<Post>(did.clone(), ListRecords::new().limit(10))
+            .list_records::<Post>(did.clone(), ListRecordsOptions::new().limit(10))
             .await,
         "listRecords",
     );
@@ -292,7 +293,7 @@ async fn typed_records_round_trip() {
     let (page, client) = ok(
         pds,
         client
-            .list_records::<Post>(did.clone(), ListRecords::new())
+            .list_records::<Post>(did.clone(), ListRecordsOptions::new())
             .await,
         "listRecords after applyWrites",
     );
@@ -429,7 +430,10 @@ async fn pagination_returns_250_records_once_in_order() {
     let listed: Vec<_> = ok(
         pds,
         client
-            .list_all_records::<Post>(did.clone(), ListRecords::new().limit(100).reverse(true))
+            .list_all_records::<Post>(
+                did.clone(),
+                ListRecordsOptions::new().limit(100).reverse(true),
+            )
             .try_collect::<Vec<_>>()
             .await,
         "list_all_records",
@@ -774,7 +778,7 @@ async fn invalid_input_is_rejected_before_sending() {
     }
     // Parameters too: `limit` is at most 100.
     match client
-        .list_records::<Post>(did.clone(), ListRecords::new().limit(101))
+        .list_records::<Post>(did.clone(), ListRecordsOptions::new().limit(101))
         .await
     {
         Err(Error::Validation { part, errors }) => {
@@ -790,7 +794,7 @@ async fn invalid_input_is_rejected_before_sending() {
     let (page, _) = ok(
         pds,
         client
-            .list_records::<Post>(did.clone(), ListRecords::new())
+            .list_records::<Post>(did.clone(), ListRecordsOptions::new())
             .await,
         "listRecords",
     );

@@ -7,13 +7,9 @@
 
 use atlex_types::{BlobRef, Cid, Did};
 
-use super::body::{NoBody, RawBody};
-use super::client::Client;
-use super::failure::Error;
-use super::query::NoParams;
-use super::streamed::StreamedResponse;
 use crate::com::atproto::repo::upload_blob;
 use crate::com::atproto::sync::get_blob;
+use crate::xrpc::{Client, Error, NoBody, NoParams, RawBody, StreamedResponse};
 
 impl Client {
     /// Uploads a blob to the session's PDS and returns its reference, to put in a record

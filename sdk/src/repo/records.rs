@@ -12,13 +12,11 @@ use atlex_types::format::{AtIdentifier, AtUri, Cid, Nsid, RecordKey};
 use atlex_types::{Data, Record};
 use serde::{Deserialize, Serialize};
 
-use super::body::{JsonBody, NoBody};
-use super::client::Client;
-use super::endpoint::{Endpoint, EndpointKind};
-use super::failure::{Error, RequestPart};
-use super::paginate::{ItemStream, Paginated};
 use crate::com::atproto::repo::{
     apply_writes, create_record, delete_record, get_record, list_records, put_record,
+};
+use crate::xrpc::{
+    Client, Endpoint, EndpointKind, Error, ItemStream, JsonBody, NoBody, Paginated, RequestPart,
 };
 
 /// A record with where it lives: its AT URI and CID.
@@ -92,7 +90,7 @@ impl<R: Record> Paginated for ListRecordsOf<R> {
 
 /// Options of [`Client::list_records`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListRecords {
+pub struct ListRecordsOptions {
     /// Page size (the server's default when `None`).
     pub limit: Option<i64>,
     /// Where to start (a cursor from a previous page).
@@ -101,29 +99,29 @@ pub struct ListRecords {
     pub reverse: Option<bool>,
 }
 
-impl ListRecords {
+impl ListRecordsOptions {
     /// Default options.
-    pub fn new() -> ListRecords {
-        ListRecords::default()
+    pub fn new() -> ListRecordsOptions {
+        ListRecordsOptions::default()
     }
 
     /// Sets the page size.
     #[must_use]
-    pub fn limit(mut self, limit: i64) -> ListRecords {
+    pub fn limit(mut self, limit: i64) -> ListRecordsOptions {
         self.limit = Some(limit);
         self
     }
 
     /// Starts at a cursor.
     #[must_use]
-    pub fn cursor(mut self, cursor: impl Into<String>) -> ListRecords {
+    pub fn cursor(mut self, cursor: impl Into<String>) -> ListRecordsOptions {
         self.cursor = Some(cursor.into());
         self
     }
 
     /// Lists oldest first.
     #[must_use]
-    pub fn reverse(mut self, reverse: bool) -> ListRecords {
+    pub fn reverse(mut self, reverse: bool) -> ListRecordsOptions {
         self.reverse = Some(reverse);
         self
     }
@@ -200,7 +198,7 @@ impl Client {
     pub async fn list_records<R: Record>(
         &self,
         repo: impl Into<AtIdentifier>,
-        options: ListRecords,
+        options: ListRecordsOptions,
     ) -> Result<(RecordPage<R>, Client), Error<<ListRecordsOf<R> as Endpoint>::Error>> {
         let params = options
             .params::<R>(repo.into())
@@ -212,7 +210,7 @@ impl Client {
     pub fn list_all_records<R: Record + Send + 'static>(
         &self,
         repo: impl Into<AtIdentifier>,
-        options: ListRecords,
+        options: ListRecordsOptions,
     ) -> ItemStream<ListRecordsOf<R>> {
         match options.params::<R>(repo.into()) {
             Ok(params) => self.paginate::<ListRecordsOf<R>>(params),

@@ -7,6 +7,10 @@
 //! [`Client::call`]. Outputs that should not be held in memory whole (blobs, CAR files) are
 //! read as they arrive with [`Client::call_streamed`] (and [`Client::get_blob`]).
 //!
+//! This module is the transport: it knows endpoints only through the [`Endpoint`] and
+//! [`Subscription`] traits and never names a generated type. Helpers built on generated
+//! endpoints (records, blobs) live above the generated layer, in [`crate::repo`].
+//!
 //! The transport is `reqwest` (rustls, no default features) on `tokio`; `tracing` records one
 //! span per call (`xrpc`, with `nsid`, `method`, `status`, `attempt`, `duration_ms`; never
 //! tokens or bodies). Small solved problems use small, well-kept crates: `percent-encoding`
@@ -14,7 +18,6 @@
 //! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
 //! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
 
-mod blobs;
 mod body;
 pub(crate) mod client;
 mod endpoint;
@@ -23,7 +26,6 @@ mod failure;
 mod frame;
 mod paginate;
 mod query;
-mod records;
 mod retry;
 mod streamed;
 mod transport;
@@ -40,6 +42,5 @@ pub use failure::{
 pub use frame::{Frame, FrameError, decode_frame};
 pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
-pub use records::{GetRecordOf, ListRecords, ListRecordsOf, RecordEntry, RecordPage, Write};
 pub use retry::RetryPolicy;
 pub use streamed::StreamedResponse;

@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use atlex::app::bsky::feed::post::Post;
-use atlex::xrpc::RecordPage;
+use atlex::repo::RecordPage;
 use atrium_api::app::bsky::feed::post::Record as AtriumPost;
 use atrium_api::com::atproto::repo::list_records::Output as AtriumListOutput;
 use atrium_api::types::TryFromUnknown;

@@ -1,0 +1,24 @@
+//! Typed helpers for a repository's records and blobs, built on the generated
+//! `com.atproto.repo.*` and `com.atproto.sync.getBlob` endpoints.
+//!
+//! They add methods to [`Client`](crate::xrpc::Client):
+//!
+//! * records: [`create_record`](crate::xrpc::Client::create_record),
+//!   [`get_record`](crate::xrpc::Client::get_record),
+//!   [`list_records`](crate::xrpc::Client::list_records) (options in [`ListRecordsOptions`]),
+//!   [`list_all_records`](crate::xrpc::Client::list_all_records),
+//!   [`put_record`](crate::xrpc::Client::put_record),
+//!   [`delete_record`](crate::xrpc::Client::delete_record) and
+//!   [`apply_writes`](crate::xrpc::Client::apply_writes) (members built with [`Write`]), each
+//!   taking or returning a typed [`Record`](crate::types::Record);
+//! * blobs: [`upload_blob`](crate::xrpc::Client::upload_blob) and
+//!   [`get_blob`](crate::xrpc::Client::get_blob) (streamed).
+//!
+//! This module sits above the generated layer: it uses the generated parameters, inputs,
+//! outputs and errors, and calls them through [`Client::call`](crate::xrpc::Client::call) like
+//! any other endpoint. The transport ([`crate::xrpc`]) knows nothing of it.
+
+mod blobs;
+mod records;
+
+pub use records::{GetRecordOf, ListRecordsOf, ListRecordsOptions, RecordEntry, RecordPage, Write};
