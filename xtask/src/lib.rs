@@ -18,7 +18,9 @@ pub mod codegen;
 pub mod error;
 pub mod git;
 pub mod lexicons;
-pub mod pds;
+/// The reference PDS of `cargo xtask test` (shared with the tests, which spawn it the same way
+/// when run on their own).
+pub use atlex_pds_harness as pds;
 pub mod pin;
 pub mod suite;
 pub mod tree;

@@ -1,23 +1,28 @@
-//! The reference PDS for a whole `cargo xtask test` run (the recipe is in
-//! `tests/pds/README.md`).
+//! Starting and stopping the reference PDS (`tests/pds/`, see `tests/pds/README.md`): the one
+//! implementation behind both `cargo xtask test` (one PDS for a whole run, exported to the tests
+//! through [`Ready::env_vars`]) and `atlex_tests::pds` (a test binary run on its own spawns its
+//! PDS here).
 //!
 //! [`setup`] runs `tests/pds/setup.sh` (idempotent; minutes on the first run), passing its
-//! progress on. [`PdsProcess::start`] spawns `start.mjs` with the pinned Node 22 binary, stdin
-//! and stdout piped and stderr written to a log file, and waits for the one JSON line the script
-//! prints when PLC and PDS are up ([`Ready`]). The script stops when its stdin reaches
-//! end-of-file, so [`PdsProcess::stop`] (and dropping the value) closes the pipe and waits,
-//! killing the process after a grace period; if xtask itself dies, the kernel closes the pipe
-//! and the PDS goes down all the same.
+//! progress on. [`PdsProcess::start`] spawns `start.mjs` with the pinned Node 22 binary
+//! ([`PdsProcess::command`]), stdin and stdout piped and stderr written to a log file
+//! ([`PdsProcess::start_capturing`] keeps the last lines in memory instead), and waits for the
+//! one JSON line the script prints when PLC and PDS are up ([`Ready`]). The script stops when
+//! its stdin reaches end-of-file, so [`PdsProcess::stop`] (and dropping the value) closes the
+//! pipe and waits, killing the process after a grace period; if the parent itself dies, the
+//! kernel closes the pipe and the PDS goes down all the same.
 //!
-//! The ready line is parsed with `serde_json` (already built for the generator, so xtask gains
-//! no build time from it).
+//! Only `std`, `serde` and `serde_json` (for the ready line): xtask is built before anything
+//! else runs, and both are already in its tree through the generator.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -89,7 +94,7 @@ impl Ready {
         Ok(ready)
     }
 
-    /// The environment that points the tests at this PDS (see `tests/src/pds.rs`).
+    /// The environment that points the tests at this PDS (read by `tests/src/pds.rs`).
     pub fn env_vars(&self) -> Vec<(&'static str, String)> {
         let mut vars = vec![
             (PDS_URL_ENV, self.pds.trim_end_matches('/').to_owned()),
@@ -191,8 +196,20 @@ pub struct PdsProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout_reader: Option<JoinHandle<()>>,
-    log: PathBuf,
+    stderr: StderrSink,
     stopped: bool,
+}
+
+/// Where the child's stderr goes.
+#[derive(Debug)]
+enum StderrSink {
+    /// A log file.
+    File(PathBuf),
+    /// A pipe read on a thread into the last [`TAIL_LINES`] lines.
+    Memory {
+        tail: Arc<Mutex<Tail>>,
+        reader: Option<JoinHandle<()>>,
+    },
 }
 
 /// How [`PdsProcess::stop`] ended.
@@ -236,12 +253,41 @@ impl PdsProcess {
         }
         let stderr = File::create(log)
             .map_err(|error| format!("creating the log file {}: {error}", log.display()))?;
+        Self::spawn(
+            program,
+            args,
+            dir,
+            Stdio::from(stderr),
+            Some(log.to_path_buf()),
+            timeout,
+        )
+    }
+
+    /// [`PdsProcess::start`], keeping the last lines of stderr in memory instead of a log file
+    /// (for a PDS that lives as long as a test process, which has nowhere tidy to put one).
+    pub fn start_capturing(
+        program: &Path,
+        args: &[OsString],
+        dir: &Path,
+        timeout: Duration,
+    ) -> Result<(PdsProcess, Ready), String> {
+        Self::spawn(program, args, dir, Stdio::piped(), None, timeout)
+    }
+
+    fn spawn(
+        program: &Path,
+        args: &[OsString],
+        dir: &Path,
+        stderr: Stdio,
+        log: Option<PathBuf>,
+        timeout: Duration,
+    ) -> Result<(PdsProcess, Ready), String> {
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
+            .stderr(stderr)
             .spawn()
             .map_err(|error| format!("could not run {}: {error}", program.display()))?;
         let stdin = child.stdin.take();
@@ -249,12 +295,23 @@ impl PdsProcess {
             kill_and_reap(&mut child);
             return Err("the child's stdout pipe is missing".to_owned());
         };
+        let stderr = match log {
+            Some(log) => StderrSink::File(log),
+            None => {
+                let tail = Arc::new(Mutex::new(Tail::default()));
+                let reader = child
+                    .stderr
+                    .take()
+                    .map(|pipe| keep_tail(pipe, tail.clone()));
+                StderrSink::Memory { tail, reader }
+            }
+        };
         let (first_line, stdout_reader) = watch_stdout(stdout);
         let mut process = PdsProcess {
             child,
             stdin,
             stdout_reader: Some(stdout_reader),
-            log: log.to_path_buf(),
+            stderr,
             stopped: false,
         };
         let line = match first_line.recv_timeout(timeout) {
@@ -292,21 +349,33 @@ impl PdsProcess {
         self.child.id()
     }
 
-    /// The file its stderr goes to.
-    pub fn log(&self) -> &Path {
-        &self.log
+    /// The file its stderr goes to (`None` for [`PdsProcess::start_capturing`]).
+    pub fn log(&self) -> Option<&Path> {
+        match &self.stderr {
+            StderrSink::File(log) => Some(log),
+            StderrSink::Memory { .. } => None,
+        }
     }
 
-    /// The last lines of its stderr, as `\n<header>:\n  line…` (empty when there is none).
+    /// The last lines of its stderr, as `\n<header>, last N lines:\n  line…` (or a note that
+    /// it is empty).
     pub fn stderr_tail(&self) -> String {
-        let text = std::fs::read(&self.log)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default();
-        let mut tail = Tail::default();
-        for line in text.lines() {
-            tail.push(line.to_owned());
+        match &self.stderr {
+            StderrSink::File(log) => {
+                let text = std::fs::read(log)
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .unwrap_or_default();
+                let mut tail = Tail::default();
+                for line in text.lines() {
+                    tail.push(line.to_owned());
+                }
+                tail.shown(&format!("its stderr ({})", log.display()))
+            }
+            StderrSink::Memory { tail, .. } => tail
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .shown("its stderr"),
         }
-        tail.shown(&format!("its stderr ({})", self.log.display()))
     }
 
     /// Closes its stdin and waits up to `grace` for it to exit; kills it after that.
@@ -324,10 +393,20 @@ impl PdsProcess {
             }
         };
         self.stopped = true;
+        self.join_readers();
+        outcome
+    }
+
+    /// Waits for the threads reading its output (they end when the child is gone).
+    fn join_readers(&mut self) {
         if let Some(reader) = self.stdout_reader.take() {
             let _ = reader.join();
         }
-        outcome
+        if let StderrSink::Memory { reader, .. } = &mut self.stderr
+            && let Some(reader) = reader.take()
+        {
+            let _ = reader.join();
+        }
     }
 
     fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
@@ -346,6 +425,8 @@ impl PdsProcess {
         self.stdin.take();
         kill_and_reap(&mut self.child);
         self.stopped = true;
+        // The pipes close with the child: this waits for its last words.
+        self.join_readers();
     }
 }
 
@@ -384,6 +465,20 @@ fn watch_stdout(stdout: impl Read + Send + 'static) -> (mpsc::Receiver<String>, 
         }
     });
     (rx, reader)
+}
+
+/// Keeps the last lines of `pipe` in `tail` (on a thread) until end-of-file.
+fn keep_tail(pipe: impl Read + Send + 'static, tail: Arc<Mutex<Tail>>) -> JoinHandle<()> {
+    let (tx, lines) = mpsc::channel();
+    let sender = send_lines(pipe, tx);
+    thread::spawn(move || {
+        for line in lines {
+            tail.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
+        }
+        let _ = sender.join();
+    })
 }
 
 /// Sends each line of `pipe` on `tx` (on a thread) until end-of-file.
@@ -524,6 +619,38 @@ mod tests {
             Stopped::Exited { status, .. } => assert_eq!(status, "exit code 3"),
             Stopped::Killed => panic!("should have exited when stdin closed"),
         }
+    }
+
+    #[test]
+    fn capturing_keeps_stderr_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!("echo 'booting' >&2; echo '{READY}'; cat >/dev/null; exit 0");
+        let (program, args) = sh(&script);
+        let (mut process, ready) =
+            PdsProcess::start_capturing(&program, &args, dir.path(), Duration::from_secs(20))
+                .unwrap();
+        assert_eq!(ready.plc, "http://localhost:40111");
+        assert_eq!(process.log(), None);
+        assert!(matches!(
+            process.stop(Duration::from_secs(20)),
+            Stopped::Exited { .. }
+        ));
+        let tail = process.stderr_tail();
+        assert!(
+            tail.contains("its stderr, last 1 lines:\n  booting"),
+            "{tail}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let (program, args) = sh("echo 'error: no ports left' >&2; exit 2");
+        let error =
+            PdsProcess::start_capturing(&program, &args, dir.path(), Duration::from_secs(20))
+                .unwrap_err();
+        assert!(
+            error.contains("exited before it was ready (exit code 2)"),
+            "{error}"
+        );
+        assert!(error.contains("error: no ports left"), "{error}");
     }
 
     #[test]
