@@ -1301,15 +1301,6 @@ impl<'a> Emitter<'a> {
             }
             None => TokenStream::new(),
         };
-        let encoding_const = |body: &BodyTy| match body {
-            BodyTy::None => quote!(::std::option::Option::None),
-            BodyTy::Json(_) | BodyTy::JsonAny => {
-                quote!(::std::option::Option::Some("application/json"))
-            }
-            BodyTy::Raw(encoding) => quote!(::std::option::Option::Some(#encoding)),
-        };
-        let input_encoding = encoding_const(&def.input);
-        let output_encoding = encoding_const(&def.output);
         let encoding_doc = match (&def.input, &def.output) {
             (BodyTy::Raw(enc), _) => doc_line(&format!("Input encoding: `{enc}`.")),
             (_, BodyTy::Raw(enc)) => doc_line(&format!("Output encoding: `{enc}`.")),
@@ -1328,8 +1319,6 @@ impl<'a> Emitter<'a> {
                 type Input = #input;
                 type Output = #output;
                 type Error = #error_ty;
-                const INPUT_ENCODING: ::std::option::Option<&'static str> = #input_encoding;
-                const OUTPUT_ENCODING: ::std::option::Option<&'static str> = #output_encoding;
             }
             #pagination
             #error_enum

@@ -54,8 +54,6 @@ impl<R: Record> Endpoint for GetRecordOf<R> {
     type Input = NoBody;
     type Output = RecordEntry<R>;
     type Error = get_record::Error;
-    const OUTPUT_ENCODING: Option<&'static str> =
-        <get_record::GetRecord as Endpoint>::OUTPUT_ENCODING;
 }
 
 /// `com.atproto.repo.listRecords` with its output decoded into the record type `R`.
@@ -68,8 +66,6 @@ impl<R: Record> Endpoint for ListRecordsOf<R> {
     type Input = NoBody;
     type Output = RecordPage<R>;
     type Error = <list_records::ListRecords as Endpoint>::Error;
-    const OUTPUT_ENCODING: Option<&'static str> =
-        <list_records::ListRecords as Endpoint>::OUTPUT_ENCODING;
 }
 
 impl<R: Record> Paginated for ListRecordsOf<R> {

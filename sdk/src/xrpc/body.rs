@@ -64,8 +64,6 @@ impl std::error::Error for BodyError {}
 
 /// A type that can be an XRPC request or response body.
 pub trait XrpcBody: Sized {
-    /// The MIME type the lexicon declares (`None` when there is no body).
-    fn encoding() -> Option<&'static str>;
     /// Encodes the body; `None` when there is no body.
     fn encode(&self) -> Result<Option<(Vec<u8>, String)>, BodyError>;
     /// Decodes a response body.
@@ -84,10 +82,6 @@ pub trait XrpcBody: Sized {
 pub trait JsonBody: Serialize + DeserializeOwned {}
 
 impl<T: JsonBody> XrpcBody for T {
-    fn encoding() -> Option<&'static str> {
-        Some("application/json")
-    }
-
     fn encode(&self) -> Result<Option<(Vec<u8>, String)>, BodyError> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| BodyError::new(format!("cannot encode JSON body: {e}")))?;
@@ -107,10 +101,6 @@ impl<T: JsonBody> XrpcBody for T {
 pub struct NoBody;
 
 impl XrpcBody for NoBody {
-    fn encoding() -> Option<&'static str> {
-        None
-    }
-
     fn encode(&self) -> Result<Option<(Vec<u8>, String)>, BodyError> {
         Ok(None)
     }
@@ -217,10 +207,6 @@ impl fmt::Debug for RawBody {
 }
 
 impl XrpcBody for RawBody {
-    fn encoding() -> Option<&'static str> {
-        Some("*/*")
-    }
-
     /// The bytes and MIME type. A file-backed body is read here, blocking; the client never
     /// calls this (it streams through [`XrpcBody::request_body`]).
     fn encode(&self) -> Result<Option<(Vec<u8>, String)>, BodyError> {

@@ -33,12 +33,6 @@ pub trait Endpoint {
     type Output: XrpcBody;
     /// The method's typed errors (lexicon `errors`), open for names this version does not know.
     type Error: XrpcErrorKind;
-    /// The MIME type of the request body the lexicon declares (`None`: no body). For bodies
-    /// without a schema (`*/*`, `application/vnd.ipld.car`, `video/mp4`, …) the input is a
-    /// [`super::RawBody`] and this says what it should carry.
-    const INPUT_ENCODING: Option<&'static str> = None;
-    /// The MIME type of the response body the lexicon declares (`None`: no body).
-    const OUTPUT_ENCODING: Option<&'static str> = None;
 }
 
 /// One XRPC subscription (an event stream over WebSocket).
