@@ -2402,10 +2402,6 @@ pub mod com {
                     type Input = ::atlex::xrpc::NoBody;
                     type Output = crate::com::example::cursed::params::Output;
                     type Error = Error;
-                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/json",
-                    );
                 }
                 /// The errors this method declares; others are kept in `Other`.
                 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -74,12 +74,6 @@ pub mod example {
                 type Input = crate::example::lexicon::procedure::Input;
                 type Output = crate::example::lexicon::procedure::Output;
                 type Error = ::atlex::xrpc::GenericError;
-                const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                    "application/json",
-                );
-                const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                    "application/json",
-                );
             }
             /// Lexicon: `example.lexicon.procedure#main.parameters`.
             #[derive(Debug, Clone, PartialEq)]
@@ -623,10 +617,6 @@ pub mod example {
                 type Input = ::atlex::xrpc::NoBody;
                 type Output = crate::example::lexicon::query::Output;
                 type Error = Error;
-                const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-                const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                    "application/json",
-                );
             }
             /// The errors this method declares; others are kept in `Other`.
             #[derive(Debug, Clone, PartialEq, Eq)]

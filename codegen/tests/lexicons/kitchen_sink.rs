@@ -531,12 +531,6 @@ pub mod com {
                     type Input = ::atlex::types::Data;
                     type Output = ::atlex::types::Data;
                     type Error = ::atlex::xrpc::GenericError;
-                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/json",
-                    );
-                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/json",
-                    );
                 }
             }
             /// Lexicon `com.example.kitchen.getThings`.
@@ -552,10 +546,6 @@ pub mod com {
                     type Input = ::atlex::xrpc::NoBody;
                     type Output = crate::com::example::kitchen::get_things::Output;
                     type Error = Error;
-                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/json",
-                    );
                 }
                 impl ::atlex::xrpc::Paginated for GetThings {
                     type Item = crate::com::example::kitchen::record::Local;
@@ -1118,12 +1108,6 @@ pub mod com {
                     type Input = crate::com::example::kitchen::put_thing::Input;
                     type Output = crate::com::example::kitchen::put_thing::Output;
                     type Error = ::atlex::xrpc::GenericError;
-                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/json",
-                    );
-                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/json",
-                    );
                 }
                 pub type Input = crate::com::example::kitchen::record::Record;
                 /// Open union at `com.example.kitchen.putThing#main.output.schema`, tagged by `$type`.
@@ -3525,12 +3509,6 @@ pub mod com {
                     type Input = ::atlex::xrpc::RawBody;
                     type Output = ::atlex::xrpc::RawBody;
                     type Error = ::atlex::xrpc::GenericError;
-                    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "*/*",
-                    );
-                    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-                        "application/vnd.ipld.car",
-                    );
                 }
             }
             /// The `com.example.kitchen.*` XRPC methods.

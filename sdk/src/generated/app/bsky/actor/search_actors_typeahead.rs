@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for SearchActorsTypeahead {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::actor::search_actors_typeahead::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.actor.searchActorsTypeahead#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

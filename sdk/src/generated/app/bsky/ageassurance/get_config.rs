@@ -13,9 +13,5 @@ impl ::atlex::xrpc::Endpoint for GetConfig {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::ageassurance::get_config::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 pub type Output = ::atlex::app::bsky::ageassurance::defs::Config;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetBookmarks {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::bookmark::get_bookmarks::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetBookmarks {
     type Item = ::atlex::app::bsky::bookmark::defs::BookmarkView;

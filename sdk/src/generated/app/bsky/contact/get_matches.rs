@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetMatches {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::contact::get_matches::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetMatches {
     type Item = ::atlex::app::bsky::actor::defs::ProfileView;

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for SendNotification {
     type Input = ::atlex::app::bsky::contact::send_notification::Input;
     type Output = ::atlex::app::bsky::contact::send_notification::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.contact.sendNotification#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for DescribeFeedGenerator {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::feed::describe_feed_generator::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.feed.describeFeedGenerator#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

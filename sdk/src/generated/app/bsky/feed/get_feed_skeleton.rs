@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetFeedSkeleton {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::feed::get_feed_skeleton::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetFeedSkeleton {
     type Item = ::atlex::app::bsky::feed::defs::SkeletonFeedPost;

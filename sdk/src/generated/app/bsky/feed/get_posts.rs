@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetPosts {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::feed::get_posts::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.feed.getPosts#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetSuggestedFeeds {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::feed::get_suggested_feeds::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetSuggestedFeeds {
     type Item = ::atlex::app::bsky::feed::defs::GeneratorView;

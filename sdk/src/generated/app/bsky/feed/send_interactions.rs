@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for SendInteractions {
     type Input = ::atlex::app::bsky::feed::send_interactions::Input;
     type Output = ::atlex::app::bsky::feed::send_interactions::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.feed.sendInteractions#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetListBlocks {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::graph::get_list_blocks::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetListBlocks {
     type Item = ::atlex::app::bsky::graph::defs::ListView;

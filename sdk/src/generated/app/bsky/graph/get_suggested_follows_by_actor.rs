@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetSuggestedFollowsByActor {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::graph::get_suggested_follows_by_actor::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.graph.getSuggestedFollowsByActor#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for MuteActor {
     type Input = ::atlex::app::bsky::graph::mute_actor::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `app.bsky.graph.muteActor#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

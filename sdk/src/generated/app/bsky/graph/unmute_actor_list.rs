@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for UnmuteActorList {
     type Input = ::atlex::app::bsky::graph::unmute_actor_list::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `app.bsky.graph.unmuteActorList#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetServices {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::labeler::get_services::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.labeler.getServices#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

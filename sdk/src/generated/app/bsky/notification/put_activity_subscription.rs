@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for PutActivitySubscription {
     type Input = ::atlex::app::bsky::notification::put_activity_subscription::Input;
     type Output = ::atlex::app::bsky::notification::put_activity_subscription::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.notification.putActivitySubscription#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

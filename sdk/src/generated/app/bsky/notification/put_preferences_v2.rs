@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for PutPreferencesV2 {
     type Input = ::atlex::app::bsky::notification::put_preferences_v2::Input;
     type Output = ::atlex::app::bsky::notification::put_preferences_v2::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.notification.putPreferencesV2#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for RegisterPush {
     type Input = ::atlex::app::bsky::notification::register_push::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Known values of `app.bsky.notification.registerPush#main.input.schema.properties.platform`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

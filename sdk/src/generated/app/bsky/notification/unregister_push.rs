@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for UnregisterPush {
     type Input = ::atlex::app::bsky::notification::unregister_push::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Known values of `app.bsky.notification.unregisterPush#main.input.schema.properties.platform`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpdateSeen {
     type Input = ::atlex::app::bsky::notification::update_seen::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `app.bsky.notification.updateSeen#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,9 +13,5 @@ impl ::atlex::xrpc::Endpoint for GetAgeAssuranceState {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::unspecced::get_age_assurance_state::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 pub type Output = ::atlex::app::bsky::unspecced::defs::AgeAssuranceState;

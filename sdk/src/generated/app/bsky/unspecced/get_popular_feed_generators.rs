@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetPopularFeedGenerators {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::unspecced::get_popular_feed_generators::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetPopularFeedGenerators {
     type Item = ::atlex::app::bsky::feed::defs::GeneratorView;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetPostThreadV2 {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::unspecced::get_post_thread_v2::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Sorting for the thread replies.
 /// Known values of `app.bsky.unspecced.getPostThreadV2#main.parameters.properties.sort`; other strings are kept in `Other`.

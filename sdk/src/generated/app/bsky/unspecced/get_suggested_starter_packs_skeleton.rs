@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetSuggestedStarterPacksSkeleton {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::unspecced::get_suggested_starter_packs_skeleton::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.unspecced.getSuggestedStarterPacksSkeleton#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

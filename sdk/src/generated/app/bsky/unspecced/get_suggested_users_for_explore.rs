@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetSuggestedUsersForExplore {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::unspecced::get_suggested_users_for_explore::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.unspecced.getSuggestedUsersForExplore#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

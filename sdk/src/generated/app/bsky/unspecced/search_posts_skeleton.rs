@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for SearchPostsSkeleton {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::unspecced::search_posts_skeleton::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for SearchPostsSkeleton {
     type Item = ::atlex::app::bsky::unspecced::defs::SkeletonSearchPost;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetJobStatus {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::video::get_job_status::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.video.getJobStatus#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetUploadLimits {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::app::bsky::video::get_upload_limits::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.video.getUploadLimits#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

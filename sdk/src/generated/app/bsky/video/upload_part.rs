@@ -14,12 +14,6 @@ impl ::atlex::xrpc::Endpoint for UploadPart {
     type Input = ::atlex::xrpc::RawBody;
     type Output = ::atlex::app::bsky::video::upload_part::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/octet-stream",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,12 +14,6 @@ impl ::atlex::xrpc::Endpoint for UploadVideo {
     type Input = ::atlex::xrpc::RawBody;
     type Output = ::atlex::app::bsky::video::upload_video::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "video/mp4",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `app.bsky.video.uploadVideo#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,6 @@ impl ::atlex::xrpc::Endpoint for DeleteAccount {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::actor::delete_account::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.actor.deleteAccount#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

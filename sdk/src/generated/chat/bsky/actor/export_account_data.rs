@@ -11,8 +11,4 @@ impl ::atlex::xrpc::Endpoint for ExportAccountData {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::xrpc::RawBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/jsonl",
-    );
 }

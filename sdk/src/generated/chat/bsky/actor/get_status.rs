@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetStatus {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::actor::get_status::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.actor.getStatus#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetConvoAvailability {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::get_convo_availability::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.convo.getConvoAvailability#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,6 @@ impl ::atlex::xrpc::Endpoint for GetLog {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::get_log::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetLog {
     type Item = ::atlex::chat::bsky::convo::get_log::OutputLogsItem;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetUnreadCounts {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::get_unread_counts::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.convo.getUnreadCounts#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

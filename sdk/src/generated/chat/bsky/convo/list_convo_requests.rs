@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListConvoRequests {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::list_convo_requests::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListConvoRequests {
     type Item = ::atlex::chat::bsky::convo::list_convo_requests::OutputRequestsItem;

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for MuteConvo {
     type Input = ::atlex::chat::bsky::convo::mute_convo::Input;
     type Output = ::atlex::chat::bsky::convo::mute_convo::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

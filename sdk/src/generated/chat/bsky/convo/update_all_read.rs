@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpdateAllRead {
     type Input = ::atlex::chat::bsky::convo::update_all_read::Input;
     type Output = ::atlex::chat::bsky::convo::update_all_read::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Known values of `chat.bsky.convo.updateAllRead#main.input.schema.properties.status`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

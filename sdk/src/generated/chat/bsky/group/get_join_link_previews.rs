@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetJoinLinkPreviews {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::group::get_join_link_previews::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.group.getJoinLinkPreviews#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListJoinRequests {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::group::list_join_requests::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListJoinRequests {
     type Item = ::atlex::chat::bsky::group::defs::JoinRequestView;

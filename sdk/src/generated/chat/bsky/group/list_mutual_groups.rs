@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListMutualGroups {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::group::list_mutual_groups::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListMutualGroups {
     type Item = ::atlex::chat::bsky::convo::defs::ConvoView;

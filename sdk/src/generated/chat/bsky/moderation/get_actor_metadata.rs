@@ -10,10 +10,6 @@ impl ::atlex::xrpc::Endpoint for GetActorMetadata {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::moderation::get_actor_metadata::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.moderation.getActorMetadata#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

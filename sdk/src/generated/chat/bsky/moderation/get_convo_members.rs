@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetConvoMembers {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::moderation::get_convo_members::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetConvoMembers {
     type Item = ::atlex::chat::bsky::actor::defs::ProfileViewBasic;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetConvos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::moderation::get_convos::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.moderation.getConvos#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

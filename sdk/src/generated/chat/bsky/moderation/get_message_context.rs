@@ -10,10 +10,6 @@ impl ::atlex::xrpc::Endpoint for GetMessageContext {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::moderation::get_message_context::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.moderation.getMessageContext#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,6 @@ impl ::atlex::xrpc::Endpoint for UpdateActorAccess {
     type Input = ::atlex::chat::bsky::moderation::update_actor_access::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `chat.bsky.moderation.updateActorAccess#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for PutPreferences {
     type Input = ::atlex::chat::bsky::notification::put_preferences::Input;
     type Output = ::atlex::chat::bsky::notification::put_preferences::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `chat.bsky.notification.putPreferences#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

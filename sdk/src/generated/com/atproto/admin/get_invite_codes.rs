@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetInviteCodes {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::admin::get_invite_codes::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetInviteCodes {
     type Item = ::atlex::com::atproto::server::defs::InviteCode;

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for SendEmail {
     type Input = ::atlex::com::atproto::admin::send_email::Input;
     type Output = ::atlex::com::atproto::admin::send_email::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.admin.sendEmail#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpdateAccountSigningKey {
     type Input = ::atlex::com::atproto::admin::update_account_signing_key::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `com.atproto.admin.updateAccountSigningKey#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpdateSubjectStatus {
     type Input = ::atlex::com::atproto::admin::update_subject_status::Input;
     type Output = ::atlex::com::atproto::admin::update_subject_status::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Open union at `com.atproto.admin.updateSubjectStatus#main.input.schema.properties.subject`, tagged by `$type`.
 #[derive(Debug, Clone, PartialEq)]

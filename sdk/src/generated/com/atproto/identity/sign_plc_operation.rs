@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for SignPlcOperation {
     type Input = ::atlex::com::atproto::identity::sign_plc_operation::Input;
     type Output = ::atlex::com::atproto::identity::sign_plc_operation::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.identity.signPlcOperation#main.input.schema`.
 #[derive(Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for SubmitPlcOperation {
     type Input = ::atlex::com::atproto::identity::submit_plc_operation::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `com.atproto.identity.submitPlcOperation#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

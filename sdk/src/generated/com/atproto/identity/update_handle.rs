@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpdateHandle {
     type Input = ::atlex::com::atproto::identity::update_handle::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `com.atproto.identity.updateHandle#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

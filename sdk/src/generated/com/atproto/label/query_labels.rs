@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for QueryLabels {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::label::query_labels::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for QueryLabels {
     type Item = ::atlex::com::atproto::label::defs::Label;

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for CreateReport {
     type Input = ::atlex::com::atproto::moderation::create_report::Input;
     type Output = ::atlex::com::atproto::moderation::create_report::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Open union at `com.atproto.moderation.createReport#main.input.schema.properties.subject`, tagged by `$type`.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,8 +14,4 @@ impl ::atlex::xrpc::Endpoint for ImportRepo {
     type Input = ::atlex::xrpc::RawBody;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/vnd.ipld.car",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }

@@ -14,12 +14,6 @@ impl ::atlex::xrpc::Endpoint for UploadBlob {
     type Input = ::atlex::xrpc::RawBody;
     type Output = ::atlex::com::atproto::repo::upload_blob::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "*/*",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.repo.uploadBlob#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,4 @@ impl ::atlex::xrpc::Endpoint for ActivateAccount {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for CheckAccountStatus {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::server::check_account_status::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.server.checkAccountStatus#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

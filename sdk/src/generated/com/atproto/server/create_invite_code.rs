@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for CreateInviteCode {
     type Input = ::atlex::com::atproto::server::create_invite_code::Input;
     type Output = ::atlex::com::atproto::server::create_invite_code::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.server.createInviteCode#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

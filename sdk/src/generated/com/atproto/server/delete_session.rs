@@ -13,8 +13,6 @@ impl ::atlex::xrpc::Endpoint for DeleteSession {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::xrpc::NoBody;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetSession {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::server::get_session::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// If active=false, this optional field indicates a possible reason for why the account is not active. If active=false and no status is supplied, then the host makes no claim for why the repository is no longer being hosted.
 /// Known values of `com.atproto.server.getSession#main.output.schema.properties.status`; other strings are kept in `Other`.

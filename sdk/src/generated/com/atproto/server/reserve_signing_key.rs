@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for ReserveSigningKey {
     type Input = ::atlex::com::atproto::server::reserve_signing_key::Input;
     type Output = ::atlex::com::atproto::server::reserve_signing_key::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.server.reserveSigningKey#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ResetPassword {
     type Input = ::atlex::com::atproto::server::reset_password::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

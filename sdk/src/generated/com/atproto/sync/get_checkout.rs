@@ -14,10 +14,6 @@ impl ::atlex::xrpc::Endpoint for GetCheckout {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::xrpc::RawBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/vnd.ipld.car",
-    );
 }
 /// Lexicon: `com.atproto.sync.getCheckout#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,10 +14,6 @@ impl ::atlex::xrpc::Endpoint for GetRecord {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::xrpc::RawBody;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/vnd.ipld.car",
-    );
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListBlobs {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::sync::list_blobs::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListBlobs {
     type Item = ::atlex::types::Cid;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListHosts {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::sync::list_hosts::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListHosts {
     type Item = ::atlex::com::atproto::sync::list_hosts::Host;

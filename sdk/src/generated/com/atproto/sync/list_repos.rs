@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListRepos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::sync::list_repos::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListRepos {
     type Item = ::atlex::com::atproto::sync::list_repos::Repo;

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListReposByCollection {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::sync::list_repos_by_collection::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListReposByCollection {
     type Item = ::atlex::com::atproto::sync::list_repos_by_collection::Repo;

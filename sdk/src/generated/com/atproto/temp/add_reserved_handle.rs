@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for AddReservedHandle {
     type Input = ::atlex::com::atproto::temp::add_reserved_handle::Input;
     type Output = ::atlex::com::atproto::temp::add_reserved_handle::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.temp.addReservedHandle#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for FetchLabels {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::temp::fetch_labels::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `com.atproto.temp.fetchLabels#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for RevokeAccountCredentials {
     type Input = ::atlex::com::atproto::temp::revoke_account_credentials::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `com.atproto.temp.revokeAccountCredentials#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

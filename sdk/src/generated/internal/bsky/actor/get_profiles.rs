@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetProfiles {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::internal::bsky::actor::get_profiles::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `internal.bsky.actor.getProfiles#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

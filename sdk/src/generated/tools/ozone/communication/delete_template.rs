@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for DeleteTemplate {
     type Input = ::atlex::tools::ozone::communication::delete_template::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `tools.ozone.communication.deleteTemplate#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

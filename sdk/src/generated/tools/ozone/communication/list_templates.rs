@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListTemplates {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::communication::list_templates::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.communication.listTemplates#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for CancelScheduledActions {
     type Input = ::atlex::tools::ozone::moderation::cancel_scheduled_actions::Input;
     type Output = ::atlex::tools::ozone::moderation::cancel_scheduled_actions::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.moderation.cancelScheduledActions#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

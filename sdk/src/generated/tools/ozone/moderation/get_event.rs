@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetEvent {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::moderation::get_event::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.moderation.getEvent#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

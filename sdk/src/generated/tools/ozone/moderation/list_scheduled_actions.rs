@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListScheduledActions {
     type Input = ::atlex::tools::ozone::moderation::list_scheduled_actions::Input;
     type Output = ::atlex::tools::ozone::moderation::list_scheduled_actions::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Known values of `tools.ozone.moderation.listScheduledActions#main.input.schema.properties.statuses.items`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for ScheduleAction {
     type Input = ::atlex::tools::ozone::moderation::schedule_action::Input;
     type Output = ::atlex::tools::ozone::moderation::schedule_action::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Open union at `tools.ozone.moderation.scheduleAction#main.input.schema.properties.action`, tagged by `$type`.
 #[derive(Debug, Clone, PartialEq)]

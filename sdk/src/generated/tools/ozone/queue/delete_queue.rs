@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for DeleteQueue {
     type Input = ::atlex::tools::ozone::queue::delete_queue::Input;
     type Output = ::atlex::tools::ozone::queue::delete_queue::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.queue.deleteQueue#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

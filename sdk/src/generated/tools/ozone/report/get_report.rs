@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetReport {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::report::get_report::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for QueryReports {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::report::query_reports::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for QueryReports {
     type Item = ::atlex::tools::ozone::report::defs::ReportView;

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for RefreshStats {
     type Input = ::atlex::tools::ozone::report::refresh_stats::Input;
     type Output = ::atlex::tools::ozone::report::refresh_stats::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.report.refreshStats#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for QueryEvents {
     type Input = ::atlex::tools::ozone::safelink::query_events::Input;
     type Output = ::atlex::tools::ozone::safelink::query_events::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Sort direction
 /// Known values of `tools.ozone.safelink.queryEvents#main.input.schema.properties.sortDirection`; other strings are kept in `Other`.

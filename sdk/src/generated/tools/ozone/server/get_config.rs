@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetConfig {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::server::get_config::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.server.getConfig#main.output.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for AddValues {
     type Input = ::atlex::tools::ozone::set::add_values::Input;
     type Output = ::atlex::xrpc::NoBody;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `tools.ozone.set.addValues#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

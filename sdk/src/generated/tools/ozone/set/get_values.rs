@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for GetValues {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::set::get_values::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for GetValues {
     type Item = ::std::string::String;

@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpsertSet {
     type Input = ::atlex::tools::ozone::set::upsert_set::Input;
     type Output = ::atlex::tools::ozone::set::upsert_set::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 pub type Input = ::atlex::tools::ozone::set::defs::Set;
 pub type Output = ::atlex::tools::ozone::set::defs::SetView;

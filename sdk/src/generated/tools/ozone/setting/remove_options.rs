@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for RemoveOptions {
     type Input = ::atlex::tools::ozone::setting::remove_options::Input;
     type Output = ::atlex::tools::ozone::setting::remove_options::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Known values of `tools.ozone.setting.removeOptions#main.input.schema.properties.scope`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

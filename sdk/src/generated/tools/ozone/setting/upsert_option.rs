@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for UpsertOption {
     type Input = ::atlex::tools::ozone::setting::upsert_option::Input;
     type Output = ::atlex::tools::ozone::setting::upsert_option::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Known values of `tools.ozone.setting.upsertOption#main.input.schema.properties.managerRole`; other strings are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

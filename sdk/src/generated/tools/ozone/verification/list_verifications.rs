@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListVerifications {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::verification::list_verifications::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListVerifications {
     type Item = ::atlex::tools::ozone::verification::defs::VerificationView;

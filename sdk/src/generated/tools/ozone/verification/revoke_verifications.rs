@@ -13,12 +13,6 @@ impl ::atlex::xrpc::Endpoint for RevokeVerifications {
     type Input = ::atlex::tools::ozone::verification::revoke_verifications::Input;
     type Output = ::atlex::tools::ozone::verification::revoke_verifications::Output;
     type Error = ::atlex::xrpc::GenericError;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 /// Lexicon: `tools.ozone.verification.revokeVerifications#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ impl ::atlex::xrpc::Endpoint for ListBookmarks {
     type Input = ::atlex::xrpc::NoBody;
     type Output = crate::generated::com::example::bookmarks::list_bookmarks::Output;
     type Error = Error;
-    const INPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "application/json",
-    );
 }
 impl ::atlex::xrpc::Paginated for ListBookmarks {
     type Item = crate::generated::com::example::bookmarks::defs::BookmarkView;
