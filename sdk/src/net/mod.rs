@@ -208,11 +208,13 @@ pub fn limit_stream(
         total: u64,
     }
     let url = response.url().clone();
-    if let Some(limit) = limit {
-        if let Some(declared) = content_length(&response).filter(|declared| *declared > limit) {
-            let error = ReadError::from(TooLarge::new(&url, limit, Some(declared)));
-            return Box::pin(futures::stream::once(async move { Err(error) }));
-        }
+    let declared = content_length(&response);
+    if let Some((limit, declared)) = limit
+        .zip(declared)
+        .filter(|(limit, declared)| declared > limit)
+    {
+        let error = ReadError::from(TooLarge::new(&url, limit, Some(declared)));
+        return Box::pin(futures::stream::once(async move { Err(error) }));
     }
     let state = State {
         response: Some(response),
