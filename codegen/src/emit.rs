@@ -312,7 +312,8 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// `Debug` that prints `<redacted>` for credential fields (passwords, tokens, JWTs).
+    /// `Debug` that prints `<redacted>` for credential fields (passwords, tokens, JWTs, codes)
+    /// and for the unknown fields kept in `extra`.
     fn redacted_debug(&self, def: &StructDef) -> TokenStream {
         let name = ident(&def.name);
         let name_text = &def.name;
@@ -327,10 +328,11 @@ impl<'a> Emitter<'a> {
                 }
             }
         });
+        // Unknown fields of a type with credentials may be credentials too: count them only.
         let extra = if def.kind == StructKind::Params {
             TokenStream::new()
         } else {
-            quote!(.field("extra", &self.extra))
+            quote!(.field("extra", &::std::format_args!("<{} redacted>", self.extra.len())))
         };
         quote! {
             impl ::std::fmt::Debug for #name {
@@ -1301,6 +1303,13 @@ impl<'a> Emitter<'a> {
             }
             None => TokenStream::new(),
         };
+        let secrets_const = if def.output_has_secrets {
+            quote!(
+                const OUTPUT_HAS_SECRETS: bool = true;
+            )
+        } else {
+            TokenStream::new()
+        };
         let encoding_doc = match (&def.input, &def.output) {
             (BodyTy::Raw(enc), _) => doc_line(&format!("Input encoding: `{enc}`.")),
             (_, BodyTy::Raw(enc)) => doc_line(&format!("Output encoding: `{enc}`.")),
@@ -1319,6 +1328,7 @@ impl<'a> Emitter<'a> {
                 type Input = #input;
                 type Output = #output;
                 type Error = #error_ty;
+                #secrets_const
             }
             #pagination
             #error_enum

@@ -33,6 +33,12 @@ pub trait Endpoint {
     type Output: XrpcBody;
     /// The method's typed errors (lexicon `errors`), open for names this version does not know.
     type Error: XrpcErrorKind;
+    /// Whether the output holds credentials (a token, JWT, password or code, directly or in a
+    /// nested object), as the generator finds from the lexicon's field names. When it does, an
+    /// output that cannot be decoded fails with a [`super::DecodeError`] that keeps neither the
+    /// body nor the parser's message (which may quote a value), only the error's category and
+    /// position.
+    const OUTPUT_HAS_SECRETS: bool = false;
 }
 
 /// One XRPC subscription (an event stream over WebSocket).

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetConvoAvailability {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::get_convo_availability::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `chat.bsky.convo.getConvoAvailability#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

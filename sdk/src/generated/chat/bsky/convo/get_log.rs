@@ -10,6 +10,7 @@ impl ::atlex::xrpc::Endpoint for GetLog {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::get_log::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for GetLog {
     type Item = ::atlex::chat::bsky::convo::get_log::OutputLogsItem;

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for ListConvoRequests {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::list_convo_requests::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for ListConvoRequests {
     type Item = ::atlex::chat::bsky::convo::list_convo_requests::OutputRequestsItem;

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for ListConvos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::convo::list_convos::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for ListConvos {
     type Item = ::atlex::chat::bsky::convo::defs::ConvoView;

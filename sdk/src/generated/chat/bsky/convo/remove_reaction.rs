@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for RemoveReaction {
     type Input = ::atlex::chat::bsky::convo::remove_reaction::Input;
     type Output = ::atlex::chat::bsky::convo::remove_reaction::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

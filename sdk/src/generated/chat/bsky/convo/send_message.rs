@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for SendMessage {
     type Input = ::atlex::chat::bsky::convo::send_message::Input;
     type Output = ::atlex::chat::bsky::convo::send_message::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for EditGroup {
     type Input = ::atlex::chat::bsky::group::edit_group::Input;
     type Output = ::atlex::chat::bsky::group::edit_group::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

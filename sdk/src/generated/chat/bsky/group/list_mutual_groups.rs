@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for ListMutualGroups {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::group::list_mutual_groups::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for ListMutualGroups {
     type Item = ::atlex::chat::bsky::convo::defs::ConvoView;

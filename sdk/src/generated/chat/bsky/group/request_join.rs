@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for RequestJoin {
     type Input = ::atlex::chat::bsky::group::request_join::Input;
     type Output = ::atlex::chat::bsky::group::request_join::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,11 +80,19 @@ impl ::std::fmt::Display for Error {
 }
 impl ::std::error::Error for Error {}
 /// Lexicon: `chat.bsky.group.requestJoin#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     pub code: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("code", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Input {
     /// Creates `Input` from its required fields (`code`); optional fields start unset.

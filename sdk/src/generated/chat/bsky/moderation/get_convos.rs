@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetConvos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::moderation::get_convos::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `chat.bsky.moderation.getConvos#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

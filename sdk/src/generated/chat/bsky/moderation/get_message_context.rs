@@ -10,6 +10,7 @@ impl ::atlex::xrpc::Endpoint for GetMessageContext {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::chat::bsky::moderation::get_message_context::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `chat.bsky.moderation.getMessageContext#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetAccountInfo {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::admin::get_account_info::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `com.atproto.admin.getAccountInfo#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

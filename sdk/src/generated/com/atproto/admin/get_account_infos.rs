@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetAccountInfos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::admin::get_account_infos::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `com.atproto.admin.getAccountInfos#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

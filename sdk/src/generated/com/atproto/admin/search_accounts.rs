@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for SearchAccounts {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::admin::search_accounts::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for SearchAccounts {
     type Item = ::atlex::com::atproto::admin::defs::AccountView;

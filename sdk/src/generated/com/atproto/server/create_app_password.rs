@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for CreateAppPassword {
     type Input = ::atlex::com::atproto::server::create_app_password::Input;
     type Output = ::atlex::com::atproto::server::create_app_password::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +189,7 @@ impl ::std::fmt::Debug for AppPassword {
             .field("password", &"<redacted>")
             .field("created_at", &self.created_at)
             .field("privileged", &self.privileged)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

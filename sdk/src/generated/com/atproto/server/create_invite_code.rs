@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for CreateInviteCode {
     type Input = ::atlex::com::atproto::server::create_invite_code::Input;
     type Output = ::atlex::com::atproto::server::create_invite_code::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `com.atproto.server.createInviteCode#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,11 +139,19 @@ impl ::atlex::types::Validate for Input {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.createInviteCode#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     pub code: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("code", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Output {
     /// Creates `Output` from its required fields (`code`); optional fields start unset.

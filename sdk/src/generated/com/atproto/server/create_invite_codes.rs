@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for CreateInviteCodes {
     type Input = ::atlex::com::atproto::server::create_invite_codes::Input;
     type Output = ::atlex::com::atproto::server::create_invite_codes::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `com.atproto.server.createInviteCodes#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,13 +158,21 @@ impl ::atlex::types::Validate for Input {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.createInviteCodes#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     pub codes: ::std::vec::Vec<
         ::atlex::com::atproto::server::create_invite_codes::AccountCodes,
     >,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("codes", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Output {
     /// Creates `Output` from its required fields (`codes`); optional fields start unset.
@@ -264,12 +273,21 @@ impl ::atlex::types::Validate for Output {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.createInviteCodes#accountCodes`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AccountCodes {
     pub account: ::std::string::String,
     pub codes: ::std::vec::Vec<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for AccountCodes {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("AccountCodes")
+            .field("account", &self.account)
+            .field("codes", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl AccountCodes {
     /// Creates `AccountCodes` from its required fields (`account`, `codes`); optional fields start unset.

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for CreateSession {
     type Input = ::atlex::com::atproto::server::create_session::Input;
     type Output = ::atlex::com::atproto::server::create_session::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl ::std::fmt::Debug for Input {
                 "auth_factor_token",
                 &self.auth_factor_token.as_ref().map(|_| "<redacted>"),
             )
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }
@@ -373,7 +374,7 @@ impl ::std::fmt::Debug for Output {
             .field("email_auth_factor", &self.email_auth_factor)
             .field("email_confirmed", &self.email_confirmed)
             .field("status", &self.status)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

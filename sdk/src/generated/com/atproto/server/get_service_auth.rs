@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetServiceAuth {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::server::get_service_auth::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +130,7 @@ impl ::std::fmt::Debug for Output {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.debug_struct("Output")
             .field("token", &"<redacted>")
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

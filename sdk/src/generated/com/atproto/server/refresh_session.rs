@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for RefreshSession {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::com::atproto::server::refresh_session::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +200,7 @@ impl ::std::fmt::Debug for Output {
             .field("email_auth_factor", &self.email_auth_factor)
             .field("email_confirmed", &self.email_confirmed)
             .field("status", &self.status)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetEvent {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::moderation::get_event::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `tools.ozone.moderation.getEvent#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetRecords {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::moderation::get_records::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `tools.ozone.moderation.getRecords#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetRepos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::moderation::get_repos::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `tools.ozone.moderation.getRepos#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetSubjects {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::moderation::get_subjects::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `tools.ozone.moderation.getSubjects#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

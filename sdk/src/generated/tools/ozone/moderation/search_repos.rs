@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for SearchRepos {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::moderation::search_repos::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for SearchRepos {
     type Item = ::atlex::tools::ozone::moderation::defs::RepoView;

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GetLatestReport {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::report::get_latest_report::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

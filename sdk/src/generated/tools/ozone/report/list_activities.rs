@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for ListActivities {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::report::list_activities::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for ListActivities {
     type Item = ::atlex::tools::ozone::report::defs::ReportActivityView;

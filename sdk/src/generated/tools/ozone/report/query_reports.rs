@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for QueryReports {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::report::query_reports::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for QueryReports {
     type Item = ::atlex::tools::ozone::report::defs::ReportView;

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for ReassignQueue {
     type Input = ::atlex::tools::ozone::report::reassign_queue::Input;
     type Output = ::atlex::tools::ozone::report::reassign_queue::Output;
     type Error = Error;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for FindRelatedAccounts {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::signature::find_related_accounts::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for FindRelatedAccounts {
     type Item = ::atlex::tools::ozone::signature::find_related_accounts::RelatedAccount;

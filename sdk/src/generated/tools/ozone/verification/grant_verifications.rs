@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for GrantVerifications {
     type Input = ::atlex::tools::ozone::verification::grant_verifications::Input;
     type Output = ::atlex::tools::ozone::verification::grant_verifications::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `tools.ozone.verification.grantVerifications#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]

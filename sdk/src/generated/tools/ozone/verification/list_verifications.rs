@@ -13,6 +13,7 @@ impl ::atlex::xrpc::Endpoint for ListVerifications {
     type Input = ::atlex::xrpc::NoBody;
     type Output = ::atlex::tools::ozone::verification::list_verifications::Output;
     type Error = ::atlex::xrpc::GenericError;
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for ListVerifications {
     type Item = ::atlex::tools::ozone::verification::defs::VerificationView;
