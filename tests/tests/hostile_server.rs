@@ -754,7 +754,8 @@ async fn deep_nesting_is_a_decode_error_not_a_stack_overflow() {
 
 #[tokio::test]
 async fn wrong_and_missing_content_types() {
-    let cases: [(&[(&str, &str)], &[u8], bool); 5] = [
+    type Case = (&'static [(&'static str, &'static str)], &'static [u8], bool);
+    let cases: [Case; 5] = [
         (
             &[("content-type", "text/html")],
             b"<html>not json</html>",
@@ -1156,7 +1157,7 @@ async fn plain_http_only_for_loopback_unless_allowed() {
 
 #[tokio::test]
 async fn decode_errors_of_credential_outputs_keep_no_secret() {
-    assert!(<create_session::CreateSession as atlex::xrpc::Endpoint>::OUTPUT_HAS_SECRETS);
+    const { assert!(<create_session::CreateSession as atlex::xrpc::Endpoint>::OUTPUT_HAS_SECRETS) };
     let bodies = [
         // A wrong type next to the tokens.
         r#"{"accessJwt":"ACCESS-SECRET-1","refreshJwt":"REFRESH-SECRET-1","handle":"alice.test","did":42}"#,
