@@ -40,3 +40,34 @@ fn generated_debug_redacts_credentials() {
     );
     assert!(!format!("{app:?}").contains("app-pw-secret"));
 }
+
+#[test]
+fn codes_and_unknown_fields_of_credential_types_are_redacted() {
+    use atlex::com::atproto::server::{create_account, create_invite_code};
+    let mut output = create_session::Output::new(
+        "access.jwt.value",
+        "refresh.jwt.value",
+        atlex::handle!("alice.test"),
+        atlex::did!("did:plc:abc"),
+    );
+    output.extra.insert(
+        "someFutureToken",
+        atlex::types::Data::String("EXTRA-SECRET".to_owned()),
+    );
+    let shown = format!("{output:?}");
+    assert!(!shown.contains("EXTRA-SECRET"), "{shown}");
+    assert!(shown.contains("<1 redacted>"), "{shown}");
+
+    let invite = create_invite_code::Output::new("INVITE-SECRET");
+    let shown = format!("{invite:?}");
+    assert!(!shown.contains("INVITE-SECRET"), "{shown}");
+
+    let account = create_account::Input::new(atlex::handle!("alice.test"))
+        .invite_code("INVITE-SECRET")
+        .verification_code("VERIFY-SECRET")
+        .password("PW-SECRET");
+    let shown = format!("{account:?}");
+    for secret in ["INVITE-SECRET", "VERIFY-SECRET", "PW-SECRET"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

@@ -567,6 +567,21 @@ mod tests {
     }
 
     #[test]
+    fn refused_redirects_name_both_ends_without_queries() {
+        let from = url("https://pds.example/xrpc/a.b.c?token=SECRET");
+        let shown =
+            RedirectRefused::not_followed(302, &from, Some("/elsewhere?code=SECRET")).to_string();
+        assert_eq!(
+            shown,
+            "not following the HTTP 302 redirect from https://pds.example/xrpc/a.b.c to \
+             https://pds.example/elsewhere: redirects are not followed"
+        );
+        let none = RedirectRefused::not_followed(301, &from, None);
+        assert!(none.to_string().contains("no Location header"));
+        assert_eq!(none.reason(), RedirectRefusal::NotFollowed);
+    }
+
+    #[test]
     fn sums_within_the_limit_never_overflow() {
         assert_eq!(add_within(0, 10, 10), Some(10));
         assert_eq!(add_within(5, 6, 10), None);

@@ -17,6 +17,15 @@
 //! (RFC 3986 query encoding, `%20` rather than form-style `+`), `url` (joining `/xrpc/<nsid>`
 //! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
 //! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
+//!
+//! Every response is treated as hostile (the rules live in [`crate::net`], shared with the
+//! non-XRPC fetches): bodies read into memory are bounded
+//! ([`DEFAULT_MAX_RESPONSE_SIZE`], 8 MiB, per client and per call; error bodies
+//! [`DEFAULT_MAX_ERROR_SIZE`], 64 KiB; streamed bodies optionally capped), no redirect is
+//! followed unless [`ClientBuilder::redirects`] opts in to same-origin ones, `http://` is
+//! refused for hosts that are not loopback unless [`ClientBuilder::allow_http`], numbers in
+//! headers are parsed with checked arithmetic, and decode errors of outputs that hold
+//! credentials ([`Endpoint::OUTPUT_HAS_SECRETS`]) keep no body and no value.
 
 mod body;
 pub(crate) mod client;
@@ -33,7 +42,10 @@ mod untyped;
 
 pub(crate) use body::describe_json_error;
 pub use body::{BodyError, JsonBody, NoBody, RawBody, RequestBody, XrpcBody};
-pub use client::{BuildError, CallOptions, Client, ClientBuilder, Labeler};
+pub use client::{
+    BuildError, CallOptions, Client, ClientBuilder, DEFAULT_MAX_ERROR_SIZE,
+    DEFAULT_MAX_RESPONSE_SIZE, Labeler,
+};
 pub use endpoint::{Endpoint, EndpointKind, Subscription};
 pub use error::{ErrorBody, GenericError, XrpcErrorKind};
 pub use failure::{

@@ -1,4 +1,10 @@
 //! The untyped escape hatch: any method by NSID, JSON in and out.
+//!
+//! These calls know no lexicon, so they cannot tell an output that holds credentials: a body
+//! that is not JSON is kept in the [`DecodeError`] whatever the method. Call methods that
+//! return credentials (`createSession`, `createAccount`, `getServiceAuth`, …) through their
+//! generated endpoints, whose decode errors keep no body
+//! ([`Endpoint::OUTPUT_HAS_SECRETS`](super::Endpoint::OUTPUT_HAS_SECRETS)).
 
 use atlex_types::Nsid;
 use serde_json::Value;
