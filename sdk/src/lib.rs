@@ -17,6 +17,7 @@ pub use atlex_macros::{
 };
 
 pub mod auth;
+pub mod net;
 pub mod xrpc;
 
 /// Re-exports used by generated code (so that a crate generated from its own lexicons needs
