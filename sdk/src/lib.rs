@@ -17,6 +17,7 @@ pub use atlex_macros::{
 };
 
 pub mod auth;
+pub mod identity;
 pub mod net;
 pub mod xrpc;
 

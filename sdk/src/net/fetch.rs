@@ -291,11 +291,9 @@ impl Fetcher {
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let limit = options
-            .max_body
-            .map_or(self.inner.config.max_body, |max| {
-                max.min(self.inner.config.max_body)
-            });
+        let limit = options.max_body.map_or(self.inner.config.max_body, |max| {
+            max.min(self.inner.config.max_body)
+        });
         let body = read_limited(response, limit).await.map_err(|error| {
             fail(match error {
                 ReadError::TooLarge(too_large) => FetchErrorKind::TooLarge {
@@ -390,7 +388,10 @@ impl fmt::Display for FetchError {
             }
             FetchErrorKind::Status(status) => write!(f, "GET {url}: HTTP {status}"),
             FetchErrorKind::TooLarge { limit } => {
-                write!(f, "GET {url}: the response is over the limit of {limit} bytes")
+                write!(
+                    f,
+                    "GET {url}: the response is over the limit of {limit} bytes"
+                )
             }
             FetchErrorKind::Client(reason) => write!(f, "GET {url}: {reason}"),
         }
