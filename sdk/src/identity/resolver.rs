@@ -272,6 +272,7 @@ impl IdentityResolverBuilder {
                 plc_url,
                 methods: self.methods,
                 dns,
+                dns_timeout: self.dns_timeout,
                 well_known_base: self.well_known_base,
                 fetcher,
                 max_document: self.max_document,
@@ -326,6 +327,7 @@ struct Inner {
     plc_url: Url,
     methods: Vec<HandleMethod>,
     dns: Option<TokioResolver>,
+    dns_timeout: Duration,
     well_known_base: Option<Url>,
     fetcher: Fetcher,
     max_document: u64,
@@ -599,10 +601,16 @@ impl IdentityResolver {
             reason,
             transient,
         };
-        let lookup = match dns.txt_lookup(name.as_str()).await {
-            Ok(lookup) => lookup,
-            Err(error) if error.is_nx_domain() || error.is_no_records_found() => return Ok(None),
-            Err(error) => return Err(failed(format!("{name}: {error}"), true)),
+        // hickory's timeout is per connection attempt (UDP, then TCP); this bounds the whole.
+        let lookup =
+            tokio::time::timeout(self.inner.dns_timeout, dns.txt_lookup(name.as_str())).await;
+        let lookup = match lookup {
+            Err(_elapsed) => return Err(failed(format!("{name}: timed out"), true)),
+            Ok(Ok(lookup)) => lookup,
+            Ok(Err(error)) if error.is_nx_domain() || error.is_no_records_found() => {
+                return Ok(None);
+            }
+            Ok(Err(error)) => return Err(failed(format!("{name}: {error}"), true)),
         };
         let mut dids = Vec::new();
         for record in lookup.answers() {
