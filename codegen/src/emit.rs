@@ -312,7 +312,8 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// `Debug` that prints `<redacted>` for credential fields (passwords, tokens, JWTs).
+    /// `Debug` that prints `<redacted>` for credential fields (passwords, tokens, JWTs, codes)
+    /// and for the unknown fields kept in `extra`.
     fn redacted_debug(&self, def: &StructDef) -> TokenStream {
         let name = ident(&def.name);
         let name_text = &def.name;
@@ -327,10 +328,11 @@ impl<'a> Emitter<'a> {
                 }
             }
         });
+        // Unknown fields of a type with credentials may be credentials too: count them only.
         let extra = if def.kind == StructKind::Params {
             TokenStream::new()
         } else {
-            quote!(.field("extra", &self.extra))
+            quote!(.field("extra", &::std::format_args!("<{} redacted>", self.extra.len())))
         };
         quote! {
             impl ::std::fmt::Debug for #name {
@@ -1308,6 +1310,13 @@ impl<'a> Emitter<'a> {
             }
             BodyTy::Raw(encoding) => quote!(::std::option::Option::Some(#encoding)),
         };
+        let secrets_const = if def.output_has_secrets {
+            quote!(
+                const OUTPUT_HAS_SECRETS: bool = true;
+            )
+        } else {
+            TokenStream::new()
+        };
         let input_encoding = encoding_const(&def.input);
         let output_encoding = encoding_const(&def.output);
         let encoding_doc = match (&def.input, &def.output) {
@@ -1330,6 +1339,7 @@ impl<'a> Emitter<'a> {
                 type Error = #error_ty;
                 const INPUT_ENCODING: ::std::option::Option<&'static str> = #input_encoding;
                 const OUTPUT_ENCODING: ::std::option::Option<&'static str> = #output_encoding;
+                #secrets_const
             }
             #pagination
             #error_enum

@@ -118,7 +118,8 @@ pub struct Field {
     pub nullable: bool,
     /// Stored boxed (breaks a cycle of inline types).
     pub boxed: bool,
-    /// A credential (password, token, JWT): `Debug` prints `<redacted>` instead.
+    /// A credential (password, token, JWT, code; see [`crate::secrets`]): `Debug` prints
+    /// `<redacted>` instead.
     pub secret: bool,
     /// The lexicon `default`.
     pub default: Option<Literal>,
@@ -321,6 +322,8 @@ pub struct EndpointDef {
     pub error: Option<ErrorEnum>,
     /// Cursor pagination, when the query has the shape for it.
     pub pagination: Option<Pagination>,
+    /// The output holds a credential field, directly or nested ([`crate::secrets`]).
+    pub output_has_secrets: bool,
 }
 
 /// How a query pages: the cursor parameter and output field, and the list of items.

@@ -13,6 +13,7 @@ pub mod ir;
 pub mod lower;
 pub mod naming;
 pub mod output;
+pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
 

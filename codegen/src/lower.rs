@@ -115,6 +115,7 @@ pub fn lower(
     }
     lowerer.compute_boxing();
     lowerer.compute_validates();
+    lowerer.compute_secret_outputs();
     let features = if options.features {
         lowerer.features()
     } else {
@@ -758,6 +759,7 @@ impl<'a> Lowerer<'a> {
                 output,
                 error,
                 pagination,
+                output_has_secrets: false,
             })),
         );
     }
@@ -1173,6 +1175,57 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Marks the endpoints whose output holds a credential field, directly or in a nested
+    /// struct, union member or alias (a fixed point over the type graph, like
+    /// [`Self::compute_validates`]).
+    fn compute_secret_outputs(&mut self) {
+        let mut secret: BTreeSet<TypePath> = BTreeSet::new();
+        loop {
+            let mut changed = false;
+            for (nsid, items) in &self.items {
+                let module = self.module_paths.get(nsid).cloned().unwrap_or_default();
+                let root = self.root_of(nsid);
+                for item in items {
+                    let (name, holds) = match item {
+                        Item::Struct(def) => (
+                            &def.name,
+                            def.fields
+                                .iter()
+                                .any(|f| f.secret || ty_holds_secret(&f.ty, &secret)),
+                        ),
+                        Item::Union(def) => (
+                            &def.name,
+                            def.variants.iter().any(|v| secret.contains(&v.path)),
+                        ),
+                        Item::Alias(def) => (&def.name, ty_holds_secret(&def.ty, &secret)),
+                        _ => continue,
+                    };
+                    if holds {
+                        let path = TypePath {
+                            root: root.clone(),
+                            module: module.clone(),
+                            name: name.clone(),
+                        };
+                        if secret.insert(path) {
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for items in self.items.values_mut() {
+            for item in items.iter_mut() {
+                if let Item::Endpoint(def) = item {
+                    def.output_has_secrets =
+                        matches!(&def.output, BodyTy::Json(path) if secret.contains(path));
+                }
+            }
+        }
+    }
+
     /// Marks the structs and unions whose `validate()` has something to check.
     fn compute_validates(&mut self) {
         let mut validating: BTreeSet<TypePath> = BTreeSet::new();
@@ -1255,11 +1308,19 @@ impl<'a> Lowerer<'a> {
     }
 }
 
-/// Whether a field holds a credential, by its name: passwords, JWTs and tokens. Their values
-/// must never reach `Debug` output (and so logs and panics).
+/// Whether a field holds a credential, by its name (the rule and its lists are in
+/// [`crate::secrets`]). Their values must never reach `Debug` output (and so logs and panics).
 fn is_secret(wire: &str) -> bool {
-    let lower = wire.to_ascii_lowercase();
-    lower.ends_with("password") || lower.contains("jwt") || lower.ends_with("token")
+    crate::secrets::is_secret(wire)
+}
+
+/// Whether a value of `ty` holds a credential, given the types known to hold one.
+fn ty_holds_secret(ty: &Ty, secret: &BTreeSet<TypePath>) -> bool {
+    match ty {
+        Ty::Array { item, .. } => ty_holds_secret(item, secret),
+        Ty::Named(path) => secret.contains(path),
+        _ => false,
+    }
 }
 
 /// The Rust name of an optional, non-nullable plain-string field called `wire`.

@@ -49,6 +49,7 @@ use super::session::{
 use super::store::{BoxFuture, SessionData, SessionStore};
 use crate::com::atproto::server::{create_session, delete_session, refresh_session};
 use crate::xrpc::client::parse_service_url;
+use crate::xrpc::describe_json_error;
 use crate::xrpc::{
     CallOptions, Client, DecodeError, Error, GenericError, NoBody, NoParams, RawResponse,
     XrpcErrorKind,
@@ -207,9 +208,10 @@ impl Tokens {
             let mut lead = REFRESH_MARGIN_SECS + fastrand::i64(0..=REFRESH_JITTER_SECS);
             if let Some(issued) = jwt::issued_at(stored.access_jwt.expose()) {
                 // Never spend more than half of a short-lived token's life waiting to refresh.
-                lead = lead.min((exp - issued).max(0) / 2);
+                lead = lead.min(exp.saturating_sub(issued).max(0) / 2);
             }
-            exp - lead
+            // Saturating: the claims are the server's and may be anything an i64 holds.
+            exp.saturating_sub(lead)
         });
         Tokens {
             stored,
@@ -267,6 +269,13 @@ impl PasswordSession {
             .await
             .map_err(|error| without_body(error.into_generic()))?;
         let stored = StoredSession::from_output(output.into(), &base.service_url(), None);
+        // The PDS may come from the DID document the server returned: hold it to the client's
+        // transport rule now, rather than at the first call.
+        crate::net::check_url(&stored.pds()?, base.allows_http()).map_err(|error| {
+            Error::InvalidRequest(format!(
+                "the account's PDS (from its DID document): {error}"
+            ))
+        })?;
         let key = PasswordSession::storage_key(&stored.did);
         {
             let _lock = store.lock(&key).await.map_err(AuthError::Store)?;
@@ -612,16 +621,6 @@ fn without_body(error: Error) -> Error {
         )),
         other => other,
     }
-}
-
-/// A serde_json error without the text of the value it choked on.
-fn describe_json_error(error: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {}, column {}",
-        error.classify(),
-        error.line(),
-        error.column()
-    )
 }
 
 /// The PDS endpoint of a DID document whose `id` is `did` (parsed by

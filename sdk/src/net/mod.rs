@@ -210,11 +210,13 @@ pub fn limit_stream(
         total: u64,
     }
     let url = response.url().clone();
-    if let Some(limit) = limit {
-        if let Some(declared) = content_length(&response).filter(|declared| *declared > limit) {
-            let error = ReadError::from(TooLarge::new(&url, limit, Some(declared)));
-            return Box::pin(futures::stream::once(async move { Err(error) }));
-        }
+    let declared = content_length(&response);
+    if let Some((limit, declared)) = limit
+        .zip(declared)
+        .filter(|(limit, declared)| declared > limit)
+    {
+        let error = ReadError::from(TooLarge::new(&url, limit, Some(declared)));
+        return Box::pin(futures::stream::once(async move { Err(error) }));
     }
     let state = State {
         response: Some(response),
@@ -409,6 +411,8 @@ pub enum RedirectRefusal {
     TooMany,
     /// Back to a URL already visited.
     Loop,
+    /// The policy follows no redirects ([`RedirectPolicy::None`]).
+    NotFollowed,
 }
 
 /// A redirect [`RedirectPolicy::SameOrigin`] did not follow.
@@ -424,6 +428,24 @@ pub struct RedirectRefused {
 }
 
 impl RedirectRefused {
+    /// A `status` answer from `from` pointing to `location` (its `Location` header, relative
+    /// or absolute, if any) that was not followed because no redirects are.
+    pub fn not_followed(status: u16, from: &Url, location: Option<&str>) -> RedirectRefused {
+        let to = match location {
+            Some(location) => match from.join(location) {
+                Ok(to) => redact_url(&to),
+                Err(_) => "an invalid Location".to_owned(),
+            },
+            None => "nowhere (no Location header)".to_owned(),
+        };
+        RedirectRefused {
+            status,
+            from: redact_url(from),
+            to,
+            reason: RedirectRefusal::NotFollowed,
+        }
+    }
+
     /// The redirect's status (`301`, `302`, …).
     pub fn status(&self) -> u16 {
         self.status
@@ -446,6 +468,7 @@ impl fmt::Display for RedirectRefused {
             RedirectRefusal::CrossOrigin => "it leaves the origin",
             RedirectRefusal::TooMany => "too many redirects",
             RedirectRefusal::Loop => "it loops",
+            RedirectRefusal::NotFollowed => "redirects are not followed",
         };
         write!(
             f,

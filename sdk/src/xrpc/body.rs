@@ -15,6 +15,8 @@ use serde::de::DeserializeOwned;
 /// response up front.
 pub struct BodyError {
     message: String,
+    /// The message without any value from the body (position and category only).
+    summary: Option<String>,
     body: Option<Vec<u8>>,
 }
 
@@ -23,8 +25,28 @@ impl BodyError {
     pub fn new(message: impl Into<String>) -> BodyError {
         BodyError {
             message: message.into(),
+            summary: None,
             body: None,
         }
+    }
+
+    /// A JSON decode failure, described by `what` (e.g. `cannot decode JSON body`) and the
+    /// parser's error. [`BodyError::summary`] then gives its category and position only.
+    pub fn json(what: &str, error: &serde_json::Error) -> BodyError {
+        BodyError {
+            message: format!("{what}: {error}"),
+            summary: Some(format!("{what}: {}", describe_json_error(error))),
+            body: None,
+        }
+    }
+
+    /// What went wrong without quoting anything from the body: the category and position of a
+    /// JSON error (`data error at line 1, column 57`), or only that decoding failed. Used for
+    /// outputs that hold credentials, whose values must not reach error messages.
+    pub fn summary(&self) -> &str {
+        self.summary
+            .as_deref()
+            .unwrap_or("the body could not be decoded (details withheld: it may hold credentials)")
     }
 
     /// Hands back the bytes that could not be decoded.
@@ -62,6 +84,22 @@ impl fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
+/// A serde_json error as its category and position only: the parser's own message may quote
+/// the value it choked on (`invalid type: string "eyJhbGciOi…"`).
+pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
+    let category = match error.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "data error (a value of the wrong type or shape)",
+        serde_json::error::Category::Eof => "unexpected end of input",
+    };
+    format!(
+        "{category} at line {}, column {}",
+        error.line(),
+        error.column()
+    )
+}
+
 /// A type that can be an XRPC request or response body.
 pub trait XrpcBody: Sized {
     /// The MIME type the lexicon declares (`None` when there is no body).
@@ -97,7 +135,7 @@ impl<T: JsonBody> XrpcBody for T {
     fn decode(bytes: Vec<u8>, _content_type: Option<&str>) -> Result<Self, BodyError> {
         match serde_json::from_slice(&bytes) {
             Ok(value) => Ok(value),
-            Err(e) => Err(BodyError::new(format!("cannot decode JSON body: {e}")).with_body(bytes)),
+            Err(e) => Err(BodyError::json("cannot decode JSON body", &e).with_body(bytes)),
         }
     }
 }

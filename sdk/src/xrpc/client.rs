@@ -15,9 +15,24 @@ use super::query::{QueryParams, QueryWriter};
 use super::retry::RetryPolicy;
 use super::transport::{Outgoing, encode_query};
 use crate::auth::{Anonymous, AuthError, AuthSession};
+use crate::net::{self, RedirectPolicy};
 
 /// The `User-Agent` sent when the client builds its own HTTP client.
 const USER_AGENT: &str = concat!("atlex/", env!("CARGO_PKG_VERSION"));
+
+/// The default limit on a response body read into memory (JSON outputs): 8 MiB.
+///
+/// The largest answers of the official methods are pages of 100 hydrated items (timelines,
+/// notifications, search results; a few hundred KiB) and deep threads (rarely past 2 MiB), so
+/// 8 MiB leaves ample room while a hostile server can make the client hold at most that much
+/// per call. Change it with [`ClientBuilder::max_response_size`] or
+/// [`CallOptions::max_response_size`]; streamed outputs ([`Client::call_streamed`]) are not
+/// read into memory and have their own, optional cap ([`ClientBuilder::max_streamed_size`]).
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 8 * 1024 * 1024;
+
+/// The default limit on the body of an error answer (non-2xx): 64 KiB. An XRPC error is a small
+/// JSON object (`{"error": …, "message": …}`); 64 KiB still holds a proxy's HTML error page.
+pub const DEFAULT_MAX_ERROR_SIZE: u64 = 64 * 1024;
 
 /// An XRPC client: where calls go, how they authenticate, and how they are sent.
 ///
@@ -54,6 +69,30 @@ pub(crate) struct Options {
     pub(crate) retry: RetryPolicy,
     pub(crate) proxy: Option<String>,
     pub(crate) labelers: Option<String>,
+    pub(crate) limits: Limits,
+    /// Plain `http://` to hosts that are not loopback is allowed.
+    pub(crate) allow_http: bool,
+}
+
+/// Size limits on response bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// A body read into memory (2xx).
+    pub(crate) response: u64,
+    /// The body of an error answer.
+    pub(crate) error: u64,
+    /// A streamed body (`None`: no cap).
+    pub(crate) streamed: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            response: DEFAULT_MAX_RESPONSE_SIZE,
+            error: DEFAULT_MAX_ERROR_SIZE,
+            streamed: None,
+        }
+    }
 }
 
 impl Client {
@@ -130,6 +169,19 @@ impl Client {
         self.with_options(|options| options.retry = retry)
     }
 
+    /// The same session with another limit on response bodies read into memory (see
+    /// [`ClientBuilder::max_response_size`]).
+    #[must_use]
+    pub fn with_max_response_size(&self, bytes: u64) -> Client {
+        self.with_options(|options| options.limits.response = bytes)
+    }
+
+    /// Whether plain `http://` to hosts that are not loopback is allowed (see
+    /// [`ClientBuilder::allow_http`]).
+    pub fn allows_http(&self) -> bool {
+        self.options.allow_http
+    }
+
     fn with_options(&self, change: impl FnOnce(&mut Options)) -> Client {
         let mut options = (*self.options).clone();
         change(&mut options);
@@ -204,6 +256,13 @@ impl Client {
         let content_type = response.content_type;
         match E::Output::decode(response.body, content_type.as_deref()) {
             Ok(output) => Ok(output),
+            Err(error) if E::OUTPUT_HAS_SECRETS => Err(Error::Decode(DecodeError::new(
+                RawResponse::new(status, content_type, Vec::new()),
+                format!(
+                    "{} (body dropped: it may hold credentials)",
+                    error.summary()
+                ),
+            ))),
             Err(mut error) => {
                 let body = error.take_body().unwrap_or_default();
                 Err(Error::Decode(DecodeError::new(
@@ -267,6 +326,8 @@ impl fmt::Debug for Client {
             .field("retry", &self.options.retry)
             .field("proxy", &self.options.proxy)
             .field("labelers", &self.options.labelers)
+            .field("limits", &self.options.limits)
+            .field("allow_http", &self.options.allow_http)
             .finish()
     }
 }
@@ -277,6 +338,8 @@ pub struct CallOptions {
     pub(crate) proxy: Option<String>,
     pub(crate) labelers: Option<String>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) max_response_size: Option<u64>,
+    pub(crate) max_streamed_size: Option<u64>,
 }
 
 impl CallOptions {
@@ -306,6 +369,26 @@ impl CallOptions {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> CallOptions {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The limit on this call's response body, when it is read into memory (default: the
+    /// client's, [`DEFAULT_MAX_RESPONSE_SIZE`] unless changed). A larger body fails the call
+    /// with a [`TransportErrorKind::TooLarge`](super::TransportErrorKind::TooLarge) error, and
+    /// no more of it is read.
+    #[must_use]
+    pub fn max_response_size(mut self, bytes: u64) -> CallOptions {
+        self.max_response_size = Some(bytes);
+        self
+    }
+
+    /// A cap on this call's streamed body ([`Client::call_streamed`]): the stream fails with
+    /// a [`TransportErrorKind::TooLarge`](super::TransportErrorKind::TooLarge) error once more
+    /// arrived (default: the client's, none unless set with
+    /// [`ClientBuilder::max_streamed_size`]).
+    #[must_use]
+    pub fn max_streamed_size(mut self, bytes: u64) -> CallOptions {
+        self.max_streamed_size = Some(bytes);
         self
     }
 }
@@ -380,6 +463,9 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     labelers: Option<String>,
     session: Option<Arc<dyn AuthSession>>,
+    limits: Limits,
+    allow_http: bool,
+    redirects: RedirectPolicy,
 }
 
 impl ClientBuilder {
@@ -394,12 +480,20 @@ impl ClientBuilder {
             proxy: None,
             labelers: None,
             session: None,
+            limits: Limits::default(),
+            allow_http: false,
+            redirects: RedirectPolicy::None,
         }
     }
 
     /// Uses this HTTP client (its connection pool, TLS and proxy settings) instead of building
-    /// one; [`connect_timeout`](ClientBuilder::connect_timeout) and
-    /// [`user_agent`](ClientBuilder::user_agent) then do not apply.
+    /// one; [`connect_timeout`](ClientBuilder::connect_timeout),
+    /// [`user_agent`](ClientBuilder::user_agent) and [`redirects`](ClientBuilder::redirects)
+    /// then do not apply: **its redirect policy is yours** (reqwest's default follows up to 10
+    /// redirects to any origin, and strips only `Authorization` and cookies when the host
+    /// changes, not `DPoP` or `atproto-proxy`; build it with
+    /// `.redirect(atlex::net::RedirectPolicy::None.to_reqwest())` to keep atlex's default).
+    /// The size limits and the `http://` rule still apply.
     pub fn http(mut self, http: reqwest::Client) -> ClientBuilder {
         self.http = Some(http);
         self
@@ -451,13 +545,59 @@ impl ClientBuilder {
         self
     }
 
+    /// The limit on a response body read into memory (default [`DEFAULT_MAX_RESPONSE_SIZE`],
+    /// 8 MiB). A `Content-Length` over it fails the call before the body is read; a body
+    /// without one is read until it passes the limit, then abandoned. Either way the call
+    /// fails with a [`TransportErrorKind::TooLarge`](super::TransportErrorKind::TooLarge)
+    /// error naming the limit and the URL.
+    pub fn max_response_size(mut self, bytes: u64) -> ClientBuilder {
+        self.limits.response = bytes;
+        self
+    }
+
+    /// The limit on the body of an error answer (default [`DEFAULT_MAX_ERROR_SIZE`], 64 KiB).
+    pub fn max_error_size(mut self, bytes: u64) -> ClientBuilder {
+        self.limits.error = bytes;
+        self
+    }
+
+    /// A cap on streamed bodies ([`Client::call_streamed`], [`Client::get_blob`]); default
+    /// `None`: they are never held in memory, so they may be as large as the caller reads.
+    pub fn max_streamed_size(mut self, bytes: Option<u64>) -> ClientBuilder {
+        self.limits.streamed = bytes;
+        self
+    }
+
+    /// Allows plain `http://` to hosts that are not loopback (default `false`: `https://`
+    /// everywhere, `http://` only for `localhost`, `127.0.0.0/8` and `::1`). Checked when the
+    /// client is built and for every URL a call goes to, including a PDS taken from a DID
+    /// document after login.
+    pub fn allow_http(mut self, allow: bool) -> ClientBuilder {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Which redirects the built HTTP client follows (default [`RedirectPolicy::None`]: a
+    /// `3xx` answer fails the call with a
+    /// [`TransportErrorKind::Redirect`](super::TransportErrorKind::Redirect) error).
+    /// [`RedirectPolicy::SameOrigin`] follows redirects within the service's origin only, so
+    /// credentials and request bodies never reach another origin. Does not apply to an HTTP
+    /// client given with [`http`](ClientBuilder::http).
+    pub fn redirects(mut self, policy: RedirectPolicy) -> ClientBuilder {
+        self.redirects = policy;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, BuildError> {
         let base_url = parse_service_url(&self.service_url)?;
+        net::check_url(&base_url, self.allow_http)
+            .map_err(|error| BuildError::new(error.to_string(), Some(error.into())))?;
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
+                .redirect(self.redirects.to_reqwest())
                 .user_agent(self.user_agent.as_deref().unwrap_or(USER_AGENT))
                 .build()
                 .map_err(|error| {
@@ -477,6 +617,8 @@ impl ClientBuilder {
                 retry: self.retry,
                 proxy: self.proxy,
                 labelers: self.labelers,
+                limits: self.limits,
+                allow_http: self.allow_http,
             }),
         })
     }

@@ -39,6 +39,12 @@ pub trait Endpoint {
     const INPUT_ENCODING: Option<&'static str> = None;
     /// The MIME type of the response body the lexicon declares (`None`: no body).
     const OUTPUT_ENCODING: Option<&'static str> = None;
+    /// Whether the output holds credentials (a token, JWT, password or code, directly or in a
+    /// nested object), as the generator finds from the lexicon's field names. When it does, an
+    /// output that cannot be decoded fails with a [`super::DecodeError`] that keeps neither the
+    /// body nor the parser's message (which may quote a value), only the error's category and
+    /// position.
+    const OUTPUT_HAS_SECRETS: bool = false;
 }
 
 /// One XRPC subscription (an event stream over WebSocket).

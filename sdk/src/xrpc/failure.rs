@@ -105,7 +105,8 @@ impl<E> Error<E> {
     /// rate limiting and transient refresh failures.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport(_) | Error::RateLimited(_) => true,
+            Error::Transport(error) => error.is_transient(),
+            Error::RateLimited(_) => true,
             Error::Auth(error) => error.is_transient(),
             Error::Xrpc { status, .. } => *status >= 500,
             Error::Status(response) => response.status >= 500,
@@ -206,6 +207,14 @@ pub enum TransportErrorKind {
     Timeout,
     /// The request could not be sent or the response not read.
     Network,
+    /// The response body was larger than the call's limit (see
+    /// [`ClientBuilder::max_response_size`](super::ClientBuilder::max_response_size)); it was
+    /// not read further. The source is a [`crate::net::ReadError`].
+    TooLarge,
+    /// The server answered with a redirect that was not followed (by default none is; see
+    /// [`ClientBuilder::redirects`](super::ClientBuilder::redirects)). The source is a
+    /// [`crate::net::RedirectRefused`].
+    Redirect,
 }
 
 /// A request that could not be delivered, or whose response could not be received.
@@ -242,6 +251,15 @@ impl TransportError {
         self.kind == TransportErrorKind::Timeout
     }
 
+    /// Whether trying again may succeed (connection failures, timeouts, network errors; not a
+    /// body over the limit or a refused redirect).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Network
+        )
+    }
+
     /// The method that was being called.
     pub fn nsid(&self) -> &str {
         &self.nsid
@@ -254,6 +272,11 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Connect => "could not connect",
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Network => "network error",
+            // These causes are written by atlex (no query strings, no bodies): say what they
+            // are, so the error explains itself.
+            TransportErrorKind::TooLarge | TransportErrorKind::Redirect => {
+                return write!(f, "calling {}: {}", self.nsid, self.source);
+            }
         };
         write!(f, "{what} calling {}", self.nsid)
     }

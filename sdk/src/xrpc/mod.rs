@@ -29,6 +29,7 @@ mod streamed;
 mod transport;
 mod untyped;
 
+pub(crate) use body::describe_json_error;
 pub use body::{BodyError, JsonBody, NoBody, RawBody, RequestBody, XrpcBody};
 pub use client::{BuildError, CallOptions, Client, ClientBuilder, Labeler};
 pub use endpoint::{Endpoint, EndpointKind, Subscription};

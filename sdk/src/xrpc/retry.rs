@@ -89,7 +89,7 @@ impl RetryPolicy {
             .min(self.max_backoff);
         let half = step / 2;
         let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(fastrand::u64(0..=jitter_nanos))
+        half.saturating_add(Duration::from_nanos(fastrand::u64(0..=jitter_nanos)))
     }
 }
 
@@ -99,10 +99,17 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 }
 
 /// Reads the rate-limit headers of a 429 answer.
+///
+/// Every number is the server's: anything that is not a plain non-negative decimal within
+/// `u64` (negative, fractional, garbage, too many digits) is treated as absent, and times are
+/// computed with checked arithmetic (a `ratelimit-reset` past what [`SystemTime`] can hold is
+/// absent too). Waits are not capped here: a wait longer than
+/// [`RetryPolicy::max_rate_limit_wait`] makes the call fail with
+/// [`Error::RateLimited`](super::Error::RateLimited) at once, however long it is.
 pub(crate) fn rate_limit(headers: &HeaderMap, body: &[u8], now: SystemTime) -> RateLimit {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let number = |name: &str| text(name).and_then(|value| value.trim().parse::<u64>().ok());
-    let reset = number("ratelimit-reset").map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
+    let number = |name: &str| text(name).and_then(parse_decimal);
+    let reset = number("ratelimit-reset").and_then(unix_time);
     let retry_after = text("retry-after").and_then(|value| parse_retry_after(value, now));
     RateLimit {
         limit: number("ratelimit-limit"),
@@ -114,14 +121,28 @@ pub(crate) fn rate_limit(headers: &HeaderMap, body: &[u8], now: SystemTime) -> R
     }
 }
 
+/// A plain decimal number (`0`–`u64::MAX`, surrounding spaces allowed): no sign, no fraction.
+fn parse_decimal(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<u64>().ok()
+}
+
+/// `secs` after the Unix epoch, when a [`SystemTime`] can hold it.
+fn unix_time(secs: u64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
 /// `Retry-After`: delay seconds, or an HTTP date.
 fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
+    if let Some(secs) = parse_decimal(value) {
         return Some(Duration::from_secs(secs));
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(date.timestamp()).ok()?);
+    let at = unix_time(u64::try_from(date.timestamp()).ok()?)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -175,5 +196,50 @@ mod tests {
             Some(Duration::from_secs(10))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn hostile_numbers_never_panic() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        for value in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999999",
+            "-1",
+            "+5",
+            "1.5",
+            "1e9",
+            "",
+            " ",
+            "0x10",
+            "9223372036854775808",
+        ] {
+            let mut headers = HeaderMap::new();
+            let header = HeaderValue::from_str(value).unwrap();
+            for name in [
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+                "retry-after",
+            ] {
+                headers.insert(name, header.clone());
+            }
+            let limit = rate_limit(&headers, b"", now);
+            let _ = limit.wait(now);
+            let _ = limit.to_string();
+            if value == "18446744073709551615" {
+                assert_eq!(limit.remaining, Some(u64::MAX));
+                assert_eq!(limit.retry_after, Some(Duration::from_secs(u64::MAX)));
+            }
+            if value.starts_with(['-', '+']) || value.contains(['.', 'e', 'x']) {
+                assert_eq!(limit.remaining, None, "{value}");
+                assert_eq!(limit.reset, None, "{value}");
+            }
+        }
+        assert_eq!(unix_time(u64::MAX), None);
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
     }
 }

@@ -19,7 +19,8 @@ use super::client::{CallOptions, Client, outgoing};
 use super::endpoint::Endpoint;
 use super::error::XrpcErrorKind;
 use super::failure::{Error, TransportError};
-use super::transport::{StreamedBody, classify_transport};
+use super::transport::{StreamedBody, classify_read};
+use crate::net;
 
 /// The most [`StreamedResponse::bytes`] reserves up front from a `Content-Length` header (the
 /// buffer still grows past it as data arrives): a lying header cannot make it allocate more.
@@ -28,7 +29,9 @@ const MAX_PREALLOCATE: u64 = 16 * 1024 * 1024;
 /// A successful response whose body is read as it arrives.
 ///
 /// It is a [`Stream`] of [`Bytes`] chunks in order; after an error (the connection dropped, the
-/// call's timeout elapsed) the stream ends. Nothing is retried once the body has started: a
+/// call's timeout elapsed, more arrived than the cap of [`CallOptions::max_streamed_size`] or
+/// [`ClientBuilder::max_streamed_size`](super::ClientBuilder::max_streamed_size)) the stream
+/// ends. Nothing is retried once the body has started: a
 /// failed download must be requested again. The client's timeout (30 s by default) covers the
 /// whole exchange, body included, so give a large download a longer one
 /// ([`Client::with_timeout`] or [`CallOptions::timeout`]).
@@ -53,18 +56,17 @@ pub struct StreamedResponse {
 }
 
 impl StreamedResponse {
-    fn new(nsid: &'static str, status: u16, headers: HeaderMap, body: StreamedBody) -> Self {
+    fn new(
+        nsid: &'static str,
+        status: u16,
+        headers: HeaderMap,
+        body: StreamedBody,
+        limit: Option<u64>,
+    ) -> Self {
         let chunks = match body {
-            StreamedBody::Unread(response) => {
-                stream::try_unfold(response, move |mut response| async move {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => Ok(Some((chunk, response))),
-                        Ok(None) => Ok(None),
-                        Err(error) => Err(classify_transport(nsid, error)),
-                    }
-                })
-                .boxed()
-            }
+            StreamedBody::Unread(response) => net::limit_stream(response, limit)
+                .map_err(move |error| classify_read(nsid, error))
+                .boxed(),
             StreamedBody::Read(bytes) if bytes.is_empty() => stream::empty().boxed(),
             StreamedBody::Read(bytes) => stream::once(async move { Ok(bytes) }).boxed(),
         };
@@ -173,8 +175,13 @@ impl Client {
             .execute_streamed(request, options)
             .await
             .map_err(|error| error.map_xrpc(E::Error::from_body))?;
-        let streamed =
-            StreamedResponse::new(E::NSID, response.status, response.headers, response.body);
+        let streamed = StreamedResponse::new(
+            E::NSID,
+            response.status,
+            response.headers,
+            response.body,
+            response.limit,
+        );
         Ok((streamed, self.clone()))
     }
 }

@@ -15,6 +15,7 @@ use super::error::ErrorBody;
 use super::failure::{Error, RawResponse, TransportError, TransportErrorKind};
 use super::retry::{is_retryable_status, rate_limit};
 use crate::auth::{AfterResponse, AuthHeaders, RequestInfo, ResponseInfo};
+use crate::net::{self, ReadError};
 
 /// Everything but the RFC 3986 unreserved characters is percent-encoded (so a space is `%20`,
 /// never `+`).
@@ -61,6 +62,8 @@ pub(crate) struct StreamedIncoming {
     pub(crate) status: u16,
     pub(crate) headers: HeaderMap,
     pub(crate) body: StreamedBody,
+    /// The cap on the streamed body (`None`: none).
+    pub(crate) limit: Option<u64>,
 }
 
 /// The body of a [`StreamedIncoming`].
@@ -128,12 +131,13 @@ impl Client {
         let content_type = header_text(&received.headers, CONTENT_TYPE.as_str());
         let body = match received.body {
             ReceivedBody::Read(bytes) => Vec::from(bytes),
-            // Not produced in `Buffer` mode; read it rather than assume so.
-            ReceivedBody::Unread(response) => response
-                .bytes()
-                .await
-                .map(Vec::from)
-                .map_err(|error| Error::Transport(classify_transport(request.nsid, error)))?,
+            // Not produced in `Buffer` mode; read it (within the limit) rather than assume so.
+            ReceivedBody::Unread(response) => {
+                net::read_limited(response, self.response_limit(options))
+                    .await
+                    .map(Vec::from)
+                    .map_err(|error| Error::Transport(classify_read(request.nsid, error)))?
+            }
         };
         Ok(Incoming {
             status: received.status,
@@ -163,7 +167,15 @@ impl Client {
             status: received.status,
             headers: received.headers,
             body,
+            limit: options.max_streamed_size.or(self.options.limits.streamed),
         })
+    }
+
+    /// The limit on a 2xx body read into memory for this call.
+    fn response_limit(&self, options: &CallOptions) -> u64 {
+        options
+            .max_response_size
+            .unwrap_or(self.options.limits.response)
     }
 
     async fn execute_mode(
@@ -220,9 +232,13 @@ impl Client {
         let mut refreshed = false;
         let mut auth_retried = false;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             span.record("attempt", attempt);
             let url = xrpc_url(&self.service_url(), request.nsid, &request.query)?;
+            // Every URL, not just the one the client was built with: a session may switch the
+            // service (a PDS from a DID document).
+            net::check_url(&url, self.options.allow_http)
+                .map_err(|error| Error::InvalidRequest(error.to_string()))?;
             let info = RequestInfo {
                 nsid: request.nsid,
                 method,
@@ -236,13 +252,13 @@ impl Client {
             };
 
             let outcome = self
-                .send_once(method, url.clone(), headers, body, timeout, mode)
+                .send_once(method, url.clone(), headers, body, timeout, mode, options)
                 .await;
             let received = match outcome {
                 Ok(received) => received,
                 Err(error) => {
-                    let transport = classify_transport(request.nsid, error);
-                    let retryable = request.kind == EndpointKind::Query;
+                    let transport = classify_read(request.nsid, error);
+                    let retryable = request.kind == EndpointKind::Query && transport.is_transient();
                     let attempt_result = if retryable {
                         Attempt::Retryable(policy.backoff_for(retries), Error::Transport(transport))
                     } else {
@@ -254,6 +270,19 @@ impl Client {
                 }
             };
             span.record("status", received.status);
+            if (300..400).contains(&received.status) {
+                // Not followed by the HTTP client's policy (by default none is).
+                let refused = net::RedirectRefused::not_followed(
+                    received.status,
+                    &url,
+                    header_text(&received.headers, reqwest::header::LOCATION.as_str()).as_deref(),
+                );
+                return Err(Error::Transport(TransportError::new(
+                    TransportErrorKind::Redirect,
+                    request.nsid,
+                    refused,
+                )));
+            }
 
             let response = ResponseInfo::new(received.status, &received.headers, received.bytes());
             match auth.after_response(&info, &response, &sent) {
@@ -299,6 +328,7 @@ impl Client {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one private call site
     async fn send_once(
         &self,
         method: &'static str,
@@ -307,7 +337,8 @@ impl Client {
         body: Option<reqwest::Body>,
         timeout: Option<Duration>,
         mode: ReadMode,
-    ) -> Result<Received, reqwest::Error> {
+        options: &CallOptions,
+    ) -> Result<Received, ReadError> {
         let http = &self.shared.http;
         let mut builder = match method {
             "GET" => http.get(url),
@@ -320,13 +351,19 @@ impl Client {
         if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);
         }
-        let mut response = builder.send().await?;
+        let response = builder.send().await.map_err(ReadError::Http)?;
         let status = response.status().as_u16();
-        let headers = std::mem::take(response.headers_mut());
-        let body = if mode == ReadMode::StreamSuccess && (200..300).contains(&status) {
+        let headers = response.headers().clone();
+        let success = (200..300).contains(&status);
+        let body = if mode == ReadMode::StreamSuccess && success {
             ReceivedBody::Unread(response)
         } else {
-            ReceivedBody::Read(response.bytes().await?)
+            let limit = if success {
+                self.response_limit(options)
+            } else {
+                self.options.limits.error
+            };
+            ReceivedBody::Read(net::read_limited(response, limit).await?)
         };
         Ok(Received {
             status,
@@ -438,6 +475,13 @@ async fn open_body(
 }
 
 pub(crate) fn classify_transport(nsid: &str, error: reqwest::Error) -> TransportError {
+    if error.is_redirect() {
+        // Refused by the redirect policy: keep its explanation as the cause.
+        if let Some(refused) = net::redirect_refused(&error) {
+            let refused = refused.clone();
+            return TransportError::new(TransportErrorKind::Redirect, nsid, refused);
+        }
+    }
     let kind = if error.is_timeout() {
         TransportErrorKind::Timeout
     } else if error.is_connect() {
@@ -445,7 +489,20 @@ pub(crate) fn classify_transport(nsid: &str, error: reqwest::Error) -> Transport
     } else {
         TransportErrorKind::Network
     };
-    TransportError::new(kind, nsid, error)
+    // The URL may carry query parameters; the error names the method instead.
+    TransportError::new(kind, nsid, error.without_url())
+}
+
+/// A failed exchange or body read, as a [`TransportError`].
+pub(crate) fn classify_read(nsid: &str, error: ReadError) -> TransportError {
+    match error {
+        ReadError::Http(error) => classify_transport(nsid, error),
+        ReadError::TooLarge(error) => TransportError::new(
+            TransportErrorKind::TooLarge,
+            nsid,
+            ReadError::TooLarge(error),
+        ),
+    }
 }
 
 pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -94,7 +94,7 @@ impl ::std::fmt::Debug for Input {
         f.debug_struct("Input")
             .field("token", &"<redacted>")
             .field("contacts", &self.contacts)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

@@ -136,7 +136,7 @@ impl ::std::fmt::Debug for Input {
             .field("platform", &self.platform)
             .field("app_id", &self.app_id)
             .field("age_restricted", &self.age_restricted)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

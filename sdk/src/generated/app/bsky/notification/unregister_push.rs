@@ -131,7 +131,7 @@ impl ::std::fmt::Debug for Input {
             .field("token", &"<redacted>")
             .field("platform", &self.platform)
             .field("app_id", &self.app_id)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

@@ -17,6 +17,7 @@ impl ::atlex::xrpc::Endpoint for GetConvoAvailability {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `chat.bsky.convo.getConvoAvailability#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,7 @@ impl ::atlex::xrpc::Endpoint for GetLog {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for GetLog {
     type Item = ::atlex::chat::bsky::convo::get_log::OutputLogsItem;

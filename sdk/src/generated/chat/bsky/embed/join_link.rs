@@ -3,12 +3,20 @@
 //!
 //! Lexicon `chat.bsky.embed.joinLink`.
 /// Lexicon: `chat.bsky.embed.joinLink#main`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct JoinLink {
     /// The join link code.
     pub code: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for JoinLink {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("JoinLink")
+            .field("code", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl JoinLink {
     /// Creates `JoinLink` from its required fields (`code`); optional fields start unset.

@@ -182,11 +182,19 @@ impl ::atlex::types::Validate for LinkEnabledStatus {
 }
 /// Preview for a disabled join link. Carries only the code so clients can correlate with the input and render a disabled state.
 /// Lexicon: `chat.bsky.group.defs#disabledJoinLinkPreviewView`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct DisabledJoinLinkPreviewView {
     pub code: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for DisabledJoinLinkPreviewView {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("DisabledJoinLinkPreviewView")
+            .field("code", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl DisabledJoinLinkPreviewView {
     /// Creates `DisabledJoinLinkPreviewView` from its required fields (`code`); optional fields start unset.
@@ -276,11 +284,19 @@ impl ::atlex::types::Validate for DisabledJoinLinkPreviewView {
 }
 /// Preview for a join link code that does not map to an existing link. Carries only the code so clients can correlate with the input and render an invalid state.
 /// Lexicon: `chat.bsky.group.defs#invalidJoinLinkPreviewView`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct InvalidJoinLinkPreviewView {
     pub code: ::std::string::String,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for InvalidJoinLinkPreviewView {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("InvalidJoinLinkPreviewView")
+            .field("code", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl InvalidJoinLinkPreviewView {
     /// Creates `InvalidJoinLinkPreviewView` from its required fields (`code`); optional fields start unset.
@@ -370,7 +386,7 @@ impl ::atlex::types::Validate for InvalidJoinLinkPreviewView {
 }
 /// Preview that can be shown in feeds, including to unauthenticated viewers.
 /// Lexicon: `chat.bsky.group.defs#joinLinkPreviewView`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct JoinLinkPreviewView {
     /// JSON key: `convoId`.
     pub convo_id: ::std::string::String,
@@ -392,6 +408,23 @@ pub struct JoinLinkPreviewView {
     >,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for JoinLinkPreviewView {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("JoinLinkPreviewView")
+            .field("convo_id", &self.convo_id)
+            .field("code", &"<redacted>")
+            .field("name", &self.name)
+            .field("owner", &self.owner)
+            .field("member_count", &self.member_count)
+            .field("member_limit", &self.member_limit)
+            .field("require_approval", &self.require_approval)
+            .field("join_rule", &self.join_rule)
+            .field("convo", &self.convo)
+            .field("viewer", &self.viewer)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl JoinLinkPreviewView {
     /// Creates `JoinLinkPreviewView` from its required fields (`convoId`, `code`, `name`, `owner`, `memberCount`, `memberLimit`, `requireApproval`, `joinRule`); optional fields start unset.
@@ -642,7 +675,7 @@ impl ::atlex::types::Validate for JoinLinkPreviewView {
 }
 /// Join link view to be used within a group view, so the convo is surrounding, not specified inside this view.
 /// Lexicon: `chat.bsky.group.defs#joinLinkView`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct JoinLinkView {
     pub code: ::std::string::String,
     /// JSON key: `enabledStatus`.
@@ -655,6 +688,18 @@ pub struct JoinLinkView {
     pub created_at: ::atlex::types::Datetime,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for JoinLinkView {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("JoinLinkView")
+            .field("code", &"<redacted>")
+            .field("enabled_status", &self.enabled_status)
+            .field("require_approval", &self.require_approval)
+            .field("join_rule", &self.join_rule)
+            .field("created_at", &self.created_at)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl JoinLinkView {
     /// Creates `JoinLinkView` from its required fields (`code`, `enabledStatus`, `requireApproval`, `joinRule`, `createdAt`); optional fields start unset.

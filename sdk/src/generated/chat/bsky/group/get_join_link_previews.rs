@@ -17,11 +17,17 @@ impl ::atlex::xrpc::Endpoint for GetJoinLinkPreviews {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `chat.bsky.group.getJoinLinkPreviews#main.parameters`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Params {
     pub codes: ::std::vec::Vec<::std::string::String>,
+}
+impl ::std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Params").field("codes", &"<redacted>").finish()
+    }
 }
 impl Params {
     /// Creates `Params` from its required fields (`codes`); optional fields start unset or at their defaults.

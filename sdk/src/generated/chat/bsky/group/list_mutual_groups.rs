@@ -17,6 +17,7 @@ impl ::atlex::xrpc::Endpoint for ListMutualGroups {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for ListMutualGroups {
     type Item = ::atlex::chat::bsky::convo::defs::ConvoView;

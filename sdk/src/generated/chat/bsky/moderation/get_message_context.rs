@@ -14,6 +14,7 @@ impl ::atlex::xrpc::Endpoint for GetMessageContext {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `chat.bsky.moderation.getMessageContext#main.parameters`.
 #[derive(Debug, Clone, PartialEq)]

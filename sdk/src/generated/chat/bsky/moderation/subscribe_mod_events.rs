@@ -1251,7 +1251,7 @@ impl ::atlex::types::Validate for EventGroupChatCreated {
 }
 /// Fired when a user requests to join a group chat via an join link that requires approval.
 /// Lexicon: `chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct EventGroupChatJoinRequest {
     /// The DID of the person requesting to join.
     ///
@@ -1286,6 +1286,23 @@ pub struct EventGroupChatJoinRequest {
     pub subject_follows_owner: bool,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for EventGroupChatJoinRequest {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("EventGroupChatJoinRequest")
+            .field("actor_did", &self.actor_did)
+            .field("convo_created_at", &self.convo_created_at)
+            .field("convo_id", &self.convo_id)
+            .field("created_at", &self.created_at)
+            .field("group_member_count", &self.group_member_count)
+            .field("group_name", &self.group_name)
+            .field("join_link_code", &"<redacted>")
+            .field("owner_did", &self.owner_did)
+            .field("rev", &self.rev)
+            .field("subject_follows_owner", &self.subject_follows_owner)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl EventGroupChatJoinRequest {
     /// Creates `EventGroupChatJoinRequest` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `joinLinkCode`, `ownerDid`, `rev`, `subjectFollowsOwner`); optional fields start unset.
@@ -2221,7 +2238,7 @@ impl ::atlex::types::Validate for EventGroupChatMemberAdded {
 }
 /// Fired when a member joins a group chat via an join link that does not require approval.
 /// Lexicon: `chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct EventGroupChatMemberJoined {
     /// The DID of the person joining.
     ///
@@ -2256,6 +2273,23 @@ pub struct EventGroupChatMemberJoined {
     pub subject_follows_owner: bool,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for EventGroupChatMemberJoined {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("EventGroupChatMemberJoined")
+            .field("actor_did", &self.actor_did)
+            .field("convo_created_at", &self.convo_created_at)
+            .field("convo_id", &self.convo_id)
+            .field("created_at", &self.created_at)
+            .field("group_member_count", &self.group_member_count)
+            .field("group_name", &self.group_name)
+            .field("join_link_code", &"<redacted>")
+            .field("owner_did", &self.owner_did)
+            .field("rev", &self.rev)
+            .field("subject_follows_owner", &self.subject_follows_owner)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl EventGroupChatMemberJoined {
     /// Creates `EventGroupChatMemberJoined` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `joinLinkCode`, `ownerDid`, `rev`, `subjectFollowsOwner`); optional fields start unset.
@@ -2813,7 +2847,7 @@ impl ::atlex::types::Validate for EventGroupChatMemberLeftLeaveMethod {
 }
 /// Fired when a group chat's metadata or status changes.
 /// Lexicon: `chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct EventGroupChatUpdated {
     /// The DID of the actor performing the action (the owner).
     ///
@@ -2872,6 +2906,28 @@ pub struct EventGroupChatUpdated {
     pub old_name: ::std::option::Option<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for EventGroupChatUpdated {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("EventGroupChatUpdated")
+            .field("actor_did", &self.actor_did)
+            .field("convo_created_at", &self.convo_created_at)
+            .field("convo_id", &self.convo_id)
+            .field("created_at", &self.created_at)
+            .field("group_member_count", &self.group_member_count)
+            .field("group_name", &self.group_name)
+            .field("owner_did", &self.owner_did)
+            .field("rev", &self.rev)
+            .field("update_type", &self.update_type)
+            .field("join_link_code", &self.join_link_code.as_ref().map(|_| "<redacted>"))
+            .field("join_link_followers_only", &self.join_link_followers_only)
+            .field("join_link_requires_approval", &self.join_link_requires_approval)
+            .field("lock_reason", &self.lock_reason)
+            .field("new_name", &self.new_name)
+            .field("old_name", &self.old_name)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl EventGroupChatUpdated {
     /// Creates `EventGroupChatUpdated` from its required fields (`actorDid`, `convoCreatedAt`, `convoId`, `createdAt`, `groupMemberCount`, `groupName`, `ownerDid`, `rev`, `updateType`); optional fields start unset.

@@ -19,12 +19,21 @@ impl ::atlex::xrpc::Endpoint for DisableInviteCodes {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::None;
 }
 /// Lexicon: `com.atproto.admin.disableInviteCodes#main.input.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Input {
     pub accounts: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     pub codes: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Input")
+            .field("accounts", &self.accounts)
+            .field("codes", &self.codes.as_ref().map(|_| "<redacted>"))
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Input {
     /// Creates `Input` with every optional field unset.

@@ -17,6 +17,7 @@ impl ::atlex::xrpc::Endpoint for GetInviteCodes {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 impl ::atlex::xrpc::Paginated for GetInviteCodes {
     type Item = ::atlex::com::atproto::server::defs::InviteCode;
@@ -213,12 +214,21 @@ impl ::atlex::types::Validate for Params {
     }
 }
 /// Lexicon: `com.atproto.admin.getInviteCodes#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     pub codes: ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCode>,
     pub cursor: ::std::option::Option<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("codes", &"<redacted>")
+            .field("cursor", &self.cursor)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Output {
     /// Creates `Output` from its required fields (`codes`); optional fields start unset.

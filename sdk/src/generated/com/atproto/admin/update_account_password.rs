@@ -31,7 +31,7 @@ impl ::std::fmt::Debug for Input {
         f.debug_struct("Input")
             .field("did", &self.did)
             .field("password", &"<redacted>")
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

@@ -43,7 +43,7 @@ impl ::std::fmt::Debug for Input {
             .field("services", &self.services)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("verification_methods", &self.verification_methods)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

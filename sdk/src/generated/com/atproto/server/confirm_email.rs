@@ -85,7 +85,7 @@ impl ::std::fmt::Debug for Input {
         f.debug_struct("Input")
             .field("email", &self.email)
             .field("token", &"<redacted>")
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

@@ -19,6 +19,7 @@ impl ::atlex::xrpc::Endpoint for CreateAccount {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,13 +123,16 @@ impl ::std::fmt::Debug for Input {
             .field("handle", &self.handle)
             .field("did", &self.did)
             .field("email", &self.email)
-            .field("invite_code", &self.invite_code)
+            .field("invite_code", &self.invite_code.as_ref().map(|_| "<redacted>"))
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("plc_op", &self.plc_op)
             .field("recovery_key", &self.recovery_key)
-            .field("verification_code", &self.verification_code)
+            .field(
+                "verification_code",
+                &self.verification_code.as_ref().map(|_| "<redacted>"),
+            )
             .field("verification_phone", &self.verification_phone)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }
@@ -438,7 +442,7 @@ impl ::std::fmt::Debug for Output {
             .field("handle", &self.handle)
             .field("did", &self.did)
             .field("did_doc", &self.did_doc)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

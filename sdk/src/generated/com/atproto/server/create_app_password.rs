@@ -19,6 +19,7 @@ impl ::atlex::xrpc::Endpoint for CreateAppPassword {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +195,7 @@ impl ::std::fmt::Debug for AppPassword {
             .field("password", &"<redacted>")
             .field("created_at", &self.created_at)
             .field("privileged", &self.privileged)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

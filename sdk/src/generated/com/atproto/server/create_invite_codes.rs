@@ -19,6 +19,7 @@ impl ::atlex::xrpc::Endpoint for CreateInviteCodes {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `com.atproto.server.createInviteCodes#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,13 +164,21 @@ impl ::atlex::types::Validate for Input {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.createInviteCodes#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     pub codes: ::std::vec::Vec<
         ::atlex::com::atproto::server::create_invite_codes::AccountCodes,
     >,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("codes", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Output {
     /// Creates `Output` from its required fields (`codes`); optional fields start unset.
@@ -270,12 +279,21 @@ impl ::atlex::types::Validate for Output {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.createInviteCodes#accountCodes`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AccountCodes {
     pub account: ::std::string::String,
     pub codes: ::std::vec::Vec<::std::string::String>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for AccountCodes {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("AccountCodes")
+            .field("account", &self.account)
+            .field("codes", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl AccountCodes {
     /// Creates `AccountCodes` from its required fields (`account`, `codes`); optional fields start unset.

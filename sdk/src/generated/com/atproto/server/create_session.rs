@@ -19,6 +19,7 @@ impl ::atlex::xrpc::Endpoint for CreateSession {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +90,7 @@ impl ::std::fmt::Debug for Input {
                 "auth_factor_token",
                 &self.auth_factor_token.as_ref().map(|_| "<redacted>"),
             )
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }
@@ -379,7 +380,7 @@ impl ::std::fmt::Debug for Output {
             .field("email_auth_factor", &self.email_auth_factor)
             .field("email_confirmed", &self.email_confirmed)
             .field("status", &self.status)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

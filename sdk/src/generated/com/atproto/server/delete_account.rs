@@ -77,7 +77,7 @@ impl ::std::fmt::Debug for Input {
             .field("did", &self.did)
             .field("password", &"<redacted>")
             .field("token", &"<redacted>")
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

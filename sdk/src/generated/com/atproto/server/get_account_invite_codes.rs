@@ -17,6 +17,7 @@ impl ::atlex::xrpc::Endpoint for GetAccountInviteCodes {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,11 +112,19 @@ impl ::atlex::types::Validate for Params {
     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
 }
 /// Lexicon: `com.atproto.server.getAccountInviteCodes#main.output.schema`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Output {
     pub codes: ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCode>,
     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
     pub extra: ::atlex::types::Extra,
+}
+impl ::std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Output")
+            .field("codes", &"<redacted>")
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
+            .finish()
+    }
 }
 impl Output {
     /// Creates `Output` from its required fields (`codes`); optional fields start unset.

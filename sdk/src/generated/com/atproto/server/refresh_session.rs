@@ -17,6 +17,7 @@ impl ::atlex::xrpc::Endpoint for RefreshSession {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// The errors this method declares; others are kept in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +204,7 @@ impl ::std::fmt::Debug for Output {
             .field("email_auth_factor", &self.email_auth_factor)
             .field("email_confirmed", &self.email_confirmed)
             .field("status", &self.status)
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

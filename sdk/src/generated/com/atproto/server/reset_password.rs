@@ -75,7 +75,7 @@ impl ::std::fmt::Debug for Input {
         f.debug_struct("Input")
             .field("token", &"<redacted>")
             .field("password", &"<redacted>")
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

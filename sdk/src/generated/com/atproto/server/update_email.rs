@@ -84,7 +84,7 @@ impl ::std::fmt::Debug for Input {
             .field("email", &self.email)
             .field("email_auth_factor", &self.email_auth_factor)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("extra", &self.extra)
+            .field("extra", &::std::format_args!("<{} redacted>", self.extra.len()))
             .finish()
     }
 }

@@ -19,6 +19,7 @@ impl ::atlex::xrpc::Endpoint for GrantVerifications {
     const OUTPUT_ENCODING: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "application/json",
     );
+    const OUTPUT_HAS_SECRETS: bool = true;
 }
 /// Lexicon: `tools.ozone.verification.grantVerifications#main.input.schema`.
 #[derive(Debug, Clone, PartialEq)]
