@@ -129,7 +129,12 @@ pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let criterion_benches: Vec<Bench> = selected
         .iter()
         .copied()
-        .filter(|bench| matches!(bench, Bench::Decode | Bench::ListPage | Bench::Client | Bench::Identity))
+        .filter(|bench| {
+            matches!(
+                bench,
+                Bench::Decode | Bench::ListPage | Bench::Client | Bench::Identity
+            )
+        })
         .collect();
     if !criterion_benches.is_empty() {
         run_criterion(&env, &criterion_benches, args.quick, &mut report, out)?;

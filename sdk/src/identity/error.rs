@@ -47,6 +47,8 @@ pub enum IdentityError {
         handle: String,
         /// What each method said.
         detail: String,
+        /// Whether a method failed in a way that may pass (then the answer may exist).
+        transient: bool,
     },
     /// Two methods found different DIDs.
     #[error(
@@ -173,7 +175,7 @@ impl IdentityError {
         match self {
             IdentityError::MethodFailed { transient, .. } => *transient,
             IdentityError::Fetch { error, .. } => error.is_transient(),
-            IdentityError::HandleNotFound { detail, .. } => detail.contains("(transient)"),
+            IdentityError::HandleNotFound { transient, .. } => *transient,
             _ => false,
         }
     }

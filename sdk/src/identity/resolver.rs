@@ -101,9 +101,13 @@ pub struct Identity {
 
 impl Identity {
     /// An anonymous XRPC [`Client`] for this account's PDS (log in with
-    /// [`PasswordSession`](crate::auth::PasswordSession), or call public endpoints).
+    /// [`PasswordSession`](crate::auth::PasswordSession), or call public endpoints). The PDS
+    /// already passed the resolver's transport policy, so an `http` PDS (allowed there by
+    /// `allow_http`) is allowed for this client too.
     pub fn client(&self) -> Result<Client, BuildError> {
-        Client::anonymous(self.pds.as_str())
+        Client::builder(self.pds.as_str())
+            .allow_http(self.pds.scheme() == "http")
+            .build()
     }
 }
 
@@ -566,10 +570,14 @@ impl IdentityResolver {
         if detail.is_empty() {
             detail.push("no handle methods are configured".to_owned());
         }
+        let transient = attempts
+            .iter()
+            .any(|attempt| matches!(&attempt.outcome, Err(error) if error.is_transient()));
         HandleTrace {
             result: Err(IdentityError::HandleNotFound {
                 handle: handle.to_string(),
                 detail: detail.join("; "),
+                transient,
             }),
             answered_by: None,
             attempts,

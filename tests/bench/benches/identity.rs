@@ -51,11 +51,15 @@ async fn dns_server() -> std::io::Result<SocketAddr> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
-            let Ok(request) = Message::from_vec(&buf[..len]) else { continue };
+            let Ok(request) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
             let socket = socket.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(DNS_DELAY).await;
-                let Some(query) = request.queries.first().cloned() else { return };
+                let Some(query) = request.queries.first().cloned() else {
+                    return;
+                };
                 let mut response =
                     Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
                 response.metadata.recursion_available = true;
@@ -139,7 +143,11 @@ async fn bare_dns(socket: &UdpSocket, id: u16) -> Result<(), String> {
         let len = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
         let answer = Message::from_vec(&buf[..len]).map_err(|e| e.to_string())?;
         if answer.metadata.id == id {
-            return if answer.answers.is_empty() { Err("no answer".into()) } else { Ok(()) };
+            return if answer.answers.is_empty() {
+                Err("no answer".into())
+            } else {
+                Ok(())
+            };
         }
     }
 }
@@ -247,8 +255,9 @@ fn run() -> Result<(), String> {
             })
         });
         group.bench_function("well-known", |b| {
-            b.to_async(&runtime)
-                .iter(|| async { black_box(bare_get(&http_client, &well_known, Some(HANDLE)).await) })
+            b.to_async(&runtime).iter(|| async {
+                black_box(bare_get(&http_client, &well_known, Some(HANDLE)).await)
+            })
         });
         group.bench_function("plc", |b| {
             b.to_async(&runtime)
