@@ -39,6 +39,7 @@ pub use atlex_macros::{
 };
 
 pub mod auth;
+pub mod identity;
 pub mod net;
 pub mod repo;
 pub mod xrpc;

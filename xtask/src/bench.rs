@@ -6,10 +6,11 @@
 //! | `decode`    | 100 real posts (one JSON array) into `Vec<Post>` vs atrium-api's `Vec<post::Record>`; vs `serde_json::Value` | ≥ 1.5×; ≥ 1.0× |
 //! | `list-page` | the raw `listRecords` page into `RecordPage<Post>` vs atrium-api's `list_records::Output` + `TryFromUnknown` | ≥ 4× |
 //! | `client`    | `getSession` through an authenticated client vs bare `reqwest` with a static header, local server; sequential (required) and 16 concurrent (shown) | ≥ 0.8× throughput |
+//! | `identity`  | cached `resolve` (calls/s, shown); cold `resolve` against local DNS + well-known + PLC servers (20/20/5 ms delays) vs the sum of the legs alone | ≥ 1.5× (aim 1.8) |
 //! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
 //! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
 //!
-//! `decode`, `list-page` and `client` are criterion benchmarks in `tests/bench` (package
+//! `decode`, `list-page`, `client` and `identity` are criterion benchmarks in `tests/bench` (package
 //! `atlex-bench`); they write their estimates under a fresh `CRITERION_HOME`
 //! (`target/atlex-bench/criterion`, emptied first, so every number in the table comes from
 //! this run) and xtask reads each one's **median** from `new/estimates.json`. `compile` and
@@ -53,6 +54,8 @@ pub enum Bench {
     ListPage,
     /// `client`: authenticated client throughput.
     Client,
+    /// `identity`: cached resolve throughput and cold-resolve latency.
+    Identity,
     /// `compile`: crate-only debug build time.
     Compile,
     /// `codegen`: release codegen wall time.
@@ -61,10 +64,11 @@ pub enum Bench {
 
 impl Bench {
     /// Every benchmark, in the order they run.
-    pub const ALL: [Bench; 5] = [
+    pub const ALL: [Bench; 6] = [
         Bench::Decode,
         Bench::ListPage,
         Bench::Client,
+        Bench::Identity,
         Bench::Compile,
         Bench::Codegen,
     ];
@@ -75,6 +79,7 @@ impl Bench {
             Bench::Decode => "decode",
             Bench::ListPage => "list-page",
             Bench::Client => "client",
+            Bench::Identity => "identity",
             Bench::Compile => "compile",
             Bench::Codegen => "codegen",
         }
@@ -124,7 +129,12 @@ pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let criterion_benches: Vec<Bench> = selected
         .iter()
         .copied()
-        .filter(|bench| matches!(bench, Bench::Decode | Bench::ListPage | Bench::Client))
+        .filter(|bench| {
+            matches!(
+                bench,
+                Bench::Decode | Bench::ListPage | Bench::Client | Bench::Identity
+            )
+        })
         .collect();
     if !criterion_benches.is_empty() {
         run_criterion(&env, &criterion_benches, args.quick, &mut report, out)?;
@@ -658,6 +668,9 @@ fn run_criterion(
     if benches.contains(&Bench::Client) {
         targets.push(("client", None));
     }
+    if benches.contains(&Bench::Identity) {
+        targets.push(("identity", None));
+    }
     let _ = writeln!(out, "\n==> criterion benchmarks (tests/bench)");
     for (target, filter) in targets {
         let mut command = env.cargo();
@@ -754,11 +767,74 @@ fn run_criterion(
             },
         );
     }
+    if benches.contains(&Bench::Identity) {
+        identity_rows(&home, report)?;
+    }
     if quick {
         report
             .notes
             .push("--quick: criterion ran 10 samples of ~1 s per benchmark".to_owned());
     }
+    Ok(())
+}
+
+/// The identity rows: cached `resolve` throughput (absolute, informational), and a cold
+/// resolve against the sum of its legs measured alone (DNS, HTTPS well-known, PLC), which is
+/// what resolving them one after the other would cost: DNS and HTTPS run concurrently, so the
+/// ratio is about (DNS + HTTPS + PLC) / (max(DNS, HTTPS) + PLC).
+fn identity_rows(home: &Path, report: &mut Report) -> Result<()> {
+    let cached = criterion_median(home, "identity-cached", "atlex")?;
+    let per_second = 1.0 / cached;
+    let target = Target {
+        at_least: true,
+        limit: 100_000.0,
+        aim: None,
+        required: false,
+        unit: " calls/s",
+    };
+    report.rows.push(Row {
+        name: "identity: cached resolve (handle -> verified identity)".to_owned(),
+        atlex: format!("{per_second:.0} calls/s"),
+        other: String::new(),
+        value: per_second,
+        shown: format!("{per_second:.0} calls/s"),
+        note: if target.met(per_second) {
+            String::new()
+        } else {
+            "below the informational floor".to_owned()
+        },
+        target,
+    });
+    let cold = criterion_median(home, "identity-cold", "atlex")?;
+    let dns = criterion_median(home, "identity-legs", "dns")?;
+    let well_known = criterion_median(home, "identity-legs", "well-known")?;
+    let plc = criterion_median(home, "identity-legs", "plc")?;
+    let sum = dns + well_known + plc;
+    report.speed(
+        "identity: cold resolve vs sum of legs (DNS+HTTPS+PLC)",
+        Measured {
+            seconds: cold,
+            shown: format_seconds(cold),
+        },
+        Measured {
+            seconds: sum,
+            shown: format!(
+                "{} ({} + {} + {})",
+                format_seconds(sum),
+                format_seconds(dns),
+                format_seconds(well_known),
+                format_seconds(plc)
+            ),
+        },
+        // With the benchmark's delays (20 + 20 + 5 ms) the ideal is 45/25 = 1.8.
+        Target {
+            at_least: true,
+            limit: 1.5,
+            aim: Some(1.8),
+            required: true,
+            unit: "×",
+        },
+    );
     Ok(())
 }
 

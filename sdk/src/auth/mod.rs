@@ -5,10 +5,13 @@
 //! * [`PasswordSession`] — `com.atproto.server.createSession` / `refreshSession`, Bearer
 //!   tokens, refreshed proactively (before the access token's `exp`) and reactively (on
 //!   `ExpiredToken` / `invalid_token`), single-flight under the store's lock.
+//!   [`PasswordSession::login_with_resolver`] logs in by handle or DID, finding the PDS through
+//!   an [`IdentityResolver`](crate::identity::IdentityResolver).
 //!
 //! Credentials are held as [`Secret`]s, which never print.
 
 mod jwt;
+mod login;
 pub mod password;
 mod secret;
 mod session;
@@ -21,6 +24,7 @@ mod store_sqlite;
 #[cfg(test)]
 mod store_suite;
 
+pub use login::LoginError;
 pub use password::PasswordSession;
 pub use secret::Secret;
 pub use session::{

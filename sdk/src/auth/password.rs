@@ -626,25 +626,16 @@ fn without_body(error: Error) -> Error {
     }
 }
 
-/// The PDS endpoint of a DID document whose `id` is `did`.
+/// The PDS endpoint of a DID document whose `id` is `did` (parsed by
+/// [`DidDocument`](crate::identity::DidDocument); `None` when it is not a DID document, is for
+/// another DID, or names no usable PDS).
 fn pds_endpoint(doc: &Data, did: &Did) -> Option<Url> {
-    if doc.get("id").and_then(Data::as_str) != Some(did.as_str()) {
+    let doc: crate::identity::DidDocument = serde_json::from_value(doc.to_json()).ok()?;
+    if doc.id != *did {
         return None;
     }
-    let full_id = format!("{did}#atproto_pds");
-    doc.get("service")?
-        .as_array()?
-        .iter()
-        .filter(|service| {
-            let id = service.get("id").and_then(Data::as_str);
-            let kind = service.get("type").and_then(Data::as_str);
-            (id == Some("#atproto_pds") || id == Some(full_id.as_str()))
-                && kind == Some("AtprotoPersonalDataServer")
-        })
-        .find_map(|service| {
-            let endpoint = service.get("serviceEndpoint")?.as_str()?;
-            parse_service_url(endpoint).ok()
-        })
+    let url = doc.pds_endpoint().ok()?;
+    parse_service_url(url.as_str()).ok()
 }
 
 fn unix_now() -> i64 {

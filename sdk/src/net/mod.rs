@@ -23,6 +23,8 @@
 //! Errors name the URL as [`redact_url`] shows it: scheme, host, port and path, never the
 //! query string, fragment or user info, which may hold secrets.
 
+pub mod fetch;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::pin::Pin;

@@ -9,6 +9,8 @@
 //!   [`format::Format`] at run time.
 //! * [`data`] — the data model: [`Data`] (the value behind lexicon `unknown`), [`Bytes`],
 //!   [`CidLink`], [`Blob`], and their JSON and DAG-CBOR encodings, plus CID computation.
+//! * [`crypto`] — atproto keys (`did:key`, Multikey; P-256 and secp256k1) and ES256 / ES256K
+//!   signatures with the low-S rule.
 //! * [`validate`] — lexicon constraints (lengths, graphemes, ranges, blob rules) and the
 //!   [`Validate`] trait behind every generated `validate()`.
 //! * [`object`], [`union`], [`nullable`], [`record`], [`permission`] — the runtime support that
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod crypto;
 pub mod data;
 pub mod format;
 pub mod nullable;
