@@ -111,6 +111,26 @@ impl Identity {
     }
 }
 
+/// A fetched document and what it gives (cached together).
+struct Resolved {
+    document: Arc<DidDocument>,
+    pds: Result<Url, IdentityError>,
+    signing_key: Option<PublicKey>,
+    handle: Option<Handle>,
+}
+
+impl Resolved {
+    fn identity(&self, did: Did, handle: HandleStatus) -> Result<Identity, IdentityError> {
+        Ok(Identity {
+            did,
+            handle,
+            pds: self.pds.clone()?,
+            signing_key: self.signing_key.clone(),
+            document: self.document.clone(),
+        })
+    }
+}
+
 /// Whether a lookup may use the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lookup {
@@ -336,7 +356,7 @@ struct Inner {
     fetcher: Fetcher,
     max_document: u64,
     handles: Cache<Handle, Result<Did, IdentityError>>,
-    documents: Cache<Did, Result<Arc<DidDocument>, IdentityError>>,
+    documents: Cache<Did, Result<Arc<Resolved>, IdentityError>>,
 }
 
 impl fmt::Debug for IdentityResolver {
@@ -395,24 +415,24 @@ impl IdentityResolver {
         match identifier {
             AtIdentifier::Handle(handle) => {
                 let did = self.resolve_handle_with(handle, lookup).await?;
-                let document = self.resolve_did_with(&did, lookup).await?;
-                let status = if document.handle().as_ref() == Some(handle) {
+                let resolved = self.resolved(&did, lookup).await?;
+                let status = if resolved.handle.as_ref() == Some(handle) {
                     HandleStatus::Verified(handle.clone())
                 } else {
                     HandleStatus::Invalid
                 };
-                self.identity(did, status, document)
+                resolved.identity(did, status)
             }
             AtIdentifier::Did(did) => {
-                let document = self.resolve_did_with(did, lookup).await?;
-                let status = match document.handle() {
-                    Some(handle) => match self.resolve_handle_with(&handle, lookup).await {
-                        Ok(back) if back == *did => HandleStatus::Verified(handle),
+                let resolved = self.resolved(did, lookup).await?;
+                let status = match &resolved.handle {
+                    Some(handle) => match self.resolve_handle_with(handle, lookup).await {
+                        Ok(back) if back == *did => HandleStatus::Verified(handle.clone()),
                         Ok(_) | Err(_) => HandleStatus::Invalid,
                     },
                     None => HandleStatus::Invalid,
                 };
-                self.identity(did.clone(), status, document)
+                resolved.identity(did.clone(), status)
             }
         }
     }
@@ -427,28 +447,51 @@ impl IdentityResolver {
         self.resolve(&identifier).await
     }
 
-    fn identity(
-        &self,
-        did: Did,
-        handle: HandleStatus,
-        document: Arc<DidDocument>,
-    ) -> Result<Identity, IdentityError> {
-        let pds = document.pds_endpoint()?;
-        self.inner
-            .fetcher
-            .check(&pds)
-            .map_err(|error| IdentityError::PdsRefused {
-                did: did.to_string(),
-                reason: error.to_string(),
-            })?;
-        let signing_key = document.signing_key().ok();
-        Ok(Identity {
-            did,
-            handle,
+    /// What a document gives, derived once per fetched document (parsing the PDS URL and
+    /// decompressing the key cost more than the cache lookups).
+    fn derive(&self, document: DidDocument) -> Resolved {
+        let pds = document
+            .pds_endpoint()
+            .map_err(IdentityError::from)
+            .and_then(|pds| {
+                self.inner
+                    .fetcher
+                    .check(&pds)
+                    .map_err(|error| IdentityError::PdsRefused {
+                        did: document.id.to_string(),
+                        reason: error.to_string(),
+                    })?;
+                Ok(pds)
+            });
+        Resolved {
             pds,
-            signing_key,
-            document,
-        })
+            signing_key: document.signing_key().ok(),
+            handle: document.handle(),
+            document: Arc::new(document),
+        }
+    }
+
+    async fn resolved(&self, did: &Did, lookup: Lookup) -> Result<Arc<Resolved>, IdentityError> {
+        match lookup {
+            Lookup::Cached => {
+                self.inner
+                    .documents
+                    .get_or_compute(did, kept, || async {
+                        self.fetch_document(did)
+                            .await
+                            .map(|document| Arc::new(self.derive(document)))
+                    })
+                    .await
+            }
+            Lookup::Fresh => {
+                let result = self
+                    .fetch_document(did)
+                    .await
+                    .map(|document| Arc::new(self.derive(document)));
+                self.inner.documents.put(did, result.clone(), kept(&result));
+                result
+            }
+        }
     }
 
     /// Handle → DID (cached; concurrent lookups of one handle share one set of requests).
@@ -493,21 +536,9 @@ impl IdentityResolver {
         did: &Did,
         lookup: Lookup,
     ) -> Result<Arc<DidDocument>, IdentityError> {
-        match lookup {
-            Lookup::Cached => {
-                self.inner
-                    .documents
-                    .get_or_compute(did, kept, || async {
-                        self.fetch_document(did).await.map(Arc::new)
-                    })
-                    .await
-            }
-            Lookup::Fresh => {
-                let result = self.fetch_document(did).await.map(Arc::new);
-                self.inner.documents.put(did, result.clone(), kept(&result));
-                result
-            }
-        }
+        self.resolved(did, lookup)
+            .await
+            .map(|resolved| resolved.document.clone())
     }
 
     /// Drops everything cached.
