@@ -8,7 +8,7 @@
 //!
 //! Credentials are held as [`Secret`]s, which never print.
 
-mod jwt;
+pub(crate) mod jwt;
 pub mod password;
 mod secret;
 mod session;

@@ -200,16 +200,27 @@ impl StoredSession {
     }
 }
 
+/// When to refresh a token that expires at `exp` (and was issued at `issued`, when it says):
+/// [`REFRESH_MARGIN_SECS`] plus `jitter` before expiry, but never more than half of the
+/// token's life.
+pub(crate) fn refresh_time(exp: i64, issued: Option<i64>, jitter: i64) -> i64 {
+    let mut lead = REFRESH_MARGIN_SECS + jitter;
+    if let Some(issued) = issued {
+        // Never spend more than half of a short-lived token's life waiting to refresh.
+        lead = lead.min((exp - issued).max(0) / 2);
+    }
+    exp - lead
+}
+
 impl Tokens {
     fn new(stored: StoredSession) -> Tokens {
         let expires_at = jwt::expiry(stored.access_jwt.expose());
         let refresh_at = expires_at.map(|exp| {
-            let mut lead = REFRESH_MARGIN_SECS + fastrand::i64(0..=REFRESH_JITTER_SECS);
-            if let Some(issued) = jwt::issued_at(stored.access_jwt.expose()) {
-                // Never spend more than half of a short-lived token's life waiting to refresh.
-                lead = lead.min((exp - issued).max(0) / 2);
-            }
-            exp - lead
+            refresh_time(
+                exp,
+                jwt::issued_at(stored.access_jwt.expose()),
+                fastrand::i64(0..=REFRESH_JITTER_SECS),
+            )
         });
         Tokens {
             stored,

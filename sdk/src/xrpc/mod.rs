@@ -24,9 +24,9 @@ mod frame;
 mod paginate;
 mod query;
 mod records;
-mod retry;
+pub(crate) mod retry;
 mod streamed;
-mod transport;
+pub(crate) mod transport;
 mod untyped;
 
 pub use body::{BodyError, JsonBody, NoBody, RawBody, RequestBody, XrpcBody};
