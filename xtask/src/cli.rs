@@ -780,6 +780,56 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_flags_and_targets() {
+        use crate::fuzz::{FuzzArgs, Target};
+        assert_eq!(parse_ok(&["fuzz"]), Command::Fuzz(FuzzArgs::default()));
+        assert_eq!(parse_ok(&["fuzz", "--help"]), Command::Help(Topic::Fuzz));
+        assert_eq!(
+            parse_ok(&["fuzz", "--time", "300", "jwt", "frames", "jwt"]),
+            Command::Fuzz(FuzzArgs {
+                time: Some(300),
+                smoke: false,
+                targets: vec![Target::Jwt, Target::Frames],
+            })
+        );
+        assert_eq!(
+            parse_ok(&["fuzz", "--smoke", "--time=20"]),
+            Command::Fuzz(FuzzArgs {
+                time: Some(20),
+                smoke: true,
+                targets: Vec::new(),
+            })
+        );
+        assert!(
+            parse_err(&["fuzz", "nope"])
+                .message
+                .contains("known: data_model")
+        );
+        assert!(
+            parse_err(&["fuzz", "--time", "0"])
+                .message
+                .contains("positive")
+        );
+        assert!(parse_err(&["fuzz", "--time"]).message.contains("seconds"));
+        assert!(
+            parse_err(&["fuzz", "--time=1", "--time=2"])
+                .message
+                .contains("twice")
+        );
+        assert!(
+            parse_err(&["fuzz", "--smoke", "--smoke"])
+                .message
+                .contains("twice")
+        );
+        assert_eq!(parse_err(&["fuzz", "--fast"]).topic, Topic::Fuzz);
+        // The help names every target.
+        for target in Target::ALL {
+            assert!(FUZZ_HELP.contains(target.name()), "{}", target.name());
+        }
+        assert!(MAIN_HELP.contains("fuzz"));
+    }
+
+    #[test]
     fn sync_flags() {
         assert_eq!(
             parse_ok(&["lexicons", "sync"]),

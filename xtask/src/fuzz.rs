@@ -346,8 +346,8 @@ pub fn parse_log(log: &str) -> RunStats {
             stats.executions = rest.trim().parse().ok();
         } else if let Some(rest) = line.split("Test unit written to ").nth(1) {
             stats.artifact = Some(PathBuf::from(rest.trim()));
-        } else if line.contains("ERROR: libFuzzer:") && error.is_none() {
-            error = Some(line.trim_start_matches('=').trim().to_owned());
+        } else if let Some(at) = line.find("ERROR: libFuzzer:").filter(|_| error.is_none()) {
+            error = Some(line[at..].trim().to_owned());
         } else if line.contains("panicked at") && panic.is_none() {
             panic = Some(line.trim().to_owned());
         }
@@ -646,7 +646,7 @@ INFO: Seed: 1234
 #1000\tNEW    cov: 150 ft: 170 corp: 5/40b lim: 4 exec/s: 0 rss: 31Mb L: 4/4 MS: 1 ChangeBit-
 thread '<unnamed>' panicked at src/lib.rs:10:5:
 attempt to add with overflow
-==1== ERROR: libFuzzer: deadly signal
+==30905== ERROR: libFuzzer: deadly signal
 MS: 1 ChangeBit-; base unit: abc
 artifact_prefix='target/fuzz/artifacts/jwt/'; Test unit written to target/fuzz/artifacts/jwt/crash-0123
 stat::number_of_executed_units: 1001

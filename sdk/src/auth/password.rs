@@ -202,14 +202,15 @@ impl StoredSession {
 
 /// When to refresh a token that expires at `exp` (and was issued at `issued`, when it says):
 /// [`REFRESH_MARGIN_SECS`] plus `jitter` before expiry, but never more than half of the
-/// token's life.
+/// token's life. Both claims come from the server, so the arithmetic saturates (a token
+/// "issued" at `i64::MIN` or expiring at `i64::MAX` is nonsense, not a reason to panic).
 pub(crate) fn refresh_time(exp: i64, issued: Option<i64>, jitter: i64) -> i64 {
-    let mut lead = REFRESH_MARGIN_SECS + jitter;
+    let mut lead = REFRESH_MARGIN_SECS.saturating_add(jitter);
     if let Some(issued) = issued {
         // Never spend more than half of a short-lived token's life waiting to refresh.
-        lead = lead.min((exp - issued).max(0) / 2);
+        lead = lead.min(exp.saturating_sub(issued).max(0) / 2);
     }
-    exp - lead
+    exp.saturating_sub(lead)
 }
 
 impl Tokens {
@@ -667,6 +668,15 @@ fn unix_now() -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn refresh_time_saturates_on_extreme_claims() {
+        // Found by the `jwt` fuzz target: `exp - iat` and `exp - lead` overflowed.
+        assert_eq!(refresh_time(i64::MIN, None, 60), i64::MIN);
+        assert_eq!(refresh_time(i64::MAX, Some(i64::MIN), 0), i64::MAX - 120);
+        assert_eq!(refresh_time(1_000, Some(900), 0), 950);
+        assert_eq!(refresh_time(10_000, Some(0), 30), 10_000 - 150);
+    }
 
     #[test]
     fn pds_from_did_document() {

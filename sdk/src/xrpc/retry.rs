@@ -102,7 +102,9 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 pub(crate) fn rate_limit(headers: &HeaderMap, body: &[u8], now: SystemTime) -> RateLimit {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let number = |name: &str| text(name).and_then(|value| value.trim().parse::<u64>().ok());
-    let reset = number("ratelimit-reset").map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
+    // A reset past what `SystemTime` can hold says nothing usable: it is left out.
+    let reset = number("ratelimit-reset")
+        .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
     let retry_after = text("retry-after").and_then(|value| parse_retry_after(value, now));
     RateLimit {
         limit: number("ratelimit-limit"),
@@ -121,7 +123,7 @@ fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(date.timestamp()).ok()?);
+    let at = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(date.timestamp()).ok()?))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -163,6 +165,21 @@ mod tests {
             limit.body.map(|b| b.error),
             Some("RateLimitExceeded".to_owned())
         );
+    }
+
+    #[test]
+    fn a_reset_past_system_time_is_ignored() {
+        // Found by the `headers_query` fuzz target: adding this to the epoch panicked.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "ratelimit-reset",
+            HeaderValue::from_static("9223372036854775808"),
+        );
+        headers.insert("ratelimit-limit", HeaderValue::from_static("10"));
+        let limit = rate_limit(&headers, b"", UNIX_EPOCH);
+        assert_eq!(limit.reset, None);
+        assert_eq!(limit.limit, Some(10));
+        assert_eq!(limit.wait(UNIX_EPOCH), None);
     }
 
     #[test]

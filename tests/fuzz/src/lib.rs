@@ -33,9 +33,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
+/// A target's check: panics when the code under test misbehaves on the input.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the binary in `fuzz_targets/`, the folder under
 /// `regressions/` and `seeds/`) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("data_model", data_model),
     ("frames", frames),
     ("lexicon", lexicon),
@@ -141,12 +144,12 @@ pub fn records(bytes: &[u8]) {
     record::<Post>(bytes);
     record::<Profile>(bytes);
     record::<Follow>(bytes);
-    if let Ok(data) = serde_json::from_slice::<Data>(bytes) {
-        if let Ok(cbor) = data.to_dag_cbor() {
-            record::<Post>(&cbor);
-            record::<Profile>(&cbor);
-            record::<Follow>(&cbor);
-        }
+    if let Ok(data) = serde_json::from_slice::<Data>(bytes)
+        && let Ok(cbor) = data.to_dag_cbor()
+    {
+        record::<Post>(&cbor);
+        record::<Profile>(&cbor);
+        record::<Follow>(&cbor);
     }
 }
 
@@ -280,18 +283,28 @@ fn percent_decoded(text: &str) -> String {
 }
 
 /// `jwt`: the claims the password session reads (`exp`, `iat`) and the refresh time it
-/// computes from them. The input is tried as a whole compact token and as the claims JSON of
-/// a token (base64url-encoded into its middle part), so the fuzzer reaches the claim parser
-/// directly. Nothing panics or overflows, and the refresh is never after the expiry.
+/// computes from them. The input is tried as a whole compact token; as the claims JSON of a
+/// token (base64url-encoded into its middle part), so the fuzzer reaches the claim parser
+/// directly; and, when it has 16 bytes, as two big-endian `i64`s written as the `exp` and
+/// `iat` claims, so every pair of numbers reaches the refresh arithmetic. Nothing panics or
+/// overflows, and the refresh is never after the expiry.
 pub fn jwt(bytes: &[u8]) {
     if let Ok(token) = std::str::from_utf8(bytes) {
         refresh_schedule(token);
     }
-    let token = format!(
+    refresh_schedule(&token_with_claims(bytes));
+    if let (Some(exp), Some(iat)) = (bytes.get(..8), bytes.get(8..16)) {
+        let number = |part: &[u8]| i64::from_be_bytes(part.try_into().expect("8 bytes"));
+        let claims = format!(r#"{{"exp":{},"iat":{}}}"#, number(exp), number(iat));
+        refresh_schedule(&token_with_claims(claims.as_bytes()));
+    }
+}
+
+fn token_with_claims(claims: &[u8]) -> String {
+    format!(
         "eyJhbGciOiJFUzI1NksifQ.{}.sig",
-        URL_SAFE_NO_PAD.encode(bytes)
-    );
-    refresh_schedule(&token);
+        URL_SAFE_NO_PAD.encode(claims)
+    )
 }
 
 fn refresh_schedule(token: &str) {
