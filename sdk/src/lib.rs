@@ -51,6 +51,74 @@ pub mod __private {
     pub use serde;
 }
 
+/// The door of the fuzz targets (`tests/fuzz`, `cargo xtask fuzz`) and their regression tests
+/// to crate-private parsers of network input. **Not part of the public API**: it may change or
+/// go away in any release. Each function is a thin call of the code the client itself runs.
+#[doc(hidden)]
+pub mod __fuzz {
+    use std::time::SystemTime;
+
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+    use crate::xrpc::{Endpoint, Error, RateLimit, XrpcErrorKind};
+
+    /// The client's decoding of a response to `E` that arrived with `status`: the output for a
+    /// 2xx status, else the typed XRPC error (or the raw status) the caller would get.
+    pub fn decode_response<E: Endpoint>(
+        status: u16,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    ) -> Result<E::Output, Error<E::Error>> {
+        if (200..300).contains(&status) {
+            crate::xrpc::client::decode_output::<E>(status, content_type, body)
+        } else {
+            Err(
+                crate::xrpc::transport::error_from_body(status, || content_type, &body)
+                    .map_xrpc(E::Error::from_body),
+            )
+        }
+    }
+
+    /// The rate-limit headers of a 429 answer, as the client reads them. `headers` are raw
+    /// name/value pairs; those the HTTP stack would reject on receipt are left out.
+    pub fn rate_limit<'a>(
+        headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> RateLimit {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                map.append(name, value);
+            }
+        }
+        crate::xrpc::retry::rate_limit(&map, body, now)
+    }
+
+    /// The query string the client sends for `name=value` pairs.
+    pub fn encode_query<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+        crate::xrpc::transport::encode_query(pairs)
+    }
+
+    /// A JWT's `exp` claim, as the password session reads it.
+    pub fn jwt_expiry(token: &str) -> Option<i64> {
+        crate::auth::jwt::expiry(token)
+    }
+
+    /// A JWT's `iat` claim, as the password session reads it.
+    pub fn jwt_issued_at(token: &str) -> Option<i64> {
+        crate::auth::jwt::issued_at(token)
+    }
+
+    /// When the password session refreshes a token with these claims (`jitter` is the random
+    /// part, 0..=60 s in the client).
+    pub fn refresh_time(exp: i64, issued: Option<i64>, jitter: i64) -> i64 {
+        crate::auth::password::refresh_time(exp, issued, jitter)
+    }
+}
+
 // The generated bindings, one module per lexicon NSID, mounted at the crate root
 // (`atlex::app::bsky::feed::post::Post`). Regenerate with `cargo xtask codegen`.
 #[rustfmt::skip]

@@ -27,6 +27,8 @@ pub enum Command {
     Codegen(crate::codegen::CodegenArgs),
     /// `bench`.
     Bench(crate::bench::BenchArgs),
+    /// `fuzz`.
+    Fuzz(crate::fuzz::FuzzArgs),
 }
 
 /// Which help text.
@@ -48,6 +50,8 @@ pub enum Topic {
     Codegen,
     /// `cargo xtask bench --help`.
     Bench,
+    /// `cargo xtask fuzz --help`.
+    Fuzz,
 }
 
 impl Topic {
@@ -62,6 +66,7 @@ impl Topic {
             Topic::Test => TEST_HELP,
             Topic::Codegen => CODEGEN_HELP,
             Topic::Bench => BENCH_HELP,
+            Topic::Fuzz => FUZZ_HELP,
         }
     }
 
@@ -76,6 +81,7 @@ impl Topic {
             Topic::Test => "cargo xtask test --help",
             Topic::Codegen => "cargo xtask codegen --help",
             Topic::Bench => "cargo xtask bench --help",
+            Topic::Fuzz => "cargo xtask fuzz --help",
         }
     }
 }
@@ -156,6 +162,7 @@ where
         Some("test") => parse_test(args),
         Some("codegen") => parse_codegen(args),
         Some("bench") => parse_bench(args),
+        Some("fuzz") => parse_fuzz(args),
         _ => Err(UsageError {
             message: format!("unknown command `{}`", first.to_string_lossy()),
             topic: Topic::Main,
@@ -313,6 +320,77 @@ fn parse_bench(args: VecDeque<OsString>) -> Result<Command, UsageError> {
     Ok(Command::Bench(parsed))
 }
 
+fn parse_fuzz(args: VecDeque<OsString>) -> Result<Command, UsageError> {
+    let mut parsed = crate::fuzz::FuzzArgs::default();
+    let error = |message: String| UsageError {
+        message,
+        topic: Topic::Fuzz,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            return Err(error(format!(
+                "unexpected argument `{}`",
+                arg.to_string_lossy()
+            )));
+        };
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (text, None),
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Command::Help(Topic::Fuzz)),
+            "--smoke" => {
+                if inline.is_some() {
+                    return Err(error("--smoke takes no value".to_owned()));
+                }
+                if parsed.smoke {
+                    return Err(error("--smoke given twice".to_owned()));
+                }
+                parsed.smoke = true;
+            }
+            "--time" => {
+                let value = match inline {
+                    Some(value) => value,
+                    None => args
+                        .next()
+                        .and_then(|value| value.into_string().ok())
+                        .ok_or_else(|| error("--time needs a number of seconds".to_owned()))?,
+                };
+                let secs = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .ok_or_else(|| {
+                        error(format!(
+                            "--time takes a positive number of seconds, not `{value}`"
+                        ))
+                    })?;
+                set(&mut parsed.time, secs, "--time", Topic::Fuzz)?;
+            }
+            flag if flag.starts_with('-') => {
+                return Err(error(format!("unknown flag `{flag}`")));
+            }
+            name => {
+                let Some(target) = crate::fuzz::Target::from_name(name) else {
+                    let known: Vec<&str> = crate::fuzz::Target::ALL
+                        .iter()
+                        .map(|target| target.name())
+                        .collect();
+                    return Err(error(format!(
+                        "unknown fuzz target `{name}` (known: {})",
+                        known.join(", ")
+                    )));
+                };
+                if !parsed.targets.contains(&target) {
+                    parsed.targets.push(target);
+                }
+            }
+        }
+    }
+    Ok(Command::Fuzz(parsed))
+}
+
 fn parse_test(args: VecDeque<OsString>) -> Result<Command, UsageError> {
     let mut parsed = TestArgs::default();
     let mut args = args.into_iter();
@@ -448,6 +526,7 @@ Commands:
   codegen           Regenerate sdk/src/generated/ from lexicons/official/ (--check: verify)
   test              Run the whole test suite the way CI does
   bench             Run the benchmarks and print the ratios against their targets
+  fuzz              Build and run the coverage-guided fuzz targets (tests/fuzz)
   help              Print this help
 
 Run `cargo xtask <COMMAND> --help` for the options of a command.
@@ -470,6 +549,46 @@ Options:
   --root PATH      The Rust path of that folder inside its crate (default: crate)
   --no-official    Do not resolve refs against lexicons/official/ (refs there become ::atlex paths)
   --single-file    Write one lib.rs with inline modules
+";
+
+const FUZZ_HELP: &str = "\
+cargo xtask fuzz: the coverage-guided fuzz targets of tests/fuzz (libFuzzer)
+
+Usage: cargo xtask fuzz [--time SECS] [--smoke] [TARGET...]
+
+Builds the targets with coverage instrumentation (stable toolchain, release with debug
+assertions and overflow checks, into target/fuzz/; needs a C++ compiler for libFuzzer,
+nothing to install), then runs each named target (default: all, in this order) for SECS
+seconds, one after the other. Each run starts from the working corpus target/fuzz/corpus/
+<TARGET>/ (kept between runs), seeds copied from the repository fixtures (tests/fixtures/
+records/, codegen/tests/lexicons/, lexicons/official/) and the interop vectors
+($ATLEX_INTEROP_DIR, default ../shared/interop: data-model, lexicon), and the committed
+tests/fuzz/seeds/<TARGET>/ and tests/fuzz/regressions/<TARGET>/. Absent sources are skipped
+with a note.
+
+Prints, per target: seeds, seconds, executions, executions per second, coverage (edges and
+features, as libFuzzer counts them), corpus size and the result. Exits non-zero when any
+target crashed, hung (10 s on one input) or ran out of memory (2 GB), naming the input
+(under target/fuzz/artifacts/<TARGET>/) and the command that reproduces it; every such input
+becomes a regression test (tests/fuzz/regressions/<TARGET>/, run by
+`cargo test -p atlex-tests --test fuzz_regressions`). libFuzzer's output is in
+target/fuzz/logs/<TARGET>.log.
+
+Targets:
+  data_model      Data through JSON and DAG-CBOR: decode, encode, decode again, equal
+  frames          event-stream frames (subscribeRepos, subscribeLabels)
+  xrpc_response   the client's decoding of endpoint outputs and error bodies
+  headers_query   rate-limit headers of a 429; query-string encoding round trip
+  jwt             JWT exp/iat claims and the session's refresh time
+  lexicon         the lexicon loader, every check, the catalog, record validation
+  records         generated records (post, profile, follow) through JSON and DAG-CBOR
+
+Options:
+  --time SECS   Seconds per target (default 60; 15 with --smoke)
+  --smoke       The short pass CI runs: every target for 15 s
+  -h, --help    Print this help
+
+See tests/fuzz/README.md.
 ";
 
 const BENCH_HELP: &str = "\
@@ -658,6 +777,56 @@ mod tests {
             Command::Help(Topic::Verify)
         );
         assert_eq!(parse_ok(&["test", "--help"]), Command::Help(Topic::Test));
+    }
+
+    #[test]
+    fn fuzz_flags_and_targets() {
+        use crate::fuzz::{FuzzArgs, Target};
+        assert_eq!(parse_ok(&["fuzz"]), Command::Fuzz(FuzzArgs::default()));
+        assert_eq!(parse_ok(&["fuzz", "--help"]), Command::Help(Topic::Fuzz));
+        assert_eq!(
+            parse_ok(&["fuzz", "--time", "300", "jwt", "frames", "jwt"]),
+            Command::Fuzz(FuzzArgs {
+                time: Some(300),
+                smoke: false,
+                targets: vec![Target::Jwt, Target::Frames],
+            })
+        );
+        assert_eq!(
+            parse_ok(&["fuzz", "--smoke", "--time=20"]),
+            Command::Fuzz(FuzzArgs {
+                time: Some(20),
+                smoke: true,
+                targets: Vec::new(),
+            })
+        );
+        assert!(
+            parse_err(&["fuzz", "nope"])
+                .message
+                .contains("known: data_model")
+        );
+        assert!(
+            parse_err(&["fuzz", "--time", "0"])
+                .message
+                .contains("positive")
+        );
+        assert!(parse_err(&["fuzz", "--time"]).message.contains("seconds"));
+        assert!(
+            parse_err(&["fuzz", "--time=1", "--time=2"])
+                .message
+                .contains("twice")
+        );
+        assert!(
+            parse_err(&["fuzz", "--smoke", "--smoke"])
+                .message
+                .contains("twice")
+        );
+        assert_eq!(parse_err(&["fuzz", "--fast"]).topic, Topic::Fuzz);
+        // The help names every target.
+        for target in Target::ALL {
+            assert!(FUZZ_HELP.contains(target.name()), "{}", target.name());
+        }
+        assert!(MAIN_HELP.contains("fuzz"));
     }
 
     #[test]

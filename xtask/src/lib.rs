@@ -6,6 +6,8 @@
 //! * `cargo xtask test`: the whole test suite as CI runs it ([`suite`]).
 //! * `cargo xtask bench [NAME…] [--quick]`: the speed targets as ratios measured in one run
 //!   ([`bench`]).
+//! * `cargo xtask fuzz [--time SECS] [--smoke] [TARGET…]`: the coverage-guided fuzz targets
+//!   of `tests/fuzz` ([`fuzz`]).
 //!
 //! Run `cargo xtask --help` for the commands. The crate is a library plus a thin `main` so the
 //! commands can be tested against temporary folders.
@@ -16,6 +18,7 @@ pub mod bench;
 pub mod cli;
 pub mod codegen;
 pub mod error;
+pub mod fuzz;
 pub mod git;
 pub mod lexicons;
 /// The reference PDS of `cargo xtask test` (shared with the tests, which spawn it the same way
@@ -84,6 +87,7 @@ pub fn run(command: Command, root: &Path, out: &mut dyn Write) -> Result<()> {
         Command::LexiconsVerify => lexicons::verify(&paths, out).map(drop),
         Command::Codegen(args) => codegen::run(root, &args, out),
         Command::Bench(args) => bench::run(root, &args, out),
+        Command::Fuzz(args) => fuzz::run(root, &args, out),
         Command::Test(args) => {
             let mut suite = suite::Suite::from_env(root.to_path_buf(), args, out);
             suite::run(&mut suite)

@@ -10,7 +10,7 @@
 //!
 //! Credentials are held as [`Secret`]s, which never print.
 
-mod jwt;
+pub(crate) mod jwt;
 mod login;
 pub mod password;
 mod secret;

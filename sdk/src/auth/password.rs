@@ -201,17 +201,28 @@ impl StoredSession {
     }
 }
 
+/// When to refresh a token that expires at `exp` (and was issued at `issued`, when it says):
+/// [`REFRESH_MARGIN_SECS`] plus `jitter` before expiry, but never more than half of the
+/// token's life. Both claims come from the server, so the arithmetic saturates (a token
+/// "issued" at `i64::MIN` or expiring at `i64::MAX` is nonsense, not a reason to panic).
+pub(crate) fn refresh_time(exp: i64, issued: Option<i64>, jitter: i64) -> i64 {
+    let mut lead = REFRESH_MARGIN_SECS.saturating_add(jitter);
+    if let Some(issued) = issued {
+        // Never spend more than half of a short-lived token's life waiting to refresh.
+        lead = lead.min(exp.saturating_sub(issued).max(0) / 2);
+    }
+    exp.saturating_sub(lead)
+}
+
 impl Tokens {
     fn new(stored: StoredSession) -> Tokens {
         let expires_at = jwt::expiry(stored.access_jwt.expose());
         let refresh_at = expires_at.map(|exp| {
-            let mut lead = REFRESH_MARGIN_SECS + fastrand::i64(0..=REFRESH_JITTER_SECS);
-            if let Some(issued) = jwt::issued_at(stored.access_jwt.expose()) {
-                // Never spend more than half of a short-lived token's life waiting to refresh.
-                lead = lead.min(exp.saturating_sub(issued).max(0) / 2);
-            }
-            // Saturating: the claims are the server's and may be anything an i64 holds.
-            exp.saturating_sub(lead)
+            refresh_time(
+                exp,
+                jwt::issued_at(stored.access_jwt.expose()),
+                fastrand::i64(0..=REFRESH_JITTER_SECS),
+            )
         });
         Tokens {
             stored,
@@ -649,6 +660,15 @@ fn unix_now() -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn refresh_time_saturates_on_extreme_claims() {
+        // Found by the `jwt` fuzz target: `exp - iat` and `exp - lead` overflowed.
+        assert_eq!(refresh_time(i64::MIN, None, 60), i64::MIN);
+        assert_eq!(refresh_time(i64::MAX, Some(i64::MIN), 0), i64::MAX - 120);
+        assert_eq!(refresh_time(1_000, Some(900), 0), 950);
+        assert_eq!(refresh_time(10_000, Some(0), 30), 10_000 - 150);
+    }
 
     #[test]
     fn pds_from_did_document() {

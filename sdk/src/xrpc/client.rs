@@ -252,25 +252,7 @@ impl Client {
             .execute(request, options)
             .await
             .map_err(|error| error.map_xrpc(E::Error::from_body))?;
-        let status = response.status;
-        let content_type = response.content_type;
-        match E::Output::decode(response.body, content_type.as_deref()) {
-            Ok(output) => Ok(output),
-            Err(error) if E::OUTPUT_HAS_SECRETS => Err(Error::Decode(DecodeError::new(
-                RawResponse::new(status, content_type, Vec::new()),
-                format!(
-                    "{} (body dropped: it may hold credentials)",
-                    error.summary()
-                ),
-            ))),
-            Err(mut error) => {
-                let body = error.take_body().unwrap_or_default();
-                Err(Error::Decode(DecodeError::new(
-                    RawResponse::new(status, content_type, body),
-                    error.message(),
-                )))
-            }
-        }
+        decode_output::<E>(response.status, response.content_type, response.body)
     }
 
     /// Forces a refresh of the session (under the session's lock, persisting the new tokens
@@ -284,6 +266,29 @@ impl Client {
     /// session is logged out.
     pub async fn logout(self) -> Result<(), Error> {
         self.shared.auth.logout().await
+    }
+}
+
+/// Decodes the body of a successful (2xx) response into `E`'s output; a body that does not
+/// decode is an [`Error::Decode`] that keeps the raw response.
+pub(crate) fn decode_output<E: Endpoint>(
+    status: u16,
+    content_type: Option<String>,
+    body: Vec<u8>,
+) -> Result<E::Output, Error<E::Error>> {
+    match E::Output::decode(body, content_type.as_deref()) {
+        Ok(output) => Ok(output),
+        Err(error) if E::OUTPUT_HAS_SECRETS => Err(Error::Decode(DecodeError::new(
+            RawResponse::new(status, content_type, Vec::new()),
+            format!("{} (body dropped: it may hold credentials)", error.summary()),
+        ))),
+        Err(mut error) => {
+            let body = error.take_body().unwrap_or_default();
+            Err(Error::Decode(DecodeError::new(
+                RawResponse::new(status, content_type, body),
+                error.message(),
+            )))
+        }
     }
 }
 

@@ -35,9 +35,9 @@ mod failure;
 mod frame;
 mod paginate;
 mod query;
-mod retry;
+pub(crate) mod retry;
 mod streamed;
-mod transport;
+pub(crate) mod transport;
 mod untyped;
 
 pub(crate) use body::describe_json_error;

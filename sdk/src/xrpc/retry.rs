@@ -187,6 +187,21 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_past_system_time_is_ignored() {
+        // Found by the `headers_query` fuzz target: adding this to the epoch panicked.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "ratelimit-reset",
+            HeaderValue::from_static("9223372036854775808"),
+        );
+        headers.insert("ratelimit-limit", HeaderValue::from_static("10"));
+        let limit = rate_limit(&headers, b"", UNIX_EPOCH);
+        assert_eq!(limit.reset, None);
+        assert_eq!(limit.limit, Some(10));
+        assert_eq!(limit.wait(UNIX_EPOCH), None);
+    }
+
+    #[test]
     fn retry_after_seconds_and_date() {
         let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));

@@ -514,16 +514,26 @@ pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A non-2xx response: the XRPC error when the body is one, the raw response otherwise.
 fn error_response(status: u16, received: &Received) -> Error<ErrorBody> {
-    match serde_json::from_slice::<ErrorBody>(received.bytes()) {
+    error_from_body(
+        status,
+        || header_text(&received.headers, CONTENT_TYPE.as_str()),
+        received.bytes(),
+    )
+}
+
+/// A non-2xx response from its parts (`content_type` is read only when the body is not an
+/// XRPC error).
+pub(crate) fn error_from_body(
+    status: u16,
+    content_type: impl FnOnce() -> Option<String>,
+    body: &[u8],
+) -> Error<ErrorBody> {
+    match serde_json::from_slice::<ErrorBody>(body) {
         Ok(body) => Error::Xrpc {
             status,
             error: body,
         },
-        Err(_) => Error::Status(RawResponse::new(
-            status,
-            header_text(&received.headers, CONTENT_TYPE.as_str()),
-            received.bytes().to_vec(),
-        )),
+        Err(_) => Error::Status(RawResponse::new(status, content_type(), body.to_vec())),
     }
 }
 
