@@ -26,6 +26,8 @@ const PATH: &str = "ATLEX_STORE_CHILD_PATH";
 const ROUNDS: &str = "ATLEX_STORE_CHILD_ROUNDS";
 const LEASE_MS: &str = "ATLEX_STORE_CHILD_LEASE_MS";
 const GO_FILE: &str = "ATLEX_STORE_CHILD_GO_FILE";
+/// A lock timeout no test should reach.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -103,7 +105,7 @@ fn child_process_entry() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 for _ in 0..rounds {
-                    let _guard = store.lock("counter").await.unwrap();
+                    let _guard = store.lock("counter", LOCK_WAIT).await.unwrap();
                     let current: u64 = match store.get("counter").await.unwrap() {
                         Some(value) => value.as_str().parse().unwrap(),
                         None => 0,
@@ -118,14 +120,14 @@ fn child_process_entry() {
                 println!("DONE");
             }
             "hold" => {
-                let _guard = store.lock("held").await.unwrap();
+                let _guard = store.lock("held", LOCK_WAIT).await.unwrap();
                 println!("LOCKED");
                 tokio::time::sleep(Duration::from_secs(120)).await;
             }
             "lock_and_exit" => {
                 let mut guards = Vec::new();
                 for i in 0..10 {
-                    guards.push(store.lock(&format!("held-{i}")).await.unwrap());
+                    guards.push(store.lock(&format!("held-{i}"), LOCK_WAIT).await.unwrap());
                 }
                 drop(guards);
                 // Exit without even shutting the runtime down, as a command-line tool may.
@@ -315,14 +317,15 @@ fn lock_after_holder_is_killed(
     child.wait_for_line("LOCKED", Duration::from_secs(60));
 
     rt.block_on(async {
-        let attempt = tokio::time::timeout(Duration::from_millis(300), store.lock("held")).await;
+        let attempt =
+            tokio::time::timeout(Duration::from_millis(300), store.lock("held", LOCK_WAIT)).await;
         assert!(
             attempt.is_err(),
             "{} store: the parent took a lock a live child holds",
             kind.name()
         );
         // Other keys are free meanwhile.
-        tokio::time::timeout(Duration::from_secs(5), store.lock("other"))
+        tokio::time::timeout(Duration::from_secs(5), store.lock("other", LOCK_WAIT))
             .await
             .expect("another key was blocked")
             .unwrap();
@@ -331,7 +334,7 @@ fn lock_after_holder_is_killed(
     child.kill();
     let killed = Instant::now();
     let guard = rt.block_on(async {
-        tokio::time::timeout(max_wait, store.lock("held"))
+        tokio::time::timeout(max_wait, store.lock("held", LOCK_WAIT))
             .await
             .unwrap_or_else(|_| {
                 panic!(
@@ -381,10 +384,13 @@ fn sqlite_lock_released_by_exiting_process() {
         ChildProc::spawn("lock_and_exit", Kind::Sqlite, &path, &[]).finish(Duration::from_secs(60));
         rt.block_on(async {
             for i in 0..10 {
-                tokio::time::timeout(Duration::from_secs(3), store.lock(&format!("held-{i}")))
-                    .await
-                    .expect("an exited process left its lease behind")
-                    .unwrap();
+                tokio::time::timeout(
+                    Duration::from_secs(3),
+                    store.lock(&format!("held-{i}"), LOCK_WAIT),
+                )
+                .await
+                .expect("an exited process left its lease behind")
+                .unwrap();
             }
         });
     }

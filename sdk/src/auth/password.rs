@@ -42,16 +42,12 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::jwt;
-use super::secret::Secret;
-use super::session::{
-    AfterResponse, AuthError, AuthHeaders, AuthSession, RequestInfo, ResponseInfo,
-};
-use super::store::{BoxFuture, SessionData, SessionStore};
+use super::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
 use crate::com::atproto::server::{create_session, delete_session, refresh_session};
 use crate::xrpc::client::parse_service_url;
 use crate::xrpc::{
-    CallOptions, Client, DecodeError, Error, GenericError, NoBody, NoParams, RawResponse,
-    XrpcErrorKind,
+    AfterResponse, AuthError, AuthHeaders, AuthSession, CallOptions, Client, DecodeError, Error,
+    GenericError, NoBody, NoParams, RawResponse, RequestInfo, ResponseInfo, Secret, XrpcErrorKind,
 };
 
 /// Refresh this long before the access token expires…
@@ -269,7 +265,10 @@ impl PasswordSession {
         let stored = StoredSession::from_output(output.into(), &base.service_url(), None);
         let key = PasswordSession::storage_key(&stored.did);
         {
-            let _lock = store.lock(&key).await.map_err(AuthError::Store)?;
+            let _lock = store
+                .lock(&key, DEFAULT_LOCK_TIMEOUT)
+                .await
+                .map_err(AuthError::Store)?;
             store
                 .set(&key, &stored.encode()?)
                 .await
@@ -374,7 +373,11 @@ impl PasswordSession {
     /// Refreshes unless the store already holds tokens newer than `seen`.
     async fn refresh_from(&self, seen: Option<&Secret>) -> Result<(), AuthError> {
         let _gate = self.gate.lock().await;
-        let _lock = self.store.lock(&self.key).await.map_err(AuthError::Store)?;
+        let _lock = self
+            .store
+            .lock(&self.key, DEFAULT_LOCK_TIMEOUT)
+            .await
+            .map_err(AuthError::Store)?;
         let Some(stored) = self.load().await? else {
             self.end();
             return Err(AuthError::SessionExpired {
@@ -450,7 +453,11 @@ impl PasswordSession {
 
     async fn logout_inner(&self) -> Result<(), Error> {
         let _gate = self.gate.lock().await;
-        let _lock = self.store.lock(&self.key).await.map_err(AuthError::Store)?;
+        let _lock = self
+            .store
+            .lock(&self.key, DEFAULT_LOCK_TIMEOUT)
+            .await
+            .map_err(AuthError::Store)?;
         let stored = match self.load().await {
             Ok(Some(stored)) => Some(stored),
             Ok(None) | Err(_) => self.current().ok().map(|tokens| tokens.stored.clone()),

@@ -13,8 +13,8 @@ use super::error::XrpcErrorKind;
 use super::failure::{BoxError, DecodeError, Error, RawResponse, RequestPart};
 use super::query::{QueryParams, QueryWriter};
 use super::retry::RetryPolicy;
+use super::session::{Anonymous, AuthError, AuthSession};
 use super::transport::{Outgoing, encode_query};
-use crate::auth::{Anonymous, AuthError, AuthSession};
 
 /// The `User-Agent` sent when the client builds its own HTTP client.
 const USER_AGENT: &str = concat!("atlex/", env!("CARGO_PKG_VERSION"));

@@ -13,6 +13,10 @@
 //! (RFC 3986 query encoding, `%20` rather than form-style `+`), `url` (joining `/xrpc/<nsid>`
 //! onto a service URL with a path prefix), `fastrand` (backoff jitter, which needs no
 //! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
+//!
+//! How a client authenticates is the [`AuthSession`] interface defined here (with its errors
+//! and [`Secret`]); the session kinds that implement it live in [`crate::auth`], which depends
+//! on this module and never the other way.
 
 mod blobs;
 mod body;
@@ -25,6 +29,8 @@ mod paginate;
 mod query;
 mod records;
 mod retry;
+mod secret;
+mod session;
 mod streamed;
 mod transport;
 mod untyped;
@@ -42,4 +48,9 @@ pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
 pub use records::{GetRecordOf, ListRecords, ListRecordsOf, RecordEntry, RecordPage, Write};
 pub use retry::RetryPolicy;
+pub use secret::Secret;
+pub use session::{
+    AfterResponse, Anonymous, AuthError, AuthHeaders, AuthSession, BoxFuture, RequestInfo,
+    ResponseInfo, StoreError, StoreErrorKind,
+};
 pub use streamed::StreamedResponse;

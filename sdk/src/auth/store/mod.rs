@@ -1,12 +1,27 @@
-//! Session stores: where sessions live between runs, and the lock that serialises refreshes.
+//! Session stores: where sessions live between runs, and the fenced lock that serialises
+//! refreshes.
 //!
-//! [`SessionStore`] is the interface; the SDK ships three implementations:
+//! [`SessionStore`] is the interface; the SDK ships these implementations:
 //!
-//! | store | keeps sessions | `lock` excludes |
-//! |---|---|---|
-//! | [`SqliteStore`](super::SqliteStore) (the default, feature `sqlite`) | in one SQLite database file | tasks and processes sharing the file (lease with expiry) |
-//! | [`FileStore`](super::FileStore) | one JSON file per key in a directory | tasks and processes sharing the directory (OS file lock) |
-//! | [`MemoryStore`](super::MemoryStore) | in this process only | tasks of this process |
+//! | store | keeps sessions | `lock` excludes | lease |
+//! |---|---|---|---|
+//! | [`SqliteStore`](super::SqliteStore) (the default, feature `sqlite`) | in one SQLite database file | tasks and processes sharing the file | yes, renewed while held |
+//! | [`FileStore`](super::FileStore) | one JSON file per key in a directory | tasks and processes sharing the directory (OS file lock) | no: released by the OS when the holder dies |
+//! | [`MemoryStore`](super::MemoryStore) | in this process only | tasks of this process | no |
+//!
+//! # What a store does
+//!
+//! * `get` / `set` / `delete` one value per key; [`set_expiring`](SessionStore::set_expiring)
+//!   writes a value that disappears after a time to live (pending OAuth authorizations).
+//! * [`compare_and_set`](SessionStore::compare_and_set): replace (or remove) a value only if it
+//!   is still the one the caller read, atomically, optionally **fenced** by a held lock: the
+//!   write is refused with [`StoreErrorKind::LeaseLost`] when that lock's lease has been lost.
+//! * [`list`](SessionStore::list): the keys under a prefix (the sessions of one account, one
+//!   per device: `password:<did>#<session id>`).
+//! * [`lock`](SessionStore::lock): the exclusive lock on one key, with an acquisition timeout
+//!   (an error of kind [`StoreErrorKind::LockTimeout`], transient, never a hang). The
+//!   [`StoreLock`] carries a **fencing token** (a number that grows with every acquisition of
+//!   the key) and tells its holder when its lease was lost ([`StoreLock::is_lost`]).
 //!
 //! Every store's `lock` first takes an in-process async mutex for the key (so tasks of one
 //! process queue fairly and only one of them talks to the file system or database), then the
@@ -15,15 +30,27 @@
 //! Keys are not secret and appear in errors; values ([`SessionData`]) are secret and never
 //! appear in `Debug` output, errors or logs.
 //!
-//! The stores do their file and database work on tokio's blocking thread pool, so their
-//! methods must be awaited inside a tokio runtime.
+//! The stores do their file and database work on tokio's blocking thread pool (or
+//! asynchronously, for network stores), so their methods must be awaited inside a tokio
+//! runtime.
+
+pub(crate) mod file;
+pub(crate) mod keyed;
+pub(crate) mod memory;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+#[cfg(test)]
+pub(crate) mod suite;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// A boxed future, so that [`SessionStore`] can be used as `dyn SessionStore`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::xrpc::{BoxFuture, StoreError, StoreErrorKind};
+
+/// How long [`SessionStore::lock`] callers in the SDK wait for a lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The stored form of one session: a JSON document holding tokens and keys.
 ///
@@ -49,86 +76,232 @@ impl fmt::Debug for SessionData {
     }
 }
 
-/// A store failure (I/O, database, corrupt data). Never contains session contents.
+/// Whether a lease is still held: lost when the store says so (a renewal found the lock taken
+/// over) or when it was not renewed in time (measured on this process's monotonic clock, so a
+/// stall or a wall-clock jump is noticed).
+///
+/// Store implementations create one per acquired lock and hand it to [`StoreLock::leased`].
 #[derive(Debug)]
-pub struct StoreError {
-    message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+pub struct LeaseState {
+    lost: AtomicBool,
+    valid_until: Mutex<Instant>,
 }
 
-impl StoreError {
-    /// An error of `store` (e.g. `file store /path`) in operation `op` on `key`, with what
-    /// went wrong and the underlying error. The cause must not contain session contents.
-    pub(crate) fn during(
-        store: &str,
-        op: &str,
-        key: &str,
-        what: &str,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> StoreError {
-        StoreError::new(format!("{store}: {op} {key:?}: {what}"), source)
+impl LeaseState {
+    /// A lease taken at `taken` (an instant read *before* the store was asked for it) for
+    /// `lease`.
+    pub fn new(taken: Instant, lease: Duration) -> Arc<LeaseState> {
+        Arc::new(LeaseState {
+            lost: AtomicBool::new(false),
+            valid_until: Mutex::new(taken.checked_add(lease).unwrap_or(taken)),
+        })
     }
 
-    /// An error with a message and an optional cause.
-    pub fn new(
-        message: impl Into<String>,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> StoreError {
-        StoreError {
-            message: message.into(),
-            source,
+    /// Records a renewal asked for at `asked` (read before the request was sent).
+    pub fn renewed(&self, asked: Instant, lease: Duration) {
+        let until = asked.checked_add(lease).unwrap_or(asked);
+        let mut valid = self
+            .valid_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if until > *valid {
+            *valid = until;
         }
     }
-}
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+    /// Records that the lease was lost (taken over, or deleted).
+    pub fn lose(&self) {
+        self.lost.store(true, Ordering::SeqCst);
     }
-}
 
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+    /// Whether the lease is lost, or has run out without a renewal.
+    pub fn is_lost(&self) -> bool {
+        if self.lost.load(Ordering::SeqCst) {
+            return true;
+        }
+        let valid = *self
+            .valid_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Instant::now() >= valid
     }
 }
 
 /// A held lock on one session key; released when dropped.
+///
+/// It carries the key, the fencing token of this acquisition (greater than that of every
+/// earlier acquisition of the key in the same store), and, for stores whose locks are leases,
+/// whether the lease is still held.
 pub struct StoreLock {
+    key: String,
+    fence: u64,
+    lease: Option<Arc<LeaseState>>,
     _guard: Box<dyn Send + Sync>,
 }
 
 impl StoreLock {
-    /// Wraps whatever keeps the lock held (a mutex guard, a file lock, a lease).
-    pub fn new(guard: impl Send + Sync + 'static) -> StoreLock {
+    /// A lock that cannot be lost while `guard` is held (an in-process mutex, an OS file
+    /// lock).
+    pub fn new(key: &str, fence: u64, guard: impl Send + Sync + 'static) -> StoreLock {
         StoreLock {
+            key: key.to_owned(),
+            fence,
+            lease: None,
             _guard: Box::new(guard),
         }
+    }
+
+    /// A lock held through a lease that may be lost (see [`LeaseState`]).
+    pub fn leased(
+        key: &str,
+        fence: u64,
+        lease: Arc<LeaseState>,
+        guard: impl Send + Sync + 'static,
+    ) -> StoreLock {
+        StoreLock {
+            key: key.to_owned(),
+            fence,
+            lease: Some(lease),
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The locked key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The fencing token of this acquisition.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// Whether the lock's lease was lost: another holder may have the key now, and fenced
+    /// writes with this lock are refused.
+    pub fn is_lost(&self) -> bool {
+        self.lease.as_ref().is_some_and(|lease| lease.is_lost())
+    }
+
+    /// `Ok` while the lock is held; an error of kind [`StoreErrorKind::LeaseLost`] naming
+    /// `store` once it was lost.
+    pub fn check(&self, store: &str) -> Result<(), StoreError> {
+        if self.is_lost() {
+            return Err(lease_lost(store, &self.key));
+        }
+        Ok(())
+    }
+
+    /// `Ok` when this lock is held on `key` and not lost (for fenced writes).
+    pub fn check_for(&self, store: &str, key: &str) -> Result<(), StoreError> {
+        if self.key != key {
+            return Err(StoreError::during(
+                store,
+                "compare_and_set",
+                key,
+                &format!("fenced with the lock of another key ({:?})", self.key),
+                None,
+            ));
+        }
+        self.check(store)
     }
 }
 
 impl fmt::Debug for StoreLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StoreLock")
+        f.debug_struct("StoreLock")
+            .field("key", &self.key)
+            .field("fence", &self.fence)
+            .field("lost", &self.is_lost())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error of a fenced write whose lease was lost.
+pub(crate) fn lease_lost(store: &str, key: &str) -> StoreError {
+    StoreError::during(
+        store,
+        "compare_and_set",
+        key,
+        "the lock's lease was lost (the holder stalled past it); the write was refused",
+        None,
+    )
+    .with_kind(StoreErrorKind::LeaseLost)
+}
+
+/// The error of a lock not acquired in time.
+pub(crate) fn lock_timeout(store: &str, key: &str, timeout: Duration) -> StoreError {
+    StoreError::during(
+        store,
+        "lock",
+        key,
+        &format!("not acquired within {timeout:?}"),
+        None,
+    )
+    .with_kind(StoreErrorKind::LockTimeout)
+}
+
+/// Runs a cancel-safe lock future with a timeout.
+pub(crate) async fn within<T>(
+    store: &str,
+    key: &str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(lock_timeout(store, key, timeout)),
     }
 }
 
 /// Where sessions are kept. Keys are opaque strings chosen by the session kind
 /// (e.g. `password:did:plc:…`).
 pub trait SessionStore: Send + Sync + 'static {
-    /// The session stored under `key`, if any.
+    /// The value stored under `key`, if any (an expired value is absent).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<SessionData>, StoreError>>;
-    /// Stores (replaces) the session under `key`; durable when the future completes.
+
+    /// Stores (replaces) the value under `key`, without expiry; durable when the future
+    /// completes.
     fn set<'a>(
         &'a self,
         key: &'a str,
         value: &'a SessionData,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Removes the session under `key` (no error when absent).
+
+    /// Stores (replaces) the value under `key`; it is absent once `ttl` has passed.
+    fn set_expiring<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a SessionData,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes the value under `key` (no error when absent).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Waits for and takes the exclusive lock on `key`. Refreshes happen under it, so two
-    /// callers (tasks, or processes when the store supports it) never refresh one session at once.
-    fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StoreError>>;
+
+    /// Atomically: when the value under `key` is `current` (`None`: absent), replaces it with
+    /// `new` (`None`: removes it, without expiry otherwise) and returns `true`; else changes
+    /// nothing and returns `false`.
+    ///
+    /// With `fence`, the write is also refused, with an error of kind
+    /// [`StoreErrorKind::LeaseLost`], unless `fence` is the current, unexpired lock of `key`.
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        current: Option<&'a SessionData>,
+        new: Option<&'a SessionData>,
+        fence: Option<&'a StoreLock>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// The keys that start with `prefix` and hold an unexpired value, sorted.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
+
+    /// Waits for and takes the exclusive lock on `key`, for at most `timeout` (then an error
+    /// of kind [`StoreErrorKind::LockTimeout`]). Refreshes happen under it, so two callers
+    /// (tasks, or processes when the store supports it) never refresh one session at once.
+    /// Cancel-safe: dropping the future gives up the attempt and leaves the key unlocked.
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<StoreLock, StoreError>>;
 }

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::store::{SessionData, SessionStore};
+use super::{SessionData, SessionStore, StoreErrorKind};
+
+/// A lock timeout no test should reach.
+const LONG: Duration = Duration::from_secs(30);
 
 /// How a store under test is made, and reopened over the same data.
 pub(crate) trait Fixture: Sized + Send + Sync + 'static {
@@ -18,12 +21,18 @@ pub(crate) trait Fixture: Sized + Send + Sync + 'static {
 
     /// A second store opened over the same data (`None` for stores that keep nothing).
     async fn reopen(&self) -> Option<Self::Store>;
+
+    /// Acts as another holder that found the lease of `key` expired and took it over
+    /// (`false` for stores whose locks cannot be lost while held).
+    async fn steal_lease(&self, _key: &str) -> bool {
+        false
+    }
 }
 
 /// Runs each check of the suite as its own test.
 macro_rules! store_suite {
     ($fixture:ty) => {
-        $crate::auth::store_suite::store_suite!(@tests $fixture;
+        $crate::auth::store::suite::store_suite!(@tests $fixture;
             get_missing_is_none,
             set_get_round_trip,
             overwrite_replaces,
@@ -36,13 +45,21 @@ macro_rules! store_suite {
             data_survives_reopen,
             debug_never_shows_contents,
             usable_as_dyn_store,
+            compare_and_set_semantics,
+            compare_and_set_is_atomic,
+            expiring_entries_disappear,
+            list_by_prefix,
+            fences_grow,
+            fenced_write_needs_the_current_lock,
+            stolen_lease_refuses_writes,
+            lock_times_out,
         );
     };
     (@tests $fixture:ty; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                $crate::auth::store_suite::$name::<$fixture>().await;
+                $crate::auth::store::suite::$name::<$fixture>().await;
             }
         )*
     };
@@ -179,7 +196,7 @@ pub(crate) async fn odd_keys_stay_separate<F: Fixture>() {
     // Locks on odd keys work too, and do not block each other.
     let mut guards = Vec::new();
     for key in &keys {
-        let guard = tokio::time::timeout(Duration::from_secs(10), store.lock(key))
+        let guard = tokio::time::timeout(Duration::from_secs(10), store.lock(key, LONG))
             .await
             .unwrap_or_else(|_| panic!("lock {key:?} timed out"))
             .unwrap();
@@ -190,13 +207,13 @@ pub(crate) async fn odd_keys_stay_separate<F: Fixture>() {
 pub(crate) async fn lock_excludes_same_key_only<F: Fixture>() {
     let fx = F::new().await;
     let store = Arc::clone(fx.store());
-    let first = store.lock("session").await.unwrap();
+    let first = store.lock("session", LONG).await.unwrap();
 
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let contender = {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
-            let guard = store.lock("session").await;
+            let guard = store.lock("session", LONG).await;
             let _ = tx.send(());
             guard.map(drop)
         })
@@ -208,7 +225,7 @@ pub(crate) async fn lock_excludes_same_key_only<F: Fixture>() {
         "a second locker got the key while the first guard was held"
     );
     // ...while another key is free.
-    let other = tokio::time::timeout(Duration::from_secs(5), store.lock("other-session"))
+    let other = tokio::time::timeout(Duration::from_secs(5), store.lock("other-session", LONG))
         .await
         .expect("a different key was blocked by the held lock")
         .unwrap();
@@ -227,7 +244,7 @@ pub(crate) async fn lock_is_reusable_after_release<F: Fixture>() {
     let fx = F::new().await;
     let store = fx.store();
     for _ in 0..20 {
-        let guard = tokio::time::timeout(Duration::from_secs(5), store.lock("k"))
+        let guard = tokio::time::timeout(Duration::from_secs(5), store.lock("k", LONG))
             .await
             .expect("relocking a released key timed out")
             .unwrap();
@@ -238,15 +255,15 @@ pub(crate) async fn lock_is_reusable_after_release<F: Fixture>() {
 pub(crate) async fn cancelled_lock_does_not_leak<F: Fixture>() {
     let fx = F::new().await;
     let store = fx.store();
-    let held = store.lock("k").await.unwrap();
+    let held = store.lock("k", LONG).await.unwrap();
     // Give up waiting, several times.
     for _ in 0..3 {
-        let attempt = tokio::time::timeout(Duration::from_millis(50), store.lock("k")).await;
+        let attempt = tokio::time::timeout(Duration::from_millis(50), store.lock("k", LONG)).await;
         assert!(attempt.is_err(), "locked twice");
     }
     drop(held);
     // The abandoned attempts must not keep the key locked.
-    let again = tokio::time::timeout(Duration::from_secs(10), store.lock("k")).await;
+    let again = tokio::time::timeout(Duration::from_secs(10), store.lock("k", LONG)).await;
     assert!(again.is_ok(), "key stayed locked after cancelled attempts");
 }
 
@@ -257,7 +274,7 @@ pub(crate) async fn fifty_tasks_count_to_fifty<F: Fixture>() {
     for _ in 0..50 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            let _guard = store.lock("counter").await.unwrap();
+            let _guard = store.lock("counter", LONG).await.unwrap();
             let current: u64 = match store.get("counter").await.unwrap() {
                 Some(value) => value.as_str().parse().unwrap(),
                 None => 0,
@@ -307,7 +324,7 @@ pub(crate) async fn debug_never_shows_contents<F: Fixture>() {
     let value = data(&format!(r#"{{"refreshJwt":"{SECRET}"}}"#));
     store.set("password:did:plc:abc", &value).await.unwrap();
     let got = store.get("password:did:plc:abc").await.unwrap();
-    let lock = store.lock("password:did:plc:abc").await.unwrap();
+    let lock = store.lock("password:did:plc:abc", LONG).await.unwrap();
     for shown in [
         format!("{value:?}"),
         format!("{value:#?}"),
@@ -328,6 +345,276 @@ pub(crate) async fn usable_as_dyn_store<F: Fixture>() {
     let fx = F::new().await;
     let store: Arc<dyn SessionStore> = Arc::clone(fx.store()) as Arc<dyn SessionStore>;
     store.set("k", &data("v")).await.unwrap();
-    let _guard = store.lock("k").await.unwrap();
+    let _guard = store.lock("k", LONG).await.unwrap();
     assert_eq!(store.get("k").await.unwrap(), Some(data("v")));
+}
+
+pub(crate) async fn compare_and_set_semantics<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let (a, b) = (data("a"), data("b"));
+    // Absent → only `current: None` matches.
+    assert!(
+        !store
+            .compare_and_set("k", Some(&a), Some(&b), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("k").await.unwrap(), None);
+    assert!(
+        store
+            .compare_and_set("k", None, Some(&a), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("k").await.unwrap(), Some(a.clone()));
+    // Present → `None` no longer matches, a wrong value neither.
+    assert!(
+        !store
+            .compare_and_set("k", None, Some(&b), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_set("k", Some(&b), Some(&b), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("k").await.unwrap(), Some(a.clone()));
+    assert!(
+        store
+            .compare_and_set("k", Some(&a), Some(&b), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("k").await.unwrap(), Some(b.clone()));
+    // `new: None` removes, only when it matches.
+    assert!(
+        !store
+            .compare_and_set("k", Some(&a), None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_set("k", Some(&b), None, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("k").await.unwrap(), None);
+    // Other keys are untouched.
+    store.set("other", &a).await.unwrap();
+    assert!(
+        store
+            .compare_and_set("k", None, Some(&b), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("other").await.unwrap(), Some(a));
+}
+
+pub(crate) async fn compare_and_set_is_atomic<F: Fixture>() {
+    let fx = F::new().await;
+    let store = Arc::clone(fx.store());
+    store.set("counter", &data("0")).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut won = 0u64;
+            for _ in 0..10 {
+                loop {
+                    let current = store.get("counter").await.unwrap().unwrap();
+                    let next: u64 = current.as_str().parse::<u64>().unwrap() + 1;
+                    let next = data(&next.to_string());
+                    if store
+                        .compare_and_set("counter", Some(&current), Some(&next), None)
+                        .await
+                        .unwrap()
+                    {
+                        won += 1;
+                        break;
+                    }
+                }
+            }
+            won
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(total, 80);
+    assert_eq!(store.get("counter").await.unwrap(), Some(data("80")));
+}
+
+pub(crate) async fn expiring_entries_disappear<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    store
+        .set_expiring("pending:short", &data("s"), Duration::from_millis(300))
+        .await
+        .unwrap();
+    store
+        .set_expiring("pending:long", &data("l"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    store.set("pending:forever", &data("f")).await.unwrap();
+    assert_eq!(store.get("pending:short").await.unwrap(), Some(data("s")));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(store.get("pending:short").await.unwrap(), None, "expired");
+    assert_eq!(store.get("pending:long").await.unwrap(), Some(data("l")));
+    assert_eq!(store.get("pending:forever").await.unwrap(), Some(data("f")));
+    assert_eq!(
+        store.list("pending:").await.unwrap(),
+        vec!["pending:forever".to_owned(), "pending:long".to_owned()]
+    );
+    // An expired entry is absent for compare-and-set too, and can be written again.
+    assert!(
+        store
+            .compare_and_set("pending:short", None, Some(&data("again")), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("pending:short").await.unwrap(),
+        Some(data("again"))
+    );
+    // A plain set clears an expiry.
+    store
+        .set_expiring("pending:long", &data("l2"), Duration::from_millis(200))
+        .await
+        .unwrap();
+    store.set("pending:long", &data("l3")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(store.get("pending:long").await.unwrap(), Some(data("l3")));
+}
+
+pub(crate) async fn list_by_prefix<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    assert!(store.list("password:").await.unwrap().is_empty());
+    for key in [
+        "password:did:plc:abc#phone",
+        "password:did:plc:abc#laptop",
+        "password:did:plc:abc",
+        "password:did:plc:abcd#x",
+        "oauth:did:plc:abc#phone",
+        "passwordless",
+        "a%b_c",
+        "a_b",
+    ] {
+        store.set(key, &data("v")).await.unwrap();
+    }
+    assert_eq!(
+        store.list("password:did:plc:abc#").await.unwrap(),
+        vec![
+            "password:did:plc:abc#laptop".to_owned(),
+            "password:did:plc:abc#phone".to_owned()
+        ]
+    );
+    assert_eq!(store.list("password:").await.unwrap().len(), 4);
+    // Prefixes are literal text: no wildcards.
+    assert_eq!(store.list("a%").await.unwrap(), vec!["a%b_c".to_owned()]);
+    assert_eq!(store.list("a_").await.unwrap(), vec!["a_b".to_owned()]);
+    assert_eq!(store.list("").await.unwrap().len(), 8);
+    store.delete("password:did:plc:abc#phone").await.unwrap();
+    assert_eq!(
+        store.list("password:did:plc:abc#").await.unwrap(),
+        vec!["password:did:plc:abc#laptop".to_owned()]
+    );
+}
+
+pub(crate) async fn fences_grow<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let mut last = 0;
+    for _ in 0..5 {
+        let lock = store.lock("k", LONG).await.unwrap();
+        assert_eq!(lock.key(), "k");
+        assert!(lock.fence() > last, "{} then {}", last, lock.fence());
+        assert!(!lock.is_lost());
+        last = lock.fence();
+    }
+    if let Some(reopened) = fx.reopen().await {
+        let lock = reopened.lock("k", LONG).await.unwrap();
+        assert!(lock.fence() > last, "fences restart in another store");
+    }
+}
+
+pub(crate) async fn fenced_write_needs_the_current_lock<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let lock = store.lock("k", LONG).await.unwrap();
+    assert!(
+        store
+            .compare_and_set("k", None, Some(&data("1")), Some(&lock))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_set("k", None, Some(&data("2")), Some(&lock))
+            .await
+            .unwrap()
+    );
+    // The lock of another key does not fence this one.
+    let other = store.lock("other", LONG).await.unwrap();
+    let err = store
+        .compare_and_set("k", Some(&data("1")), Some(&data("2")), Some(&other))
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(store.get("k").await.unwrap(), Some(data("1")));
+}
+
+pub(crate) async fn stolen_lease_refuses_writes<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    store.set("k", &data("old")).await.unwrap();
+    let lock = store.lock("k", LONG).await.unwrap();
+    if !fx.steal_lease("k").await {
+        return; // this store's locks cannot be lost while held
+    }
+    let err = store
+        .compare_and_set("k", Some(&data("old")), Some(&data("late")), Some(&lock))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::LeaseLost, "{err}");
+    assert!(err.is_transient());
+    assert_eq!(store.get("k").await.unwrap(), Some(data("old")));
+    // The holder learns it lost the lease (at the latest when a renewal finds out).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !lock.is_lost() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "holder never learnt of the loss"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(crate) async fn lock_times_out<F: Fixture>() {
+    let fx = F::new().await;
+    let store = fx.store();
+    let held = store.lock("k", LONG).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = store
+        .lock("k", Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::LockTimeout, "{err}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("\"k\""), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    if let Some(reopened) = fx.reopen().await {
+        let err = reopened
+            .lock("k", Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::LockTimeout, "{err}");
+    }
+    drop(held);
+    store.lock("k", LONG).await.unwrap();
 }
