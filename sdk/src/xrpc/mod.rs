@@ -15,7 +15,7 @@
 //! cryptographic randomness), `chrono` (the HTTP-date form of `Retry-After`).
 //!
 //! How a client authenticates is the [`AuthSession`] interface defined here (with its errors
-//! and [`Secret`]); the session kinds that implement it live in [`crate::auth`], which depends
+//! and [`Secret`]); the session kinds that implement it live in the `auth` module, which depends
 //! on this module and never the other way.
 
 mod blobs;
