@@ -468,3 +468,460 @@ pub(crate) fn unix_now() -> i64 {
         .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::store::StoreErrorKind;
+    use crate::auth::{FileStore, MemoryStore, SqliteStore, StoreError};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const KEY: &str = "fake:did:plc:abc";
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Stored {
+        n: u64,
+        refresh: Secret,
+        issued: i64,
+        expires: i64,
+    }
+
+    fn stored(n: u64, expires_in: i64) -> Stored {
+        let now = unix_now();
+        Stored {
+            n,
+            refresh: Secret::new(format!("refresh-{n}")),
+            issued: now - 100,
+            expires: now + expires_in,
+        }
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Answer {
+        Rotate,
+        Reject,
+        Transient,
+    }
+
+    /// A server that rotates the refresh token (or fails as told), after a delay.
+    struct Fake {
+        calls: AtomicUsize,
+        answer: Mutex<Answer>,
+        delay: Duration,
+        /// Signalled when a refresh reached the server.
+        reached: tokio::sync::Notify,
+    }
+
+    impl Fake {
+        fn new(answer: Answer, delay: Duration) -> Fake {
+            Fake {
+                calls: AtomicUsize::new(0),
+                answer: Mutex::new(answer),
+                delay,
+                reached: tokio::sync::Notify::new(),
+            }
+        }
+    }
+
+    impl Refreshable for Fake {
+        type Stored = Stored;
+
+        fn decode(&self, data: &SessionData) -> Result<Stored, AuthError> {
+            let value: serde_json::Value =
+                serde_json::from_str(data.as_str()).map_err(|_| AuthError::InvalidSession {
+                    reason: "not json".into(),
+                })?;
+            Ok(Stored {
+                n: value["n"].as_u64().unwrap_or(0),
+                refresh: Secret::new(value["refresh"].as_str().unwrap_or("")),
+                issued: value["issued"].as_i64().unwrap_or(0),
+                expires: value["expires"].as_i64().unwrap_or(0),
+            })
+        }
+
+        fn encode(&self, stored: &Stored) -> Result<SessionData, AuthError> {
+            Ok(SessionData::new(
+                serde_json::json!({"n": stored.n, "refresh": stored.refresh.expose(),
+                    "issued": stored.issued, "expires": stored.expires})
+                .to_string(),
+            ))
+        }
+
+        fn generation<'s>(&self, stored: &'s Stored) -> &'s Secret {
+            &stored.refresh
+        }
+
+        fn lifetime(&self, stored: &Stored) -> (Option<i64>, Option<i64>) {
+            (Some(stored.issued), Some(stored.expires))
+        }
+
+        fn refresh<'a>(
+            &'a self,
+            stored: &'a Stored,
+        ) -> BoxFuture<'a, Result<Stored, RefreshFailure>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                self.reached.notify_waiters();
+                tokio::time::sleep(self.delay).await;
+                let answer = *self.answer.lock().unwrap();
+                match answer {
+                    Answer::Rotate => Ok(stored_after(stored)),
+                    Answer::Reject => Err(RefreshFailure::Rejected {
+                        reason: "refresh token replayed".into(),
+                    }),
+                    Answer::Transient => Err(RefreshFailure::Failed(AuthError::RefreshFailed {
+                        transient: true,
+                        reason: "503".into(),
+                        source: None,
+                    })),
+                }
+            })
+        }
+
+        fn revoke<'a>(&'a self, _stored: &'a Stored) -> BoxFuture<'a, Result<(), Error>> {
+            Box::pin(async move {
+                if *self.answer.lock().unwrap() == Answer::Transient {
+                    return Err(Error::Auth(AuthError::RefreshFailed {
+                        transient: true,
+                        reason: "unreachable".into(),
+                        source: None,
+                    }));
+                }
+                Ok(())
+            })
+        }
+    }
+
+    fn stored_after(stored: &Stored) -> Stored {
+        let mut next = stored.clone();
+        next.n += 1;
+        next.refresh = Secret::new(format!("refresh-{}", next.n));
+        next.issued = unix_now();
+        next.expires = unix_now() + 3600;
+        next
+    }
+
+    async fn engine(
+        store: Arc<dyn SessionStore>,
+        fake: Fake,
+        first: Stored,
+    ) -> RefreshEngine<Fake> {
+        store.set(KEY, &fake.encode(&first).unwrap()).await.unwrap();
+        RefreshEngine::new(fake, store, KEY.into(), "the fake session".into(), first)
+    }
+
+    async fn stored_n(store: &dyn SessionStore) -> Option<u64> {
+        let data = store.get(KEY).await.unwrap()?;
+        let value: serde_json::Value = serde_json::from_str(data.as_str()).unwrap();
+        value["n"].as_u64()
+    }
+
+    async fn stores(dir: &tempfile::TempDir) -> Vec<(&'static str, Arc<dyn SessionStore>)> {
+        vec![
+            (
+                "memory",
+                Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>,
+            ),
+            (
+                "file",
+                Arc::new(FileStore::open(dir.path().join("files")).await.unwrap()),
+            ),
+            (
+                "sqlite",
+                Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap()),
+            ),
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_thousand_callers_with_an_expired_token_share_one_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, store) in stores(&dir).await {
+            let engine = engine(
+                store.clone(),
+                Fake::new(Answer::Rotate, Duration::from_millis(20)),
+                stored(1, -10),
+            )
+            .await;
+            let mut tasks = Vec::new();
+            for _ in 0..1000 {
+                let engine = engine.clone();
+                tasks.push(tokio::spawn(async move {
+                    engine.before_request().await.map(|c| c.stored.n)
+                }));
+            }
+            for task in tasks {
+                assert_eq!(task.await.unwrap().unwrap(), 2, "{name}");
+            }
+            assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 1, "{name}");
+            assert_eq!(stored_n(&*store).await, Some(2), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_caller_never_loses_rotated_tokens() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Rotate, Duration::from_millis(300)),
+            stored(1, -10),
+        )
+        .await;
+        let seen = Secret::new("refresh-1");
+        let attempt =
+            tokio::time::timeout(Duration::from_millis(50), engine.refresh(Some(&seen))).await;
+        assert!(attempt.is_err(), "the caller was cancelled");
+        assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 1);
+        // The task that owns the lock finishes and writes the rotated tokens.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stored_n(&*store).await != Some(2) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rotated tokens were lost"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The next caller gets them without a second refresh.
+        let current = engine.refresh(Some(&seen)).await.unwrap();
+        assert_eq!(current.stored.n, 2);
+        assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn tokens_refreshed_elsewhere_are_adopted() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let fake = Fake::new(Answer::Rotate, Duration::ZERO);
+        let newer = fake.encode(&stored(7, 3600)).unwrap();
+        let engine = engine(store.clone(), fake, stored(1, -10)).await;
+        store.set(KEY, &newer).await.unwrap();
+        let current = engine.before_request().await.unwrap();
+        assert_eq!(current.stored.n, 7);
+        assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_rejection_removes_the_session() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Reject, Duration::ZERO),
+            stored(1, -10),
+        )
+        .await;
+        let err = engine.before_request().await.unwrap_err();
+        assert!(matches!(err, AuthError::SessionExpired { .. }), "{err}");
+        assert!(err.requires_login());
+        assert_eq!(store.get(KEY).await.unwrap(), None);
+        assert!(engine.has_ended());
+        assert!(matches!(
+            engine.before_request().await.unwrap_err(),
+            AuthError::NoSession { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_rejection_keeps_a_newer_session_written_meanwhile() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let fake = Fake::new(Answer::Reject, Duration::from_millis(200));
+        let newer = fake.encode(&stored(9, 3600)).unwrap();
+        let engine = engine(store.clone(), fake, stored(1, -10)).await;
+        // Registered before the refresh can reach the server.
+        let reached = engine.kind().reached.notified();
+        let refresh = {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.refresh(None).await })
+        };
+        reached.await;
+        // A login on another device writes a new session without the lock.
+        store.set(KEY, &newer).await.unwrap();
+        let err = refresh.await.unwrap().unwrap_err();
+        assert!(matches!(err, AuthError::SessionExpired { .. }), "{err}");
+        assert_eq!(
+            stored_n(&*store).await,
+            Some(9),
+            "the newer session was deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_keeps_the_session() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Transient, Duration::ZERO),
+            stored(1, -10),
+        )
+        .await;
+        let err = engine.before_request().await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(stored_n(&*store).await, Some(1));
+        assert!(!engine.has_ended());
+        // Once the server is back, the same session refreshes.
+        *engine.kind().answer.lock().unwrap() = Answer::Rotate;
+        assert_eq!(engine.before_request().await.unwrap().stored.n, 2);
+        assert_eq!(stored_n(&*store).await, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_proactive_refresh_that_fails_transiently_uses_the_valid_token() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        // Issued 100 s ago, 5 s left: past the refresh point, not expired.
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Transient, Duration::ZERO),
+            stored(1, 5),
+        )
+        .await;
+        assert!(engine.current().unwrap().wants_refresh(unix_now()));
+        let current = engine.before_request().await.unwrap();
+        assert_eq!(current.stored.n, 1);
+        assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 1);
+        assert_eq!(stored_n(&*store).await, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_session_deleted_elsewhere_ends() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Rotate, Duration::ZERO),
+            stored(1, -10),
+        )
+        .await;
+        store.delete(KEY).await.unwrap();
+        let err = engine.before_request().await.unwrap_err();
+        assert!(matches!(err, AuthError::SessionExpired { .. }), "{err}");
+        assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lock_timeout_is_transient_and_touches_nothing() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Rotate, Duration::ZERO),
+            stored(1, -10),
+        )
+        .await
+        .with_lock_timeout(Duration::from_millis(200));
+        let held = store.lock(KEY, Duration::from_secs(5)).await.unwrap();
+        let err = engine.before_request().await.unwrap_err();
+        match &err {
+            AuthError::Store(store_error) => {
+                assert_eq!(store_error.kind(), StoreErrorKind::LockTimeout)
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.is_transient());
+        assert_eq!(engine.kind().calls.load(Ordering::SeqCst), 0);
+        drop(held);
+        assert_eq!(engine.before_request().await.unwrap().stored.n, 2);
+    }
+
+    /// A memory store whose fenced writes are refused as if the lease had been lost.
+    struct LosesLeases {
+        inner: MemoryStore,
+        lost: AtomicBool,
+    }
+
+    impl SessionStore for LosesLeases {
+        fn get<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> BoxFuture<'a, Result<Option<SessionData>, StoreError>> {
+            self.inner.get(key)
+        }
+        fn set<'a>(
+            &'a self,
+            key: &'a str,
+            value: &'a SessionData,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.inner.set(key, value)
+        }
+        fn set_expiring<'a>(
+            &'a self,
+            key: &'a str,
+            value: &'a SessionData,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.inner.set_expiring(key, value, ttl)
+        }
+        fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.inner.delete(key)
+        }
+        fn compare_and_set<'a>(
+            &'a self,
+            key: &'a str,
+            current: Option<&'a SessionData>,
+            new: Option<&'a SessionData>,
+            fence: Option<&'a StoreLock>,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            if fence.is_some() && self.lost.load(Ordering::SeqCst) {
+                return Box::pin(async move { Err(crate::auth::store::lease_lost("t", key)) });
+            }
+            self.inner.compare_and_set(key, current, new, fence)
+        }
+        fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+            self.inner.list(prefix)
+        }
+        fn lock<'a>(
+            &'a self,
+            key: &'a str,
+            timeout: Duration,
+        ) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
+            self.inner.lock(key, timeout)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_after_the_lease_was_lost_is_refused() {
+        let store = Arc::new(LosesLeases {
+            inner: MemoryStore::new(),
+            lost: AtomicBool::new(true),
+        });
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Rotate, Duration::ZERO),
+            stored(1, -10),
+        )
+        .await;
+        let err = engine.before_request().await.unwrap_err();
+        match &err {
+            AuthError::Store(store_error) => {
+                assert_eq!(store_error.kind(), StoreErrorKind::LeaseLost)
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(
+            stored_n(&*store).await,
+            Some(1),
+            "a fenced-out write landed"
+        );
+        assert!(!engine.has_ended());
+        // The tokens the refused refresh got are not used either.
+        assert_eq!(engine.current().unwrap().stored.n, 1);
+        // A rejection under a lost lease does not delete either.
+        *engine.kind().answer.lock().unwrap() = Answer::Reject;
+        let _ = engine.refresh(None).await;
+        assert_eq!(stored_n(&*store).await, Some(1));
+    }
+
+    #[tokio::test]
+    async fn logout_keeps_the_session_when_the_server_is_unreachable() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let engine = engine(
+            store.clone(),
+            Fake::new(Answer::Transient, Duration::ZERO),
+            stored(1, 3600),
+        )
+        .await;
+        assert!(engine.logout().await.is_err());
+        assert_eq!(stored_n(&*store).await, Some(1));
+        assert!(!engine.has_ended());
+        *engine.kind().answer.lock().unwrap() = Answer::Rotate;
+        engine.logout().await.unwrap();
+        assert_eq!(store.get(KEY).await.unwrap(), None);
+        assert!(engine.has_ended());
+    }
+}
