@@ -22,6 +22,10 @@ pub use crate::xrpc::{
 pub use password::PasswordSession;
 pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::{PostgresStore, PostgresStoreOptions};
+#[cfg(feature = "redis")]
+pub use store::redis::{RedisStore, RedisStoreOptions};
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::{SqliteStore, SqliteStoreOptions};
 pub use store::{

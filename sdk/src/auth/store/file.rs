@@ -701,13 +701,13 @@ mod tests {
     impl Fixture for Files {
         type Store = FileStore;
 
-        async fn new() -> Files {
+        async fn new() -> Option<Files> {
             let root = tempfile::tempdir().unwrap();
             let store = FileStore::open(root.path().join("sessions")).await.unwrap();
-            Files {
+            Some(Files {
                 root,
                 store: Arc::new(store),
-            }
+            })
         }
 
         fn store(&self) -> &Arc<FileStore> {
@@ -757,7 +757,7 @@ mod tests {
 
     #[tokio::test]
     async fn odd_keys_never_escape_the_directory() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let mut keys: Vec<String> = ODD_KEYS.iter().map(|k| (*k).to_owned()).collect();
         keys.push(long_key('x'));
         for key in &keys {
@@ -785,7 +785,7 @@ mod tests {
     #[tokio::test]
     async fn files_and_directory_are_private() {
         use std::os::unix::fs::PermissionsExt;
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&fx.dir()), 0o700);
         fx.store
@@ -810,7 +810,7 @@ mod tests {
 
     #[tokio::test]
     async fn file_is_readable_json_with_its_key() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         fx.store
             .set("password:did:plc:abc", &SessionData::new(r#"{"a":1}"#))
             .await
@@ -827,7 +827,7 @@ mod tests {
     /// place; the leftover is never read, and `open` removes it once it is stale.
     #[tokio::test]
     async fn torn_write_keeps_the_old_session() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let key = "password:did:plc:abc";
         let old = SessionData::new(r#"{"refreshJwt":"old"}"#);
         fx.store.set(key, &old).await.unwrap();
@@ -896,7 +896,7 @@ mod tests {
 
     #[tokio::test]
     async fn corrupt_file_is_an_error_without_contents() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let key = "password:did:plc:abc";
         let path = fx.dir().join(format!("{}.json", encode_key(key)));
         for (contents, expect) in [
@@ -943,7 +943,7 @@ mod tests {
     async fn two_stores_on_one_directory_exclude_each_other() {
         // Two stores do not share the in-process mutex, so this exercises the OS lock alone
         // (as two processes would).
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let other = fx.reopen().await.unwrap();
         let held = fx.store.lock("k", Duration::from_secs(30)).await.unwrap();
         let attempt = tokio::time::timeout(

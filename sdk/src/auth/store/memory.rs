@@ -199,8 +199,8 @@ mod tests {
     impl Fixture for Memory {
         type Store = MemoryStore;
 
-        async fn new() -> Memory {
-            Memory(std::sync::Arc::new(MemoryStore::new()))
+        async fn new() -> Option<Memory> {
+            Some(Memory(std::sync::Arc::new(MemoryStore::new())))
         }
 
         fn store(&self) -> &std::sync::Arc<MemoryStore> {

@@ -37,6 +37,10 @@
 pub(crate) mod file;
 pub(crate) mod keyed;
 pub(crate) mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 #[cfg(test)]
@@ -135,6 +139,7 @@ impl LeaseState {
 pub struct StoreLock {
     key: String,
     fence: u64,
+    owner: Option<String>,
     lease: Option<Arc<LeaseState>>,
     _guard: Box<dyn Send + Sync>,
 }
@@ -146,6 +151,7 @@ impl StoreLock {
         StoreLock {
             key: key.to_owned(),
             fence,
+            owner: None,
             lease: None,
             _guard: Box::new(guard),
         }
@@ -161,9 +167,23 @@ impl StoreLock {
         StoreLock {
             key: key.to_owned(),
             fence,
+            owner: None,
             lease: Some(lease),
             _guard: Box::new(guard),
         }
+    }
+
+    /// The same lock, recording the lease owner token the store took it under (for stores
+    /// whose fenced writes check it).
+    #[must_use]
+    pub fn with_owner(mut self, owner: String) -> StoreLock {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The lease owner token, when the store recorded one.
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
     }
 
     /// The locked key.
@@ -214,6 +234,21 @@ impl fmt::Debug for StoreLock {
             .field("lost", &self.is_lost())
             .finish_non_exhaustive()
     }
+}
+
+/// A fresh lease owner token: `<pid>-<128 random bits in hex>`.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn new_owner() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{}-{hex}", std::process::id()))
+}
+
+/// A duration in whole milliseconds, saturating.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn duration_ms_u64(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The error of a fenced write whose lease was lost.

@@ -901,15 +901,15 @@ mod tests {
     impl Fixture for File {
         type Store = SqliteStore;
 
-        async fn new() -> File {
+        async fn new() -> Option<File> {
             let dir = tempfile::tempdir().unwrap();
             let store = SqliteStore::open_with(dir.path().join("sessions.db"), suite_options())
                 .await
                 .unwrap();
-            File {
+            Some(File {
                 dir,
                 store: Arc::new(store),
-            }
+            })
         }
 
         fn store(&self) -> &Arc<SqliteStore> {
@@ -950,10 +950,10 @@ mod tests {
     impl Fixture for Memory {
         type Store = SqliteStore;
 
-        async fn new() -> Memory {
-            Memory(Arc::new(
+        async fn new() -> Option<Memory> {
+            Some(Memory(Arc::new(
                 SqliteStore::in_memory_with(suite_options()).unwrap(),
-            ))
+            )))
         }
 
         fn store(&self) -> &Arc<SqliteStore> {
@@ -1017,7 +1017,7 @@ mod tests {
 
     #[tokio::test]
     async fn schema_and_settings() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         let (mode, sync, timeout) = fx
             .store
             .run("test", "", "", |conn| {
@@ -1065,7 +1065,7 @@ mod tests {
     #[tokio::test]
     async fn database_file_is_private() {
         use std::os::unix::fs::PermissionsExt;
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         fx.store.set("k", &SessionData::new("v")).await.unwrap();
         for name in ["sessions.db", "sessions.db-wal", "sessions.db-shm"] {
             let mode = std::fs::metadata(fx.dir.path().join(name))
@@ -1093,7 +1093,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelled_lock_leaves_no_lease() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         let other = fx.reopen().await.unwrap();
         let held = fx.store.lock("k", Duration::from_secs(30)).await.unwrap();
         // The other store polls the database (it does not share our in-process mutex) and is
@@ -1110,7 +1110,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_stores_on_one_file_exclude_each_other() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         let other = fx.reopen().await.unwrap();
         let held = fx.store.lock("k", Duration::from_secs(30)).await.unwrap();
         let attempt = tokio::time::timeout(
@@ -1140,7 +1140,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_lease_is_taken_over() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         // A lease left by a holder that died: nobody renews or deletes it.
         let expires = now_ms() + 400;
         fx.store
