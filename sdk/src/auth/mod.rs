@@ -20,6 +20,8 @@ pub use crate::xrpc::{
     Secret,
 };
 pub use password::PasswordSession;
+#[cfg(feature = "encryption")]
+pub use store::encrypted::{EncryptedStore, EncryptionKey};
 pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -34,6 +34,8 @@
 //! asynchronously, for network stores), so their methods must be awaited inside a tokio
 //! runtime.
 
+#[cfg(feature = "encryption")]
+pub(crate) mod encrypted;
 pub(crate) mod file;
 pub(crate) mod keyed;
 pub(crate) mod memory;
