@@ -1018,4 +1018,431 @@ mod sessions {
     fn shared_session_across_processes_redis() {
         shared_session(Kind::Redis);
     }
+
+    fn lease_env(lease: Duration) -> (&'static str, String) {
+        (LEASE_MS, lease.as_millis().to_string())
+    }
+
+    /// A process killed while it holds the lock, before its refresh reached the server:
+    /// another takes over when the lease runs out, and every call succeeds.
+    fn killed_holder_before_refresh(kind: Kind) {
+        if !available(kind) {
+            return;
+        }
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lease = Duration::from_secs(2);
+        let rt = runtime();
+        let (server, pds) = rt.block_on(Pds::start());
+        let place = Place::new(kind);
+        let store = rt.block_on(open_at(kind, &place.path, None, Some(lease)));
+        rt.block_on(store.set(KEY, &pds.first_session(&server, true)))
+            .unwrap();
+        let mut holder = spawn("hold_session_lock", &place, &server, &[lease_env(lease)]);
+        holder.wait_for_line("LOCKED", Duration::from_secs(60));
+        let killed = Mutex::new(None);
+        let result = run_calls(
+            &place,
+            &server,
+            PROCESSES,
+            TASKS_EACH,
+            Duration::from_secs(5),
+            &[lease_env(lease)],
+            || {
+                std::thread::sleep(Duration::from_millis(300));
+                holder.kill();
+                *killed.lock().unwrap() = Some(millis());
+            },
+        );
+        let killed = killed.lock().unwrap().unwrap();
+        let first = pds
+            .state
+            .lock()
+            .unwrap()
+            .refreshed_at
+            .first()
+            .copied()
+            .unwrap();
+        let takeover = Duration::from_millis(u64::try_from(first.saturating_sub(killed)).unwrap());
+        println!(
+            "{}: holder killed inside the lock (lease {lease:?}): taken over after {takeover:?}; \
+             {} calls ok, {} failed, {} refreshes, {} reuses",
+            kind.name(),
+            result.ok,
+            result.failed + result.transient,
+            pds.refreshes(),
+            pds.reuses()
+        );
+        assert_eq!(pds.reuses(), 0);
+        assert_eq!(
+            (result.failed, result.transient),
+            (0, 0),
+            "{:?}",
+            result.firsts
+        );
+        // Within seconds (the lease), not a hang.
+        assert!(takeover < lease + Duration::from_secs(5), "{takeover:?}");
+        assert_eq!(
+            rt.block_on(stored_refresh(&*store)),
+            Some(format!("r-{}", pds.generation()))
+        );
+    }
+
+    #[test]
+    fn killed_holder_before_refresh_sqlite() {
+        killed_holder_before_refresh(Kind::Sqlite);
+    }
+
+    #[test]
+    fn killed_holder_before_refresh_file() {
+        killed_holder_before_refresh(Kind::File);
+    }
+
+    #[test]
+    fn killed_holder_before_refresh_postgres() {
+        killed_holder_before_refresh(Kind::Postgres);
+    }
+
+    #[test]
+    fn killed_holder_before_refresh_redis() {
+        killed_holder_before_refresh(Kind::Redis);
+    }
+
+    fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A process killed after the server rotated the refresh token but before it stored the
+    /// new one: the one window no client can save against a strict server. The others end
+    /// with one clear typed error, the server sees the old token once, the session is
+    /// removed, nothing hangs.
+    fn killed_after_rotation(kind: Kind) {
+        if !available(kind) {
+            return;
+        }
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lease = Duration::from_secs(2);
+        let rt = runtime();
+        let (server, pds) = rt.block_on(Pds::start());
+        let place = Place::new(kind);
+        let store = rt.block_on(open_at(kind, &place.path, None, Some(lease)));
+        rt.block_on(store.set(KEY, &pds.first_session(&server, true)))
+            .unwrap();
+        *pds.refresh_delay.lock().unwrap() = Duration::from_secs(60);
+        let mut first = spawn("refresh_once", &place, &server, &[lease_env(lease)]);
+        wait_until("the first refresh", Duration::from_secs(30), || {
+            pds.refreshes() == 1
+        });
+        first.kill();
+        *pds.refresh_delay.lock().unwrap() = Duration::ZERO;
+        let started = Instant::now();
+        let mut others: Vec<ChildProc> = (0..4)
+            .map(|_| spawn("refresh_once", &place, &server, &[lease_env(lease)]))
+            .collect();
+        let outcomes: Vec<String> = others
+            .iter_mut()
+            .map(|child| child.wait_for_prefix("OUTCOME", Duration::from_secs(60)))
+            .collect();
+        println!(
+            "{}: killed after the rotation: outcomes {outcomes:?} after {:?}; {} reuse(s)",
+            kind.name(),
+            started.elapsed(),
+            pds.reuses()
+        );
+        for outcome in &outcomes {
+            assert!(
+                outcome == "session_expired" || outcome == "no_session",
+                "{}: {outcome}",
+                kind.name()
+            );
+        }
+        assert_eq!(pds.reuses(), 1, "the old token was tried more than once");
+        assert_eq!(
+            rt.block_on(stored_refresh(&*store)),
+            None,
+            "the session was not removed"
+        );
+    }
+
+    #[test]
+    fn killed_after_rotation_sqlite() {
+        killed_after_rotation(Kind::Sqlite);
+    }
+
+    #[test]
+    fn killed_after_rotation_file() {
+        killed_after_rotation(Kind::File);
+    }
+
+    #[test]
+    fn killed_after_rotation_postgres() {
+        killed_after_rotation(Kind::Postgres);
+    }
+
+    #[test]
+    fn killed_after_rotation_redis() {
+        killed_after_rotation(Kind::Redis);
+    }
+
+    /// A holder stalled (`SIGSTOP`) past its lease while its refresh is in flight: another
+    /// process takes the lock; when the stalled one resumes, its late write is refused.
+    fn stalled_holder(kind: Kind) {
+        if !available(kind) {
+            return;
+        }
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lease = Duration::from_secs(1);
+        let rt = runtime();
+        let (server, pds) = rt.block_on(Pds::start());
+        let place = Place::new(kind);
+        let store = rt.block_on(open_at(kind, &place.path, None, Some(lease)));
+        rt.block_on(store.set(KEY, &pds.first_session(&server, true)))
+            .unwrap();
+        *pds.refresh_delay.lock().unwrap() = Duration::from_secs(3);
+        let mut stalled = spawn("refresh_once", &place, &server, &[lease_env(lease)]);
+        wait_until("the refresh", Duration::from_secs(30), || {
+            pds.refreshes() == 1
+        });
+        stalled.signal("-STOP");
+        std::thread::sleep(lease * 2);
+        let mut taker = spawn("hold_session_lock", &place, &server, &[lease_env(lease)]);
+        taker.wait_for_line("LOCKED", Duration::from_secs(30));
+        stalled.signal("-CONT");
+        let outcome = stalled.wait_for_prefix("OUTCOME", Duration::from_secs(30));
+        println!("{}: stalled holder resumed: {outcome}", kind.name());
+        assert_eq!(outcome, "lease_lost", "{}", kind.name());
+        assert_eq!(
+            rt.block_on(stored_refresh(&*store)),
+            Some("r-1".to_owned()),
+            "the late write landed"
+        );
+        taker.kill();
+    }
+
+    #[test]
+    fn stalled_holder_write_is_refused_sqlite() {
+        stalled_holder(Kind::Sqlite);
+    }
+
+    #[test]
+    fn stalled_holder_write_is_refused_postgres() {
+        stalled_holder(Kind::Postgres);
+    }
+
+    #[test]
+    fn stalled_holder_write_is_refused_redis() {
+        stalled_holder(Kind::Redis);
+    }
+
+    /// A TCP proxy the test can cut: `cut` drops every connection and refuses new ones until
+    /// `restore`.
+    struct Proxy {
+        port: u16,
+        cut: Arc<std::sync::atomic::AtomicBool>,
+        connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    }
+
+    impl Proxy {
+        async fn start(upstream: &'static str) -> Proxy {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+            let (flag, list) = (cut.clone(), connections.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                        drop(inbound);
+                        continue;
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    list.lock().unwrap().push(task.abort_handle());
+                }
+            });
+            Proxy {
+                port,
+                cut,
+                connections,
+            }
+        }
+
+        fn cut(&self) {
+            self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+            for connection in self.connections.lock().unwrap().drain(..) {
+                connection.abort();
+            }
+        }
+
+        fn restore(&self) {
+            self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The store's connection cut mid-run: calls fail transiently at worst, nothing is lost,
+    /// and the run recovers when the link returns.
+    fn connection_cut(kind: Kind) {
+        if !available(kind) {
+            return;
+        }
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rt = runtime();
+        let (server, pds) = rt.block_on(Pds::start());
+        let (upstream, scheme) = match kind {
+            Kind::Postgres => (
+                "127.0.0.1:5432",
+                "postgres://postgres@127.0.0.1:{port}/test",
+            ),
+            _ => ("127.0.0.1:6379", "redis://127.0.0.1:{port}/0"),
+        };
+        let proxy = rt.block_on(Proxy::start(upstream));
+        let url = scheme.replace("{port}", &proxy.port.to_string());
+        let place = Place::new(kind);
+        let store = rt.block_on(open_at(kind, &place.path, None, None));
+        rt.block_on(store.set(KEY, &pds.first_session(&server, false)))
+            .unwrap();
+        let result = run_calls(
+            &place,
+            &server,
+            4,
+            20,
+            Duration::from_secs(9),
+            &[(STORE_URL, url)],
+            || {
+                std::thread::sleep(Duration::from_millis(1500));
+                proxy.cut();
+                std::thread::sleep(Duration::from_secs(3));
+                proxy.restore();
+            },
+        );
+        println!(
+            "{}: connection cut for 3 s: {} calls ok, {} transient failures, {} other, {} refreshes, {} reuses",
+            kind.name(),
+            result.ok,
+            result.transient,
+            result.failed,
+            pds.refreshes(),
+            pds.reuses()
+        );
+        assert_eq!(result.failed, 0, "{:?}", result.firsts);
+        assert_eq!(pds.reuses(), 0);
+        assert!(
+            result.lasts.iter().all(|last| last == "ok"),
+            "{:?}",
+            result.lasts
+        );
+        assert_eq!(
+            rt.block_on(stored_refresh(&*store)),
+            Some(format!("r-{}", pds.generation()))
+        );
+        assert!(pds.refreshes() >= 2, "no refresh after the link returned");
+    }
+
+    #[test]
+    fn connection_cut_postgres() {
+        connection_cut(Kind::Postgres);
+    }
+
+    #[test]
+    fn connection_cut_redis() {
+        connection_cut(Kind::Redis);
+    }
+
+    /// 1,000 concurrent calls in one process with an expired token: exactly one refresh; then
+    /// a caller cancelled mid-refresh: the new tokens are stored all the same.
+    fn thousand_calls(kind: Kind) {
+        if !available(kind) {
+            return;
+        }
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rt = runtime();
+        let (server, pds) = rt.block_on(Pds::start());
+        let place = Place::new(kind);
+        rt.block_on(async {
+            let store = open_at(kind, &place.path, None, None).await;
+            store
+                .set(KEY, &pds.first_session(&server, true))
+                .await
+                .unwrap();
+            let client = PasswordSession::restore_with(&base(&server.uri()), store.clone(), &did())
+                .await
+                .unwrap();
+            let calls: Vec<_> = (0..1000)
+                .map(|_| {
+                    let client = client.clone();
+                    tokio::spawn(async move { client.call::<GetThing>(params(), NoBody).await })
+                })
+                .collect();
+            for call in calls {
+                call.await.unwrap().unwrap();
+            }
+            assert_eq!(pds.refreshes(), 1, "{}", kind.name());
+            println!(
+                "{}: 1000 concurrent calls, {} refresh",
+                kind.name(),
+                pds.refreshes()
+            );
+
+            *pds.refresh_delay.lock().unwrap() = Duration::from_millis(500);
+            let cancelled =
+                tokio::time::timeout(Duration::from_millis(100), client.refresh()).await;
+            assert!(
+                cancelled.is_err(),
+                "the caller was not cancelled mid-refresh"
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while stored_refresh(&*store).await != Some("r-3".to_owned()) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: the rotated tokens were lost",
+                    kind.name()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(pds.refreshes(), 2);
+            *pds.refresh_delay.lock().unwrap() = Duration::ZERO;
+            client.call::<GetThing>(params(), NoBody).await.unwrap();
+            assert_eq!(pds.reuses(), 0);
+        });
+    }
+
+    #[test]
+    fn thousand_calls_one_refresh_sqlite() {
+        thousand_calls(Kind::Sqlite);
+    }
+
+    #[test]
+    fn thousand_calls_one_refresh_file() {
+        thousand_calls(Kind::File);
+    }
+
+    #[test]
+    fn thousand_calls_one_refresh_postgres() {
+        thousand_calls(Kind::Postgres);
+    }
+
+    #[test]
+    fn thousand_calls_one_refresh_redis() {
+        thousand_calls(Kind::Redis);
+    }
 }

@@ -19,7 +19,9 @@
 //! 5. **The write is a compare-and-set** on the stored value the refresh started from, fenced
 //!    by the lock: when the lock's lease was lost meanwhile (a stall, a clock jump), the write
 //!    is refused, so two holders never both write. A lease already lost before the request is
-//!    sent stops the refresh before it reaches the server.
+//!    sent stops the refresh before it reaches the server. A write that fails because the
+//!    store is unreachable is retried while the lease holds (at most the lock timeout): the server has already rotated
+//!    the credentials, and losing them would lose the session.
 //! 6. **Failures**: when the server rejects the credentials for good, the stored session is
 //!    deleted only if it still holds the rejected credential (compare-and-set), and the
 //!    session ends ([`AuthError::SessionExpired`]). A transient failure (network, 5xx, store
@@ -430,11 +432,31 @@ impl<K: Refreshable> Inner<K> {
         renewed: K::Stored,
     ) -> Result<Arc<Current<K::Stored>>, AuthError> {
         let encoded = self.kind.encode(&renewed)?;
-        let swapped = self
-            .store
-            .compare_and_set(&self.key, Some(read), Some(&encoded), Some(lock))
-            .await
-            .map_err(AuthError::Store)?;
+        // The server has rotated the credentials: losing them now loses the session. A store
+        // that is briefly unreachable is retried for as long as the lease holds (the fence
+        // keeps a late write from landing after someone else took over).
+        let mut pause = Duration::from_millis(50);
+        let give_up = std::time::Instant::now() + self.lock_timeout;
+        let swapped = loop {
+            match self
+                .store
+                .compare_and_set(&self.key, Some(read), Some(&encoded), Some(lock))
+                .await
+            {
+                Ok(swapped) => break swapped,
+                Err(error)
+                    if error.kind() == super::StoreErrorKind::Unavailable
+                        && !lock.is_lost()
+                        && std::time::Instant::now() < give_up =>
+                {
+                    tracing::warn!(session = %self.label, %error,
+                        "cannot store the refreshed credentials yet; retrying while the lock is held");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(error) => return Err(AuthError::Store(error)),
+            }
+        };
         if swapped {
             return Ok(self.adopt(renewed));
         }
