@@ -8,6 +8,10 @@
 //! | [`SqliteStore`](super::SqliteStore) (the default, feature `sqlite`) | in one SQLite database file | tasks and processes sharing the file | yes, renewed while held |
 //! | [`FileStore`](super::FileStore) | one JSON file per key in a directory | tasks and processes sharing the directory (OS file lock) | no: released by the OS when the holder dies |
 //! | [`MemoryStore`](super::MemoryStore) | in this process only | tasks of this process | no |
+//! | `PostgresStore` (feature `postgres`) | in PostgreSQL tables | every process and machine using the schema | yes (database clock) |
+//! | `RedisStore` (feature `redis`) | in Redis keys under a prefix | every process and machine using the prefix | yes (Redis expiry) |
+//!
+//! `EncryptedStore` (feature `encryption`) encrypts the values of any of them.
 //!
 //! # What a store does
 //!
@@ -316,7 +320,7 @@ pub trait SessionStore: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Atomically: when the value under `key` is `current` (`None`: absent), replaces it with
-    /// `new` (`None`: removes it, without expiry otherwise) and returns `true`; else changes
+    /// `new` (stored without expiry; `None` removes it) and returns `true`; else changes
     /// nothing and returns `false`.
     ///
     /// With `fence`, the write is also refused, with an error of kind

@@ -123,10 +123,15 @@ impl SqliteStoreOptions {
 ///
 /// ```sql
 /// CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,
-///                        updated_at INTEGER NOT NULL);        -- Unix time, milliseconds
+///                        updated_at INTEGER NOT NULL,         -- Unix time, milliseconds
+///                        expires_at INTEGER);                 -- NULL: never
 /// CREATE TABLE session_locks (key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
-///                             expires_at INTEGER NOT NULL);   -- Unix time, milliseconds
+///                             expires_at INTEGER NOT NULL,    -- Unix time, milliseconds
+///                             fence INTEGER NOT NULL DEFAULT 0);
 /// ```
+///
+/// Tables of an earlier version (without `expires_at` / `fence`) get the missing columns on
+/// open.
 ///
 /// The database runs in WAL mode with `synchronous = FULL` (a `set` is on disk when it
 /// returns) and a busy timeout (5 s by default) so that processes sharing the file wait for
@@ -143,18 +148,25 @@ impl SqliteStoreOptions {
 ///    first served) and only the head of the queue polls the database;
 /// 2. a **lease**: a row of `session_locks` owned by a random token. It is taken by one atomic
 ///    statement, an insert that, when the key already has a row, takes the row over only if its
-///    lease has expired. While another live holder has the row the statement changes nothing,
-///    and the locker retries after a short backoff (2 ms doubling to 50 ms, with jitter).
+///    lease has expired, and increments the key's **fencing token** (`fence`) as it does.
+///    While another live holder has the row the statement changes nothing, and the locker
+///    retries after a short backoff (2 ms doubling to 50 ms, with jitter).
+///
+/// A renewal that finds the row expired or taken over marks the lock lost
+/// ([`StoreLock::is_lost`]); so does a renewal that did not happen in time (a stalled
+/// process). A fenced [`compare_and_set`](SessionStore::compare_and_set) checks the fence and
+/// the lease's expiry in the same immediate transaction as the write, so a holder whose lease
+/// was lost can no longer write.
 ///
 /// While the guard is held, a background task renews the lease every third of its duration
 /// (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
-/// lock however long it needs it. Dropping the guard stops the renewal and deletes the row, and
-/// then lets the next in-process waiter in. The delete runs at once in `drop` when it cannot
+/// lock however long it needs it. Dropping the guard stops the renewal and expires the row (it
+/// keeps the fence counter), and then lets the next in-process waiter in. The release runs at once in `drop` when it cannot
 /// block (the lease connection is free and the database takes the write without waiting; lease
 /// writes are not `fsync`ed), so a process that drops the guard and exits right away does not
 /// leave the key locked; otherwise it runs on a blocking thread (best effort: if the process
 /// exits before that thread runs, the lease expires on its own). If the holder's process dies,
-/// nothing renews or deletes the row, and other processes get the lock when the lease expires:
+/// nothing renews or releases the row, and other processes get the lock when the lease expires:
 /// at most one lease duration after the crash. If a holder is stalled for longer
 /// than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
 /// the lease well above any pause you expect.
