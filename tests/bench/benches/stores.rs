@@ -184,16 +184,17 @@ async fn run(mode: Mode) -> Result<bool, String> {
         "\n{rounds} rounds of get / set / lock+unlock, {calls} sequential getSession calls per store\n"
     );
     println!(
-        "| store | get median / p99 (ms) | set median / p99 (ms) | lock+unlock median / p99 (ms) | calls/s through a session | vs memory |"
+        "| store | get median / p99 (ms) | set median / p99 (ms) | lock+unlock median / p99 (ms) | calls/s through a session | vs memory (measured just before) |"
     );
     println!("|---|---|---|---|---|---|");
-    let mut memory_rate = None;
+    // Each store's calls are compared with the same calls on a fresh `MemoryStore` made right
+    // before them: on a shared machine the load drifts between rows.
     let mut met = true;
     let mut misses = Vec::new();
     for (name, store) in &stores {
         let [get, set, lock] = time_ops(&**store, rounds).await?;
+        let base = calls_per_second(&server, Arc::new(MemoryStore::new()), calls).await?;
         let rate = calls_per_second(&server, store.clone(), calls).await?;
-        let base = *memory_rate.get_or_insert(rate);
         let ratio = rate / base;
         println!(
             "| {name} | {} / {} | {} / {} | {} / {} | {rate:.0} | {ratio:.2}× |",
@@ -204,7 +205,7 @@ async fn run(mode: Mode) -> Result<bool, String> {
             ms(lock.median),
             ms(lock.p99)
         );
-        if ratio < 0.9 {
+        if *name != "memory" && ratio < 0.9 {
             met = false;
             misses.push(format!(
                 "{name}: calls through a session {ratio:.2}× memory (target ≥ 0.9×)"
