@@ -494,8 +494,10 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "sqlite")]
+    use crate::auth::SqliteStore;
     use crate::auth::store::StoreErrorKind;
-    use crate::auth::{FileStore, MemoryStore, SqliteStore, StoreError};
+    use crate::auth::{FileStore, MemoryStore, StoreError};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -649,6 +651,7 @@ mod tests {
                 "file",
                 Arc::new(FileStore::open(dir.path().join("files")).await.unwrap()),
             ),
+            #[cfg(feature = "sqlite")]
             (
                 "sqlite",
                 Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap()),
