@@ -115,7 +115,7 @@ pub mod __fuzz {
     /// When the password session refreshes a token with these claims (`jitter` is the random
     /// part, 0..=60 s in the client).
     pub fn refresh_time(exp: i64, issued: Option<i64>, jitter: i64) -> i64 {
-        crate::auth::password::refresh_time(exp, issued, jitter)
+        crate::auth::refresh::refresh_time(exp, issued, jitter)
     }
 }
 

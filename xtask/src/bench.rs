@@ -9,7 +9,10 @@
 //! | `identity`  | cached `resolve` (calls/s, shown); cold `resolve` against local DNS + well-known + PLC servers (20/20/5 ms delays) vs the sum of the legs alone | ≥ 1.5× (aim 1.8) |
 //! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
 //! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
+//! | `stores`    | per session store: `get`, `set`, lock+unlock median and p99; calls/s through a session vs `MemoryStore` | ≥ 0.9×; lock p99 ≤ 5 ms (PostgreSQL, Redis) |
 //!
+//! `stores` is a plain timing binary (`tests/bench/benches/stores.rs`); its table is printed as
+//! it runs and its misses are listed in the summary notes.
 //! `decode`, `list-page`, `client` and `identity` are criterion benchmarks in `tests/bench` (package
 //! `atlex-bench`); they write their estimates under a fresh `CRITERION_HOME`
 //! (`target/atlex-bench/criterion`, emptied first, so every number in the table comes from
@@ -60,17 +63,20 @@ pub enum Bench {
     Compile,
     /// `codegen`: release codegen wall time.
     Codegen,
+    /// `stores`: session store latencies and calls through a session.
+    Stores,
 }
 
 impl Bench {
     /// Every benchmark, in the order they run.
-    pub const ALL: [Bench; 6] = [
+    pub const ALL: [Bench; 7] = [
         Bench::Decode,
         Bench::ListPage,
         Bench::Client,
         Bench::Identity,
         Bench::Compile,
         Bench::Codegen,
+        Bench::Stores,
     ];
 
     /// The name on the command line.
@@ -82,6 +88,7 @@ impl Bench {
             Bench::Identity => "identity",
             Bench::Compile => "compile",
             Bench::Codegen => "codegen",
+            Bench::Stores => "stores",
         }
     }
 
@@ -144,6 +151,9 @@ pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
     if selected.contains(&Bench::Codegen) {
         run_codegen(&env, args.quick, &mut report, out)?;
+    }
+    if selected.contains(&Bench::Stores) {
+        run_stores(&env, args.quick, &mut report, out)?;
     }
     report.load(Load::read(), "end");
 
@@ -1074,6 +1084,39 @@ fn run_compile(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write)
         ATLEX.features.join(", "),
         ATRIUM.features.join(", ")
     ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session stores
+
+/// Runs `tests/bench/benches/stores.rs`, which prints its own table; a missed target (exit
+/// status 1) becomes a note, any other failure an error.
+fn run_stores(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write) -> Result<()> {
+    let _ = writeln!(
+        out,
+        "\n==> stores: session store latencies and calls through a session"
+    );
+    report.load(Load::read(), "stores start");
+    let mut command = env.cargo();
+    command.args(["bench", "-p", "atlex-bench", "--bench", "stores", "--"]);
+    if quick {
+        command.arg("--quick");
+    }
+    let text = shown(&command);
+    let _ = writeln!(out, "$ {text}");
+    let _ = out.flush();
+    let status = command.status().context(|| format!("running `{text}`"))?;
+    match status.code() {
+        Some(0) => report
+            .notes
+            .push("stores: every target met (table above)".to_owned()),
+        Some(1) => report
+            .notes
+            .push("stores: a target was missed (MISSED lines above)".to_owned()),
+        _ => return Err(Error::new(format!("`{text}` failed ({status})"))),
+    }
+    report.load(Load::read(), "stores end");
     Ok(())
 }
 

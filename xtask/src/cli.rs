@@ -610,6 +610,8 @@ Benchmarks:
   compile     crate-only debug build of atlex (app-bsky, chat-bsky, tools-ozone) vs
               atrium-api (ozone), median of 3 alternating rounds (ratio <= 1.0, aim 0.6)
   codegen     release `xtask codegen --check` over the official lexicons (<= 1 s wall)
+  stores      per session store: get, set, lock+unlock median and p99; calls/s through a
+              session vs MemoryStore (>= 0.9x; lock p99 <= 5 ms on PostgreSQL and Redis)
 
 decode, list-page and client are criterion benchmarks in tests/bench (package atlex-bench).
 Everything is written under target/atlex-bench/ (the table also to summary.txt there).

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use atlex_types::{AtIdentifier, Did};
 
 use super::password::PasswordSession;
-use super::secret::Secret;
 use super::store::SessionStore;
 use crate::identity::{Identity, IdentityError, IdentityResolver};
+use crate::xrpc::Secret;
 use crate::xrpc::{Client, Error};
 
 /// Why [`PasswordSession::login_with_resolver`] failed.

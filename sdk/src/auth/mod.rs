@@ -1,10 +1,12 @@
-//! Authentication: session kinds (anonymous, password, OAuth) behind one interface,
-//! [`AuthSession`], and session stores.
+//! Authentication: session kinds (password now, OAuth next) implementing the transport's
+//! [`AuthSession`] interface (defined in [`crate::xrpc`] and re-exported here), the refresh
+//! engine they share, and session stores.
 //!
 //! * [`Anonymous`] — no credentials (public AppView).
 //! * [`PasswordSession`] — `com.atproto.server.createSession` / `refreshSession`, Bearer
 //!   tokens, refreshed proactively (before the access token's `exp`) and reactively (on
-//!   `ExpiredToken` / `invalid_token`), single-flight under the store's lock.
+//!   `ExpiredToken` / `invalid_token`) by the [`refresh`] engine: single-flight in process,
+//!   under the store's fenced lock across processes.
 //!   [`PasswordSession::login_with_resolver`] logs in by handle or DID, finding the PDS through
 //!   an [`IdentityResolver`](crate::identity::IdentityResolver).
 //!
@@ -13,25 +15,26 @@
 pub(crate) mod jwt;
 mod login;
 pub mod password;
-mod secret;
-mod session;
+pub mod refresh;
 pub mod store;
-mod store_file;
-mod store_keyed;
-mod store_memory;
-#[cfg(feature = "sqlite")]
-mod store_sqlite;
-#[cfg(test)]
-mod store_suite;
 
+pub use crate::xrpc::{
+    AfterResponse, Anonymous, AuthError, AuthHeaders, AuthSession, RequestInfo, ResponseInfo,
+    Secret,
+};
 pub use login::LoginError;
 pub use password::PasswordSession;
-pub use secret::Secret;
-pub use session::{
-    AfterResponse, Anonymous, AuthError, AuthHeaders, AuthSession, RequestInfo, ResponseInfo,
-};
-pub use store::{BoxFuture, SessionData, SessionStore, StoreError, StoreLock};
-pub use store_file::FileStore;
-pub use store_memory::MemoryStore;
+#[cfg(feature = "encryption")]
+pub use store::encrypted::{EncryptedStore, EncryptionKey};
+pub use store::file::FileStore;
+pub use store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::{PostgresStore, PostgresStoreOptions};
+#[cfg(feature = "redis")]
+pub use store::redis::{RedisStore, RedisStoreOptions};
 #[cfg(feature = "sqlite")]
-pub use store_sqlite::{SqliteStore, SqliteStoreOptions};
+pub use store::sqlite::{SqliteStore, SqliteStoreOptions};
+pub use store::{
+    BoxFuture, DEFAULT_LOCK_TIMEOUT, LeaseState, SessionData, SessionStore, StoreError,
+    StoreErrorKind, StoreLock,
+};

@@ -13,8 +13,8 @@ use super::error::XrpcErrorKind;
 use super::failure::{BoxError, DecodeError, Error, RawResponse, RequestPart};
 use super::query::{QueryParams, QueryWriter};
 use super::retry::RetryPolicy;
+use super::session::{Anonymous, AuthError, AuthSession};
 use super::transport::{Outgoing, encode_query};
-use crate::auth::{Anonymous, AuthError, AuthSession};
 use crate::net::{self, RedirectPolicy};
 
 /// The `User-Agent` sent when the client builds its own HTTP client.
@@ -280,7 +280,10 @@ pub(crate) fn decode_output<E: Endpoint>(
         Ok(output) => Ok(output),
         Err(error) if E::OUTPUT_HAS_SECRETS => Err(Error::Decode(DecodeError::new(
             RawResponse::new(status, content_type, Vec::new()),
-            format!("{} (body dropped: it may hold credentials)", error.summary()),
+            format!(
+                "{} (body dropped: it may hold credentials)",
+                error.summary()
+            ),
         ))),
         Err(mut error) => {
             let body = error.take_body().unwrap_or_default();

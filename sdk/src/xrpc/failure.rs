@@ -7,7 +7,7 @@ use atlex_types::ValidationErrors;
 
 use super::body::BodyError;
 use super::error::{ErrorBody, GenericError, XrpcErrorKind};
-use crate::auth::AuthError;
+use super::session::AuthError;
 
 /// A boxed error cause, as kept by [`TransportError`] and [`AuthError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

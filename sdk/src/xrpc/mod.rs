@@ -26,6 +26,10 @@
 //! refused for hosts that are not loopback unless [`ClientBuilder::allow_http`], numbers in
 //! headers are parsed with checked arithmetic, and decode errors of outputs that hold
 //! credentials ([`Endpoint::OUTPUT_HAS_SECRETS`]) keep no body and no value.
+//!
+//! How a client authenticates is the [`AuthSession`] interface defined here (with its errors
+//! and [`Secret`]); the session kinds that implement it live in the `auth` module, which depends
+//! on this module and never the other way.
 
 mod body;
 pub(crate) mod client;
@@ -36,6 +40,8 @@ mod frame;
 mod paginate;
 mod query;
 pub(crate) mod retry;
+mod secret;
+mod session;
 mod streamed;
 pub(crate) mod transport;
 mod untyped;
@@ -56,4 +62,9 @@ pub use frame::{Frame, FrameError, decode_frame};
 pub use paginate::{ItemStream, PageStream, Paginated};
 pub use query::{NoParams, QueryParams, QueryValue, QueryWriter};
 pub use retry::RetryPolicy;
+pub use secret::Secret;
+pub use session::{
+    AfterResponse, Anonymous, AuthError, AuthHeaders, AuthSession, BoxFuture, RequestInfo,
+    ResponseInfo, StoreError, StoreErrorKind,
+};
 pub use streamed::StreamedResponse;

@@ -14,7 +14,7 @@ use super::endpoint::EndpointKind;
 use super::error::ErrorBody;
 use super::failure::{Error, RawResponse, TransportError, TransportErrorKind};
 use super::retry::{is_retryable_status, rate_limit};
-use crate::auth::{AfterResponse, AuthHeaders, RequestInfo, ResponseInfo};
+use super::session::{AfterResponse, AuthHeaders, RequestInfo, ResponseInfo};
 use crate::net::{self, ReadError};
 
 /// Everything but the RFC 3986 unreserved characters is percent-encoded (so a space is `%20`,

@@ -211,9 +211,10 @@ impl Endpoint for GetBlob {
 pub struct TestStore {
     data: Mutex<HashMap<String, SessionData>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// When set, `set` fails.
+    fences: Mutex<HashMap<String, u64>>,
+    /// When set, `set` and `compare_and_set` fail.
     pub fail_set: AtomicBool,
-    /// How many `set` calls succeeded.
+    /// How many writes (`set`, successful `compare_and_set`) succeeded.
     pub sets: AtomicUsize,
     /// How many `lock` calls were made.
     pub locks_taken: AtomicUsize,
@@ -243,6 +244,13 @@ impl TestStore {
             .unwrap()
             .insert(key.to_owned(), SessionData::new(json.to_string()));
     }
+
+    fn injected(&self) -> Result<(), StoreError> {
+        if self.fail_set.load(Ordering::SeqCst) {
+            return Err(StoreError::new("disk full (injected)", None));
+        }
+        Ok(())
+    }
 }
 
 impl SessionStore for TestStore {
@@ -256,9 +264,7 @@ impl SessionStore for TestStore {
         value: &'a SessionData,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            if self.fail_set.load(Ordering::SeqCst) {
-                return Err(StoreError::new("disk full (injected)", None));
-            }
+            self.injected()?;
             self.data
                 .lock()
                 .unwrap()
@@ -268,6 +274,16 @@ impl SessionStore for TestStore {
         })
     }
 
+    /// The test store keeps no expiry: the tests using it never rely on one.
+    fn set_expiring<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a SessionData,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.set(key, value)
+    }
+
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.data.lock().unwrap().remove(key);
@@ -275,7 +291,62 @@ impl SessionStore for TestStore {
         })
     }
 
-    fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        current: Option<&'a SessionData>,
+        new: Option<&'a SessionData>,
+        fence: Option<&'a StoreLock>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            if new.is_some() {
+                self.injected()?;
+            }
+            if let Some(lock) = fence {
+                lock.check_for("test store", key)?;
+                assert_eq!(
+                    self.fences.lock().unwrap().get(key),
+                    Some(&lock.fence()),
+                    "fenced with a stale lock"
+                );
+            }
+            let mut data = self.data.lock().unwrap();
+            if data.get(key) != current {
+                return Ok(false);
+            }
+            match new {
+                Some(value) => {
+                    data.insert(key.to_owned(), value.clone());
+                    self.sets.fetch_add(1, Ordering::SeqCst);
+                }
+                None => {
+                    data.remove(key);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            let mut keys: Vec<String> = self
+                .data
+                .lock()
+                .unwrap()
+                .keys()
+                .filter(|key| key.starts_with(prefix))
+                .cloned()
+                .collect();
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
         self.locks_taken.fetch_add(1, Ordering::SeqCst);
         let mutex = self
             .locks
@@ -284,7 +355,21 @@ impl SessionStore for TestStore {
             .entry(key.to_owned())
             .or_default()
             .clone();
-        Box::pin(async move { Ok(StoreLock::new(mutex.lock_owned().await)) })
+        Box::pin(async move {
+            let guard = tokio::time::timeout(timeout, mutex.lock_owned())
+                .await
+                .map_err(|_| {
+                    StoreError::new("test store: lock timed out", None)
+                        .with_kind(atlex::auth::StoreErrorKind::LockTimeout)
+                })?;
+            let fence = {
+                let mut fences = self.fences.lock().unwrap();
+                let fence = fences.entry(key.to_owned()).or_insert(0);
+                *fence += 1;
+                *fence
+            };
+            Ok(StoreLock::new(key, fence, guard))
+        })
     }
 }
 

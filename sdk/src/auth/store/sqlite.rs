@@ -5,13 +5,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::task::AbortHandle;
 
-use super::store::{BoxFuture, SessionData, SessionStore, StoreError, StoreLock};
-use super::store_keyed::{KeyedGuard, KeyedMutex};
+use super::keyed::{KeyedGuard, KeyedMutex};
+use super::{
+    BoxFuture, LeaseState, SessionData, SessionStore, StoreError, StoreErrorKind, StoreLock,
+};
 
 /// The shortest lease accepted; shorter requests are raised to this.
 const MIN_LEASE: Duration = Duration::from_millis(100);
@@ -23,24 +25,46 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS sessions (
         key TEXT PRIMARY KEY NOT NULL,
         value TEXT NOT NULL,
-        updated_at INTEGER NOT NULL
+        updated_at INTEGER NOT NULL,
+        expires_at INTEGER
     );
     CREATE TABLE IF NOT EXISTS session_locks (
         key TEXT PRIMARY KEY NOT NULL,
         owner TEXT NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        fence INTEGER NOT NULL DEFAULT 0
     );
 ";
 
+/// Columns added since the first schema, with their definitions: added on open when missing.
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    ("sessions", "expires_at", "INTEGER"),
+    ("session_locks", "fence", "INTEGER NOT NULL DEFAULT 0"),
+];
+
 /// Takes the lease of `?1` for owner `?2` until `?3`, unless a lease that is still valid at
-/// `?4` exists. Changes one row when taken, none otherwise.
+/// `?4` exists, and returns the new fencing token (one more than the key's last); returns no
+/// row when the lease is held by someone else.
 const ACQUIRE: &str = "
-    INSERT INTO session_locks (key, owner, expires_at) VALUES (?1, ?2, ?3)
-    ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+    INSERT INTO session_locks (key, owner, expires_at, fence) VALUES (?1, ?2, ?3, 1)
+    ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+        fence = session_locks.fence + 1
     WHERE session_locks.expires_at <= ?4
+    RETURNING fence
 ";
-const RENEW: &str = "UPDATE session_locks SET expires_at = ?3 WHERE key = ?1 AND owner = ?2";
-const RELEASE: &str = "DELETE FROM session_locks WHERE key = ?1 AND owner = ?2";
+/// Extends a lease that is still held (`?4`: the fence, `?5`: now).
+const RENEW: &str = "UPDATE session_locks SET expires_at = ?3
+    WHERE key = ?1 AND owner = ?2 AND fence = ?4 AND expires_at > ?5";
+/// Ends a lease; the row (and its fencing counter) stays.
+const RELEASE: &str = "UPDATE session_locks SET expires_at = 0 WHERE key = ?1 AND owner = ?2";
+/// The live value of `?1` at `?2`.
+const GET: &str =
+    "SELECT value FROM sessions WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+/// Writes `?2` under `?1` at `?3`, expiring at `?4` (`NULL`: never).
+const PUT: &str =
+    "INSERT INTO sessions (key, value, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (key) DO UPDATE
+    SET value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at";
 
 /// Settings for [`SqliteStore::open_with`].
 #[derive(Debug, Clone)]
@@ -99,10 +123,15 @@ impl SqliteStoreOptions {
 ///
 /// ```sql
 /// CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL,
-///                        updated_at INTEGER NOT NULL);        -- Unix time, milliseconds
+///                        updated_at INTEGER NOT NULL,         -- Unix time, milliseconds
+///                        expires_at INTEGER);                 -- NULL: never
 /// CREATE TABLE session_locks (key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
-///                             expires_at INTEGER NOT NULL);   -- Unix time, milliseconds
+///                             expires_at INTEGER NOT NULL,    -- Unix time, milliseconds
+///                             fence INTEGER NOT NULL DEFAULT 0);
 /// ```
+///
+/// Tables of an earlier version (without `expires_at` / `fence`) get the missing columns on
+/// open.
 ///
 /// The database runs in WAL mode with `synchronous = FULL` (a `set` is on disk when it
 /// returns) and a busy timeout (5 s by default) so that processes sharing the file wait for
@@ -119,18 +148,25 @@ impl SqliteStoreOptions {
 ///    first served) and only the head of the queue polls the database;
 /// 2. a **lease**: a row of `session_locks` owned by a random token. It is taken by one atomic
 ///    statement, an insert that, when the key already has a row, takes the row over only if its
-///    lease has expired. While another live holder has the row the statement changes nothing,
-///    and the locker retries after a short backoff (2 ms doubling to 50 ms, with jitter).
+///    lease has expired, and increments the key's **fencing token** (`fence`) as it does.
+///    While another live holder has the row the statement changes nothing, and the locker
+///    retries after a short backoff (2 ms doubling to 50 ms, with jitter).
+///
+/// A renewal that finds the row expired or taken over marks the lock lost
+/// ([`StoreLock::is_lost`]); so does a renewal that did not happen in time (a stalled
+/// process). A fenced [`compare_and_set`](SessionStore::compare_and_set) checks the fence and
+/// the lease's expiry in the same immediate transaction as the write, so a holder whose lease
+/// was lost can no longer write.
 ///
 /// While the guard is held, a background task renews the lease every third of its duration
 /// (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
-/// lock however long it needs it. Dropping the guard stops the renewal and deletes the row, and
-/// then lets the next in-process waiter in. The delete runs at once in `drop` when it cannot
+/// lock however long it needs it. Dropping the guard stops the renewal and expires the row (it
+/// keeps the fence counter), and then lets the next in-process waiter in. The release runs at once in `drop` when it cannot
 /// block (the lease connection is free and the database takes the write without waiting; lease
 /// writes are not `fsync`ed), so a process that drops the guard and exits right away does not
 /// leave the key locked; otherwise it runs on a blocking thread (best effort: if the process
 /// exits before that thread runs, the lease expires on its own). If the holder's process dies,
-/// nothing renews or deletes the row, and other processes get the lock when the lease expires:
+/// nothing renews or releases the row, and other processes get the lock when the lease expires:
 /// at most one lease duration after the crash. If a holder is stalled for longer
 /// than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
 /// the lease well above any pause you expect.
@@ -201,7 +237,13 @@ impl Shared {
     }
 
     fn error(&self, op: &str, key: &str, what: &str, err: rusqlite::Error) -> StoreError {
-        StoreError::during(&self.label, op, key, what, Some(Box::new(err)))
+        let busy = is_busy(&err);
+        let error = StoreError::during(&self.label, op, key, what, Some(Box::new(err)));
+        if busy {
+            error.with_kind(StoreErrorKind::Unavailable)
+        } else {
+            error
+        }
     }
 }
 
@@ -257,8 +299,7 @@ impl SqliteStore {
         };
         let conn = Connection::open_in_memory()
             .map_err(|err| fail("cannot open an in-memory database", err))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|err| fail("cannot create the tables", err))?;
+        migrate(&conn).map_err(|err| fail("cannot create the tables", err))?;
         Ok(SqliteStore::from_connections(
             conn, None, None, label, &options,
         ))
@@ -373,10 +414,88 @@ fn open_file(
             None,
         ));
     }
-    conn.execute_batch(SCHEMA)
-        .map_err(|err| fail("cannot create the tables", Box::new(err)))?;
+    migrate(&conn).map_err(|err| fail("cannot create or migrate the tables", Box::new(err)))?;
     let lease_conn = connect("NORMAL")?;
     Ok((conn, lease_conn))
+}
+
+/// Whether SQLite reported a busy or locked database (another connection is writing).
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(err, _)
+    if matches!(
+        err.code,
+        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+    ))
+}
+
+/// Creates the tables, and adds the columns of later versions to tables of earlier ones.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    for (table, column, definition) in MIGRATIONS {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = stmt
+            .query_map([], |row| row.get::<_, String>(1))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        if !names.iter().any(|name| name == column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// What a compare-and-set found.
+enum Swap {
+    Done(bool),
+    LeaseLost,
+}
+
+/// The compare-and-set of [`SessionStore::compare_and_set`], in one immediate transaction.
+fn swap(
+    conn: &Connection,
+    key: &str,
+    current: Option<&str>,
+    new: Option<&str>,
+    fence: Option<i64>,
+) -> rusqlite::Result<Swap> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let now = now_ms();
+        if let Some(fence) = fence {
+            let held: Option<i64> = conn
+                .query_row(
+                    "SELECT 1 FROM session_locks WHERE key = ?1 AND fence = ?2 AND expires_at > ?3",
+                    params![key, fence, now],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if held.is_none() {
+                return Ok(Swap::LeaseLost);
+            }
+        }
+        let stored: Option<String> = conn
+            .query_row(GET, params![key, now], |row| row.get(0))
+            .optional()?;
+        if stored.as_deref() != current {
+            return Ok(Swap::Done(false));
+        }
+        match new {
+            Some(value) => conn.execute(PUT, params![key, value, now, None::<i64>])?,
+            None => conn.execute("DELETE FROM sessions WHERE key = ?1", params![key])?,
+        };
+        Ok(Swap::Done(true))
+    })();
+    match result {
+        Ok(outcome) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(outcome)
+        }
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
 }
 
 /// Creates the database file with mode 0600 if it does not exist yet, so that SQLite (which
@@ -418,12 +537,8 @@ impl SessionStore for SqliteStore {
         Box::pin(async move {
             let owned = key.to_owned();
             self.run("get", key, "cannot read the session", move |conn| {
-                conn.query_row(
-                    "SELECT value FROM sessions WHERE key = ?1",
-                    params![owned],
-                    |row| row.get::<_, String>(0),
-                )
-                .optional()
+                conn.query_row(GET, params![owned, now_ms()], |row| row.get::<_, String>(0))
+                    .optional()
             })
             .await
             .map(|value| value.map(SessionData::new))
@@ -435,20 +550,16 @@ impl SessionStore for SqliteStore {
         key: &'a str,
         value: &'a SessionData,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let owned = key.to_owned();
-            let value = value.as_str().to_owned();
-            self.run("set", key, "cannot write the session", move |conn| {
-                conn.execute(
-                    "INSERT INTO sessions (key, value, updated_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE
-                     SET value = excluded.value, updated_at = excluded.updated_at",
-                    params![owned, value, now_ms()],
-                )
-                .map(drop)
-            })
-            .await
-        })
+        Box::pin(self.put(key, value, None))
+    }
+
+    fn set_expiring<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a SessionData,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.put(key, value, Some(ttl)))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -462,53 +573,147 @@ impl SessionStore for SqliteStore {
         })
     }
 
-    fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        current: Option<&'a SessionData>,
+        new: Option<&'a SessionData>,
+        fence: Option<&'a StoreLock>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let keyed = self.shared.locks.lock(key).await;
-            let token = new_token().map_err(|err| {
-                StoreError::during(
-                    &self.shared.label,
-                    "lock",
-                    key,
-                    "cannot make a lease owner token",
-                    Some(Box::new(err)),
-                )
-            })?;
-            // From here on, dropping `lease` (on error or cancellation) releases whatever an
-            // attempt may have taken.
-            let mut lease = Lease {
-                shared: Arc::clone(&self.shared),
-                key: key.to_owned(),
-                owner: token.owner,
-                released: Arc::new(AtomicBool::new(false)),
-                renewal: None,
-                keyed: Some(keyed),
+            let fence = match fence {
+                Some(lock) => {
+                    lock.check_for(&self.shared.label, key)?;
+                    Some(
+                        i64::try_from(lock.fence())
+                            .map_err(|_| super::lease_lost(&self.shared.label, key))?,
+                    )
+                }
+                None => None,
             };
-            let mut jitter = token.seed;
-            let mut backoff = FIRST_BACKOFF;
-            while !self.try_acquire(&lease).await? {
-                jitter = xorshift(jitter);
-                let extra = jitter % (duration_ms_u64(backoff) / 2 + 1);
-                tokio::time::sleep(backoff + Duration::from_millis(extra)).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+            let owned = key.to_owned();
+            let current = current.map(|value| value.as_str().to_owned());
+            let new = new.map(|value| value.as_str().to_owned());
+            let outcome = self
+                .run(
+                    "compare_and_set",
+                    key,
+                    "cannot swap the session",
+                    move |conn| swap(conn, &owned, current.as_deref(), new.as_deref(), fence),
+                )
+                .await?;
+            match outcome {
+                Swap::Done(swapped) => Ok(swapped),
+                Swap::LeaseLost => Err(super::lease_lost(&self.shared.label, key)),
             }
-            lease.renewal = Some(
-                tokio::spawn(renew(
-                    Arc::clone(&self.shared),
-                    lease.key.clone(),
-                    lease.owner.clone(),
-                    Arc::clone(&lease.released),
-                ))
-                .abort_handle(),
-            );
-            Ok(StoreLock::new(lease))
         })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            let owned = prefix.to_owned();
+            self.run("list", prefix, "cannot list the sessions", move |conn| {
+                // Keys sharing a prefix are contiguous in the default (byte-wise) order.
+                let mut stmt = conn.prepare(
+                    "SELECT key FROM sessions WHERE key >= ?1
+                     AND (expires_at IS NULL OR expires_at > ?2) ORDER BY key",
+                )?;
+                let mut keys = Vec::new();
+                let mut rows = stmt.query(params![owned, now_ms()])?;
+                while let Some(row) = rows.next()? {
+                    let key: String = row.get(0)?;
+                    if !key.starts_with(&owned) {
+                        break;
+                    }
+                    keys.push(key);
+                }
+                Ok(keys)
+            })
+            .await
+        })
+    }
+
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
+        Box::pin(super::within(
+            &self.shared.label,
+            key,
+            timeout,
+            self.lock_inner(key),
+        ))
     }
 }
 
 impl SqliteStore {
-    /// One attempt to take the lease; `false` when someone else holds it.
-    async fn try_acquire(&self, lease: &Lease) -> Result<bool, StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        value: &SessionData,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let owned = key.to_owned();
+        let value = value.as_str().to_owned();
+        self.run("set", key, "cannot write the session", move |conn| {
+            let now = now_ms();
+            let expires = ttl.map(|ttl| now.saturating_add(duration_ms(ttl)));
+            conn.execute(PUT, params![owned, value, now, expires])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn lock_inner(&self, key: &str) -> Result<StoreLock, StoreError> {
+        let keyed = self.shared.locks.lock(key).await;
+        let token = new_token().map_err(|err| {
+            StoreError::during(
+                &self.shared.label,
+                "lock",
+                key,
+                "cannot make a lease owner token",
+                Some(Box::new(err)),
+            )
+        })?;
+        // From here on, dropping `lease` (on error or cancellation) releases whatever an
+        // attempt may have taken.
+        let mut lease = Lease {
+            shared: Arc::clone(&self.shared),
+            key: key.to_owned(),
+            owner: token.owner,
+            released: Arc::new(AtomicBool::new(false)),
+            renewal: None,
+            keyed: Some(keyed),
+        };
+        let mut jitter = token.seed;
+        let mut backoff = FIRST_BACKOFF;
+        let (fence, state) = loop {
+            let asked = Instant::now();
+            if let Some(fence) = self.try_acquire(&lease).await? {
+                break (fence, LeaseState::new(asked, self.shared.lease));
+            }
+            jitter = xorshift(jitter);
+            let extra = jitter % (duration_ms_u64(backoff) / 2 + 1);
+            tokio::time::sleep(backoff + Duration::from_millis(extra)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        };
+        lease.renewal = Some(
+            tokio::spawn(renew(
+                Arc::clone(&self.shared),
+                lease.key.clone(),
+                lease.owner.clone(),
+                fence,
+                Arc::clone(&lease.released),
+                Arc::clone(&state),
+            ))
+            .abort_handle(),
+        );
+        let fence = u64::try_from(fence).unwrap_or(0);
+        Ok(StoreLock::leased(key, fence, state, lease))
+    }
+    /// One attempt to take the lease: its fencing token, `None` when someone else holds it.
+    async fn try_acquire(&self, lease: &Lease) -> Result<Option<i64>, StoreError> {
         let key = lease.key.clone();
         let owner = lease.owner.clone();
         let released = Arc::clone(&lease.released);
@@ -517,23 +722,20 @@ impl SqliteStore {
             // Checked under the connection mutex, which the release also takes: an attempt
             // either runs before the release's DELETE or not at all.
             if released.load(Ordering::SeqCst) {
-                return Ok(false);
+                return Ok(None);
             }
             let now = now_ms();
-            match conn.execute(
-                ACQUIRE,
-                params![key, owner, now.saturating_add(lease_ms), now],
-            ) {
-                Ok(changed) => Ok(changed == 1),
+            match conn
+                .query_row(
+                    ACQUIRE,
+                    params![key, owner, now.saturating_add(lease_ms), now],
+                    |row| row.get::<_, i64>(0),
+                )
+                .optional()
+            {
+                Ok(fence) => Ok(fence),
                 // Another process is writing; treat as "not yet" and poll again.
-                Err(rusqlite::Error::SqliteFailure(err, _))
-                    if matches!(
-                        err.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) =>
-                {
-                    Ok(false)
-                }
+                Err(err) if is_busy(&err) => Ok(None),
                 Err(err) => Err(err),
             }
         };
@@ -611,36 +813,62 @@ fn release_now(shared: &Shared, key: &str, owner: &str) -> bool {
 }
 
 /// Renews the lease every third of its duration until the guard is dropped (which aborts this
-/// task) or the lease turns out to be lost.
-async fn renew(shared: Arc<Shared>, key: String, owner: String, released: Arc<AtomicBool>) {
+/// task) or the lease turns out to be lost, which it records in `state`.
+async fn renew(
+    shared: Arc<Shared>,
+    key: String,
+    owner: String,
+    fence: i64,
+    released: Arc<AtomicBool>,
+    state: Arc<LeaseState>,
+) {
     let lease_ms = duration_ms(shared.lease);
     let period = shared.lease / 3;
     loop {
         tokio::time::sleep(period).await;
+        if state.is_lost() {
+            // Stalled past the lease: another holder may have it, so it is not extended.
+            state.lose();
+            return;
+        }
         let shared = Arc::clone(&shared);
         let key = key.clone();
         let owner = owner.clone();
         let released = Arc::clone(&released);
+        let asked = Instant::now();
         let renewed = tokio::task::spawn_blocking(move || {
             if released.load(Ordering::SeqCst) {
-                return Ok(0);
+                return Ok(None);
             }
-            let expires = now_ms().saturating_add(lease_ms);
+            let now = now_ms();
             shared
                 .conn(Conn::Leases)
-                .execute(RENEW, params![key, owner, expires])
+                .execute(
+                    RENEW,
+                    params![key, owner, now.saturating_add(lease_ms), fence, now],
+                )
+                .map(Some)
         })
         .await;
         match renewed {
-            Ok(Ok(1)) => {}
-            // The row is gone or belongs to someone else: the guard was dropped, or this
-            // holder stalled past its lease and lost it. Nothing left to renew.
-            Ok(Ok(_)) => return,
+            Ok(Ok(Some(1))) => state.renewed(asked, shared_lease(lease_ms)),
+            // Released meanwhile.
+            Ok(Ok(None)) => return,
+            // The row expired or belongs to someone else: this holder stalled past its lease
+            // and lost it.
+            Ok(Ok(Some(_))) => {
+                state.lose();
+                return;
+            }
             // A transient failure (busy database): try again next period, while the lease
             // still has two periods to run.
             Ok(Err(_)) | Err(_) => {}
         }
     }
+}
+
+fn shared_lease(lease_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(lease_ms).unwrap_or(0))
 }
 
 struct Token {
@@ -675,7 +903,7 @@ fn duration_ms_u64(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::store_suite::{Fixture, store_suite};
+    use crate::auth::store::suite::{Fixture, store_suite};
 
     struct File {
         dir: tempfile::TempDir,
@@ -685,15 +913,15 @@ mod tests {
     impl Fixture for File {
         type Store = SqliteStore;
 
-        async fn new() -> File {
+        async fn new() -> Option<File> {
             let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(dir.path().join("sessions.db"))
+            let store = SqliteStore::open_with(dir.path().join("sessions.db"), suite_options())
                 .await
                 .unwrap();
-            File {
+            Some(File {
                 dir,
                 store: Arc::new(store),
-            }
+            })
         }
 
         fn store(&self) -> &Arc<SqliteStore> {
@@ -702,11 +930,31 @@ mod tests {
 
         async fn reopen(&self) -> Option<SqliteStore> {
             Some(
-                SqliteStore::open(self.dir.path().join("sessions.db"))
+                SqliteStore::open_with(self.dir.path().join("sessions.db"), suite_options())
                     .await
                     .unwrap(),
             )
         }
+
+        async fn steal_lease(&self, key: &str) -> bool {
+            let key = key.to_owned();
+            self.store
+                .run("test", "", "", move |conn| {
+                    conn.execute(
+                        "UPDATE session_locks SET owner = 'thief', fence = fence + 1,
+                         expires_at = ?2 WHERE key = ?1",
+                        params![key, now_ms() + 60_000],
+                    )
+                })
+                .await
+                .unwrap();
+            true
+        }
+    }
+
+    /// A short lease, so that the holder of a stolen lease learns of it within a second.
+    fn suite_options() -> SqliteStoreOptions {
+        SqliteStoreOptions::new().lease_duration(Duration::from_secs(3))
     }
 
     struct Memory(Arc<SqliteStore>);
@@ -714,8 +962,10 @@ mod tests {
     impl Fixture for Memory {
         type Store = SqliteStore;
 
-        async fn new() -> Memory {
-            Memory(Arc::new(SqliteStore::in_memory().unwrap()))
+        async fn new() -> Option<Memory> {
+            Some(Memory(Arc::new(
+                SqliteStore::in_memory_with(suite_options()).unwrap(),
+            )))
         }
 
         fn store(&self) -> &Arc<SqliteStore> {
@@ -724,6 +974,21 @@ mod tests {
 
         async fn reopen(&self) -> Option<SqliteStore> {
             None
+        }
+
+        async fn steal_lease(&self, key: &str) -> bool {
+            let key = key.to_owned();
+            self.0
+                .run("test", "", "", move |conn| {
+                    conn.execute(
+                        "UPDATE session_locks SET owner = 'thief', fence = fence + 1,
+                         expires_at = ?2 WHERE key = ?1",
+                        params![key, now_ms() + 60_000],
+                    )
+                })
+                .await
+                .unwrap();
+            true
         }
     }
 
@@ -741,7 +1006,9 @@ mod tests {
         store
             .run("test", "", "", |conn| {
                 let mut stmt =
-                    conn.prepare("SELECT key, owner, expires_at FROM session_locks ORDER BY key")?;
+                    conn.prepare(
+                    "SELECT key, owner, expires_at FROM session_locks WHERE expires_at > 0 ORDER BY key",
+                )?;
                 let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
                 rows.collect()
             })
@@ -762,7 +1029,7 @@ mod tests {
 
     #[tokio::test]
     async fn schema_and_settings() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         let (mode, sync, timeout) = fx
             .store
             .run("test", "", "", |conn| {
@@ -810,7 +1077,7 @@ mod tests {
     #[tokio::test]
     async fn database_file_is_private() {
         use std::os::unix::fs::PermissionsExt;
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         fx.store.set("k", &SessionData::new("v")).await.unwrap();
         for name in ["sessions.db", "sessions.db-wal", "sessions.db-shm"] {
             let mode = std::fs::metadata(fx.dir.path().join(name))
@@ -824,7 +1091,10 @@ mod tests {
     #[tokio::test]
     async fn guard_drop_deletes_the_lease() {
         let store = SqliteStore::in_memory().unwrap();
-        let guard = store.lock("password:did:plc:abc").await.unwrap();
+        let guard = store
+            .lock("password:did:plc:abc", Duration::from_secs(30))
+            .await
+            .unwrap();
         let rows = lease_rows(&store).await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].0, "password:did:plc:abc");
@@ -835,12 +1105,16 @@ mod tests {
 
     #[tokio::test]
     async fn cancelled_lock_leaves_no_lease() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         let other = fx.reopen().await.unwrap();
-        let held = fx.store.lock("k").await.unwrap();
+        let held = fx.store.lock("k", Duration::from_secs(30)).await.unwrap();
         // The other store polls the database (it does not share our in-process mutex) and is
         // cancelled in the middle.
-        let attempt = tokio::time::timeout(Duration::from_millis(100), other.lock("k")).await;
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(100),
+            other.lock("k", Duration::from_secs(30)),
+        )
+        .await;
         assert!(attempt.is_err());
         drop(held);
         wait_for_no_leases(&other).await;
@@ -848,27 +1122,37 @@ mod tests {
 
     #[tokio::test]
     async fn two_stores_on_one_file_exclude_each_other() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         let other = fx.reopen().await.unwrap();
-        let held = fx.store.lock("k").await.unwrap();
-        let attempt = tokio::time::timeout(Duration::from_millis(300), other.lock("k")).await;
+        let held = fx.store.lock("k", Duration::from_secs(30)).await.unwrap();
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(300),
+            other.lock("k", Duration::from_secs(30)),
+        )
+        .await;
         assert!(attempt.is_err(), "the lease did not exclude a second store");
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), other.lock("k2"))
-                .await
-                .is_ok()
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                other.lock("k2", Duration::from_secs(30))
+            )
+            .await
+            .is_ok()
         );
         drop(held);
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), other.lock("k"))
-                .await
-                .is_ok()
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                other.lock("k", Duration::from_secs(30))
+            )
+            .await
+            .is_ok()
         );
     }
 
     #[tokio::test]
     async fn expired_lease_is_taken_over() {
-        let fx = File::new().await;
+        let fx = File::new().await.unwrap();
         // A lease left by a holder that died: nobody renews or deletes it.
         let expires = now_ms() + 400;
         fx.store
@@ -881,10 +1165,13 @@ mod tests {
             .await
             .unwrap();
         let started = std::time::Instant::now();
-        let guard = tokio::time::timeout(Duration::from_secs(5), fx.store.lock("k"))
-            .await
-            .expect("the expired lease was not taken over")
-            .unwrap();
+        let guard = tokio::time::timeout(
+            Duration::from_secs(5),
+            fx.store.lock("k", Duration::from_secs(30)),
+        )
+        .await
+        .expect("the expired lease was not taken over")
+        .unwrap();
         assert!(
             started.elapsed() >= Duration::from_millis(300),
             "the lease was taken before it expired ({:?})",
@@ -904,13 +1191,17 @@ mod tests {
             .await
             .unwrap();
         let b = SqliteStore::open_with(&path, options).await.unwrap();
-        let held = a.lock("k").await.unwrap();
+        let held = a.lock("k", Duration::from_secs(30)).await.unwrap();
         // Several lease durations later, the holder still has it.
-        let attempt = tokio::time::timeout(Duration::from_millis(1200), b.lock("k")).await;
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(1200),
+            b.lock("k", Duration::from_secs(30)),
+        )
+        .await;
         assert!(attempt.is_err(), "a held lease expired");
         drop(held);
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), b.lock("k"))
+            tokio::time::timeout(Duration::from_secs(5), b.lock("k", Duration::from_secs(30)))
                 .await
                 .is_ok()
         );
@@ -923,7 +1214,9 @@ mod tests {
             .build()
             .unwrap();
         let store = SqliteStore::in_memory().unwrap();
-        let guard = runtime.block_on(store.lock("k")).unwrap();
+        let guard = runtime
+            .block_on(store.lock("k", Duration::from_secs(30)))
+            .unwrap();
         drop(guard); // no runtime entered here: released inline
         let store_ref = &store;
         let rows = runtime.block_on(lease_rows(store_ref));

@@ -4,16 +4,16 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::store::{BoxFuture, SessionData, SessionStore, StoreError, StoreLock};
-use super::store_keyed::{KeyedGuard, KeyedMutex};
+use super::keyed::{KeyedGuard, KeyedMutex};
+use super::{BoxFuture, SessionData, SessionStore, StoreError, StoreLock};
 
 /// Encoded names longer than this are replaced by a hash (file names are limited to 255 bytes,
 /// and temporary names add to it).
@@ -41,9 +41,14 @@ const FILE_VERSION: u32 = 1;
 /// detected rather than returned. For each key there may be:
 ///
 /// * `<name>.json`: the session, a JSON object `{"version": 1, "key": …, "session": …}` where
-///   `session` is the stored text;
-/// * `<name>.lock`: the file that `lock` locks (kept, empty; deleting it while someone waits
-///   on it would break the lock);
+///   `session` is the stored text, with `"expiresAt"` (Unix time in milliseconds) for a value
+///   written by `set_expiring`. An expired file is treated as absent and replaced by the next
+///   write;
+/// * `<name>.lock`: the file that `lock` locks (kept; deleting it while someone waits on it
+///   would break the lock). It holds the key's fencing counter, a decimal number incremented
+///   by every acquisition;
+/// * `<name>.wlock`: locked for the moment of each write (`set`, `delete`, `compare_and_set`),
+///   so that a compare-and-set reads and replaces the file atomically across processes;
 /// * `.<name>.<pid>-<n>.tmp`: a write in progress.
 ///
 /// # Durability
@@ -69,6 +74,9 @@ const FILE_VERSION: u32 = 1;
 /// a `FileStore` on the same directory. The OS releases the lock when the guard is dropped or
 /// when the holding process dies, so a crashed holder never leaves a key locked. File locks
 /// may be unreliable on network file systems; keep the directory on a local disk.
+///
+/// The lock is not a lease: it cannot be lost while it is held (a stalled holder keeps it, and
+/// others time out), so fenced writes are refused only for the lock of another key.
 pub struct FileStore {
     dir: PathBuf,
     label: String,
@@ -125,7 +133,10 @@ impl SessionStore for FileStore {
         Box::pin(async move {
             let ctx = Ctx::new(&self.label, "get", key);
             let names = self.names(key);
-            blocking(&self.label, "get", key, move || read_session(&ctx, &names)).await
+            blocking(&self.label, "get", key, move || {
+                Ok(read_session(&ctx, &names)?.map(|(value, _)| value))
+            })
+            .await
         })
     }
 
@@ -134,15 +145,16 @@ impl SessionStore for FileStore {
         key: &'a str,
         value: &'a SessionData,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let ctx = Ctx::new(&self.label, "set", key);
-            let names = self.names(key);
-            let contents = encode_file(&ctx, key, value)?;
-            blocking(&self.label, "set", key, move || {
-                write_atomically(&ctx, &names, &contents)
-            })
-            .await
-        })
+        Box::pin(self.put(key, value, None))
+    }
+
+    fn set_expiring<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a SessionData,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.put(key, value, Some(ttl)))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -150,29 +162,176 @@ impl SessionStore for FileStore {
             let ctx = Ctx::new(&self.label, "delete", key);
             let names = self.names(key);
             blocking(&self.label, "delete", key, move || {
+                let _write = lock_file(&ctx, &names.write_lock)?;
                 remove_session(&ctx, &names)
             })
             .await
         })
     }
 
-    fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        current: Option<&'a SessionData>,
+        new: Option<&'a SessionData>,
+        fence: Option<&'a StoreLock>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
+            let ctx = Ctx::new(&self.label, "compare_and_set", key);
+            if let Some(lock) = fence {
+                lock.check_for(&self.label, key)?;
+            }
+            let fence = fence.map(StoreLock::fence);
+            let names = self.names(key);
+            let current = current.cloned();
+            let contents = match new {
+                Some(value) => Some(encode_file(&ctx, key, value, None)?),
+                None => None,
+            };
+            let label = self.label.clone();
+            blocking(&self.label, "compare_and_set", key, move || {
+                let _write = lock_file(&ctx, &names.write_lock)?;
+                if let Some(fence) = fence
+                    && read_fence(&ctx, &names.lock)? != fence
+                {
+                    return Err(super::lease_lost(&label, &ctx.key));
+                }
+                let stored = read_session(&ctx, &names)?.map(|(value, _)| value);
+                if stored != current {
+                    return Ok(false);
+                }
+                match contents {
+                    Some(contents) => write_atomically(&ctx, &names, &contents)?,
+                    None => remove_session(&ctx, &names)?,
+                }
+                Ok(true)
+            })
+            .await
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            let ctx = Ctx::new(&self.label, "list", prefix);
+            let dir = self.dir.clone();
+            let prefix = prefix.to_owned();
+            blocking(&self.label, "list", &ctx.key.clone(), move || {
+                list_keys(&ctx, &dir, &prefix)
+            })
+            .await
+        })
+    }
+
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<StoreLock, StoreError>> {
+        Box::pin(super::within(&self.label, key, timeout, async move {
             let keyed = self.locks.lock(key).await;
             let ctx = Ctx::new(&self.label, "lock", key);
             let names = self.names(key);
             // If this future is dropped while the thread waits, the thread still gets the lock
             // eventually and then drops the file at once, which releases it.
-            let file = blocking(&self.label, "lock", key, move || {
-                lock_file(&ctx, &names.lock)
+            let (file, fence) = blocking(&self.label, "lock", key, move || {
+                let mut file = lock_file(&ctx, &names.lock)?;
+                let fence = bump_fence(&ctx, &names.lock, &mut file)?;
+                Ok((file, fence))
             })
             .await?;
-            Ok(StoreLock::new(FileLockGuard {
-                file,
-                _keyed: keyed,
-            }))
-        })
+            Ok(StoreLock::new(
+                key,
+                fence,
+                FileLockGuard {
+                    file,
+                    _keyed: keyed,
+                },
+            ))
+        }))
     }
+}
+
+impl FileStore {
+    async fn put(
+        &self,
+        key: &str,
+        value: &SessionData,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let ctx = Ctx::new(&self.label, "set", key);
+        let names = self.names(key);
+        let expires = ttl
+            .map(|ttl| now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
+        let contents = encode_file(&ctx, key, value, expires)?;
+        blocking(&self.label, "set", key, move || {
+            let _write = lock_file(&ctx, &names.write_lock)?;
+            write_atomically(&ctx, &names, &contents)
+        })
+        .await
+    }
+}
+
+/// Unix time in milliseconds.
+fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Reads the fencing counter from a held `.lock` file, increments and writes it back.
+fn bump_fence(ctx: &Ctx, path: &Path, file: &mut File) -> Result<u64, StoreError> {
+    let mut text = String::new();
+    file.seek(io::SeekFrom::Start(0))
+        .and_then(|_| file.read_to_string(&mut text))
+        .map_err(|err| ctx.io("cannot read the fencing counter in", path, err))?;
+    // A counter that cannot be read (an empty file of an earlier version) starts over at 0.
+    let next = text.trim().parse::<u64>().unwrap_or(0).saturating_add(1);
+    file.set_len(0)
+        .and_then(|()| file.seek(io::SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(next.to_string().as_bytes()))
+        .map_err(|err| ctx.io("cannot write the fencing counter in", path, err))?;
+    Ok(next)
+}
+
+/// The fencing counter of a `.lock` file.
+fn read_fence(ctx: &Ctx, path: &Path) -> Result<u64, StoreError> {
+    let text = fs::read_to_string(path)
+        .map_err(|err| ctx.io("cannot read the fencing counter in", path, err))?;
+    Ok(text.trim().parse::<u64>().unwrap_or(0))
+}
+
+/// The keys under `prefix` of every live session file in `dir`.
+fn list_keys(ctx: &Ctx, dir: &Path, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let entries = fs::read_dir(dir).map_err(|err| ctx.io("cannot list", dir, err))?;
+    let mut keys = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|err| ctx.io("cannot list", dir, err))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".json") else {
+            continue;
+        };
+        if !(stem.starts_with("k-") || stem.starts_with("h-")) {
+            continue;
+        }
+        let path = entry.path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            // Removed since the listing was read.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(ctx.io("cannot read", &path, err)),
+        };
+        let Ok(file) = serde_json::from_slice::<SessionFile<'_>>(&bytes) else {
+            // Not a session file (or a corrupt one, reported by `get` of its key).
+            continue;
+        };
+        if file.key.starts_with(prefix) && file.is_live(now_ms()) {
+            keys.push(file.key.into_owned());
+        }
+    }
+    keys.sort();
+    Ok(keys)
 }
 
 /// Holds the OS lock on a `.lock` file, then the in-process mutex.
@@ -197,6 +356,7 @@ struct Names {
     name: String,
     session: PathBuf,
     lock: PathBuf,
+    write_lock: PathBuf,
 }
 
 impl Names {
@@ -206,6 +366,7 @@ impl Names {
             dir: dir.to_path_buf(),
             session: dir.join(format!("{name}.json")),
             lock: dir.join(format!("{name}.lock")),
+            write_lock: dir.join(format!("{name}.wlock")),
             name,
         }
     }
@@ -306,13 +467,28 @@ struct SessionFile<'a> {
     key: Cow<'a, str>,
     #[serde(borrow)]
     session: Cow<'a, str>,
+    /// Unix time in milliseconds after which the session is absent.
+    #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
-fn encode_file(ctx: &Ctx, key: &str, value: &SessionData) -> Result<Vec<u8>, StoreError> {
+impl SessionFile<'_> {
+    fn is_live(&self, now_ms: i64) -> bool {
+        self.expires_at.is_none_or(|at| now_ms < at)
+    }
+}
+
+fn encode_file(
+    ctx: &Ctx,
+    key: &str,
+    value: &SessionData,
+    expires_at: Option<i64>,
+) -> Result<Vec<u8>, StoreError> {
     let file = SessionFile {
         version: FILE_VERSION,
         key: Cow::Borrowed(key),
         session: Cow::Borrowed(value.as_str()),
+        expires_at,
     };
     // Serialising strings cannot fail; the error carries no contents anyway.
     let mut bytes = serde_json::to_vec_pretty(&file).map_err(|err| {
@@ -368,7 +544,11 @@ fn is_temp_name(name: &str) -> bool {
         .is_some_and(|middle| middle.starts_with("k-") || middle.starts_with("h-"))
 }
 
-fn read_session(ctx: &Ctx, names: &Names) -> Result<Option<SessionData>, StoreError> {
+/// The live session of `names` and its expiry.
+fn read_session(
+    ctx: &Ctx,
+    names: &Names,
+) -> Result<Option<(SessionData, Option<i64>)>, StoreError> {
     let bytes = match fs::read(&names.session) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -403,7 +583,13 @@ fn read_session(ctx: &Ctx, names: &Names) -> Result<Option<SessionData>, StoreEr
             format!("it holds the session of key {:?}", file.key),
         ));
     }
-    Ok(Some(SessionData::new(file.session.into_owned())))
+    if !file.is_live(now_ms()) {
+        return Ok(None);
+    }
+    Ok(Some((
+        SessionData::new(file.session.into_owned()),
+        file.expires_at,
+    )))
 }
 
 /// Distinguishes temporary files of one process.
@@ -496,7 +682,7 @@ fn lock_file(ctx: &Ctx, path: &Path) -> Result<File, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::store_suite::{Fixture, ODD_KEYS, long_key, store_suite};
+    use crate::auth::store::suite::{Fixture, ODD_KEYS, long_key, store_suite};
     use std::sync::Arc;
 
     struct Files {
@@ -515,13 +701,13 @@ mod tests {
     impl Fixture for Files {
         type Store = FileStore;
 
-        async fn new() -> Files {
+        async fn new() -> Option<Files> {
             let root = tempfile::tempdir().unwrap();
             let store = FileStore::open(root.path().join("sessions")).await.unwrap();
-            Files {
+            Some(Files {
                 root,
                 store: Arc::new(store),
-            }
+            })
         }
 
         fn store(&self) -> &Arc<FileStore> {
@@ -571,22 +757,24 @@ mod tests {
 
     #[tokio::test]
     async fn odd_keys_never_escape_the_directory() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let mut keys: Vec<String> = ODD_KEYS.iter().map(|k| (*k).to_owned()).collect();
         keys.push(long_key('x'));
         for key in &keys {
             fx.store.set(key, &SessionData::new("{}")).await.unwrap();
-            drop(fx.store.lock(key).await.unwrap());
+            drop(fx.store.lock(key, Duration::from_secs(30)).await.unwrap());
         }
         // Only the store's own directory exists beside it...
         assert_eq!(list(fx.root.path()), vec!["sessions".to_owned()]);
-        // ...and it holds one session file and one lock file per key, nothing else.
+        // ...and it holds one session file and two lock files per key, nothing else.
         let names = list(&fx.dir());
-        assert_eq!(names.len(), 2 * keys.len(), "{names:?}");
+        assert_eq!(names.len(), 3 * keys.len(), "{names:?}");
         for name in &names {
             assert!(
                 (name.starts_with("k-") || name.starts_with("h-"))
-                    && (name.ends_with(".json") || name.ends_with(".lock")),
+                    && (name.ends_with(".json")
+                        || name.ends_with(".lock")
+                        || name.ends_with(".wlock")),
                 "unexpected file {name:?}"
             );
             assert!(fs::metadata(fx.dir().join(name)).unwrap().is_file());
@@ -597,14 +785,19 @@ mod tests {
     #[tokio::test]
     async fn files_and_directory_are_private() {
         use std::os::unix::fs::PermissionsExt;
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&fx.dir()), 0o700);
         fx.store
             .set("password:did:plc:abc", &SessionData::new("{}"))
             .await
             .unwrap();
-        drop(fx.store.lock("password:did:plc:abc").await.unwrap());
+        drop(
+            fx.store
+                .lock("password:did:plc:abc", Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
         for name in list(&fx.dir()) {
             assert_eq!(mode(&fx.dir().join(&name)), 0o600, "{name}");
         }
@@ -617,7 +810,7 @@ mod tests {
 
     #[tokio::test]
     async fn file_is_readable_json_with_its_key() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         fx.store
             .set("password:did:plc:abc", &SessionData::new(r#"{"a":1}"#))
             .await
@@ -634,7 +827,7 @@ mod tests {
     /// place; the leftover is never read, and `open` removes it once it is stale.
     #[tokio::test]
     async fn torn_write_keeps_the_old_session() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let key = "password:did:plc:abc";
         let old = SessionData::new(r#"{"refreshJwt":"old"}"#);
         fx.store.set(key, &old).await.unwrap();
@@ -654,6 +847,7 @@ mod tests {
                 &Ctx::new("t", "set", key),
                 key,
                 &SessionData::new(r#"{"refreshJwt":"new"}"#),
+                None,
             )
             .unwrap(),
         )
@@ -702,7 +896,7 @@ mod tests {
 
     #[tokio::test]
     async fn corrupt_file_is_an_error_without_contents() {
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let key = "password:did:plc:abc";
         let path = fx.dir().join(format!("{}.json", encode_key(key)));
         for (contents, expect) in [
@@ -749,24 +943,34 @@ mod tests {
     async fn two_stores_on_one_directory_exclude_each_other() {
         // Two stores do not share the in-process mutex, so this exercises the OS lock alone
         // (as two processes would).
-        let fx = Files::new().await;
+        let fx = Files::new().await.unwrap();
         let other = fx.reopen().await.unwrap();
-        let held = fx.store.lock("k").await.unwrap();
-        let attempt = tokio::time::timeout(Duration::from_millis(300), other.lock("k")).await;
+        let held = fx.store.lock("k", Duration::from_secs(30)).await.unwrap();
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(300),
+            other.lock("k", Duration::from_secs(30)),
+        )
+        .await;
         assert!(
             attempt.is_err(),
             "the OS lock did not exclude a second store"
         );
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), other.lock("k2"))
-                .await
-                .is_ok()
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                other.lock("k2", Duration::from_secs(30))
+            )
+            .await
+            .is_ok()
         );
         drop(held);
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), other.lock("k"))
-                .await
-                .is_ok()
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                other.lock("k", Duration::from_secs(30))
+            )
+            .await
+            .is_ok()
         );
     }
 }

@@ -1,6 +1,12 @@
-//! The one interface every kind of authentication implements, and anonymous access.
+//! The one interface every kind of authentication implements ([`AuthSession`]), what the
+//! transport tells it about requests and responses, its errors, and anonymous access.
+//!
+//! It lives on the xrpc side so that the transport depends only on this interface: `auth`
+//! (password sessions, OAuth, stores) builds on `xrpc`, never the other way.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use atlex_types::Did;
@@ -8,8 +14,10 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::secret::Secret;
-use super::store::{BoxFuture, StoreError};
-use crate::xrpc::{BoxError, Error, ErrorBody, GenericError};
+use super::{BoxError, Error, ErrorBody, GenericError};
+
+/// A boxed future, so that session and store traits can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How a client authenticates: anonymous, a password session, an OAuth session.
 ///
@@ -19,7 +27,7 @@ use crate::xrpc::{BoxError, Error, ErrorBody, GenericError};
 /// credentials; on [`AfterResponse::Refresh`] it calls [`refresh`](AuthSession::refresh) and
 /// sends the request once more — once, never in a loop.
 ///
-/// One session object is shared (through an `Arc`) by every [`Client`](crate::xrpc::Client)
+/// One session object is shared (through an `Arc`) by every [`Client`](super::Client)
 /// handle made from it, so a refresh done by one handle is seen by all.
 pub trait AuthSession: fmt::Debug + Send + Sync + 'static {
     /// The session's account, if it has one.
@@ -274,14 +282,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Whether trying again later may succeed.
+    /// Whether trying again later may succeed (a network error, a 5xx, a store that is
+    /// unreachable or whose lock could not be taken in time).
     pub fn is_transient(&self) -> bool {
         match self {
             AuthError::RefreshFailed { transient, .. } => *transient,
+            AuthError::Store(error) => error.is_transient(),
             AuthError::NoSession { .. }
             | AuthError::SessionExpired { .. }
-            | AuthError::InvalidSession { .. }
-            | AuthError::Store(_) => false,
+            | AuthError::InvalidSession { .. } => false,
         }
     }
 
@@ -328,5 +337,90 @@ impl std::error::Error for AuthError {
             | AuthError::SessionExpired { .. }
             | AuthError::InvalidSession { .. } => None,
         }
+    }
+}
+
+/// What kind of store failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached or was busy (connection refused or lost, a database
+    /// locked for too long): transient, the stored data is untouched.
+    Unavailable,
+    /// The lock was not acquired within the time allowed: transient.
+    LockTimeout,
+    /// The lock's lease was lost (the holder stalled past it and another holder may have taken
+    /// the lock): the write was refused. Transient: a new attempt re-reads the store.
+    LeaseLost,
+    /// A stored value could not be read back (corrupt, from another version, or encrypted
+    /// with a key that is not available). The value is kept as it is.
+    Corrupt,
+    /// Anything else (I/O error, misuse, a store that cannot work).
+    Other,
+}
+
+/// A store failure (I/O, database, network, corrupt data). Never contains session contents.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl StoreError {
+    /// An error of `store` (e.g. `file store /path`) in operation `op` on `key`, with what
+    /// went wrong and the underlying error. The cause must not contain session contents.
+    pub fn during(
+        store: &str,
+        op: &str,
+        key: &str,
+        what: &str,
+        source: Option<BoxError>,
+    ) -> StoreError {
+        StoreError::new(format!("{store}: {op} {key:?}: {what}"), source)
+    }
+
+    /// An error of kind [`StoreErrorKind::Other`] with a message and an optional cause.
+    pub fn new(message: impl Into<String>, source: Option<BoxError>) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::Other,
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// The same error with another kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: StoreErrorKind) -> StoreError {
+        self.kind = kind;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// Whether trying again later may succeed: [`StoreErrorKind::Unavailable`],
+    /// [`StoreErrorKind::LockTimeout`] and [`StoreErrorKind::LeaseLost`].
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            StoreErrorKind::Unavailable | StoreErrorKind::LockTimeout | StoreErrorKind::LeaseLost
+        )
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// where it is sent.
 ///
 /// It serialises as the plain string: that is how sessions are written to a
-/// [`SessionStore`](super::SessionStore), which is responsible for keeping them safe.
+/// session store (`atlex::auth::SessionStore`), which is responsible for keeping them safe.
 ///
 /// ```
 /// use atlex::auth::Secret;
