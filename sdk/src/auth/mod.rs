@@ -30,4 +30,5 @@ pub use store::{BoxFuture, SessionData, SessionStore, StoreError, StoreLock};
 pub use store_file::FileStore;
 pub use store_memory::MemoryStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store_sqlite::{SqliteStore, SqliteStoreOptions};
