@@ -2,12 +2,22 @@
 //!
 //! Each [`Step`] is a name and a function over the shared [`Suite`] state; [`steps`] is the
 //! list, in order: lexicons → `codegen --check` → interop data → reference PDS → tests → doc
-//! tests → stop PDS → feature matrix. Steps add environment variables for the cargo commands
+//! tests → examples → stop PDS → feature matrix. Steps add environment variables for the cargo commands
 //! that follow ([`Suite::child_env`]) and may keep guards alive until the suite ends
 //! ([`Suite::guards`]: the PDS process, which stops when dropped, so it goes down however the
 //! run ends). A failed step does not stop the later ones unless it is [`Step::fatal`] (nothing
 //! can run without the lexicons; under `CI=true` the tests are pointless without the PDS), so one
 //! run reports every problem; [`run`] ends with a summary of every step's outcome and time.
+//!
+//! The summary tells the whole truth about the run: the test commands run with
+//! `--no-fail-fast` (every binary runs, however many fail before it), their output (cargo's and
+//! the tests', merged into one pipe so each result follows its binary's header) is shown as it
+//! comes and read by [`TestLog`] for the failing tests, which the summary names with their
+//! binary; and the tests note each skip for missing data in the file [`SKIP_REPORT_ENV`] names,
+//! which the summary lists by reason, binary and test, after the skipped steps. In a fresh clone
+//! without a network or `../shared`, the `lexicons` step is skipped rather than failed (the
+//! generated code is committed, so everything but the codegen check and the tests that read the
+//! lexicons still runs); under `CI=true` it fails.
 //!
 //! The tests run with `cargo test` by default rather than `cargo nextest run`: the suite is
 //! small, `cargo test` is on every machine, and the arguments passed through then mean the same
