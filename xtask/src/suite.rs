@@ -276,7 +276,13 @@ impl TestLog {
     /// Feeds one line (without its line end).
     pub fn line(&mut self, line: &str) {
         let trimmed = line.trim();
-        if let Some(rest) = trimmed.strip_prefix("Running ") {
+        // cargo's `     Running tests/x.rs (target/debug/deps/x-1a2b)`; a test that prints a line
+        // starting with "Running" does not end with the binary's path in parentheses.
+        if let Some(rest) = trimmed.strip_prefix("Running ").filter(|rest| {
+            rest.strip_suffix(')')
+                .and_then(|rest| rest.rsplit_once(" ("))
+                .is_some_and(|(_, path)| path.contains('/') && !path.contains(' '))
+        }) {
             self.flush_pending();
             self.binary = Some(binary_label(rest));
         } else if let Some(package) = trimmed.strip_prefix("Doc-tests ") {
@@ -1689,6 +1695,7 @@ error: test failed, to rerun pass `-p atlex --lib`
 running 1 test
 test tracing_records_calls_without_secrets ... FAILED
 test slow_one ... ok
+Running the second half (printed by a test)
 error: test failed, to rerun pass `-p atlex-tests --test password_session`
      Running tests/crashes.rs (target/debug/deps/crashes-00ff00ff00ff00ff)
 error: test failed, to rerun pass `-p atlex-tests --test crashes`
