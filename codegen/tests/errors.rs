@@ -2,7 +2,7 @@
 //! there is one.
 //!
 //! * `interop_invalid_lexicons`: every case of `$ATLEX_INTEROP_DIR/lexicon/lexicon-invalid.json`
-//!   (default `/work/shared/interop` outside CI; missing under `CI=true` fails) is written to a
+//!   (default `../shared/interop`; missing under `CI=true` fails) is written to a
 //!   temporary folder and fed to `load_lexicons` + `generate`; each must fail with the text
 //!   this file expects for it by name.
 //! * `codegen_invalid_lexicons`: our own cases for what only the generator can see: refs that
@@ -29,57 +29,21 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn is_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// `$ATLEX_INTEROP_DIR`, defaulting to `/work/shared/interop` outside CI; `None` (with a skip
-/// note) when it is missing, a panic when it is missing under CI.
+/// `$ATLEX_INTEROP_DIR` (default `../shared/interop`); `None` after a skip note when it is
+/// missing, a panic when it is missing under `CI=true` (see `atlex_tests::data`).
 fn interop_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ATLEX_INTEROP_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None if is_ci() => panic!("CI=true but ATLEX_INTEROP_DIR is unset"),
-        None => PathBuf::from("/work/shared/interop"),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else if is_ci() {
-        panic!("interop data {} is missing (CI=true)", dir.display())
-    } else {
-        eprintln!(
-            "skipping: interop data {} is missing (set ATLEX_INTEROP_DIR)",
-            dir.display()
-        );
-        None
-    }
+    atlex_tests::data::interop_dir()
 }
 
-/// The official lexicons, loaded once (`ATLEX_LEXICONS_DIR`, default `lexicons/official/`).
+/// The official lexicons, loaded once (`ATLEX_LEXICONS_DIR`, default `lexicons/official/`);
+/// `None` after a skip note when they are missing (a panic under `CI=true`).
 fn official() -> Option<&'static Loaded> {
-    static OFFICIAL: OnceLock<Option<Loaded>> = OnceLock::new();
-    OFFICIAL
-        .get_or_init(|| {
-            let dir = std::env::var_os("ATLEX_LEXICONS_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| manifest_dir().join("../lexicons/official"));
-            if !dir.is_dir() {
-                assert!(
-                    !is_ci(),
-                    "{} is missing; run `cargo xtask lexicons sync --from ../shared/lexicons`",
-                    dir.display()
-                );
-                eprintln!(
-                    "skipping: {} is missing (run `cargo xtask lexicons sync`)",
-                    dir.display()
-                );
-                return None;
-            }
-            Some(
-                atlex_codegen::load_lexicons(&dir)
-                    .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display())),
-            )
-        })
-        .as_ref()
+    static OFFICIAL: OnceLock<Loaded> = OnceLock::new();
+    let dir = atlex_tests::data::official_lexicons_dir()?;
+    Some(OFFICIAL.get_or_init(|| {
+        atlex_codegen::load_lexicons(&dir)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    }))
 }
 
 /// Writes `files` (path relative to the folder, contents) into a fresh temporary folder.

@@ -20,6 +20,9 @@
 //! `lexicon` (feature `lexicon`) stands beside them: lexicon documents at run time, for
 //! validating untyped data.
 #![deny(missing_docs)]
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items (the namespace modules, the
+// SQLite store) are marked with the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 // Generated code and the literal macros use `::atlex::…` paths; this makes them resolve inside

@@ -178,6 +178,7 @@ impl Pds {
                     std::io::stderr(),
                     "note: skipping {test}: the reference PDS is unavailable: {err}"
                 );
+                crate::data::note_skip(&format!("the reference PDS is unavailable: {err}"));
                 None
             }
         }

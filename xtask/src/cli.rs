@@ -540,7 +540,10 @@ Usage: cargo xtask codegen [--check]
 
 Without options, regenerates the SDK: every lexicon in lexicons/official/ into
 sdk/src/generated/, and the namespace features in sdk/Cargo.toml. Only files whose content
-changed are written; files no longer generated are removed.
+changed are written; files no longer generated are removed. When lexicons/official/ is
+missing, it is synced first: from $ATLEX_SHARED_DIR/lexicons (default ../shared/lexicons) when
+that exists, else with git from the pinned commit (as `cargo xtask lexicons sync`); offline,
+that fails naming `cargo xtask lexicons sync --from DIR`.
 
 Options:
   --check          Write nothing; fail and list the stale files if anything would change
@@ -698,20 +701,26 @@ Usage: cargo xtask test [--no-sync] [--no-pds] [--quick] [--nextest] [CARGO ARGS
                         [-- HARNESS ARGS...]
 
 Steps (each with a header and its time; a summary at the end):
-  1. lexicons         check lexicons/official/ against the pin; when it is missing or stale and
-                      $ATLEX_SHARED_DIR/lexicons (default ../shared/lexicons) exists, sync from
-                      it, otherwise say which command to run
+  1. lexicons         check lexicons/official/ against the pin; when it is missing or stale,
+                      sync it from $ATLEX_SHARED_DIR/lexicons (default ../shared/lexicons) when
+                      that exists, else with git from the pinned commit; when it is missing and
+                      cannot be had (offline), skip it and what needs it (CI=true: fail)
   2. codegen          `cargo xtask codegen --check`: sdk/src/generated/ and the namespace
                       features are what the generator makes of lexicons/official/
   3. interop data     set ATLEX_INTEROP_DIR to $ATLEX_SHARED_DIR/interop when it is unset
   4. reference PDS    run tests/pds/setup.sh and start one PLC + PDS for the whole run,
                       exporting ATLEX_PDS_URL, ATLEX_PLC_URL, ATLEX_PDS_ADMIN_PASSWORD and
                       ATLEX_PDS_HANDLE_DOMAIN to the tests (kept when ATLEX_PDS_URL is set)
-  5. tests            cargo test --workspace --all-targets
-  6. doc tests        cargo test --workspace --doc
-  7. stop PDS         close the PDS's stdin and wait for it (killed after 15 s)
-  8. feature matrix   cargo test -p atlex --lib --no-default-features, then with each namespace
+  5. tests            cargo test --workspace --all-targets --no-fail-fast
+  6. doc tests        cargo test --workspace --doc --no-fail-fast
+  7. examples         create an account on the PDS and run each example of sdk/examples/ with
+                      it (cargo run -p atlex --example NAME); a non-zero exit fails the step
+  8. stop PDS         close the PDS's stdin and wait for it (killed after 15 s)
+  9. feature matrix   cargo test -p atlex --lib --no-default-features, then with each namespace
                       feature of sdk/Cargo.toml alone, then with `full,sqlite,lexicon`
+
+The summary names every skipped part (steps, and tests that skipped themselves for missing
+data, by binary and test) and every failing test (binary and test path, doc tests too).
 
 A failing step does not stop the later ones, except `lexicons` and, under CI=true,
 `reference PDS`; the exit status is non-zero when any step failed. When the PDS cannot be
@@ -722,7 +731,7 @@ closes).
 Other arguments are passed to cargo (e.g. `-p atlex-types`, `--no-fail-fast`; a package selection
 replaces --workspace, a target selection such as `--lib` or `--test NAME` replaces
 --all-targets and skips the doc step); arguments after `--` go to the test harness. Either
-kind of selection also skips the feature matrix.
+kind of selection also skips the examples and the feature matrix.
 
 Options:
   --no-sync             Skip the lexicons step (e.g. to test a lexicon tree installed with

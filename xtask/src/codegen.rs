@@ -8,6 +8,11 @@
 //! Files are written only when their content changed; files the generator no longer produces
 //! are removed. `--check` writes nothing and fails, naming each stale file, when anything would
 //! change (CI runs it).
+//!
+//! When the official lexicons are needed and `lexicons/official/` is missing (a fresh clone),
+//! they are synced first, as `cargo xtask lexicons sync` would: from `../shared/lexicons`
+//! (`$ATLEX_SHARED_DIR/lexicons`) when it exists, else with git from the pinned commit. Without
+//! a network that fails, naming `cargo xtask lexicons sync --from DIR`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -17,6 +22,7 @@ use std::time::Instant;
 use atlex_codegen::{Config, DocSet, Layout};
 
 use crate::error::{Context, Error, Result};
+use crate::lexicons::{self, AutoSync, LexiconPaths};
 
 /// Options of `cargo xtask codegen`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,19 +62,25 @@ pub const EXAMPLE_LEXICONS: &str = "lexicons/example";
 /// Where the example crate's generated modules live.
 pub const EXAMPLE_OUT: &str = "codegen/example/src/generated";
 
-/// Runs the command for the repository at `root`.
+/// Runs the command for the repository at `root`; missing official lexicons are synced from
+/// the sources the environment names ([`AutoSync::from_env`]).
 pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
+    run_with(root, args, &AutoSync::from_env(root), out)
+}
+
+/// Runs the command for the repository at `root`. When the official lexicons are needed and
+/// `lexicons/official/` is missing, they are synced first from `auto` (a local copy, else git);
+/// offline, that fails with the command that fixes it.
+pub fn run_with(
+    root: &Path,
+    args: &CodegenArgs,
+    auto: &AutoSync,
+    out: &mut dyn Write,
+) -> Result<()> {
     let started = Instant::now();
     let official_dir = root.join("lexicons").join("official");
     let jobs = match (&args.lexicons, &args.out) {
         (None, None) => {
-            if !official_dir.is_dir() {
-                return Err(Error::new(format!(
-                    "{} does not exist: the official lexicons are not synced yet; run \
-                     `cargo xtask lexicons sync` (or `cargo xtask lexicons sync --from ../shared/lexicons`) first",
-                    official_dir.display()
-                )));
-            }
             let mut example = Config::user_crate("crate::generated");
             example.layout = if args.single_file {
                 Layout::SingleFile
@@ -127,11 +139,13 @@ pub fn run(root: &Path, args: &CodegenArgs, out: &mut dyn Write) -> Result<()> {
         .any(|job| job.with_official || job.lexicons == official_dir);
     let official: Option<atlex_codegen::Loaded> = if needs_official {
         if !official_dir.is_dir() {
-            return Err(Error::new(format!(
-                "refs into the official lexicons need {}; run `cargo xtask lexicons sync` \
-                 first (or pass --no-official)",
-                official_dir.display()
-            )));
+            let paths = LexiconPaths::new(root);
+            let _ = writeln!(
+                out,
+                "{} is missing: the official lexicons are not synced yet",
+                paths.show(&official_dir)
+            );
+            lexicons::auto_sync(&paths, auto, out)?;
         }
         Some(load_checked(&official_dir, out)?)
     } else {

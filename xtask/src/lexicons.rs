@@ -286,6 +286,84 @@ pub fn sync(
     })
 }
 
+/// Where a missing `official/` is synced from without being asked (by `cargo xtask codegen`
+/// and `cargo xtask test`): a local copy when there is one, else the pinned commit with git.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoSync {
+    /// A folder holding the pinned files (`$ATLEX_SHARED_DIR/lexicons`, default
+    /// `<repo>/../shared/lexicons`); used when it exists.
+    pub local: PathBuf,
+    /// `$ATLEX_LEXICONS_GIT_URL` when set: fetch from there instead of the pinned URL.
+    pub git_url: Option<String>,
+}
+
+impl AutoSync {
+    /// The sources for the repository at `root`, from the process environment.
+    pub fn from_env(root: &Path) -> AutoSync {
+        let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        let shared = non_empty(SHARED_DIR_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("..").join("shared"));
+        AutoSync {
+            local: shared.join("lexicons"),
+            git_url: non_empty(GIT_URL_ENV).map(|url| url.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// Environment variable naming the folder of shared data (`lexicons/`, `interop/`); default
+/// `<repo>/../shared`.
+pub const SHARED_DIR_ENV: &str = "ATLEX_SHARED_DIR";
+
+/// The one command that installs the lexicons without a network, for error messages.
+pub fn offline_fix(pin: &Pin) -> String {
+    format!(
+        "run `cargo xtask lexicons sync --from DIR`, where DIR holds the `{}` folder of {} at \
+         commit {} (for example ../shared/lexicons)",
+        pin.source.path, pin.source.git, pin.source.commit
+    )
+}
+
+/// Syncs `official/` from [`AutoSync::local`] when that folder exists, else with git from the
+/// pinned commit (as `cargo xtask lexicons sync` does); returns the number of files. When the
+/// fetch fails (no network), the error says so and names the command that fixes it.
+pub fn auto_sync(paths: &LexiconPaths, auto: &AutoSync, out: &mut dyn Write) -> Result<usize> {
+    let pin = Pin::load(&paths.pin_file)?;
+    let official = paths.show(&paths.official);
+    let (source, how) = if auto.local.is_dir() {
+        (
+            SyncSource::Dir(auto.local.clone()),
+            format!(
+                "`cargo xtask lexicons sync --from {}`",
+                auto.local.display()
+            ),
+        )
+    } else {
+        let url = resolve_git_url(None, auto.git_url.as_deref(), &pin);
+        (
+            SyncSource::Git { url },
+            "`cargo xtask lexicons sync`".to_owned(),
+        )
+    };
+    say(out, format_args!("syncing {official} ({how})"));
+    let options = SyncOptions {
+        source: source.clone(),
+        allow_changes: false,
+        force: false,
+    };
+    match sync(paths, &options, out) {
+        Ok(SyncOutcome::UpToDate { files } | SyncOutcome::Replaced { files, .. }) => Ok(files),
+        Err(error) => match source {
+            SyncSource::Git { url } => Err(Error::new(format!(
+                "{official} is missing and fetching the pinned lexicons from {url} failed \
+                 (no network?); {}.\n{error}",
+                offline_fix(&pin)
+            ))),
+            SyncSource::Dir(_) => Err(error),
+        },
+    }
+}
+
 /// When every pinned file is missing and the extra files sit under `<pin.path>/`, the user most
 /// likely gave the repository root instead of its lexicon folder.
 fn wrong_level_hint(source: &SyncSource, pin: &Pin, diff: &TreeDiff) -> String {

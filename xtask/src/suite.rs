@@ -2,12 +2,22 @@
 //!
 //! Each [`Step`] is a name and a function over the shared [`Suite`] state; [`steps`] is the
 //! list, in order: lexicons → `codegen --check` → interop data → reference PDS → tests → doc
-//! tests → stop PDS → feature matrix. Steps add environment variables for the cargo commands
+//! tests → examples → stop PDS → feature matrix. Steps add environment variables for the cargo commands
 //! that follow ([`Suite::child_env`]) and may keep guards alive until the suite ends
 //! ([`Suite::guards`]: the PDS process, which stops when dropped, so it goes down however the
 //! run ends). A failed step does not stop the later ones unless it is [`Step::fatal`] (nothing
 //! can run without the lexicons; under `CI=true` the tests are pointless without the PDS), so one
 //! run reports every problem; [`run`] ends with a summary of every step's outcome and time.
+//!
+//! The summary tells the whole truth about the run: the test commands run with
+//! `--no-fail-fast` (every binary runs, however many fail before it), their output (cargo's and
+//! the tests', merged into one pipe so each result follows its binary's header) is shown as it
+//! comes and read by [`TestLog`] for the failing tests, which the summary names with their
+//! binary; and the tests note each skip for missing data in the file [`SKIP_REPORT_ENV`] names,
+//! which the summary lists by reason, binary and test, after the skipped steps. In a fresh clone
+//! without a network or `../shared`, the `lexicons` step is skipped rather than failed (the
+//! generated code is committed, so everything but the codegen check and the tests that read the
+//! lexicons still runs); under `CI=true` it fails.
 //!
 //! The tests run with `cargo test` by default rather than `cargo nextest run`: the suite is
 //! small, `cargo test` is on every machine, and the arguments passed through then mean the same
@@ -28,13 +38,16 @@ use std::time::Instant;
 use crate::cli::TestArgs;
 use crate::codegen::{CodegenArgs, FEATURES_BEGIN, FEATURES_END};
 use crate::error::{Context, Error, Result};
-use crate::lexicons::{self, LexiconPaths, Status, SyncOptions, SyncSource};
+use crate::lexicons::{self, AutoSync, LexiconPaths, Status, SyncOptions, SyncSource};
 use crate::pds::{self, PdsProcess, Stopped};
 use crate::pin::Pin;
 
-/// Environment variable naming the folder of shared data (`lexicons/`, `interop/`);
-/// default `<repo>/../shared`.
-pub const SHARED_DIR_ENV: &str = "ATLEX_SHARED_DIR";
+pub use crate::lexicons::SHARED_DIR_ENV;
+
+/// Environment variable naming the file where tests note what they skipped (one line each:
+/// binary, test and reason, separated by tabs); set by the suite, appended to by
+/// `atlex_tests::data`, read for the summary.
+pub const SKIP_REPORT_ENV: &str = "ATLEX_SKIP_REPORT";
 
 /// Environment variable naming the interop test vectors the conformance tests read.
 pub const INTEROP_DIR_ENV: &str = "ATLEX_INTEROP_DIR";
@@ -51,6 +64,14 @@ pub struct Suite<'a> {
     pub ci: bool,
     /// The value of `ATLEX_INTEROP_DIR` when xtask started.
     pub interop_dir: Option<OsString>,
+    /// `$ATLEX_LEXICONS_GIT_URL` when xtask started: where missing lexicons are fetched from
+    /// instead of the pinned URL.
+    pub lexicons_git_url: Option<String>,
+    /// Set by the `lexicons` step when `lexicons/official/` is missing and could not be synced
+    /// (locally only): the steps that need it are skipped.
+    pub lexicons_missing: bool,
+    /// The failing tests the test runs reported, in order.
+    pub failed_tests: Vec<FailedTest>,
     /// The value of `ATLEX_PDS_URL` when xtask started: a PDS to use instead of starting one.
     pub pds_url: Option<OsString>,
     /// Whether `ATLEX_PDS_SKIP` was set (to anything but `0`) when xtask started.
@@ -86,6 +107,9 @@ impl<'a> Suite<'a> {
             args,
             ci: false,
             interop_dir: None,
+            lexicons_git_url: None,
+            lexicons_missing: false,
+            failed_tests: Vec::new(),
             pds_url: None,
             pds_skip: false,
             pds_start_timeout: None,
@@ -108,6 +132,8 @@ impl<'a> Suite<'a> {
             .map(|value| !matches!(value.as_str(), "" | "0" | "false"))
             .unwrap_or(false);
         suite.interop_dir = non_empty(INTEROP_DIR_ENV);
+        suite.lexicons_git_url =
+            non_empty(lexicons::GIT_URL_ENV).map(|url| url.to_string_lossy().into_owned());
         suite.pds_url = non_empty(pds::PDS_URL_ENV);
         suite.pds_skip = non_empty(pds::SKIP_ENV).is_some_and(|value| value != "0");
         suite.pds_start_timeout = std::env::var(pds::START_TIMEOUT_ENV).ok();
@@ -156,6 +182,240 @@ impl<'a> Suite<'a> {
             )))
         }
     }
+}
+
+impl Suite<'_> {
+    /// Runs `cargo <args>` (a test run) like [`Suite::cargo`], with cargo's and the tests'
+    /// output merged into one pipe (so each test's result follows the header of its binary),
+    /// shown as it comes and read for the failing tests, which are added to
+    /// [`Suite::failed_tests`].
+    fn cargo_tests(&mut self, args: &[OsString]) -> Result<()> {
+        let shown: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
+        self.say(format_args!("$ cargo {}", shown.join(" ")));
+        let (reader, writer) =
+            std::io::pipe().map_err(|error| Error::new(format!("creating a pipe: {error}")))?;
+        let mut child = {
+            let mut command = Command::new(&self.cargo);
+            command
+                .args(args)
+                .envs(self.child_env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&self.root)
+                .stdin(Stdio::null())
+                .stdout(
+                    writer
+                        .try_clone()
+                        .map_err(|error| Error::new(format!("cloning a pipe: {error}")))?,
+                )
+                .stderr(writer);
+            // The command (holding the pipe's write end) is dropped at the end of this block,
+            // so the read below ends when cargo and the tests have exited.
+            command
+                .spawn()
+                .map_err(|error| Error::new(format!("running cargo: {error}")))?
+        };
+        let mut log = TestLog::default();
+        let mut reader = std::io::BufReader::new(reader);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let _ = self.out.write_all(&line);
+                    let _ = self.out.flush();
+                    log.line(String::from_utf8_lossy(&line).trim_end());
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    self.say(format_args!("warning: reading cargo's output: {error}"));
+                    break;
+                }
+            }
+        }
+        let status = child
+            .wait()
+            .map_err(|error| Error::new(format!("waiting for cargo: {error}")))?;
+        let failures = log.finish(status.success());
+        let count = failures.len();
+        self.failed_tests.extend(failures);
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::new(format!(
+                "`cargo {}` failed ({status}); {count} failing test{} listed in the summary",
+                shown.join(" "),
+                if count == 1 { "" } else { "s" }
+            )))
+        }
+    }
+}
+
+/// A test that failed, as named in the output of `cargo test` (or `cargo nextest run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTest {
+    /// The test binary: `password_session`, `atlex unittests src/lib.rs`, `atlex doc tests`.
+    pub binary: String,
+    /// The test's path inside it (`tests::a_test`, `sdk/src/lib.rs - Client (line 10)`), or
+    /// what failed when no test is named (a binary that crashed, a crate that did not compile).
+    pub test: String,
+    /// The cargo arguments that run that binary again (`-p atlex-tests --test password_session`),
+    /// as cargo prints them.
+    pub rerun: Option<String>,
+}
+
+/// Reads the merged output of a `cargo test` run line by line and collects the failing tests.
+#[derive(Debug, Default)]
+pub struct TestLog {
+    binary: Option<String>,
+    failures: Vec<FailedTest>,
+    /// Failures of the current binary, before cargo names the arguments that rerun it.
+    pending: Vec<FailedTest>,
+}
+
+impl TestLog {
+    /// Feeds one line (without its line end).
+    pub fn line(&mut self, line: &str) {
+        let trimmed = line.trim();
+        // cargo's `     Running tests/x.rs (target/debug/deps/x-1a2b)`; a test that prints a line
+        // starting with "Running" does not end with the binary's path in parentheses.
+        if let Some(rest) = trimmed.strip_prefix("Running ").filter(|rest| {
+            rest.strip_suffix(')')
+                .and_then(|rest| rest.rsplit_once(" ("))
+                .is_some_and(|(_, path)| path.contains('/') && !path.contains(' '))
+        }) {
+            self.flush_pending();
+            self.binary = Some(binary_label(rest));
+        } else if let Some(package) = trimmed.strip_prefix("Doc-tests ") {
+            self.flush_pending();
+            self.binary = Some(format!("{package} doc tests"));
+        } else if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|rest| rest.rsplit_once(" ... "))
+            // `FAILED`, or `FAILED <0.1s>` with `--report-time`.
+            .filter(|(_, result)| *result == "FAILED" || result.starts_with("FAILED <"))
+            .map(|(name, _)| name)
+        {
+            let test = FailedTest {
+                binary: self.binary.clone().unwrap_or_else(|| "?".to_owned()),
+                test: name.to_owned(),
+                rerun: None,
+            };
+            if !self.pending.contains(&test) {
+                self.pending.push(test);
+            }
+        } else if let Some(rest) = trimmed
+            .strip_prefix("error: test failed, to rerun pass `")
+            .or_else(|| trimmed.strip_prefix("error: doctest failed, to rerun pass `"))
+        {
+            let rerun = rest.trim_end_matches('`').to_owned();
+            if self.pending.is_empty() {
+                self.pending.push(FailedTest {
+                    binary: self.binary.clone().unwrap_or_else(|| "?".to_owned()),
+                    test: "(no failing test named: the binary crashed or could not start; see \
+                           its output)"
+                        .to_owned(),
+                    rerun: None,
+                });
+            }
+            for test in &mut self.pending {
+                test.rerun = Some(rerun.clone());
+            }
+            self.flush_pending();
+        } else if let Some(what) = trimmed.strip_prefix("error: could not compile ") {
+            self.failures.push(FailedTest {
+                binary: what.to_owned(),
+                test: "(does not compile)".to_owned(),
+                rerun: None,
+            });
+        } else if let Some(rest) = trimmed.strip_prefix("FAIL [") {
+            // cargo nextest: `FAIL [   0.004s] atlex-tests::password_session some::test`.
+            if let Some((_, name)) = rest.split_once("] ") {
+                let (binary, test) = name.split_once(' ').unwrap_or((name, ""));
+                let test = FailedTest {
+                    binary: binary.to_owned(),
+                    test: test.to_owned(),
+                    rerun: None,
+                };
+                if !self.failures.contains(&test) {
+                    self.failures.push(test);
+                }
+            }
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        self.failures.append(&mut self.pending);
+    }
+
+    /// The failing tests; when the run failed without naming any, one entry says so.
+    pub fn finish(mut self, success: bool) -> Vec<FailedTest> {
+        self.flush_pending();
+        if !success && self.failures.is_empty() {
+            self.failures.push(FailedTest {
+                binary: "cargo".to_owned(),
+                test: "(failed without naming a test; see its output above)".to_owned(),
+                rerun: None,
+            });
+        }
+        self.failures
+    }
+}
+
+/// `password_session` for `tests/password_session.rs (target/debug/deps/password_session-1a2b)`,
+/// `atlex unittests src/lib.rs` for `unittests src/lib.rs (target/debug/deps/atlex-1a2b)`.
+fn binary_label(running: &str) -> String {
+    let Some((source, path)) = running.rsplit_once(" (") else {
+        return running.to_owned();
+    };
+    let file = path
+        .trim_end_matches(')')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path);
+    let name = match file.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name,
+        _ => file,
+    };
+    if source.ends_with(&format!("/{name}.rs")) {
+        name.to_owned()
+    } else {
+        format!("{name} {source}")
+    }
+}
+
+/// A test that skipped itself because data it needs is missing, as noted in the file named by
+/// [`SKIP_REPORT_ENV`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedTest {
+    /// The test binary (`official_lexicons`).
+    pub binary: String,
+    /// The test (`official_lexicons_load_check_and_round_trip`).
+    pub test: String,
+    /// Why, and how to get the data.
+    pub reason: String,
+}
+
+/// Parses the skip report: one `binary<TAB>test<TAB>reason` line per skipped test (other lines
+/// are ignored); each test once.
+pub fn parse_skip_report(text: &str) -> Vec<SkippedTest> {
+    let mut skipped: Vec<SkippedTest> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(binary), Some(test), Some(reason)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let entry = SkippedTest {
+            binary: binary.to_owned(),
+            test: test.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if !skipped.contains(&entry) {
+            skipped.push(entry);
+        }
+    }
+    skipped
 }
 
 /// How a step ended, when it did not fail.
@@ -213,6 +473,11 @@ pub fn steps() -> Vec<Step> {
             run: doc_tests,
         },
         Step {
+            name: "examples",
+            fatal: false,
+            run: examples,
+        },
+        Step {
             name: "stop PDS",
             fatal: false,
             run: stop_pds,
@@ -243,6 +508,14 @@ pub enum Record {
 pub fn run(suite: &mut Suite<'_>) -> Result<()> {
     let steps = steps();
     let started = Instant::now();
+    // Tests note what they skip in this file (see `atlex_tests::data`); it is read for the
+    // summary.
+    let skip_report = suite.target_dir.join("xtask").join("skipped-tests.tsv");
+    let _ = std::fs::remove_file(&skip_report);
+    if let Some(dir) = skip_report.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    suite.set_env(SKIP_REPORT_ENV, skip_report.as_os_str());
     let mut records: Vec<Record> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let mut stopped = false;
@@ -284,7 +557,13 @@ pub fn run(suite: &mut Suite<'_>) -> Result<()> {
     suite.guards.clear();
     let total = started.elapsed().as_secs_f64();
     let names: Vec<&str> = steps.iter().map(|step| step.name).collect();
-    let _ = write!(suite.out, "{}", summary(&names, &records, total));
+    let details = Details {
+        skipped_tests: std::fs::read_to_string(&skip_report)
+            .map(|text| parse_skip_report(&text))
+            .unwrap_or_default(),
+        failed_tests: std::mem::take(&mut suite.failed_tests),
+    };
+    let _ = write!(suite.out, "{}", summary(&names, &records, &details, total));
     let _ = suite.out.flush();
     match failures.len() {
         0 => Ok(()),
@@ -308,8 +587,18 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// The summary table printed at the end of a run.
-pub fn summary(names: &[&str], records: &[Record], total: f64) -> String {
+/// What the summary lists besides the steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Details {
+    /// Tests that skipped themselves for missing data.
+    pub skipped_tests: Vec<SkippedTest>,
+    /// Tests that failed.
+    pub failed_tests: Vec<FailedTest>,
+}
+
+/// The summary printed at the end of a run: one line per step, then every skipped part (steps
+/// and tests, with the reason in full) and every failing test by name.
+pub fn summary(names: &[&str], records: &[Record], details: &Details, total: f64) -> String {
     let count = |want: fn(&Record) -> bool| records.iter().filter(|r| want(r)).count();
     let passed = count(|r| matches!(r, Record::Passed(_)));
     let failed = count(|r| matches!(r, Record::Failed(_)));
@@ -336,16 +625,73 @@ pub fn summary(names: &[&str], records: &[Record], total: f64) -> String {
         text.push_str(&line);
         text.push('\n');
     }
-    text.push_str(if failed == 0 {
-        "all steps passed\n"
+    let skipped_tests = &details.skipped_tests;
+    if skipped > 0 || !skipped_tests.is_empty() {
+        text.push_str(&format!(
+            "skipped ({skipped} step{}, {} test{}):\n",
+            if skipped == 1 { "" } else { "s" },
+            skipped_tests.len(),
+            if skipped_tests.len() == 1 { "" } else { "s" }
+        ));
+        for (name, record) in names.iter().zip(records) {
+            if let Record::Skipped(why) = record {
+                text.push_str(&format!("  step `{name}`: {why}\n"));
+            }
+        }
+        // Grouped by reason, then by binary, in the order they were noted.
+        let mut reasons: Vec<&str> = Vec::new();
+        for entry in skipped_tests {
+            if !reasons.contains(&entry.reason.as_str()) {
+                reasons.push(&entry.reason);
+            }
+        }
+        for reason in reasons {
+            text.push_str(&format!("  tests skipped because {reason}:\n"));
+            let of_reason: Vec<&SkippedTest> = skipped_tests
+                .iter()
+                .filter(|e| e.reason == reason)
+                .collect();
+            let mut binaries: Vec<&str> = Vec::new();
+            for entry in &of_reason {
+                if !binaries.contains(&entry.binary.as_str()) {
+                    binaries.push(&entry.binary);
+                }
+            }
+            for binary in binaries {
+                let tests: Vec<&str> = of_reason
+                    .iter()
+                    .filter(|e| e.binary == binary)
+                    .map(|e| e.test.as_str())
+                    .collect();
+                text.push_str(&format!("    {binary}: {}\n", tests.join(", ")));
+            }
+        }
+    }
+    let failed_tests = &details.failed_tests;
+    if !failed_tests.is_empty() {
+        text.push_str(&format!("failing tests ({}):\n", failed_tests.len()));
+        for test in failed_tests {
+            text.push_str(&format!("  {}: {}", test.binary, test.test));
+            if let Some(rerun) = &test.rerun {
+                text.push_str(&format!("  (rerun: cargo test {rerun})"));
+            }
+            text.push('\n');
+        }
+    }
+    if failed > 0 {
+        text.push_str("FAILED\n");
+    } else if skipped > 0 || !skipped_tests.is_empty() {
+        text.push_str("all steps passed; the skipped parts above did not run\n");
     } else {
-        "FAILED\n"
-    });
+        text.push_str("all steps passed\n");
+    }
     text
 }
 
-/// Step `lexicons`: `lexicons/official/` matches the pin, syncing from the shared folder when
-/// it can.
+/// Step `lexicons`: `lexicons/official/` matches the pin. When it is missing or stale it is
+/// synced, from the shared folder when it exists, else with git from the pinned commit. When
+/// it is missing and cannot be had (no shared folder, no network), the step is skipped locally
+/// (the codegen check and the tests that read the lexicons then skip too) and fails under CI.
 fn ensure_lexicons(suite: &mut Suite<'_>) -> Result<Outcome> {
     if suite.args.no_sync {
         return Ok(Outcome::Skipped("--no-sync".to_owned()));
@@ -353,7 +699,8 @@ fn ensure_lexicons(suite: &mut Suite<'_>) -> Result<Outcome> {
     let paths = LexiconPaths::new(&suite.root);
     let pin = Pin::load(&paths.pin_file)?;
     let official = paths.show(&paths.official);
-    let problem = match lexicons::status(&paths, &pin) {
+    let status = lexicons::status(&paths, &pin);
+    let problem = match &status {
         Status::Matches { files } => {
             return Ok(Outcome::Done(format!(
                 "{official} matches the pin ({files} files)"
@@ -364,31 +711,55 @@ fn ensure_lexicons(suite: &mut Suite<'_>) -> Result<Outcome> {
         Status::Unreadable(message) => format!("cannot be read ({message})"),
     };
     let shared_lexicons = suite.shared.join("lexicons");
-    if !shared_lexicons.is_dir() {
-        return Err(Error::new(format!(
-            "{official} {problem}: run `cargo xtask lexicons sync --from ../shared/lexicons` \
-             (or `cargo xtask lexicons sync` to fetch from GitHub); {} does not exist, so it \
-             was not synced automatically",
+    let source = if shared_lexicons.is_dir() {
+        suite.say(format_args!(
+            "{official} {problem}; syncing it from {} \
+             (`cargo xtask lexicons sync --from {0}`)",
             shared_lexicons.display()
-        )));
-    }
-    suite.say(format_args!(
-        "{official} {problem}; syncing it from {} \
-         (`cargo xtask lexicons sync --from {0}`)",
-        shared_lexicons.display()
-    ));
+        ));
+        SyncSource::Dir(shared_lexicons.clone())
+    } else {
+        let url = lexicons::resolve_git_url(None, suite.lexicons_git_url.as_deref(), &pin);
+        suite.say(format_args!(
+            "{official} {problem} and {} does not exist; fetching the pinned commit from {url} \
+             (`cargo xtask lexicons sync`)",
+            shared_lexicons.display()
+        ));
+        SyncSource::Git { url }
+    };
     let options = SyncOptions {
-        source: SyncSource::Dir(shared_lexicons),
+        source: source.clone(),
         allow_changes: false,
         force: false,
     };
-    let files = match lexicons::sync(&paths, &options, suite.out)? {
-        lexicons::SyncOutcome::UpToDate { files }
-        | lexicons::SyncOutcome::Replaced { files, .. } => files,
-    };
-    Ok(Outcome::Done(format!(
-        "synced {files} files into {official}"
-    )))
+    match lexicons::sync(&paths, &options, suite.out) {
+        Ok(
+            lexicons::SyncOutcome::UpToDate { files }
+            | lexicons::SyncOutcome::Replaced { files, .. },
+        ) => Ok(Outcome::Done(match source {
+            SyncSource::Dir(_) => format!("synced {files} files into {official}"),
+            SyncSource::Git { url } => format!("fetched {files} files from {url} into {official}"),
+        })),
+        Err(error) => {
+            let SyncSource::Git { url } = source else {
+                return Err(error);
+            };
+            let fix = lexicons::offline_fix(&pin);
+            if suite.ci || !matches!(status, Status::Missing) {
+                return Err(Error::new(format!(
+                    "{official} {problem} and fetching it from {url} failed; {fix}\n{error}"
+                )));
+            }
+            suite.say(format_args!("warning: {error}"));
+            suite.lexicons_missing = true;
+            Ok(Outcome::Skipped(format!(
+                "{official} is missing and could not be fetched from {url} (no network?), and \
+                 {} does not exist: the codegen check and the tests that read the lexicons \
+                 are skipped; {fix}",
+                shared_lexicons.display()
+            )))
+        }
+    }
 }
 
 /// What to do about `ATLEX_INTEROP_DIR`.
@@ -458,12 +829,21 @@ fn interop_data(suite: &mut Suite<'_>) -> Result<Outcome> {
 
 /// Step `codegen`: `cargo xtask codegen --check` (the generated SDK matches the lexicons).
 fn codegen_check(suite: &mut Suite<'_>) -> Result<Outcome> {
+    if suite.lexicons_missing {
+        return Ok(Outcome::Skipped(
+            "needs lexicons/official/, which is missing (see the lexicons step)".to_owned(),
+        ));
+    }
     let args = CodegenArgs {
         check: true,
         ..CodegenArgs::default()
     };
     let root = suite.root.clone();
-    crate::codegen::run(&root, &args, &mut *suite.out)?;
+    let auto = AutoSync {
+        local: suite.shared.join("lexicons"),
+        git_url: suite.lexicons_git_url.clone(),
+    };
+    crate::codegen::run_with(&root, &args, &auto, &mut *suite.out)?;
     Ok(Outcome::Done(
         "sdk/src/generated/ and the namespace features are fresh".to_owned(),
     ))
@@ -566,6 +946,121 @@ fn pds_unavailable(suite: &mut Suite<'_>, reason: String) -> Result<Outcome> {
     )))
 }
 
+/// The examples of `sdk/examples/` that the `examples` step runs, in order, with their
+/// arguments (the PDS URL, handle and password come from the environment).
+pub const EXAMPLES: &[(&str, &[&str])] = &[
+    ("post", &["Hello from the atlex examples"]),
+    (
+        "post",
+        &["A second post, so the listing below has two pages"],
+    ),
+    ("timeline", &["--page-size", "1", "--pages", "3"]),
+    ("upload_image", &[]),
+];
+
+/// The environment variables the examples read (besides `ATLEX_PDS_URL`).
+pub const EXAMPLE_HANDLE_ENV: &str = "ATLEX_HANDLE";
+/// See [`EXAMPLE_HANDLE_ENV`].
+pub const EXAMPLE_PASSWORD_ENV: &str = "ATLEX_PASSWORD";
+
+/// Step `examples`: on the reference PDS, create an account (`cargo run -p atlex-tests --bin
+/// pds-account`) and run each of [`EXAMPLES`] with it (`cargo run -p atlex --example NAME`);
+/// any non-zero exit fails the step.
+fn examples(suite: &mut Suite<'_>) -> Result<Outcome> {
+    if selects_package(&suite.args) || selects_targets(&suite.args) {
+        return Ok(Outcome::Skipped(
+            "a package or target selection was passed".to_owned(),
+        ));
+    }
+    let pds_url = suite
+        .child_env
+        .iter()
+        .find(|(name, _)| name == pds::PDS_URL_ENV)
+        .map(|(_, value)| value.clone())
+        .or_else(|| suite.pds_url.clone());
+    if pds_url.is_none() {
+        let why = "no reference PDS is running (see the reference PDS step)";
+        if suite.ci {
+            return Err(Error::new(format!("the examples cannot run: {why}")));
+        }
+        return Ok(Outcome::Skipped(format!("the examples did not run: {why}")));
+    }
+    let account_args: Vec<OsString> = ["run", "-q", "-p", "atlex-tests", "--bin", "pds-account"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    suite.say(format_args!(
+        "$ cargo run -q -p atlex-tests --bin pds-account"
+    ));
+    let output = Command::new(&suite.cargo)
+        .args(&account_args)
+        .envs(suite.child_env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&suite.root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| Error::new(format!("running cargo: {error}")))?;
+    if !output.status.success() {
+        return Err(Error::new(format!(
+            "creating an account on the reference PDS failed ({})",
+            output.status
+        )));
+    }
+    // `ATLEX_HANDLE=…` and `ATLEX_PASSWORD=…` lines; the password is passed on, never shown.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let (Some(handle), Some(password)) = (field(EXAMPLE_HANDLE_ENV), field(EXAMPLE_PASSWORD_ENV))
+    else {
+        return Err(Error::new(format!(
+            "pds-account printed no {EXAMPLE_HANDLE_ENV}=… and {EXAMPLE_PASSWORD_ENV}=… lines"
+        )));
+    };
+    suite.say(format_args!("account: {handle}"));
+    suite.set_env(EXAMPLE_HANDLE_ENV, &handle);
+    suite.set_env(EXAMPLE_PASSWORD_ENV, password);
+    let mut failed = Vec::new();
+    let mut ran = Vec::new();
+    for (name, args) in EXAMPLES {
+        let mut line: Vec<OsString> = ["run", "-q", "-p", "atlex", "--example", name, "--"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        line.extend(args.iter().map(OsString::from));
+        let started = Instant::now();
+        let result = suite.cargo(&line);
+        let took = started.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => ran.push(format!("{name} {took:.1}s")),
+            Err(error) => {
+                suite.say(format_args!("--- example {name}: FAILED: {error}"));
+                failed.push(FailedTest {
+                    binary: format!("example {name}"),
+                    test: format!("exited with an error ({error})"),
+                    rerun: None,
+                });
+            }
+        }
+    }
+    suite.unset_env(EXAMPLE_HANDLE_ENV);
+    suite.unset_env(EXAMPLE_PASSWORD_ENV);
+    if failed.is_empty() {
+        Ok(Outcome::Done(format!(
+            "{} runs against {handle} ({})",
+            ran.len(),
+            ran.join(", ")
+        )))
+    } else {
+        let names: Vec<String> = failed.iter().map(|f| f.binary.clone()).collect();
+        suite.failed_tests.extend(failed);
+        Err(Error::new(format!("failed: {}", names.join(", "))))
+    }
+}
+
 /// Step `stop PDS`: close the PDS's stdin, wait for it to exit (kill it after
 /// [`pds::STOP_GRACE`]) and stop pointing later commands at it.
 fn stop_pds(suite: &mut Suite<'_>) -> Result<Outcome> {
@@ -666,7 +1161,11 @@ fn feature_matrix(suite: &mut Suite<'_>) -> Result<Outcome> {
     for features in &sets {
         let label = features.as_deref().unwrap_or("(none)");
         let started = Instant::now();
-        let result = suite.cargo(&matrix_command(features.as_deref()));
+        let first_new = suite.failed_tests.len();
+        let result = suite.cargo_tests(&matrix_command(features.as_deref()));
+        for test in &mut suite.failed_tests[first_new..] {
+            test.binary = format!("{} (features: {label})", test.binary);
+        }
         let took = started.elapsed().as_secs_f64();
         let verdict = if result.is_ok() { "ok" } else { "FAILED" };
         suite.say(format_args!(
@@ -746,6 +1245,11 @@ pub fn plan(args: &TestArgs) -> Plan {
         if let Some(targets) = targets {
             line.push(targets.into());
         }
+        // Every test binary runs, however many fail before it, so the summary can name every
+        // failing test.
+        if !args.cargo_args.iter().any(|arg| arg == "--no-fail-fast") {
+            line.push("--no-fail-fast".into());
+        }
         line.extend(args.cargo_args.iter().cloned());
         if !args.harness_args.is_empty() {
             line.push("--".into());
@@ -773,7 +1277,7 @@ fn tests(suite: &mut Suite<'_>) -> Result<Outcome> {
         ));
     }
     let plan = plan(&suite.args);
-    suite.cargo(&plan.tests)?;
+    suite.cargo_tests(&plan.tests)?;
     Ok(Outcome::Done("passed".to_owned()))
 }
 
@@ -782,7 +1286,7 @@ fn tests(suite: &mut Suite<'_>) -> Result<Outcome> {
 fn doc_tests(suite: &mut Suite<'_>) -> Result<Outcome> {
     match plan(&suite.args).doc_tests {
         Some(args) => {
-            suite.cargo(&args)?;
+            suite.cargo_tests(&args)?;
             Ok(Outcome::Done("passed".to_owned()))
         }
         None => Ok(Outcome::Skipped(
@@ -828,6 +1332,7 @@ mod tests {
                 "reference PDS",
                 "tests",
                 "doc tests",
+                "examples",
                 "stop PDS",
                 "feature matrix"
             ]
@@ -1053,6 +1558,7 @@ mod tests {
                 Record::Failed(300.0),
                 Record::NotRun,
             ],
+            &Details::default(),
             301.3,
         );
         assert_eq!(
@@ -1062,26 +1568,219 @@ mod tests {
              \x20 skipped            codegen (--quick)\n\
              \x20 FAILED     300.0s  tests\n\
              \x20 not run            doc tests\n\
+             skipped (1 step, 0 tests):\n\
+             \x20 step `codegen`: --quick\n\
              FAILED\n"
         );
-        let text = summary(&["a"], &[Record::Passed(2.0)], 2.0);
-        assert!(text.ends_with("all steps passed\n"), "{text}");
+        let text = summary(&["a"], &[Record::Passed(2.0)], &Details::default(), 2.0);
+        assert!(text.ends_with("\nall steps passed\n"), "{text}");
         let long =
             "ATLEX_INTEROP_DIR is unset and /somewhere/interop does not exist: the tests skip";
-        let text = summary(&["a"], &[Record::Skipped(long.to_owned())], 2.0);
+        let text = summary(
+            &["a"],
+            &[Record::Skipped(long.to_owned())],
+            &Details::default(),
+            2.0,
+        );
         assert!(
             text.contains("(ATLEX_INTEROP_DIR is unset and /somewhere/interop does not e…)"),
+            "{text}"
+        );
+        // The table is short; the list below it has the reason in full.
+        assert!(text.contains(&format!("  step `a`: {long}\n")), "{text}");
+        assert!(
+            text.ends_with("all steps passed; the skipped parts above did not run\n"),
             "{text}"
         );
     }
 
     #[test]
+    fn summary_names_every_skipped_and_failing_test() {
+        let skipped = |binary: &str, test: &str, reason: &str| SkippedTest {
+            binary: binary.to_owned(),
+            test: test.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let details = Details {
+            skipped_tests: vec![
+                skipped("official_lexicons", "loads", "no lexicons"),
+                skipped("interop_syntax", "did", "no vectors"),
+                skipped("official_lexicons", "refs", "no lexicons"),
+                skipped("snapshots", "fixture_snapshots", "no lexicons"),
+            ],
+            failed_tests: vec![FailedTest {
+                binary: "password_session".to_owned(),
+                test: "tracing".to_owned(),
+                rerun: Some("-p atlex-tests --test password_session".to_owned()),
+            }],
+        };
+        let text = summary(&["tests"], &[Record::Failed(1.0)], &details, 1.0);
+        assert!(
+            text.ends_with(
+                "skipped (0 steps, 4 tests):\n\
+                 \x20 tests skipped because no lexicons:\n\
+                 \x20   official_lexicons: loads, refs\n\
+                 \x20   snapshots: fixture_snapshots\n\
+                 \x20 tests skipped because no vectors:\n\
+                 \x20   interop_syntax: did\n\
+                 failing tests (1):\n\
+                 \x20 password_session: tracing  (rerun: cargo test -p atlex-tests --test \
+                 password_session)\n\
+                 FAILED\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_skip_report_is_parsed_once_per_test() {
+        let report = "official_lexicons\tloads\tno lexicons; run x\n\
+                      garbage line\n\
+                      official_lexicons\tloads\tno lexicons; run x\n\
+                      e2e_pds\tlogin\tthe reference PDS is unavailable: a\tb\n";
+        assert_eq!(
+            parse_skip_report(report),
+            [
+                SkippedTest {
+                    binary: "official_lexicons".to_owned(),
+                    test: "loads".to_owned(),
+                    reason: "no lexicons; run x".to_owned(),
+                },
+                SkippedTest {
+                    binary: "e2e_pds".to_owned(),
+                    test: "login".to_owned(),
+                    reason: "the reference PDS is unavailable: a\tb".to_owned(),
+                },
+            ]
+        );
+    }
+
+    fn log(lines: &str, success: bool) -> Vec<FailedTest> {
+        let mut log = TestLog::default();
+        for line in lines.lines() {
+            log.line(line);
+        }
+        log.finish(success)
+    }
+
+    fn failed(binary: &str, test: &str, rerun: Option<&str>) -> FailedTest {
+        FailedTest {
+            binary: binary.to_owned(),
+            test: test.to_owned(),
+            rerun: rerun.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn failing_tests_are_named_with_their_binary() {
+        let output = "\
+   Compiling atlex-tests v0.1.0 (/repo/tests)
+     Running unittests src/lib.rs (target/debug/deps/atlex-0123456789abcdef)
+
+running 2 tests
+test xrpc::tests::ok ... ok
+test xrpc::tests::broken ... FAILED
+
+failures:
+
+---- xrpc::tests::broken stdout ----
+test xrpc::tests::fake ... FAILED (inside a message, not at the start: ignored)
+
+failures:
+    xrpc::tests::broken
+
+test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out
+error: test failed, to rerun pass `-p atlex --lib`
+     Running tests/password_session.rs (target/debug/deps/password_session-fedcba9876543210)
+
+running 1 test
+test tracing_records_calls_without_secrets ... FAILED
+test slow_one ... ok
+Running the second half (printed by a test)
+error: test failed, to rerun pass `-p atlex-tests --test password_session`
+     Running tests/crashes.rs (target/debug/deps/crashes-00ff00ff00ff00ff)
+error: test failed, to rerun pass `-p atlex-tests --test crashes`
+   Doc-tests atlex
+
+running 1 test
+test sdk/src/lib.rs - (line 12) ... FAILED
+error: doctest failed, to rerun pass `-p atlex --doc`
+error: could not compile `atlex-bench` (bench \"decode\") due to 1 previous error
+error: 4 targets failed:
+";
+        let failures = log(output, false);
+        assert_eq!(
+            failures,
+            [
+                failed(
+                    "atlex unittests src/lib.rs",
+                    "xrpc::tests::broken",
+                    Some("-p atlex --lib")
+                ),
+                failed(
+                    "password_session",
+                    "tracing_records_calls_without_secrets",
+                    Some("-p atlex-tests --test password_session")
+                ),
+                failed(
+                    "crashes",
+                    "(no failing test named: the binary crashed or could not start; see its \
+                     output)",
+                    Some("-p atlex-tests --test crashes")
+                ),
+                failed(
+                    "atlex doc tests",
+                    "sdk/src/lib.rs - (line 12)",
+                    Some("-p atlex --doc")
+                ),
+                failed(
+                    "`atlex-bench` (bench \"decode\") due to 1 previous error",
+                    "(does not compile)",
+                    None
+                ),
+            ]
+        );
+        assert_eq!(log("test a ... ok\n", true), []);
+        assert_eq!(
+            log("some error\n", false),
+            [failed(
+                "cargo",
+                "(failed without naming a test; see its output above)",
+                None
+            )]
+        );
+        assert_eq!(
+            log(
+                "        FAIL [   0.004s] atlex-tests::password_session a::test\n",
+                false
+            ),
+            [failed("atlex-tests::password_session", "a::test", None)]
+        );
+    }
+
+    #[test]
+    fn binary_labels() {
+        assert_eq!(
+            binary_label("unittests src/main.rs (target/debug/deps/xtask-0123456789abcdef)"),
+            "xtask unittests src/main.rs"
+        );
+        assert_eq!(
+            binary_label("tests/suite.rs (target/debug/deps/suite-0123456789abcdef)"),
+            "suite"
+        );
+        assert_eq!(binary_label("something else"), "something else");
+    }
+
+    #[test]
     fn default_plan_runs_all_targets_then_doc_tests() {
         let plan = plan(&TestArgs::default());
-        assert_eq!(plan.tests, line(&["test", "--workspace", "--all-targets"]));
+        assert_eq!(
+            plan.tests,
+            line(&["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        );
         assert_eq!(
             plan.doc_tests,
-            Some(line(&["test", "--workspace", "--doc"]))
+            Some(line(&["test", "--workspace", "--doc", "--no-fail-fast"]))
         );
     }
 
@@ -1161,13 +1860,21 @@ mod tests {
                 "run",
                 "--workspace",
                 "--all-targets",
+                "--no-fail-fast",
                 "--",
                 "--ignored"
             ])
         );
         assert_eq!(
             plan.doc_tests,
-            Some(line(&["test", "--workspace", "--doc", "--", "--ignored"]))
+            Some(line(&[
+                "test",
+                "--workspace",
+                "--doc",
+                "--no-fail-fast",
+                "--",
+                "--ignored"
+            ]))
         );
     }
 

@@ -111,17 +111,103 @@ fn stale_lexicons_are_resynced() {
 }
 
 #[test]
-fn without_a_shared_folder_the_step_says_what_to_run() {
+fn offline_without_a_shared_folder_the_step_skips_and_says_what_to_run() {
     let (root, _shared) = setup();
     let nowhere = root.path().join("no-shared");
-    let (result, _, _) = run_step("lexicons", root.path(), &nowhere, |_| {});
+    // The pin's git URL (`example.invalid`) cannot be fetched: the offline case.
+    let (result, _, out) = run_step("lexicons", root.path(), &nowhere, |_| {});
+    let Ok(Outcome::Skipped(note)) = result else {
+        panic!("expected a skip, got {result:?}");
+    };
+    assert!(note.contains("lexicons/official is missing"), "{note}");
+    assert!(
+        note.contains("run `cargo xtask lexicons sync --from DIR`"),
+        "{note}"
+    );
+    assert!(
+        note.contains("tests that read the lexicons are skipped"),
+        "{note}"
+    );
+    assert!(out.contains("fetching the pinned commit from"), "{out}");
+    assert!(!root.path().join("lexicons/official").exists());
+
+    // Then the codegen check is skipped, naming why.
+    let (result, _, _) = run_step("codegen", root.path(), &nowhere, |suite| {
+        suite.lexicons_missing = true;
+    });
+    assert!(
+        matches!(&result, Ok(Outcome::Skipped(note)) if note.contains("lexicons/official/")),
+        "{result:?}"
+    );
+
+    // Under CI=true it is a failure.
+    let (result, _, _) = run_step("lexicons", root.path(), &nowhere, |suite| suite.ci = true);
     let error = result.unwrap_err();
     assert!(error.contains("lexicons/official is missing"), "{error}");
     assert!(
-        error.contains("cargo xtask lexicons sync --from ../shared/lexicons"),
+        error.contains("cargo xtask lexicons sync --from DIR"),
         "{error}"
     );
-    assert!(!root.path().join("lexicons/official").exists());
+}
+
+#[test]
+fn without_a_shared_folder_the_lexicons_are_fetched_with_git() {
+    let (root, shared) = setup();
+    let upstream = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(upstream.path())
+            .output()
+            .expect("git must be installed to run these tests");
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "--quiet"]);
+    copy_dir(
+        &shared.path().join("lexicons"),
+        &upstream.path().join("lexicons"),
+    );
+    git(&["add", "-A"]);
+    git(&["commit", "--quiet", "-m", "lexicons"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let paths = LexiconPaths::new(root.path());
+    let mut pin = Pin::load(&paths.pin_file).unwrap();
+    pin.source.commit = commit;
+    pin.write(&paths.pin_file).unwrap();
+
+    let nowhere = root.path().join("no-shared");
+    let (result, _, out) = run_step("lexicons", root.path(), &nowhere, |suite| {
+        suite.lexicons_git_url = Some(upstream.path().display().to_string());
+    });
+    let Ok(Outcome::Done(note)) = result else {
+        panic!("expected the fetch to work, got {result:?}\n{out}");
+    };
+    assert!(note.starts_with("fetched 2 files from "), "{note}");
+    assert_eq!(
+        tree::hash_tree(&paths.official).unwrap(),
+        tree::hash_tree(&shared.path().join("lexicons")).unwrap()
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -178,9 +264,42 @@ fn missing_interop_data_fails_only_under_ci() {
 }
 
 #[test]
-fn the_codegen_step_needs_the_lexicons() {
+fn codegen_syncs_missing_lexicons_or_names_the_command_offline() {
     let (root, shared) = setup();
-    let (result, _, _) = run_step("codegen", root.path(), shared.path(), |_| {});
-    let error = result.unwrap_err();
-    assert!(error.contains("run `cargo xtask lexicons sync"), "{error}");
+    let args = xtask::codegen::CodegenArgs::default();
+    // Offline (no local copy, the pinned URL unreachable): the error names the fix.
+    let offline = xtask::lexicons::AutoSync {
+        local: root.path().join("no-shared/lexicons"),
+        git_url: None,
+    };
+    let mut out = Vec::new();
+    let error = xtask::codegen::run_with(root.path(), &args, &offline, &mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("lexicons/official is missing and fetching the pinned lexicons"),
+        "{error}"
+    );
+    assert!(
+        error.contains("run `cargo xtask lexicons sync --from DIR`"),
+        "{error}"
+    );
+    assert!(!root.path().join("lexicons/official").exists());
+
+    // With a local copy, it is synced first (these two files are not lexicons, so generation
+    // then fails on them: the sync is what is tested here).
+    let local = xtask::lexicons::AutoSync {
+        local: shared.path().join("lexicons"),
+        git_url: None,
+    };
+    let mut out = Vec::new();
+    let result = xtask::codegen::run_with(root.path(), &args, &local, &mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("lexicons/official is missing"), "{out}");
+    assert!(out.contains("synced 2 files"), "{out}");
+    assert!(result.is_err());
+    assert_eq!(
+        tree::hash_tree(&root.path().join("lexicons/official")).unwrap(),
+        tree::hash_tree(&shared.path().join("lexicons")).unwrap()
+    );
 }

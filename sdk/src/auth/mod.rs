@@ -33,6 +33,7 @@ pub use store::postgres::{PostgresStore, PostgresStoreOptions};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisStore, RedisStoreOptions};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::sqlite::{SqliteStore, SqliteStoreOptions};
 pub use store::{
     BoxFuture, DEFAULT_LOCK_TIMEOUT, LeaseState, SessionData, SessionStore, StoreError,
