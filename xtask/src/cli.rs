@@ -610,13 +610,15 @@ Benchmarks:
               list_records::Output + TryFromUnknown (>= 4x)
   client      getSession through an authenticated client vs bare reqwest, local server
               (throughput >= 0.8x sequential; 16 concurrent shown)
+  identity    cold `resolve` against local DNS + well-known + PLC servers vs the sum of the
+              legs alone (>= 1.5x, aim 1.8); cached resolve calls/s shown
   compile     crate-only debug build of atlex (app-bsky, chat-bsky, tools-ozone) vs
               atrium-api (ozone), median of 3 alternating rounds (ratio <= 1.0, aim 0.6)
   codegen     release `xtask codegen --check` over the official lexicons (<= 1 s wall)
   stores      per session store: get, set, lock+unlock median and p99; calls/s through a
               session vs MemoryStore (>= 0.9x; lock p99 <= 5 ms on PostgreSQL and Redis)
 
-decode, list-page and client are criterion benchmarks in tests/bench (package atlex-bench).
+decode, list-page, client and identity are criterion benchmarks in tests/bench (package atlex-bench).
 Everything is written under target/atlex-bench/ (the table also to summary.txt there).
 
 Options:
