@@ -1066,9 +1066,10 @@ mod sessions {
             .unwrap();
         let takeover = Duration::from_millis(u64::try_from(first.saturating_sub(killed)).unwrap());
         println!(
-            "{}: holder killed inside the lock (lease {lease:?}): taken over after {takeover:?}; \
+            "{}: holder killed inside the lock (lease {lease:?}): taken over after {:.2} s; \
              {} calls ok, {} failed, {} refreshes, {} reuses",
             kind.name(),
+            takeover.as_secs_f64(),
             result.ok,
             result.failed + result.transient,
             pds.refreshes(),

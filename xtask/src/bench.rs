@@ -9,10 +9,13 @@
 //! | `identity`  | cached `resolve` (calls/s, shown); cold `resolve` against local DNS + well-known + PLC servers (20/20/5 ms delays) vs the sum of the legs alone | ≥ 1.5× (aim 1.8) |
 //! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
 //! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
-//! | `stores`    | per session store: `get`, `set`, lock+unlock median and p99; calls/s through a session vs `MemoryStore` | ≥ 0.9×; lock p99 ≤ 5 ms (PostgreSQL, Redis) |
+//! | `stores`    | per session store: `get`, `set`, lock+unlock median and p99; calls/s through a session vs `MemoryStore`; the cross-process refresh run's wall time; the delay a holder killed inside the lock causes | ≥ 0.9×; lock p99 ≤ 5 ms (PostgreSQL, Redis); delay ≤ 5 s |
 //!
 //! `stores` is a plain timing binary (`tests/bench/benches/stores.rs`); its table is printed as
-//! it runs and its misses are listed in the summary notes.
+//! it runs and its misses are listed in the summary notes. Then the two cross-process tests
+//! that measure (`tests/tests/store_processes.rs`: the 8 processes × 50 tasks shared-session
+//! run, and a lock holder `SIGKILL`ed before its refresh) run again with their output shown,
+//! and their wall time and takeover delay are printed as one more table per store.
 //! `decode`, `list-page`, `client` and `identity` are criterion benchmarks in `tests/bench` (package
 //! `atlex-bench`); they write their estimates under a fresh `CRITERION_HOME`
 //! (`target/atlex-bench/criterion`, emptied first, so every number in the table comes from
@@ -1116,8 +1119,131 @@ fn run_stores(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write) 
             .push("stores: a target was missed (MISSED lines above)".to_owned()),
         _ => return Err(Error::new(format!("`{text}` failed ({status})"))),
     }
+    run_store_processes(env, report, out)?;
     report.load(Load::read(), "stores end");
     Ok(())
+}
+
+/// The longest a holder killed inside the lock may delay the others: "a few seconds, not a
+/// whole default lease" (the default lease of the shared stores is 5 s).
+const TAKEOVER_LIMIT_S: f64 = 5.0;
+
+/// One store's cross-process rows, read from the output of `tests/tests/store_processes.rs`.
+#[derive(Default)]
+struct ProcessRow {
+    /// The shared-session run: calls ok, refreshes, reuses, wall (as printed, `6.9 s`).
+    run: Option<[String; 4]>,
+    /// Seconds from the `SIGKILL` of the lock holder to the next refresh the server saw.
+    takeover: Option<f64>,
+}
+
+/// Runs the cross-process tests that measure (the 8 processes × 50 tasks shared-session run
+/// and the holder killed inside the lock) and prints their wall time and takeover delay per
+/// store. They are the tests of `tests/tests/store_processes.rs` themselves, run once more with
+/// their output shown (the test profile: the times are set by the run's length and the
+/// lease, not by optimisation), so the benchmark and the proof are one piece of code.
+fn run_store_processes(env: &Env, report: &mut Report, out: &mut dyn Write) -> Result<()> {
+    let mut command = env.cargo();
+    command.args([
+        "test",
+        "-p",
+        "atlex-tests",
+        "--test",
+        "store_processes",
+        "--",
+        "--nocapture",
+        "--test-threads=1",
+        "sessions::shared_session_across_processes",
+        "sessions::killed_holder_before_refresh",
+    ]);
+    let text = shown(&command);
+    let _ = writeln!(out, "\n$ {text}");
+    let _ = out.flush();
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .context(|| format!("running `{text}`"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let _ = out.write_all(stdout.as_bytes());
+    let rows = parse_store_processes(&stdout);
+    let _ = writeln!(
+        out,
+        "\n| store | cross-process run: 8 processes × 50 tasks, 6 s of calls (wall) | calls ok | refreshes | reuses | holder killed inside the lock (2 s lease): others delayed |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (store, row) in &rows {
+        let [ok, refreshes, reuses, wall] = row
+            .run
+            .clone()
+            .unwrap_or_else(|| std::array::from_fn(|_| "–".to_owned()));
+        let takeover = row
+            .takeover
+            .map_or_else(|| "–".to_owned(), |s| format!("{s:.2} s"));
+        let _ = writeln!(
+            out,
+            "| {store} | {wall} | {ok} | {refreshes} | {reuses} | {takeover} |"
+        );
+        if let Some(seconds) = row.takeover
+            && seconds > TAKEOVER_LIMIT_S
+        {
+            report.notes.push(format!(
+                "stores: MISSED {store}: a killed lock holder delayed the others {seconds:.2} s \
+                 (target ≤ {TAKEOVER_LIMIT_S} s)"
+            ));
+        }
+    }
+    if !output.status.success() {
+        report.notes.push(format!(
+            "stores: MISSED the cross-process tests failed ({}): see their output above",
+            output.status
+        ));
+    } else if rows.is_empty() {
+        report
+            .notes
+            .push("stores: the cross-process tests printed no rows".to_owned());
+    }
+    Ok(())
+}
+
+/// Reads the shared-session table rows (`| store | 8 × 50 | ok | transient | failed |
+/// refreshes | reuses | kept | wall |`) and the takeover lines (`store: holder killed inside
+/// the lock (…): taken over after 1.23 s; …`) that the cross-process tests print.
+fn parse_store_processes(stdout: &str) -> Vec<(String, ProcessRow)> {
+    fn entry<'a>(rows: &'a mut Vec<(String, ProcessRow)>, store: &str) -> &'a mut ProcessRow {
+        let at = match rows.iter().position(|(name, _)| name == store) {
+            Some(at) => at,
+            None => {
+                rows.push((store.to_owned(), ProcessRow::default()));
+                rows.len() - 1
+            }
+        };
+        &mut rows[at].1
+    }
+    let mut rows = Vec::new();
+    for line in stdout.lines() {
+        if let Some(at) = line.find(": holder killed inside the lock") {
+            let store = line[..at].split_whitespace().last().unwrap_or("");
+            entry(&mut rows, store).takeover = line[at..]
+                .split_once("taken over after ")
+                .and_then(|(_, rest)| rest.split_once(" s"))
+                .and_then(|(number, _)| number.trim().parse::<f64>().ok());
+        } else if let Some(at) = line.find("| ") {
+            let cells: Vec<&str> = line[at..]
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
+            if let [store, shape, ok, _, _, refreshes, reuses, _, wall] = cells.as_slice()
+                && shape.contains('×')
+                && ok.parse::<u64>().is_ok()
+            {
+                entry(&mut rows, store).run =
+                    Some([ok, refreshes, reuses, wall].map(|cell| (*cell).to_owned()));
+            }
+        }
+    }
+    rows
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1260,6 +1386,26 @@ fn count_json(dir: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_process_rows_are_read() {
+        let stdout = "running 8 tests\n\
+            test sessions::shared_session_across_processes_file ... | store | processes × tasks | calls ok | transient | failed | refreshes | reuses | session kept | wall |\n\
+            |---|---|---|---|---|---|---|---|---|\n\
+            | file | 8 × 50 | 11800 | 0 | 0 | 3 | 0 | true | 7.4 s |\n\
+            ok\n\
+            test sessions::killed_holder_before_refresh_file ... file: holder killed inside the lock (lease 2s): taken over after 1.87 s; 9000 calls ok, 0 failed, 2 refreshes, 0 reuses\n\
+            ok\n";
+        let rows = parse_store_processes(stdout);
+        assert_eq!(rows.len(), 1);
+        let (store, row) = &rows[0];
+        assert_eq!(store, "file");
+        assert_eq!(
+            row.run,
+            Some(["11800", "3", "0", "7.4 s"].map(str::to_owned))
+        );
+        assert_eq!(row.takeover, Some(1.87));
+    }
 
     #[test]
     fn names_round_trip() {
