@@ -23,7 +23,7 @@
 //! ```
 //! use atlex_types::crypto::{Algorithm, PrivateKey, PublicKey};
 //!
-//! let key = PrivateKey::generate(Algorithm::K256);
+//! let key = PrivateKey::generate(Algorithm::K256)?;
 //! let public = key.public_key();
 //! let did_key = public.to_did_key();
 //! assert!(did_key.starts_with("did:key:zQ3s"));
@@ -139,6 +139,9 @@ pub enum KeyError {
     /// The private key bytes are not a valid scalar for the curve.
     #[error("invalid {0} private key (it must be 32 bytes, non-zero and below the curve order)")]
     InvalidPrivateKey(Algorithm),
+    /// The operating system's random source failed while generating a key.
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
 }
 
 /// Why a signature did not verify.
@@ -346,22 +349,22 @@ pub struct PrivateKey {
 impl PrivateKey {
     /// A new random key from the operating system's CSPRNG.
     ///
-    /// # Panics
-    ///
-    /// When the operating system has no random source (the same condition under which
-    /// `getrandom` itself cannot work); the chance that 32 random bytes are not a valid scalar
-    /// sixteen times in a row is below 2⁻¹⁰⁰⁰.
-    #[allow(clippy::expect_used)] // no input: only a broken OS RNG can fail here
-    pub fn generate(algorithm: Algorithm) -> PrivateKey {
+    /// Fails only when the operating system's random source does ([`KeyError::Random`]); the
+    /// chance that 32 random bytes are not a valid scalar sixteen times in a row is below
+    /// 2⁻¹⁰⁰⁰, and is reported the same way.
+    pub fn generate(algorithm: Algorithm) -> Result<PrivateKey, KeyError> {
         let mut bytes = [0u8; 32];
         for _ in 0..16 {
-            getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+            getrandom::fill(&mut bytes).map_err(|error| KeyError::Random(error.to_string()))?;
             if let Ok(key) = PrivateKey::from_bytes(algorithm, &bytes) {
                 bytes.fill(0);
-                return key;
+                return Ok(key);
             }
         }
-        panic!("the operating system's random source returned sixteen invalid scalars");
+        bytes.fill(0);
+        Err(KeyError::Random(
+            "sixteen draws in a row were not valid scalars".to_owned(),
+        ))
     }
 
     /// Reads a 32-byte big-endian scalar.
@@ -462,7 +465,7 @@ mod tests {
     #[test]
     fn round_trips_and_signs_low_s() {
         for algorithm in [Algorithm::P256, Algorithm::K256] {
-            let key = PrivateKey::generate(algorithm);
+            let key = PrivateKey::generate(algorithm).unwrap();
             let public = key.public_key();
             let text = public.to_did_key();
             assert_eq!(PublicKey::from_did_key(&text).unwrap(), public);
@@ -526,7 +529,7 @@ mod tests {
         ));
         assert!(PrivateKey::from_bytes(Algorithm::P256, &[0u8; 32]).is_err());
         assert!(PrivateKey::from_bytes(Algorithm::P256, &[1u8; 31]).is_err());
-        let key = PrivateKey::generate(Algorithm::P256).public_key();
+        let key = PrivateKey::generate(Algorithm::P256).unwrap().public_key();
         assert_eq!(
             key.verify(b"m", &[1u8; 70]),
             Err(SignatureError::Length(70))
