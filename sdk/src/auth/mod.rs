@@ -10,10 +10,15 @@
 //!   [`PasswordSession::login_with_resolver`] logs in by handle or DID, finding the PDS through
 //!   an [`IdentityResolver`](crate::identity::IdentityResolver).
 //!
+//! * [`oauth::OAuthClient`] — atproto OAuth (PAR, PKCE, DPoP-bound tokens): an app's
+//!   client metadata and keys, the authorization flow, and [`oauth::OAuthSession`]s refreshed
+//!   by the same engine.
+//!
 //! Credentials are held as [`Secret`]s, which never print.
 
 pub(crate) mod jwt;
 mod login;
+pub mod oauth;
 pub mod password;
 pub mod refresh;
 pub mod store;

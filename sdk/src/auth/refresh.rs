@@ -85,6 +85,14 @@ pub trait Refreshable: Send + Sync + 'static {
     /// Ends `stored` at the server. `Ok` when the server ended it or says it was already dead;
     /// an error when it could not be told.
     fn revoke<'a>(&'a self, stored: &'a Self::Stored) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Called after refreshed credentials were written to the store (for session events).
+    /// The default does nothing.
+    fn persisted(&self, _stored: &Self::Stored) {}
+
+    /// Called when the engine ended the session because the server rejected its credentials
+    /// or it was gone from the store (for session events). The default does nothing.
+    fn ended(&self, _reason: &str) {}
 }
 
 /// One generation of a session's credentials, with when to refresh it.
@@ -389,6 +397,7 @@ impl<K: Refreshable> Inner<K> {
             .map_err(AuthError::Store)?;
         let Some((data, stored)) = self.load().await? else {
             self.end();
+            self.kind.ended("the session is no longer in the store");
             return Err(AuthError::SessionExpired {
                 reason: format!(
                     "{} is no longer in the store (deleted by another process or logged out \
@@ -421,6 +430,7 @@ impl<K: Refreshable> Inner<K> {
                         "could not remove the rejected session from the store"),
                 }
                 self.end();
+                self.kind.ended(&reason);
                 Err(AuthError::SessionExpired {
                     reason: format!("the server rejected the credentials: {reason}"),
                 })
@@ -464,7 +474,9 @@ impl<K: Refreshable> Inner<K> {
             }
         };
         if swapped {
-            return Ok(self.adopt(renewed));
+            let current = self.adopt(renewed);
+            self.kind.persisted(&current.stored);
+            return Ok(current);
         }
         // The stored value changed under the lock: someone wrote without it (a login on
         // another device of the same key, a logout). Take what is there now.

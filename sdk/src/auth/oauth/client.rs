@@ -1,0 +1,945 @@
+//! [`OAuthClient`]: the app-level object (built once), the authorization flow, restore and
+//! revoke.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlex_types::{AtIdentifier, Did};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use url::Url;
+
+use super::dpop::NonceCache;
+use super::error::{DeleteCause, OAuthError};
+use super::jose::{Es256Key, PrivateJwk, random_b64url, sha256_b64url};
+use super::keyset::Keyset;
+use super::metadata::{
+    ATPROTO_SCOPE, AuthMethod, AuthorizationServerMetadata, ClientMetadata, check_issuer,
+    check_oauth_url, is_valid_scope, scope_contains,
+};
+use super::server::{Context, TokenSet};
+use super::session::{Events, OAuthSession, SessionEvent, SessionInfo, StoredSession, session_key};
+use crate::auth::refresh::unix_now;
+use crate::auth::store::{DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
+use crate::identity::{HandleStatus, IdentityResolver};
+use crate::net::fetch::Fetcher;
+use crate::xrpc::{Client, Secret};
+
+/// How long a pending authorization (the state of an unfinished sign-in) is kept by default.
+pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(10 * 60);
+/// The session id used when the app names none.
+pub const DEFAULT_SESSION_ID: &str = "default";
+/// The store key prefix of pending authorizations.
+const STATE_PREFIX: &str = "oauth-state:";
+
+/// Options of one [`OAuthClient::authorize`].
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeOptions {
+    /// The scope to request (a subset of the client metadata's scope; default: all of it).
+    pub scope: Option<String>,
+    /// State the app wants back at the callback (never sent to the server: it stays in the
+    /// state store).
+    pub app_state: Option<String>,
+    /// `prompt` (`login`, `consent`, `select_account`, `none`, `create`).
+    pub prompt: Option<String>,
+    /// `ui_locales`.
+    pub ui_locales: Option<String>,
+    /// `display`.
+    pub display: Option<String>,
+    /// The redirect URI (one of the registered ones; default the first).
+    pub redirect_uri: Option<String>,
+    /// The session id to store the session under (several sessions per account; default
+    /// [`DEFAULT_SESSION_ID`]). Letters, digits, `-`, `_`, `.`; at most 64.
+    pub session_id: Option<String>,
+}
+
+impl AuthorizeOptions {
+    /// Default options.
+    pub fn new() -> AuthorizeOptions {
+        AuthorizeOptions::default()
+    }
+
+    /// Sets the scope.
+    #[must_use]
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.to_owned());
+        self
+    }
+
+    /// Sets the app state.
+    #[must_use]
+    pub fn app_state(mut self, state: &str) -> Self {
+        self.app_state = Some(state.to_owned());
+        self
+    }
+
+    /// Sets `prompt`.
+    #[must_use]
+    pub fn prompt(mut self, prompt: &str) -> Self {
+        self.prompt = Some(prompt.to_owned());
+        self
+    }
+
+    /// Sets `ui_locales`.
+    #[must_use]
+    pub fn ui_locales(mut self, locales: &str) -> Self {
+        self.ui_locales = Some(locales.to_owned());
+        self
+    }
+
+    /// Sets the redirect URI.
+    #[must_use]
+    pub fn redirect_uri(mut self, uri: &str) -> Self {
+        self.redirect_uri = Some(uri.to_owned());
+        self
+    }
+
+    /// Sets the session id.
+    #[must_use]
+    pub fn session_id(mut self, id: &str) -> Self {
+        self.session_id = Some(id.to_owned());
+        self
+    }
+}
+
+/// The query parameters of the redirect back to the app.
+#[derive(Clone, Default)]
+pub struct CallbackParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl CallbackParams {
+    /// From a query string (`state=…&iss=…&code=…`, with or without the leading `?`).
+    pub fn from_query(query: &str) -> CallbackParams {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        CallbackParams {
+            pairs: url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    /// From the full redirect URL.
+    pub fn from_url(url: &Url) -> CallbackParams {
+        CallbackParams::from_query(url.query().unwrap_or(""))
+    }
+
+    /// From name/value pairs (e.g. a web framework's parsed query).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> CallbackParams {
+        CallbackParams {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `code` and `state` are secrets; the names are enough.
+        f.debug_struct("CallbackParams")
+            .field(
+                "names",
+                &self
+                    .pairs
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A successful callback: the client for the new session and the app's state.
+#[derive(Debug)]
+pub struct Authorized {
+    /// An XRPC client authenticated by the new session (typed calls, `get`/`post`, blobs).
+    pub client: Client,
+    /// The state the app passed to [`OAuthClient::authorize`].
+    pub app_state: Option<String>,
+    /// The session (account, granted scope, PDS).
+    pub session: SessionInfo,
+}
+
+/// A pending authorization, stored under its `state` until the callback (single use).
+#[derive(Serialize, Deserialize)]
+struct PendingAuthorization {
+    version: u32,
+    issuer: String,
+    dpop_key: PrivateJwk,
+    auth_method: AuthMethod,
+    verifier: Secret,
+    redirect_uri: String,
+    /// The DID the flow started from (handle or DID input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_did: Option<Did>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_state: Option<String>,
+    session_id: String,
+}
+
+/// Builds an [`OAuthClient`].
+pub struct OAuthClientBuilder {
+    metadata: ClientMetadata,
+    keyset: Option<Keyset>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    states: Option<Arc<dyn SessionStore>>,
+    resolver: Option<IdentityResolver>,
+    allow_http: bool,
+    state_ttl: Duration,
+    xrpc: Option<Client>,
+}
+
+impl OAuthClientBuilder {
+    /// The keyset of a confidential client (required for `private_key_jwt`).
+    pub fn keyset(mut self, keyset: Keyset) -> Self {
+        self.keyset = Some(keyset);
+        self
+    }
+
+    /// Where sessions are kept (required). Any store: memory, file, SQLite, PostgreSQL,
+    /// Redis, optionally encrypted.
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
+        self
+    }
+
+    /// Where pending authorizations are kept (default: the session store). They expire after
+    /// [`state_ttl`](Self::state_ttl).
+    pub fn state_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.states = Some(store);
+        self
+    }
+
+    /// How long a pending authorization lives (default [`DEFAULT_STATE_TTL`]).
+    pub fn state_ttl(mut self, ttl: Duration) -> Self {
+        self.state_ttl = ttl;
+        self
+    }
+
+    /// The identity resolver (default: [`IdentityResolver`] with default settings and this
+    /// builder's `allow_http`). Configure its PLC URL and handle methods for development.
+    pub fn identity_resolver(mut self, resolver: IdentityResolver) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Allows plain `http` for metadata, authorization servers, PDSs and endpoints
+    /// (development against a local PDS only; default off).
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// The XRPC client whose HTTP settings (timeouts, retries, user agent) the session
+    /// clients use (default: a client with default settings).
+    pub fn xrpc_client(mut self, client: Client) -> Self {
+        self.xrpc = Some(client);
+        self
+    }
+
+    /// Validates the metadata and keyset and builds the client.
+    pub fn build(self) -> Result<OAuthClient, OAuthError> {
+        self.metadata.validate()?;
+        if self.metadata.is_confidential() && self.keyset.is_none() {
+            return Err(OAuthError::InvalidKeyset {
+                reason: "a confidential client (`private_key_jwt`) needs a keyset".to_owned(),
+            });
+        }
+        if let (Some(keyset), Some(jwks)) = (&self.keyset, &self.metadata.jwks) {
+            let listed: Vec<&str> = jwks
+                .get("keys")
+                .and_then(Value::as_array)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| k.get("kid").and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(first) = keyset.first()
+                && !listed.contains(&first.kid())
+            {
+                return Err(OAuthError::InvalidKeyset {
+                    reason: format!("the key {:?} is not in the metadata's `jwks`", first.kid()),
+                });
+            }
+        }
+        let sessions = self.sessions.ok_or_else(|| OAuthError::InvalidRequest {
+            reason: "the OAuth client needs a session store".to_owned(),
+        })?;
+        let states = self.states.unwrap_or_else(|| Arc::clone(&sessions));
+        let resolver = match self.resolver {
+            Some(resolver) => resolver,
+            None => IdentityResolver::builder()
+                .allow_http(self.allow_http)
+                .build()?,
+        };
+        let fetcher = Fetcher::builder()
+            .allow_http(self.allow_http)
+            .max_body(super::server::MAX_METADATA_BYTES)
+            .build()
+            .map_err(|error| OAuthError::InvalidRequest {
+                reason: error.to_string(),
+            })?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(super::server::REQUEST_TIMEOUT)
+            .user_agent(concat!("atlex/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|error| OAuthError::InvalidRequest {
+                reason: format!("cannot build the HTTP client: {error}"),
+            })?;
+        let (events, _) = broadcast::channel(256);
+        Ok(OAuthClient {
+            inner: Arc::new(Inner {
+                ctx: Arc::new(Context {
+                    metadata: self.metadata,
+                    keyset: self.keyset,
+                    resolver,
+                    fetcher,
+                    http,
+                    allow_http: self.allow_http,
+                    nonces: Arc::new(NonceCache::new()),
+                }),
+                sessions,
+                states,
+                state_ttl: self.state_ttl,
+                xrpc: self.xrpc,
+                events,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    ctx: Arc<Context>,
+    sessions: Arc<dyn SessionStore>,
+    states: Arc<dyn SessionStore>,
+    state_ttl: Duration,
+    xrpc: Option<Client>,
+    events: Events,
+}
+
+/// The atproto OAuth client of an app. Build it once ([`OAuthClient::builder`]) and share it
+/// (clones share everything). See the [module docs](super) for the flow.
+#[derive(Clone)]
+pub struct OAuthClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.inner.ctx.metadata.client_id)
+            .field("allow_http", &self.inner.ctx.allow_http)
+            .field("confidential", &self.inner.ctx.keyset.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_session_id(id: &str) -> Result<(), OAuthError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(OAuthError::InvalidRequest {
+            reason: "a session id is 1–64 letters, digits, `-`, `_` or `.`".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl OAuthClient {
+    /// Starts a builder for a client with `metadata`.
+    pub fn builder(metadata: ClientMetadata) -> OAuthClientBuilder {
+        OAuthClientBuilder {
+            metadata,
+            keyset: None,
+            sessions: None,
+            states: None,
+            resolver: None,
+            allow_http: false,
+            state_ttl: DEFAULT_STATE_TTL,
+            xrpc: None,
+        }
+    }
+
+    /// The client metadata.
+    pub fn metadata(&self) -> &ClientMetadata {
+        &self.inner.ctx.metadata
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.inner.ctx.metadata.client_id
+    }
+
+    /// The metadata document a discoverable client serves at its `client_id` (status 200,
+    /// `Content-Type: application/json`, no redirect).
+    pub fn client_metadata_document(&self) -> Value {
+        self.inner.ctx.metadata.to_document()
+    }
+
+    /// The public JWKS a confidential client serves at its `jwks_uri` (an empty set for a
+    /// public client).
+    pub fn jwks(&self) -> Value {
+        match &self.inner.ctx.keyset {
+            Some(keyset) => keyset.public_jwks(),
+            None => serde_json::json!({ "keys": [] }),
+        }
+    }
+
+    /// Subscribes to session events (updated after each login and refresh, deleted with the
+    /// cause). Events from before the subscription are not seen.
+    pub fn events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The identity resolver.
+    pub fn identity_resolver(&self) -> &IdentityResolver {
+        &self.inner.ctx.resolver
+    }
+
+    /// Starts an authorization: resolves `input` (a handle, a DID, or a PDS / entryway URL),
+    /// pushes the authorization request (PAR, PKCE S256, a fresh DPoP key) and returns the URL
+    /// to send the user to (it carries only `client_id` and `request_uri`).
+    pub async fn authorize(
+        &self,
+        input: &str,
+        options: AuthorizeOptions,
+    ) -> Result<Url, OAuthError> {
+        let ctx = &self.inner.ctx;
+        let metadata = &ctx.metadata;
+        // Local checks first: nothing is sent for a request the app may not make.
+        let redirect_uri = match &options.redirect_uri {
+            Some(uri) => uri.clone(),
+            None => metadata.redirect_uris.first().cloned().ok_or_else(|| {
+                OAuthError::InvalidRequest {
+                    reason: "no redirect URI".to_owned(),
+                }
+            })?,
+        };
+        if !metadata.accepts_redirect(&redirect_uri) {
+            return Err(OAuthError::InvalidRequest {
+                reason: format!("the redirect URI {redirect_uri:?} is not registered"),
+            });
+        }
+        let scope = options
+            .scope
+            .clone()
+            .unwrap_or_else(|| metadata.scope.clone());
+        if !is_valid_scope(&scope) || !scope_contains(&scope, ATPROTO_SCOPE) {
+            return Err(OAuthError::InvalidRequest {
+                reason: "the scope must be space-separated tokens including `atproto`".to_owned(),
+            });
+        }
+        if let Some(undeclared) = scope
+            .split(' ')
+            .find(|token| !scope_contains(&metadata.scope, token))
+        {
+            return Err(OAuthError::InvalidRequest {
+                reason: format!("the scope `{undeclared}` is not declared in the client metadata"),
+            });
+        }
+        let session_id = options
+            .session_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SESSION_ID.to_owned());
+        check_session_id(&session_id)?;
+
+        let input = input.trim();
+        let (server, expected_did, login_hint) = self.resolve_input(input).await?;
+        let auth_method = server.negotiate(metadata, ctx.keyset.as_ref())?;
+
+        let crypto = |error: super::jose::JoseError| OAuthError::Crypto(error.to_string());
+        let verifier = random_b64url(32).map_err(crypto)?;
+        let challenge = sha256_b64url(&verifier);
+        let state = random_b64url(16).map_err(crypto)?;
+        let dpop_key = Es256Key::generate().map_err(crypto)?;
+        if let Some(keyset) = &ctx.keyset
+            && keyset.thumbprints().contains(&dpop_key.thumbprint())
+        {
+            return Err(OAuthError::Crypto(
+                "the DPoP key equals a client key".to_owned(),
+            ));
+        }
+        let pending = PendingAuthorization {
+            version: 1,
+            issuer: server.issuer.clone(),
+            dpop_key: dpop_key.to_stored(None),
+            auth_method: auth_method.clone(),
+            verifier: Secret::new(verifier),
+            redirect_uri: redirect_uri.clone(),
+            expected_did,
+            app_state: options.app_state.clone(),
+            session_id,
+        };
+        let state_key = format!("{STATE_PREFIX}{state}");
+        let encoded = serde_json::to_string(&pending).map_err(|error| {
+            OAuthError::Crypto(format!("cannot encode the pending authorization: {error}"))
+        })?;
+        self.inner
+            .states
+            .set_expiring(&state_key, &SessionData::new(encoded), self.inner.state_ttl)
+            .await?;
+
+        let par_endpoint = server
+            .pushed_authorization_request_endpoint
+            .clone()
+            .unwrap_or_default();
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("redirect_uri", &redirect_uri),
+            ("scope", &scope),
+            ("state", &state),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("response_mode", "query"),
+        ];
+        if let Some(hint) = &login_hint {
+            fields.push(("login_hint", hint));
+        }
+        for (name, value) in [
+            ("prompt", &options.prompt),
+            ("ui_locales", &options.ui_locales),
+            ("display", &options.display),
+        ] {
+            if let Some(value) = value {
+                fields.push((name, value));
+            }
+        }
+        let result = ctx
+            .post_form(
+                &par_endpoint,
+                &dpop_key,
+                &auth_method,
+                &server.issuer,
+                &fields,
+            )
+            .await;
+        let request_uri = match result {
+            Ok((status, json)) if status == 201 || status == 200 => {
+                let request_uri = json.get("request_uri").and_then(Value::as_str);
+                let expires_in = json.get("expires_in").and_then(Value::as_i64);
+                match (request_uri, expires_in) {
+                    (Some(uri), Some(expires)) if !uri.is_empty() && expires > 0 => {
+                        Ok(uri.to_owned())
+                    }
+                    _ => Err(OAuthError::Metadata {
+                        url: par_endpoint.clone(),
+                        reason: "the PAR response lacks `request_uri` or a positive `expires_in`"
+                            .to_owned(),
+                    }),
+                }
+            }
+            Ok((status, json)) => Err(Context::server_error(&par_endpoint, status, &json)),
+            Err(error) => Err(error),
+        };
+        let request_uri = match request_uri {
+            Ok(uri) => uri,
+            Err(error) => {
+                let _ = self.inner.states.delete(&state_key).await;
+                return Err(error);
+            }
+        };
+        let mut url =
+            Url::parse(&server.authorization_endpoint).map_err(|_| OAuthError::Metadata {
+                url: server.issuer.clone(),
+                reason: "`authorization_endpoint` is not a URL".to_owned(),
+            })?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(OAuthError::Metadata {
+                url: server.issuer.clone(),
+                reason: "`authorization_endpoint` is not http(s)".to_owned(),
+            });
+        }
+        url.set_query(None);
+        url.query_pairs_mut()
+            .append_pair("client_id", &metadata.client_id)
+            .append_pair("request_uri", &request_uri);
+        Ok(url)
+    }
+
+    /// Classifies and resolves the sign-in input (checklist items 1–7): the authorization
+    /// server, the DID the flow starts from, and the `login_hint`.
+    async fn resolve_input(
+        &self,
+        input: &str,
+    ) -> Result<(AuthorizationServerMetadata, Option<Did>, Option<String>), OAuthError> {
+        let ctx = &self.inner.ctx;
+        if input.starts_with("https://") || input.starts_with("http://") {
+            let url = Url::parse(input).map_err(|_| OAuthError::InvalidInput {
+                reason: "not a URL".to_owned(),
+            })?;
+            check_oauth_url(&url, ctx.allow_http, "the server URL")?;
+            // A PDS (resource server) first; else the URL as an issuer (an entryway).
+            let server = match ctx.issuer_of_pds(&url).await {
+                Ok((resource, issuer)) => {
+                    ctx.authorization_server(&issuer, Some(&resource)).await?
+                }
+                Err(first) => {
+                    let issuer = input.trim_end_matches('/');
+                    if check_issuer(issuer, ctx.allow_http).is_err() {
+                        return Err(first);
+                    }
+                    ctx.authorization_server(issuer, None)
+                        .await
+                        .map_err(|_| first)?
+                }
+            };
+            return Ok((server, None, None));
+        }
+        let identifier = AtIdentifier::new(input).map_err(|error| OAuthError::InvalidInput {
+            reason: format!("not a handle, DID or http(s) URL: {error}"),
+        })?;
+        let identity = ctx.resolver.resolve(&identifier).await?;
+        if let AtIdentifier::Handle(handle) = &identifier
+            && identity.handle.verified() != Some(handle)
+        {
+            return Err(OAuthError::HandleNotVerified {
+                handle: handle.to_string(),
+                did: identity.did.to_string(),
+            });
+        }
+        if matches!(identity.handle, HandleStatus::Invalid) {
+            tracing::debug!(did = %identity.did, "the DID's handle does not verify");
+        }
+        let (resource, issuer) = ctx.issuer_of_pds(&identity.pds).await?;
+        let server = ctx.authorization_server(&issuer, Some(&resource)).await?;
+        Ok((server, Some(identity.did), Some(input.to_owned())))
+    }
+
+    /// Finishes an authorization from the redirect's query parameters (checklist items
+    /// 19–27): single-use state, `iss`, the code exchange with the same DPoP key and redirect
+    /// URI, the token response's shape, `sub` = the DID the flow started from, the issuer
+    /// re-verified from `sub`'s DID document; then the session is stored (replacing, and
+    /// revoking, an earlier one with the same account and session id).
+    ///
+    /// The user rejecting consent is [`OAuthError::AuthorizationDenied`], carrying the app
+    /// state.
+    pub async fn callback(&self, params: CallbackParams) -> Result<Authorized, OAuthError> {
+        let ctx = &self.inner.ctx;
+        if params.get("response").is_some() {
+            return Err(OAuthError::InvalidCallback {
+                reason: "JARM `response` is not supported".to_owned(),
+            });
+        }
+        let state = params
+            .get("state")
+            .ok_or_else(|| OAuthError::InvalidCallback {
+                reason: "no `state`".to_owned(),
+            })?;
+        let pending = self.take_state(state).await?;
+        if let Some(error) = params.get("error") {
+            return Err(OAuthError::AuthorizationDenied {
+                error: error.chars().take(100).collect(),
+                description: params
+                    .get("error_description")
+                    .map(|d| d.chars().take(300).collect()),
+                app_state: pending.app_state,
+            });
+        }
+        let code = params
+            .get("code")
+            .ok_or_else(|| OAuthError::InvalidCallback {
+                reason: "no `code`".to_owned(),
+            })?;
+        let key = Es256Key::from_stored(&pending.dpop_key)
+            .map_err(|error| OAuthError::Crypto(error.to_string()))?;
+        let server = ctx.authorization_server(&pending.issuer, None).await?;
+        match params.get("iss") {
+            Some(iss) if iss != pending.issuer => {
+                return Err(OAuthError::IssuerMismatch {
+                    expected: pending.issuer.clone(),
+                    found: iss.chars().take(200).collect(),
+                });
+            }
+            None if server.authorization_response_iss_parameter_supported => {
+                return Err(OAuthError::InvalidCallback {
+                    reason: "no `iss`, which the authorization server promises".to_owned(),
+                });
+            }
+            _ => {}
+        }
+        let started = unix_now();
+        let (status, json) = ctx
+            .post_form(
+                &server.token_endpoint,
+                &key,
+                &pending.auth_method,
+                &pending.issuer,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("code_verifier", pending.verifier.expose()),
+                    ("redirect_uri", &pending.redirect_uri),
+                ],
+            )
+            .await?;
+        if status != 200 {
+            return Err(Context::server_error(&server.token_endpoint, status, &json));
+        }
+        let tokens = Context::token_set(&server.token_endpoint, &json)?;
+        let revoke = |tokens: &TokenSet| {
+            let token = tokens
+                .refresh_token
+                .clone()
+                .unwrap_or_else(|| tokens.access_token.clone());
+            let key = &key;
+            let method = &pending.auth_method;
+            let issuer = &pending.issuer;
+            async move { ctx.revoke_token(issuer, key, method, &token).await }
+        };
+        if let Some(expected) = &pending.expected_did
+            && *expected != tokens.sub
+        {
+            revoke(&tokens).await;
+            return Err(OAuthError::SubjectMismatch {
+                expected: expected.to_string(),
+                found: tokens.sub.to_string(),
+            });
+        }
+        let pds = match ctx.verify_issuer(&tokens.sub, &pending.issuer).await {
+            Ok(pds) => pds,
+            Err(error) => {
+                revoke(&tokens).await;
+                return Err(error);
+            }
+        };
+        let stored = StoredSession {
+            version: StoredSession::version(),
+            did: tokens.sub.clone(),
+            session_id: pending.session_id.clone(),
+            issuer: pending.issuer.clone(),
+            aud: pds.to_string(),
+            client_id: ctx.metadata.client_id.clone(),
+            auth_method: pending.auth_method.clone(),
+            dpop_key: pending.dpop_key.clone(),
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.clone(),
+            token_type: "DPoP".to_owned(),
+            scope: tokens.scope.clone(),
+            issued_at: started,
+            expires_at: tokens.expires_in.map(|s| started.saturating_add(s)),
+        };
+        if let Err(error) = self.store_new(&stored).await {
+            revoke(&tokens).await;
+            return Err(error);
+        }
+        let info = stored.info();
+        let _ = self.inner.events.send(SessionEvent::Updated(info.clone()));
+        let client = self.client_for(stored)?;
+        Ok(Authorized {
+            client,
+            app_state: pending.app_state,
+            session: info,
+        })
+    }
+
+    /// Reads and consumes (compare-and-set to absent) the pending authorization of `state`.
+    async fn take_state(&self, state: &str) -> Result<PendingAuthorization, OAuthError> {
+        let unknown = || OAuthError::InvalidCallback {
+            reason: "unknown, expired or already used `state`".to_owned(),
+        };
+        if state.is_empty() || state.len() > 128 {
+            return Err(unknown());
+        }
+        let key = format!("{STATE_PREFIX}{state}");
+        let states = &self.inner.states;
+        let data = states.get(&key).await?.ok_or_else(unknown)?;
+        if !states
+            .compare_and_set(&key, Some(&data), None, None)
+            .await?
+        {
+            return Err(unknown());
+        }
+        serde_json::from_str(data.as_str()).map_err(|error| OAuthError::InvalidCallback {
+            reason: format!(
+                "the pending authorization is unreadable ({})",
+                crate::xrpc::describe_json_error(&error)
+            ),
+        })
+    }
+
+    /// Stores a new session under the store lock, revoking the one it replaces.
+    async fn store_new(&self, stored: &StoredSession) -> Result<(), OAuthError> {
+        let store = &self.inner.sessions;
+        let key = session_key(&stored.did, &stored.session_id);
+        let lock = store.lock(&key, DEFAULT_LOCK_TIMEOUT).await?;
+        let previous = store.get(&key).await?;
+        if let Some(data) = &previous
+            && let Ok(old) = StoredSession::decode(data, &stored.did)
+        {
+            self.revoke_stored(&old).await;
+            let _ = self.inner.events.send(SessionEvent::Deleted {
+                did: old.did.clone(),
+                session_id: old.session_id.clone(),
+                cause: DeleteCause::Replaced,
+            });
+        }
+        let encoded = stored.encode()?;
+        let swapped = store
+            .compare_and_set(&key, previous.as_ref(), Some(&encoded), Some(&lock))
+            .await?;
+        if !swapped {
+            return Err(OAuthError::Store(crate::xrpc::StoreError::new(
+                format!("the session {key} changed while it was being stored"),
+                None,
+            )));
+        }
+        Ok(())
+    }
+
+    async fn revoke_stored(&self, stored: &StoredSession) {
+        match Es256Key::from_stored(&stored.dpop_key) {
+            Ok(key) => {
+                let token = stored
+                    .refresh_token
+                    .as_ref()
+                    .unwrap_or(&stored.access_token);
+                self.inner
+                    .ctx
+                    .revoke_token(&stored.issuer, &key, &stored.auth_method, token)
+                    .await;
+            }
+            Err(error) => tracing::warn!(%error, "cannot revoke: unreadable DPoP key"),
+        }
+    }
+
+    fn client_for(&self, stored: StoredSession) -> Result<Client, OAuthError> {
+        let base = match &self.inner.xrpc {
+            Some(client) => client.without_session(),
+            None => Client::builder(&stored.aud)
+                .allow_http(self.inner.ctx.allow_http)
+                .build()
+                .map_err(|error| OAuthError::InvalidRequest {
+                    reason: error.to_string(),
+                })?,
+        };
+        let session = OAuthSession::new(
+            Arc::clone(&self.inner.ctx),
+            Arc::clone(&self.inner.sessions),
+            self.inner.events.clone(),
+            stored,
+        )?;
+        Ok(base.with_session(Arc::new(session)))
+    }
+
+    /// The session ids stored for `did`.
+    pub async fn session_ids(&self, did: &Did) -> Result<Vec<String>, OAuthError> {
+        let prefix = session_key(did, "");
+        Ok(self
+            .inner
+            .sessions
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
+    }
+
+    /// A client for `did`'s stored session: the [`DEFAULT_SESSION_ID`] one, or the only one.
+    /// [`OAuthError::NoSession`] when the user never authorized (or signed out).
+    pub async fn restore(&self, did: &Did) -> Result<Client, OAuthError> {
+        let ids = self.session_ids(did).await?;
+        let id = if ids.iter().any(|id| id == DEFAULT_SESSION_ID) {
+            DEFAULT_SESSION_ID.to_owned()
+        } else {
+            match ids.as_slice() {
+                [] => {
+                    return Err(OAuthError::NoSession {
+                        what: format!("no OAuth session is stored for {did}"),
+                    });
+                }
+                [only] => only.clone(),
+                _ => {
+                    return Err(OAuthError::InvalidRequest {
+                        reason: format!(
+                            "{did} has {} sessions: use restore_session with one of them",
+                            ids.len()
+                        ),
+                    });
+                }
+            }
+        };
+        self.restore_session(did, &id).await
+    }
+
+    /// A client for the session `session_id` of `did`.
+    pub async fn restore_session(&self, did: &Did, session_id: &str) -> Result<Client, OAuthError> {
+        check_session_id(session_id)?;
+        let key = session_key(did, session_id);
+        let data = self
+            .inner
+            .sessions
+            .get(&key)
+            .await?
+            .ok_or_else(|| OAuthError::NoSession {
+                what: format!("no OAuth session {session_id} is stored for {did}"),
+            })?;
+        let stored = StoredSession::decode(&data, did)?;
+        self.client_for(stored)
+    }
+
+    /// Signs `did` out everywhere: every stored session is revoked at its authorization
+    /// server (best effort: errors are logged) and deleted locally, even when the server
+    /// cannot be reached.
+    pub async fn revoke(&self, did: &Did) -> Result<(), OAuthError> {
+        for id in self.session_ids(did).await? {
+            self.revoke_session(did, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs one session out (see [`revoke`](Self::revoke)).
+    pub async fn revoke_session(&self, did: &Did, session_id: &str) -> Result<(), OAuthError> {
+        check_session_id(session_id)?;
+        let store = &self.inner.sessions;
+        let key = session_key(did, session_id);
+        let lock = store.lock(&key, DEFAULT_LOCK_TIMEOUT).await?;
+        let Some(data) = store.get(&key).await? else {
+            return Ok(());
+        };
+        match StoredSession::decode(&data, did) {
+            Ok(stored) => {
+                if let Ok(key) = Es256Key::from_stored(&stored.dpop_key) {
+                    self.inner
+                        .ctx
+                        .revoke_token(
+                            &stored.issuer,
+                            &key,
+                            &stored.auth_method,
+                            &stored.access_token,
+                        )
+                        .await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "deleting an unreadable OAuth session"),
+        }
+        store
+            .compare_and_set(&key, Some(&data), None, Some(&lock))
+            .await?;
+        let _ = self.inner.events.send(SessionEvent::Deleted {
+            did: did.clone(),
+            session_id: session_id.to_owned(),
+            cause: DeleteCause::SignedOut,
+        });
+        Ok(())
+    }
+}

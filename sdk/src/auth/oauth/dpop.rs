@@ -1,0 +1,205 @@
+//! DPoP (RFC 9449): proofs and the per-origin nonce cache.
+//!
+//! * A proof is an ES256 JWS with header `{alg, typ: "dpop+jwt", jwk}` (the public JWK only)
+//!   and claims `jti` (128 CSPRNG bits, new for every proof, so a retry is a new proof),
+//!   `htm` (the method as sent), `htu` (the URL without query or fragment), `iat`, `nonce`
+//!   (the origin's cached nonce, when there is one) and `ath` (base64url SHA-256 of the access
+//!   token) — `ath` only toward the resource server, never to PAR, token or revoke.
+//! * Nonces are cached per origin (scheme, host, port), shared by every session of an
+//!   [`OAuthClient`](super::OAuthClient): a `DPoP-Nonce` header on any response, errors
+//!   included, replaces the cached one, so a steady session pays no nonce round trip. The
+//!   cache is bounded ([`NONCE_CACHE_SIZE`] origins, the oldest dropped first) and entries
+//!   expire after [`NONCE_TTL`].
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use super::jose::{Es256Key, JoseError, random_b64url, sha256_b64url};
+
+/// How many origins the nonce cache holds.
+pub const NONCE_CACHE_SIZE: usize = 100;
+/// How long a cached nonce is used.
+pub const NONCE_TTL: Duration = Duration::from_secs(60);
+/// The longest nonce kept (a server sending more is ignored).
+const MAX_NONCE_LEN: usize = 512;
+
+/// The origin of `url` as the nonce cache keys it.
+pub(crate) fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// `url` without query and fragment: the `htu` claim.
+pub(crate) fn htu(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// DPoP nonces per origin (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct NonceCache {
+    entries: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl NonceCache {
+    /// An empty cache.
+    pub fn new() -> NonceCache {
+        NonceCache::default()
+    }
+
+    /// The nonce cached for `origin`, if fresh.
+    pub fn get(&self, origin: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(origin)
+            .filter(|(_, at)| at.elapsed() < NONCE_TTL)
+            .map(|(nonce, _)| nonce.clone())
+    }
+
+    /// Records `nonce` for `origin`; returns whether it differs from what was cached.
+    pub fn put(&self, origin: &str, nonce: &str) -> bool {
+        if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN || !nonce.is_ascii() {
+            return false;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = entries.get(origin).is_none_or(|(old, _)| old != nonce);
+        if !entries.contains_key(origin) && entries.len() >= NONCE_CACHE_SIZE {
+            // Drop expired entries, then the oldest.
+            entries.retain(|_, (_, at)| at.elapsed() < NONCE_TTL);
+            if entries.len() >= NONCE_CACHE_SIZE
+                && let Some(oldest) = entries
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(key, _)| key.clone())
+            {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(origin.to_owned(), (nonce.to_owned(), Instant::now()));
+        changed
+    }
+
+    /// Forgets `origin`'s nonce.
+    pub fn remove(&self, origin: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(origin);
+    }
+
+    /// How many origins are cached.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A DPoP proof for `method` `url`, with the origin's nonce from `nonces` and, toward the
+/// resource server, `ath` of `access_token`. Returns the proof and the nonce it carries.
+pub(crate) fn proof(
+    key: &Es256Key,
+    method: &str,
+    url: &Url,
+    nonces: &NonceCache,
+    access_token: Option<&str>,
+) -> Result<(String, Option<String>), JoseError> {
+    let nonce = nonces.get(&origin_of(url));
+    let mut claims = json!({
+        "jti": random_b64url(16)?,
+        "htm": method,
+        "htu": htu(url),
+        "iat": crate::auth::refresh::unix_now(),
+    });
+    if let Some(nonce) = &nonce {
+        claims["nonce"] = Value::from(nonce.as_str());
+    }
+    if let Some(token) = access_token {
+        claims["ath"] = Value::from(sha256_b64url(token));
+    }
+    let mut header = Map::new();
+    header.insert("typ".to_owned(), Value::from("dpop+jwt"));
+    header.insert("jwk".to_owned(), key.public_jwk());
+    Ok((key.sign_jwt(header, &claims), nonce))
+}
+
+/// Whether a resource-server response is the DPoP nonce challenge: a 401 whose
+/// `WWW-Authenticate` starts with `DPoP` and carries `error="use_dpop_nonce"`.
+pub(crate) fn is_rs_nonce_challenge(status: u16, www_authenticate: Option<&str>) -> bool {
+    status == 401
+        && www_authenticate.is_some_and(|value| {
+            value.trim_start().starts_with("DPoP") && value.contains("error=\"use_dpop_nonce\"")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn claims(jwt: &str) -> Value {
+        let part = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn proof_claims() {
+        let key = Es256Key::generate().unwrap();
+        let nonces = NonceCache::new();
+        let url = Url::parse("https://pds.example:8443/xrpc/a.b?x=1#frag").unwrap();
+        let (first, sent) = proof(&key, "GET", &url, &nonces, None).unwrap();
+        assert_eq!(sent, None);
+        let c = claims(&first);
+        assert_eq!(c["htu"], "https://pds.example:8443/xrpc/a.b");
+        assert_eq!(c["htm"], "GET");
+        assert!(c.get("ath").is_none());
+        assert!(c.get("nonce").is_none());
+        nonces.put("https://pds.example:8443", "n1");
+        let (second, sent) = proof(&key, "GET", &url, &nonces, Some("tok")).unwrap();
+        assert_eq!(sent.as_deref(), Some("n1"));
+        let c2 = claims(&second);
+        assert_eq!(c2["nonce"], "n1");
+        assert_eq!(c2["ath"], sha256_b64url("tok"));
+        assert_ne!(c["jti"], c2["jti"]);
+        assert!(c2["jti"].as_str().unwrap().len() >= 16);
+    }
+
+    #[test]
+    fn nonce_cache_is_bounded() {
+        let nonces = NonceCache::new();
+        for i in 0..(NONCE_CACHE_SIZE + 20) {
+            nonces.put(&format!("https://h{i}.example"), "n");
+        }
+        assert_eq!(nonces.len(), NONCE_CACHE_SIZE);
+        assert!(nonces.get("https://h119.example").is_some());
+        assert!(!nonces.put("https://h119.example", "n"));
+        assert!(nonces.put("https://h119.example", "m"));
+        assert!(!nonces.put("https://x.example", &"x".repeat(600)));
+    }
+
+    #[test]
+    fn rs_challenge() {
+        assert!(is_rs_nonce_challenge(
+            401,
+            Some(r#"DPoP algs="ES256", error="use_dpop_nonce", error_description="x""#)
+        ));
+        assert!(!is_rs_nonce_challenge(
+            401,
+            Some(r#"DPoP error="invalid_token""#)
+        ));
+        assert!(!is_rs_nonce_challenge(
+            400,
+            Some(r#"DPoP error="use_dpop_nonce""#)
+        ));
+    }
+}

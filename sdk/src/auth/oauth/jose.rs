@@ -1,0 +1,228 @@
+//! The small part of JOSE that atproto OAuth needs: ES256 (P-256) keys as JWKs, their RFC 7638
+//! thumbprints, and compact JWS signing.
+//!
+//! Signatures are made by [`atlex_types::crypto::PrivateKey`] (RustCrypto's `p256`: SHA-256,
+//! RFC 6979 nonces, the 64-byte `r ‖ s` form that JWS ES256 uses). `p256` 0.14 no longer
+//! carries the `jwk` module its 0.13 line had, and the JOSE crates on crates.io bring either
+//! `ring`/OpenSSL or the older curve line (a second copy of the curve code), so the JSON side
+//! (three base64url segments, the `x`/`y` coordinates) is written here over `p256`.
+
+use std::fmt;
+
+use atlex_types::crypto::{Algorithm, PrivateKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::elliptic_curve::sec1::ToSec1Point as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// base64url without padding.
+pub(crate) fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// base64url(SHA-256(text)).
+pub(crate) fn sha256_b64url(text: &str) -> String {
+    b64url(&Sha256::digest(text.as_bytes()))
+}
+
+/// `n` bytes from the OS CSPRNG, base64url.
+pub(crate) fn random_b64url(n: usize) -> Result<String, JoseError> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|error| JoseError(format!("no randomness: {error}")))?;
+    Ok(b64url(&bytes))
+}
+
+/// A JOSE failure (a key that is not a P-256 JWK, no randomness). Never contains key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoseError(pub(crate) String);
+
+impl fmt::Display for JoseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JoseError {}
+
+/// An ES256 (P-256) private key with its public JWK. `Debug` shows the thumbprint only.
+pub struct Es256Key {
+    key: PrivateKey,
+    x: String,
+    y: String,
+}
+
+/// A private JWK as stored (`kty`, `crv`, `x`, `y`, `d`; `kid` when the key has one).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct PrivateJwk {
+    kty: String,
+    crv: String,
+    x: String,
+    y: String,
+    d: crate::xrpc::Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alg: Option<String>,
+}
+
+impl Es256Key {
+    /// A new random key.
+    pub fn generate() -> Result<Es256Key, JoseError> {
+        let key = PrivateKey::generate(Algorithm::P256)
+            .map_err(|error| JoseError(format!("cannot generate a P-256 key: {error}")))?;
+        Es256Key::from_private(key)
+    }
+
+    /// From a P-256 private key.
+    pub fn from_private(key: PrivateKey) -> Result<Es256Key, JoseError> {
+        if key.algorithm() != Algorithm::P256 {
+            return Err(JoseError("ES256 needs a P-256 key".to_owned()));
+        }
+        let compressed = key.public_key().to_compressed_bytes();
+        let point = p256::PublicKey::from_sec1_bytes(&compressed)
+            .map_err(|_| JoseError("invalid P-256 public key".to_owned()))?
+            .to_sec1_point(false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            return Err(JoseError("the P-256 public key is the identity".to_owned()));
+        };
+        Ok(Es256Key {
+            x: b64url(x.as_slice()),
+            y: b64url(y.as_slice()),
+            key,
+        })
+    }
+
+    /// Reads a private JWK (`kty` `EC`, `crv` `P-256`, `d`; `x`/`y` must match `d`).
+    pub fn from_jwk(jwk: &Value) -> Result<Es256Key, JoseError> {
+        let parsed: PrivateJwk = serde_json::from_value(jwk.clone()).map_err(|error| {
+            JoseError(format!(
+                "not a private EC JWK ({})",
+                crate::xrpc::describe_json_error(&error)
+            ))
+        })?;
+        Es256Key::from_stored(&parsed)
+    }
+
+    pub(crate) fn from_stored(jwk: &PrivateJwk) -> Result<Es256Key, JoseError> {
+        if jwk.kty != "EC" || jwk.crv != "P-256" {
+            return Err(JoseError(format!(
+                "the JWK is {}/{}, not EC/P-256",
+                jwk.kty, jwk.crv
+            )));
+        }
+        let d = URL_SAFE_NO_PAD
+            .decode(jwk.d.expose())
+            .map_err(|_| JoseError("the JWK's `d` is not base64url".to_owned()))?;
+        let key = PrivateKey::from_bytes(Algorithm::P256, &d)
+            .map_err(|_| JoseError("the JWK's `d` is not a P-256 scalar".to_owned()))?;
+        let key = Es256Key::from_private(key)?;
+        if key.x != jwk.x || key.y != jwk.y {
+            return Err(JoseError(
+                "the JWK's `x`/`y` do not belong to its `d`".to_owned(),
+            ));
+        }
+        Ok(key)
+    }
+
+    pub(crate) fn to_stored(&self, kid: Option<&str>) -> PrivateJwk {
+        PrivateJwk {
+            kty: "EC".to_owned(),
+            crv: "P-256".to_owned(),
+            x: self.x.clone(),
+            y: self.y.clone(),
+            d: crate::xrpc::Secret::new(b64url(&self.key.to_bytes())),
+            kid: kid.map(str::to_owned),
+            alg: None,
+        }
+    }
+
+    /// The public JWK (`kty`, `crv`, `x`, `y`): never `d`.
+    pub fn public_jwk(&self) -> Value {
+        json!({"kty": "EC", "crv": "P-256", "x": self.x, "y": self.y})
+    }
+
+    /// The RFC 7638 thumbprint (base64url SHA-256 of the canonical public JWK).
+    pub fn thumbprint(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.x, self.y
+        );
+        sha256_b64url(&canonical)
+    }
+
+    /// A compact JWS of `claims` with `header` (to which `alg: ES256` is added).
+    pub(crate) fn sign_jwt(&self, mut header: Map<String, Value>, claims: &Value) -> String {
+        header.insert("alg".to_owned(), Value::from("ES256"));
+        let header = b64url(Value::Object(header).to_string().as_bytes());
+        let payload = b64url(claims.to_string().as_bytes());
+        let input = format!("{header}.{payload}");
+        let signature = self.key.sign(input.as_bytes());
+        format!("{input}.{}", b64url(&signature))
+    }
+}
+
+impl fmt::Debug for Es256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Es256Key")
+            .field("jkt", &self.thumbprint())
+            .field("private", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atlex_types::crypto::PublicKey;
+
+    #[test]
+    fn jws_verifies_with_the_embedded_key() {
+        let key = Es256Key::generate().unwrap();
+        let mut header = Map::new();
+        header.insert("typ".into(), "dpop+jwt".into());
+        header.insert("jwk".into(), key.public_jwk());
+        let jwt = key.sign_jwt(header, &json!({"a": 1}));
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "ES256");
+        assert!(header["jwk"].get("d").is_none());
+        // Rebuild the public key from x/y and verify.
+        let x = URL_SAFE_NO_PAD
+            .decode(header["jwk"]["x"].as_str().unwrap())
+            .unwrap();
+        let y = URL_SAFE_NO_PAD
+            .decode(header["jwk"]["y"].as_str().unwrap())
+            .unwrap();
+        let mut sec1 = vec![4u8];
+        sec1.extend(x);
+        sec1.extend(y);
+        let public = PublicKey::from_sec1_bytes(Algorithm::P256, &sec1).unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        public
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .unwrap();
+    }
+
+    #[test]
+    fn stored_jwk_round_trips_and_checks_xy() {
+        let key = Es256Key::generate().unwrap();
+        let stored = key.to_stored(Some("k1"));
+        let back = Es256Key::from_stored(&stored).unwrap();
+        assert_eq!(back.thumbprint(), key.thumbprint());
+        let mut wrong = serde_json::to_value(&stored).unwrap();
+        wrong["x"] = Value::from(Es256Key::generate().unwrap().x);
+        assert!(Es256Key::from_jwk(&wrong).is_err());
+        assert!(!format!("{key:?}").contains(stored.d.expose()));
+    }
+
+    #[test]
+    fn thumbprint_matches_rfc7638_example_shape() {
+        // RFC 7638 canonical members are sorted: crv, kty, x, y.
+        let key = Es256Key::generate().unwrap();
+        assert_eq!(key.thumbprint().len(), 43);
+    }
+}

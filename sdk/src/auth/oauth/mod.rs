@@ -1,0 +1,102 @@
+//! atproto OAuth: the client side of the [atproto OAuth profile] (PAR, PKCE S256, DPoP-bound
+//! tokens, client metadata documents), as an [`AuthSession`](crate::xrpc::AuthSession) for
+//! the XRPC [`Client`](crate::xrpc::Client).
+//!
+//! ```no_run
+//! # async fn example(store: std::sync::Arc<dyn atlex::auth::SessionStore>) -> Result<(), Box<dyn std::error::Error>> {
+//! use atlex::auth::oauth::{AuthorizeOptions, CallbackParams, ClientMetadata, OAuthClient};
+//!
+//! // Once per app: a loopback client (CLI, development); a web app uses
+//! // `ClientMetadata::discoverable(…)` (and `.confidential(jwks_uri)` with a `Keyset`).
+//! let metadata = ClientMetadata::loopback(&["http://127.0.0.1/callback"], "atproto transition:generic")?;
+//! let oauth = OAuthClient::builder(metadata).session_store(store).build()?;
+//!
+//! // 1. Send the user to the authorization server.
+//! let url = oauth
+//!     .authorize("alice.bsky.social", AuthorizeOptions::new().app_state("/home"))
+//!     .await?;
+//! println!("open {url}");
+//! // 2. The server redirects to the redirect URI with `?state=…&iss=…&code=…`.
+//! # let query = "";
+//! let done = oauth.callback(CallbackParams::from_query(query)).await?;
+//! let client = done.client; // an atlex::xrpc::Client: typed calls, get/post, blobs
+//! # let did = done.session.did;
+//! // 3. Later, or in another process sharing the store:
+//! let client = oauth.restore(&did).await?;
+//! client.logout().await?; // revoke and delete
+//! # Ok(()) }
+//! ```
+//!
+//! # Shape
+//!
+//! * [`OAuthClient`] (built by [`OAuthClientBuilder`]): the client metadata
+//!   ([`ClientMetadata`], validated by the rules of the checklist §4), an optional
+//!   [`Keyset`] (confidential clients: `private_key_jwt` with ES256), the session store and the
+//!   state store (any [`SessionStore`](crate::auth::SessionStore); pending authorizations are
+//!   stored with a TTL), the [`IdentityResolver`](crate::identity::IdentityResolver), and
+//!   `allow_http` for development. [`OAuthClient::client_metadata_document`] and
+//!   [`OAuthClient::jwks`] are the JSON values a discoverable client serves.
+//! * [`OAuthClient::authorize`] (`input`: handle, DID, or PDS / entryway URL;
+//!   [`AuthorizeOptions`]: scope, app state, prompt, ui_locales, redirect URI, session id) →
+//!   the URL to send the user to.
+//! * [`OAuthClient::callback`] ([`CallbackParams`]) → [`Authorized`]: the XRPC client, the
+//!   app state and the [`SessionInfo`] (granted scope). The user rejecting consent is
+//!   [`OAuthError::AuthorizationDenied`] with the app state.
+//! * [`OAuthClient::restore`] / [`OAuthClient::restore_session`] → the client, or
+//!   [`OAuthError::NoSession`]. [`OAuthClient::revoke`] / `client.logout()` sign out (revoke at
+//!   the server, best effort, then always delete locally). `client.refresh()` forces a refresh.
+//! * [`OAuthClient::events`]: a broadcast of [`SessionEvent`]s (`Updated` after each login
+//!   and refresh, `Deleted` with its [`DeleteCause`]).
+//! * Errors: [`OAuthError`] for the flow; for calls, the transport's
+//!   [`AuthError`](crate::xrpc::AuthError) (`SessionExpired` when the session was deleted: the
+//!   refresh was rejected or revoked, or the token stayed invalid; `RefreshFailed { transient:
+//!   true }` when the network or a 5xx failed: the session is kept). A `403
+//!   ScopeMissingError` from the PDS is an ordinary XRPC error ([`scope_missing`] tells it):
+//!   no refresh, no sign-out.
+//!
+//! # Sessions
+//!
+//! Stored under `oauth:<did>:<session id>` (default session id `default`): the tokens, the
+//! granted scope, the PDS (`aud`), the issuer, the negotiated auth method and the session's
+//! own DPoP private key (a private JWK). Pending authorizations are stored under
+//! `oauth-state:<state>` with a TTL and consumed with a compare-and-set (single use).
+//!
+//! * **DPoP** ([`dpop`]): one ES256 key per session; every request gets a new proof (`jti`,
+//!   `htm`, `htu` without query or fragment, `iat`, the origin's nonce, `ath` toward the PDS
+//!   only). Nonces are cached per origin and updated from every response; a `use_dpop_nonce`
+//!   challenge (AS: `400` JSON error; PDS: `401` `WWW-Authenticate: DPoP
+//!   error="use_dpop_nonce"`) is retried once with a new proof. XRPC bodies are bytes or a
+//!   file re-opened per attempt, and OAuth forms are rebuilt per attempt, so every retried
+//!   body is replayable.
+//! * **Refresh** runs through the shared [`RefreshEngine`](crate::auth::refresh::RefreshEngine):
+//!   proactive (before expiry, with the engine's margin and jitter) and reactive (a `401`
+//!   `invalid_token` refreshes and retries once; still rejected → the session is deleted),
+//!   single-flight in process and under the store's fenced lock across processes, in a task
+//!   that is never cancelled and always persists. Before each refresh the issuer is
+//!   re-verified from the DID document (uncached); the new `sub` must be the stored one.
+//!
+//! [atproto OAuth profile]: https://atproto.com/specs/oauth
+
+mod client;
+pub mod dpop;
+mod error;
+pub mod jose;
+mod keyset;
+mod metadata;
+mod server;
+mod session;
+
+pub use client::{
+    AuthorizeOptions, Authorized, CallbackParams, DEFAULT_SESSION_ID, DEFAULT_STATE_TTL,
+    OAuthClient, OAuthClientBuilder,
+};
+pub use error::{DeleteCause, OAuthError, scope_missing};
+pub use jose::{Es256Key, JoseError};
+pub use keyset::{CLIENT_ASSERTION_TYPE, ClientKey, Keyset};
+pub use metadata::{
+    ATPROTO_SCOPE, AuthMethod, AuthorizationServerMetadata, ClientMetadata,
+    ProtectedResourceMetadata, check_discoverable_client_id, check_issuer, is_valid_scope,
+    scope_contains,
+};
+pub use server::{ISSUER_CHECK_TIMEOUT, MAX_METADATA_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use session::{OAuthSession, SessionEvent, SessionInfo};

@@ -1,0 +1,541 @@
+//! An OAuth session: the [`AuthSession`] an [`OAuthClient`](super::OAuthClient) hands to
+//! [`Client::with_session`](crate::xrpc::Client::with_session), refreshed by the shared
+//! [`RefreshEngine`].
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use atlex_types::Did;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use url::Url;
+
+use super::dpop::{self, origin_of};
+use super::error::{DeleteCause, OAuthError};
+use super::jose::{Es256Key, PrivateJwk};
+use super::metadata::AuthMethod;
+use super::server::Context;
+use crate::auth::refresh::{RefreshEngine, RefreshFailure, Refreshable, unix_now};
+use crate::auth::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
+use crate::xrpc::{
+    AfterResponse, AuthError, AuthHeaders, AuthSession, Error, GenericError, RequestInfo,
+    ResponseInfo, Secret,
+};
+
+/// The `version` written into stored OAuth sessions.
+const STORED_VERSION: u32 = 1;
+
+/// The store key prefix of OAuth sessions: `oauth:<did>:<session id>`.
+pub(crate) fn session_key(did: &Did, session_id: &str) -> String {
+    format!("oauth:{did}:{session_id}")
+}
+
+/// What is kept in the session store for one OAuth session: the tokens, the DPoP private key
+/// (as a private JWK) and the negotiated client auth method. It holds secrets: the store is
+/// responsible for keeping them (see [`EncryptedStore`](crate::auth::store)).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct StoredSession {
+    pub(crate) version: u32,
+    pub(crate) did: Did,
+    pub(crate) session_id: String,
+    pub(crate) issuer: String,
+    /// The resource server (PDS) the tokens are for: API calls go there.
+    pub(crate) aud: String,
+    pub(crate) client_id: String,
+    pub(crate) auth_method: AuthMethod,
+    pub(crate) dpop_key: PrivateJwk,
+    pub(crate) access_token: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<Secret>,
+    pub(crate) token_type: String,
+    /// The granted scope (may differ from the requested one).
+    pub(crate) scope: String,
+    pub(crate) issued_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<i64>,
+}
+
+impl StoredSession {
+    pub(crate) fn encode(&self) -> Result<SessionData, AuthError> {
+        serde_json::to_string(self)
+            .map(SessionData::new)
+            .map_err(|error| AuthError::InvalidSession {
+                reason: format!("cannot encode the OAuth session: {error}"),
+            })
+    }
+
+    /// Reads a stored session, which must belong to `did` (checklist item 44).
+    pub(crate) fn decode(data: &SessionData, did: &Did) -> Result<StoredSession, AuthError> {
+        let stored: StoredSession =
+            serde_json::from_str(data.as_str()).map_err(|error| AuthError::InvalidSession {
+                reason: format!(
+                    "not an OAuth session ({})",
+                    crate::xrpc::describe_json_error(&error)
+                ),
+            })?;
+        if stored.version != STORED_VERSION {
+            return Err(AuthError::InvalidSession {
+                reason: format!("unsupported OAuth session version {}", stored.version),
+            });
+        }
+        if stored.did != *did {
+            return Err(AuthError::InvalidSession {
+                reason: format!("the session stored for {did} belongs to {}", stored.did),
+            });
+        }
+        Ok(stored)
+    }
+
+    pub(crate) fn version() -> u32 {
+        STORED_VERSION
+    }
+
+    fn pds(&self) -> Result<Url, AuthError> {
+        Url::parse(&self.aud).map_err(|_| AuthError::InvalidSession {
+            reason: "the stored PDS URL is not a URL".to_owned(),
+        })
+    }
+
+    fn generation(&self) -> &Secret {
+        self.refresh_token.as_ref().unwrap_or(&self.access_token)
+    }
+
+    /// What an app may see of the session.
+    pub(crate) fn info(&self) -> SessionInfo {
+        SessionInfo {
+            did: self.did.clone(),
+            session_id: self.session_id.clone(),
+            issuer: self.issuer.clone(),
+            pds: self.aud.clone(),
+            scope: self.scope.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// What an app may know about an OAuth session (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The account.
+    pub did: Did,
+    /// The session id (several sessions per account are possible).
+    pub session_id: String,
+    /// The authorization server.
+    pub issuer: String,
+    /// The PDS the calls go to.
+    pub pds: String,
+    /// The **granted** scope.
+    pub scope: String,
+    /// When the access token expires (Unix seconds), when the server said.
+    pub expires_at: Option<i64>,
+}
+
+/// A session event, from [`OAuthClient::events`](super::OAuthClient::events).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A session was stored: after a login (callback) or a refresh.
+    Updated(SessionInfo),
+    /// A session was deleted.
+    Deleted {
+        /// The account.
+        did: Did,
+        /// The session id.
+        session_id: String,
+        /// Why.
+        cause: DeleteCause,
+    },
+}
+
+pub(crate) type Events = broadcast::Sender<SessionEvent>;
+
+/// What the refresh engine needs to refresh an OAuth session.
+pub(crate) struct OAuthKind {
+    ctx: Arc<Context>,
+    did: Did,
+    session_id: String,
+    events: Events,
+}
+
+impl Refreshable for OAuthKind {
+    type Stored = StoredSession;
+
+    fn decode(&self, data: &SessionData) -> Result<StoredSession, AuthError> {
+        StoredSession::decode(data, &self.did)
+    }
+
+    fn encode(&self, stored: &StoredSession) -> Result<SessionData, AuthError> {
+        stored.encode()
+    }
+
+    fn generation<'s>(&self, stored: &'s StoredSession) -> &'s Secret {
+        stored.generation()
+    }
+
+    fn lifetime(&self, stored: &StoredSession) -> (Option<i64>, Option<i64>) {
+        (Some(stored.issued_at), stored.expires_at)
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        stored: &'a StoredSession,
+    ) -> BoxFuture<'a, Result<StoredSession, RefreshFailure>> {
+        Box::pin(async move { refresh_stored(&self.ctx, stored).await })
+    }
+
+    fn revoke<'a>(&'a self, stored: &'a StoredSession) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            // Sign-out: the server is told when it can be; the local session goes either way
+            // (checklist item 45).
+            match Es256Key::from_stored(&stored.dpop_key) {
+                Ok(key) => {
+                    self.ctx
+                        .revoke_token(
+                            &stored.issuer,
+                            &key,
+                            &stored.auth_method,
+                            &stored.access_token,
+                        )
+                        .await
+                }
+                Err(error) => tracing::warn!(%error, "cannot revoke: unreadable DPoP key"),
+            }
+            Ok(())
+        })
+    }
+
+    fn persisted(&self, stored: &StoredSession) {
+        let _ = self.events.send(SessionEvent::Updated(stored.info()));
+    }
+
+    fn ended(&self, reason: &str) {
+        let _ = self.events.send(SessionEvent::Deleted {
+            did: self.did.clone(),
+            session_id: self.session_id.clone(),
+            cause: DeleteCause::RefreshRejected(reason.to_owned()),
+        });
+    }
+}
+
+/// One refresh (checklist items 36–37, 40): the issuer re-verified first, then the
+/// refresh-token grant with the session's DPoP key and auth method; the new `sub` must be the
+/// stored one. Runs inside the engine's task, so it is never cancelled once sent.
+async fn refresh_stored(
+    ctx: &Context,
+    stored: &StoredSession,
+) -> Result<StoredSession, RefreshFailure> {
+    let failed = |error: OAuthError| {
+        RefreshFailure::Failed(AuthError::RefreshFailed {
+            transient: error.is_transient(),
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        })
+    };
+    let Some(refresh_token) = stored.refresh_token.as_ref() else {
+        return Err(RefreshFailure::Rejected {
+            reason: "the session has no refresh token".to_owned(),
+        });
+    };
+    let key =
+        Es256Key::from_stored(&stored.dpop_key).map_err(|error| RefreshFailure::Rejected {
+            reason: format!("the stored DPoP key is unusable: {error}"),
+        })?;
+    let pds = match ctx.verify_issuer(&stored.did, &stored.issuer).await {
+        Ok(pds) => pds,
+        Err(error @ OAuthError::IssuerMismatch { .. }) => {
+            return Err(RefreshFailure::Rejected {
+                reason: error.to_string(),
+            });
+        }
+        Err(error) => return Err(failed(error)),
+    };
+    let metadata = ctx
+        .authorization_server(&stored.issuer, None)
+        .await
+        .map_err(failed)?;
+    let started = unix_now();
+    let result = ctx
+        .post_form(
+            &metadata.token_endpoint,
+            &key,
+            &stored.auth_method,
+            &stored.issuer,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose()),
+            ],
+        )
+        .await;
+    let (status, json) = match result {
+        Ok(answer) => answer,
+        Err(error @ OAuthError::AuthMethodUnsatisfiable { .. }) => {
+            return Err(RefreshFailure::Rejected {
+                reason: error.to_string(),
+            });
+        }
+        Err(error) => return Err(failed(error)),
+    };
+    if status != 200 {
+        let error = Context::server_error(&metadata.token_endpoint, status, &json);
+        if (400..500).contains(&status) && status != 429 {
+            return Err(RefreshFailure::Rejected {
+                reason: error.to_string(),
+            });
+        }
+        return Err(failed(error));
+    }
+    let tokens = Context::token_set(&metadata.token_endpoint, &json).map_err(|error| {
+        RefreshFailure::Failed(AuthError::RefreshFailed {
+            transient: false,
+            reason: error.to_string(),
+            source: None,
+        })
+    })?;
+    if tokens.sub != stored.did {
+        return Err(RefreshFailure::Rejected {
+            reason: format!(
+                "the refresh returned a token for {}, not {}",
+                tokens.sub, stored.did
+            ),
+        });
+    }
+    Ok(StoredSession {
+        version: STORED_VERSION,
+        did: stored.did.clone(),
+        session_id: stored.session_id.clone(),
+        issuer: stored.issuer.clone(),
+        aud: pds.to_string(),
+        client_id: stored.client_id.clone(),
+        auth_method: stored.auth_method.clone(),
+        dpop_key: stored.dpop_key.clone(),
+        access_token: tokens.access_token,
+        // A server that does not rotate keeps the old refresh token valid.
+        refresh_token: tokens
+            .refresh_token
+            .or_else(|| stored.refresh_token.clone()),
+        token_type: "DPoP".to_owned(),
+        scope: tokens.scope,
+        issued_at: started,
+        expires_at: tokens.expires_in.map(|s| started.saturating_add(s)),
+    })
+}
+
+/// An OAuth session, shared by every [`Client`](crate::xrpc::Client) handle made from it.
+pub struct OAuthSession {
+    did: Did,
+    session_id: String,
+    ctx: Arc<Context>,
+    engine: RefreshEngine<OAuthKind>,
+    store: Arc<dyn SessionStore>,
+    dpop_key: Arc<Es256Key>,
+    events: Events,
+    /// The generation produced by the last reactive refresh: a request sent with it that is
+    /// still rejected means the token is dead (checklist item 41).
+    reactive: Mutex<Option<(Secret, Instant)>>,
+}
+
+/// How long after a reactive refresh a rejection of the new token counts as "still invalid".
+const REACTIVE_WINDOW: Duration = Duration::from_secs(60);
+
+impl OAuthSession {
+    pub(crate) fn new(
+        ctx: Arc<Context>,
+        store: Arc<dyn SessionStore>,
+        events: Events,
+        stored: StoredSession,
+    ) -> Result<OAuthSession, AuthError> {
+        stored.pds()?;
+        let dpop_key =
+            Es256Key::from_stored(&stored.dpop_key).map_err(|error| AuthError::InvalidSession {
+                reason: format!("the stored DPoP key is unusable: {error}"),
+            })?;
+        let did = stored.did.clone();
+        let session_id = stored.session_id.clone();
+        let key = session_key(&did, &session_id);
+        let label = format!("the OAuth session {session_id} of {did}");
+        let kind = OAuthKind {
+            ctx: Arc::clone(&ctx),
+            did: did.clone(),
+            session_id: session_id.clone(),
+            events: events.clone(),
+        };
+        Ok(OAuthSession {
+            did,
+            session_id,
+            ctx,
+            engine: RefreshEngine::new(kind, Arc::clone(&store), key, label, stored)
+                .with_lock_timeout(DEFAULT_LOCK_TIMEOUT),
+            store,
+            dpop_key: Arc::new(dpop_key),
+            events,
+            reactive: Mutex::new(None),
+        })
+    }
+
+    /// What the app may know about the session (granted scope, PDS, expiry).
+    pub fn info(&self) -> SessionInfo {
+        self.engine.last().stored.info()
+    }
+
+    /// The session id.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Deletes the stored session if it still holds `generation` (the token was rejected
+    /// after a refresh), ends it here and emits `Deleted(InvalidToken)`.
+    fn delete_invalid(&self, generation: Secret) {
+        let engine = self.engine.clone();
+        let store = Arc::clone(&self.store);
+        let events = self.events.clone();
+        let did = self.did.clone();
+        let session_id = self.session_id.clone();
+        let key = session_key(&did, &session_id);
+        tokio::spawn(async move {
+            let lock = match store.lock(&key, DEFAULT_LOCK_TIMEOUT).await {
+                Ok(lock) => lock,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot delete the rejected OAuth session");
+                    return;
+                }
+            };
+            if let Ok(Some(data)) = store.get(&key).await
+                && let Ok(stored) = StoredSession::decode(&data, &did)
+                && *stored.generation() == generation
+                && let Err(error) = store
+                    .compare_and_set(&key, Some(&data), None, Some(&lock))
+                    .await
+            {
+                tracing::warn!(%error, "cannot delete the rejected OAuth session");
+            }
+            drop(lock);
+            engine.end();
+            let _ = events.send(SessionEvent::Deleted {
+                did,
+                session_id,
+                cause: DeleteCause::InvalidToken,
+            });
+        });
+    }
+}
+
+impl AuthSession for OAuthSession {
+    fn did(&self) -> Option<Did> {
+        Some(self.did.clone())
+    }
+
+    fn service_url(&self) -> Option<Url> {
+        self.engine.last().stored.pds().ok()
+    }
+
+    fn before_request<'a>(
+        &'a self,
+        request: &'a RequestInfo<'a>,
+    ) -> BoxFuture<'a, Result<AuthHeaders, AuthError>> {
+        Box::pin(async move {
+            let current = self.engine.before_request().await?;
+            let stored = &current.stored;
+            let (proof, _) = dpop::proof(
+                &self.dpop_key,
+                request.method,
+                request.url,
+                &self.ctx.nonces,
+                Some(stored.access_token.expose()),
+            )
+            .map_err(|error| AuthError::RefreshFailed {
+                transient: false,
+                reason: format!("cannot make a DPoP proof: {error}"),
+                source: None,
+            })?;
+            Ok(AuthHeaders::none()
+                .with_header(
+                    "authorization",
+                    Secret::new(format!("DPoP {}", stored.access_token.expose())),
+                )
+                .with_header("dpop", Secret::new(proof))
+                .with_basis(stored.generation().clone()))
+        })
+    }
+
+    fn after_response(
+        &self,
+        request: &RequestInfo<'_>,
+        response: &ResponseInfo<'_>,
+        sent: &AuthHeaders,
+    ) -> AfterResponse {
+        // Every response's nonce is kept, errors included (checklist item 32).
+        let changed = response
+            .header("dpop-nonce")
+            .is_some_and(|nonce| self.ctx.nonces.put(&origin_of(request.url), nonce));
+        let www = response.header("www-authenticate");
+        if dpop::is_rs_nonce_challenge(response.status(), www) {
+            return if changed {
+                AfterResponse::Retry
+            } else {
+                AfterResponse::Accept
+            };
+        }
+        if response.is_token_rejection() {
+            let reactive = self
+                .reactive
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(basis) = sent.basis()
+                && let Some((generation, at)) = &reactive
+                && generation == basis
+                && at.elapsed() < REACTIVE_WINDOW
+            {
+                // Rejected again right after a refresh: the session is dead.
+                self.delete_invalid(basis.clone());
+                return AfterResponse::Accept;
+            }
+            return AfterResponse::Refresh;
+        }
+        AfterResponse::Accept
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        seen: Option<&'a AuthHeaders>,
+    ) -> BoxFuture<'a, Result<(), AuthError>> {
+        Box::pin(async move {
+            let current = self
+                .engine
+                .refresh(seen.and_then(AuthHeaders::basis))
+                .await?;
+            *self.reactive.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((current.stored.generation().clone(), Instant::now()));
+            Ok(())
+        })
+    }
+
+    fn logout(&self) -> BoxFuture<'_, Result<(), Error<GenericError>>> {
+        Box::pin(async move {
+            self.engine.logout().await?;
+            let _ = self.events.send(SessionEvent::Deleted {
+                did: self.did.clone(),
+                session_id: self.session_id.clone(),
+                cause: DeleteCause::SignedOut,
+            });
+            Ok(())
+        })
+    }
+}
+
+impl fmt::Debug for OAuthSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.engine.last();
+        f.debug_struct("OAuthSession")
+            .field("did", &self.did.as_str())
+            .field("session_id", &self.session_id)
+            .field("pds", &last.stored.aud)
+            .field("issuer", &last.stored.issuer)
+            .field("scope", &last.stored.scope)
+            .field("active", &!self.engine.has_ended())
+            .field("tokens", &"<redacted>")
+            .field("dpop_key", &"<redacted>")
+            .finish()
+    }
+}
