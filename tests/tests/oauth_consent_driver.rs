@@ -153,11 +153,14 @@ async fn as_metadata(pds: &Pds) -> Value {
 /// A pushed authorization request for `account` (PKCE S256, with a DPoP proof, as a real
 /// client sends it), and the authorization URL to send the user to.
 async fn par(pds: &Pds, account: &TestAccount) -> Pending {
+    par_for(pds, account, &client_id(), REDIRECT_URI).await
+}
+
+async fn par_for(pds: &Pds, account: &TestAccount, client_id: &str, redirect_uri: &str) -> Pending {
     let asm = as_metadata(pds).await;
     let verifier = random_b64(32);
     let state = random_b64(16);
     let challenge = sha256_b64(&verifier);
-    let client_id = client_id();
     let mut dpop = Dpop::new();
     let par_endpoint = asm["pushed_authorization_request_endpoint"]
         .as_str()
@@ -167,12 +170,12 @@ async fn par(pds: &Pds, account: &TestAccount) -> Pending {
             &pds.http(),
             par_endpoint,
             &[
-                ("client_id", &client_id),
+                ("client_id", client_id),
                 ("response_type", "code"),
                 ("code_challenge", &challenge),
                 ("code_challenge_method", "S256"),
                 ("state", &state),
-                ("redirect_uri", REDIRECT_URI),
+                ("redirect_uri", redirect_uri),
                 ("scope", SCOPE),
                 ("login_hint", &account.handle),
                 ("response_mode", "query"),
@@ -185,7 +188,7 @@ async fn par(pds: &Pds, account: &TestAccount) -> Pending {
         url::Url::parse(asm["authorization_endpoint"].as_str().unwrap()).unwrap();
     authorize_url
         .query_pairs_mut()
-        .append_pair("client_id", &client_id)
+        .append_pair("client_id", client_id)
         .append_pair("request_uri", request_uri);
     Pending {
         authorize_url: authorize_url.to_string(),
@@ -323,4 +326,59 @@ async fn a_url_that_is_not_an_authorization_page_fails_clearly() {
         .unwrap_err();
     assert_eq!(error.step, "authorize page", "{error}");
     assert!(error.message.contains("/oauth/authorize"), "{error}");
+}
+
+/// A web app on 127.0.0.1 can be a discoverable client: the harness's PDS fetches
+/// `https://<name>.atlex.internal:<port>/…` from `http://127.0.0.1:<port>/…` (see
+/// `tests/pds/start.mjs`), and redirects the browser to the app's `https` redirect URI there.
+#[tokio::test]
+async fn a_discoverable_client_on_the_loopback_domain_is_served_from_127_0_0_1() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let pds = require_pds!();
+    let account = pds.create_account().await.unwrap();
+    let app = MockServer::start().await;
+    let port = app.address().port();
+    let base = format!("https://webapp.atlex.internal:{port}");
+    let client_id = format!("{base}/client-metadata.json");
+    let redirect_uri = format!("{base}/callback");
+    Mock::given(method("GET"))
+        .and(path("/client-metadata.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "client_id": client_id,
+            "client_name": "atlex driver test",
+            "redirect_uris": [redirect_uri],
+            "scope": SCOPE,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "dpop_bound_access_tokens": true,
+            "token_endpoint_auth_method": "none",
+            "application_type": "web",
+        })))
+        .expect(1..)
+        .mount(&app)
+        .await;
+
+    let pending = par_for(pds, &account, &client_id, &redirect_uri).await;
+    let callback = Driver::new()
+        .unwrap()
+        .authorize(
+            &pending.authorize_url,
+            &account.handle,
+            &account.password,
+            Decision::Accept,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\n{}", pds.stderr_tail()));
+    assert!(
+        callback
+            .url
+            .as_str()
+            .starts_with(&format!("{redirect_uri}?")),
+        "{}",
+        callback.url
+    );
+    assert_eq!(callback.param("state"), Some(pending.state));
+    assert!(callback.param("code").is_some());
 }
