@@ -22,6 +22,15 @@
 //   --ignore-stdin                  do not stop when stdin closes (for running by hand with
 //                                   stdin redirected from /dev/null, or under a supervisor).
 //
+// Web apps under test (discoverable OAuth clients): the PDS only accepts an `https` client_id
+// on a real-looking (non-IP, non-loopback) host, and fetches its metadata document and JWKS.
+// So that an app listening on plain HTTP on 127.0.0.1 can be such a client, the PDS's outgoing
+// fetches to `https://<name>.atlex.internal:<port>/<path>` go to `http://127.0.0.1:<port>/<path>`
+// instead: this stands in for DNS and a TLS-terminating proxy in front of the app. (`.internal`
+// is reserved for private use and never resolves publicly; the PDS's redirect-URI rules do not
+// count it as a local name.) The ready line names the domain as "loopbackDomain"; a browser
+// test maps the same names the same way on its side.
+//
 // It stops cleanly (closing both servers and deleting their data) on SIGINT, SIGTERM, and when
 // its stdin reaches end-of-file: a parent that spawns it with a pipe on stdin takes it down
 // just by exiting, even when the parent is killed.
@@ -92,6 +101,24 @@ try {
 } catch (err) {
   log(`error: ${err.message}`)
   process.exit(2)
+}
+
+const LOOPBACK_DOMAIN = 'atlex.internal'
+const realFetch = globalThis.fetch
+globalThis.fetch = function (input, init) {
+  const raw = input instanceof Request ? input.url : String(input)
+  let url
+  try {
+    url = new URL(raw)
+  } catch {
+    return realFetch.call(this, input, init)
+  }
+  if (url.protocol === 'https:' && url.hostname.endsWith(`.${LOOPBACK_DOMAIN}`)) {
+    const target = `http://127.0.0.1:${url.port || '443'}${url.pathname}${url.search}`
+    // The request's method, headers, body, redirect mode and signal carry over.
+    return realFetch.call(this, new Request(target, new Request(input, init)))
+  }
+  return realFetch.call(this, input, init)
 }
 
 // dev-env reads os.tmpdir() when it is loaded (for its cross-process port reservations, which
@@ -172,6 +199,7 @@ try {
     plcPort: network.plc.port,
     pdsDid: network.pds.ctx.cfg.service.did,
     handleDomain: '.test',
+    loopbackDomain: LOOPBACK_DOMAIN,
     adminPassword: devEnv.ADMIN_PASSWORD,
     pid: process.pid,
     accounts,

@@ -13,7 +13,8 @@
 //! kernel closes the pipe and the PDS goes down all the same.
 //!
 //! Only `std`, `serde` and `serde_json` (for the ready line): xtask is built before anything
-//! else runs, and both are already in its tree through the generator.
+//! else runs, and both are already in its tree through the generator. The feature `oauth` adds
+//! [`oauth`] (with reqwest), the headless sign-in and consent driver the OAuth tests use.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -27,6 +28,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+
+#[cfg(feature = "oauth")]
+pub mod oauth;
 
 /// The URL of the PDS the tests use.
 pub const PDS_URL_ENV: &str = "ATLEX_PDS_URL";
