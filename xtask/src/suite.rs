@@ -956,7 +956,15 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("timeline", &["--page-size", "1", "--pages", "3"]),
     ("upload_image", &[]),
+    // OAuth as a loopback client: `$BROWSER` is `oauth-browser` (atlex-tests), which signs in
+    // and consents on the PDS's pages as the account; the second run must restore the
+    // session from the SQLite file (`$ATLEX_OAUTH_STORE`) without signing in.
+    ("oauth_login", &[]),
+    ("oauth_login", &["--restore-only"]),
 ];
+
+/// The SQLite file `oauth_login` keeps its session in during the `examples` step.
+pub const EXAMPLE_OAUTH_STORE_ENV: &str = "ATLEX_OAUTH_STORE";
 
 /// The environment variables the examples read (besides `ATLEX_PDS_URL`).
 pub const EXAMPLE_HANDLE_ENV: &str = "ATLEX_HANDLE";
@@ -1023,6 +1031,19 @@ fn examples(suite: &mut Suite<'_>) -> Result<Outcome> {
     suite.say(format_args!("account: {handle}"));
     suite.set_env(EXAMPLE_HANDLE_ENV, &handle);
     suite.set_env(EXAMPLE_PASSWORD_ENV, password);
+    // The OAuth example's "browser" and session file.
+    suite.cargo(
+        &["build", "-q", "-p", "atlex-tests", "--bin", "oauth-browser"]
+            .iter()
+            .map(OsString::from)
+            .collect::<Vec<_>>(),
+    )?;
+    let browser = suite.target_dir.join("debug").join("oauth-browser");
+    let oauth_store = suite.target_dir.join("xtask").join("oauth-login.sqlite3");
+    let _ = std::fs::create_dir_all(suite.target_dir.join("xtask"));
+    let _ = std::fs::remove_file(&oauth_store);
+    suite.set_env("BROWSER", browser.as_os_str());
+    suite.set_env(EXAMPLE_OAUTH_STORE_ENV, oauth_store.as_os_str());
     let mut failed = Vec::new();
     let mut ran = Vec::new();
     for (name, args) in EXAMPLES {
@@ -1048,6 +1069,8 @@ fn examples(suite: &mut Suite<'_>) -> Result<Outcome> {
     }
     suite.unset_env(EXAMPLE_HANDLE_ENV);
     suite.unset_env(EXAMPLE_PASSWORD_ENV);
+    suite.unset_env("BROWSER");
+    suite.unset_env(EXAMPLE_OAUTH_STORE_ENV);
     if failed.is_empty() {
         Ok(Outcome::Done(format!(
             "{} runs against {handle} ({})",

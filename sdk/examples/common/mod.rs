@@ -4,6 +4,8 @@
 // Each example uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod oauth;
+
 use std::error::Error;
 use std::sync::Arc;
 
