@@ -342,34 +342,44 @@ async fn metadata_issuer_mismatch_is_refused() {
 
 #[tokio::test]
 async fn metadata_redirects_wrong_type_oversize_and_two_servers_are_refused() {
-    let cases: Vec<(&str, ResponseTemplate)> = vec![
-        (
-            "redirect",
-            ResponseTemplate::new(302).insert_header("Location", "https://evil.example/prm"),
-        ),
-        (
-            "content type",
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "text/html")
-                .set_body_string("{}"),
-        ),
-        (
-            "oversize",
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(format!(r#"{{"resource":"{}"}}"#, "x".repeat(200_000))),
-        ),
-        (
-            "two servers",
-            json_response(
-                200,
-                json!({"resource": "PLACEHOLDER", "authorization_servers": ["https://a.example", "https://b.example"]}),
+    let cases = |uri: &str| -> Vec<(&'static str, ResponseTemplate)> {
+        vec![
+            (
+                "redirect",
+                ResponseTemplate::new(302).insert_header("Location", "https://evil.example/prm"),
             ),
-        ),
-        ("not found", ResponseTemplate::new(404)),
-    ];
-    for (name, response) in cases {
+            (
+                "content type",
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "text/html")
+                    .set_body_string("{}"),
+            ),
+            (
+                "oversize",
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/json")
+                    .set_body_string(format!(r#"{{"resource":"{}"}}"#, "x".repeat(200_000))),
+            ),
+            (
+                "two servers",
+                json_response(
+                    200,
+                    json!({"resource": uri, "authorization_servers": ["https://a.example", "https://b.example"]}),
+                ),
+            ),
+            (
+                "other resource",
+                json_response(
+                    200,
+                    json!({"resource": "https://other.example", "authorization_servers": [uri]}),
+                ),
+            ),
+            ("not found", ResponseTemplate::new(404)),
+        ]
+    };
+    for index in 0..6 {
         let server = MockServer::start().await;
+        let (name, response) = cases(&server.uri()).swap_remove(index);
         Mock::given(path("/.well-known/oauth-protected-resource"))
             .respond_with(response)
             .with_priority(1)
