@@ -106,7 +106,7 @@ impl NonceCache {
 
 /// A DPoP proof for `method` `url`, with the origin's nonce from `nonces` and, toward the
 /// resource server, `ath` of `access_token`. Returns the proof and the nonce it carries.
-pub(crate) fn proof(
+pub fn proof(
     key: &Es256Key,
     method: &str,
     url: &Url,

@@ -505,6 +505,10 @@ impl AuthSession for OAuthSession {
                 .engine
                 .refresh(seen.and_then(AuthHeaders::basis))
                 .await?;
+            if seen.is_none() {
+                // A forced refresh (`client.refresh()`), not the transport's reactive one.
+                return Ok(());
+            }
             *self.reactive.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some((current.stored.generation().clone(), Instant::now()));
             Ok(())
