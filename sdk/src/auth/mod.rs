@@ -10,12 +10,16 @@
 //!   [`PasswordSession::login_with_resolver`] logs in by handle or DID, finding the PDS through
 //!   an [`IdentityResolver`](crate::identity::IdentityResolver).
 //!
+//! * [`SessionKey`] / [`SessionId`] — the store key scheme every session kind uses, with
+//!   several sessions per account (one per device): `<kind>:<did>#<session id>`.
+//!
 //! Credentials are held as [`Secret`]s, which never print.
 
 pub(crate) mod jwt;
 mod login;
 pub mod password;
 pub mod refresh;
+pub mod session_key;
 pub mod store;
 
 pub use crate::xrpc::{
@@ -24,6 +28,7 @@ pub use crate::xrpc::{
 };
 pub use login::LoginError;
 pub use password::PasswordSession;
+pub use session_key::{InvalidSessionId, SessionId, SessionKey};
 #[cfg(feature = "encryption")]
 pub use store::encrypted::{EncryptedStore, EncryptionKey};
 pub use store::file::FileStore;
