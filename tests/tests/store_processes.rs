@@ -31,8 +31,9 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use atlex::auth::{
-    AuthError, DEFAULT_LEASE, FileStore, PasswordSession, PostgresStore, PostgresStoreOptions, RedisStore,
-    RedisStoreOptions, SessionData, SessionStore, SqliteStore, SqliteStoreOptions, StoreErrorKind,
+    AuthError, DEFAULT_LEASE, FileStore, PasswordSession, PostgresStore, PostgresStoreOptions,
+    RedisStore, RedisStoreOptions, SessionData, SessionStore, SqliteStore, SqliteStoreOptions,
+    StoreErrorKind,
 };
 
 const ROLE: &str = "ATLEX_STORE_CHILD_ROLE";

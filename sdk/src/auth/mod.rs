@@ -41,6 +41,6 @@ pub use store::redis::{RedisStore, RedisStoreOptions};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::sqlite::{SqliteStore, SqliteStoreOptions};
 pub use store::{
-    BoxFuture, DEFAULT_LEASE, DEFAULT_LOCK_TIMEOUT, LeaseState, SessionData, SessionStore, StoreError,
-    StoreErrorKind, StoreLock, renewal_period,
+    BoxFuture, DEFAULT_LEASE, DEFAULT_LOCK_TIMEOUT, LeaseState, SessionData, SessionStore,
+    StoreError, StoreErrorKind, StoreLock, renewal_period,
 };
