@@ -21,7 +21,7 @@
 //!   is still the one the caller read, atomically, optionally **fenced** by a held lock: the
 //!   write is refused with [`StoreErrorKind::LeaseLost`] when that lock's lease has been lost.
 //! * [`list`](SessionStore::list): the keys under a prefix (the sessions of one account, one
-//!   per device: `password:<did>#<session id>`).
+//!   per device: `password:<did>#<session id>`, see [`SessionKey`](super::SessionKey)).
 //! * [`lock`](SessionStore::lock): the exclusive lock on one key, with an acquisition timeout
 //!   (an error of kind [`StoreErrorKind::LockTimeout`], transient, never a hang). The
 //!   [`StoreLock`] carries a **fencing token** (a number that grows with every acquisition of
