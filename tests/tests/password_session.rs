@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use atlex::auth::{AuthError, PasswordSession, SessionStore};
+use atlex::auth::{AuthError, PasswordSession, SessionId, SessionKey, SessionStore};
 use atlex::types::Did;
 use atlex::xrpc::{Client, Error, NoBody};
 use serde_json::{Value, json};
@@ -211,6 +211,145 @@ async fn login_restore_and_logout() {
         matches!(error, Error::Auth(AuthError::NoSession { .. })),
         "{error:?}"
     );
+}
+
+/// One account, two devices: each logs in under its own session id, is restored and logged
+/// out on its own; the account's sessions are listed; restoring by DID alone picks the only
+/// session left, and refuses to guess between several.
+#[tokio::test]
+async fn several_sessions_per_account_one_per_device() {
+    let server = MockServer::start().await;
+    let (a1, r1) = (jwt("access-phone", 7200), jwt("refresh-phone", 86400));
+    let (a2, r2) = (jwt("access-laptop", 7200), jwt("refresh-laptop", 86400));
+    for (access, refresh) in [(&a1, &r1), (&a2, &r2)] {
+        Mock::given(method("POST"))
+            .and(path(CREATE))
+            .respond_with(ResponseTemplate::new(200).set_body_json(session_body(
+                access,
+                refresh,
+                &server.uri(),
+            )))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path(DELETE))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    accept(&server, &a1, "phone").await;
+    accept(&server, &a2, "laptop").await;
+    let store = TestStore::new();
+    let dyn_store = store.clone() as Arc<dyn SessionStore>;
+    let base = Client::builder(server.uri())
+        .retry(fast_retry(2))
+        .build()
+        .unwrap();
+    let phone = SessionId::new("phone").unwrap();
+    let laptop = SessionId::generate().unwrap();
+
+    for id in [&phone, &laptop] {
+        let client = PasswordSession::login_with_id(
+            &base,
+            "alice.test",
+            PASSWORD,
+            None,
+            id,
+            dyn_store.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(client.did(), Some(did()));
+    }
+    assert_eq!(
+        store.json(&format!("{KEY}#phone")).unwrap()["refreshJwt"],
+        json!(r1)
+    );
+    assert_eq!(
+        store.json(&format!("{KEY}#{laptop}")).unwrap()["refreshJwt"],
+        json!(r2)
+    );
+    assert!(store.raw(KEY).is_none(), "no default session was logged in");
+
+    // The account's sessions, and none of another account whose DID starts with this one.
+    store.put(
+        "password:did:plc:alicex#phone",
+        stored_session("x", "y", &server.uri()),
+    );
+    let listed = PasswordSession::sessions(&*store, &did()).await.unwrap();
+    let mut expected = vec![
+        PasswordSession::session_key(&did(), Some(&phone)),
+        PasswordSession::session_key(&did(), Some(&laptop)),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(listed.iter().all(|key| key.did() == &did()));
+
+    // Each device gets its own tokens back.
+    for (id, label) in [(&phone, "phone"), (&laptop, "laptop")] {
+        let client = PasswordSession::restore_id_with(&base, dyn_store.clone(), &did(), id)
+            .await
+            .unwrap();
+        let (output, _) = client.call::<GetThing>(params("a"), NoBody).await.unwrap();
+        assert_eq!(output.things, vec![label]);
+    }
+
+    // By DID alone: two sessions and no default one, so no guess.
+    let error = PasswordSession::restore(dyn_store.clone(), &did())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Auth(AuthError::NoSession { .. })),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("2 sessions"), "{error}");
+
+    // Logging out the phone ends its session only.
+    let client = PasswordSession::restore_id_with(&base, dyn_store.clone(), &did(), &phone)
+        .await
+        .unwrap();
+    client.logout().await.unwrap();
+    assert_eq!(
+        hits_with_token(&server, "com.atproto.server.deleteSession", &r1).await,
+        1
+    );
+    assert_eq!(
+        hits_with_token(&server, "com.atproto.server.deleteSession", &r2).await,
+        0
+    );
+    assert!(store.raw(&format!("{KEY}#phone")).is_none());
+    assert!(store.raw(&format!("{KEY}#{laptop}")).is_some());
+    let error = PasswordSession::restore_id(dyn_store.clone(), &did(), &phone)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Auth(AuthError::NoSession { .. })),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("phone"), "{error}");
+
+    // One session left: restoring by DID alone finds it.
+    let client = PasswordSession::restore_with(&base, dyn_store.clone(), &did())
+        .await
+        .unwrap();
+    let (output, _) = client.call::<GetThing>(params("a"), NoBody).await.unwrap();
+    assert_eq!(output.things, vec!["laptop"]);
+    assert_eq!(
+        SessionKey::list(&*store, PasswordSession::KIND, &did())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A default session, once there, is the one restored by DID alone.
+    store.put(KEY, stored_session(&a1, &r1, &server.uri()));
+    let client = PasswordSession::restore_with(&base, dyn_store.clone(), &did())
+        .await
+        .unwrap();
+    let (output, _) = client.call::<GetThing>(params("a"), NoBody).await.unwrap();
+    assert_eq!(output.things, vec!["phone"]);
 }
 
 #[tokio::test]

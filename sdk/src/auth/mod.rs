@@ -13,6 +13,8 @@
 //! * [`oauth::OAuthClient`] — atproto OAuth (PAR, PKCE, DPoP-bound tokens): an app's
 //!   client metadata and keys, the authorization flow, and [`oauth::OAuthSession`]s refreshed
 //!   by the same engine.
+//! * [`SessionKey`] / [`SessionId`] — the store key scheme every session kind uses, with
+//!   several sessions per account (one per device): `<kind>:<did>#<session id>`.
 //!
 //! Credentials are held as [`Secret`]s, which never print.
 
@@ -21,6 +23,7 @@ mod login;
 pub mod oauth;
 pub mod password;
 pub mod refresh;
+pub mod session_key;
 pub mod store;
 
 pub use crate::xrpc::{
@@ -29,6 +32,7 @@ pub use crate::xrpc::{
 };
 pub use login::LoginError;
 pub use password::PasswordSession;
+pub use session_key::{InvalidSessionId, SessionId, SessionKey};
 #[cfg(feature = "encryption")]
 pub use store::encrypted::{EncryptedStore, EncryptionKey};
 pub use store::file::FileStore;
@@ -41,6 +45,6 @@ pub use store::redis::{RedisStore, RedisStoreOptions};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::sqlite::{SqliteStore, SqliteStoreOptions};
 pub use store::{
-    BoxFuture, DEFAULT_LOCK_TIMEOUT, LeaseState, SessionData, SessionStore, StoreError,
-    StoreErrorKind, StoreLock,
+    BoxFuture, DEFAULT_LEASE, DEFAULT_LOCK_TIMEOUT, LeaseState, SessionData, SessionStore,
+    StoreError, StoreErrorKind, StoreLock, renewal_period,
 };

@@ -12,6 +12,36 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Several sessions per account
+//!
+//! An account may hold several sessions at once, one per device (a phone and a laptop, each
+//! with its own tokens, refreshed and logged out on their own). Name each with a
+//! [`SessionId`]: [`PasswordSession::login_with_id`] logs in under that id,
+//! [`PasswordSession::restore_id`] brings one back, [`PasswordSession::sessions`] lists an
+//! account's stored sessions. The plain [`login`](PasswordSession::login) and
+//! [`restore`](PasswordSession::restore) use the account's default session; `restore` falls
+//! back to the account's only session when no default one is stored. The store keys follow
+//! [`SessionKey`]: `password:<did>` and `password:<did>#<session id>`.
+//!
+//! ```no_run
+//! # async fn example(store: std::sync::Arc<dyn atlex::auth::SessionStore>) -> Result<(), Box<dyn std::error::Error>> {
+//! use atlex::auth::{PasswordSession, SessionId};
+//! use atlex::xrpc::Client;
+//! let pds = Client::anonymous("https://bsky.social")?;
+//! // On each device's first sign-in: a fresh id, kept by the device (a cookie).
+//! let id = SessionId::generate()?;
+//! let client = PasswordSession::login_with_id(&pds, "alice.bsky.social", "app-password", None, &id, store.clone()).await?;
+//! let did = client.did().ok_or("no DID")?;
+//! // Later, when that device comes back:
+//! let client = PasswordSession::restore_id(store.clone(), &did, &id).await?;
+//! // Every device signed in to the account:
+//! for key in PasswordSession::sessions(&*store, &did).await? {
+//!     println!("{:?}", key.session_id());
+//! }
+//! client.logout().await?; // ends this device's session only
+//! # Ok(()) }
+//! ```
+//!
 //! # Refresh
 //!
 //! * **Proactive**: before a request, when the access JWT's `exp` (read without verifying) is
@@ -48,7 +78,8 @@ use url::Url;
 
 use super::jwt;
 use super::refresh::{RefreshEngine, RefreshFailure, Refreshable};
-use super::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
+use super::session_key::{SessionId, SessionKey};
+use super::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore, StoreError};
 use crate::com::atproto::server::{create_session, delete_session, refresh_session};
 use crate::xrpc::client::parse_service_url;
 use crate::xrpc::describe_json_error;
@@ -68,6 +99,7 @@ const STORED_VERSION: u32 = 1;
 /// [module docs](self) for how refresh works.
 pub struct PasswordSession {
     did: Did,
+    id: Option<SessionId>,
     engine: RefreshEngine<PasswordKind>,
 }
 
@@ -79,7 +111,7 @@ struct PasswordKind {
     base: Client,
 }
 
-/// The JSON kept in the store under `password:<did>`.
+/// The JSON kept in the store under `password:<did>` (or `password:<did>#<session id>`).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredSession {
@@ -289,14 +321,33 @@ impl PasswordKind {
 }
 
 impl PasswordSession {
-    /// The store key of `did`'s password session: `password:<did>`.
+    /// The session kind in the store keys of password sessions (see [`SessionKey`]).
+    pub const KIND: &'static str = "password";
+
+    /// The store key of `did`'s default password session: `password:<did>`.
     pub fn storage_key(did: &Did) -> String {
-        format!("password:{did}")
+        PasswordSession::session_key(did, None).to_string()
+    }
+
+    /// The store key of one of `did`'s password sessions: `password:<did>#<id>`, or the
+    /// default session's `password:<did>` when `id` is `None`.
+    pub fn session_key(did: &Did, id: Option<&SessionId>) -> SessionKey {
+        SessionKey::new(PasswordSession::KIND, did.clone(), id.cloned())
+    }
+
+    /// The password sessions stored for `did`: the default one first (when stored), then one
+    /// per [`SessionId`], sorted.
+    pub async fn sessions(
+        store: &dyn SessionStore,
+        did: &Did,
+    ) -> Result<Vec<SessionKey>, StoreError> {
+        SessionKey::list(store, PasswordSession::KIND, did).await
     }
 
     /// Logs in at `service_url` (a PDS or an entryway such as `https://bsky.social`) with a
-    /// handle, DID or email and a password, stores the session in `store`, and returns a client
-    /// for the account's PDS (from the DID document the server returns, else `service_url`).
+    /// handle, DID or email and a password, stores the session in `store` as the account's
+    /// default session, and returns a client for the account's PDS (from the DID document the
+    /// server returns, else `service_url`).
     pub async fn login(
         service_url: &str,
         identifier: &str,
@@ -304,7 +355,7 @@ impl PasswordSession {
         store: Arc<dyn SessionStore>,
     ) -> Result<Client, Error> {
         let client = Client::anonymous(service_url)?;
-        PasswordSession::login_with(&client, identifier, password, None, store).await
+        PasswordSession::login_inner(&client, identifier, password.into(), None, None, store).await
     }
 
     /// [`PasswordSession::login`] at `client`'s service, using its HTTP client and settings
@@ -318,10 +369,52 @@ impl PasswordSession {
         auth_factor_token: Option<Secret>,
         store: Arc<dyn SessionStore>,
     ) -> Result<Client, Error> {
+        PasswordSession::login_inner(
+            client,
+            identifier,
+            password.into(),
+            auth_factor_token,
+            None,
+            store,
+        )
+        .await
+    }
+
+    /// [`PasswordSession::login_with`], storing the new session as the account's session
+    /// `id` (`password:<did>#<id>`) instead of its default one, so that several devices each
+    /// keep their own session. A session already stored under that id is replaced (and the
+    /// account's other sessions are left alone).
+    pub async fn login_with_id(
+        client: &Client,
+        identifier: &str,
+        password: impl Into<Secret>,
+        auth_factor_token: Option<Secret>,
+        id: &SessionId,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Client, Error> {
+        PasswordSession::login_inner(
+            client,
+            identifier,
+            password.into(),
+            auth_factor_token,
+            Some(id.clone()),
+            store,
+        )
+        .await
+    }
+
+    async fn login_inner(
+        client: &Client,
+        identifier: &str,
+        password: Secret,
+        auth_factor_token: Option<Secret>,
+        id: Option<SessionId>,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Client, Error> {
         let base = client.without_session().without_proxy().without_labelers();
         // The generated input holds the password as a plain `String`; it lives only for this
         // call and is never logged (the transport records no bodies).
-        let mut input = create_session::Input::new(identifier, password.into().expose());
+        let mut input = create_session::Input::new(identifier, password.expose());
         input.auth_factor_token = auth_factor_token.map(|token| token.expose().to_owned());
         let output = base
             .send::<create_session::CreateSession>(&NoParams, &input, &CallOptions::default())
@@ -335,8 +428,9 @@ impl PasswordSession {
                 "the account's PDS (from its DID document): {error}"
             ))
         })?;
-        let key = PasswordSession::storage_key(&stored.did);
+        let key = SessionKey::new(PasswordSession::KIND, stored.did.clone(), id);
         {
+            let key = key.to_string();
             let _lock = store
                 .lock(&key, DEFAULT_LOCK_TIMEOUT)
                 .await
@@ -350,10 +444,12 @@ impl PasswordSession {
         Ok(client.with_session(Arc::new(session)))
     }
 
-    /// A client for `did`'s stored password session, with default settings. Fails with
-    /// [`AuthError::NoSession`] when none is stored.
+    /// A client for `did`'s stored default password session, with default settings. When no
+    /// default session is stored but exactly one session with a [`SessionId`] is, that one is
+    /// restored. Fails with [`AuthError::NoSession`] when none is stored, or when several are
+    /// and none is the default (restore one with [`PasswordSession::restore_id`]).
     pub async fn restore(store: Arc<dyn SessionStore>, did: &Did) -> Result<Client, Error> {
-        PasswordSession::restore_inner(None, store, did).await
+        PasswordSession::restore_inner(None, store, did, None).await
     }
 
     /// [`PasswordSession::restore`] using `client`'s HTTP client and settings (its service URL
@@ -363,22 +459,71 @@ impl PasswordSession {
         store: Arc<dyn SessionStore>,
         did: &Did,
     ) -> Result<Client, Error> {
-        PasswordSession::restore_inner(Some(client), store, did).await
+        PasswordSession::restore_inner(Some(client), store, did, None).await
+    }
+
+    /// A client for `did`'s stored session `id` (stored by
+    /// [`PasswordSession::login_with_id`]), with default settings. Fails with
+    /// [`AuthError::NoSession`] when it is not stored (logged out, or expired).
+    pub async fn restore_id(
+        store: Arc<dyn SessionStore>,
+        did: &Did,
+        id: &SessionId,
+    ) -> Result<Client, Error> {
+        PasswordSession::restore_inner(None, store, did, Some(id)).await
+    }
+
+    /// [`PasswordSession::restore_id`] using `client`'s HTTP client and settings (its service
+    /// URL is replaced by the session's).
+    pub async fn restore_id_with(
+        client: &Client,
+        store: Arc<dyn SessionStore>,
+        did: &Did,
+        id: &SessionId,
+    ) -> Result<Client, Error> {
+        PasswordSession::restore_inner(Some(client), store, did, Some(id)).await
     }
 
     async fn restore_inner(
         client: Option<&Client>,
         store: Arc<dyn SessionStore>,
         did: &Did,
+        id: Option<&SessionId>,
     ) -> Result<Client, Error> {
-        let key = PasswordSession::storage_key(did);
-        let data = store
-            .get(&key)
+        let mut key = PasswordSession::session_key(did, id);
+        let mut data = store
+            .get(&key.to_string())
             .await
-            .map_err(AuthError::Store)?
-            .ok_or_else(|| AuthError::NoSession {
-                what: format!("no password session is stored for {did}"),
-            })?;
+            .map_err(AuthError::Store)?;
+        if data.is_none() && id.is_none() {
+            // No default session: the account's only session, if it has exactly one.
+            let mut keys = PasswordSession::sessions(&*store, did)
+                .await
+                .map_err(AuthError::Store)?;
+            if keys.len() > 1 {
+                return Err(AuthError::NoSession {
+                    what: format!(
+                        "no default password session is stored for {did}, but {} sessions \
+                         with ids are: restore one by its id",
+                        keys.len()
+                    ),
+                }
+                .into());
+            }
+            if let Some(only) = keys.pop() {
+                data = store
+                    .get(&only.to_string())
+                    .await
+                    .map_err(AuthError::Store)?;
+                key = only;
+            }
+        }
+        let data = data.ok_or_else(|| AuthError::NoSession {
+            what: match id {
+                Some(id) => format!("no password session {id} is stored for {did}"),
+                None => format!("no password session is stored for {did}"),
+            },
+        })?;
         let stored = StoredSession::decode(&data, did)?;
         let client = match client {
             Some(client) => client.clone(),
@@ -391,21 +536,26 @@ impl PasswordSession {
 
     fn new(
         stored: StoredSession,
-        key: String,
+        key: SessionKey,
         store: Arc<dyn SessionStore>,
         base: Client,
     ) -> Result<PasswordSession, AuthError> {
         // Fails early on a stored session whose URLs are unusable.
         stored.pds()?;
         let did = stored.did.clone();
-        let label = format!("the password session of {did}");
+        let label = match key.session_id() {
+            Some(id) => format!("the password session {id} of {did}"),
+            None => format!("the password session of {did}"),
+        };
+        let id = key.session_id().cloned();
         let kind = PasswordKind {
             did: did.clone(),
             base,
         };
         Ok(PasswordSession {
             did,
-            engine: RefreshEngine::new(kind, store, key, label, stored),
+            id,
+            engine: RefreshEngine::new(kind, store, key.to_string(), label, stored),
         })
     }
 }
@@ -469,6 +619,7 @@ impl fmt::Debug for PasswordSession {
         let pds = self.engine.last().stored.pds().ok();
         f.debug_struct("PasswordSession")
             .field("did", &self.did.as_str())
+            .field("session_id", &self.id.as_ref().map(SessionId::as_str))
             .field("pds", &pds.as_ref().map(Url::as_str))
             .field("active", &!self.engine.has_ended())
             .field("tokens", &"<redacted>")

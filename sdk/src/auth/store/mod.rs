@@ -5,11 +5,11 @@
 //!
 //! | store | keeps sessions | `lock` excludes | lease |
 //! |---|---|---|---|
-//! | [`SqliteStore`](super::SqliteStore) (the default, feature `sqlite`) | in one SQLite database file | tasks and processes sharing the file | yes, renewed while held |
+//! | [`SqliteStore`](super::SqliteStore) (the default, feature `sqlite`) | in one SQLite database file | tasks and processes sharing the file | yes ([`DEFAULT_LEASE`], renewed while held) |
 //! | [`FileStore`](super::FileStore) | one JSON file per key in a directory | tasks and processes sharing the directory (OS file lock) | no: released by the OS when the holder dies |
 //! | [`MemoryStore`](super::MemoryStore) | in this process only | tasks of this process | no |
-//! | `PostgresStore` (feature `postgres`) | in PostgreSQL tables | every process and machine using the schema | yes (database clock) |
-//! | `RedisStore` (feature `redis`) | in Redis keys under a prefix | every process and machine using the prefix | yes (Redis expiry) |
+//! | `PostgresStore` (feature `postgres`) | in PostgreSQL tables | every process and machine using the schema | yes ([`DEFAULT_LEASE`], renewed while held; database clock) |
+//! | `RedisStore` (feature `redis`) | in Redis keys under a prefix | every process and machine using the prefix | yes ([`DEFAULT_LEASE`], renewed while held; Redis expiry) |
 //!
 //! `EncryptedStore` (feature `encryption`) encrypts the values of any of them.
 //!
@@ -21,7 +21,7 @@
 //!   is still the one the caller read, atomically, optionally **fenced** by a held lock: the
 //!   write is refused with [`StoreErrorKind::LeaseLost`] when that lock's lease has been lost.
 //! * [`list`](SessionStore::list): the keys under a prefix (the sessions of one account, one
-//!   per device: `password:<did>#<session id>`).
+//!   per device: `password:<did>#<session id>`, see [`SessionKey`](super::SessionKey)).
 //! * [`lock`](SessionStore::lock): the exclusive lock on one key, with an acquisition timeout
 //!   (an error of kind [`StoreErrorKind::LockTimeout`], transient, never a hang). The
 //!   [`StoreLock`] carries a **fencing token** (a number that grows with every acquisition of
@@ -61,6 +61,23 @@ pub use crate::xrpc::{BoxFuture, StoreError, StoreErrorKind};
 
 /// How long [`SessionStore::lock`] callers in the SDK wait for a lock by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default lease of the stores whose locks are leases (SQLite, PostgreSQL, Redis): 2 s.
+///
+/// A live holder keeps its lock as long as it needs it, because a heartbeat renews the lease
+/// every quarter of its duration (see [`renewal_period`]). The lease only bounds how long a
+/// key stays locked after its holder died (killed, crashed, cut off): the others get the lock
+/// at most one lease (plus one poll, ≤ 50 ms) after the holder's last renewal, so a holder
+/// killed inside the lock delays them by 1.5–2 s with the defaults. A holder that stalls
+/// longer than the lease minus one renewal period (1.5 s: `SIGSTOP`, a VM pause, a starved
+/// runtime) loses the lease, knows it ([`StoreLock::is_lost`]), and its writes are refused.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(2);
+
+/// How often a holder renews a lease of `lease`: every quarter of it, so three renewals in a
+/// row can be late or fail (a busy database, a slow link) before the lease runs out.
+pub fn renewal_period(lease: Duration) -> Duration {
+    lease / 4
+}
 
 /// The stored form of one session: a JSON document holding tokens and keys.
 ///

@@ -33,7 +33,7 @@ impl Default for PostgresStoreOptions {
     fn default() -> PostgresStoreOptions {
         PostgresStoreOptions {
             schema: "public".to_owned(),
-            lease: Duration::from_secs(5),
+            lease: super::DEFAULT_LEASE,
             op_timeout: Duration::from_secs(5),
             pool_size: 8,
         }
@@ -41,7 +41,7 @@ impl Default for PostgresStoreOptions {
 }
 
 impl PostgresStoreOptions {
-    /// The defaults: schema `public`, a 5 s lease, a 5 s operation timeout, 8 connections.
+    /// The defaults: schema `public`, a 2 s lease ([`super::DEFAULT_LEASE`]), a 5 s operation timeout, 8 connections.
     pub fn new() -> PostgresStoreOptions {
         PostgresStoreOptions::default()
     }
@@ -55,9 +55,9 @@ impl PostgresStoreOptions {
         self
     }
 
-    /// How long a lock's lease lasts without renewal (default 5 s, at least 300 ms): the
-    /// longest a key stays locked after its holder died or was cut off. Holders renew it every
-    /// third of this.
+    /// How long a lock's lease lasts without renewal (default 2 s,
+    /// [`DEFAULT_LEASE`](super::DEFAULT_LEASE); at least 300 ms): the longest a key stays
+    /// locked after its holder died or was cut off. Holders renew it every quarter of this.
     #[must_use]
     pub fn lease_duration(mut self, lease: Duration) -> PostgresStoreOptions {
         self.lease = lease.max(MIN_LEASE);
@@ -107,7 +107,7 @@ impl PostgresStoreOptions {
 /// A lease row per key, taken by one atomic upsert that takes the row over only when its
 /// lease has expired, and increments the key's **fencing token** (`fence`) as it does. Times
 /// are the database server's clock, so the machines' own clocks do not matter. The holder
-/// renews the lease every third of its duration; a renewal that finds the row taken (or
+/// renews the lease every quarter of its duration (2 s by default); a renewal that finds the row taken (or
 /// expired) marks the lock lost. A fenced [`compare_and_set`](SessionStore::compare_and_set)
 /// checks, in the same transaction and with the lease row locked against a takeover, that the
 /// lease is still this holder's and unexpired; otherwise the write is refused
@@ -777,7 +777,7 @@ impl Drop for Lease {
     }
 }
 
-/// Renews the lease every third of its duration until released or lost.
+/// Renews the lease every quarter of its duration ([`super::renewal_period`]) until released or lost.
 async fn renew(
     shared: Arc<Shared>,
     key: String,
@@ -787,7 +787,7 @@ async fn renew(
     state: Arc<LeaseState>,
 ) {
     let lease_ms = ms(shared.lease);
-    let period = shared.lease / 3;
+    let period = super::renewal_period(shared.lease);
     loop {
         tokio::time::sleep(period).await;
         if released.load(Ordering::SeqCst) {

@@ -79,14 +79,14 @@ impl Default for RedisStoreOptions {
     fn default() -> RedisStoreOptions {
         RedisStoreOptions {
             prefix: "atlex:".to_owned(),
-            lease: Duration::from_secs(5),
+            lease: super::DEFAULT_LEASE,
             op_timeout: Duration::from_secs(5),
         }
     }
 }
 
 impl RedisStoreOptions {
-    /// The defaults: prefix `atlex:`, a 5 s lease, a 5 s operation timeout.
+    /// The defaults: prefix `atlex:`, a 2 s lease ([`super::DEFAULT_LEASE`]), a 5 s operation timeout.
     pub fn new() -> RedisStoreOptions {
         RedisStoreOptions::default()
     }
@@ -99,8 +99,9 @@ impl RedisStoreOptions {
         self
     }
 
-    /// How long a lock's lease lasts without renewal (default 5 s, at least 300 ms). Holders
-    /// renew it every third of this.
+    /// How long a lock's lease lasts without renewal (default 2 s,
+    /// [`DEFAULT_LEASE`](super::DEFAULT_LEASE); at least 300 ms): the longest a key stays
+    /// locked after its holder died or was cut off. Holders renew it every quarter of this.
     #[must_use]
     pub fn lease_duration(mut self, lease: Duration) -> RedisStoreOptions {
         self.lease = lease.max(MIN_LEASE);
@@ -612,7 +613,7 @@ impl Drop for Lease {
     }
 }
 
-/// Renews the lease every third of its duration until released or lost.
+/// Renews the lease every quarter of its duration ([`super::renewal_period`]) until released or lost.
 async fn renew(
     shared: Arc<Shared>,
     key: String,
@@ -621,7 +622,7 @@ async fn renew(
     state: Arc<LeaseState>,
 ) {
     let lease_ms = super::duration_ms_u64(shared.lease);
-    let period = shared.lease / 3;
+    let period = super::renewal_period(shared.lease);
     loop {
         tokio::time::sleep(period).await;
         if released.load(Ordering::SeqCst) {

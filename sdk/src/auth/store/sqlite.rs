@@ -76,21 +76,21 @@ pub struct SqliteStoreOptions {
 impl Default for SqliteStoreOptions {
     fn default() -> SqliteStoreOptions {
         SqliteStoreOptions {
-            lease: Duration::from_secs(30),
+            lease: super::DEFAULT_LEASE,
             busy_timeout: Duration::from_secs(5),
         }
     }
 }
 
 impl SqliteStoreOptions {
-    /// The defaults: a 30 s lease and a 5 s busy timeout.
+    /// The defaults: a 2 s lease ([`super::DEFAULT_LEASE`]) and a 5 s busy timeout.
     pub fn new() -> SqliteStoreOptions {
         SqliteStoreOptions::default()
     }
 
-    /// How long a lock's lease lasts without renewal (default 30 s, at least 100 ms): the
-    /// longest time a key stays locked after its holder's process died. Holders renew it every
-    /// third of this.
+    /// How long a lock's lease lasts without renewal (default 2 s,
+    /// [`DEFAULT_LEASE`](super::DEFAULT_LEASE); at least 100 ms): the longest time a key stays
+    /// locked after its holder's process died. Holders renew it every quarter of this.
     #[must_use]
     pub fn lease_duration(mut self, lease: Duration) -> SqliteStoreOptions {
         self.lease = lease.max(MIN_LEASE);
@@ -158,8 +158,8 @@ impl SqliteStoreOptions {
 /// the lease's expiry in the same immediate transaction as the write, so a holder whose lease
 /// was lost can no longer write.
 ///
-/// While the guard is held, a background task renews the lease every third of its duration
-/// (30 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
+/// While the guard is held, a background task renews the lease every quarter of its duration
+/// (2 s by default, see [`SqliteStoreOptions::lease_duration`]), so a live holder keeps the
 /// lock however long it needs it. Dropping the guard stops the renewal and expires the row (it
 /// keeps the fence counter), and then lets the next in-process waiter in. The release runs at once in `drop` when it cannot
 /// block (the lease connection is free and the database takes the write without waiting; lease
@@ -167,9 +167,10 @@ impl SqliteStoreOptions {
 /// leave the key locked; otherwise it runs on a blocking thread (best effort: if the process
 /// exits before that thread runs, the lease expires on its own). If the holder's process dies,
 /// nothing renews or releases the row, and other processes get the lock when the lease expires:
-/// at most one lease duration after the crash. If a holder is stalled for longer
-/// than a whole lease (its renewals cannot run), its lease can expire and be taken over; keep
-/// the lease well above any pause you expect.
+/// at most one lease duration after the crash (2 s by default). If a holder is stalled for
+/// longer than the lease minus one renewal period (its renewals cannot run), its lease can
+/// expire and be taken over, and its writes are refused; raise the lease if you expect longer
+/// pauses and can accept a longer wait after a crash.
 ///
 /// The lease excludes every process (and every `SqliteStore`) using the same database file.
 /// Lease times are wall-clock times, so processes sharing the file must share a clock: keep the
@@ -812,7 +813,7 @@ fn release_now(shared: &Shared, key: &str, owner: &str) -> bool {
     released
 }
 
-/// Renews the lease every third of its duration until the guard is dropped (which aborts this
+/// Renews the lease every quarter of its duration ([`super::renewal_period`]) until the guard is dropped (which aborts this
 /// task) or the lease turns out to be lost, which it records in `state`.
 async fn renew(
     shared: Arc<Shared>,
@@ -823,7 +824,7 @@ async fn renew(
     state: Arc<LeaseState>,
 ) {
     let lease_ms = duration_ms(shared.lease);
-    let period = shared.lease / 3;
+    let period = super::renewal_period(shared.lease);
     loop {
         tokio::time::sleep(period).await;
         if state.is_lost() {
