@@ -256,9 +256,10 @@ fn parse_lexicons(mut args: VecDeque<OsString>) -> Result<Command, UsageError> {
         Some("fetch") => {
             let args: Vec<OsString> = args.into_iter().collect();
             if args.is_empty()
-                || args
-                    .iter()
-                    .any(|arg| arg.to_str().is_some_and(|arg| arg == "-h" || arg == "--help"))
+                || args.iter().any(|arg| {
+                    arg.to_str()
+                        .is_some_and(|arg| arg == "-h" || arg == "--help")
+                })
             {
                 return Ok(Command::Help(Topic::Fetch));
             }
@@ -1050,7 +1051,10 @@ mod tests {
 
     #[test]
     fn fetch_passes_its_arguments_through() {
-        assert_eq!(parse_ok(&["lexicons", "fetch"]), Command::Help(Topic::Fetch));
+        assert_eq!(
+            parse_ok(&["lexicons", "fetch"]),
+            Command::Help(Topic::Fetch)
+        );
         assert_eq!(
             parse_ok(&["lexicons", "fetch", "com.example.*", "--help"]),
             Command::Help(Topic::Fetch)
@@ -1059,7 +1063,14 @@ mod tests {
             parse_ok(&["lexicons", "fetch", "com.example.a.b", "--into", "d"]),
             Command::LexiconsFetch(vec!["com.example.a.b".into(), "--into".into(), "d".into()])
         );
-        for flag in ["--into", "--dns", "--plc", "--known", "--no-official", "--max-depth"] {
+        for flag in [
+            "--into",
+            "--dns",
+            "--plc",
+            "--known",
+            "--no-official",
+            "--max-depth",
+        ] {
             assert!(FETCH_HELP.contains(flag), "{flag}");
         }
         assert!(LEXICONS_HELP.contains("fetch"));
