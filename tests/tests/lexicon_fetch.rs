@@ -406,25 +406,38 @@ async fn a_did_without_a_pds_and_a_namespace_without_a_record_are_named() {
     let error = fetch(&options(
         pds,
         &dns,
-        &["net.example.nopds.thing", "net.example.none.thing"],
+        &[
+            "net.example.nopds.thing",
+            "net.example.none.thing",
+            "net.example.gone.*",
+        ],
         &into,
     ))
     .await
     .unwrap_err();
     let all = error.to_string();
-    assert_eq!(error.problems.len(), 2, "{all}");
+    assert_eq!(error.problems.len(), 3, "{all}");
+    let find = |needle: &str| {
+        error
+            .problems
+            .iter()
+            .find(|problem| problem.contains(needle))
+            .unwrap_or_else(|| panic!("no problem names {needle}: {all}"))
+            .clone()
+    };
+    let no_pds = find("net.example.nopds.thing");
     assert!(
-        error.problems[0].contains("net.example.nopds.thing")
-            && error.problems[0].contains(&port_did)
-            && error.problems[0].contains("no usable PDS"),
+        no_pds.contains(&port_did) && no_pds.contains("no usable PDS"),
         "{all}"
     );
+    let none = find("net.example.none.thing");
     assert!(
-        error.problems[1].contains("net.example.none.thing")
-            && error.problems[1].contains("_lexicon.none.example.net")
-            && error.problems[1].contains("no `did=` TXT record"),
+        none.contains("_lexicon.none.example.net") && none.contains("no `did=` TXT record"),
         "{all}"
     );
+    let gone = find("net.example.gone.*");
+    assert!(gone.contains("_lexicon.gone.example.net"), "{all}");
+    assert!(!gone.contains("gone.x"), "{all}");
     assert!(!into.exists(), "nothing is written");
     assert!(server.requests() >= 1);
 }

@@ -142,9 +142,11 @@ pub async fn fetch(options: &FetchOptions, out: &mut dyn Write) -> Result<Vec<St
     if options.targets.is_empty() {
         return Err(Error::new("nothing to fetch: give NSIDs or patterns"));
     }
+    // The fetcher's limit is the largest answer (a listRecords page); each request passes
+    // its own, lower one (a record; the resolver's for DID documents).
     let fetcher = Fetcher::builder()
         .timeout(options.timeout)
-        .max_body(options.max_record_bytes)
+        .max_body(page_limit(options.max_record_bytes))
         .build()
         .map_err(|error| Error::new(format!("building the HTTP client: {error}")))?;
     let mut builder = IdentityResolver::builder()
@@ -318,7 +320,8 @@ impl Run<'_> {
         let (did, pds) = match self.authority(&probe).await {
             Ok(found) => found,
             Err(error) => {
-                self.problems.push(format!("{pattern}: {error}"));
+                // The lookup was made for a stand-in NSID of the authority; name the pattern.
+                self.problems.push(error.replace(probe.as_str(), &pattern));
                 return Vec::new();
             }
         };
@@ -343,11 +346,7 @@ impl Run<'_> {
                 }
             };
             let shown = atlex::net::redact_url(&url);
-            // A page holds up to PAGE records.
-            let limit = self
-                .options
-                .max_record_bytes
-                .saturating_mul(u64::try_from(PAGE).unwrap_or(u64::MAX));
+            let limit = page_limit(self.options.max_record_bytes);
             let body = match self.get_json_limited(&url, limit).await {
                 Ok(body) => body,
                 Err(error) => {
@@ -493,6 +492,11 @@ impl Run<'_> {
             )
         })
     }
+}
+
+/// The limit of a `listRecords` page: up to [`PAGE`] records.
+fn page_limit(max_record_bytes: u64) -> u64 {
+    max_record_bytes.saturating_mul(u64::try_from(PAGE).unwrap_or(u64::MAX))
 }
 
 /// `<pds>/xrpc/<method>?<query>`.
