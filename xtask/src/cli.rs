@@ -19,8 +19,13 @@ pub enum Command {
     LexiconsSync(SyncArgs),
     /// `lexicons pin`.
     LexiconsPin(PinArgs),
-    /// `lexicons verify`.
+    /// `lexicons verify` (the official lexicons against the pin).
     LexiconsVerify,
+    /// `lexicons verify DIR`: a fetched folder against its manifest (run by
+    /// `xtask-lexicon-fetch`).
+    LexiconsVerifyDir(PathBuf),
+    /// `lexicons fetch …`: the arguments after `fetch`, passed to `xtask-lexicon-fetch`.
+    LexiconsFetch(Vec<OsString>),
     /// `test`.
     Test(TestArgs),
     /// `codegen`.
@@ -44,6 +49,8 @@ pub enum Topic {
     Pin,
     /// `cargo xtask lexicons verify --help`.
     Verify,
+    /// `cargo xtask lexicons fetch --help`.
+    Fetch,
     /// `cargo xtask test --help`.
     Test,
     /// `cargo xtask codegen --help`.
@@ -63,6 +70,7 @@ impl Topic {
             Topic::Sync => SYNC_HELP,
             Topic::Pin => PIN_HELP,
             Topic::Verify => VERIFY_HELP,
+            Topic::Fetch => FETCH_HELP,
             Topic::Test => TEST_HELP,
             Topic::Codegen => CODEGEN_HELP,
             Topic::Bench => BENCH_HELP,
@@ -78,6 +86,7 @@ impl Topic {
             Topic::Sync => "cargo xtask lexicons sync --help",
             Topic::Pin => "cargo xtask lexicons pin --help",
             Topic::Verify => "cargo xtask lexicons verify --help",
+            Topic::Fetch => "cargo xtask lexicons fetch --help",
             Topic::Test => "cargo xtask test --help",
             Topic::Codegen => "cargo xtask codegen --help",
             Topic::Bench => "cargo xtask bench --help",
@@ -220,14 +229,41 @@ fn parse_lexicons(mut args: VecDeque<OsString>) -> Result<Command, UsageError> {
             Ok(Command::LexiconsPin(parsed))
         }
         Some("verify") => {
-            let mut flags = Flags::new(args, Topic::Verify);
-            if let Some(flag) = flags.next_flag()? {
-                return match flag.as_str() {
-                    "-h" | "--help" => Ok(Command::Help(Topic::Verify)),
-                    _ => Err(flags.unknown(&flag)),
-                };
+            let mut dir: Option<PathBuf> = None;
+            for arg in args {
+                match arg.to_str() {
+                    Some("-h" | "--help") => return Ok(Command::Help(Topic::Verify)),
+                    Some(flag) if flag.starts_with('-') && flag.len() > 1 => {
+                        return Err(UsageError {
+                            message: format!("unknown flag `{flag}`"),
+                            topic: Topic::Verify,
+                        });
+                    }
+                    _ if arg.is_empty() => {
+                        return Err(UsageError {
+                            message: "the folder to verify is empty".to_owned(),
+                            topic: Topic::Verify,
+                        });
+                    }
+                    _ => set(&mut dir, PathBuf::from(arg), "DIR", Topic::Verify)?,
+                }
             }
-            Ok(Command::LexiconsVerify)
+            Ok(match dir {
+                Some(dir) => Command::LexiconsVerifyDir(dir),
+                None => Command::LexiconsVerify,
+            })
+        }
+        Some("fetch") => {
+            let args: Vec<OsString> = args.into_iter().collect();
+            if args.is_empty()
+                || args.iter().any(|arg| {
+                    arg.to_str()
+                        .is_some_and(|arg| arg == "-h" || arg == "--help")
+                })
+            {
+                return Ok(Command::Help(Topic::Fetch));
+            }
+            Ok(Command::LexiconsFetch(args))
         }
         _ => Err(UsageError {
             message: format!("unknown command `lexicons {}`", sub.to_string_lossy()),
@@ -522,7 +558,8 @@ Usage: cargo xtask <COMMAND> [OPTIONS]
 Commands:
   lexicons sync     Fetch the pinned upstream lexicons into lexicons/official/ (hash-checked)
   lexicons pin      Rewrite lexicons/lexicons.toml from a folder or commit (moves the pin)
-  lexicons verify   Check lexicons/official/ against the pin
+  lexicons verify   Check lexicons/official/ against the pin (or DIR against its manifest)
+  lexicons fetch    Fetch lexicons from the network (DNS _lexicon -> DID -> PDS), verify and pin
   codegen           Regenerate sdk/src/generated/ from lexicons/official/ (--check: verify)
   test              Run the whole test suite the way CI does
   bench             Run the benchmarks and print the ratios against their targets
@@ -629,17 +666,66 @@ Options:
 ";
 
 const LEXICONS_HELP: &str = "\
-cargo xtask lexicons: the pinned upstream lexicons
+cargo xtask lexicons: the pinned upstream lexicons, and lexicons fetched from the network
 
-Usage: cargo xtask lexicons <sync|pin|verify> [OPTIONS]
+Usage: cargo xtask lexicons <sync|pin|verify|fetch> [OPTIONS]
 
 Commands:
   sync     Fetch the pinned lexicons into lexicons/official/, checking every sha256
   pin      Rewrite lexicons/lexicons.toml from a folder or commit (moves the pin)
-  verify   Check lexicons/official/ against lexicons/lexicons.toml
+  verify   Check lexicons/official/ against lexicons/lexicons.toml; `verify DIR` checks a
+           folder written by `fetch` against its lexicons.pin.toml
+  fetch    Resolve NSIDs (DNS TXT _lexicon.<authority> -> DID -> PDS), fetch their
+           com.atproto.lexicon.schema records and the lexicons they refer to, verify them,
+           write them into a folder for `cargo xtask codegen --lexicons DIR` and pin them
 
 lexicons/lexicons.toml names the upstream repository, commit and folder, and the sha256 of
 every file. lexicons/official/ is git-ignored; `sync` recreates it.
+";
+
+const FETCH_HELP: &str = "\
+cargo xtask lexicons fetch: lexicons from the network, verified and pinned
+
+Usage: cargo xtask lexicons fetch NSID|PATTERN... --into DIR [--dns IP:PORT] [--plc URL]
+                                  [--known DIR | --no-official] [--max-depth N]
+                                  [--max-docs N] [--max-record-bytes N] [--timeout SECS]
+
+For each NSID (com.example.feed.post): the authority com.example.feed is reversed into the
+domain feed.example.com, whose DNS TXT record _lexicon.feed.example.com must hold exactly one
+`did=<did>` (parent domains are not tried); the DID document gives the PDS, which serves the
+record at://<did>/com.atproto.lexicon.schema/<nsid> (com.atproto.repo.getRecord). A PATTERN
+`com.example.feed.*` lists that authority's records (com.atproto.repo.listRecords) and takes
+every NSID com.example.feed.<name>. Refs to other NSIDs are fetched the same way, except those
+of the --known folder (default lexicons/official/, which codegen resolves refs against).
+
+Every answer is checked: size and time limits, the record URI (the authority's DID, the
+collection, the NSID), the record CID against the CID of its DAG-CBOR encoding, $type,
+`lexicon: 1`, `id` equal to the NSID, and the lexicon checks of atlex-lexicon. Any failure
+fails the run, listing every problem by NSID and URL or field, and nothing is written.
+(The repository commit, from com.atproto.sync.getRecord, is not verified.)
+
+The documents are written as DIR/<nsid segments>.json (com/example/feed/post.json) and pinned
+in DIR/lexicons.pin.toml (NSID, DID, record URI, record CID, sha256 of the file; entries of
+an earlier fetch are kept). Then:
+
+  cargo xtask lexicons verify DIR                       check the folder against the pin
+  cargo xtask codegen --lexicons DIR --out my-crate/src/generated --root crate::generated
+
+Runs the xtask-lexicon-fetch package (cargo run -p xtask-lexicon-fetch), which needs the SDK.
+
+Options:
+  --into DIR              The output folder (created when missing); required
+  --dns IP:PORT           The DNS server for the _lexicon TXT lookups (default: the system's)
+  --plc URL               The PLC directory for did:plc (default https://plc.directory)
+  --known DIR             NSIDs of the lexicons in DIR are not fetched when referred to
+  --no-official           Follow refs into the official namespaces too
+  --max-depth N           Ref hops followed from the NSIDs given (default 8; 0: none)
+  --max-docs N            Documents one run may fetch (default 500)
+  --max-record-bytes N    The largest record answer accepted (default 262144)
+  --timeout SECS          The time one HTTP request or DNS query may take (default 10 / 3)
+  -h, --help              Print this help
+
+http is used only for loopback hosts (a local PDS in tests); everything else needs https.
 ";
 
 const SYNC_HELP: &str = "\
@@ -688,12 +774,19 @@ Options:
 ";
 
 const VERIFY_HELP: &str = "\
-cargo xtask lexicons verify: check lexicons/official/ against the pin
+cargo xtask lexicons verify: check lexicons against their pin
 
 Usage: cargo xtask lexicons verify
+       cargo xtask lexicons verify DIR
 
-Exits with an error listing added, missing and changed files when lexicons/official/ differs
-from lexicons/lexicons.toml.
+Without DIR: exits with an error listing added, missing and changed files when
+lexicons/official/ differs from lexicons/lexicons.toml.
+
+With DIR (a folder written by `cargo xtask lexicons fetch`), offline: every file pinned in
+DIR/lexicons.pin.toml is where its NSID puts it, has the pinned sha256, and still is the
+fetched record (its DAG-CBOR CID is the pinned record CID, `id` is the NSID, it loads as a
+lexicon); a *.json file the manifest does not list is an error too. Runs the
+xtask-lexicon-fetch package (cargo run -p xtask-lexicon-fetch).
 ";
 
 const TEST_HELP: &str = "\
@@ -940,12 +1033,48 @@ mod tests {
     }
 
     #[test]
-    fn verify_takes_no_flags() {
+    fn verify_takes_no_flags_and_an_optional_dir() {
         assert_eq!(parse_ok(&["lexicons", "verify"]), Command::LexiconsVerify);
         assert_eq!(
             parse_err(&["lexicons", "verify", "--from", "x"]).message,
             "unknown flag `--from`"
         );
+        assert_eq!(
+            parse_ok(&["lexicons", "verify", "fetched"]),
+            Command::LexiconsVerifyDir("fetched".into())
+        );
+        assert_eq!(
+            parse_err(&["lexicons", "verify", "a", "b"]).message,
+            "DIR given twice"
+        );
+    }
+
+    #[test]
+    fn fetch_passes_its_arguments_through() {
+        assert_eq!(
+            parse_ok(&["lexicons", "fetch"]),
+            Command::Help(Topic::Fetch)
+        );
+        assert_eq!(
+            parse_ok(&["lexicons", "fetch", "com.example.*", "--help"]),
+            Command::Help(Topic::Fetch)
+        );
+        assert_eq!(
+            parse_ok(&["lexicons", "fetch", "com.example.a.b", "--into", "d"]),
+            Command::LexiconsFetch(vec!["com.example.a.b".into(), "--into".into(), "d".into()])
+        );
+        for flag in [
+            "--into",
+            "--dns",
+            "--plc",
+            "--known",
+            "--no-official",
+            "--max-depth",
+        ] {
+            assert!(FETCH_HELP.contains(flag), "{flag}");
+        }
+        assert!(LEXICONS_HELP.contains("fetch"));
+        assert!(MAIN_HELP.contains("lexicons fetch"));
     }
 
     #[test]
@@ -953,8 +1082,8 @@ mod tests {
         let error = parse_err(&["frobnicate"]);
         assert_eq!(error.message, "unknown command `frobnicate`");
         assert_eq!(error.topic, Topic::Main);
-        let error = parse_err(&["lexicons", "fetch"]);
-        assert_eq!(error.message, "unknown command `lexicons fetch`");
+        let error = parse_err(&["lexicons", "frob"]);
+        assert_eq!(error.message, "unknown command `lexicons frob`");
         assert_eq!(error.topic, Topic::Lexicons);
     }
 

@@ -7,6 +7,8 @@
 //!   was; a sync whose result equals the current tree changes nothing.
 //! * `pin` rewrites `lexicons.toml` from a folder or a commit: it is how the pin moves.
 //! * `verify` checks the current `lexicons/official/` against the pin.
+//! * `fetch` and `verify DIR` (lexicons from the network) are run by the package
+//!   `xtask-lexicon-fetch` ([`run_fetch_tool`]).
 
 use std::fs;
 use std::io::{self, Write};
@@ -608,4 +610,27 @@ fn remove_stale_scratch(dir: &Path) {
 /// Writes one line of progress; a closed output is not worth failing a sync for.
 fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
     let _ = writeln!(out, "{line}");
+}
+
+/// The package that runs `lexicons fetch` and `lexicons verify DIR` (it needs the SDK, which
+/// xtask must not: `cargo xtask codegen` regenerates the SDK's code).
+pub const FETCH_PACKAGE: &str = "xtask-lexicon-fetch";
+
+/// Runs `cargo run -p xtask-lexicon-fetch -- ARGS` in `root` (`$CARGO`, else `cargo`); its
+/// output goes straight to the terminal.
+pub fn run_fetch_tool(root: &Path, args: &[std::ffi::OsString]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .current_dir(root)
+        .args(["run", "--quiet", "--package", FETCH_PACKAGE, "--"])
+        .args(args)
+        .status()
+        .context(|| format!("running {} run -p {FETCH_PACKAGE}", cargo.to_string_lossy()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "`cargo run -p {FETCH_PACKAGE}` failed ({status}); its output is above"
+        )))
+    }
 }

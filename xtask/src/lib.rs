@@ -2,6 +2,9 @@
 //!
 //! * `cargo xtask lexicons sync | pin | verify`: the pinned, hash-checked upstream lexicons in
 //!   `lexicons/official/` ([`lexicons`], [`pin`]).
+//! * `cargo xtask lexicons fetch … --into DIR` and `lexicons verify DIR`: lexicons from the
+//!   network, verified and pinned; run by the package `xtask-lexicon-fetch`
+//!   (`xtask/lexicon-fetch/`), which needs the SDK, so xtask itself does not.
 //! * `cargo xtask codegen [--check]`: regenerate the SDK's bindings ([`codegen`]).
 //! * `cargo xtask test`: the whole test suite as CI runs it ([`suite`]).
 //! * `cargo xtask bench [NAME…] [--quick]`: the speed targets as ratios measured in one run
@@ -85,6 +88,16 @@ pub fn run(command: Command, root: &Path, out: &mut dyn Write) -> Result<()> {
             lexicons::pin(&paths, &options, out).map(drop)
         }
         Command::LexiconsVerify => lexicons::verify(&paths, out).map(drop),
+        Command::LexiconsVerifyDir(dir) => {
+            let mut args = vec![std::ffi::OsString::from("verify")];
+            args.push(dir.into_os_string());
+            lexicons::run_fetch_tool(root, &args)
+        }
+        Command::LexiconsFetch(args) => {
+            let mut all = vec![std::ffi::OsString::from("fetch")];
+            all.extend(args);
+            lexicons::run_fetch_tool(root, &all)
+        }
         Command::Codegen(args) => codegen::run(root, &args, out),
         Command::Bench(args) => bench::run(root, &args, out),
         Command::Fuzz(args) => fuzz::run(root, &args, out),

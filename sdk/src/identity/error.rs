@@ -164,6 +164,18 @@ pub enum IdentityError {
         /// Why.
         reason: String,
     },
+    /// No usable DID authority for a lexicon NSID (DNS TXT `_lexicon.<authority>`).
+    #[error("no lexicon authority for {nsid} at {name}: {reason}")]
+    LexiconAuthority {
+        /// The NSID.
+        nsid: String,
+        /// The DNS name asked (`_lexicon.<reversed authority>`).
+        name: String,
+        /// Why.
+        reason: String,
+        /// Whether trying again later may succeed (timeout, server failure).
+        transient: bool,
+    },
     /// The resolver could not be built.
     #[error("cannot build the identity resolver: {0}")]
     Build(String),
@@ -176,6 +188,7 @@ impl IdentityError {
             IdentityError::MethodFailed { transient, .. } => *transient,
             IdentityError::Fetch { error, .. } => error.is_transient(),
             IdentityError::HandleNotFound { transient, .. } => *transient,
+            IdentityError::LexiconAuthority { transient, .. } => *transient,
             _ => false,
         }
     }

@@ -32,6 +32,8 @@
 //! * HTTP goes through [`net::fetch::Fetcher`](crate::net::fetch::Fetcher): timeouts, size
 //!   limits (64 KiB documents, 4 KiB handle answers), no redirects, optional private-address
 //!   guard.
+//! * **Lexicon authority**: [`IdentityResolver::resolve_lexicon_authority`] reads the DNS TXT
+//!   `_lexicon.<reversed NSID authority>` record (`did=<did>`) with the same DNS resolver.
 
 mod cache;
 mod document;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlex_types::crypto::PublicKey;
-use atlex_types::{AtIdentifier, Did, Handle};
+use atlex_types::{AtIdentifier, Did, Handle, Nsid};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
@@ -634,22 +634,47 @@ impl IdentityResolver {
             return Ok(None);
         };
         let name = format!("_atproto.{handle}.");
-        let failed = |reason: String, transient: bool| IdentityError::MethodFailed {
-            handle: handle.to_string(),
-            method: MethodKind::Dns,
-            reason,
-            transient,
-        };
+        let dids = self
+            .txt_did_records(dns, &name)
+            .await
+            .map_err(|(reason, transient)| IdentityError::MethodFailed {
+                handle: handle.to_string(),
+                method: MethodKind::Dns,
+                reason,
+                transient,
+            })?;
+        match dids.as_slice() {
+            [] => Ok(None),
+            [did] => Did::new(did.as_str())
+                .map(Some)
+                .map_err(|error| IdentityError::InvalidDid {
+                    handle: handle.to_string(),
+                    method: MethodKind::Dns,
+                    reason: error.to_string(),
+                }),
+            several => Err(IdentityError::MultipleDids {
+                handle: handle.to_string(),
+                count: several.len(),
+            }),
+        }
+    }
+
+    /// The values after `did=` of the TXT records at `name` (absent name or no TXT: empty).
+    /// A failure is its reason and whether it may pass.
+    async fn txt_did_records(
+        &self,
+        dns: &TokioResolver,
+        name: &str,
+    ) -> Result<Vec<String>, (String, bool)> {
         // hickory's timeout is per connection attempt (UDP, then TCP); this bounds the whole.
-        let lookup =
-            tokio::time::timeout(self.inner.dns_timeout, dns.txt_lookup(name.as_str())).await;
+        let lookup = tokio::time::timeout(self.inner.dns_timeout, dns.txt_lookup(name)).await;
         let lookup = match lookup {
-            Err(_elapsed) => return Err(failed(format!("{name}: timed out"), true)),
+            Err(_elapsed) => return Err((format!("{name}: timed out"), true)),
             Ok(Ok(lookup)) => lookup,
             Ok(Err(error)) if error.is_nx_domain() || error.is_no_records_found() => {
-                return Ok(None);
+                return Ok(Vec::new());
             }
-            Ok(Err(error)) => return Err(failed(format!("{name}: {error}"), true)),
+            Ok(Err(error)) => return Err((format!("{name}: {error}"), true)),
         };
         let mut dids = Vec::new();
         for record in lookup.answers() {
@@ -669,19 +694,47 @@ impl IdentityResolver {
                 dids.push(did.to_owned());
             }
         }
+        Ok(dids)
+    }
+
+    /// The DID authority of a lexicon: the one `did=<did>` TXT record at
+    /// `_lexicon.<authority domain>`, where the authority domain is the NSID's authority
+    /// reversed (`com.example.feed.post` → `_lexicon.feed.example.com`). The lookup is not
+    /// hierarchical (no parent domains are tried) and not cached; the DNS server is the one
+    /// configured with [`dns_server`](IdentityResolverBuilder::dns_server).
+    ///
+    /// Needs [`HandleMethod::Dns`] among the handle methods (the default), which is what
+    /// builds the DNS resolver; without it the answer is [`IdentityError::LexiconAuthority`].
+    pub async fn resolve_lexicon_authority(&self, nsid: &Nsid) -> Result<Did, IdentityError> {
+        let domain: Vec<&str> = nsid.authority().rsplit('.').collect();
+        let name = format!("_lexicon.{}.", domain.join("."));
+        let failed = |reason: String, transient: bool| IdentityError::LexiconAuthority {
+            nsid: nsid.to_string(),
+            name: name.trim_end_matches('.').to_owned(),
+            reason,
+            transient,
+        };
+        let Some(dns) = &self.inner.dns else {
+            return Err(failed(
+                "the resolver has no DNS method configured".to_owned(),
+                false,
+            ));
+        };
+        let dids = self
+            .txt_did_records(dns, &name)
+            .await
+            .map_err(|(reason, transient)| failed(reason, transient))?;
         match dids.as_slice() {
-            [] => Ok(None),
+            [] => Err(failed("no `did=` TXT record".to_owned(), false)),
             [did] => Did::new(did.as_str())
-                .map(Some)
-                .map_err(|error| IdentityError::InvalidDid {
-                    handle: handle.to_string(),
-                    method: MethodKind::Dns,
-                    reason: error.to_string(),
-                }),
-            several => Err(IdentityError::MultipleDids {
-                handle: handle.to_string(),
-                count: several.len(),
-            }),
+                .map_err(|error| failed(format!("`did={}`: {error}", shorten(did, 80)), false)),
+            several => Err(failed(
+                format!(
+                    "{} `did=` TXT records; exactly one is allowed",
+                    several.len()
+                ),
+                false,
+            )),
         }
     }
 
