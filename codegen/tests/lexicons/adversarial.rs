@@ -1454,7 +1454,7 @@ pub mod com {
                     /// `self`
                     Self_,
                     /// `Self`
-                    Self_2,
+                    Self2,
                     /// `super`
                     Super,
                     /// `crate`
@@ -1541,7 +1541,7 @@ pub mod com {
                             Self::Some => "some",
                             Self::None => "none",
                             Self::Self_ => "self",
-                            Self::Self_2 => "Self",
+                            Self::Self2 => "Self",
                             Self::Super => "super",
                             Self::Crate => "crate",
                             Self::Main => "main",
@@ -1575,7 +1575,7 @@ pub mod com {
                             "some" => ::std::option::Option::Some(Self::Some),
                             "none" => ::std::option::Option::Some(Self::None),
                             "self" => ::std::option::Option::Some(Self::Self_),
-                            "Self" => ::std::option::Option::Some(Self::Self_2),
+                            "Self" => ::std::option::Option::Some(Self::Self2),
                             "super" => ::std::option::Option::Some(Self::Super),
                             "crate" => ::std::option::Option::Some(Self::Crate),
                             "main" => ::std::option::Option::Some(Self::Main),
@@ -4620,7 +4620,7 @@ pub mod com {
                     /// JSON key: `crate`.
                     pub crate_: ::std::option::Option<::std::string::String>,
                     /// JSON key: `self`.
-                    pub self_2: ::std::option::Option<::std::string::String>,
+                    pub self2: ::std::option::Option<::std::string::String>,
                     /// JSON key: `super`.
                     pub super_: ::std::option::Option<::std::string::String>,
                     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
@@ -4633,7 +4633,7 @@ pub mod com {
                         Self {
                             self_: ::std::option::Option::None,
                             crate_: ::std::option::Option::None,
-                            self_2: ::std::option::Option::None,
+                            self2: ::std::option::Option::None,
                             super_: ::std::option::Option::None,
                             extra: ::atlex::types::Extra::new(),
                         }
@@ -4661,11 +4661,11 @@ pub mod com {
                     /// Sets `self`.
                     #[inline]
                     #[must_use]
-                    pub fn self_2(
+                    pub fn self2(
                         mut self,
                         value: impl ::std::convert::Into<::std::string::String>,
                     ) -> Self {
-                        self.self_2 = ::std::option::Option::Some(value.into());
+                        self.self2 = ::std::option::Option::Some(value.into());
                         self
                     }
                     /// Sets `super`.
@@ -4695,7 +4695,7 @@ pub mod com {
                         self.extra.body_len()
                             + ::std::primitive::usize::from(self.self_.is_some())
                             + ::std::primitive::usize::from(self.crate_.is_some())
-                            + ::std::primitive::usize::from(self.self_2.is_some())
+                            + ::std::primitive::usize::from(self.self2.is_some())
                             + ::std::primitive::usize::from(self.super_.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
@@ -4715,7 +4715,7 @@ pub mod com {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "self",
-                            &self.self_2,
+                            &self.self2,
                         )?;
                         ::atlex::types::object::serialize_optional(
                             map,
@@ -4808,7 +4808,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Self_ {
                                     self_: field0,
                                     crate_: field1,
-                                    self_2: field2,
+                                    self2: field2,
                                     super_: field3,
                                     extra,
                                 })
