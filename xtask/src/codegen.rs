@@ -579,7 +579,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "com.example.a#uses: properties.b: left out: refers to com.example.b#bad, which \
+                "com.example.a#uses: properties.b.ref: left out: refers to com.example.b#bad, which \
                  was left out"
             ),
             "{text}"
