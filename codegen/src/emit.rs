@@ -520,7 +520,7 @@ impl<'a> Emitter<'a> {
         };
         let optional_counts = def.fields.iter().filter(|f| !f.required).map(|f| {
             let fname = ident(&f.name);
-            quote!(+ usize::from(self.#fname.is_some()))
+            quote!(+ ::std::primitive::usize::from(self.#fname.is_some()))
         });
         let writes = def.fields.iter().map(|f| {
             let fname = ident(&f.name);
@@ -1066,7 +1066,7 @@ impl<'a> Emitter<'a> {
                 impl ::std::str::FromStr for #name {
                     type Err = ::std::convert::Infallible;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                         ::std::result::Result::Ok(Self::from(value))
                     }
                 }
@@ -1086,7 +1086,9 @@ impl<'a> Emitter<'a> {
             quote! {
                 impl ::std::convert::TryFrom<&str> for #name {
                     type Error = #rt::types::validate::InvalidEnumValue;
-                    fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+                    fn try_from(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, #rt::types::validate::InvalidEnumValue> {
                         Self::known(value).ok_or_else(|| {
                             #rt::types::validate::InvalidEnumValue::new(#wire, Self::VALUES, value)
                         })
@@ -1095,8 +1097,10 @@ impl<'a> Emitter<'a> {
                 impl ::std::str::FromStr for #name {
                     type Err = #rt::types::validate::InvalidEnumValue;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                        Self::try_from(value)
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, #rt::types::validate::InvalidEnumValue> {
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
                     }
                 }
                 impl<'de> #serde::Deserialize<'de> for #name {
@@ -1104,7 +1108,7 @@ impl<'a> Emitter<'a> {
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
                         let value = #rt::types::object::Key::deserialize(deserializer)?;
-                        Self::try_from(value.as_str())
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
                             .map_err(<__D::Error as #serde::de::Error>::custom)
                     }
                 }
@@ -1284,18 +1288,22 @@ impl<'a> Emitter<'a> {
                     impl #rt::xrpc::Paginated for #name {
                         type Item = #item;
                         #[inline]
-                        fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+                        fn cursor(
+                            output: &<Self as #rt::xrpc::Endpoint>::Output,
+                        ) -> ::std::option::Option<&str> {
                             output.#cursor_output.as_deref()
                         }
                         #[inline]
                         fn set_cursor(
-                            params: &mut Self::Params,
+                            params: &mut <Self as #rt::xrpc::Endpoint>::Params,
                             cursor: ::std::option::Option<::std::string::String>,
                         ) {
                             params.#cursor_param = cursor;
                         }
                         #[inline]
-                        fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+                        fn into_items(
+                            output: <Self as #rt::xrpc::Endpoint>::Output,
+                        ) -> ::std::vec::Vec<#item> {
                             output.#items
                         }
                     }

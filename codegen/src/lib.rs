@@ -13,6 +13,7 @@ pub mod ir;
 pub mod lower;
 pub mod naming;
 pub mod output;
+pub mod prune;
 pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,7 @@ use atlex_lexicon::Problem;
 
 pub use lower::DocSet;
 pub use output::{GeneratedFile, Layout, RenderError};
+pub use prune::{Cause, Collected, GeneratedValid, Pruned, collect_lexicons, generate_valid};
 
 /// What to generate and where the generated code will live.
 #[derive(Debug, Clone)]

@@ -67,6 +67,26 @@ const RESERVED_METHODS: &[&str] = &[
     "type_id",
 ];
 
+/// Type names the generator itself puts into a document's module.
+const GENERATED_TYPES: &[&str] = &["NamespaceClient"];
+
+/// Names of primitive types, which the generated code writes unqualified (`&str`, `bool`,
+/// `i64`): a module of the same name would shadow them in its parent, so it gets a `_` suffix.
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16",
+    "u32", "u64", "u128", "usize",
+];
+
+/// The module identifier for one NSID segment.
+fn module_name(segment: &str) -> String {
+    let name = snake(segment);
+    if PRIMITIVES.contains(&name.as_str()) {
+        format!("{name}_")
+    } else {
+        name
+    }
+}
+
 /// Lowers `own` into IR. `external` documents are resolved against (refs into them become paths
 /// under their root) but not generated.
 pub fn lower(
@@ -312,7 +332,7 @@ impl<'a> Lowerer<'a> {
                     Some(name) => name.clone(),
                     None => {
                         let scope = children.entry(parent.clone()).or_default();
-                        let name = scope.claim(&snake(segment));
+                        let name = scope.claim(&module_name(segment));
                         assigned.insert(key_path(&parent, &key), name.clone());
                         name
                     }
@@ -328,7 +348,9 @@ impl<'a> Lowerer<'a> {
             };
             let doc = info.doc;
             let last = nsid.rsplit('.').next().unwrap_or(&nsid).to_owned();
-            let mut types = Scope::new();
+            // A module that is also a namespace (it has child modules with endpoints) holds the
+            // generated `NamespaceClient` next to the document's types.
+            let mut types = Scope::with_reserved(GENERATED_TYPES);
             let mut values = Scope::new();
             let mut endpoint = EndpointNames::default();
             if let Some(main) = doc.main() {
@@ -628,13 +650,13 @@ impl<'a> Lowerer<'a> {
                     self.push_item(nsid, Item::Struct(def));
                     path
                 });
-                let Some(message) = &s.message else {
-                    self.error_at(&ctx.child("message"), "subscription has no message");
-                    return;
-                };
+                // Relaxation R2 (codegen README): no `message` is an open union with no known
+                // members, which keeps every frame as `Unknown`.
+                let no_members = UnionSchema::default();
+                let schema = s.message.as_ref().map_or(&no_members, |m| &m.schema);
                 let mut mctx = ctx.child("message.schema");
                 mctx.parent = names.message.clone();
-                let union = self.lower_union(&mctx, names.message.clone(), &message.schema);
+                let union = self.lower_union(&mctx, names.message.clone(), schema);
                 self.push_item(nsid, Item::Union(union));
                 let error = self.error_enum(names.error.clone(), s.errors.as_deref());
                 self.push_item(

@@ -157,14 +157,19 @@ impl Scope {
         if self.taken.insert(base.to_owned()) {
             return ident.to_owned();
         }
-        let separator = if base.ends_with(|c: char| c.is_ascii_digit()) {
+        // `Self_` (an escaped keyword) becomes `Self2`, not `Self_2` (not camel case).
+        let stem = match base.trim_end_matches('_') {
+            "" => base,
+            stem => stem,
+        };
+        let separator = if stem.ends_with(|c: char| c.is_ascii_digit()) {
             "_"
         } else {
             ""
         };
         let mut n = 2;
         loop {
-            let candidate = format!("{base}{separator}{n}");
+            let candidate = format!("{stem}{separator}{n}");
             if self.taken.insert(candidate.clone()) {
                 return candidate;
             }
@@ -233,5 +238,9 @@ mod tests {
         assert_eq!(scope.claim("r#type"), "r#type");
         assert_eq!(scope.claim("r#type"), "type2");
         assert!(scope.is_taken("r#type"));
+        assert_eq!(scope.claim("Self_"), "Self_");
+        assert_eq!(scope.claim("Self_"), "Self2");
+        assert_eq!(scope.claim("self_"), "self_");
+        assert_eq!(scope.claim("self_"), "self2");
     }
 }

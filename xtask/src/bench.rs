@@ -9,6 +9,7 @@
 //! | `identity`  | cached `resolve` (calls/s, shown); cold `resolve` against local DNS + well-known + PLC servers (20/20/5 ms delays) vs the sum of the legs alone | ≥ 1.5× (aim 1.8) |
 //! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
 //! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
+//! | `codegen-scale` | release `xtask codegen` over 2,000 synthetic lexicons ([`crate::synth`]) into a fresh crate; `cargo check` of that crate (wall, peak RSS of the largest process by `/usr/bin/time -v`) | ≤ 2 s wall; check and RSS shown |
 //! | `stores`    | per session store: `get`, `set`, lock+unlock median and p99; calls/s through a session vs `MemoryStore`; the cross-process refresh run's wall time; the delay a holder killed inside the lock causes (default lease) | ≥ 0.9×; lock p99 ≤ 5 ms (PostgreSQL, Redis); 0 reuses; delay ≤ 3 s |
 //!
 //! `stores` is a plain timing binary (`tests/bench/benches/stores.rs`); its table is printed as
@@ -70,19 +71,23 @@ pub enum Bench {
     Compile,
     /// `codegen`: release codegen wall time.
     Codegen,
+    /// `codegen-scale`: release codegen over 2,000 synthetic lexicons, and `cargo check` of
+    /// the crate generated from them (time and peak RSS).
+    CodegenScale,
     /// `stores`: session store latencies and calls through a session.
     Stores,
 }
 
 impl Bench {
     /// Every benchmark, in the order they run.
-    pub const ALL: [Bench; 7] = [
+    pub const ALL: [Bench; 8] = [
         Bench::Decode,
         Bench::ListPage,
         Bench::Client,
         Bench::Identity,
         Bench::Compile,
         Bench::Codegen,
+        Bench::CodegenScale,
         Bench::Stores,
     ];
 
@@ -95,6 +100,7 @@ impl Bench {
             Bench::Identity => "identity",
             Bench::Compile => "compile",
             Bench::Codegen => "codegen",
+            Bench::CodegenScale => "codegen-scale",
             Bench::Stores => "stores",
         }
     }
@@ -158,6 +164,9 @@ pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
     if selected.contains(&Bench::Codegen) {
         run_codegen(&env, args.quick, &mut report, out)?;
+    }
+    if selected.contains(&Bench::CodegenScale) {
+        run_codegen_scale(&env, args.quick, &mut report, out)?;
     }
     if selected.contains(&Bench::Stores) {
         run_stores(&env, args.quick, &mut report, out)?;
@@ -1532,6 +1541,193 @@ fn run_codegen(env: &Env, quick: bool, report: &mut Report, out: &mut dyn Write)
             .collect::<Vec<_>>()
     ));
     Ok(())
+}
+
+/// Number of synthetic lexicons `codegen-scale` generates.
+pub const SCALE_LEXICONS: usize = 2000;
+
+/// `codegen-scale`: the release xtask generates [`SCALE_LEXICONS`] synthetic lexicons (refs into
+/// the official ones resolve to `::atlex`) into a scratch crate, timed from an empty `--out`;
+/// then that crate is checked once untimed (dependencies) and once timed after touching its
+/// `lib.rs`, under `/usr/bin/time -v` for the peak RSS.
+fn run_codegen_scale(
+    env: &Env,
+    quick: bool,
+    report: &mut Report,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let runs = if quick { 3 } else { 7 };
+    let _ = writeln!(
+        out,
+        "\n==> codegen-scale: {SCALE_LEXICONS} synthetic lexicons, {runs} timed codegen run(s), \
+         one timed `cargo check`"
+    );
+    let mut build = env.cargo();
+    build.args(["build", "--release", "--quiet", "-p", "xtask"]);
+    run_status(&mut build, out)?;
+    let binary = env
+        .target_dir
+        .join("release")
+        .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    let scale = env.bench_dir().join("codegen-scale");
+    let lexicons = scale.join("lexicons");
+    let krate = scale.join("crate");
+    let generated = krate.join("src").join("generated");
+    let count = crate::synth::write(&lexicons, SCALE_LEXICONS)?;
+    let sdk = env.root.join("sdk");
+    let manifest = format!(
+        "# Written by `cargo xtask bench codegen-scale`.\n[package]\nname = \"atlex-codegen-scale\"\n\
+         version = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\n\
+         atlex = {{ path = {:?}, default-features = false }}\n\n[workspace]\n",
+        sdk.display().to_string()
+    );
+    std::fs::create_dir_all(krate.join("src"))
+        .context(|| format!("creating {}", krate.display()))?;
+    std::fs::write(krate.join("Cargo.toml"), manifest)
+        .context(|| format!("writing {}", krate.display()))?;
+    let lib = krate.join("src").join("lib.rs");
+    std::fs::write(
+        &lib,
+        "//! Generated from the synthetic lexicons of `cargo xtask bench codegen-scale`.\n\
+         #[allow(missing_docs)]\npub mod generated;\n",
+    )
+    .context(|| format!("writing {}", lib.display()))?;
+
+    report.load(Load::read(), "codegen-scale start");
+    let mut times = Vec::new();
+    for run in 0..=runs {
+        if std::fs::metadata(&generated).is_ok() {
+            std::fs::remove_dir_all(&generated)
+                .context(|| format!("emptying {}", generated.display()))?;
+        }
+        let mut codegen = Command::new(&binary);
+        codegen
+            .args(["codegen", "--lexicons"])
+            .arg(&lexicons)
+            .arg("--out")
+            .arg(&generated)
+            .args(["--root", "crate::generated"])
+            .current_dir(&env.root);
+        let (took, _) = run_timed(&mut codegen)?;
+        if run > 0 {
+            times.push(took.as_secs_f64());
+        }
+    }
+    let files = count_files(&generated, "rs");
+    // `cargo check` of the generated crate: dependencies first (untimed), then the crate alone.
+    let check = |timed: bool| -> Result<(Duration, String)> {
+        let mut command = if timed {
+            let mut command = Command::new("/usr/bin/time");
+            command.arg("-v").arg(&env.cargo);
+            command
+        } else {
+            Command::new(&env.cargo)
+        };
+        command
+            .args(["check", "--quiet", "--manifest-path"])
+            .arg(krate.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", scale.join("target"))
+            .env_remove("RUSTFLAGS")
+            .current_dir(&krate);
+        run_timed(&mut command)
+    };
+    check(false)?;
+    let now = std::fs::read(&lib).context(|| format!("reading {}", lib.display()))?;
+    std::fs::write(&lib, now).context(|| format!("touching {}", lib.display()))?;
+    let (check_took, stderr) = check(true)?;
+    report.load(Load::read(), "codegen-scale end");
+    let peak_mb = stderr
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Maximum resident set size (kbytes):")
+        })
+        .and_then(|kb| kb.trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0);
+
+    let seconds = median(&times);
+    let target = Target {
+        at_least: false,
+        limit: 2.0,
+        aim: None,
+        required: true,
+        unit: " s",
+    };
+    report.rows.push(Row {
+        name: format!("codegen of {count} synthetic lexicons → {files} files (release)"),
+        atlex: format!("{seconds:.3} s"),
+        other: String::new(),
+        value: seconds,
+        shown: "-".to_owned(),
+        note: if target.met(seconds) {
+            String::new()
+        } else {
+            format!("{:.2} s over", seconds - target.limit)
+        },
+        target,
+    });
+    let check_s = check_took.as_secs_f64();
+    report.rows.push(Row {
+        name: format!("cargo check of the crate generated from {count} lexicons"),
+        atlex: format!("{check_s:.1} s"),
+        other: String::new(),
+        value: check_s,
+        shown: "-".to_owned(),
+        note: "shown, no target".to_owned(),
+        target: Target {
+            at_least: false,
+            limit: f64::INFINITY,
+            aim: None,
+            required: false,
+            unit: " s",
+        },
+    });
+    if let Some(mb) = peak_mb {
+        report.rows.push(Row {
+            name: "  peak RSS of that check (largest process)".to_owned(),
+            atlex: format!("{mb:.0} MB"),
+            other: String::new(),
+            value: mb,
+            shown: "-".to_owned(),
+            note: "bounded: ≤ 4096 MB".to_owned(),
+            target: Target {
+                at_least: false,
+                limit: 4096.0,
+                aim: None,
+                required: true,
+                unit: " MB",
+            },
+        });
+    }
+    report.notes.push(format!(
+        "codegen-scale: codegen median of {runs} run(s) from an empty --out after one untimed run \
+         ({:?} s); the crate's own `cargo check` after its dependencies were checked",
+        times
+            .iter()
+            .map(|t| (t * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    ));
+    Ok(())
+}
+
+/// The number of files ending in `.ext` under `dir`.
+fn count_files(dir: &Path, ext: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                count_files(&path, ext)
+            } else if path.extension() == Some(OsStr::new(ext)) {
+                1
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 /// The number of `.json` files under `dir`.

@@ -5,6 +5,12 @@
 //! `@generated features` markers). With `--lexicons DIR --out DIR` it generates a user crate's
 //! own lexicons; refs into the official lexicons then become `::atlex::…` paths.
 //!
+//! Every problem of the lexicons being generated is collected before anything fails (files that
+//! do not parse, defs that break a rule, refs that do not resolve; see [`atlex_codegen::prune`]):
+//! by default the command then fails naming all of them; with `--skip-invalid` it reports them,
+//! generates every def that is valid and refers only to valid defs, and ends with the list of
+//! what it left out and why.
+//!
 //! Files are written only when their content changed; files the generator no longer produces
 //! are removed. `--check` writes nothing and fails, naming each stale file, when anything would
 //! change (CI runs it).
@@ -39,6 +45,9 @@ pub struct CodegenArgs {
     pub no_official: bool,
     /// `--single-file`: write one `lib.rs` with inline modules.
     pub single_file: bool,
+    /// `--skip-invalid`: report every problem, then generate the valid rest (pruned per def)
+    /// instead of failing.
+    pub skip_invalid: bool,
 }
 
 /// The line in `sdk/Cargo.toml` after which the generated namespace features start.
@@ -154,21 +163,24 @@ pub fn run_with(
     let mut stale = Vec::new();
     let mut summary = Vec::new();
     for job in &jobs {
-        let loaded_own;
-        let own = match &official {
-            Some(loaded) if job.lexicons == official_dir => loaded,
-            _ => {
-                loaded_own = load_checked(&job.lexicons, out)?;
-                &loaded_own
-            }
-        };
         let external: Vec<DocSet<'_>> = match (&official, job.with_official) {
             (Some(loaded), true) => vec![loaded.doc_set("::atlex")],
             _ => Vec::new(),
         };
-        let generated =
-            atlex_codegen::generate(&own.doc_set(&job.config.root), &external, &job.config)
-                .map_err(|e| Error::new(e.to_string()))?;
+        let generated = match &official {
+            Some(loaded) if job.lexicons == official_dir => JobOutput {
+                generated: atlex_codegen::generate(
+                    &loaded.doc_set(&job.config.root),
+                    &external,
+                    &job.config,
+                )
+                .map_err(|e| Error::new(e.to_string()))?,
+                modules: loaded.docs.len(),
+            },
+            _ => generate_collected(root, job, &external, args.skip_invalid, out)?,
+        };
+        let docs = generated.modules;
+        let generated = generated.generated;
         let before = stale.len();
         write_files(&job.out, &generated.files, args.check, &mut stale)?;
         if let Some(manifest) = &job.features_manifest {
@@ -187,7 +199,7 @@ pub fn run_with(
         }
         summary.push(format!(
             "{} lexicons → {} files in {} ({} changed)",
-            own.docs.len(),
+            docs,
             generated.files.len(),
             display_relative(root, &job.out),
             stale.len() - before
@@ -279,7 +291,105 @@ fn reproduce_args(args: &CodegenArgs) -> String {
     if args.single_file {
         s.push_str(" --single-file");
     }
+    if args.skip_invalid {
+        s.push_str(" --skip-invalid");
+    }
     s
+}
+
+/// What one job generated, and from how many documents.
+struct JobOutput {
+    generated: atlex_codegen::Generated,
+    modules: usize,
+}
+
+/// Collects every problem of a job's lexicons and generates what is valid. Strict (without
+/// `--skip-invalid`): any problem fails, naming all of them. Otherwise the problems are printed,
+/// the rest is generated, and the defs left out are listed with their cause.
+fn generate_collected(
+    root: &Path,
+    job: &Job,
+    external: &[DocSet<'_>],
+    skip_invalid: bool,
+    out: &mut dyn Write,
+) -> Result<JobOutput> {
+    let shown = display_relative(root, &job.lexicons);
+    let collected = atlex_codegen::collect_lexicons(&job.lexicons)
+        .map_err(|e| Error::new(format!("lexicons under {shown}: {e}")))?;
+    for warning in &collected.loaded.warnings {
+        let _ = writeln!(out, "{warning}");
+    }
+    let result = atlex_codegen::generate_valid(
+        &collected.loaded.doc_set(&job.config.root),
+        external,
+        &job.config,
+        &collected.pruned,
+    );
+    let result = match result {
+        Ok(result) => result,
+        Err(atlex_codegen::GenerateError::Lexicon(mut problems)) => {
+            let mut all = collected.errors;
+            all.append(&mut problems);
+            return Err(problems_error(&shown, &all));
+        }
+        Err(e) => return Err(Error::new(format!("lexicons under {shown}: {e}"))),
+    };
+    let mut errors = collected.errors;
+    errors.extend(result.errors);
+    if !skip_invalid {
+        if errors.is_empty() {
+            return Ok(JobOutput {
+                modules: collected.loaded.docs.len(),
+                generated: result.generated,
+            });
+        }
+        return Err(problems_error(&shown, &errors));
+    }
+    for problem in &errors {
+        let _ = writeln!(out, "error: {problem}");
+    }
+    let mut pruned = collected.pruned;
+    pruned.extend(result.pruned);
+    let left_docs: BTreeSet<&str> = pruned
+        .iter()
+        .filter(|p| p.def.is_none())
+        .filter_map(|p| p.nsid.as_deref())
+        .collect();
+    let kept = collected
+        .loaded
+        .docs
+        .iter()
+        .filter(|d| !left_docs.contains(d.doc.id.as_str()))
+        .count();
+    if pruned.is_empty() {
+        let _ = writeln!(out, "--skip-invalid: nothing left out");
+    } else {
+        let defs = pruned.iter().filter(|p| p.def.is_some()).count();
+        let files = pruned.len() - defs;
+        let _ = writeln!(
+            out,
+            "--skip-invalid: {} problem(s); left out {defs} def(s) and {files} file(s) of {shown}:",
+            errors.len()
+        );
+        for entry in &pruned {
+            let _ = writeln!(out, "  {entry}");
+        }
+    }
+    Ok(JobOutput {
+        modules: kept,
+        generated: result.generated,
+    })
+}
+
+fn problems_error(shown: &str, problems: &[impl std::fmt::Display]) -> Error {
+    let mut text = format!(
+        "{} problem(s) in the lexicons under {shown} (`--skip-invalid` generates the rest):",
+        problems.len()
+    );
+    for problem in problems {
+        text.push_str(&format!("\n  {problem}"));
+    }
+    Error::new(text)
 }
 
 /// Loads a folder of lexicons and applies the schema checks; warnings are printed.
@@ -405,6 +515,80 @@ mod tests {
         assert!(!updated.contains("old = []"));
         assert!(updated.ends_with(&format!("{FEATURES_END}\n\n[deps]\n")));
         assert_eq!(replace_features("[features]\n", "x"), None);
+    }
+
+    /// A valid document that refers to a broken one, and the broken one.
+    fn broken_set(dir: &Path) {
+        std::fs::write(
+            dir.join("a.json"),
+            r##"{"lexicon":1,"id":"com.example.a","defs":{
+                "keep":{"type":"object","properties":{"n":{"type":"integer"}}},
+                "uses":{"type":"object","properties":{"b":{"type":"ref","ref":"com.example.b#bad"}}}}}"##,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.json"),
+            r#"{"lexicon":1,"id":"com.example.b","defs":{
+                "bad":{"type":"integer","minimum":5,"maximum":1},
+                "ok":{"type":"token"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("c.json"), "{ not json").unwrap();
+    }
+
+    #[test]
+    fn strict_fails_naming_every_problem_and_skip_invalid_generates_the_rest() {
+        let root = tempfile::tempdir().unwrap();
+        let lexicons = root.path().join("lex");
+        std::fs::create_dir_all(&lexicons).unwrap();
+        broken_set(&lexicons);
+        let mut args = CodegenArgs {
+            lexicons: Some(lexicons.clone()),
+            out: Some(root.path().join("out")),
+            no_official: true,
+            single_file: true,
+            ..CodegenArgs::default()
+        };
+        let auto = AutoSync::from_env(root.path());
+        let mut out = Vec::new();
+        let error = run_with(root.path(), &args, &auto, &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("2 problem(s) in the lexicons"), "{error}");
+        assert!(
+            error.contains("b.json: com.example.b#bad: minimum (5) is greater than maximum (1)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("c.json: line 1 column 3: invalid JSON"),
+            "{error}"
+        );
+        assert!(!root.path().join("out").exists(), "strict mode wrote files");
+
+        args.skip_invalid = true;
+        let mut out = Vec::new();
+        run_with(root.path(), &args, &auto, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("--skip-invalid: 2 problem(s); left out 2 def(s) and 1 file(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("com.example.b#bad: left out: minimum (5)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "com.example.a#uses: properties.b.ref: left out: refers to com.example.b#bad, which \
+                 was left out"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("c.json: file left out: line 1"), "{text}");
+        let lib = std::fs::read_to_string(root.path().join("out/lib.rs")).unwrap();
+        assert!(lib.contains("pub struct Keep"), "{lib}");
+        assert!(lib.contains("pub const OK"), "{lib}");
+        assert!(!lib.contains("Uses"), "{lib}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod lexicons;
 pub use atlex_pds_harness as pds;
 pub mod pin;
 pub mod suite;
+pub mod synth;
 pub mod tree;
 
 use std::io::Write;

@@ -171,7 +171,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.x.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.x.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -280,7 +281,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.a.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.a.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -394,7 +396,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.b.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.b.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -462,6 +465,3187 @@ pub mod com {
                 }
                 impl ::atlex::xrpc::JsonBody for View {}
                 impl ::atlex::types::Validate for View {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+            }
+            /// Lexicon `com.example.cursed.bool`.
+            pub mod bool_ {
+                /// Lexicon `com.example.cursed.bool.i64`.
+                pub mod i64_ {
+                    /// Token `com.example.cursed.bool.i64`.
+                    pub const I64: &str = "com.example.cursed.bool.i64";
+                }
+                /// Lexicon `com.example.cursed.bool.str`.
+                pub mod str_ {
+                    /// Calls `GET /xrpc/com.example.cursed.bool.str`.
+                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+                    pub struct Str;
+                    impl ::atlex::xrpc::Endpoint for Str {
+                        const NSID: &'static str = "com.example.cursed.bool.str";
+                        const KIND: ::atlex::xrpc::EndpointKind = ::atlex::xrpc::EndpointKind::Query;
+                        type Params = crate::com::example::cursed::bool_::str_::Params;
+                        type Input = ::atlex::xrpc::NoBody;
+                        type Output = crate::com::example::cursed::bool_::str_::Output;
+                        type Error = ::atlex::xrpc::GenericError;
+                    }
+                    /// Lexicon: `com.example.cursed.bool.str#main.parameters`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Params {
+                        pub i64: ::std::option::Option<i64>,
+                    }
+                    impl Params {
+                        /// Creates `Params` with every optional field unset (or at its default).
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                i64: ::std::option::Option::None,
+                            }
+                        }
+                        /// Sets `i64`.
+                        #[inline]
+                        #[must_use]
+                        pub fn i64(
+                            mut self,
+                            value: impl ::std::convert::Into<i64>,
+                        ) -> Self {
+                            self.i64 = ::std::option::Option::Some(value.into());
+                            self
+                        }
+                    }
+                    impl ::std::default::Default for Params {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::xrpc::QueryParams for Params {
+                        #[inline]
+                        fn write_query(&self, query: &mut ::atlex::xrpc::QueryWriter) {
+                            query.push_opt("i64", &self.i64);
+                        }
+                    }
+                    impl ::atlex::types::Validate for Params {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                    /// Lexicon: `com.example.cursed.bool.str#main.output.schema`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Output {
+                        pub usize: ::std::option::Option<::std::string::String>,
+                        /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                        pub extra: ::atlex::types::Extra,
+                    }
+                    impl Output {
+                        /// Creates `Output` with every optional field unset.
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                usize: ::std::option::Option::None,
+                                extra: ::atlex::types::Extra::new(),
+                            }
+                        }
+                        /// Sets `usize`.
+                        #[inline]
+                        #[must_use]
+                        pub fn usize(
+                            mut self,
+                            value: impl ::std::convert::Into<::std::string::String>,
+                        ) -> Self {
+                            self.usize = ::std::option::Option::Some(value.into());
+                            self
+                        }
+                    }
+                    impl ::std::default::Default for Output {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::types::object::LexObject for Output {
+                        #[inline]
+                        fn extra(&self) -> &::atlex::types::Extra {
+                            &self.extra
+                        }
+                        #[inline]
+                        fn body_len(&self) -> usize {
+                            self.extra.body_len()
+                                + ::std::primitive::usize::from(self.usize.is_some())
+                        }
+                        fn serialize_body<
+                            __M: ::atlex::__private::serde::ser::SerializeMap,
+                        >(
+                            &self,
+                            map: &mut __M,
+                        ) -> ::std::result::Result<(), __M::Error> {
+                            ::atlex::types::object::serialize_optional(
+                                map,
+                                "usize",
+                                &self.usize,
+                            )?;
+                            self.extra.serialize_entries(map)
+                        }
+                    }
+                    impl ::atlex::__private::serde::Serialize for Output {
+                        fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                            &self,
+                            serializer: __S,
+                        ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                            ::atlex::types::object::serialize_object(
+                                self,
+                                serializer,
+                                ::std::option::Option::None,
+                            )
+                        }
+                    }
+                    impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                        fn deserialize<
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
+                            struct __Visitor;
+                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                            for __Visitor {
+                                type Value = Output;
+                                fn expecting(
+                                    &self,
+                                    f: &mut ::std::fmt::Formatter<'_>,
+                                ) -> ::std::fmt::Result {
+                                    f.write_str(
+                                        "a com.example.cursed.bool.str#main.output.schema object",
+                                    )
+                                }
+                                fn visit_map<
+                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                >(
+                                    self,
+                                    mut map: __A,
+                                ) -> ::std::result::Result<Output, __A::Error> {
+                                    let mut field0: ::std::option::Option<
+                                        ::std::string::String,
+                                    > = ::std::option::Option::None;
+                                    let mut extra = ::atlex::types::Extra::new();
+                                    while let ::std::option::Option::Some(key) = map
+                                        .next_key::<::atlex::types::object::Key<'de>>()?
+                                    {
+                                        match key.as_str() {
+                                            "usize" => {
+                                                ::atlex::types::object::read_field(
+                                                    &mut field0,
+                                                    &mut map,
+                                                    "usize",
+                                                )?
+                                            }
+                                            _ => extra.read_entry(key, &mut map)?,
+                                        }
+                                    }
+                                    ::std::result::Result::Ok(Output { usize: field0, extra })
+                                }
+                            }
+                            deserializer.deserialize_map(__Visitor)
+                        }
+                    }
+                    impl ::atlex::xrpc::JsonBody for Output {}
+                    impl ::atlex::types::Validate for Output {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                }
+                /// Lexicon `com.example.cursed.bool.usize`.
+                pub mod usize_ {
+                    /// Lexicon: `com.example.cursed.bool.usize#main`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Usize {
+                        /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                        pub extra: ::atlex::types::Extra,
+                    }
+                    impl Usize {
+                        /// Creates `Usize` with every optional field unset.
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                extra: ::atlex::types::Extra::new(),
+                            }
+                        }
+                    }
+                    impl ::std::default::Default for Usize {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::types::object::LexObject for Usize {
+                        #[inline]
+                        fn extra(&self) -> &::atlex::types::Extra {
+                            &self.extra
+                        }
+                        #[inline]
+                        fn body_len(&self) -> usize {
+                            self.extra.body_len()
+                        }
+                        fn serialize_body<
+                            __M: ::atlex::__private::serde::ser::SerializeMap,
+                        >(
+                            &self,
+                            map: &mut __M,
+                        ) -> ::std::result::Result<(), __M::Error> {
+                            self.extra.serialize_entries(map)
+                        }
+                    }
+                    impl ::atlex::__private::serde::Serialize for Usize {
+                        fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                            &self,
+                            serializer: __S,
+                        ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                            ::atlex::types::object::serialize_object(
+                                self,
+                                serializer,
+                                ::std::option::Option::None,
+                            )
+                        }
+                    }
+                    impl<'de> ::atlex::__private::serde::Deserialize<'de> for Usize {
+                        fn deserialize<
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
+                            struct __Visitor;
+                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                            for __Visitor {
+                                type Value = Usize;
+                                fn expecting(
+                                    &self,
+                                    f: &mut ::std::fmt::Formatter<'_>,
+                                ) -> ::std::fmt::Result {
+                                    f.write_str("a com.example.cursed.bool.usize#main object")
+                                }
+                                fn visit_map<
+                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                >(
+                                    self,
+                                    mut map: __A,
+                                ) -> ::std::result::Result<Usize, __A::Error> {
+                                    let mut extra = ::atlex::types::Extra::new();
+                                    while let ::std::option::Option::Some(key) = map
+                                        .next_key::<::atlex::types::object::Key<'de>>()?
+                                    {
+                                        extra.read_entry(key, &mut map)?;
+                                    }
+                                    ::std::result::Result::Ok(Usize { extra })
+                                }
+                            }
+                            deserializer.deserialize_map(__Visitor)
+                        }
+                    }
+                    impl ::atlex::xrpc::JsonBody for Usize {}
+                    impl ::atlex::types::Validate for Usize {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                }
+                /// The `com.example.cursed.bool.*` XRPC methods.
+                #[derive(Debug, Clone, Copy)]
+                pub struct NamespaceClient<'a> {
+                    client: &'a ::atlex::xrpc::Client,
+                }
+                impl<'a> NamespaceClient<'a> {
+                    /// The methods of this namespace, called through `client`.
+                    #[inline]
+                    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                        NamespaceClient { client }
+                    }
+                    /// Calls `GET /xrpc/com.example.cursed.bool.str` ([`Str`](str_::Str)).
+                    #[inline]
+                    pub fn str(
+                        &self,
+                        params: <crate::com::example::cursed::bool_::str_::Str as ::atlex::xrpc::Endpoint>::Params,
+                    ) -> impl ::std::future::Future<
+                        Output = ::std::result::Result<
+                            (
+                                <crate::com::example::cursed::bool_::str_::Str as ::atlex::xrpc::Endpoint>::Output,
+                                ::atlex::xrpc::Client,
+                            ),
+                            ::atlex::xrpc::Error<
+                                <crate::com::example::cursed::bool_::str_::Str as ::atlex::xrpc::Endpoint>::Error,
+                            >,
+                        >,
+                    > + 'a {
+                        self.client
+                            .call::<
+                                crate::com::example::cursed::bool_::str_::Str,
+                            >(params, ::atlex::xrpc::NoBody)
+                    }
+                }
+                /// Lexicon: `com.example.cursed.bool#main`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Bool {
+                    pub text: crate::com::example::cursed::bool_::BoolText,
+                    pub count: ::std::option::Option<i64>,
+                    pub flag: ::std::option::Option<bool>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Bool {
+                    /// Creates `Bool` from its required fields (`text`); optional fields start unset.
+                    #[inline]
+                    pub fn new(
+                        text: impl ::std::convert::Into<
+                            crate::com::example::cursed::bool_::BoolText,
+                        >,
+                    ) -> Self {
+                        Self {
+                            text: text.into(),
+                            count: ::std::option::Option::None,
+                            flag: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `count`.
+                    #[inline]
+                    #[must_use]
+                    pub fn count(
+                        mut self,
+                        value: impl ::std::convert::Into<i64>,
+                    ) -> Self {
+                        self.count = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                    /// Sets `flag`.
+                    #[inline]
+                    #[must_use]
+                    pub fn flag(
+                        mut self,
+                        value: impl ::std::convert::Into<bool>,
+                    ) -> Self {
+                        self.flag = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Bool {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.count.is_some())
+                            + ::std::primitive::usize::from(self.flag.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        map.serialize_entry("text", &self.text)?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "count",
+                            &self.count,
+                        )?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "flag",
+                            &self.flag,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Bool {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bool {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Bool;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.bool#main object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Bool, __A::Error> {
+                                let mut field0: ::std::option::Option<
+                                    crate::com::example::cursed::bool_::BoolText,
+                                > = ::std::option::Option::None;
+                                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
+                                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "text" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "text",
+                                            )?
+                                        }
+                                        "count" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field1,
+                                                &mut map,
+                                                "count",
+                                            )?
+                                        }
+                                        "flag" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field2,
+                                                &mut map,
+                                                "flag",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Bool {
+                                    text: ::atlex::types::object::required(field0, "text")?,
+                                    count: field1,
+                                    flag: field2,
+                                    extra,
+                                })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Bool {}
+                impl ::atlex::types::Validate for Bool {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// The allowed values of `com.example.cursed.bool#main.properties.text`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum BoolText {
+                    /// `a`
+                    A,
+                }
+                impl BoolText {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &["a"];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::A => "a",
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "a" => ::std::option::Option::Some(Self::A),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for BoolText {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for BoolText {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for BoolText {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::TryFrom<&str> for BoolText {
+                    type Error = ::atlex::types::validate::InvalidEnumValue;
+                    fn try_from(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        Self::known(value)
+                            .ok_or_else(|| {
+                                ::atlex::types::validate::InvalidEnumValue::new(
+                                    "com.example.cursed.bool#main.properties.text",
+                                    Self::VALUES,
+                                    value,
+                                )
+                            })
+                    }
+                }
+                impl ::std::str::FromStr for BoolText {
+                    type Err = ::atlex::types::validate::InvalidEnumValue;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for BoolText {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
+                            .map_err(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom,
+                            )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for BoolText {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for BoolText {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.bool#namespaceClient`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct NamespaceClient2 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl NamespaceClient2 {
+                    /// Creates `NamespaceClient2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for NamespaceClient2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for NamespaceClient2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for NamespaceClient2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de>
+                for NamespaceClient2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = NamespaceClient2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str(
+                                    "a com.example.cursed.bool#namespaceClient object",
+                                )
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<NamespaceClient2, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(NamespaceClient2 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for NamespaceClient2 {}
+                impl ::atlex::types::Validate for NamespaceClient2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+            }
+            /// Lexicon `com.example.cursed.error`.
+            pub mod error {
+                /// Known values of `com.example.cursed.error#Option`; other strings are kept in `Other`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum Option {
+                    /// `Some`
+                    Some,
+                    /// `None`
+                    None,
+                    /// A value this version does not know.
+                    Other(::std::string::String),
+                }
+                impl Option {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &["Some", "None"];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::Some => "Some",
+                            Self::None => "None",
+                            Self::Other(value) => value.as_str(),
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "Some" => ::std::option::Option::Some(Self::Some),
+                            "None" => ::std::option::Option::Some(Self::None),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for Option {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for Option {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Option {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::From<&str> for Option {
+                    fn from(value: &str) -> Self {
+                        Self::known(value)
+                            .unwrap_or_else(|| Self::Other(value.to_owned()))
+                    }
+                }
+                impl ::std::convert::From<::std::string::String> for Option {
+                    fn from(value: ::std::string::String) -> Self {
+                        Self::known(&value).unwrap_or(Self::Other(value))
+                    }
+                }
+                impl ::std::str::FromStr for Option {
+                    type Err = ::std::convert::Infallible;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
+                        ::std::result::Result::Ok(Self::from(value))
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        ::std::result::Result::Ok(
+                            Self::known(value.as_str())
+                                .unwrap_or_else(|| Self::Other(value.into_string())),
+                        )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for Option {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for Option {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                pub type Vec = ::std::vec::Vec<::std::string::String>;
+                /// The allowed values of `com.example.cursed.error#result`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum Result2 {
+                    /// `error`
+                    Error,
+                    /// `ok`
+                    Ok,
+                    /// `err`
+                    Err,
+                }
+                impl Result2 {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &["error", "ok", "err"];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::Error => "error",
+                            Self::Ok => "ok",
+                            Self::Err => "err",
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "error" => ::std::option::Option::Some(Self::Error),
+                            "ok" => ::std::option::Option::Some(Self::Ok),
+                            "err" => ::std::option::Option::Some(Self::Err),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for Result2 {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for Result2 {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Result2 {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::TryFrom<&str> for Result2 {
+                    type Error = ::atlex::types::validate::InvalidEnumValue;
+                    fn try_from(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        Self::known(value)
+                            .ok_or_else(|| {
+                                ::atlex::types::validate::InvalidEnumValue::new(
+                                    "com.example.cursed.error#result",
+                                    Self::VALUES,
+                                    value,
+                                )
+                            })
+                    }
+                }
+                impl ::std::str::FromStr for Result2 {
+                    type Err = ::atlex::types::validate::InvalidEnumValue;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Result2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
+                            .map_err(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom,
+                            )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for Result2 {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for Result2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Calls `GET /xrpc/com.example.cursed.error`.
+                #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+                pub struct Error;
+                impl ::atlex::xrpc::Endpoint for Error {
+                    const NSID: &'static str = "com.example.cursed.error";
+                    const KIND: ::atlex::xrpc::EndpointKind = ::atlex::xrpc::EndpointKind::Query;
+                    type Params = crate::com::example::cursed::error::Params;
+                    type Input = ::atlex::xrpc::NoBody;
+                    type Output = crate::com::example::cursed::error::Output;
+                    type Error = Error2;
+                }
+                impl ::atlex::xrpc::Paginated for Error {
+                    type Item = crate::com::example::cursed::error::Item;
+                    #[inline]
+                    fn cursor(
+                        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+                    ) -> ::std::option::Option<&str> {
+                        output.cursor.as_deref()
+                    }
+                    #[inline]
+                    fn set_cursor(
+                        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
+                        cursor: ::std::option::Option<::std::string::String>,
+                    ) {
+                        params.cursor = cursor;
+                    }
+                    #[inline]
+                    fn into_items(
+                        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+                    ) -> ::std::vec::Vec<crate::com::example::cursed::error::Item> {
+                        output.items
+                    }
+                }
+                /// The errors this method declares; others are kept in `Other`.
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                #[non_exhaustive]
+                pub enum Error2 {
+                    /// `Error`; holds the server's message.
+                    Error(::std::option::Option<::std::string::String>),
+                    /// `Ok`; holds the server's message.
+                    Ok(::std::option::Option<::std::string::String>),
+                    /// `Err`; holds the server's message.
+                    Err(::std::option::Option<::std::string::String>),
+                    /// `Self`; holds the server's message.
+                    Self_(::std::option::Option<::std::string::String>),
+                    /// `Params`; holds the server's message.
+                    Params(::std::option::Option<::std::string::String>),
+                    /// An error this version does not know.
+                    Other(::atlex::xrpc::ErrorBody),
+                }
+                impl ::atlex::xrpc::XrpcErrorKind for Error2 {
+                    fn from_body(body: ::atlex::xrpc::ErrorBody) -> Self {
+                        match body.error.as_str() {
+                            "Error" => Self::Error(body.message),
+                            "Ok" => Self::Ok(body.message),
+                            "Err" => Self::Err(body.message),
+                            "Self" => Self::Self_(body.message),
+                            "Params" => Self::Params(body.message),
+                            _ => Self::Other(body),
+                        }
+                    }
+                    fn code(&self) -> &str {
+                        match self {
+                            Self::Error(_) => "Error",
+                            Self::Ok(_) => "Ok",
+                            Self::Err(_) => "Err",
+                            Self::Self_(_) => "Self",
+                            Self::Params(_) => "Params",
+                            Self::Other(body) => body.error.as_str(),
+                        }
+                    }
+                    fn message(&self) -> ::std::option::Option<&str> {
+                        match self {
+                            Self::Error(message) => message.as_deref(),
+                            Self::Ok(message) => message.as_deref(),
+                            Self::Err(message) => message.as_deref(),
+                            Self::Self_(message) => message.as_deref(),
+                            Self::Params(message) => message.as_deref(),
+                            Self::Other(body) => body.message.as_deref(),
+                        }
+                    }
+                }
+                impl ::std::fmt::Display for Error2 {
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        let code = ::atlex::xrpc::XrpcErrorKind::code(self);
+                        match ::atlex::xrpc::XrpcErrorKind::message(self) {
+                            ::std::option::Option::Some(message) => {
+                                ::std::write!(f, "{code}: {message}")
+                            }
+                            ::std::option::Option::None => f.write_str(code),
+                        }
+                    }
+                }
+                impl ::std::error::Error for Error2 {}
+                /// Known values of `com.example.cursed.error#main.parameters.properties.kind`; other strings are kept in `Other`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum ParamsKind {
+                    /// `error`
+                    Error,
+                    /// `err`
+                    Err,
+                    /// `ok`
+                    Ok,
+                    /// `some`
+                    Some,
+                    /// `none`
+                    None,
+                    /// `self`
+                    Self_,
+                    /// `Self`
+                    Self2,
+                    /// `super`
+                    Super,
+                    /// `crate`
+                    Crate,
+                    /// `main`
+                    Main,
+                    /// `result`
+                    Result,
+                    /// `option`
+                    Option,
+                    /// `box`
+                    Box,
+                    /// `vec`
+                    Vec,
+                    /// `string`
+                    String,
+                    /// `params`
+                    Params,
+                    /// `output`
+                    Output,
+                    /// `input`
+                    Input,
+                    /// `item`
+                    Item,
+                    /// `target`
+                    Target,
+                    /// `other`
+                    Other2,
+                    /// `Other`
+                    Other3,
+                    /// `unknown`
+                    Unknown,
+                    /// `values`
+                    Values,
+                    /// `VALUES`
+                    Values2,
+                    /// `known`
+                    Known,
+                    /// `from`
+                    From,
+                    /// `as_str`
+                    AsStr,
+                    /// A value this version does not know.
+                    Other(::std::string::String),
+                }
+                impl ParamsKind {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &[
+                        "error",
+                        "err",
+                        "ok",
+                        "some",
+                        "none",
+                        "self",
+                        "Self",
+                        "super",
+                        "crate",
+                        "main",
+                        "result",
+                        "option",
+                        "box",
+                        "vec",
+                        "string",
+                        "params",
+                        "output",
+                        "input",
+                        "item",
+                        "target",
+                        "other",
+                        "Other",
+                        "unknown",
+                        "values",
+                        "VALUES",
+                        "known",
+                        "from",
+                        "as_str",
+                    ];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::Error => "error",
+                            Self::Err => "err",
+                            Self::Ok => "ok",
+                            Self::Some => "some",
+                            Self::None => "none",
+                            Self::Self_ => "self",
+                            Self::Self2 => "Self",
+                            Self::Super => "super",
+                            Self::Crate => "crate",
+                            Self::Main => "main",
+                            Self::Result => "result",
+                            Self::Option => "option",
+                            Self::Box => "box",
+                            Self::Vec => "vec",
+                            Self::String => "string",
+                            Self::Params => "params",
+                            Self::Output => "output",
+                            Self::Input => "input",
+                            Self::Item => "item",
+                            Self::Target => "target",
+                            Self::Other2 => "other",
+                            Self::Other3 => "Other",
+                            Self::Unknown => "unknown",
+                            Self::Values => "values",
+                            Self::Values2 => "VALUES",
+                            Self::Known => "known",
+                            Self::From => "from",
+                            Self::AsStr => "as_str",
+                            Self::Other(value) => value.as_str(),
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "error" => ::std::option::Option::Some(Self::Error),
+                            "err" => ::std::option::Option::Some(Self::Err),
+                            "ok" => ::std::option::Option::Some(Self::Ok),
+                            "some" => ::std::option::Option::Some(Self::Some),
+                            "none" => ::std::option::Option::Some(Self::None),
+                            "self" => ::std::option::Option::Some(Self::Self_),
+                            "Self" => ::std::option::Option::Some(Self::Self2),
+                            "super" => ::std::option::Option::Some(Self::Super),
+                            "crate" => ::std::option::Option::Some(Self::Crate),
+                            "main" => ::std::option::Option::Some(Self::Main),
+                            "result" => ::std::option::Option::Some(Self::Result),
+                            "option" => ::std::option::Option::Some(Self::Option),
+                            "box" => ::std::option::Option::Some(Self::Box),
+                            "vec" => ::std::option::Option::Some(Self::Vec),
+                            "string" => ::std::option::Option::Some(Self::String),
+                            "params" => ::std::option::Option::Some(Self::Params),
+                            "output" => ::std::option::Option::Some(Self::Output),
+                            "input" => ::std::option::Option::Some(Self::Input),
+                            "item" => ::std::option::Option::Some(Self::Item),
+                            "target" => ::std::option::Option::Some(Self::Target),
+                            "other" => ::std::option::Option::Some(Self::Other2),
+                            "Other" => ::std::option::Option::Some(Self::Other3),
+                            "unknown" => ::std::option::Option::Some(Self::Unknown),
+                            "values" => ::std::option::Option::Some(Self::Values),
+                            "VALUES" => ::std::option::Option::Some(Self::Values2),
+                            "known" => ::std::option::Option::Some(Self::Known),
+                            "from" => ::std::option::Option::Some(Self::From),
+                            "as_str" => ::std::option::Option::Some(Self::AsStr),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for ParamsKind {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for ParamsKind {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for ParamsKind {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::From<&str> for ParamsKind {
+                    fn from(value: &str) -> Self {
+                        Self::known(value)
+                            .unwrap_or_else(|| Self::Other(value.to_owned()))
+                    }
+                }
+                impl ::std::convert::From<::std::string::String> for ParamsKind {
+                    fn from(value: ::std::string::String) -> Self {
+                        Self::known(&value).unwrap_or(Self::Other(value))
+                    }
+                }
+                impl ::std::str::FromStr for ParamsKind {
+                    type Err = ::std::convert::Infallible;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
+                        ::std::result::Result::Ok(Self::from(value))
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsKind {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        ::std::result::Result::Ok(
+                            Self::known(value.as_str())
+                                .unwrap_or_else(|| Self::Other(value.into_string())),
+                        )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for ParamsKind {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for ParamsKind {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// The allowed values of `com.example.cursed.error#main.parameters.properties.strict`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum ParamsStrict {
+                    /// `error`
+                    Error,
+                    /// `Error`
+                    Error2,
+                    /// `err`
+                    Err,
+                    /// `ok`
+                    Ok,
+                    /// `self`
+                    Self_,
+                    /// `try_from`
+                    TryFrom,
+                }
+                impl ParamsStrict {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &[
+                        "error",
+                        "Error",
+                        "err",
+                        "ok",
+                        "self",
+                        "try_from",
+                    ];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::Error => "error",
+                            Self::Error2 => "Error",
+                            Self::Err => "err",
+                            Self::Ok => "ok",
+                            Self::Self_ => "self",
+                            Self::TryFrom => "try_from",
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "error" => ::std::option::Option::Some(Self::Error),
+                            "Error" => ::std::option::Option::Some(Self::Error2),
+                            "err" => ::std::option::Option::Some(Self::Err),
+                            "ok" => ::std::option::Option::Some(Self::Ok),
+                            "self" => ::std::option::Option::Some(Self::Self_),
+                            "try_from" => ::std::option::Option::Some(Self::TryFrom),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for ParamsStrict {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for ParamsStrict {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for ParamsStrict {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::TryFrom<&str> for ParamsStrict {
+                    type Error = ::atlex::types::validate::InvalidEnumValue;
+                    fn try_from(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        Self::known(value)
+                            .ok_or_else(|| {
+                                ::atlex::types::validate::InvalidEnumValue::new(
+                                    "com.example.cursed.error#main.parameters.properties.strict",
+                                    Self::VALUES,
+                                    value,
+                                )
+                            })
+                    }
+                }
+                impl ::std::str::FromStr for ParamsStrict {
+                    type Err = ::atlex::types::validate::InvalidEnumValue;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsStrict {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
+                            .map_err(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom,
+                            )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for ParamsStrict {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for ParamsStrict {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#main.parameters`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Params {
+                    pub cursor: ::std::option::Option<::std::string::String>,
+                    pub kind: ::std::option::Option<
+                        crate::com::example::cursed::error::ParamsKind,
+                    >,
+                    pub strict: ::std::option::Option<
+                        crate::com::example::cursed::error::ParamsStrict,
+                    >,
+                }
+                impl Params {
+                    /// Creates `Params` with every optional field unset (or at its default).
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            cursor: ::std::option::Option::None,
+                            kind: ::std::option::Option::None,
+                            strict: ::std::option::Option::None,
+                        }
+                    }
+                    /// Sets `cursor`.
+                    #[inline]
+                    #[must_use]
+                    pub fn cursor(
+                        mut self,
+                        value: impl ::std::convert::Into<::std::string::String>,
+                    ) -> Self {
+                        self.cursor = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                    /// Sets `kind`.
+                    #[inline]
+                    #[must_use]
+                    pub fn kind(
+                        mut self,
+                        value: impl ::std::convert::Into<
+                            crate::com::example::cursed::error::ParamsKind,
+                        >,
+                    ) -> Self {
+                        self.kind = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                    /// Sets `strict`.
+                    #[inline]
+                    #[must_use]
+                    pub fn strict(
+                        mut self,
+                        value: impl ::std::convert::Into<
+                            crate::com::example::cursed::error::ParamsStrict,
+                        >,
+                    ) -> Self {
+                        self.strict = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::std::default::Default for Params {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::xrpc::QueryParams for Params {
+                    #[inline]
+                    fn write_query(&self, query: &mut ::atlex::xrpc::QueryWriter) {
+                        query.push_opt("cursor", &self.cursor);
+                        query.push_opt("kind", &self.kind);
+                        query.push_opt("strict", &self.strict);
+                    }
+                }
+                impl ::atlex::types::Validate for Params {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#main.output.schema`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Output {
+                    pub items: ::std::vec::Vec<crate::com::example::cursed::error::Item>,
+                    pub cursor: ::std::option::Option<::std::string::String>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Output {
+                    /// Creates `Output` from its required fields (`items`); optional fields start unset.
+                    #[inline]
+                    pub fn new(
+                        items: impl ::std::convert::Into<
+                            ::std::vec::Vec<crate::com::example::cursed::error::Item>,
+                        >,
+                    ) -> Self {
+                        Self {
+                            items: items.into(),
+                            cursor: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `cursor`.
+                    #[inline]
+                    #[must_use]
+                    pub fn cursor(
+                        mut self,
+                        value: impl ::std::convert::Into<::std::string::String>,
+                    ) -> Self {
+                        self.cursor = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Output {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.cursor.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        map.serialize_entry("items", &self.items)?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "cursor",
+                            &self.cursor,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Output {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Output;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str(
+                                    "a com.example.cursed.error#main.output.schema object",
+                                )
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Output, __A::Error> {
+                                let mut field0: ::std::option::Option<
+                                    ::std::vec::Vec<crate::com::example::cursed::error::Item>,
+                                > = ::std::option::Option::None;
+                                let mut field1: ::std::option::Option<
+                                    ::std::string::String,
+                                > = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "items" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "items",
+                                            )?
+                                        }
+                                        "cursor" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field1,
+                                                &mut map,
+                                                "cursor",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Output {
+                                    items: ::atlex::types::object::required(field0, "items")?,
+                                    cursor: field1,
+                                    extra,
+                                })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Output {}
+                impl ::atlex::types::Validate for Output {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#Box`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Box {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Box {
+                    /// Creates `Box` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Box {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Box {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Box {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Box {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Box;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#Box object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Box, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Box { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Box {}
+                impl ::atlex::types::Validate for Box {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#Result`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Result {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Result {
+                    /// Creates `Result` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Result {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Result {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Result {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Result {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Result;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#Result object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Result, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Result { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Result {}
+                impl ::atlex::types::Validate for Result {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#String`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct String {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl String {
+                    /// Creates `String` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for String {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for String {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for String {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for String {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = String;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#String object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<String, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(String { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for String {}
+                impl ::atlex::types::Validate for String {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#err`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Err {
+                    pub err: ::std::option::Option<bool>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Err {
+                    /// Creates `Err` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            err: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `err`.
+                    #[inline]
+                    #[must_use]
+                    pub fn err(
+                        mut self,
+                        value: impl ::std::convert::Into<bool>,
+                    ) -> Self {
+                        self.err = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::std::default::Default for Err {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Err {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.err.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "err",
+                            &self.err,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Err {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Err {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Err;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#err object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Err, __A::Error> {
+                                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "err" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "err",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Err { err: field0, extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Err {}
+                impl ::atlex::types::Validate for Err {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#error`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Error3 {
+                    pub error: ::std::option::Option<::std::string::String>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Error3 {
+                    /// Creates `Error3` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            error: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `error`.
+                    #[inline]
+                    #[must_use]
+                    pub fn error(
+                        mut self,
+                        value: impl ::std::convert::Into<::std::string::String>,
+                    ) -> Self {
+                        self.error = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::std::default::Default for Error3 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Error3 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.error.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "error",
+                            &self.error,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Error3 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error3 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Error3;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#error object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Error3, __A::Error> {
+                                let mut field0: ::std::option::Option<
+                                    ::std::string::String,
+                                > = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "error" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "error",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Error3 { error: field0, extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Error3 {}
+                impl ::atlex::types::Validate for Error3 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#input`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Input2 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Input2 {
+                    /// Creates `Input2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Input2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Input2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Input2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Input2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#input object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Input2, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Input2 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Input2 {}
+                impl ::atlex::types::Validate for Input2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#item`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Item {
+                    pub target: crate::com::example::cursed::error::ItemTarget,
+                    pub result: ::std::option::Option<
+                        crate::com::example::cursed::error::Result2,
+                    >,
+                    /// JSON key: `self`.
+                    pub self_: ::std::option::Option<
+                        crate::com::example::cursed::error::ItemSelf_,
+                    >,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Item {
+                    /// Creates `Item` from its required fields (`target`); optional fields start unset.
+                    #[inline]
+                    pub fn new(
+                        target: impl ::std::convert::Into<
+                            crate::com::example::cursed::error::ItemTarget,
+                        >,
+                    ) -> Self {
+                        Self {
+                            target: target.into(),
+                            result: ::std::option::Option::None,
+                            self_: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `result`.
+                    #[inline]
+                    #[must_use]
+                    pub fn result(
+                        mut self,
+                        value: impl ::std::convert::Into<
+                            crate::com::example::cursed::error::Result2,
+                        >,
+                    ) -> Self {
+                        self.result = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                    /// Sets `self`.
+                    #[inline]
+                    #[must_use]
+                    pub fn self_(
+                        mut self,
+                        value: impl ::std::convert::Into<
+                            crate::com::example::cursed::error::ItemSelf_,
+                        >,
+                    ) -> Self {
+                        self.self_ = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Item {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.result.is_some())
+                            + ::std::primitive::usize::from(self.self_.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        map.serialize_entry("target", &self.target)?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "result",
+                            &self.result,
+                        )?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "self",
+                            &self.self_,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Item {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Item {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Item;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#item object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Item, __A::Error> {
+                                let mut field0: ::std::option::Option<
+                                    crate::com::example::cursed::error::ItemTarget,
+                                > = ::std::option::Option::None;
+                                let mut field1: ::std::option::Option<
+                                    crate::com::example::cursed::error::Result2,
+                                > = ::std::option::Option::None;
+                                let mut field2: ::std::option::Option<
+                                    crate::com::example::cursed::error::ItemSelf_,
+                                > = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "target" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "target",
+                                            )?
+                                        }
+                                        "result" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field1,
+                                                &mut map,
+                                                "result",
+                                            )?
+                                        }
+                                        "self" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field2,
+                                                &mut map,
+                                                "self",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Item {
+                                    target: ::atlex::types::object::required(field0, "target")?,
+                                    result: field1,
+                                    self_: field2,
+                                    extra,
+                                })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Item {}
+                impl ::atlex::types::Validate for Item {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Known values of `com.example.cursed.error#item.properties.self`; other strings are kept in `Other`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum ItemSelf_ {
+                    /// `error`
+                    Error,
+                    /// A value this version does not know.
+                    Other(::std::string::String),
+                }
+                impl ItemSelf_ {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &["error"];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::Error => "error",
+                            Self::Other(value) => value.as_str(),
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "error" => ::std::option::Option::Some(Self::Error),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for ItemSelf_ {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for ItemSelf_ {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for ItemSelf_ {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::From<&str> for ItemSelf_ {
+                    fn from(value: &str) -> Self {
+                        Self::known(value)
+                            .unwrap_or_else(|| Self::Other(value.to_owned()))
+                    }
+                }
+                impl ::std::convert::From<::std::string::String> for ItemSelf_ {
+                    fn from(value: ::std::string::String) -> Self {
+                        Self::known(&value).unwrap_or(Self::Other(value))
+                    }
+                }
+                impl ::std::str::FromStr for ItemSelf_ {
+                    type Err = ::std::convert::Infallible;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
+                        ::std::result::Result::Ok(Self::from(value))
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for ItemSelf_ {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        ::std::result::Result::Ok(
+                            Self::known(value.as_str())
+                                .unwrap_or_else(|| Self::Other(value.into_string())),
+                        )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for ItemSelf_ {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for ItemSelf_ {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Open union at `com.example.cursed.error#item.properties.target`, tagged by `$type`.
+                #[derive(Debug, Clone, PartialEq)]
+                #[non_exhaustive]
+                pub enum ItemTarget {
+                    /// `com.example.cursed.error#error`
+                    Error(::std::boxed::Box<crate::com::example::cursed::error::Error3>),
+                    /// `com.example.cursed.error#ok`
+                    Ok(::std::boxed::Box<crate::com::example::cursed::error::Ok>),
+                    /// `com.example.cursed.error#err`
+                    Err(::std::boxed::Box<crate::com::example::cursed::error::Err>),
+                    /// `com.example.cursed.error#unknown`
+                    Unknown2(
+                        ::std::boxed::Box<crate::com::example::cursed::error::Unknown>,
+                    ),
+                    /// `com.example.cursed.error#self`
+                    Self_(::std::boxed::Box<crate::com::example::cursed::error::Self_>),
+                    /// `com.example.cursed.error#params`
+                    Params(
+                        ::std::boxed::Box<crate::com::example::cursed::error::Params2>,
+                    ),
+                    /// `com.example.cursed.error#output`
+                    Output(
+                        ::std::boxed::Box<crate::com::example::cursed::error::Output2>,
+                    ),
+                    /// `com.example.cursed.error#target`
+                    Target(
+                        ::std::boxed::Box<crate::com::example::cursed::error::Target>,
+                    ),
+                    /// A member this version does not know, kept as it was read.
+                    Unknown(::atlex::types::UnknownMember),
+                }
+                impl ::atlex::types::union::LexUnion for ItemTarget {
+                    const NAME: &'static str = "com.example.cursed.error#item.properties.target";
+                    const REFS: &'static [&'static str] = &[
+                        "com.example.cursed.error#error",
+                        "com.example.cursed.error#ok",
+                        "com.example.cursed.error#err",
+                        "com.example.cursed.error#unknown",
+                        "com.example.cursed.error#self",
+                        "com.example.cursed.error#params",
+                        "com.example.cursed.error#output",
+                        "com.example.cursed.error#target",
+                    ];
+                    fn deserialize_member<
+                        'de,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
+                    >(
+                        type_tag: &str,
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        match type_tag {
+                            "com.example.cursed.error#error" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Error)
+                            }
+                            "com.example.cursed.error#ok" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Ok)
+                            }
+                            "com.example.cursed.error#err" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Err)
+                            }
+                            "com.example.cursed.error#unknown" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Unknown2)
+                            }
+                            "com.example.cursed.error#self" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Self_)
+                            }
+                            "com.example.cursed.error#params" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Params)
+                            }
+                            "com.example.cursed.error#output" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Output)
+                            }
+                            "com.example.cursed.error#target" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Target)
+                            }
+                            other => {
+                                ::std::result::Result::Err(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                        ::std::format_args!(
+                                            "{other:?} is not a member of {}",
+                                            "com.example.cursed.error#item.properties.target"
+                                        ),
+                                    ),
+                                )
+                            }
+                        }
+                    }
+                    #[inline]
+                    fn unknown(
+                        member: ::atlex::types::UnknownMember,
+                    ) -> ::std::option::Option<Self> {
+                        ::std::option::Option::Some(Self::Unknown(member))
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for ItemTarget {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        match self {
+                            Self::Error(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some(
+                                        "com.example.cursed.error#error",
+                                    ),
+                                )
+                            }
+                            Self::Ok(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some("com.example.cursed.error#ok"),
+                                )
+                            }
+                            Self::Err(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some("com.example.cursed.error#err"),
+                                )
+                            }
+                            Self::Unknown2(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some(
+                                        "com.example.cursed.error#unknown",
+                                    ),
+                                )
+                            }
+                            Self::Self_(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some("com.example.cursed.error#self"),
+                                )
+                            }
+                            Self::Params(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some(
+                                        "com.example.cursed.error#params",
+                                    ),
+                                )
+                            }
+                            Self::Output(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some(
+                                        "com.example.cursed.error#output",
+                                    ),
+                                )
+                            }
+                            Self::Target(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some(
+                                        "com.example.cursed.error#target",
+                                    ),
+                                )
+                            }
+                            Self::Unknown(value) => {
+                                ::atlex::__private::serde::Serialize::serialize(
+                                    value,
+                                    serializer,
+                                )
+                            }
+                        }
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for ItemTarget {
+                    #[inline]
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        ::atlex::types::union::deserialize_union(deserializer)
+                    }
+                }
+                impl ::atlex::types::Validate for ItemTarget {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                impl ::atlex::xrpc::JsonBody for ItemTarget {}
+                impl ::std::convert::From<crate::com::example::cursed::error::Error3>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Error3) -> Self {
+                        Self::Error(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Ok>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Ok) -> Self {
+                        Self::Ok(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Err>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Err) -> Self {
+                        Self::Err(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Unknown>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Unknown) -> Self {
+                        Self::Unknown2(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Self_>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Self_) -> Self {
+                        Self::Self_(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Params2>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Params2) -> Self {
+                        Self::Params(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Output2>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Output2) -> Self {
+                        Self::Output(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::error::Target>
+                for ItemTarget {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::error::Target) -> Self {
+                        Self::Target(::std::boxed::Box::new(value))
+                    }
+                }
+                /// Token `com.example.cursed.error#none`.
+                pub const NONE: &str = "com.example.cursed.error#none";
+                /// Lexicon: `com.example.cursed.error#ok`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Ok {
+                    pub ok: ::std::option::Option<bool>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Ok {
+                    /// Creates `Ok` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            ok: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `ok`.
+                    #[inline]
+                    #[must_use]
+                    pub fn ok(mut self, value: impl ::std::convert::Into<bool>) -> Self {
+                        self.ok = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::std::default::Default for Ok {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Ok {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.ok.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        ::atlex::types::object::serialize_optional(map, "ok", &self.ok)?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Ok {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Ok {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Ok;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#ok object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Ok, __A::Error> {
+                                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "ok" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "ok",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Ok { ok: field0, extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Ok {}
+                impl ::atlex::types::Validate for Ok {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#output`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Output2 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Output2 {
+                    /// Creates `Output2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Output2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Output2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Output2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Output2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#output object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Output2, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Output2 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Output2 {}
+                impl ::atlex::types::Validate for Output2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#params`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Params2 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Params2 {
+                    /// Creates `Params2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Params2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Params2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Params2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Params2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Params2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#params object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Params2, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Params2 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Params2 {}
+                impl ::atlex::types::Validate for Params2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#self`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Self_ {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Self_ {
+                    /// Creates `Self_` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Self_ {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Self_ {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Self_ {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Self_ {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Self_;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#self object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Self_, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Self_ { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Self_ {}
+                impl ::atlex::types::Validate for Self_ {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Token `com.example.cursed.error#some`.
+                pub const SOME: &str = "com.example.cursed.error#some";
+                /// Lexicon: `com.example.cursed.error#target`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Target {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Target {
+                    /// Creates `Target` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Target {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Target {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Target {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Target {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Target;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#target object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Target, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Target { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Target {}
+                impl ::atlex::types::Validate for Target {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.error#unknown`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Unknown {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Unknown {
+                    /// Creates `Unknown` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Unknown {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Unknown {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Unknown {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Unknown {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Unknown;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.error#unknown object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Unknown, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Unknown { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Unknown {}
+                impl ::atlex::types::Validate for Unknown {
                     #[inline]
                     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
                 }
@@ -541,7 +3725,9 @@ pub mod com {
                 impl ::std::str::FromStr for String {
                     type Err = ::std::convert::Infallible;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                         ::std::result::Result::Ok(Self::from(value))
                     }
                 }
@@ -605,7 +3791,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.n.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.n.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -822,7 +4009,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.default.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.default.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -938,7 +4126,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.some.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.some.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -1057,7 +4246,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.ok.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.ok.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -1172,7 +4362,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.vec.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.vec.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -1429,7 +4620,7 @@ pub mod com {
                     /// JSON key: `crate`.
                     pub crate_: ::std::option::Option<::std::string::String>,
                     /// JSON key: `self`.
-                    pub self_2: ::std::option::Option<::std::string::String>,
+                    pub self2: ::std::option::Option<::std::string::String>,
                     /// JSON key: `super`.
                     pub super_: ::std::option::Option<::std::string::String>,
                     /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
@@ -1442,7 +4633,7 @@ pub mod com {
                         Self {
                             self_: ::std::option::Option::None,
                             crate_: ::std::option::Option::None,
-                            self_2: ::std::option::Option::None,
+                            self2: ::std::option::Option::None,
                             super_: ::std::option::Option::None,
                             extra: ::atlex::types::Extra::new(),
                         }
@@ -1470,11 +4661,11 @@ pub mod com {
                     /// Sets `self`.
                     #[inline]
                     #[must_use]
-                    pub fn self_2(
+                    pub fn self2(
                         mut self,
                         value: impl ::std::convert::Into<::std::string::String>,
                     ) -> Self {
-                        self.self_2 = ::std::option::Option::Some(value.into());
+                        self.self2 = ::std::option::Option::Some(value.into());
                         self
                     }
                     /// Sets `super`.
@@ -1501,10 +4692,11 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.self_.is_some())
-                            + usize::from(self.crate_.is_some())
-                            + usize::from(self.self_2.is_some())
-                            + usize::from(self.super_.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.self_.is_some())
+                            + ::std::primitive::usize::from(self.crate_.is_some())
+                            + ::std::primitive::usize::from(self.self2.is_some())
+                            + ::std::primitive::usize::from(self.super_.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -1523,7 +4715,7 @@ pub mod com {
                         ::atlex::types::object::serialize_optional(
                             map,
                             "self",
-                            &self.self_2,
+                            &self.self2,
                         )?;
                         ::atlex::types::object::serialize_optional(
                             map,
@@ -1616,7 +4808,7 @@ pub mod com {
                                 ::std::result::Result::Ok(Self_ {
                                     self_: field0,
                                     crate_: field1,
-                                    self_2: field2,
+                                    self2: field2,
                                     super_: field3,
                                     extra,
                                 })
@@ -1823,19 +5015,20 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + 1usize + usize::from(self._9.is_some())
-                            + usize::from(self._5f.is_some())
-                            + usize::from(self.r#async.is_some())
-                            + usize::from(self.cid_link.is_some())
-                            + usize::from(self.clone.is_some())
-                            + usize::from(self.extra2.is_some())
-                            + usize::from(self.ff_ri_n_g.is_some())
-                            + usize::from(self.foo_bar.is_some())
-                            + usize::from(self.foo_bar2.is_some())
-                            + usize::from(self.r#gen.is_some())
-                            + usize::from(self.new.is_some())
-                            + usize::from(self.ob_je_c_t.is_some())
-                            + usize::from(self.validate.is_some())
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self._9.is_some())
+                            + ::std::primitive::usize::from(self._5f.is_some())
+                            + ::std::primitive::usize::from(self.r#async.is_some())
+                            + ::std::primitive::usize::from(self.cid_link.is_some())
+                            + ::std::primitive::usize::from(self.clone.is_some())
+                            + ::std::primitive::usize::from(self.extra2.is_some())
+                            + ::std::primitive::usize::from(self.ff_ri_n_g.is_some())
+                            + ::std::primitive::usize::from(self.foo_bar.is_some())
+                            + ::std::primitive::usize::from(self.foo_bar2.is_some())
+                            + ::std::primitive::usize::from(self.r#gen.is_some())
+                            + ::std::primitive::usize::from(self.new.is_some())
+                            + ::std::primitive::usize::from(self.ob_je_c_t.is_some())
+                            + ::std::primitive::usize::from(self.validate.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -2149,7 +5342,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.u.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.u.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -2388,6 +5582,588 @@ pub mod com {
                     fn from(value: crate::com::example::cursed::a::A) -> Self {
                         Self::A(::std::boxed::Box::new(value))
                     }
+                }
+            }
+            /// Lexicon `com.example.cursed.ok`.
+            pub mod ok {
+                /// Calls `POST /xrpc/com.example.cursed.ok`.
+                #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+                pub struct Ok;
+                impl ::atlex::xrpc::Endpoint for Ok {
+                    const NSID: &'static str = "com.example.cursed.ok";
+                    const KIND: ::atlex::xrpc::EndpointKind = ::atlex::xrpc::EndpointKind::Procedure;
+                    type Params = ::atlex::xrpc::NoParams;
+                    type Input = crate::com::example::cursed::ok::Input;
+                    type Output = crate::com::example::cursed::ok::Output;
+                    type Error = Error;
+                }
+                /// The errors this method declares; others are kept in `Other`.
+                #[derive(Debug, Clone, PartialEq, Eq)]
+                #[non_exhaustive]
+                pub enum Error {
+                    /// `error`; holds the server's message.
+                    Error(::std::option::Option<::std::string::String>),
+                    /// `other`; holds the server's message.
+                    Other2(::std::option::Option<::std::string::String>),
+                    /// An error this version does not know.
+                    Other(::atlex::xrpc::ErrorBody),
+                }
+                impl ::atlex::xrpc::XrpcErrorKind for Error {
+                    fn from_body(body: ::atlex::xrpc::ErrorBody) -> Self {
+                        match body.error.as_str() {
+                            "error" => Self::Error(body.message),
+                            "other" => Self::Other2(body.message),
+                            _ => Self::Other(body),
+                        }
+                    }
+                    fn code(&self) -> &str {
+                        match self {
+                            Self::Error(_) => "error",
+                            Self::Other2(_) => "other",
+                            Self::Other(body) => body.error.as_str(),
+                        }
+                    }
+                    fn message(&self) -> ::std::option::Option<&str> {
+                        match self {
+                            Self::Error(message) => message.as_deref(),
+                            Self::Other2(message) => message.as_deref(),
+                            Self::Other(body) => body.message.as_deref(),
+                        }
+                    }
+                }
+                impl ::std::fmt::Display for Error {
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        let code = ::atlex::xrpc::XrpcErrorKind::code(self);
+                        match ::atlex::xrpc::XrpcErrorKind::message(self) {
+                            ::std::option::Option::Some(message) => {
+                                ::std::write!(f, "{code}: {message}")
+                            }
+                            ::std::option::Option::None => f.write_str(code),
+                        }
+                    }
+                }
+                impl ::std::error::Error for Error {}
+                pub type Input = crate::com::example::cursed::ok::Input2;
+                /// Open union at `com.example.cursed.ok#main.output.schema`, tagged by `$type`.
+                #[derive(Debug, Clone, PartialEq)]
+                #[non_exhaustive]
+                pub enum Output {
+                    /// `com.example.cursed.ok#output`
+                    Output(::std::boxed::Box<crate::com::example::cursed::ok::Output2>),
+                    /// `com.example.cursed.ok#error`
+                    Error(::std::boxed::Box<crate::com::example::cursed::ok::Error3>),
+                    /// A member this version does not know, kept as it was read.
+                    Unknown(::atlex::types::UnknownMember),
+                }
+                impl ::atlex::types::union::LexUnion for Output {
+                    const NAME: &'static str = "com.example.cursed.ok#main.output.schema";
+                    const REFS: &'static [&'static str] = &[
+                        "com.example.cursed.ok#output",
+                        "com.example.cursed.ok#error",
+                    ];
+                    fn deserialize_member<
+                        'de,
+                        __D: ::atlex::__private::serde::Deserializer<'de>,
+                    >(
+                        type_tag: &str,
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        match type_tag {
+                            "com.example.cursed.ok#output" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Output)
+                            }
+                            "com.example.cursed.ok#error" => {
+                                ::atlex::__private::serde::Deserialize::deserialize(
+                                        deserializer,
+                                    )
+                                    .map(Self::Error)
+                            }
+                            other => {
+                                ::std::result::Result::Err(
+                                    <__D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                        ::std::format_args!(
+                                            "{other:?} is not a member of {}",
+                                            "com.example.cursed.ok#main.output.schema"
+                                        ),
+                                    ),
+                                )
+                            }
+                        }
+                    }
+                    #[inline]
+                    fn unknown(
+                        member: ::atlex::types::UnknownMember,
+                    ) -> ::std::option::Option<Self> {
+                        ::std::option::Option::Some(Self::Unknown(member))
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Output {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        match self {
+                            Self::Output(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some("com.example.cursed.ok#output"),
+                                )
+                            }
+                            Self::Error(value) => {
+                                ::atlex::types::object::serialize_object(
+                                    &**value,
+                                    serializer,
+                                    ::std::option::Option::Some("com.example.cursed.ok#error"),
+                                )
+                            }
+                            Self::Unknown(value) => {
+                                ::atlex::__private::serde::Serialize::serialize(
+                                    value,
+                                    serializer,
+                                )
+                            }
+                        }
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                    #[inline]
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        ::atlex::types::union::deserialize_union(deserializer)
+                    }
+                }
+                impl ::atlex::types::Validate for Output {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                impl ::atlex::xrpc::JsonBody for Output {}
+                impl ::std::convert::From<crate::com::example::cursed::ok::Output2>
+                for Output {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::ok::Output2) -> Self {
+                        Self::Output(::std::boxed::Box::new(value))
+                    }
+                }
+                impl ::std::convert::From<crate::com::example::cursed::ok::Error3>
+                for Output {
+                    #[inline]
+                    fn from(value: crate::com::example::cursed::ok::Error3) -> Self {
+                        Self::Error(::std::boxed::Box::new(value))
+                    }
+                }
+                /// Lexicon: `com.example.cursed.ok#Error`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Error2 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Error2 {
+                    /// Creates `Error2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Error2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Error2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Error2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Error2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.ok#Error object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Error2, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Error2 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Error2 {}
+                impl ::atlex::types::Validate for Error2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.ok#error`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Error3 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Error3 {
+                    /// Creates `Error3` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Error3 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Error3 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Error3 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error3 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Error3;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.ok#error object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Error3, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Error3 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Error3 {}
+                impl ::atlex::types::Validate for Error3 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.ok#input`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Input2 {
+                    pub input: ::std::option::Option<::std::string::String>,
+                    pub output: ::std::option::Option<::std::string::String>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Input2 {
+                    /// Creates `Input2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            input: ::std::option::Option::None,
+                            output: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `input`.
+                    #[inline]
+                    #[must_use]
+                    pub fn input(
+                        mut self,
+                        value: impl ::std::convert::Into<::std::string::String>,
+                    ) -> Self {
+                        self.input = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                    /// Sets `output`.
+                    #[inline]
+                    #[must_use]
+                    pub fn output(
+                        mut self,
+                        value: impl ::std::convert::Into<::std::string::String>,
+                    ) -> Self {
+                        self.output = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::std::default::Default for Input2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Input2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.input.is_some())
+                            + ::std::primitive::usize::from(self.output.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "input",
+                            &self.input,
+                        )?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "output",
+                            &self.output,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Input2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Input2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.ok#input object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Input2, __A::Error> {
+                                let mut field0: ::std::option::Option<
+                                    ::std::string::String,
+                                > = ::std::option::Option::None;
+                                let mut field1: ::std::option::Option<
+                                    ::std::string::String,
+                                > = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "input" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "input",
+                                            )?
+                                        }
+                                        "output" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field1,
+                                                &mut map,
+                                                "output",
+                                            )?
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Input2 {
+                                    input: field0,
+                                    output: field1,
+                                    extra,
+                                })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Input2 {}
+                impl ::atlex::types::Validate for Input2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                /// Lexicon: `com.example.cursed.ok#output`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Output2 {
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Output2 {
+                    /// Creates `Output2` with every optional field unset.
+                    #[inline]
+                    pub fn new() -> Self {
+                        Self {
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                }
+                impl ::std::default::Default for Output2 {
+                    #[inline]
+                    fn default() -> Self {
+                        Self::new()
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Output2 {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len()
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Output2 {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::None,
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output2 {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Output2;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.ok#output object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Output2, __A::Error> {
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    extra.read_entry(key, &mut map)?;
+                                }
+                                ::std::result::Result::Ok(Output2 { extra })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Output2 {}
+                impl ::atlex::types::Validate for Output2 {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
                 }
             }
             /// Lexicon `com.example.cursed.params`.
@@ -2642,7 +6418,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.params.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.params.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -2757,7 +6534,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.error.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.error.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -2833,6 +6611,796 @@ pub mod com {
                     fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
                 }
             }
+            /// Lexicons under `com.example.cursed.self.*`.
+            pub mod self_ {
+                /// Lexicon `com.example.cursed.self.main`.
+                pub mod main {
+                    /// Subscribes to `/xrpc/com.example.cursed.self.main` (WebSocket).
+                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+                    pub struct Main;
+                    impl ::atlex::xrpc::Subscription for Main {
+                        const NSID: &'static str = "com.example.cursed.self.main";
+                        type Params = crate::com::example::cursed::self_::main::Params;
+                        type Message = crate::com::example::cursed::self_::main::Message;
+                        type Error = Error;
+                    }
+                    /// The errors this method declares; others are kept in `Other`.
+                    #[derive(Debug, Clone, PartialEq, Eq)]
+                    #[non_exhaustive]
+                    pub enum Error {
+                        /// `Error`; holds the server's message.
+                        Error(::std::option::Option<::std::string::String>),
+                        /// An error this version does not know.
+                        Other(::atlex::xrpc::ErrorBody),
+                    }
+                    impl ::atlex::xrpc::XrpcErrorKind for Error {
+                        fn from_body(body: ::atlex::xrpc::ErrorBody) -> Self {
+                            match body.error.as_str() {
+                                "Error" => Self::Error(body.message),
+                                _ => Self::Other(body),
+                            }
+                        }
+                        fn code(&self) -> &str {
+                            match self {
+                                Self::Error(_) => "Error",
+                                Self::Other(body) => body.error.as_str(),
+                            }
+                        }
+                        fn message(&self) -> ::std::option::Option<&str> {
+                            match self {
+                                Self::Error(message) => message.as_deref(),
+                                Self::Other(body) => body.message.as_deref(),
+                            }
+                        }
+                    }
+                    impl ::std::fmt::Display for Error {
+                        fn fmt(
+                            &self,
+                            f: &mut ::std::fmt::Formatter<'_>,
+                        ) -> ::std::fmt::Result {
+                            let code = ::atlex::xrpc::XrpcErrorKind::code(self);
+                            match ::atlex::xrpc::XrpcErrorKind::message(self) {
+                                ::std::option::Option::Some(message) => {
+                                    ::std::write!(f, "{code}: {message}")
+                                }
+                                ::std::option::Option::None => f.write_str(code),
+                            }
+                        }
+                    }
+                    impl ::std::error::Error for Error {}
+                    /// Lexicon: `com.example.cursed.self.main#main.parameters`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Params {
+                        /// JSON key: `self`.
+                        pub self_: ::std::option::Option<i64>,
+                    }
+                    impl Params {
+                        /// Creates `Params` with every optional field unset (or at its default).
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                self_: ::std::option::Option::None,
+                            }
+                        }
+                        /// Sets `self`.
+                        #[inline]
+                        #[must_use]
+                        pub fn self_(
+                            mut self,
+                            value: impl ::std::convert::Into<i64>,
+                        ) -> Self {
+                            self.self_ = ::std::option::Option::Some(value.into());
+                            self
+                        }
+                    }
+                    impl ::std::default::Default for Params {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::xrpc::QueryParams for Params {
+                        #[inline]
+                        fn write_query(&self, query: &mut ::atlex::xrpc::QueryWriter) {
+                            query.push_opt("self", &self.self_);
+                        }
+                    }
+                    impl ::atlex::types::Validate for Params {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                    /// Open union at `com.example.cursed.self.main#main.message.schema`, tagged by `$type`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    #[non_exhaustive]
+                    pub enum Message {
+                        /// `com.example.cursed.self.main#error`
+                        Error(
+                            ::std::boxed::Box<
+                                crate::com::example::cursed::self_::main::Error2,
+                            >,
+                        ),
+                        /// `com.example.cursed.self.main#message`
+                        Message(
+                            ::std::boxed::Box<
+                                crate::com::example::cursed::self_::main::Message2,
+                            >,
+                        ),
+                        /// `com.example.cursed.self.main#main2`
+                        Main2(
+                            ::std::boxed::Box<
+                                crate::com::example::cursed::self_::main::Main2,
+                            >,
+                        ),
+                        /// A member this version does not know, kept as it was read.
+                        Unknown(::atlex::types::UnknownMember),
+                    }
+                    impl ::atlex::types::union::LexUnion for Message {
+                        const NAME: &'static str = "com.example.cursed.self.main#main.message.schema";
+                        const REFS: &'static [&'static str] = &[
+                            "com.example.cursed.self.main#error",
+                            "com.example.cursed.self.main#message",
+                            "com.example.cursed.self.main#main2",
+                        ];
+                        fn deserialize_member<
+                            'de,
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(
+                            type_tag: &str,
+                            deserializer: __D,
+                        ) -> ::std::result::Result<Self, __D::Error> {
+                            match type_tag {
+                                "com.example.cursed.self.main#error" => {
+                                    ::atlex::__private::serde::Deserialize::deserialize(
+                                            deserializer,
+                                        )
+                                        .map(Self::Error)
+                                }
+                                "com.example.cursed.self.main#message" => {
+                                    ::atlex::__private::serde::Deserialize::deserialize(
+                                            deserializer,
+                                        )
+                                        .map(Self::Message)
+                                }
+                                "com.example.cursed.self.main#main2" => {
+                                    ::atlex::__private::serde::Deserialize::deserialize(
+                                            deserializer,
+                                        )
+                                        .map(Self::Main2)
+                                }
+                                other => {
+                                    ::std::result::Result::Err(
+                                        <__D::Error as ::atlex::__private::serde::de::Error>::custom(
+                                            ::std::format_args!(
+                                                "{other:?} is not a member of {}",
+                                                "com.example.cursed.self.main#main.message.schema"
+                                            ),
+                                        ),
+                                    )
+                                }
+                            }
+                        }
+                        #[inline]
+                        fn unknown(
+                            member: ::atlex::types::UnknownMember,
+                        ) -> ::std::option::Option<Self> {
+                            ::std::option::Option::Some(Self::Unknown(member))
+                        }
+                    }
+                    impl ::atlex::__private::serde::Serialize for Message {
+                        fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                            &self,
+                            serializer: __S,
+                        ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                            match self {
+                                Self::Error(value) => {
+                                    ::atlex::types::object::serialize_object(
+                                        &**value,
+                                        serializer,
+                                        ::std::option::Option::Some(
+                                            "com.example.cursed.self.main#error",
+                                        ),
+                                    )
+                                }
+                                Self::Message(value) => {
+                                    ::atlex::types::object::serialize_object(
+                                        &**value,
+                                        serializer,
+                                        ::std::option::Option::Some(
+                                            "com.example.cursed.self.main#message",
+                                        ),
+                                    )
+                                }
+                                Self::Main2(value) => {
+                                    ::atlex::types::object::serialize_object(
+                                        &**value,
+                                        serializer,
+                                        ::std::option::Option::Some(
+                                            "com.example.cursed.self.main#main2",
+                                        ),
+                                    )
+                                }
+                                Self::Unknown(value) => {
+                                    ::atlex::__private::serde::Serialize::serialize(
+                                        value,
+                                        serializer,
+                                    )
+                                }
+                            }
+                        }
+                    }
+                    impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message {
+                        #[inline]
+                        fn deserialize<
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
+                            ::atlex::types::union::deserialize_union(deserializer)
+                        }
+                    }
+                    impl ::atlex::types::Validate for Message {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                    impl ::atlex::xrpc::JsonBody for Message {}
+                    impl ::std::convert::From<
+                        crate::com::example::cursed::self_::main::Error2,
+                    > for Message {
+                        #[inline]
+                        fn from(
+                            value: crate::com::example::cursed::self_::main::Error2,
+                        ) -> Self {
+                            Self::Error(::std::boxed::Box::new(value))
+                        }
+                    }
+                    impl ::std::convert::From<
+                        crate::com::example::cursed::self_::main::Message2,
+                    > for Message {
+                        #[inline]
+                        fn from(
+                            value: crate::com::example::cursed::self_::main::Message2,
+                        ) -> Self {
+                            Self::Message(::std::boxed::Box::new(value))
+                        }
+                    }
+                    impl ::std::convert::From<
+                        crate::com::example::cursed::self_::main::Main2,
+                    > for Message {
+                        #[inline]
+                        fn from(
+                            value: crate::com::example::cursed::self_::main::Main2,
+                        ) -> Self {
+                            Self::Main2(::std::boxed::Box::new(value))
+                        }
+                    }
+                    /// Lexicon: `com.example.cursed.self.main#error`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Error2 {
+                        /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                        pub extra: ::atlex::types::Extra,
+                    }
+                    impl Error2 {
+                        /// Creates `Error2` with every optional field unset.
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                extra: ::atlex::types::Extra::new(),
+                            }
+                        }
+                    }
+                    impl ::std::default::Default for Error2 {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::types::object::LexObject for Error2 {
+                        #[inline]
+                        fn extra(&self) -> &::atlex::types::Extra {
+                            &self.extra
+                        }
+                        #[inline]
+                        fn body_len(&self) -> usize {
+                            self.extra.body_len()
+                        }
+                        fn serialize_body<
+                            __M: ::atlex::__private::serde::ser::SerializeMap,
+                        >(
+                            &self,
+                            map: &mut __M,
+                        ) -> ::std::result::Result<(), __M::Error> {
+                            self.extra.serialize_entries(map)
+                        }
+                    }
+                    impl ::atlex::__private::serde::Serialize for Error2 {
+                        fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                            &self,
+                            serializer: __S,
+                        ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                            ::atlex::types::object::serialize_object(
+                                self,
+                                serializer,
+                                ::std::option::Option::None,
+                            )
+                        }
+                    }
+                    impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error2 {
+                        fn deserialize<
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
+                            struct __Visitor;
+                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                            for __Visitor {
+                                type Value = Error2;
+                                fn expecting(
+                                    &self,
+                                    f: &mut ::std::fmt::Formatter<'_>,
+                                ) -> ::std::fmt::Result {
+                                    f.write_str("a com.example.cursed.self.main#error object")
+                                }
+                                fn visit_map<
+                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                >(
+                                    self,
+                                    mut map: __A,
+                                ) -> ::std::result::Result<Error2, __A::Error> {
+                                    let mut extra = ::atlex::types::Extra::new();
+                                    while let ::std::option::Option::Some(key) = map
+                                        .next_key::<::atlex::types::object::Key<'de>>()?
+                                    {
+                                        extra.read_entry(key, &mut map)?;
+                                    }
+                                    ::std::result::Result::Ok(Error2 { extra })
+                                }
+                            }
+                            deserializer.deserialize_map(__Visitor)
+                        }
+                    }
+                    impl ::atlex::xrpc::JsonBody for Error2 {}
+                    impl ::atlex::types::Validate for Error2 {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                    /// Lexicon: `com.example.cursed.self.main#main2`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Main2 {
+                        /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                        pub extra: ::atlex::types::Extra,
+                    }
+                    impl Main2 {
+                        /// Creates `Main2` with every optional field unset.
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                extra: ::atlex::types::Extra::new(),
+                            }
+                        }
+                    }
+                    impl ::std::default::Default for Main2 {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::types::object::LexObject for Main2 {
+                        #[inline]
+                        fn extra(&self) -> &::atlex::types::Extra {
+                            &self.extra
+                        }
+                        #[inline]
+                        fn body_len(&self) -> usize {
+                            self.extra.body_len()
+                        }
+                        fn serialize_body<
+                            __M: ::atlex::__private::serde::ser::SerializeMap,
+                        >(
+                            &self,
+                            map: &mut __M,
+                        ) -> ::std::result::Result<(), __M::Error> {
+                            self.extra.serialize_entries(map)
+                        }
+                    }
+                    impl ::atlex::__private::serde::Serialize for Main2 {
+                        fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                            &self,
+                            serializer: __S,
+                        ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                            ::atlex::types::object::serialize_object(
+                                self,
+                                serializer,
+                                ::std::option::Option::None,
+                            )
+                        }
+                    }
+                    impl<'de> ::atlex::__private::serde::Deserialize<'de> for Main2 {
+                        fn deserialize<
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
+                            struct __Visitor;
+                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                            for __Visitor {
+                                type Value = Main2;
+                                fn expecting(
+                                    &self,
+                                    f: &mut ::std::fmt::Formatter<'_>,
+                                ) -> ::std::fmt::Result {
+                                    f.write_str("a com.example.cursed.self.main#main2 object")
+                                }
+                                fn visit_map<
+                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                >(
+                                    self,
+                                    mut map: __A,
+                                ) -> ::std::result::Result<Main2, __A::Error> {
+                                    let mut extra = ::atlex::types::Extra::new();
+                                    while let ::std::option::Option::Some(key) = map
+                                        .next_key::<::atlex::types::object::Key<'de>>()?
+                                    {
+                                        extra.read_entry(key, &mut map)?;
+                                    }
+                                    ::std::result::Result::Ok(Main2 { extra })
+                                }
+                            }
+                            deserializer.deserialize_map(__Visitor)
+                        }
+                    }
+                    impl ::atlex::xrpc::JsonBody for Main2 {}
+                    impl ::atlex::types::Validate for Main2 {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                    /// Lexicon: `com.example.cursed.self.main#message`.
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct Message2 {
+                        /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                        pub extra: ::atlex::types::Extra,
+                    }
+                    impl Message2 {
+                        /// Creates `Message2` with every optional field unset.
+                        #[inline]
+                        pub fn new() -> Self {
+                            Self {
+                                extra: ::atlex::types::Extra::new(),
+                            }
+                        }
+                    }
+                    impl ::std::default::Default for Message2 {
+                        #[inline]
+                        fn default() -> Self {
+                            Self::new()
+                        }
+                    }
+                    impl ::atlex::types::object::LexObject for Message2 {
+                        #[inline]
+                        fn extra(&self) -> &::atlex::types::Extra {
+                            &self.extra
+                        }
+                        #[inline]
+                        fn body_len(&self) -> usize {
+                            self.extra.body_len()
+                        }
+                        fn serialize_body<
+                            __M: ::atlex::__private::serde::ser::SerializeMap,
+                        >(
+                            &self,
+                            map: &mut __M,
+                        ) -> ::std::result::Result<(), __M::Error> {
+                            self.extra.serialize_entries(map)
+                        }
+                    }
+                    impl ::atlex::__private::serde::Serialize for Message2 {
+                        fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                            &self,
+                            serializer: __S,
+                        ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                            ::atlex::types::object::serialize_object(
+                                self,
+                                serializer,
+                                ::std::option::Option::None,
+                            )
+                        }
+                    }
+                    impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message2 {
+                        fn deserialize<
+                            __D: ::atlex::__private::serde::Deserializer<'de>,
+                        >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
+                            struct __Visitor;
+                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                            for __Visitor {
+                                type Value = Message2;
+                                fn expecting(
+                                    &self,
+                                    f: &mut ::std::fmt::Formatter<'_>,
+                                ) -> ::std::fmt::Result {
+                                    f.write_str("a com.example.cursed.self.main#message object")
+                                }
+                                fn visit_map<
+                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                                >(
+                                    self,
+                                    mut map: __A,
+                                ) -> ::std::result::Result<Message2, __A::Error> {
+                                    let mut extra = ::atlex::types::Extra::new();
+                                    while let ::std::option::Option::Some(key) = map
+                                        .next_key::<::atlex::types::object::Key<'de>>()?
+                                    {
+                                        extra.read_entry(key, &mut map)?;
+                                    }
+                                    ::std::result::Result::Ok(Message2 { extra })
+                                }
+                            }
+                            deserializer.deserialize_map(__Visitor)
+                        }
+                    }
+                    impl ::atlex::xrpc::JsonBody for Message2 {}
+                    impl ::atlex::types::Validate for Message2 {
+                        #[inline]
+                        fn validate_into(
+                            &self,
+                            _validator: &mut ::atlex::types::Validator,
+                        ) {}
+                    }
+                }
+            }
+            /// Lexicon `com.example.cursed.str`.
+            pub mod str_ {
+                /// Lexicon: `com.example.cursed.str#main.record`.
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct Str {
+                    pub str: crate::com::example::cursed::str_::StrStr,
+                    pub usize: ::std::option::Option<i64>,
+                    /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                    pub extra: ::atlex::types::Extra,
+                }
+                impl Str {
+                    /// Creates `Str` from its required fields (`str`); optional fields start unset.
+                    #[inline]
+                    pub fn new(
+                        str: impl ::std::convert::Into<
+                            crate::com::example::cursed::str_::StrStr,
+                        >,
+                    ) -> Self {
+                        Self {
+                            str: str.into(),
+                            usize: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        }
+                    }
+                    /// Sets `usize`.
+                    #[inline]
+                    #[must_use]
+                    pub fn usize(
+                        mut self,
+                        value: impl ::std::convert::Into<i64>,
+                    ) -> Self {
+                        self.usize = ::std::option::Option::Some(value.into());
+                        self
+                    }
+                }
+                impl ::atlex::types::object::LexObject for Str {
+                    #[inline]
+                    fn extra(&self) -> &::atlex::types::Extra {
+                        &self.extra
+                    }
+                    #[inline]
+                    fn body_len(&self) -> usize {
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.usize.is_some())
+                    }
+                    fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                        &self,
+                        map: &mut __M,
+                    ) -> ::std::result::Result<(), __M::Error> {
+                        map.serialize_entry("str", &self.str)?;
+                        ::atlex::types::object::serialize_optional(
+                            map,
+                            "usize",
+                            &self.usize,
+                        )?;
+                        self.extra.serialize_entries(map)
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for Str {
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        ::atlex::types::object::serialize_object(
+                            self,
+                            serializer,
+                            ::std::option::Option::Some("com.example.cursed.str"),
+                        )
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for Str {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        struct __Visitor;
+                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
+                        for __Visitor {
+                            type Value = Str;
+                            fn expecting(
+                                &self,
+                                f: &mut ::std::fmt::Formatter<'_>,
+                            ) -> ::std::fmt::Result {
+                                f.write_str("a com.example.cursed.str#main.record object")
+                            }
+                            fn visit_map<
+                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                            >(
+                                self,
+                                mut map: __A,
+                            ) -> ::std::result::Result<Str, __A::Error> {
+                                let mut field0: ::std::option::Option<
+                                    crate::com::example::cursed::str_::StrStr,
+                                > = ::std::option::Option::None;
+                                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
+                                let mut extra = ::atlex::types::Extra::new();
+                                while let ::std::option::Option::Some(key) = map
+                                    .next_key::<::atlex::types::object::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "str" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field0,
+                                                &mut map,
+                                                "str",
+                                            )?
+                                        }
+                                        "usize" => {
+                                            ::atlex::types::object::read_field(
+                                                &mut field1,
+                                                &mut map,
+                                                "usize",
+                                            )?
+                                        }
+                                        "$type" => {
+                                            let found: ::atlex::types::object::Key<'de> = map
+                                                .next_value()?;
+                                            ::atlex::types::object::check_record_type(
+                                                found.as_str(),
+                                                "com.example.cursed.str",
+                                            )?;
+                                        }
+                                        _ => extra.read_entry(key, &mut map)?,
+                                    }
+                                }
+                                ::std::result::Result::Ok(Str {
+                                    str: ::atlex::types::object::required(field0, "str")?,
+                                    usize: field1,
+                                    extra,
+                                })
+                            }
+                        }
+                        deserializer.deserialize_map(__Visitor)
+                    }
+                }
+                impl ::atlex::xrpc::JsonBody for Str {}
+                impl ::atlex::types::Validate for Str {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+                impl ::atlex::types::Record for Str {
+                    const NSID: &'static str = "com.example.cursed.str";
+                    const KEY: ::atlex::types::RecordKeyKind = ::atlex::types::RecordKeyKind::Tid;
+                }
+                /// The allowed values of `com.example.cursed.str#main.record.properties.str`.
+                #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+                #[non_exhaustive]
+                pub enum StrStr {
+                    /// `str`
+                    Str,
+                    /// `bool`
+                    Bool,
+                }
+                impl StrStr {
+                    /// Every known value, as written in the lexicon.
+                    pub const VALUES: &'static [&'static str] = &["str", "bool"];
+                    /// The string form.
+                    pub fn as_str(&self) -> &str {
+                        match self {
+                            Self::Str => "str",
+                            Self::Bool => "bool",
+                        }
+                    }
+                    /// The variant of a known value.
+                    pub fn known(value: &str) -> ::std::option::Option<Self> {
+                        match value {
+                            "str" => ::std::option::Option::Some(Self::Str),
+                            "bool" => ::std::option::Option::Some(Self::Bool),
+                            _ => ::std::option::Option::None,
+                        }
+                    }
+                }
+                impl ::std::convert::AsRef<str> for StrStr {
+                    #[inline]
+                    fn as_ref(&self) -> &str {
+                        self.as_str()
+                    }
+                }
+                impl ::std::fmt::Display for StrStr {
+                    #[inline]
+                    fn fmt(
+                        &self,
+                        f: &mut ::std::fmt::Formatter<'_>,
+                    ) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+                impl ::atlex::__private::serde::Serialize for StrStr {
+                    #[inline]
+                    fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                        &self,
+                        serializer: __S,
+                    ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                        serializer.serialize_str(self.as_str())
+                    }
+                }
+                impl ::std::convert::TryFrom<&str> for StrStr {
+                    type Error = ::atlex::types::validate::InvalidEnumValue;
+                    fn try_from(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        Self::known(value)
+                            .ok_or_else(|| {
+                                ::atlex::types::validate::InvalidEnumValue::new(
+                                    "com.example.cursed.str#main.record.properties.str",
+                                    Self::VALUES,
+                                    value,
+                                )
+                            })
+                    }
+                }
+                impl ::std::str::FromStr for StrStr {
+                    type Err = ::atlex::types::validate::InvalidEnumValue;
+                    #[inline]
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
+                    }
+                }
+                impl<'de> ::atlex::__private::serde::Deserialize<'de> for StrStr {
+                    fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::std::result::Result<Self, __D::Error> {
+                        let value = ::atlex::types::object::Key::deserialize(
+                            deserializer,
+                        )?;
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
+                            .map_err(
+                                <__D::Error as ::atlex::__private::serde::de::Error>::custom,
+                            )
+                    }
+                }
+                impl ::atlex::xrpc::QueryValue for StrStr {
+                    #[inline]
+                    fn write_value(&self, out: &mut ::std::string::String) {
+                        out.push_str(self.as_str());
+                    }
+                }
+                impl ::atlex::types::Validate for StrStr {
+                    #[inline]
+                    fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
+                }
+            }
             /// The `com.example.cursed.*` XRPC methods.
             #[derive(Debug, Clone, Copy)]
             pub struct NamespaceClient<'a> {
@@ -2843,6 +7411,55 @@ pub mod com {
                 #[inline]
                 pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
                     NamespaceClient { client }
+                }
+                /// The `com.example.cursed.bool.*` methods.
+                #[inline]
+                pub fn bool(
+                    &self,
+                ) -> crate::com::example::cursed::bool_::NamespaceClient<'a> {
+                    crate::com::example::cursed::bool_::NamespaceClient::new(self.client)
+                }
+                /// Calls `GET /xrpc/com.example.cursed.error` ([`Error`](error::Error)).
+                #[inline]
+                pub fn error(
+                    &self,
+                    params: <crate::com::example::cursed::error::Error as ::atlex::xrpc::Endpoint>::Params,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::cursed::error::Error as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::cursed::error::Error as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::cursed::error::Error,
+                        >(params, ::atlex::xrpc::NoBody)
+                }
+                /// Calls `POST /xrpc/com.example.cursed.ok` ([`Ok`](ok::Ok)).
+                #[inline]
+                pub fn ok(
+                    &self,
+                    input: <crate::com::example::cursed::ok::Ok as ::atlex::xrpc::Endpoint>::Input,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        (
+                            <crate::com::example::cursed::ok::Ok as ::atlex::xrpc::Endpoint>::Output,
+                            ::atlex::xrpc::Client,
+                        ),
+                        ::atlex::xrpc::Error<
+                            <crate::com::example::cursed::ok::Ok as ::atlex::xrpc::Endpoint>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .call::<
+                            crate::com::example::cursed::ok::Ok,
+                        >(::atlex::xrpc::NoParams, input)
                 }
                 /// Calls `GET /xrpc/com.example.cursed.params` ([`Params`](params::Params)).
                 #[inline]
@@ -2999,6 +7616,124 @@ pub mod com {
             #[inline]
             fn com_example(&self) -> crate::com::example::NamespaceClient<'_> {
                 crate::com::example::NamespaceClient::new(self)
+            }
+        }
+    }
+}
+/// Lexicons under `main.*`.
+pub mod main {
+    /// Lexicons under `main.crate.*`.
+    pub mod crate_ {
+        /// Lexicon `main.crate.super`.
+        pub mod super_ {
+            /// Lexicon: `main.crate.super#main`.
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct Super {
+                pub main: ::std::option::Option<::std::string::String>,
+                /// Fields the lexicon does not declare, kept so that re-encoding loses nothing.
+                pub extra: ::atlex::types::Extra,
+            }
+            impl Super {
+                /// Creates `Super` with every optional field unset.
+                #[inline]
+                pub fn new() -> Self {
+                    Self {
+                        main: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    }
+                }
+                /// Sets `main`.
+                #[inline]
+                #[must_use]
+                pub fn main(
+                    mut self,
+                    value: impl ::std::convert::Into<::std::string::String>,
+                ) -> Self {
+                    self.main = ::std::option::Option::Some(value.into());
+                    self
+                }
+            }
+            impl ::std::default::Default for Super {
+                #[inline]
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+            impl ::atlex::types::object::LexObject for Super {
+                #[inline]
+                fn extra(&self) -> &::atlex::types::Extra {
+                    &self.extra
+                }
+                #[inline]
+                fn body_len(&self) -> usize {
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.main.is_some())
+                }
+                fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
+                    &self,
+                    map: &mut __M,
+                ) -> ::std::result::Result<(), __M::Error> {
+                    ::atlex::types::object::serialize_optional(map, "main", &self.main)?;
+                    self.extra.serialize_entries(map)
+                }
+            }
+            impl ::atlex::__private::serde::Serialize for Super {
+                fn serialize<__S: ::atlex::__private::serde::Serializer>(
+                    &self,
+                    serializer: __S,
+                ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                    ::atlex::types::object::serialize_object(
+                        self,
+                        serializer,
+                        ::std::option::Option::None,
+                    )
+                }
+            }
+            impl<'de> ::atlex::__private::serde::Deserialize<'de> for Super {
+                fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
+                        type Value = Super;
+                        fn expecting(
+                            &self,
+                            f: &mut ::std::fmt::Formatter<'_>,
+                        ) -> ::std::fmt::Result {
+                            f.write_str("a main.crate.super#main object")
+                        }
+                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                            self,
+                            mut map: __A,
+                        ) -> ::std::result::Result<Super, __A::Error> {
+                            let mut field0: ::std::option::Option<
+                                ::std::string::String,
+                            > = ::std::option::Option::None;
+                            let mut extra = ::atlex::types::Extra::new();
+                            while let ::std::option::Option::Some(key) = map
+                                .next_key::<::atlex::types::object::Key<'de>>()?
+                            {
+                                match key.as_str() {
+                                    "main" => {
+                                        ::atlex::types::object::read_field(
+                                            &mut field0,
+                                            &mut map,
+                                            "main",
+                                        )?
+                                    }
+                                    _ => extra.read_entry(key, &mut map)?,
+                                }
+                            }
+                            ::std::result::Result::Ok(Super { main: field0, extra })
+                        }
+                    }
+                    deserializer.deserialize_map(__Visitor)
+                }
+            }
+            impl ::atlex::xrpc::JsonBody for Super {}
+            impl ::atlex::types::Validate for Super {
+                #[inline]
+                fn validate_into(&self, _validator: &mut ::atlex::types::Validator) {}
             }
         }
     }

@@ -307,8 +307,9 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.a.is_some())
-                        + usize::from(self.b.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.a.is_some())
+                        + ::std::primitive::usize::from(self.b.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -473,10 +474,11 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.array.is_some())
-                        + usize::from(self.blob.is_some())
-                        + usize::from(self.object.is_some())
-                        + usize::from(self.unknown.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.array.is_some())
+                        + ::std::primitive::usize::from(self.blob.is_some())
+                        + ::std::primitive::usize::from(self.object.is_some())
+                        + ::std::primitive::usize::from(self.unknown.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -796,8 +798,9 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.a.is_some())
-                        + usize::from(self.b.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.a.is_some())
+                        + ::std::primitive::usize::from(self.b.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -1269,31 +1272,31 @@ pub mod example {
                 #[inline]
                 fn body_len(&self) -> usize {
                     self.extra.body_len() + 1usize
-                        + usize::from(self.accept_blob.is_some())
-                        + usize::from(self.array.is_some())
-                        + usize::from(self.blob.is_some())
-                        + usize::from(self.boolean.is_some())
-                        + usize::from(self.bytes.is_some())
-                        + usize::from(self.cid_link.is_some())
-                        + usize::from(self.closed_union.is_some())
-                        + usize::from(self.const_integer.is_some())
-                        + usize::from(self.default_integer.is_some())
-                        + usize::from(self.enum_integer.is_some())
-                        + usize::from(self.enum_string.is_some())
-                        + usize::from(self.formats.is_some())
-                        + usize::from(self.grapheme_string.is_some())
-                        + usize::from(self.known_string.is_some())
-                        + usize::from(self.len_array.is_some())
-                        + usize::from(self.len_string.is_some())
-                        + usize::from(self.nullable_string.is_some())
-                        + usize::from(self.object.is_some())
-                        + usize::from(self.range_integer.is_some())
-                        + usize::from(self.r#ref.is_some())
-                        + usize::from(self.size_blob.is_some())
-                        + usize::from(self.size_bytes.is_some())
-                        + usize::from(self.string.is_some())
-                        + usize::from(self.union.is_some())
-                        + usize::from(self.unknown.is_some())
+                        + ::std::primitive::usize::from(self.accept_blob.is_some())
+                        + ::std::primitive::usize::from(self.array.is_some())
+                        + ::std::primitive::usize::from(self.blob.is_some())
+                        + ::std::primitive::usize::from(self.boolean.is_some())
+                        + ::std::primitive::usize::from(self.bytes.is_some())
+                        + ::std::primitive::usize::from(self.cid_link.is_some())
+                        + ::std::primitive::usize::from(self.closed_union.is_some())
+                        + ::std::primitive::usize::from(self.const_integer.is_some())
+                        + ::std::primitive::usize::from(self.default_integer.is_some())
+                        + ::std::primitive::usize::from(self.enum_integer.is_some())
+                        + ::std::primitive::usize::from(self.enum_string.is_some())
+                        + ::std::primitive::usize::from(self.formats.is_some())
+                        + ::std::primitive::usize::from(self.grapheme_string.is_some())
+                        + ::std::primitive::usize::from(self.known_string.is_some())
+                        + ::std::primitive::usize::from(self.len_array.is_some())
+                        + ::std::primitive::usize::from(self.len_string.is_some())
+                        + ::std::primitive::usize::from(self.nullable_string.is_some())
+                        + ::std::primitive::usize::from(self.object.is_some())
+                        + ::std::primitive::usize::from(self.range_integer.is_some())
+                        + ::std::primitive::usize::from(self.r#ref.is_some())
+                        + ::std::primitive::usize::from(self.size_blob.is_some())
+                        + ::std::primitive::usize::from(self.size_bytes.is_some())
+                        + ::std::primitive::usize::from(self.string.is_some())
+                        + ::std::primitive::usize::from(self.union.is_some())
+                        + ::std::primitive::usize::from(self.unknown.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -2015,7 +2018,12 @@ pub mod example {
             }
             impl ::std::convert::TryFrom<&str> for RecordEnumString {
                 type Error = ::atlex::types::validate::InvalidEnumValue;
-                fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+                fn try_from(
+                    value: &str,
+                ) -> ::std::result::Result<
+                    Self,
+                    ::atlex::types::validate::InvalidEnumValue,
+                > {
                     Self::known(value)
                         .ok_or_else(|| {
                             ::atlex::types::validate::InvalidEnumValue::new(
@@ -2029,8 +2037,13 @@ pub mod example {
             impl ::std::str::FromStr for RecordEnumString {
                 type Err = ::atlex::types::validate::InvalidEnumValue;
                 #[inline]
-                fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                    Self::try_from(value)
+                fn from_str(
+                    value: &str,
+                ) -> ::std::result::Result<
+                    Self,
+                    ::atlex::types::validate::InvalidEnumValue,
+                > {
+                    <Self as ::std::convert::TryFrom<&str>>::try_from(value)
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEnumString {
@@ -2038,7 +2051,7 @@ pub mod example {
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
                     let value = ::atlex::types::object::Key::deserialize(deserializer)?;
-                    Self::try_from(value.as_str())
+                    <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
                         .map_err(
                             <__D::Error as ::atlex::__private::serde::de::Error>::custom,
                         )
@@ -2123,7 +2136,9 @@ pub mod example {
             impl ::std::str::FromStr for RecordKnownString {
                 type Err = ::std::convert::Infallible;
                 #[inline]
-                fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                fn from_str(
+                    value: &str,
+                ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                     ::std::result::Result::Ok(Self::from(value))
                 }
             }
@@ -2195,8 +2210,9 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.a.is_some())
-                        + usize::from(self.b.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.a.is_some())
+                        + ::std::primitive::usize::from(self.b.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -2444,8 +2460,9 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.a.is_some())
-                        + usize::from(self.b.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.a.is_some())
+                        + ::std::primitive::usize::from(self.b.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -2571,8 +2588,9 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.c.is_some())
-                        + usize::from(self.d.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.c.is_some())
+                        + ::std::primitive::usize::from(self.d.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -2826,17 +2844,18 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + usize::from(self.atidentifier.is_some())
-                        + usize::from(self.aturi.is_some())
-                        + usize::from(self.cid.is_some())
-                        + usize::from(self.datetime.is_some())
-                        + usize::from(self.did.is_some())
-                        + usize::from(self.handle.is_some())
-                        + usize::from(self.language.is_some())
-                        + usize::from(self.nsid.is_some())
-                        + usize::from(self.recordkey.is_some())
-                        + usize::from(self.tid.is_some())
-                        + usize::from(self.uri.is_some())
+                    self.extra.body_len()
+                        + ::std::primitive::usize::from(self.atidentifier.is_some())
+                        + ::std::primitive::usize::from(self.aturi.is_some())
+                        + ::std::primitive::usize::from(self.cid.is_some())
+                        + ::std::primitive::usize::from(self.datetime.is_some())
+                        + ::std::primitive::usize::from(self.did.is_some())
+                        + ::std::primitive::usize::from(self.handle.is_some())
+                        + ::std::primitive::usize::from(self.language.is_some())
+                        + ::std::primitive::usize::from(self.nsid.is_some())
+                        + ::std::primitive::usize::from(self.recordkey.is_some())
+                        + ::std::primitive::usize::from(self.tid.is_some())
+                        + ::std::primitive::usize::from(self.uri.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -3293,7 +3312,8 @@ pub mod example {
                 }
                 #[inline]
                 fn body_len(&self) -> usize {
-                    self.extra.body_len() + 1usize + usize::from(self.message.is_some())
+                    self.extra.body_len() + 1usize
+                        + ::std::primitive::usize::from(self.message.is_some())
                 }
                 fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                     &self,
@@ -3443,7 +3463,9 @@ pub mod example {
             impl ::std::str::FromStr for InfoName {
                 type Err = ::std::convert::Infallible;
                 #[inline]
-                fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                fn from_str(
+                    value: &str,
+                ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                     ::std::result::Result::Ok(Self::from(value))
                 }
             }

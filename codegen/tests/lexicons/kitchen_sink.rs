@@ -112,7 +112,9 @@ pub mod com {
                 impl ::std::str::FromStr for Color {
                     type Err = ::std::convert::Infallible;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                         ::std::result::Result::Ok(Self::from(value))
                     }
                 }
@@ -195,8 +197,9 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.beta.is_some())
-                            + usize::from(self.n.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.beta.is_some())
+                            + ::std::primitive::usize::from(self.n.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -348,7 +351,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.alpha.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.alpha.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -550,18 +554,22 @@ pub mod com {
                 impl ::atlex::xrpc::Paginated for GetThings {
                     type Item = crate::com::example::kitchen::record::Local;
                     #[inline]
-                    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+                    fn cursor(
+                        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+                    ) -> ::std::option::Option<&str> {
                         output.cursor.as_deref()
                     }
                     #[inline]
                     fn set_cursor(
-                        params: &mut Self::Params,
+                        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
                         cursor: ::std::option::Option<::std::string::String>,
                     ) {
                         params.cursor = cursor;
                     }
                     #[inline]
-                    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+                    fn into_items(
+                        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+                    ) -> ::std::vec::Vec<crate::com::example::kitchen::record::Local> {
                         output.things
                     }
                 }
@@ -684,7 +692,9 @@ pub mod com {
                 impl ::std::str::FromStr for ParamsSort {
                     type Err = ::std::convert::Infallible;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                         ::std::result::Result::Ok(Self::from(value))
                     }
                 }
@@ -883,7 +893,7 @@ pub mod com {
                     #[inline]
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 1usize
-                            + usize::from(self.cursor.is_some())
+                            + ::std::primitive::usize::from(self.cursor.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -1019,7 +1029,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.note.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.note.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -1548,24 +1559,25 @@ pub mod com {
                     #[inline]
                     fn body_len(&self) -> usize {
                         self.extra.body_len() + 4usize
-                            + usize::from(self.anything.is_some())
-                            + usize::from(self.choice.is_some())
-                            + usize::from(self.color.is_some())
-                            + usize::from(self.count.is_some())
-                            + usize::from(self.data.is_some())
-                            + usize::from(self.embed.is_some())
-                            + usize::from(self.facets.is_some())
-                            + usize::from(self.flag.is_some())
-                            + usize::from(self.image.is_some())
-                            + usize::from(self.inline.is_some())
-                            + usize::from(self.items.is_some())
-                            + usize::from(self.langs.is_some())
-                            + usize::from(self.level.is_some())
-                            + usize::from(self.link.is_some())
-                            + usize::from(self.optional_nullable.is_some())
-                            + usize::from(self.score.is_some())
-                            + usize::from(self.subject.is_some())
-                            + usize::from(self.tags.is_some())
+                            + ::std::primitive::usize::from(self.anything.is_some())
+                            + ::std::primitive::usize::from(self.choice.is_some())
+                            + ::std::primitive::usize::from(self.color.is_some())
+                            + ::std::primitive::usize::from(self.count.is_some())
+                            + ::std::primitive::usize::from(self.data.is_some())
+                            + ::std::primitive::usize::from(self.embed.is_some())
+                            + ::std::primitive::usize::from(self.facets.is_some())
+                            + ::std::primitive::usize::from(self.flag.is_some())
+                            + ::std::primitive::usize::from(self.image.is_some())
+                            + ::std::primitive::usize::from(self.inline.is_some())
+                            + ::std::primitive::usize::from(self.items.is_some())
+                            + ::std::primitive::usize::from(self.langs.is_some())
+                            + ::std::primitive::usize::from(self.level.is_some())
+                            + ::std::primitive::usize::from(self.link.is_some())
+                            + ::std::primitive::usize::from(
+                                self.optional_nullable.is_some(),
+                            ) + ::std::primitive::usize::from(self.score.is_some())
+                            + ::std::primitive::usize::from(self.subject.is_some())
+                            + ::std::primitive::usize::from(self.tags.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -2387,7 +2399,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + 1usize + usize::from(self.b.is_some())
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.b.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -2676,7 +2689,9 @@ pub mod com {
                 impl ::std::str::FromStr for RecordKind {
                     type Err = ::std::convert::Infallible;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                         ::std::result::Result::Ok(Self::from(value))
                     }
                 }
@@ -2759,7 +2774,10 @@ pub mod com {
                     type Error = ::atlex::types::validate::InvalidEnumValue;
                     fn try_from(
                         value: &str,
-                    ) -> ::std::result::Result<Self, Self::Error> {
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
                         Self::known(value)
                             .ok_or_else(|| {
                                 ::atlex::types::validate::InvalidEnumValue::new(
@@ -2773,8 +2791,13 @@ pub mod com {
                 impl ::std::str::FromStr for RecordLevel {
                     type Err = ::atlex::types::validate::InvalidEnumValue;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                        Self::try_from(value)
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<
+                        Self,
+                        ::atlex::types::validate::InvalidEnumValue,
+                    > {
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordLevel {
@@ -2784,7 +2807,7 @@ pub mod com {
                         let value = ::atlex::types::object::Key::deserialize(
                             deserializer,
                         )?;
-                        Self::try_from(value.as_str())
+                        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
                             .map_err(
                                 <__D::Error as ::atlex::__private::serde::de::Error>::custom,
                             )
@@ -2844,7 +2867,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + 1usize + usize::from(self.next.is_some())
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.next.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -3193,7 +3217,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + 1usize + usize::from(self.data.is_some())
+                        self.extra.body_len() + 1usize
+                            + ::std::primitive::usize::from(self.data.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -3325,7 +3350,8 @@ pub mod com {
                     }
                     #[inline]
                     fn body_len(&self) -> usize {
-                        self.extra.body_len() + usize::from(self.name.is_some())
+                        self.extra.body_len()
+                            + ::std::primitive::usize::from(self.name.is_some())
                     }
                     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
                         &self,
@@ -3467,7 +3493,9 @@ pub mod com {
                 impl ::std::str::FromStr for InfoName {
                     type Err = ::std::convert::Infallible;
                     #[inline]
-                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    fn from_str(
+                        value: &str,
+                    ) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                         ::std::result::Result::Ok(Self::from(value))
                     }
                 }

@@ -118,6 +118,13 @@ impl Checker<'_> {
     fn def(&mut self, def: &Def) {
         match def {
             Def::Record(r) => {
+                if !r.key_given {
+                    self.s.warn(
+                        "",
+                        "record has no `key` (the spec requires one; accepted as `any`, as the \
+                         reference implementation does)",
+                    );
+                }
                 if let RecordKey::Literal(k) = &r.key
                     && let Err(e) = format::validate(Format::RecordKey, k)
                 {
@@ -139,9 +146,11 @@ impl Checker<'_> {
             Def::Subscription(q) => {
                 self.params_opt(q.parameters.as_ref());
                 match &q.message {
-                    None => self
-                        .s
-                        .error("", "missing required key `message` in subscription"),
+                    None => self.s.warn(
+                        "",
+                        "subscription has no `message` (optional in the spec and the reference \
+                         implementation; generated as an open union with no known members)",
+                    ),
                     Some(m) => self.union("message.schema", &m.schema),
                 }
                 self.errors_opt(q.errors.as_deref());
@@ -273,7 +282,17 @@ impl Checker<'_> {
         let mut seen = BTreeSet::new();
         for (i, name) in names.into_iter().flatten().enumerate() {
             let p = index(&join(path, key), i);
-            if !known(name) {
+            if !known(name) && key == "nullable" {
+                // The reference implementation only checks `required`; a stray `nullable` name
+                // has no effect on any data, so it is accepted with a warning.
+                self.s.warn(
+                    &p,
+                    format!(
+                        "{name:?} is listed in `nullable` but is not a property (ignored; the \
+                         reference implementation accepts it)"
+                    ),
+                );
+            } else if !known(name) {
                 self.s.error(
                     &p,
                     format!("{name:?} is listed in `{key}` but is not a property"),

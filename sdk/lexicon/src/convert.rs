@@ -599,11 +599,10 @@ fn read_union(s: &mut Sink<'_>, mut n: Node<'_>) -> UnionSchema {
 }
 
 fn read_record(s: &mut Sink<'_>, mut n: Node<'_>) -> Record {
+    // A missing `key` is accepted (the reference does); `check_document` warns about it.
+    let key_given = n.rest.contains_key("key");
     let key = match n.take("key") {
-        None => {
-            s.error(&n.path, "missing required key `key`");
-            None
-        }
+        None => Some(RecordKey::Any),
         Some(v) => as_string(s, &n.at("key"), v).and_then(|k| {
             let parsed = RecordKey::parse(&k);
             if parsed.is_none() {
@@ -631,6 +630,7 @@ fn read_record(s: &mut Sink<'_>, mut n: Node<'_>) -> Record {
     Record {
         description: n.opt_str(s, "description"),
         key: key.unwrap_or(RecordKey::Any),
+        key_given,
         record: record.unwrap_or_default(),
         extra: n.extra(),
     }
@@ -888,7 +888,9 @@ impl Def {
             Def::Record(r) => {
                 let mut m = base(Some("record"), &r.extra);
                 put(&mut m, "description", r.description.clone());
-                m.insert("key".into(), Value::from(r.key.to_string()));
+                if r.key_given {
+                    m.insert("key".into(), Value::from(r.key.to_string()));
+                }
                 m.insert("record".into(), r.record.to_json());
                 Value::Object(m)
             }

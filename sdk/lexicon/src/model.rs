@@ -345,8 +345,12 @@ impl FieldType {
 pub struct Record {
     /// Description.
     pub description: Option<String>,
-    /// The record key type.
+    /// The record key type ([`RecordKey::Any`] when the document has no `key`).
     pub key: RecordKey,
+    /// Whether the document has a `key`. The spec requires one; the reference implementation
+    /// does not, so a record without one is accepted with a warning and read as `any`
+    /// (relaxation R1 in the codegen README).
+    pub key_given: bool,
     /// The record's object schema.
     pub record: ObjectSchema,
     /// Unknown keys.

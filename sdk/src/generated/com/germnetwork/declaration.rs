@@ -85,9 +85,10 @@ impl ::atlex::types::object::LexObject for Declaration {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.continuity_proofs.is_some())
-            + usize::from(self.key_package.is_some())
-            + usize::from(self.message_me.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.continuity_proofs.is_some())
+            + ::std::primitive::usize::from(self.key_package.is_some())
+            + ::std::primitive::usize::from(self.message_me.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -472,7 +473,7 @@ impl ::std::convert::From<::std::string::String> for MessageMeShowButtonTo {
 impl ::std::str::FromStr for MessageMeShowButtonTo {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

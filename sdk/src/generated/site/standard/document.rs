@@ -206,15 +206,18 @@ impl ::atlex::types::object::LexObject for Document {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.bsky_post_ref.is_some())
-            + usize::from(self.content.is_some())
-            + usize::from(self.contributors.is_some())
-            + usize::from(self.cover_image.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.links.is_some())
-            + usize::from(self.path.is_some()) + usize::from(self.tags.is_some())
-            + usize::from(self.text_content.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.bsky_post_ref.is_some())
+            + ::std::primitive::usize::from(self.content.is_some())
+            + ::std::primitive::usize::from(self.contributors.is_some())
+            + ::std::primitive::usize::from(self.cover_image.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.links.is_some())
+            + ::std::primitive::usize::from(self.path.is_some())
+            + ::std::primitive::usize::from(self.tags.is_some())
+            + ::std::primitive::usize::from(self.text_content.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -774,8 +777,9 @@ impl ::atlex::types::object::LexObject for Contributor {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.display_name.is_some())
-            + usize::from(self.role.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.display_name.is_some())
+            + ::std::primitive::usize::from(self.role.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

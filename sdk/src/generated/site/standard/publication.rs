@@ -109,10 +109,12 @@ impl ::atlex::types::object::LexObject for Publication {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.basic_theme.is_some())
-            + usize::from(self.description.is_some()) + usize::from(self.icon.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.preferences.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.basic_theme.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.icon.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.preferences.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -447,7 +449,8 @@ impl ::atlex::types::object::LexObject for Preferences {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.show_in_discover.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.show_in_discover.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -65,7 +65,7 @@ impl ::std::convert::From<::std::string::String> for MutedWordTarget {
 impl ::std::str::FromStr for MutedWordTarget {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -828,9 +828,11 @@ impl ::atlex::types::object::LexObject for BskyAppStatePref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.active_progress_guide.is_some())
-            + usize::from(self.is_beta_user.is_some()) + usize::from(self.nuxs.is_some())
-            + usize::from(self.queued_nudges.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.active_progress_guide.is_some())
+            + ::std::primitive::usize::from(self.is_beta_user.is_some())
+            + ::std::primitive::usize::from(self.nuxs.is_some())
+            + ::std::primitive::usize::from(self.queued_nudges.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1038,7 +1040,8 @@ impl ::atlex::types::object::LexObject for ContentLabelPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.labeler_did.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.labeler_did.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1206,7 +1209,7 @@ impl ::std::convert::From<::std::string::String> for ContentLabelPrefVisibility 
 impl ::std::str::FromStr for ContentLabelPrefVisibility {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1296,9 +1299,10 @@ impl ::atlex::types::object::LexObject for DeclaredAgePref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.is_over_age13.is_some())
-            + usize::from(self.is_over_age16.is_some())
-            + usize::from(self.is_over_age18.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.is_over_age13.is_some())
+            + ::std::primitive::usize::from(self.is_over_age16.is_some())
+            + ::std::primitive::usize::from(self.is_over_age18.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1491,11 +1495,12 @@ impl ::atlex::types::object::LexObject for FeedViewPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.hide_quote_posts.is_some())
-            + usize::from(self.hide_replies.is_some())
-            + usize::from(self.hide_replies_by_like_count.is_some())
-            + usize::from(self.hide_replies_by_unfollowed.is_some())
-            + usize::from(self.hide_reposts.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.hide_quote_posts.is_some())
+            + ::std::primitive::usize::from(self.hide_replies.is_some())
+            + ::std::primitive::usize::from(self.hide_replies_by_like_count.is_some())
+            + ::std::primitive::usize::from(self.hide_replies_by_unfollowed.is_some())
+            + ::std::primitive::usize::from(self.hide_reposts.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2231,8 +2236,9 @@ impl ::atlex::types::object::LexObject for LiveEventPreferences {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.hidden_feed_ids.is_some())
-            + usize::from(self.hide_all_feeds.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.hidden_feed_ids.is_some())
+            + ::std::primitive::usize::from(self.hide_all_feeds.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2402,8 +2408,10 @@ impl ::atlex::types::object::LexObject for MutedWord {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.actor_target.is_some())
-            + usize::from(self.expires_at.is_some()) + usize::from(self.id.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.actor_target.is_some())
+            + ::std::primitive::usize::from(self.expires_at.is_some())
+            + ::std::primitive::usize::from(self.id.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2617,7 +2625,7 @@ impl ::std::convert::From<::std::string::String> for MutedWordActorTarget {
 impl ::std::str::FromStr for MutedWordActorTarget {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2810,8 +2818,9 @@ impl ::atlex::types::object::LexObject for Nux {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.data.is_some())
-            + usize::from(self.expires_at.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.data.is_some())
+            + ::std::primitive::usize::from(self.expires_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2981,7 +2990,7 @@ impl ::atlex::types::object::LexObject for PersonalDetailsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.birth_date.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.birth_date.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3125,8 +3134,9 @@ impl ::atlex::types::object::LexObject for PostInteractionSettingsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.postgate_embedding_rules.is_some())
-            + usize::from(self.threadgate_allow_rules.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.postgate_embedding_rules.is_some())
+            + ::std::primitive::usize::from(self.threadgate_allow_rules.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3591,11 +3601,14 @@ impl ::atlex::types::object::LexObject for ProfileAssociated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.activity_subscription.is_some())
-            + usize::from(self.chat.is_some()) + usize::from(self.feedgens.is_some())
-            + usize::from(self.germ.is_some()) + usize::from(self.labeler.is_some())
-            + usize::from(self.lists.is_some())
-            + usize::from(self.starter_packs.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.activity_subscription.is_some())
+            + ::std::primitive::usize::from(self.chat.is_some())
+            + ::std::primitive::usize::from(self.feedgens.is_some())
+            + ::std::primitive::usize::from(self.germ.is_some())
+            + ::std::primitive::usize::from(self.labeler.is_some())
+            + ::std::primitive::usize::from(self.lists.is_some())
+            + ::std::primitive::usize::from(self.starter_packs.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3920,7 +3933,7 @@ for ProfileAssociatedActivitySubscriptionAllowSubscriptions {
 impl ::std::str::FromStr for ProfileAssociatedActivitySubscriptionAllowSubscriptions {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -3994,7 +4007,8 @@ impl ::atlex::types::object::LexObject for ProfileAssociatedChat {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.allow_group_invites.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.allow_group_invites.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4154,7 +4168,7 @@ for ProfileAssociatedChatAllowGroupInvites {
 impl ::std::str::FromStr for ProfileAssociatedChatAllowGroupInvites {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -4249,7 +4263,7 @@ impl ::std::convert::From<::std::string::String> for ProfileAssociatedChatAllowI
 impl ::std::str::FromStr for ProfileAssociatedChatAllowIncoming {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -4460,7 +4474,7 @@ impl ::std::convert::From<::std::string::String> for ProfileAssociatedGermShowBu
 impl ::std::str::FromStr for ProfileAssociatedGermShowButtonTo {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -4675,14 +4689,19 @@ impl ::atlex::types::object::LexObject for ProfileView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
-            + usize::from(self.avatar.is_some()) + usize::from(self.created_at.is_some())
-            + usize::from(self.debug.is_some()) + usize::from(self.description.is_some())
-            + usize::from(self.display_name.is_some())
-            + usize::from(self.indexed_at.is_some()) + usize::from(self.labels.is_some())
-            + usize::from(self.pronouns.is_some()) + usize::from(self.status.is_some())
-            + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.associated.is_some())
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.debug.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.display_name.is_some())
+            + ::std::primitive::usize::from(self.indexed_at.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.pronouns.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
+            + ::std::primitive::usize::from(self.verification.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5120,14 +5139,17 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
-            + usize::from(self.avatar.is_some()) + usize::from(self.created_at.is_some())
-            + usize::from(self.debug.is_some())
-            + usize::from(self.display_name.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.pronouns.is_some())
-            + usize::from(self.status.is_some())
-            + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.associated.is_some())
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.debug.is_some())
+            + ::std::primitive::usize::from(self.display_name.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.pronouns.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
+            + ::std::primitive::usize::from(self.verification.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5640,21 +5662,26 @@ impl ::atlex::types::object::LexObject for ProfileViewDetailed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
-            + usize::from(self.avatar.is_some()) + usize::from(self.banner.is_some())
-            + usize::from(self.created_at.is_some()) + usize::from(self.debug.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.display_name.is_some())
-            + usize::from(self.followers_count.is_some())
-            + usize::from(self.follows_count.is_some())
-            + usize::from(self.indexed_at.is_some())
-            + usize::from(self.joined_via_starter_pack.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.pinned_post.is_some())
-            + usize::from(self.posts_count.is_some())
-            + usize::from(self.pronouns.is_some()) + usize::from(self.status.is_some())
-            + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some()) + usize::from(self.website.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.associated.is_some())
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.banner.is_some())
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.debug.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.display_name.is_some())
+            + ::std::primitive::usize::from(self.followers_count.is_some())
+            + ::std::primitive::usize::from(self.follows_count.is_some())
+            + ::std::primitive::usize::from(self.indexed_at.is_some())
+            + ::std::primitive::usize::from(self.joined_via_starter_pack.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.pinned_post.is_some())
+            + ::std::primitive::usize::from(self.posts_count.is_some())
+            + ::std::primitive::usize::from(self.pronouns.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
+            + ::std::primitive::usize::from(self.verification.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
+            + ::std::primitive::usize::from(self.website.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6234,7 +6261,7 @@ impl ::std::convert::From<::std::string::String> for SavedFeedType {
 impl ::std::str::FromStr for SavedFeedType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -6298,7 +6325,8 @@ impl ::atlex::types::object::LexObject for SavedFeedsPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.timeline_index.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.timeline_index.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6617,11 +6645,14 @@ impl ::atlex::types::object::LexObject for StatusView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
-            + usize::from(self.embed.is_some()) + usize::from(self.expires_at.is_some())
-            + usize::from(self.is_active.is_some())
-            + usize::from(self.is_disabled.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.uri.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.cid.is_some())
+            + ::std::primitive::usize::from(self.embed.is_some())
+            + ::std::primitive::usize::from(self.expires_at.is_some())
+            + ::std::primitive::usize::from(self.is_active.is_some())
+            + ::std::primitive::usize::from(self.is_disabled.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.uri.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6945,7 +6976,7 @@ impl ::std::convert::From<::std::string::String> for StatusViewStatus {
 impl ::std::str::FromStr for StatusViewStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -7013,7 +7044,7 @@ impl ::atlex::types::object::LexObject for ThreadViewPref {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.sort.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.sort.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7168,7 +7199,7 @@ impl ::std::convert::From<::std::string::String> for ThreadViewPrefSort {
 impl ::std::str::FromStr for ThreadViewPrefSort {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -7235,7 +7266,7 @@ impl ::atlex::types::object::LexObject for VerificationPrefs {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.hide_badges.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.hide_badges.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7531,7 +7562,7 @@ for VerificationStateTrustedVerifierStatus {
 impl ::std::str::FromStr for VerificationStateTrustedVerifierStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -7627,7 +7658,7 @@ impl ::std::convert::From<::std::string::String> for VerificationStateVerifiedSt
 impl ::std::str::FromStr for VerificationStateVerifiedStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -7727,8 +7758,9 @@ impl ::atlex::types::object::LexObject for VerificationView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.issuer_display_name.is_some())
-            + usize::from(self.issuer_handle.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.issuer_display_name.is_some())
+            + ::std::primitive::usize::from(self.issuer_handle.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8034,17 +8066,18 @@ impl ::atlex::types::object::LexObject for ViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.activity_subscription.is_some())
-            + usize::from(self.blocked_by.is_some())
-            + usize::from(self.blocking.is_some())
-            + usize::from(self.blocking_by_list.is_some())
-            + usize::from(self.followed_by.is_some())
-            + usize::from(self.following.is_some())
-            + usize::from(self.known_followers.is_some())
-            + usize::from(self.muted.is_some())
-            + usize::from(self.muted_by_list.is_some())
-            + usize::from(self.muted_only_quoteposts.is_some())
-            + usize::from(self.muted_only_reposts.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.activity_subscription.is_some())
+            + ::std::primitive::usize::from(self.blocked_by.is_some())
+            + ::std::primitive::usize::from(self.blocking.is_some())
+            + ::std::primitive::usize::from(self.blocking_by_list.is_some())
+            + ::std::primitive::usize::from(self.followed_by.is_some())
+            + ::std::primitive::usize::from(self.following.is_some())
+            + ::std::primitive::usize::from(self.known_followers.is_some())
+            + ::std::primitive::usize::from(self.muted.is_some())
+            + ::std::primitive::usize::from(self.muted_by_list.is_some())
+            + ::std::primitive::usize::from(self.muted_only_quoteposts.is_some())
+            + ::std::primitive::usize::from(self.muted_only_reposts.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -170,14 +170,16 @@ impl ::atlex::types::object::LexObject for Profile {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.avatar.is_some())
-            + usize::from(self.banner.is_some()) + usize::from(self.created_at.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.display_name.is_some())
-            + usize::from(self.joined_via_starter_pack.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.pinned_post.is_some())
-            + usize::from(self.pronouns.is_some()) + usize::from(self.website.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.banner.is_some())
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.display_name.is_some())
+            + ::std::primitive::usize::from(self.joined_via_starter_pack.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.pinned_post.is_some())
+            + ::std::primitive::usize::from(self.pronouns.is_some())
+            + ::std::primitive::usize::from(self.website.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -61,8 +61,9 @@ impl ::atlex::types::object::LexObject for Status {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.duration_minutes.is_some())
-            + usize::from(self.embed.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.duration_minutes.is_some())
+            + ::std::primitive::usize::from(self.embed.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -349,7 +350,7 @@ impl ::std::convert::From<::std::string::String> for StatusStatus {
 impl ::std::str::FromStr for StatusStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -120,7 +120,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.region_code.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.region_code.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -74,7 +74,7 @@ impl ::std::convert::From<::std::string::String> for Access {
 impl ::std::str::FromStr for Access {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -178,7 +178,7 @@ impl ::std::convert::From<::std::string::String> for Status {
 impl ::std::str::FromStr for Status {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -409,9 +409,10 @@ impl ::atlex::types::object::LexObject for ConfigRegion {
     #[inline]
     fn body_len(&self) -> usize {
         self.extra.body_len() + 3usize
-            + usize::from(self.additional_verification_methods.is_some())
-            + usize::from(self.platforms.is_some())
-            + usize::from(self.region_code.is_some())
+            + ::std::primitive::usize::from(
+                self.additional_verification_methods.is_some(),
+            ) + ::std::primitive::usize::from(self.platforms.is_some())
+            + ::std::primitive::usize::from(self.region_code.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -619,7 +620,7 @@ for ConfigRegionAdditionalVerificationMethodsItem {
 impl ::std::str::FromStr for ConfigRegionAdditionalVerificationMethodsItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -714,7 +715,7 @@ impl ::std::convert::From<::std::string::String> for ConfigRegionPlatformsItem {
 impl ::std::str::FromStr for ConfigRegionPlatformsItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1939,10 +1940,13 @@ impl ::atlex::types::object::LexObject for Event {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.complete_ip.is_some())
-            + usize::from(self.complete_ua.is_some()) + usize::from(self.email.is_some())
-            + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
-            + usize::from(self.region_code.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.complete_ip.is_some())
+            + ::std::primitive::usize::from(self.complete_ua.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.init_ip.is_some())
+            + ::std::primitive::usize::from(self.init_ua.is_some())
+            + ::std::primitive::usize::from(self.region_code.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2204,7 +2208,7 @@ impl ::std::convert::From<::std::string::String> for EventAccess {
 impl ::std::str::FromStr for EventAccess {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2308,7 +2312,7 @@ impl ::std::convert::From<::std::string::String> for EventStatus {
 impl ::std::str::FromStr for EventStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2380,7 +2384,8 @@ impl ::atlex::types::object::LexObject for State {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.last_initiated_at.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.last_initiated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2521,7 +2526,8 @@ impl ::atlex::types::object::LexObject for StateMetadata {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.account_created_at.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.account_created_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

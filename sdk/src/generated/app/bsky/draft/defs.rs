@@ -200,10 +200,12 @@ impl ::atlex::types::object::LexObject for Draft {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.device_id.is_some())
-            + usize::from(self.device_name.is_some()) + usize::from(self.langs.is_some())
-            + usize::from(self.postgate_embedding_rules.is_some())
-            + usize::from(self.threadgate_allow.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.device_id.is_some())
+            + ::std::primitive::usize::from(self.device_name.is_some())
+            + ::std::primitive::usize::from(self.langs.is_some())
+            + ::std::primitive::usize::from(self.postgate_embedding_rules.is_some())
+            + ::std::primitive::usize::from(self.threadgate_allow.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1023,7 +1025,8 @@ impl ::atlex::types::object::LexObject for DraftEmbedImage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.alt.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1387,8 +1390,9 @@ impl ::atlex::types::object::LexObject for DraftEmbedVideo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
-            + usize::from(self.captions.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.alt.is_some())
+            + ::std::primitive::usize::from(self.captions.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1641,12 +1645,13 @@ impl ::atlex::types::object::LexObject for DraftPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.embed_externals.is_some())
-            + usize::from(self.embed_gallery.is_some())
-            + usize::from(self.embed_images.is_some())
-            + usize::from(self.embed_records.is_some())
-            + usize::from(self.embed_videos.is_some())
-            + usize::from(self.labels.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.embed_externals.is_some())
+            + ::std::primitive::usize::from(self.embed_gallery.is_some())
+            + ::std::primitive::usize::from(self.embed_images.is_some())
+            + ::std::primitive::usize::from(self.embed_records.is_some())
+            + ::std::primitive::usize::from(self.embed_videos.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -332,8 +332,9 @@ impl ::atlex::types::object::LexObject for External2 {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.associated_refs.is_some())
-            + usize::from(self.thumb.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.associated_refs.is_some())
+            + ::std::primitive::usize::from(self.thumb.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -725,12 +726,15 @@ impl ::atlex::types::object::LexObject for ViewExternal {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.associated_profiles.is_some())
-            + usize::from(self.associated_refs.is_some())
-            + usize::from(self.created_at.is_some()) + usize::from(self.labels.is_some())
-            + usize::from(self.reading_time.is_some())
-            + usize::from(self.source.is_some()) + usize::from(self.thumb.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.associated_profiles.is_some())
+            + ::std::primitive::usize::from(self.associated_refs.is_some())
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.reading_time.is_some())
+            + ::std::primitive::usize::from(self.source.is_some())
+            + ::std::primitive::usize::from(self.thumb.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1018,8 +1022,10 @@ impl ::atlex::types::object::LexObject for ViewExternalSource {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.description.is_some())
-            + usize::from(self.icon.is_some()) + usize::from(self.theme.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.icon.is_some())
+            + ::std::primitive::usize::from(self.theme.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1227,10 +1233,11 @@ impl ::atlex::types::object::LexObject for ViewExternalSourceTheme {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.accent_foreground_rgb.is_some())
-            + usize::from(self.accent_rgb.is_some())
-            + usize::from(self.background_rgb.is_some())
-            + usize::from(self.foreground_rgb.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.accent_foreground_rgb.is_some())
+            + ::std::primitive::usize::from(self.accent_rgb.is_some())
+            + ::std::primitive::usize::from(self.background_rgb.is_some())
+            + ::std::primitive::usize::from(self.foreground_rgb.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -129,9 +129,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.associated_records.is_some())
-            + usize::from(self.associated_refs.is_some())
-            + usize::from(self.view.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.associated_records.is_some())
+            + ::std::primitive::usize::from(self.associated_refs.is_some())
+            + ::std::primitive::usize::from(self.view.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

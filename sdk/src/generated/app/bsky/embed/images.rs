@@ -162,7 +162,8 @@ impl ::atlex::types::object::LexObject for Image {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.aspect_ratio.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.aspect_ratio.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -439,7 +440,8 @@ impl ::atlex::types::object::LexObject for ViewImage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.aspect_ratio.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.aspect_ratio.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

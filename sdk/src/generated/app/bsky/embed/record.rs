@@ -928,11 +928,13 @@ impl ::atlex::types::object::LexObject for ViewRecord {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.embeds.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
-            + usize::from(self.quote_count.is_some())
-            + usize::from(self.reply_count.is_some())
-            + usize::from(self.repost_count.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.embeds.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.like_count.is_some())
+            + ::std::primitive::usize::from(self.quote_count.is_some())
+            + ::std::primitive::usize::from(self.reply_count.is_some())
+            + ::std::primitive::usize::from(self.repost_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

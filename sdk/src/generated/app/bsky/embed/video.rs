@@ -88,10 +88,11 @@ impl ::atlex::types::object::LexObject for Video {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.alt.is_some())
-            + usize::from(self.aspect_ratio.is_some())
-            + usize::from(self.captions.is_some())
-            + usize::from(self.presentation.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.alt.is_some())
+            + ::std::primitive::usize::from(self.aspect_ratio.is_some())
+            + ::std::primitive::usize::from(self.captions.is_some())
+            + ::std::primitive::usize::from(self.presentation.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -313,7 +314,7 @@ impl ::std::convert::From<::std::string::String> for VideoPresentation {
 impl ::std::str::FromStr for VideoPresentation {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -544,10 +545,11 @@ impl ::atlex::types::object::LexObject for View {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.alt.is_some())
-            + usize::from(self.aspect_ratio.is_some())
-            + usize::from(self.presentation.is_some())
-            + usize::from(self.thumbnail.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.alt.is_some())
+            + ::std::primitive::usize::from(self.aspect_ratio.is_some())
+            + ::std::primitive::usize::from(self.presentation.is_some())
+            + ::std::primitive::usize::from(self.thumbnail.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -750,7 +752,7 @@ impl ::std::convert::From<::std::string::String> for ViewPresentation {
 impl ::std::str::FromStr for ViewPresentation {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

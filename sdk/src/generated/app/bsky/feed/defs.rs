@@ -36,7 +36,8 @@ impl ::atlex::types::object::LexObject for BlockedAuthor {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -357,9 +358,11 @@ impl ::atlex::types::object::LexObject for FeedViewPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.feed_context.is_some())
-            + usize::from(self.reason.is_some()) + usize::from(self.reply.is_some())
-            + usize::from(self.req_id.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.feed_context.is_some())
+            + ::std::primitive::usize::from(self.reason.is_some())
+            + ::std::primitive::usize::from(self.reply.is_some())
+            + ::std::primitive::usize::from(self.req_id.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -784,13 +787,15 @@ impl ::atlex::types::object::LexObject for GeneratorView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.accepts_interactions.is_some())
-            + usize::from(self.avatar.is_some())
-            + usize::from(self.content_mode.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.description_facets.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.accepts_interactions.is_some())
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.content_mode.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.description_facets.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.like_count.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1141,7 +1146,7 @@ impl ::std::convert::From<::std::string::String> for GeneratorViewContentMode {
 impl ::std::str::FromStr for GeneratorViewContentMode {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1206,7 +1211,7 @@ impl ::atlex::types::object::LexObject for GeneratorViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.like.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.like.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1359,9 +1364,10 @@ impl ::atlex::types::object::LexObject for Interaction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.event.is_some())
-            + usize::from(self.feed_context.is_some()) + usize::from(self.item.is_some())
-            + usize::from(self.req_id.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.event.is_some())
+            + ::std::primitive::usize::from(self.feed_context.is_some())
+            + ::std::primitive::usize::from(self.item.is_some())
+            + ::std::primitive::usize::from(self.req_id.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1637,7 +1643,7 @@ impl ::std::convert::From<::std::string::String> for InteractionEvent {
 impl ::std::str::FromStr for InteractionEvent {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2078,13 +2084,17 @@ impl ::atlex::types::object::LexObject for PostView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.bookmark_count.is_some())
-            + usize::from(self.debug.is_some()) + usize::from(self.embed.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.like_count.is_some())
-            + usize::from(self.quote_count.is_some())
-            + usize::from(self.reply_count.is_some())
-            + usize::from(self.repost_count.is_some())
-            + usize::from(self.threadgate.is_some()) + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.bookmark_count.is_some())
+            + ::std::primitive::usize::from(self.debug.is_some())
+            + ::std::primitive::usize::from(self.embed.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.like_count.is_some())
+            + ::std::primitive::usize::from(self.quote_count.is_some())
+            + ::std::primitive::usize::from(self.reply_count.is_some())
+            + ::std::primitive::usize::from(self.repost_count.is_some())
+            + ::std::primitive::usize::from(self.threadgate.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2693,8 +2703,9 @@ impl ::atlex::types::object::LexObject for ReasonRepost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
-            + usize::from(self.uri.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.cid.is_some())
+            + ::std::primitive::usize::from(self.uri.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2848,7 +2859,8 @@ impl ::atlex::types::object::LexObject for ReplyRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.grandparent_author.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.grandparent_author.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3285,8 +3297,9 @@ impl ::atlex::types::object::LexObject for SkeletonFeedPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.feed_context.is_some())
-            + usize::from(self.reason.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.feed_context.is_some())
+            + ::std::primitive::usize::from(self.reason.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3720,7 +3733,8 @@ impl ::atlex::types::object::LexObject for ThreadContext {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.root_author_like.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.root_author_like.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3866,9 +3880,10 @@ impl ::atlex::types::object::LexObject for ThreadViewPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.parent.is_some())
-            + usize::from(self.replies.is_some())
-            + usize::from(self.thread_context.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.parent.is_some())
+            + ::std::primitive::usize::from(self.replies.is_some())
+            + ::std::primitive::usize::from(self.thread_context.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4343,9 +4358,10 @@ impl ::atlex::types::object::LexObject for ThreadgateView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.cid.is_some())
-            + usize::from(self.lists.is_some()) + usize::from(self.record.is_some())
-            + usize::from(self.uri.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.cid.is_some())
+            + ::std::primitive::usize::from(self.lists.is_some())
+            + ::std::primitive::usize::from(self.record.is_some())
+            + ::std::primitive::usize::from(self.uri.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4577,13 +4593,14 @@ impl ::atlex::types::object::LexObject for ViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.bookmarked.is_some())
-            + usize::from(self.embedding_disabled.is_some())
-            + usize::from(self.known_likers.is_some()) + usize::from(self.like.is_some())
-            + usize::from(self.pinned.is_some())
-            + usize::from(self.reply_disabled.is_some())
-            + usize::from(self.repost.is_some())
-            + usize::from(self.thread_muted.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.bookmarked.is_some())
+            + ::std::primitive::usize::from(self.embedding_disabled.is_some())
+            + ::std::primitive::usize::from(self.known_likers.is_some())
+            + ::std::primitive::usize::from(self.like.is_some())
+            + ::std::primitive::usize::from(self.pinned.is_some())
+            + ::std::primitive::usize::from(self.reply_disabled.is_some())
+            + ::std::primitive::usize::from(self.repost.is_some())
+            + ::std::primitive::usize::from(self.thread_muted.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -61,7 +61,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.links.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.links.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -305,8 +306,9 @@ impl ::atlex::types::object::LexObject for Links {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.privacy_policy.is_some())
-            + usize::from(self.terms_of_service.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.privacy_policy.is_some())
+            + ::std::primitive::usize::from(self.terms_of_service.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

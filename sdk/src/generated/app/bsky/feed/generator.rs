@@ -127,12 +127,13 @@ impl ::atlex::types::object::LexObject for Generator {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.accepts_interactions.is_some())
-            + usize::from(self.avatar.is_some())
-            + usize::from(self.content_mode.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.description_facets.is_some())
-            + usize::from(self.labels.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.accepts_interactions.is_some())
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.content_mode.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.description_facets.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -447,7 +448,7 @@ impl ::std::convert::From<::std::string::String> for GeneratorContentMode {
 impl ::std::str::FromStr for GeneratorContentMode {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

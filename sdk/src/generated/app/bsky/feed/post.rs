@@ -133,10 +133,14 @@ impl ::atlex::types::object::LexObject for Post {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.embed.is_some())
-            + usize::from(self.entities.is_some()) + usize::from(self.facets.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.langs.is_some())
-            + usize::from(self.reply.is_some()) + usize::from(self.tags.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.embed.is_some())
+            + ::std::primitive::usize::from(self.entities.is_some())
+            + ::std::primitive::usize::from(self.facets.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.langs.is_some())
+            + ::std::primitive::usize::from(self.reply.is_some())
+            + ::std::primitive::usize::from(self.tags.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -73,8 +73,8 @@ impl ::atlex::types::object::LexObject for Postgate {
     #[inline]
     fn body_len(&self) -> usize {
         self.extra.body_len() + 2usize
-            + usize::from(self.detached_embedding_uris.is_some())
-            + usize::from(self.embedding_rules.is_some())
+            + ::std::primitive::usize::from(self.detached_embedding_uris.is_some())
+            + ::std::primitive::usize::from(self.embedding_rules.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -131,7 +131,7 @@ impl ::std::convert::From<::std::string::String> for ParamsQueryLanguage {
 impl ::std::str::FromStr for ParamsQueryLanguage {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -222,7 +222,7 @@ impl ::std::convert::From<::std::string::String> for ParamsSort {
 impl ::std::str::FromStr for ParamsSort {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -837,7 +837,7 @@ impl ::std::convert::From<::std::string::String> for OutputDetectedQueryLanguage
 impl ::std::str::FromStr for OutputDetectedQueryLanguagesItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -940,9 +940,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
-            + usize::from(self.detected_query_languages.is_some())
-            + usize::from(self.hits_total.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
+            + ::std::primitive::usize::from(self.detected_query_languages.is_some())
+            + ::std::primitive::usize::from(self.hits_total.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -66,8 +66,9 @@ impl ::atlex::types::object::LexObject for Threadgate {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.allow.is_some())
-            + usize::from(self.hidden_replies.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.allow.is_some())
+            + ::std::primitive::usize::from(self.hidden_replies.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -77,7 +77,7 @@ impl ::std::convert::From<::std::string::String> for ListPurpose {
 impl ::std::str::FromStr for ListPurpose {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -343,12 +343,13 @@ impl ::atlex::types::object::LexObject for ListView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.avatar.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.description_facets.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.list_item_count.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.description_facets.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.list_item_count.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -713,10 +714,12 @@ impl ::atlex::types::object::LexObject for ListViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.avatar.is_some())
-            + usize::from(self.indexed_at.is_some()) + usize::from(self.labels.is_some())
-            + usize::from(self.list_item_count.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.indexed_at.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.list_item_count.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -961,8 +964,8 @@ impl ::atlex::types::object::LexObject for ListViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.blocked.is_some())
-            + usize::from(self.muted.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.blocked.is_some())
+            + ::std::primitive::usize::from(self.muted.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1271,12 +1274,13 @@ impl ::atlex::types::object::LexObject for Relationship {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.blocked_by.is_some())
-            + usize::from(self.blocked_by_list.is_some())
-            + usize::from(self.blocking.is_some())
-            + usize::from(self.blocking_by_list.is_some())
-            + usize::from(self.followed_by.is_some())
-            + usize::from(self.following.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.blocked_by.is_some())
+            + ::std::primitive::usize::from(self.blocked_by_list.is_some())
+            + ::std::primitive::usize::from(self.blocking.is_some())
+            + ::std::primitive::usize::from(self.blocking_by_list.is_some())
+            + ::std::primitive::usize::from(self.followed_by.is_some())
+            + ::std::primitive::usize::from(self.following.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1542,11 +1546,13 @@ impl ::atlex::types::object::LexObject for StarterPackView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.feeds.is_some())
-            + usize::from(self.joined_all_time_count.is_some())
-            + usize::from(self.joined_week_count.is_some())
-            + usize::from(self.labels.is_some()) + usize::from(self.list.is_some())
-            + usize::from(self.list_items_sample.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.feeds.is_some())
+            + ::std::primitive::usize::from(self.joined_all_time_count.is_some())
+            + ::std::primitive::usize::from(self.joined_week_count.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.list.is_some())
+            + ::std::primitive::usize::from(self.list_items_sample.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1909,10 +1915,10 @@ impl ::atlex::types::object::LexObject for StarterPackViewBasic {
     #[inline]
     fn body_len(&self) -> usize {
         self.extra.body_len() + 5usize
-            + usize::from(self.joined_all_time_count.is_some())
-            + usize::from(self.joined_week_count.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.list_item_count.is_some())
+            + ::std::primitive::usize::from(self.joined_all_time_count.is_some())
+            + ::std::primitive::usize::from(self.joined_week_count.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.list_item_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

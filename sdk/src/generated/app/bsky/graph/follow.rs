@@ -47,7 +47,8 @@ impl ::atlex::types::object::LexObject for Follow {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.via.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.via.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

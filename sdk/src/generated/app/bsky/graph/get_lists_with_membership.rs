@@ -17,18 +17,24 @@ impl ::atlex::xrpc::Endpoint for GetListsWithMembership {
 impl ::atlex::xrpc::Paginated for GetListsWithMembership {
     type Item = ::atlex::app::bsky::graph::get_lists_with_membership::ListWithMembership;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<
+        ::atlex::app::bsky::graph::get_lists_with_membership::ListWithMembership,
+    > {
         output.lists_with_membership
     }
 }
@@ -97,7 +103,7 @@ impl ::std::convert::From<::std::string::String> for ParamsPurposesItem {
 impl ::std::str::FromStr for ParamsPurposesItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -253,7 +259,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -390,7 +397,8 @@ impl ::atlex::types::object::LexObject for ListWithMembership {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.list_item.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.list_item.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

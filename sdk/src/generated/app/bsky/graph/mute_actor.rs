@@ -62,8 +62,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.only_quoteposts.is_some())
-            + usize::from(self.only_reposts.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.only_quoteposts.is_some())
+            + ::std::primitive::usize::from(self.only_reposts.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -83,9 +83,10 @@ impl ::atlex::types::object::LexObject for Starterpack {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.description.is_some())
-            + usize::from(self.description_facets.is_some())
-            + usize::from(self.feeds.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.description_facets.is_some())
+            + ::std::primitive::usize::from(self.feeds.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -51,7 +51,7 @@ impl ::atlex::types::object::LexObject for LabelerPolicies {
     #[inline]
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
-            + usize::from(self.label_value_definitions.is_some())
+            + ::std::primitive::usize::from(self.label_value_definitions.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -231,8 +231,10 @@ impl ::atlex::types::object::LexObject for LabelerView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.labels.is_some())
-            + usize::from(self.like_count.is_some()) + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.like_count.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -533,12 +535,13 @@ impl ::atlex::types::object::LexObject for LabelerViewDetailed {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.labels.is_some())
-            + usize::from(self.like_count.is_some())
-            + usize::from(self.reason_types.is_some())
-            + usize::from(self.subject_collections.is_some())
-            + usize::from(self.subject_types.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.like_count.is_some())
+            + ::std::primitive::usize::from(self.reason_types.is_some())
+            + ::std::primitive::usize::from(self.subject_collections.is_some())
+            + ::std::primitive::usize::from(self.subject_types.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -805,7 +808,7 @@ impl ::atlex::types::object::LexObject for LabelerViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.like.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.like.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -106,10 +106,11 @@ impl ::atlex::types::object::LexObject for Service {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.labels.is_some())
-            + usize::from(self.reason_types.is_some())
-            + usize::from(self.subject_collections.is_some())
-            + usize::from(self.subject_types.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.reason_types.is_some())
+            + ::std::primitive::usize::from(self.subject_collections.is_some())
+            + ::std::primitive::usize::from(self.subject_types.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

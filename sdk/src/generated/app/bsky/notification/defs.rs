@@ -286,7 +286,7 @@ impl ::std::convert::From<::std::string::String> for ChatPreferenceInclude {
 impl ::std::str::FromStr for ChatPreferenceInclude {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -501,7 +501,7 @@ impl ::std::convert::From<::std::string::String> for FilterablePreferenceInclude
 impl ::std::str::FromStr for FilterablePreferenceInclude {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -17,18 +17,24 @@ impl ::atlex::xrpc::Endpoint for ListNotifications {
 impl ::atlex::xrpc::Paginated for ListNotifications {
     type Item = ::atlex::app::bsky::notification::list_notifications::Notification;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<
+        ::atlex::app::bsky::notification::list_notifications::Notification,
+    > {
         output.notifications
     }
 }
@@ -202,8 +208,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
-            + usize::from(self.priority.is_some()) + usize::from(self.seen_at.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
+            + ::std::primitive::usize::from(self.priority.is_some())
+            + ::std::primitive::usize::from(self.seen_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -417,9 +425,10 @@ impl ::atlex::types::object::LexObject for Notification {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 7usize + usize::from(self.labels.is_some())
-            + usize::from(self.reason_subject.is_some())
-            + usize::from(self.starter_pack.is_some())
+        self.extra.body_len() + 7usize
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.reason_subject.is_some())
+            + ::std::primitive::usize::from(self.starter_pack.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -743,7 +752,7 @@ impl ::std::convert::From<::std::string::String> for NotificationReason {
 impl ::std::str::FromStr for NotificationReason {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -174,7 +174,7 @@ impl ::atlex::types::object::LexObject for Output {
     #[inline]
     fn body_len(&self) -> usize {
         self.extra.body_len() + 1usize
-            + usize::from(self.activity_subscription.is_some())
+            + ::std::primitive::usize::from(self.activity_subscription.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -255,16 +255,19 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.chat.is_some())
-            + usize::from(self.follow.is_some()) + usize::from(self.like.is_some())
-            + usize::from(self.like_via_repost.is_some())
-            + usize::from(self.mention.is_some()) + usize::from(self.quote.is_some())
-            + usize::from(self.reply.is_some()) + usize::from(self.repost.is_some())
-            + usize::from(self.repost_via_repost.is_some())
-            + usize::from(self.starterpack_joined.is_some())
-            + usize::from(self.subscribed_post.is_some())
-            + usize::from(self.unverified.is_some())
-            + usize::from(self.verified.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.chat.is_some())
+            + ::std::primitive::usize::from(self.follow.is_some())
+            + ::std::primitive::usize::from(self.like.is_some())
+            + ::std::primitive::usize::from(self.like_via_repost.is_some())
+            + ::std::primitive::usize::from(self.mention.is_some())
+            + ::std::primitive::usize::from(self.quote.is_some())
+            + ::std::primitive::usize::from(self.reply.is_some())
+            + ::std::primitive::usize::from(self.repost.is_some())
+            + ::std::primitive::usize::from(self.repost_via_repost.is_some())
+            + ::std::primitive::usize::from(self.starterpack_joined.is_some())
+            + ::std::primitive::usize::from(self.subscribed_post.is_some())
+            + ::std::primitive::usize::from(self.unverified.is_some())
+            + ::std::primitive::usize::from(self.verified.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

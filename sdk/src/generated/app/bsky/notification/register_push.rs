@@ -83,7 +83,7 @@ impl ::std::convert::From<::std::string::String> for InputPlatform {
 impl ::std::str::FromStr for InputPlatform {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -171,7 +171,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.age_restricted.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.age_restricted.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

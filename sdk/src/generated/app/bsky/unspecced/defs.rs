@@ -115,9 +115,12 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.complete_ip.is_some())
-            + usize::from(self.complete_ua.is_some()) + usize::from(self.email.is_some())
-            + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.complete_ip.is_some())
+            + ::std::primitive::usize::from(self.complete_ua.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.init_ip.is_some())
+            + ::std::primitive::usize::from(self.init_ua.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -336,7 +339,7 @@ impl ::std::convert::From<::std::string::String> for AgeAssuranceEventStatus {
 impl ::std::str::FromStr for AgeAssuranceEventStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -406,7 +409,8 @@ impl ::atlex::types::object::LexObject for AgeAssuranceState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.last_initiated_at.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.last_initiated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -570,7 +574,7 @@ impl ::std::convert::From<::std::string::String> for AgeAssuranceStateStatus {
 impl ::std::str::FromStr for AgeAssuranceStateStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -958,9 +962,10 @@ impl ::atlex::types::object::LexObject for SkeletonTrend {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.category.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.status.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.category.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1181,7 +1186,7 @@ impl ::std::convert::From<::std::string::String> for SkeletonTrendStatus {
 impl ::std::str::FromStr for SkeletonTrendStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1564,8 +1569,9 @@ impl ::atlex::types::object::LexObject for ThreadItemPost {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.op_thread_post_count.is_some())
-            + usize::from(self.op_thread_post_index.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.op_thread_post_count.is_some())
+            + ::std::primitive::usize::from(self.op_thread_post_index.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1817,9 +1823,10 @@ impl ::atlex::types::object::LexObject for TrendView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.category.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.status.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.category.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2049,7 +2056,7 @@ impl ::std::convert::From<::std::string::String> for TrendViewStatus {
 impl ::std::str::FromStr for TrendViewStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2128,8 +2135,9 @@ impl ::atlex::types::object::LexObject for TrendingTopic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.description.is_some())
-            + usize::from(self.display_name.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.display_name.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -72,8 +72,9 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.check_email_confirmed.is_some())
-            + usize::from(self.live_now.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.check_email_confirmed.is_some())
+            + ::std::primitive::usize::from(self.live_now.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -84,7 +84,7 @@ impl ::std::convert::From<::std::string::String> for ParamsSort {
 impl ::std::str::FromStr for ParamsSort {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -278,7 +278,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.threadgate.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.threadgate.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -124,7 +124,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.rec_id_str.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.rec_id_str.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -99,10 +99,12 @@ impl ::atlex::types::object::LexObject for JobStatus {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.blob.is_some())
-            + usize::from(self.error.is_some())
-            + usize::from(self.failure_code.is_some())
-            + usize::from(self.message.is_some()) + usize::from(self.progress.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.blob.is_some())
+            + ::std::primitive::usize::from(self.error.is_some())
+            + ::std::primitive::usize::from(self.failure_code.is_some())
+            + ::std::primitive::usize::from(self.message.is_some())
+            + ::std::primitive::usize::from(self.progress.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -350,7 +352,7 @@ impl ::std::convert::From<::std::string::String> for JobStatusFailureCode {
 impl ::std::str::FromStr for JobStatusFailureCode {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -479,7 +481,7 @@ impl ::std::convert::From<::std::string::String> for JobStatusState {
 impl ::std::str::FromStr for JobStatusState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -89,10 +89,11 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.error.is_some())
-            + usize::from(self.message.is_some())
-            + usize::from(self.remaining_daily_bytes.is_some())
-            + usize::from(self.remaining_daily_videos.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.error.is_some())
+            + ::std::primitive::usize::from(self.message.is_some())
+            + ::std::primitive::usize::from(self.remaining_daily_bytes.is_some())
+            + ::std::primitive::usize::from(self.remaining_daily_videos.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -179,7 +179,7 @@ impl ::std::convert::From<::std::string::String> for OutputState {
 impl ::std::str::FromStr for OutputState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -297,9 +297,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.completed_job_id.is_some())
-            + usize::from(self.failure_reason.is_some())
-            + usize::from(self.job_status.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.completed_job_id.is_some())
+            + ::std::primitive::usize::from(self.failure_reason.is_some())
+            + ::std::primitive::usize::from(self.job_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -176,9 +176,11 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.duration_ms.is_some())
-            + usize::from(self.height.is_some()) + usize::from(self.name.is_some())
-            + usize::from(self.width.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.duration_ms.is_some())
+            + ::std::primitive::usize::from(self.height.is_some())
+            + ::std::primitive::usize::from(self.name.is_some())
+            + ::std::primitive::usize::from(self.width.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -51,7 +51,8 @@ impl ::atlex::types::object::LexObject for Declaration {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.allow_group_invites.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.allow_group_invites.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -225,7 +226,7 @@ impl ::std::convert::From<::std::string::String> for DeclarationAllowGroupInvite
 impl ::std::str::FromStr for DeclarationAllowGroupInvites {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -319,7 +320,7 @@ impl ::std::convert::From<::std::string::String> for DeclarationAllowIncoming {
 impl ::std::str::FromStr for DeclarationAllowIncoming {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -65,7 +65,7 @@ impl ::std::convert::From<::std::string::String> for MemberRole {
 impl ::std::str::FromStr for MemberRole {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -220,7 +220,8 @@ impl ::atlex::types::object::LexObject for GroupConvoMember {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.added_by.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.added_by.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -549,14 +550,16 @@ impl ::atlex::types::object::LexObject for ProfileViewBasic {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.associated.is_some())
-            + usize::from(self.avatar.is_some())
-            + usize::from(self.chat_disabled.is_some())
-            + usize::from(self.created_at.is_some())
-            + usize::from(self.display_name.is_some()) + usize::from(self.kind.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.verification.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.associated.is_some())
+            + ::std::primitive::usize::from(self.avatar.is_some())
+            + ::std::primitive::usize::from(self.chat_disabled.is_some())
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.display_name.is_some())
+            + ::std::primitive::usize::from(self.kind.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.verification.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -65,7 +65,7 @@ impl ::std::convert::From<::std::string::String> for ConvoKind {
 impl ::std::str::FromStr for ConvoKind {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -163,7 +163,7 @@ impl ::std::convert::From<::std::string::String> for ConvoLockStatus {
 impl ::std::str::FromStr for ConvoLockStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -253,7 +253,7 @@ impl ::std::convert::From<::std::string::String> for ConvoStatus {
 impl ::std::str::FromStr for ConvoStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -489,10 +489,11 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.kind.is_some())
-            + usize::from(self.last_message.is_some())
-            + usize::from(self.last_reaction.is_some())
-            + usize::from(self.status.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.kind.is_some())
+            + ::std::primitive::usize::from(self.last_message.is_some())
+            + ::std::primitive::usize::from(self.last_reaction.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1337,9 +1338,10 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.join_link.is_some())
-            + usize::from(self.join_request_count.is_some())
-            + usize::from(self.unread_join_request_count.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.join_link.is_some())
+            + ::std::primitive::usize::from(self.join_request_count.is_some())
+            + ::std::primitive::usize::from(self.unread_join_request_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1858,7 +1860,8 @@ impl ::atlex::types::object::LexObject for LogAddReaction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.related_profiles.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.related_profiles.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2528,7 +2531,8 @@ impl ::atlex::types::object::LexObject for LogCreateMessage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.related_profiles.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.related_profiles.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5625,7 +5629,8 @@ impl ::atlex::types::object::LexObject for LogRemoveReaction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.related_profiles.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.related_profiles.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6672,8 +6677,10 @@ impl ::atlex::types::object::LexObject for MessageInput {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.embed.is_some())
-            + usize::from(self.facets.is_some()) + usize::from(self.reply_to.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.embed.is_some())
+            + ::std::primitive::usize::from(self.facets.is_some())
+            + ::std::primitive::usize::from(self.reply_to.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7132,9 +7139,11 @@ impl ::atlex::types::object::LexObject for MessageView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.embed.is_some())
-            + usize::from(self.facets.is_some()) + usize::from(self.reactions.is_some())
-            + usize::from(self.reply_to.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.embed.is_some())
+            + ::std::primitive::usize::from(self.facets.is_some())
+            + ::std::primitive::usize::from(self.reactions.is_some())
+            + ::std::primitive::usize::from(self.reply_to.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8356,8 +8365,8 @@ impl ::atlex::types::object::LexObject for SystemMessageDataEditGroup {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.new_name.is_some())
-            + usize::from(self.old_name.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.new_name.is_some())
+            + ::std::primitive::usize::from(self.old_name.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8878,7 +8887,8 @@ impl ::atlex::types::object::LexObject for SystemMessageDataMemberJoin {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.approved_by.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.approved_by.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -18,18 +18,22 @@ impl ::atlex::xrpc::Endpoint for ListConvos {
 impl ::atlex::xrpc::Paginated for ListConvos {
     type Item = ::atlex::chat::bsky::convo::defs::ConvoView;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<::atlex::chat::bsky::convo::defs::ConvoView> {
         output.convos
     }
 }
@@ -99,7 +103,7 @@ impl ::std::convert::From<::std::string::String> for ParamsKind {
 impl ::std::str::FromStr for ParamsKind {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -198,7 +202,7 @@ impl ::std::convert::From<::std::string::String> for ParamsLockStatus {
 impl ::std::str::FromStr for ParamsLockStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -284,7 +288,7 @@ impl ::std::convert::From<::std::string::String> for ParamsReadState {
 impl ::std::str::FromStr for ParamsReadState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -375,7 +379,7 @@ impl ::std::convert::From<::std::string::String> for ParamsStatus {
 impl ::std::str::FromStr for ParamsStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -578,7 +582,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -65,7 +65,7 @@ impl ::std::convert::From<::std::string::String> for JoinRule {
 impl ::std::str::FromStr for JoinRule {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -155,7 +155,7 @@ impl ::std::convert::From<::std::string::String> for LinkEnabledStatus {
 impl ::std::str::FromStr for LinkEnabledStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -486,8 +486,9 @@ impl ::atlex::types::object::LexObject for JoinLinkPreviewView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 8usize + usize::from(self.convo.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + 8usize
+            + ::std::primitive::usize::from(self.convo.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -890,7 +891,8 @@ impl ::atlex::types::object::LexObject for JoinLinkViewerState {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.requested_at.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.requested_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -112,8 +112,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.join_rule.is_some())
-            + usize::from(self.require_approval.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.join_rule.is_some())
+            + ::std::primitive::usize::from(self.require_approval.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -47,7 +47,8 @@ impl ::atlex::types::object::LexObject for ConvoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.kind.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.kind.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -407,7 +408,8 @@ impl ::atlex::types::object::LexObject for GroupConvo {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.join_link.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.join_link.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -581,9 +581,10 @@ impl ::atlex::types::object::LexObject for EventChatAccepted {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.group_member_count.is_some())
-            + usize::from(self.group_name.is_some())
-            + usize::from(self.owner_did.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.group_member_count.is_some())
+            + ::std::primitive::usize::from(self.group_name.is_some())
+            + ::std::primitive::usize::from(self.owner_did.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -809,7 +810,7 @@ impl ::std::convert::From<::std::string::String> for EventChatAcceptedMethod {
 impl ::std::str::FromStr for EventChatAcceptedMethod {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -890,7 +891,8 @@ impl ::atlex::types::object::LexObject for EventConvoFirstMessage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.message_id.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.message_id.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2819,7 +2821,7 @@ for EventGroupChatMemberLeftLeaveMethod {
 impl ::std::str::FromStr for EventGroupChatMemberLeftLeaveMethod {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -3035,11 +3037,13 @@ impl ::atlex::types::object::LexObject for EventGroupChatUpdated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 9usize + usize::from(self.join_link_code.is_some())
-            + usize::from(self.join_link_followers_only.is_some())
-            + usize::from(self.join_link_requires_approval.is_some())
-            + usize::from(self.lock_reason.is_some())
-            + usize::from(self.new_name.is_some()) + usize::from(self.old_name.is_some())
+        self.extra.body_len() + 9usize
+            + ::std::primitive::usize::from(self.join_link_code.is_some())
+            + ::std::primitive::usize::from(self.join_link_followers_only.is_some())
+            + ::std::primitive::usize::from(self.join_link_requires_approval.is_some())
+            + ::std::primitive::usize::from(self.lock_reason.is_some())
+            + ::std::primitive::usize::from(self.new_name.is_some())
+            + ::std::primitive::usize::from(self.old_name.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3375,7 +3379,7 @@ impl ::std::convert::From<::std::string::String> for EventGroupChatUpdatedLockRe
 impl ::std::str::FromStr for EventGroupChatUpdatedLockReason {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -3497,7 +3501,7 @@ impl ::std::convert::From<::std::string::String> for EventGroupChatUpdatedUpdate
 impl ::std::str::FromStr for EventGroupChatUpdatedUpdateType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -155,15 +155,16 @@ impl ::atlex::types::object::LexObject for AccountView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.deactivated_at.is_some())
-            + usize::from(self.email.is_some())
-            + usize::from(self.email_confirmed_at.is_some())
-            + usize::from(self.invite_note.is_some())
-            + usize::from(self.invited_by.is_some())
-            + usize::from(self.invites.is_some())
-            + usize::from(self.invites_disabled.is_some())
-            + usize::from(self.related_records.is_some())
-            + usize::from(self.threat_signatures.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.deactivated_at.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.email_confirmed_at.is_some())
+            + ::std::primitive::usize::from(self.invite_note.is_some())
+            + ::std::primitive::usize::from(self.invited_by.is_some())
+            + ::std::primitive::usize::from(self.invites.is_some())
+            + ::std::primitive::usize::from(self.invites_disabled.is_some())
+            + ::std::primitive::usize::from(self.related_records.is_some())
+            + ::std::primitive::usize::from(self.threat_signatures.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -426,7 +427,8 @@ impl ::atlex::types::object::LexObject for RepoBlobRef {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.record_uri.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.record_uri.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -644,7 +646,8 @@ impl ::atlex::types::object::LexObject for StatusAttr {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.r#ref.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.r#ref.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -75,8 +75,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.accounts.is_some())
-            + usize::from(self.codes.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.accounts.is_some())
+            + ::std::primitive::usize::from(self.codes.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

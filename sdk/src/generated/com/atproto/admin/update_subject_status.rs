@@ -188,8 +188,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.deactivated.is_some())
-            + usize::from(self.takedown.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.deactivated.is_some())
+            + ::std::primitive::usize::from(self.takedown.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -451,7 +452,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.takedown.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.takedown.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

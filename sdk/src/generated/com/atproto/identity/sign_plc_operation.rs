@@ -118,10 +118,12 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.also_known_as.is_some())
-            + usize::from(self.rotation_keys.is_some())
-            + usize::from(self.services.is_some()) + usize::from(self.token.is_some())
-            + usize::from(self.verification_methods.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.also_known_as.is_some())
+            + ::std::primitive::usize::from(self.rotation_keys.is_some())
+            + ::std::primitive::usize::from(self.services.is_some())
+            + ::std::primitive::usize::from(self.token.is_some())
+            + ::std::primitive::usize::from(self.verification_methods.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

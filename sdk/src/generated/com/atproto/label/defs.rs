@@ -98,7 +98,7 @@ impl ::std::convert::From<::std::string::String> for LabelValue {
 impl ::std::str::FromStr for LabelValue {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -219,9 +219,12 @@ impl ::atlex::types::object::LexObject for Label {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.cid.is_some())
-            + usize::from(self.exp.is_some()) + usize::from(self.neg.is_some())
-            + usize::from(self.sig.is_some()) + usize::from(self.ver.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.cid.is_some())
+            + ::std::primitive::usize::from(self.exp.is_some())
+            + ::std::primitive::usize::from(self.neg.is_some())
+            + ::std::primitive::usize::from(self.sig.is_some())
+            + ::std::primitive::usize::from(self.ver.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -465,8 +468,9 @@ impl ::atlex::types::object::LexObject for LabelValueDefinition {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.adult_only.is_some())
-            + usize::from(self.default_setting.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.adult_only.is_some())
+            + ::std::primitive::usize::from(self.default_setting.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -691,7 +695,7 @@ impl ::std::convert::From<::std::string::String> for LabelValueDefinitionBlurs {
 impl ::std::str::FromStr for LabelValueDefinitionBlurs {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -786,7 +790,7 @@ impl ::std::convert::From<::std::string::String> for LabelValueDefinitionDefault
 impl ::std::str::FromStr for LabelValueDefinitionDefaultSetting {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -882,7 +886,7 @@ impl ::std::convert::From<::std::string::String> for LabelValueDefinitionSeverit
 impl ::std::str::FromStr for LabelValueDefinitionSeverity {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

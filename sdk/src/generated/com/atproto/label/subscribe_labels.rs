@@ -238,7 +238,8 @@ impl ::atlex::types::object::LexObject for Info {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.message.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.message.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -380,7 +381,7 @@ impl ::std::convert::From<::std::string::String> for InfoName {
 impl ::std::str::FromStr for InfoName {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

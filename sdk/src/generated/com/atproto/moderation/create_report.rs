@@ -179,8 +179,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.mod_tool.is_some())
-            + usize::from(self.reason.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.mod_tool.is_some())
+            + ::std::primitive::usize::from(self.reason.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -464,7 +465,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.reason.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.reason.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -643,7 +645,8 @@ impl ::atlex::types::object::LexObject for ModTool {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.meta.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.meta.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -435,7 +435,7 @@ impl ::std::convert::From<::std::string::String> for ReasonType {
 impl ::std::str::FromStr for ReasonType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -530,7 +530,7 @@ impl ::std::convert::From<::std::string::String> for SubjectType {
 impl ::std::str::FromStr for SubjectType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -237,8 +237,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.swap_commit.is_some())
-            + usize::from(self.validate.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.swap_commit.is_some())
+            + ::std::primitive::usize::from(self.validate.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -537,8 +538,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.commit.is_some())
-            + usize::from(self.results.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.commit.is_some())
+            + ::std::primitive::usize::from(self.results.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -666,7 +667,8 @@ impl ::atlex::types::object::LexObject for Create {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.rkey.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.rkey.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -820,7 +822,8 @@ impl ::atlex::types::object::LexObject for CreateResult {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.validation_status.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.validation_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -980,7 +983,7 @@ impl ::std::convert::From<::std::string::String> for CreateResultValidationStatu
 impl ::std::str::FromStr for CreateResultValidationStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1370,7 +1373,8 @@ impl ::atlex::types::object::LexObject for UpdateResult {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.validation_status.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.validation_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1530,7 +1534,7 @@ impl ::std::convert::From<::std::string::String> for UpdateResultValidationStatu
 impl ::std::str::FromStr for UpdateResultValidationStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

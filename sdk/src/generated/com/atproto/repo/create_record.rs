@@ -127,9 +127,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.rkey.is_some())
-            + usize::from(self.swap_commit.is_some())
-            + usize::from(self.validate.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.rkey.is_some())
+            + ::std::primitive::usize::from(self.swap_commit.is_some())
+            + ::std::primitive::usize::from(self.validate.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -336,7 +337,7 @@ impl ::std::convert::From<::std::string::String> for OutputValidationStatus {
 impl ::std::str::FromStr for OutputValidationStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -419,8 +420,9 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.commit.is_some())
-            + usize::from(self.validation_status.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.commit.is_some())
+            + ::std::primitive::usize::from(self.validation_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -118,8 +118,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.swap_commit.is_some())
-            + usize::from(self.swap_record.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.swap_commit.is_some())
+            + ::std::primitive::usize::from(self.swap_record.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -276,7 +277,7 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.commit.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.commit.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

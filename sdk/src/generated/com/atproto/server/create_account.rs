@@ -232,12 +232,15 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.did.is_some())
-            + usize::from(self.email.is_some()) + usize::from(self.invite_code.is_some())
-            + usize::from(self.password.is_some()) + usize::from(self.plc_op.is_some())
-            + usize::from(self.recovery_key.is_some())
-            + usize::from(self.verification_code.is_some())
-            + usize::from(self.verification_phone.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.did.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.invite_code.is_some())
+            + ::std::primitive::usize::from(self.password.is_some())
+            + ::std::primitive::usize::from(self.plc_op.is_some())
+            + ::std::primitive::usize::from(self.recovery_key.is_some())
+            + ::std::primitive::usize::from(self.verification_code.is_some())
+            + ::std::primitive::usize::from(self.verification_phone.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -476,7 +479,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.did_doc.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.did_doc.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

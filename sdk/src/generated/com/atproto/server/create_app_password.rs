@@ -89,7 +89,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.privileged.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.privileged.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -224,7 +225,8 @@ impl ::atlex::types::object::LexObject for AppPassword {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.privileged.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.privileged.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -53,7 +53,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.for_account.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.for_account.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -124,11 +124,12 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.blob_upload_limit.is_some())
-            + usize::from(self.contact.is_some())
-            + usize::from(self.invite_code_required.is_some())
-            + usize::from(self.links.is_some())
-            + usize::from(self.phone_verification_required.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.blob_upload_limit.is_some())
+            + ::std::primitive::usize::from(self.contact.is_some())
+            + ::std::primitive::usize::from(self.invite_code_required.is_some())
+            + ::std::primitive::usize::from(self.links.is_some())
+            + ::std::primitive::usize::from(self.phone_verification_required.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -320,7 +321,7 @@ impl ::atlex::types::object::LexObject for Contact {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.email.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.email.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -440,8 +441,9 @@ impl ::atlex::types::object::LexObject for Links {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.privacy_policy.is_some())
-            + usize::from(self.terms_of_service.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.privacy_policy.is_some())
+            + ::std::primitive::usize::from(self.terms_of_service.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -138,7 +138,7 @@ impl ::std::convert::From<::std::string::String> for OutputStatus {
 impl ::std::str::FromStr for OutputStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -288,11 +288,13 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.active.is_some())
-            + usize::from(self.did_doc.is_some()) + usize::from(self.email.is_some())
-            + usize::from(self.email_auth_factor.is_some())
-            + usize::from(self.email_confirmed.is_some())
-            + usize::from(self.status.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.active.is_some())
+            + ::std::primitive::usize::from(self.did_doc.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.email_auth_factor.is_some())
+            + ::std::primitive::usize::from(self.email_confirmed.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -120,8 +120,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.email_auth_factor.is_some())
-            + usize::from(self.token.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.email_auth_factor.is_some())
+            + ::std::primitive::usize::from(self.token.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

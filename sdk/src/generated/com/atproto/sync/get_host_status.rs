@@ -134,8 +134,10 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.account_count.is_some())
-            + usize::from(self.seq.is_some()) + usize::from(self.status.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.account_count.is_some())
+            + ::std::primitive::usize::from(self.seq.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

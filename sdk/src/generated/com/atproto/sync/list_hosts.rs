@@ -17,18 +17,22 @@ impl ::atlex::xrpc::Endpoint for ListHosts {
 impl ::atlex::xrpc::Paginated for ListHosts {
     type Item = ::atlex::com::atproto::sync::list_hosts::Host;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<::atlex::com::atproto::sync::list_hosts::Host> {
         output.hosts
     }
 }
@@ -139,7 +143,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -277,8 +282,10 @@ impl ::atlex::types::object::LexObject for Host {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.account_count.is_some())
-            + usize::from(self.seq.is_some()) + usize::from(self.status.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.account_count.is_some())
+            + ::std::primitive::usize::from(self.seq.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

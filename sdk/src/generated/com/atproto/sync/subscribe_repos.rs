@@ -328,7 +328,8 @@ impl ::atlex::types::object::LexObject for Account {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.status.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -528,7 +529,7 @@ impl ::std::convert::From<::std::string::String> for AccountStatus {
 impl ::std::str::FromStr for AccountStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -639,7 +640,8 @@ impl ::atlex::types::object::LexObject for Commit {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 11usize + usize::from(self.prev_data.is_some())
+        self.extra.body_len() + 11usize
+            + ::std::primitive::usize::from(self.prev_data.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -889,7 +891,8 @@ impl ::atlex::types::object::LexObject for Identity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.handle.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.handle.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1028,7 +1031,8 @@ impl ::atlex::types::object::LexObject for Info {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.message.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.message.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1170,7 +1174,7 @@ impl ::std::convert::From<::std::string::String> for InfoName {
 impl ::std::str::FromStr for InfoName {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1244,7 +1248,8 @@ impl ::atlex::types::object::LexObject for RepoOp {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.prev.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.prev.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1416,7 +1421,7 @@ impl ::std::convert::From<::std::string::String> for RepoOpAction {
 impl ::std::str::FromStr for RepoOpAction {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -118,8 +118,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.created_by.is_some())
-            + usize::from(self.lang.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.created_by.is_some())
+            + ::std::primitive::usize::from(self.lang.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

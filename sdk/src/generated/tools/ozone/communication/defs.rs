@@ -79,8 +79,9 @@ impl ::atlex::types::object::LexObject for TemplateView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 7usize + usize::from(self.lang.is_some())
-            + usize::from(self.subject.is_some())
+        self.extra.body_len() + 7usize
+            + ::std::primitive::usize::from(self.lang.is_some())
+            + ::std::primitive::usize::from(self.subject.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

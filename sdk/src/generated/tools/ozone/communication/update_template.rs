@@ -156,10 +156,13 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.content_markdown.is_some())
-            + usize::from(self.disabled.is_some()) + usize::from(self.lang.is_some())
-            + usize::from(self.name.is_some()) + usize::from(self.subject.is_some())
-            + usize::from(self.updated_by.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.content_markdown.is_some())
+            + ::std::primitive::usize::from(self.disabled.is_some())
+            + ::std::primitive::usize::from(self.lang.is_some())
+            + ::std::primitive::usize::from(self.name.is_some())
+            + ::std::primitive::usize::from(self.subject.is_some())
+            + ::std::primitive::usize::from(self.updated_by.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

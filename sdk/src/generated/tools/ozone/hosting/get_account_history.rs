@@ -17,18 +17,22 @@ impl ::atlex::xrpc::Endpoint for GetAccountHistory {
 impl ::atlex::xrpc::Paginated for GetAccountHistory {
     type Item = ::atlex::tools::ozone::hosting::get_account_history::Event;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<::atlex::tools::ozone::hosting::get_account_history::Event> {
         output.events
     }
 }
@@ -115,7 +119,7 @@ impl ::std::convert::From<::std::string::String> for ParamsEventsItem {
 impl ::std::str::FromStr for ParamsEventsItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -266,7 +270,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -403,8 +408,8 @@ impl ::atlex::types::object::LexObject for AccountCreated {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.email.is_some())
-            + usize::from(self.handle.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.handle.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

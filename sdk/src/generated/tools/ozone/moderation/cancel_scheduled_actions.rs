@@ -54,7 +54,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -314,7 +315,8 @@ impl ::atlex::types::object::LexObject for FailedCancellation {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.error_code.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.error_code.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -86,7 +86,7 @@ impl ::std::convert::From<::std::string::String> for SubjectReviewState {
 impl ::std::str::FromStr for SubjectReviewState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -170,8 +170,9 @@ impl ::atlex::types::object::LexObject for AccountEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
-            + usize::from(self.status.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -360,7 +361,7 @@ impl ::std::convert::From<::std::string::String> for AccountEventStatus {
 impl ::std::str::FromStr for AccountEventStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -478,11 +479,12 @@ impl ::atlex::types::object::LexObject for AccountHosting {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.created_at.is_some())
-            + usize::from(self.deactivated_at.is_some())
-            + usize::from(self.deleted_at.is_some())
-            + usize::from(self.reactivated_at.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.deactivated_at.is_some())
+            + ::std::primitive::usize::from(self.deleted_at.is_some())
+            + ::std::primitive::usize::from(self.reactivated_at.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -694,7 +696,7 @@ impl ::std::convert::From<::std::string::String> for AccountHostingStatus {
 impl ::std::str::FromStr for AccountHostingStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -808,11 +810,12 @@ impl ::atlex::types::object::LexObject for AccountStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.appeal_count.is_some())
-            + usize::from(self.escalate_count.is_some())
-            + usize::from(self.report_count.is_some())
-            + usize::from(self.suspend_count.is_some())
-            + usize::from(self.takedown_count.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.appeal_count.is_some())
+            + ::std::primitive::usize::from(self.escalate_count.is_some())
+            + ::std::primitive::usize::from(self.report_count.is_some())
+            + ::std::primitive::usize::from(self.suspend_count.is_some())
+            + ::std::primitive::usize::from(self.takedown_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1024,10 +1027,11 @@ impl ::atlex::types::object::LexObject for AccountStrike {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.active_strike_count.is_some())
-            + usize::from(self.first_strike_at.is_some())
-            + usize::from(self.last_strike_at.is_some())
-            + usize::from(self.total_strike_count.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.active_strike_count.is_some())
+            + ::std::primitive::usize::from(self.first_strike_at.is_some())
+            + ::std::primitive::usize::from(self.last_strike_at.is_some())
+            + ::std::primitive::usize::from(self.total_strike_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1286,12 +1290,14 @@ impl ::atlex::types::object::LexObject for AgeAssuranceEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.access.is_some())
-            + usize::from(self.complete_ip.is_some())
-            + usize::from(self.complete_ua.is_some())
-            + usize::from(self.country_code.is_some())
-            + usize::from(self.init_ip.is_some()) + usize::from(self.init_ua.is_some())
-            + usize::from(self.region_code.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.access.is_some())
+            + ::std::primitive::usize::from(self.complete_ip.is_some())
+            + ::std::primitive::usize::from(self.complete_ua.is_some())
+            + ::std::primitive::usize::from(self.country_code.is_some())
+            + ::std::primitive::usize::from(self.init_ip.is_some())
+            + ::std::primitive::usize::from(self.init_ua.is_some())
+            + ::std::primitive::usize::from(self.region_code.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1540,7 +1546,7 @@ impl ::std::convert::From<::std::string::String> for AgeAssuranceEventStatus {
 impl ::std::str::FromStr for AgeAssuranceEventStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1611,7 +1617,8 @@ impl ::atlex::types::object::LexObject for AgeAssuranceOverrideEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.access.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.access.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1790,7 +1797,7 @@ impl ::std::convert::From<::std::string::String> for AgeAssuranceOverrideEventSt
 impl ::std::str::FromStr for AgeAssuranceOverrideEventStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1996,8 +2003,9 @@ impl ::atlex::types::object::LexObject for BlobView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.details.is_some())
-            + usize::from(self.moderation.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.details.is_some())
+            + ::std::primitive::usize::from(self.moderation.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2275,7 +2283,7 @@ impl ::atlex::types::object::LexObject for CancelScheduledTakedownEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2526,9 +2534,11 @@ impl ::atlex::types::object::LexObject for IdentityEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
-            + usize::from(self.handle.is_some()) + usize::from(self.pds_host.is_some())
-            + usize::from(self.tombstone.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.handle.is_some())
+            + ::std::primitive::usize::from(self.pds_host.is_some())
+            + ::std::primitive::usize::from(self.tombstone.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2800,8 +2810,9 @@ impl ::atlex::types::object::LexObject for ModEventAcknowledge {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
-            + usize::from(self.comment.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.acknowledge_account_subjects.is_some())
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2935,8 +2946,8 @@ impl ::atlex::types::object::LexObject for ModEventComment {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
-            + usize::from(self.sticky.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.sticky.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3056,7 +3067,7 @@ impl ::atlex::types::object::LexObject for ModEventDivert {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3246,13 +3257,14 @@ impl ::atlex::types::object::LexObject for ModEventEmail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
-            + usize::from(self.content.is_some())
-            + usize::from(self.is_delivered.is_some())
-            + usize::from(self.policies.is_some())
-            + usize::from(self.severity_level.is_some())
-            + usize::from(self.strike_count.is_some())
-            + usize::from(self.strike_expires_at.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.content.is_some())
+            + ::std::primitive::usize::from(self.is_delivered.is_some())
+            + ::std::primitive::usize::from(self.policies.is_some())
+            + ::std::primitive::usize::from(self.severity_level.is_some())
+            + ::std::primitive::usize::from(self.strike_count.is_some())
+            + ::std::primitive::usize::from(self.strike_expires_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3463,7 +3475,7 @@ impl ::atlex::types::object::LexObject for ModEventEscalate {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3592,8 +3604,9 @@ impl ::atlex::types::object::LexObject for ModEventLabel {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.duration_in_hours.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3746,7 +3759,8 @@ impl ::atlex::types::object::LexObject for ModEventMute {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3881,8 +3895,8 @@ impl ::atlex::types::object::LexObject for ModEventMuteReporter {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.duration_in_hours.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4002,7 +4016,8 @@ impl ::atlex::types::object::LexObject for ModEventPriorityScore {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4149,8 +4164,9 @@ impl ::atlex::types::object::LexObject for ModEventReport {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.comment.is_some())
-            + usize::from(self.is_reporter_muted.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.is_reporter_muted.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4287,7 +4303,7 @@ impl ::atlex::types::object::LexObject for ModEventResolveAppeal {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4438,10 +4454,10 @@ impl ::atlex::types::object::LexObject for ModEventReverseTakedown {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
-            + usize::from(self.policies.is_some())
-            + usize::from(self.severity_level.is_some())
-            + usize::from(self.strike_count.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.policies.is_some())
+            + ::std::primitive::usize::from(self.severity_level.is_some())
+            + ::std::primitive::usize::from(self.strike_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4620,8 +4636,9 @@ impl ::atlex::types::object::LexObject for ModEventTag {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.duration_in_hours.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -4874,14 +4891,15 @@ impl ::atlex::types::object::LexObject for ModEventTakedown {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
-            + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some())
-            + usize::from(self.policies.is_some())
-            + usize::from(self.severity_level.is_some())
-            + usize::from(self.strike_count.is_some())
-            + usize::from(self.strike_expires_at.is_some())
-            + usize::from(self.target_services.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.acknowledge_account_subjects.is_some())
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.duration_in_hours.is_some())
+            + ::std::primitive::usize::from(self.policies.is_some())
+            + ::std::primitive::usize::from(self.severity_level.is_some())
+            + ::std::primitive::usize::from(self.strike_count.is_some())
+            + ::std::primitive::usize::from(self.strike_expires_at.is_some())
+            + ::std::primitive::usize::from(self.target_services.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5126,7 +5144,7 @@ impl ::std::convert::From<::std::string::String> for ModEventTakedownTargetServi
 impl ::std::str::FromStr for ModEventTakedownTargetServicesItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -5194,7 +5212,7 @@ impl ::atlex::types::object::LexObject for ModEventUnmute {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5305,7 +5323,7 @@ impl ::atlex::types::object::LexObject for ModEventUnmuteReporter {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -5469,9 +5487,10 @@ impl ::atlex::types::object::LexObject for ModEventView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.creator_handle.is_some())
-            + usize::from(self.mod_tool.is_some())
-            + usize::from(self.subject_handle.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.creator_handle.is_some())
+            + ::std::primitive::usize::from(self.mod_tool.is_some())
+            + ::std::primitive::usize::from(self.subject_handle.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -6621,7 +6640,8 @@ impl ::atlex::types::object::LexObject for ModEventViewDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.mod_tool.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.mod_tool.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7766,7 +7786,8 @@ impl ::atlex::types::object::LexObject for ModTool {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.meta.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.meta.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -7896,7 +7917,8 @@ impl ::atlex::types::object::LexObject for Moderation {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.subject_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.subject_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8022,7 +8044,8 @@ impl ::atlex::types::object::LexObject for ModerationDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.subject_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.subject_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8156,8 +8179,9 @@ impl ::atlex::types::object::LexObject for RecordEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.cid.is_some())
-            + usize::from(self.comment.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.cid.is_some())
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8327,7 +8351,7 @@ impl ::std::convert::From<::std::string::String> for RecordEventOp {
 impl ::std::str::FromStr for RecordEventOp {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -8419,9 +8443,10 @@ impl ::atlex::types::object::LexObject for RecordHosting {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.created_at.is_some())
-            + usize::from(self.deleted_at.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.deleted_at.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -8587,7 +8612,7 @@ impl ::std::convert::From<::std::string::String> for RecordHostingStatus {
 impl ::std::str::FromStr for RecordHostingStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -8877,7 +8902,8 @@ impl ::atlex::types::object::LexObject for RecordViewDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 7usize + usize::from(self.labels.is_some())
+        self.extra.body_len() + 7usize
+            + ::std::primitive::usize::from(self.labels.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9272,14 +9298,15 @@ impl ::atlex::types::object::LexObject for RecordsStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.appealed_count.is_some())
-            + usize::from(self.escalated_count.is_some())
-            + usize::from(self.pending_count.is_some())
-            + usize::from(self.processed_count.is_some())
-            + usize::from(self.reported_count.is_some())
-            + usize::from(self.subject_count.is_some())
-            + usize::from(self.takendown_count.is_some())
-            + usize::from(self.total_reports.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.appealed_count.is_some())
+            + ::std::primitive::usize::from(self.escalated_count.is_some())
+            + ::std::primitive::usize::from(self.pending_count.is_some())
+            + ::std::primitive::usize::from(self.processed_count.is_some())
+            + ::std::primitive::usize::from(self.reported_count.is_some())
+            + ::std::primitive::usize::from(self.subject_count.is_some())
+            + ::std::primitive::usize::from(self.takendown_count.is_some())
+            + ::std::primitive::usize::from(self.total_reports.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9574,11 +9601,13 @@ impl ::atlex::types::object::LexObject for RepoView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.deactivated_at.is_some())
-            + usize::from(self.email.is_some()) + usize::from(self.invite_note.is_some())
-            + usize::from(self.invited_by.is_some())
-            + usize::from(self.invites_disabled.is_some())
-            + usize::from(self.threat_signatures.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.deactivated_at.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.invite_note.is_some())
+            + ::std::primitive::usize::from(self.invited_by.is_some())
+            + ::std::primitive::usize::from(self.invites_disabled.is_some())
+            + ::std::primitive::usize::from(self.threat_signatures.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -9956,15 +9985,16 @@ impl ::atlex::types::object::LexObject for RepoViewDetail {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.deactivated_at.is_some())
-            + usize::from(self.email.is_some())
-            + usize::from(self.email_confirmed_at.is_some())
-            + usize::from(self.invite_note.is_some())
-            + usize::from(self.invited_by.is_some())
-            + usize::from(self.invites.is_some())
-            + usize::from(self.invites_disabled.is_some())
-            + usize::from(self.labels.is_some())
-            + usize::from(self.threat_signatures.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.deactivated_at.is_some())
+            + ::std::primitive::usize::from(self.email.is_some())
+            + ::std::primitive::usize::from(self.email_confirmed_at.is_some())
+            + ::std::primitive::usize::from(self.invite_note.is_some())
+            + ::std::primitive::usize::from(self.invited_by.is_some())
+            + ::std::primitive::usize::from(self.invites.is_some())
+            + ::std::primitive::usize::from(self.invites_disabled.is_some())
+            + ::std::primitive::usize::from(self.labels.is_some())
+            + ::std::primitive::usize::from(self.threat_signatures.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -10764,10 +10794,10 @@ impl ::atlex::types::object::LexObject for ScheduleTakedownEvent {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.comment.is_some())
-            + usize::from(self.execute_after.is_some())
-            + usize::from(self.execute_at.is_some())
-            + usize::from(self.execute_until.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.execute_after.is_some())
+            + ::std::primitive::usize::from(self.execute_at.is_some())
+            + ::std::primitive::usize::from(self.execute_until.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -11062,15 +11092,16 @@ impl ::atlex::types::object::LexObject for ScheduledActionView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.event_data.is_some())
-            + usize::from(self.execute_after.is_some())
-            + usize::from(self.execute_at.is_some())
-            + usize::from(self.execute_until.is_some())
-            + usize::from(self.execution_event_id.is_some())
-            + usize::from(self.last_executed_at.is_some())
-            + usize::from(self.last_failure_reason.is_some())
-            + usize::from(self.randomize_execution.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.event_data.is_some())
+            + ::std::primitive::usize::from(self.execute_after.is_some())
+            + ::std::primitive::usize::from(self.execute_at.is_some())
+            + ::std::primitive::usize::from(self.execute_until.is_some())
+            + ::std::primitive::usize::from(self.execution_event_id.is_some())
+            + ::std::primitive::usize::from(self.last_executed_at.is_some())
+            + ::std::primitive::usize::from(self.last_failure_reason.is_some())
+            + ::std::primitive::usize::from(self.randomize_execution.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -11375,7 +11406,7 @@ impl ::std::convert::From<::std::string::String> for ScheduledActionViewAction {
 impl ::std::str::FromStr for ScheduledActionViewAction {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -11479,7 +11510,7 @@ impl ::std::convert::From<::std::string::String> for ScheduledActionViewStatus {
 impl ::std::str::FromStr for ScheduledActionViewStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -11839,24 +11870,27 @@ impl ::atlex::types::object::LexObject for SubjectStatusView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 5usize + usize::from(self.account_stats.is_some())
-            + usize::from(self.account_strike.is_some())
-            + usize::from(self.age_assurance_state.is_some())
-            + usize::from(self.age_assurance_updated_by.is_some())
-            + usize::from(self.appealed.is_some()) + usize::from(self.comment.is_some())
-            + usize::from(self.hosting.is_some())
-            + usize::from(self.last_appealed_at.is_some())
-            + usize::from(self.last_reported_at.is_some())
-            + usize::from(self.last_reviewed_at.is_some())
-            + usize::from(self.last_reviewed_by.is_some())
-            + usize::from(self.mute_reporting_until.is_some())
-            + usize::from(self.mute_until.is_some())
-            + usize::from(self.priority_score.is_some())
-            + usize::from(self.records_stats.is_some())
-            + usize::from(self.subject_blob_cids.is_some())
-            + usize::from(self.subject_repo_handle.is_some())
-            + usize::from(self.suspend_until.is_some())
-            + usize::from(self.tags.is_some()) + usize::from(self.takendown.is_some())
+        self.extra.body_len() + 5usize
+            + ::std::primitive::usize::from(self.account_stats.is_some())
+            + ::std::primitive::usize::from(self.account_strike.is_some())
+            + ::std::primitive::usize::from(self.age_assurance_state.is_some())
+            + ::std::primitive::usize::from(self.age_assurance_updated_by.is_some())
+            + ::std::primitive::usize::from(self.appealed.is_some())
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.hosting.is_some())
+            + ::std::primitive::usize::from(self.last_appealed_at.is_some())
+            + ::std::primitive::usize::from(self.last_reported_at.is_some())
+            + ::std::primitive::usize::from(self.last_reviewed_at.is_some())
+            + ::std::primitive::usize::from(self.last_reviewed_by.is_some())
+            + ::std::primitive::usize::from(self.mute_reporting_until.is_some())
+            + ::std::primitive::usize::from(self.mute_until.is_some())
+            + ::std::primitive::usize::from(self.priority_score.is_some())
+            + ::std::primitive::usize::from(self.records_stats.is_some())
+            + ::std::primitive::usize::from(self.subject_blob_cids.is_some())
+            + ::std::primitive::usize::from(self.subject_repo_handle.is_some())
+            + ::std::primitive::usize::from(self.suspend_until.is_some())
+            + ::std::primitive::usize::from(self.tags.is_some())
+            + ::std::primitive::usize::from(self.takendown.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -12343,7 +12377,7 @@ impl ::std::convert::From<::std::string::String> for SubjectStatusViewAgeAssuran
 impl ::std::str::FromStr for SubjectStatusViewAgeAssuranceState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -12436,7 +12470,7 @@ for SubjectStatusViewAgeAssuranceUpdatedBy {
 impl ::std::str::FromStr for SubjectStatusViewAgeAssuranceUpdatedBy {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -12808,9 +12842,11 @@ impl ::atlex::types::object::LexObject for SubjectView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.profile.is_some())
-            + usize::from(self.record.is_some()) + usize::from(self.repo.is_some())
-            + usize::from(self.status.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.profile.is_some())
+            + ::std::primitive::usize::from(self.record.is_some())
+            + ::std::primitive::usize::from(self.repo.is_some())
+            + ::std::primitive::usize::from(self.status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -1020,10 +1020,11 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.external_id.is_some())
-            + usize::from(self.mod_tool.is_some())
-            + usize::from(self.report_action.is_some())
-            + usize::from(self.subject_blob_cids.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.external_id.is_some())
+            + ::std::primitive::usize::from(self.mod_tool.is_some())
+            + ::std::primitive::usize::from(self.report_action.is_some())
+            + ::std::primitive::usize::from(self.subject_blob_cids.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1265,9 +1266,10 @@ impl ::atlex::types::object::LexObject for ReportAction {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.all.is_some())
-            + usize::from(self.ids.is_some()) + usize::from(self.note.is_some())
-            + usize::from(self.types.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.all.is_some())
+            + ::std::primitive::usize::from(self.ids.is_some())
+            + ::std::primitive::usize::from(self.note.is_some())
+            + ::std::primitive::usize::from(self.types.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

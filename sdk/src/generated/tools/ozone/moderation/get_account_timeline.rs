@@ -508,7 +508,7 @@ for TimelineItemSummaryEventSubjectType {
 impl ::std::str::FromStr for TimelineItemSummaryEventSubjectType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -841,7 +841,7 @@ impl ::std::convert::From<::std::string::String> for TimelineItemSummaryEventTyp
 impl ::std::str::FromStr for TimelineItemSummaryEventType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -92,7 +92,7 @@ impl ::std::convert::From<::std::string::String> for InputStatusesItem {
 impl ::std::str::FromStr for InputStatusesItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -218,10 +218,12 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
-            + usize::from(self.ends_before.is_some()) + usize::from(self.limit.is_some())
-            + usize::from(self.starts_after.is_some())
-            + usize::from(self.subjects.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
+            + ::std::primitive::usize::from(self.ends_before.is_some())
+            + ::std::primitive::usize::from(self.limit.is_some())
+            + ::std::primitive::usize::from(self.starts_after.is_some())
+            + ::std::primitive::usize::from(self.subjects.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -433,7 +435,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

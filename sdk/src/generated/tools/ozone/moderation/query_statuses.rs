@@ -17,18 +17,22 @@ impl ::atlex::xrpc::Endpoint for QueryStatuses {
 impl ::atlex::xrpc::Paginated for QueryStatuses {
     type Item = ::atlex::tools::ozone::moderation::defs::SubjectStatusView;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::SubjectStatusView> {
         output.subject_statuses
     }
 }
@@ -116,7 +120,7 @@ impl ::std::convert::From<::std::string::String> for ParamsAgeAssuranceState {
 impl ::std::str::FromStr for ParamsAgeAssuranceState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -228,7 +232,7 @@ impl ::std::convert::From<::std::string::String> for ParamsReviewState {
 impl ::std::str::FromStr for ParamsReviewState {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -304,7 +308,9 @@ impl ::atlex::__private::serde::Serialize for ParamsSortDirection {
 }
 impl ::std::convert::TryFrom<&str> for ParamsSortDirection {
     type Error = ::atlex::types::validate::InvalidEnumValue;
-    fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, ::atlex::types::validate::InvalidEnumValue> {
         Self::known(value)
             .ok_or_else(|| {
                 ::atlex::types::validate::InvalidEnumValue::new(
@@ -318,8 +324,10 @@ impl ::std::convert::TryFrom<&str> for ParamsSortDirection {
 impl ::std::str::FromStr for ParamsSortDirection {
     type Err = ::atlex::types::validate::InvalidEnumValue;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-        Self::try_from(value)
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, ::atlex::types::validate::InvalidEnumValue> {
+        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSortDirection {
@@ -327,7 +335,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSortDirection {
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
-        Self::try_from(value.as_str())
+        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
             .map_err(<__D::Error as ::atlex::__private::serde::de::Error>::custom)
     }
 }
@@ -414,7 +422,9 @@ impl ::atlex::__private::serde::Serialize for ParamsSortField {
 }
 impl ::std::convert::TryFrom<&str> for ParamsSortField {
     type Error = ::atlex::types::validate::InvalidEnumValue;
-    fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, ::atlex::types::validate::InvalidEnumValue> {
         Self::known(value)
             .ok_or_else(|| {
                 ::atlex::types::validate::InvalidEnumValue::new(
@@ -428,8 +438,10 @@ impl ::std::convert::TryFrom<&str> for ParamsSortField {
 impl ::std::str::FromStr for ParamsSortField {
     type Err = ::atlex::types::validate::InvalidEnumValue;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-        Self::try_from(value)
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, ::atlex::types::validate::InvalidEnumValue> {
+        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSortField {
@@ -437,7 +449,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSortField {
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
-        Self::try_from(value.as_str())
+        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
             .map_err(<__D::Error as ::atlex::__private::serde::de::Error>::custom)
     }
 }
@@ -521,7 +533,7 @@ impl ::std::convert::From<::std::string::String> for ParamsSubjectType {
 impl ::std::str::FromStr for ParamsSubjectType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1228,7 +1240,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

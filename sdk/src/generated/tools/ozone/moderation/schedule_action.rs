@@ -165,7 +165,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.mod_tool.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.mod_tool.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -346,7 +347,8 @@ impl ::atlex::types::object::LexObject for FailedScheduling {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.error_code.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.error_code.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -633,9 +635,10 @@ impl ::atlex::types::object::LexObject for SchedulingConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.execute_after.is_some())
-            + usize::from(self.execute_at.is_some())
-            + usize::from(self.execute_until.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.execute_after.is_some())
+            + ::std::primitive::usize::from(self.execute_at.is_some())
+            + ::std::primitive::usize::from(self.execute_until.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -887,15 +890,16 @@ impl ::atlex::types::object::LexObject for Takedown {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.acknowledge_account_subjects.is_some())
-            + usize::from(self.comment.is_some())
-            + usize::from(self.duration_in_hours.is_some())
-            + usize::from(self.email_content.is_some())
-            + usize::from(self.email_subject.is_some())
-            + usize::from(self.policies.is_some())
-            + usize::from(self.severity_level.is_some())
-            + usize::from(self.strike_count.is_some())
-            + usize::from(self.strike_expires_at.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.acknowledge_account_subjects.is_some())
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.duration_in_hours.is_some())
+            + ::std::primitive::usize::from(self.email_content.is_some())
+            + ::std::primitive::usize::from(self.email_subject.is_some())
+            + ::std::primitive::usize::from(self.policies.is_some())
+            + ::std::primitive::usize::from(self.severity_level.is_some())
+            + ::std::primitive::usize::from(self.strike_count.is_some())
+            + ::std::primitive::usize::from(self.strike_expires_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -140,7 +140,7 @@ impl ::std::convert::From<::std::string::String> for InputSubjectTypesItem {
 impl ::std::str::FromStr for InputSubjectTypesItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -271,11 +271,12 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.collection.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.recommended_policies.is_some())
-            + usize::from(self.report_types.is_some())
-            + usize::from(self.subject_types.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.collection.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.recommended_policies.is_some())
+            + ::std::primitive::usize::from(self.report_types.is_some())
+            + ::std::primitive::usize::from(self.subject_types.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

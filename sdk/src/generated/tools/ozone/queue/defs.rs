@@ -62,8 +62,9 @@ impl ::atlex::types::object::LexObject for AssignmentView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.end_at.is_some())
-            + usize::from(self.moderator.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.end_at.is_some())
+            + ::std::primitive::usize::from(self.moderator.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -310,13 +311,13 @@ impl ::atlex::types::object::LexObject for QueueStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.action_rate.is_some())
-            + usize::from(self.actioned_count.is_some())
-            + usize::from(self.avg_handling_time_sec.is_some())
-            + usize::from(self.escalated_count.is_some())
-            + usize::from(self.inbound_count.is_some())
-            + usize::from(self.last_updated.is_some())
-            + usize::from(self.pending_count.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.action_rate.is_some())
+            + ::std::primitive::usize::from(self.actioned_count.is_some())
+            + ::std::primitive::usize::from(self.avg_handling_time_sec.is_some())
+            + ::std::primitive::usize::from(self.escalated_count.is_some())
+            + ::std::primitive::usize::from(self.inbound_count.is_some())
+            + ::std::primitive::usize::from(self.last_updated.is_some())
+            + ::std::primitive::usize::from(self.pending_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -620,12 +621,13 @@ impl ::atlex::types::object::LexObject for QueueView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 7usize + usize::from(self.collection.is_some())
-            + usize::from(self.deleted_at.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.recommended_policies.is_some())
-            + usize::from(self.report_types.is_some())
-            + usize::from(self.subject_types.is_some())
+        self.extra.body_len() + 7usize
+            + ::std::primitive::usize::from(self.collection.is_some())
+            + ::std::primitive::usize::from(self.deleted_at.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.recommended_policies.is_some())
+            + ::std::primitive::usize::from(self.report_types.is_some())
+            + ::std::primitive::usize::from(self.subject_types.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -918,7 +920,7 @@ impl ::std::convert::From<::std::string::String> for QueueViewSubjectTypesItem {
 impl ::std::str::FromStr for QueueViewSubjectTypesItem {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

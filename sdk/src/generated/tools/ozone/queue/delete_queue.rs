@@ -53,7 +53,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.migrate_to_queue_id.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.migrate_to_queue_id.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -172,7 +173,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.reports_migrated.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.reports_migrated.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

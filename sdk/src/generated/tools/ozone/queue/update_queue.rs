@@ -136,9 +136,11 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.description.is_some())
-            + usize::from(self.enabled.is_some()) + usize::from(self.name.is_some())
-            + usize::from(self.recommended_policies.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.enabled.is_some())
+            + ::std::primitive::usize::from(self.name.is_some())
+            + ::std::primitive::usize::from(self.recommended_policies.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -121,9 +121,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.did.is_some())
-            + usize::from(self.is_permanent.is_some())
-            + usize::from(self.queue_id.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.did.is_some())
+            + ::std::primitive::usize::from(self.is_permanent.is_some())
+            + ::std::primitive::usize::from(self.queue_id.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

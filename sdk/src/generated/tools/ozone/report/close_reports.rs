@@ -82,9 +82,10 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.internal_note.is_some())
-            + usize::from(self.is_automated.is_some())
-            + usize::from(self.report_types.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.internal_note.is_some())
+            + ::std::primitive::usize::from(self.is_automated.is_some())
+            + ::std::primitive::usize::from(self.report_types.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -386,7 +386,7 @@ impl ::std::convert::From<::std::string::String> for ReasonType {
 impl ::std::str::FromStr for ReasonType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -459,7 +459,8 @@ impl ::atlex::types::object::LexObject for AssignmentActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.previous_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.previous_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -618,7 +619,7 @@ impl ::std::convert::From<::std::string::String> for AssignmentActivityPreviousS
 impl ::std::str::FromStr for AssignmentActivityPreviousStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -719,8 +720,10 @@ impl ::atlex::types::object::LexObject for AssignmentView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.end_at.is_some())
-            + usize::from(self.moderator.is_some()) + usize::from(self.queue.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.end_at.is_some())
+            + ::std::primitive::usize::from(self.moderator.is_some())
+            + ::std::primitive::usize::from(self.queue.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -907,7 +910,8 @@ impl ::atlex::types::object::LexObject for CloseActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.previous_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.previous_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1066,7 +1070,7 @@ impl ::std::convert::From<::std::string::String> for CloseActivityPreviousStatus
 impl ::std::str::FromStr for CloseActivityPreviousStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1139,7 +1143,8 @@ impl ::atlex::types::object::LexObject for EscalationActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.previous_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.previous_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1298,7 +1303,7 @@ impl ::std::convert::From<::std::string::String> for EscalationActivityPreviousS
 impl ::std::str::FromStr for EscalationActivityPreviousStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -1440,13 +1445,14 @@ impl ::atlex::types::object::LexObject for HistoricalStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.action_rate.is_some())
-            + usize::from(self.actioned_count.is_some())
-            + usize::from(self.avg_handling_time_sec.is_some())
-            + usize::from(self.computed_at.is_some())
-            + usize::from(self.escalated_count.is_some())
-            + usize::from(self.inbound_count.is_some())
-            + usize::from(self.pending_count.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.action_rate.is_some())
+            + ::std::primitive::usize::from(self.actioned_count.is_some())
+            + ::std::primitive::usize::from(self.avg_handling_time_sec.is_some())
+            + ::std::primitive::usize::from(self.computed_at.is_some())
+            + ::std::primitive::usize::from(self.escalated_count.is_some())
+            + ::std::primitive::usize::from(self.inbound_count.is_some())
+            + ::std::primitive::usize::from(self.pending_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -1732,13 +1738,13 @@ impl ::atlex::types::object::LexObject for LiveStats {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.action_rate.is_some())
-            + usize::from(self.actioned_count.is_some())
-            + usize::from(self.avg_handling_time_sec.is_some())
-            + usize::from(self.escalated_count.is_some())
-            + usize::from(self.inbound_count.is_some())
-            + usize::from(self.last_updated.is_some())
-            + usize::from(self.pending_count.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.action_rate.is_some())
+            + ::std::primitive::usize::from(self.actioned_count.is_some())
+            + ::std::primitive::usize::from(self.avg_handling_time_sec.is_some())
+            + ::std::primitive::usize::from(self.escalated_count.is_some())
+            + ::std::primitive::usize::from(self.inbound_count.is_some())
+            + ::std::primitive::usize::from(self.last_updated.is_some())
+            + ::std::primitive::usize::from(self.pending_count.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2027,7 +2033,8 @@ impl ::atlex::types::object::LexObject for QueueActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.previous_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.previous_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2186,7 +2193,7 @@ impl ::std::convert::From<::std::string::String> for QueueActivityPreviousStatus
 impl ::std::str::FromStr for QueueActivityPreviousStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2379,7 +2386,8 @@ impl ::atlex::types::object::LexObject for ReopenActivity {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.previous_status.is_some())
+        self.extra.body_len()
+            + ::std::primitive::usize::from(self.previous_status.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -2538,7 +2546,7 @@ impl ::std::convert::From<::std::string::String> for ReopenActivityPreviousStatu
 impl ::std::str::FromStr for ReopenActivityPreviousStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -2690,10 +2698,12 @@ impl ::atlex::types::object::LexObject for ReportActivityView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.internal_note.is_some())
-            + usize::from(self.meta.is_some()) + usize::from(self.moderator.is_some())
-            + usize::from(self.public_note.is_some())
-            + usize::from(self.report.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.internal_note.is_some())
+            + ::std::primitive::usize::from(self.meta.is_some())
+            + ::std::primitive::usize::from(self.moderator.is_some())
+            + ::std::primitive::usize::from(self.public_note.is_some())
+            + ::std::primitive::usize::from(self.report.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3137,7 +3147,8 @@ impl ::atlex::types::object::LexObject for ReportAssignment {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.moderator.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.moderator.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3485,17 +3496,19 @@ impl ::atlex::types::object::LexObject for ReportView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 8usize + usize::from(self.action_event_ids.is_some())
-            + usize::from(self.action_note.is_some())
-            + usize::from(self.actions.is_some())
-            + usize::from(self.assignment.is_some())
-            + usize::from(self.comment.is_some())
-            + usize::from(self.is_automated.is_some())
-            + usize::from(self.is_muted.is_some()) + usize::from(self.queue.is_some())
-            + usize::from(self.queued_at.is_some())
-            + usize::from(self.related_report_count.is_some())
-            + usize::from(self.subject_status.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 8usize
+            + ::std::primitive::usize::from(self.action_event_ids.is_some())
+            + ::std::primitive::usize::from(self.action_note.is_some())
+            + ::std::primitive::usize::from(self.actions.is_some())
+            + ::std::primitive::usize::from(self.assignment.is_some())
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.is_automated.is_some())
+            + ::std::primitive::usize::from(self.is_muted.is_some())
+            + ::std::primitive::usize::from(self.queue.is_some())
+            + ::std::primitive::usize::from(self.queued_at.is_some())
+            + ::std::primitive::usize::from(self.related_report_count.is_some())
+            + ::std::primitive::usize::from(self.subject_status.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -3904,7 +3917,7 @@ impl ::std::convert::From<::std::string::String> for ReportViewStatus {
 impl ::std::str::FromStr for ReportViewStatus {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

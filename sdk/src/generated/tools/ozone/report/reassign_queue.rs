@@ -127,7 +127,8 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

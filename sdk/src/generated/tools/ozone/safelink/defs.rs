@@ -69,7 +69,7 @@ impl ::std::convert::From<::std::string::String> for ActionType {
 impl ::std::str::FromStr for ActionType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -163,7 +163,7 @@ impl ::std::convert::From<::std::string::String> for EventType {
 impl ::std::str::FromStr for EventType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -253,7 +253,7 @@ impl ::std::convert::From<::std::string::String> for PatternType {
 impl ::std::str::FromStr for PatternType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -351,7 +351,7 @@ impl ::std::convert::From<::std::string::String> for ReasonType {
 impl ::std::str::FromStr for ReasonType {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -453,7 +453,8 @@ impl ::atlex::types::object::LexObject for Event {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 8usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 8usize
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -684,7 +685,8 @@ impl ::atlex::types::object::LexObject for UrlRule {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 7usize + usize::from(self.comment.is_some())
+        self.extra.body_len() + 7usize
+            + ::std::primitive::usize::from(self.comment.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -80,7 +80,7 @@ impl ::std::convert::From<::std::string::String> for InputSortDirection {
 impl ::std::str::FromStr for InputSortDirection {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -206,11 +206,11 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.cursor.is_some())
-            + usize::from(self.limit.is_some())
-            + usize::from(self.pattern_type.is_some())
-            + usize::from(self.sort_direction.is_some())
-            + usize::from(self.urls.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.cursor.is_some())
+            + ::std::primitive::usize::from(self.limit.is_some())
+            + ::std::primitive::usize::from(self.pattern_type.is_some())
+            + ::std::primitive::usize::from(self.sort_direction.is_some())
+            + ::std::primitive::usize::from(self.urls.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -389,7 +389,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -124,8 +124,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.comment.is_some())
-            + usize::from(self.created_by.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.comment.is_some())
+            + ::std::primitive::usize::from(self.created_by.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -138,10 +138,12 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.appview.is_some())
-            + usize::from(self.blob_divert.is_some()) + usize::from(self.chat.is_some())
-            + usize::from(self.pds.is_some()) + usize::from(self.verifier_did.is_some())
-            + usize::from(self.viewer.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.appview.is_some())
+            + ::std::primitive::usize::from(self.blob_divert.is_some())
+            + ::std::primitive::usize::from(self.chat.is_some())
+            + ::std::primitive::usize::from(self.pds.is_some())
+            + ::std::primitive::usize::from(self.verifier_did.is_some())
+            + ::std::primitive::usize::from(self.viewer.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -315,7 +317,7 @@ impl ::atlex::types::object::LexObject for ServiceConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.url.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.url.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -428,7 +430,7 @@ impl ::atlex::types::object::LexObject for ViewerConfig {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + usize::from(self.role.is_some())
+        self.extra.body_len() + ::std::primitive::usize::from(self.role.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -585,7 +587,7 @@ impl ::std::convert::From<::std::string::String> for ViewerConfigRole {
 impl ::std::str::FromStr for ViewerConfigRole {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -36,7 +36,8 @@ impl ::atlex::types::object::LexObject for Set {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.description.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.description.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -197,7 +198,8 @@ impl ::atlex::types::object::LexObject for SetView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 4usize + usize::from(self.description.is_some())
+        self.extra.body_len() + 4usize
+            + ::std::primitive::usize::from(self.description.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -100,10 +100,11 @@ impl ::atlex::types::object::LexObject for Option {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.created_at.is_some())
-            + usize::from(self.description.is_some())
-            + usize::from(self.manager_role.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.manager_role.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -382,7 +383,7 @@ impl ::std::convert::From<::std::string::String> for OptionManagerRole {
 impl ::std::str::FromStr for OptionManagerRole {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -472,7 +473,7 @@ impl ::std::convert::From<::std::string::String> for OptionScope {
 impl ::std::str::FromStr for OptionScope {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -79,7 +79,7 @@ impl ::std::convert::From<::std::string::String> for InputScope {
 impl ::std::str::FromStr for InputScope {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -100,7 +100,7 @@ impl ::std::convert::From<::std::string::String> for InputManagerRole {
 impl ::std::str::FromStr for InputManagerRole {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -190,7 +190,7 @@ impl ::std::convert::From<::std::string::String> for InputScope {
 impl ::std::str::FromStr for InputScope {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -278,8 +278,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.description.is_some())
-            + usize::from(self.manager_role.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.description.is_some())
+            + ::std::primitive::usize::from(self.manager_role.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

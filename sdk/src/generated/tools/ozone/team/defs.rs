@@ -93,11 +93,12 @@ impl ::atlex::types::object::LexObject for Member {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.created_at.is_some())
-            + usize::from(self.disabled.is_some())
-            + usize::from(self.last_updated_by.is_some())
-            + usize::from(self.profile.is_some())
-            + usize::from(self.updated_at.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.created_at.is_some())
+            + ::std::primitive::usize::from(self.disabled.is_some())
+            + ::std::primitive::usize::from(self.last_updated_by.is_some())
+            + ::std::primitive::usize::from(self.profile.is_some())
+            + ::std::primitive::usize::from(self.updated_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -326,7 +327,7 @@ impl ::std::convert::From<::std::string::String> for MemberRole {
 impl ::std::str::FromStr for MemberRole {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

@@ -140,7 +140,7 @@ impl ::std::convert::From<::std::string::String> for InputRole {
 impl ::std::str::FromStr for InputRole {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }
@@ -214,8 +214,9 @@ impl ::atlex::types::object::LexObject for Input {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.disabled.is_some())
-            + usize::from(self.role.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.disabled.is_some())
+            + ::std::primitive::usize::from(self.role.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

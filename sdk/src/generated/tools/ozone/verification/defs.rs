@@ -165,13 +165,14 @@ impl ::atlex::types::object::LexObject for VerificationView {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 6usize + usize::from(self.issuer_profile.is_some())
-            + usize::from(self.issuer_repo.is_some())
-            + usize::from(self.revoke_reason.is_some())
-            + usize::from(self.revoked_at.is_some())
-            + usize::from(self.revoked_by.is_some())
-            + usize::from(self.subject_profile.is_some())
-            + usize::from(self.subject_repo.is_some())
+        self.extra.body_len() + 6usize
+            + ::std::primitive::usize::from(self.issuer_profile.is_some())
+            + ::std::primitive::usize::from(self.issuer_repo.is_some())
+            + ::std::primitive::usize::from(self.revoke_reason.is_some())
+            + ::std::primitive::usize::from(self.revoked_at.is_some())
+            + ::std::primitive::usize::from(self.revoked_by.is_some())
+            + ::std::primitive::usize::from(self.subject_profile.is_some())
+            + ::std::primitive::usize::from(self.subject_repo.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

@@ -445,7 +445,8 @@ impl ::atlex::types::object::LexObject for VerificationInput {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 3usize + usize::from(self.created_at.is_some())
+        self.extra.body_len() + 3usize
+            + ::std::primitive::usize::from(self.created_at.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

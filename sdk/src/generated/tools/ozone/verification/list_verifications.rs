@@ -18,18 +18,22 @@ impl ::atlex::xrpc::Endpoint for ListVerifications {
 impl ::atlex::xrpc::Paginated for ListVerifications {
     type Item = ::atlex::tools::ozone::verification::defs::VerificationView;
     #[inline]
-    fn cursor(output: &Self::Output) -> ::std::option::Option<&str> {
+    fn cursor(
+        output: &<Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::option::Option<&str> {
         output.cursor.as_deref()
     }
     #[inline]
     fn set_cursor(
-        params: &mut Self::Params,
+        params: &mut <Self as ::atlex::xrpc::Endpoint>::Params,
         cursor: ::std::option::Option<::std::string::String>,
     ) {
         params.cursor = cursor;
     }
     #[inline]
-    fn into_items(output: Self::Output) -> ::std::vec::Vec<Self::Item> {
+    fn into_items(
+        output: <Self as ::atlex::xrpc::Endpoint>::Output,
+    ) -> ::std::vec::Vec<::atlex::tools::ozone::verification::defs::VerificationView> {
         output.verifications
     }
 }
@@ -85,7 +89,9 @@ impl ::atlex::__private::serde::Serialize for ParamsSortDirection {
 }
 impl ::std::convert::TryFrom<&str> for ParamsSortDirection {
     type Error = ::atlex::types::validate::InvalidEnumValue;
-    fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, ::atlex::types::validate::InvalidEnumValue> {
         Self::known(value)
             .ok_or_else(|| {
                 ::atlex::types::validate::InvalidEnumValue::new(
@@ -99,8 +105,10 @@ impl ::std::convert::TryFrom<&str> for ParamsSortDirection {
 impl ::std::str::FromStr for ParamsSortDirection {
     type Err = ::atlex::types::validate::InvalidEnumValue;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-        Self::try_from(value)
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, ::atlex::types::validate::InvalidEnumValue> {
+        <Self as ::std::convert::TryFrom<&str>>::try_from(value)
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSortDirection {
@@ -108,7 +116,7 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ParamsSortDirection {
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
         let value = ::atlex::types::object::Key::deserialize(deserializer)?;
-        Self::try_from(value.as_str())
+        <Self as ::std::convert::TryFrom<&str>>::try_from(value.as_str())
             .map_err(<__D::Error as ::atlex::__private::serde::de::Error>::custom)
     }
 }
@@ -349,7 +357,8 @@ impl ::atlex::types::object::LexObject for Output {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.cursor.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.cursor.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,

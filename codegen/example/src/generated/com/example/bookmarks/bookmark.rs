@@ -94,9 +94,11 @@ impl ::atlex::types::object::LexObject for Bookmark {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 2usize + usize::from(self.facets.is_some())
-            + usize::from(self.note.is_some()) + usize::from(self.tags.is_some())
-            + usize::from(self.visibility.is_some())
+        self.extra.body_len() + 2usize
+            + ::std::primitive::usize::from(self.facets.is_some())
+            + ::std::primitive::usize::from(self.note.is_some())
+            + ::std::primitive::usize::from(self.tags.is_some())
+            + ::std::primitive::usize::from(self.visibility.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
@@ -464,7 +466,7 @@ impl ::std::convert::From<::std::string::String> for BookmarkVisibility {
 impl ::std::str::FromStr for BookmarkVisibility {
     type Err = ::std::convert::Infallible;
     #[inline]
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    fn from_str(value: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
         ::std::result::Result::Ok(Self::from(value))
     }
 }

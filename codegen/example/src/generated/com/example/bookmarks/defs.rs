@@ -188,7 +188,8 @@ impl ::atlex::types::object::LexObject for WebPage {
     }
     #[inline]
     fn body_len(&self) -> usize {
-        self.extra.body_len() + 1usize + usize::from(self.title.is_some())
+        self.extra.body_len() + 1usize
+            + ::std::primitive::usize::from(self.title.is_some())
     }
     fn serialize_body<__M: ::atlex::__private::serde::ser::SerializeMap>(
         &self,
