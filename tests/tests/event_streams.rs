@@ -455,7 +455,7 @@ async fn a_consumer_too_slow_gets_an_error_not_unbounded_memory() {
         Consumer::start(firehose(&url), Arc::new(MemoryCursor::default()), options).unwrap();
     // The app is busy elsewhere for much longer than `max_stall`.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(consumer.buffered() <= 4);
+    assert!(consumer.queued() <= 4);
     let mut messages = 0;
     loop {
         match consumer.next().await {

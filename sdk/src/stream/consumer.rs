@@ -279,7 +279,7 @@ impl<S: Source> Consumer<S> {
     }
 
     /// How many items are waiting in the buffer.
-    pub fn buffered(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.rx.len()
     }
 

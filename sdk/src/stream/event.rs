@@ -3,6 +3,8 @@
 use std::fmt;
 
 use crate::com::atproto::sync::subscribe_repos;
+use crate::repo::RepoError;
+use crate::types::crypto::PublicKey;
 use crate::types::{CidLink, Data, Datetime, Did, Nsid, Record, RecordKey, Tid};
 
 /// One repository event, from the firehose or from Jetstream.
@@ -37,6 +39,10 @@ pub struct CommitEvent {
     pub time: Option<Datetime>,
     /// The operations, in commit order.
     pub ops: Vec<RecordOp>,
+    /// Whether the commit's signature and operations were checked
+    /// ([`RepoEvent::from_firehose`] with the account's key: signature, MST proof of every
+    /// operation). Jetstream events are never verified: Jetstream does not carry proofs.
+    pub verified: bool,
 }
 
 /// What an operation did to a record.
@@ -135,6 +141,69 @@ impl RecordOp {
                 crate::types::data::cbor::from_dag_cbor(bytes).map_err(|e| error(e.to_string()))
             }
         })
+    }
+}
+
+impl RepoEvent {
+    /// The typed event of a firehose message. With the account's signing `key`, a `#commit` is
+    /// verified ([`crate::repo::verify_commit`]: CAR roots, signature, every operation proven
+    /// by the MST); without it, its CAR is only read and its records decoded
+    /// ([`crate::repo::decode_commit`]), for consumers that trust their relay.
+    pub fn from_firehose(
+        message: subscribe_repos::Message,
+        key: Option<&PublicKey>,
+    ) -> Result<RepoEvent, RepoError> {
+        Ok(match message {
+            subscribe_repos::Message::Commit(commit) => {
+                let checked = match key {
+                    Some(key) => crate::repo::verify_commit(&commit, key)?,
+                    None => crate::repo::decode_commit(&commit)?,
+                };
+                RepoEvent::Commit(CommitEvent {
+                    did: checked.did,
+                    rev: checked.rev,
+                    time: Some(commit.time.clone()),
+                    ops: checked.ops.into_iter().map(RecordOp::from).collect(),
+                    verified: key.is_some(),
+                })
+            }
+            subscribe_repos::Message::Identity(identity) => RepoEvent::Identity(identity),
+            subscribe_repos::Message::Account(account) => RepoEvent::Account(account),
+            subscribe_repos::Message::Unknown(member) => RepoEvent::Other {
+                kind: member.type_tag().to_owned(),
+                data: member.into_data(),
+            },
+            other @ (subscribe_repos::Message::Sync(_) | subscribe_repos::Message::Info(_)) => {
+                let kind = match &other {
+                    subscribe_repos::Message::Sync(_) => "com.atproto.sync.subscribeRepos#sync",
+                    _ => "com.atproto.sync.subscribeRepos#info",
+                };
+                let json = serde_json::to_value(&other)
+                    .map_err(|e| RepoError::InvalidCommit(format!("{kind}: {e}")))?;
+                let data = Data::from_json(&json)
+                    .map_err(|e| RepoError::InvalidCommit(format!("{kind}: {e}")))?;
+                RepoEvent::Other {
+                    kind: kind.to_owned(),
+                    data,
+                }
+            }
+        })
+    }
+}
+
+impl From<crate::repo::RecordOp> for RecordOp {
+    fn from(op: crate::repo::RecordOp) -> RecordOp {
+        RecordOp {
+            action: match op.action {
+                crate::repo::Action::Create => RecordAction::Create,
+                crate::repo::Action::Update => RecordAction::Update,
+                crate::repo::Action::Delete => RecordAction::Delete,
+            },
+            collection: op.collection,
+            rkey: op.rkey,
+            cid: op.cid,
+            record: op.bytes.map(RecordData::Cbor),
+        }
     }
 }
 

@@ -324,6 +324,7 @@ pub fn parse_event(json: &[u8]) -> Result<JetstreamEvent, JetstreamError> {
                     cid,
                     record: commit.record.map(RecordData::Json),
                 }],
+                verified: false,
             })
         }
         "identity" => {
