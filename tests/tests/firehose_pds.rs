@@ -9,7 +9,9 @@ use std::sync::Arc;
 use atlex::app::bsky::feed::post::Post;
 use atlex::auth::{MemoryStore, PasswordSession};
 use atlex::com::atproto::sync::subscribe_repos::{self, Message, SubscribeRepos};
-use atlex::stream::{Consumer, ConsumerEvent, ConsumerOptions, Firehose, MemoryCursor, RecordAction};
+use atlex::stream::{
+    Consumer, ConsumerEvent, ConsumerOptions, Firehose, MemoryCursor, RecordAction, RepoEvent,
+};
 use atlex::types::{Datetime, Did, RecordKey};
 use atlex::xrpc::Client;
 use atlex_tests::require_pds;
@@ -62,6 +64,19 @@ async fn records_arrive_in_order_and_a_restart_resumes_from_the_cursor() {
         .await
         .expect("deleteRecord");
     let path = format!("app.bsky.feed.post/{}", rkey.as_str());
+    // The account's signing key, from its DID document in the PDS's PLC directory.
+    let resolver = atlex::identity::IdentityResolver::builder()
+        .plc_url(pds.plc_url())
+        .allow_http(true)
+        .build()
+        .unwrap();
+    let key = resolver
+        .resolve_did(&did)
+        .await
+        .expect("resolve the DID")
+        .signing_key()
+        .expect("the signing key");
+    let mut texts = Vec::new();
 
     // Replay the PDS's stream from the start (its data lives only as long as this test run).
     let anonymous = Client::anonymous(pds.url()).unwrap();
@@ -89,8 +104,29 @@ async fn records_arrive_in_order_and_a_restart_resumes_from_the_cursor() {
                 assert_eq!(op_path, path);
                 seen.push((seq, action));
             }
+            // Verified: CAR roots, signature, every operation proven by the MST.
+            let event = RepoEvent::from_firehose(message, Some(&key))
+                .unwrap_or_else(|e| panic!("commit {seq} does not verify: {e}"));
+            let RepoEvent::Commit(commit) = event else {
+                panic!("expected a commit")
+            };
+            assert!(commit.verified);
+            for op in &commit.ops {
+                match op.record_as::<Post>() {
+                    Some(post) => texts.push(Some(post.expect("a typed Post").text)),
+                    None => texts.push(None),
+                }
+            }
         }
     }
+    assert_eq!(
+        texts,
+        [
+            Some("first version".to_owned()),
+            Some("second version".to_owned()),
+            None
+        ]
+    );
     let actions: Vec<_> = seen.iter().map(|(_, a)| a.clone()).collect();
     assert_eq!(
         actions,

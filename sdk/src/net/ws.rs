@@ -288,7 +288,8 @@ impl WsConnection {
                             let (code, reason) = frame
                                 .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
                                 .unwrap_or((1005, String::new()));
-                            if code == 1000 {
+                            // 1005: a close frame without a code, which is a normal close too.
+                            if code == 1000 || code == 1005 {
                                 tracing::debug!(url = %redact_url(&self.url), "websocket closed normally");
                                 return None;
                             }
