@@ -72,7 +72,10 @@ async fn server(script: Script) -> (Url, Arc<Mutex<Vec<String>>>) {
             tokio::spawn(async move { serve(tcp, script, seen, this).await });
         }
     });
-    (Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(), uris)
+    (
+        Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+        uris,
+    )
 }
 
 async fn serve(tcp: TcpStream, script: Script, seen: Arc<Mutex<Vec<String>>>, index: usize) {
@@ -169,11 +172,17 @@ async fn typed_messages_unknown_types_and_the_generated_method() {
     }
     match stream.next().await.unwrap().unwrap() {
         Message::Unknown(member) => {
-            assert_eq!(member.type_tag(), "com.atproto.sync.subscribeRepos#hologram")
+            assert_eq!(
+                member.type_tag(),
+                "com.atproto.sync.subscribeRepos#hologram"
+            )
         }
         other => panic!("expected an unknown member, got {other:?}"),
     }
-    assert!(stream.next().await.is_none(), "a normal close ends the stream");
+    assert!(
+        stream.next().await.is_none(),
+        "a normal close ends the stream"
+    );
     assert_eq!(
         uris.lock().unwrap().as_slice(),
         ["/xrpc/com.atproto.sync.subscribeRepos?cursor=3"]
@@ -189,7 +198,11 @@ async fn bad_frames_are_typed_errors_and_the_stream_goes_on() {
             Step::Send(WsMsg::Binary(truncated.clone().into())),
             Step::Send(WsMsg::Binary(vec![0xff, 0x00, 0x13].into())),
             Step::Send(WsMsg::Binary(
-                frame(json!({"op": 1, "t": "#identity"}), json!({"seq": "not a number"})).into(),
+                frame(
+                    json!({"op": 1, "t": "#identity"}),
+                    json!({"seq": "not a number"}),
+                )
+                .into(),
             )),
             Step::Send(WsMsg::Text("{\"hello\":1}".into())),
             Step::Send(WsMsg::Binary(identity(2).into())),
@@ -218,7 +231,11 @@ async fn error_frames_are_typed_and_end_the_stream() {
     let (url, _) = server(script(|_, _| {
         vec![
             Step::Send(WsMsg::Binary(
-                frame(json!({"op": -1}), json!({"error": "FutureCursor", "message": "no"})).into(),
+                frame(
+                    json!({"op": -1}),
+                    json!({"error": "FutureCursor", "message": "no"}),
+                )
+                .into(),
             )),
             Step::Send(WsMsg::Binary(identity(1).into())),
         ]
@@ -317,7 +334,10 @@ async fn a_server_that_never_upgrades_times_out() {
         .unwrap_err();
     match error {
         SubscribeError::Ws(error) => {
-            assert!(matches!(error.kind(), WsErrorKind::ConnectTimeout(_)), "{error}")
+            assert!(
+                matches!(error.kind(), WsErrorKind::ConnectTimeout(_)),
+                "{error}"
+            )
         }
         other => panic!("expected a connect timeout, got {other:?}"),
     }
@@ -394,7 +414,11 @@ async fn the_consumer_reconnects_and_resumes_from_the_last_cursor() {
             Err(other) => panic!("unexpected error {other}"),
         }
     }
-    assert_eq!(seqs, (11..=19).collect::<Vec<_>>(), "no loss, no duplicates");
+    assert_eq!(
+        seqs,
+        (11..=19).collect::<Vec<_>>(),
+        "no loss, no duplicates"
+    );
     assert_eq!(reconnects, [Some(13), Some(16)]);
     // The app finished with 18 when it asked for 19; 19 is saved at the next ask.
     assert_eq!(store.get(), Some(18));
@@ -608,12 +632,15 @@ async fn jetstream_plain_json_with_filters_and_cursor() {
                 assert_eq!(cursor, Some(message.time_us));
                 kept.push(message)
             }
-            Ok(ConsumerEvent::Reconnected { .. }) | Err(ConsumerError::Source(JetstreamError::Ws(_))) => {}
+            Ok(ConsumerEvent::Reconnected { .. })
+            | Err(ConsumerError::Source(JetstreamError::Ws(_))) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
     let events = kept;
-    assert!(matches!(&events[0].event, RepoEvent::Commit(c) if c.ops[0].record_as::<Post>().unwrap().unwrap().text == "hello from jetstream"));
+    assert!(
+        matches!(&events[0].event, RepoEvent::Commit(c) if c.ops[0].record_as::<Post>().unwrap().unwrap().text == "hello from jetstream")
+    );
     assert!(matches!(&events[4].event, RepoEvent::Other { kind, .. } if kind == "hologram"));
     let uris = uris.lock().unwrap().clone();
     assert_eq!(
@@ -621,11 +648,7 @@ async fn jetstream_plain_json_with_filters_and_cursor() {
         "/subscribe?wantedCollections=app.bsky.feed.post&wantedDids=did%3Aplc%3Aeygmaihciaxprqvxpfvl6flk"
     );
     // Resumed after the last time_us received on the first connection.
-    assert!(
-        uris[1].ends_with("&cursor=1725911162329311"),
-        "{}",
-        uris[1]
-    );
+    assert!(uris[1].ends_with("&cursor=1725911162329311"), "{}", uris[1]);
 }
 
 #[tokio::test]

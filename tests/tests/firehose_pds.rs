@@ -130,7 +130,11 @@ async fn records_arrive_in_order_and_a_restart_resumes_from_the_cursor() {
     let actions: Vec<_> = seen.iter().map(|(_, a)| a.clone()).collect();
     assert_eq!(
         actions,
-        [RecordAction::Create, RecordAction::Update, RecordAction::Delete]
+        [
+            RecordAction::Create,
+            RecordAction::Update,
+            RecordAction::Delete
+        ]
     );
     let (create_seq, update_seq, delete_seq) = (seen[0].0, seen[1].0, seen[2].0);
     drop(stream);
@@ -139,8 +143,12 @@ async fn records_arrive_in_order_and_a_restart_resumes_from_the_cursor() {
     // once it asks for the next item (the update, which it never finishes).
     let store = MemoryCursor::new(Some(create_seq - 1));
     let firehose = || Firehose::<SubscribeRepos>::new(&anonymous, subscribe_repos::Params::new());
-    let mut consumer =
-        Consumer::start(firehose(), Arc::new(store.clone()), ConsumerOptions::default()).unwrap();
+    let mut consumer = Consumer::start(
+        firehose(),
+        Arc::new(store.clone()),
+        ConsumerOptions::default(),
+    )
+    .unwrap();
     let first = next_message(&mut consumer).await;
     assert_eq!(first.0, create_seq);
     let second = next_message(&mut consumer).await;
@@ -149,8 +157,12 @@ async fn records_arrive_in_order_and_a_restart_resumes_from_the_cursor() {
     assert_eq!(store.get(), Some(create_seq));
 
     // Restarted from the store: everything after the create, once, in order, up to the delete.
-    let mut consumer =
-        Consumer::start(firehose(), Arc::new(store.clone()), ConsumerOptions::default()).unwrap();
+    let mut consumer = Consumer::start(
+        firehose(),
+        Arc::new(store.clone()),
+        ConsumerOptions::default(),
+    )
+    .unwrap();
     let mut resumed = Vec::new();
     loop {
         let (seq, message) = next_message(&mut consumer).await;

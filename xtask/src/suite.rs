@@ -956,6 +956,18 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("timeline", &["--page-size", "1", "--pages", "3"]),
     ("upload_image", &[]),
+    // The posts above, from the PDS's firehose replayed from its start (typed, decoded).
+    (
+        "firehose_tail",
+        &[
+            "--cursor",
+            "0",
+            "--collection",
+            "app.bsky.feed.post",
+            "--count",
+            "3",
+        ],
+    ),
 ];
 
 /// The environment variables the examples read (besides `ATLEX_PDS_URL`).

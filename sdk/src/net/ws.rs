@@ -128,7 +128,10 @@ impl fmt::Display for WsError {
             }
             WsErrorKind::Idle(after) => write!(f, "{url}: the server sent nothing for {after:?}"),
             WsErrorKind::TooLarge { limit } => {
-                write!(f, "{url}: a message is larger than the limit of {limit} bytes")
+                write!(
+                    f,
+                    "{url}: a message is larger than the limit of {limit} bytes"
+                )
             }
             WsErrorKind::Closed { code, reason } => {
                 write!(f, "{url}: the server closed the stream ({code}")?;
@@ -349,7 +352,10 @@ mod tests {
     #[test]
     fn websocket_urls() {
         let u = |s: &str| websocket_url(&Url::parse(s).unwrap()).map(|u| u.to_string());
-        assert_eq!(u("https://a.example/x?y=1").unwrap(), "wss://a.example/x?y=1");
+        assert_eq!(
+            u("https://a.example/x?y=1").unwrap(),
+            "wss://a.example/x?y=1"
+        );
         assert_eq!(u("http://localhost:1/").unwrap(), "ws://localhost:1/");
         assert_eq!(u("wss://a.example/").unwrap(), "wss://a.example/");
         assert!(u("ftp://a.example/").is_err());

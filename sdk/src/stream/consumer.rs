@@ -118,7 +118,9 @@ impl Default for Backoff {
 impl Backoff {
     /// The wait before reconnect attempt `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         let base = self.initial.saturating_mul(factor).min(self.max);
         let jitter = base.mul_f64(fastrand::f64() * 0.25);
         base.saturating_sub(jitter)
@@ -225,8 +227,7 @@ impl<E: fmt::Display> fmt::Display for ConsumerError<E> {
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for ConsumerError<E> {}
 
-type Item<S> =
-    Result<ConsumerEvent<<S as Source>::Message>, ConsumerError<<S as Source>::Error>>;
+type Item<S> = Result<ConsumerEvent<<S as Source>::Message>, ConsumerError<<S as Source>::Error>>;
 
 /// A running consumer: a stream of [`ConsumerEvent`]s and errors (see the module docs).
 ///
@@ -410,7 +411,11 @@ async fn run<S: Source>(
             }
         };
         if connected_before {
-            tracing::info!(attempt = failures.max(1), cursor, "event stream reconnected");
+            tracing::info!(
+                attempt = failures.max(1),
+                cursor,
+                "event stream reconnected"
+            );
             let event = ConsumerEvent::Reconnected {
                 attempt: failures.max(1),
                 cursor,

@@ -101,7 +101,11 @@ pub struct RecordDecodeError {
 
 impl fmt::Display for RecordDecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} record does not decode: {}", self.collection, self.message)
+        write!(
+            f,
+            "a {} record does not decode: {}",
+            self.collection, self.message
+        )
     }
 }
 
@@ -120,9 +124,7 @@ impl RecordOp {
             message,
         };
         Some(match self.record.as_ref()? {
-            RecordData::Json(value) => {
-                R::deserialize(value).map_err(|e| error(e.to_string()))
-            }
+            RecordData::Json(value) => R::deserialize(value).map_err(|e| error(e.to_string())),
             RecordData::Cbor(bytes) => {
                 serde_ipld_dagcbor::from_slice(bytes).map_err(|e| error(e.to_string()))
             }

@@ -57,13 +57,17 @@ pub enum JetstreamError {
 impl fmt::Display for JetstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JetstreamError::InvalidRequest(reason) => write!(f, "invalid Jetstream request: {reason}"),
+            JetstreamError::InvalidRequest(reason) => {
+                write!(f, "invalid Jetstream request: {reason}")
+            }
             JetstreamError::Ws(error) => error.fmt(f),
             JetstreamError::Decode(reason) => write!(f, "invalid Jetstream event: {reason}"),
             JetstreamError::Decompress(reason) => {
                 write!(f, "cannot decompress a Jetstream message: {reason}")
             }
-            JetstreamError::UnexpectedMessage(what) => write!(f, "unexpected Jetstream message: {what}"),
+            JetstreamError::UnexpectedMessage(what) => {
+                write!(f, "unexpected Jetstream message: {what}")
+            }
         }
     }
 }
@@ -205,20 +209,23 @@ impl Jetstream {
             .await
             .map_err(JetstreamError::Ws)?;
         let decoder = Decoder::new(&self.options)?;
-        Ok(futures::stream::unfold(Some((connection, decoder)), |state| async move {
-            let (mut connection, mut decoder) = state?;
-            let item = match connection.next_message().await? {
-                Err(error) => return Some((Err(JetstreamError::Ws(error)), None)),
-                Ok(message) => decoder.decode(message),
-            };
-            Some((item, Some((connection, decoder))))
-        })
-        .boxed())
+        Ok(
+            futures::stream::unfold(Some((connection, decoder)), |state| async move {
+                let (mut connection, mut decoder) = state?;
+                let item = match connection.next_message().await? {
+                    Err(error) => return Some((Err(JetstreamError::Ws(error)), None)),
+                    Ok(message) => decoder.decode(message),
+                };
+                Some((item, Some((connection, decoder))))
+            })
+            .boxed(),
+        )
     }
 }
 
 /// Turns messages into events (and decompresses them).
 struct Decoder {
+    #[cfg(feature = "zstd")]
     max: usize,
     #[cfg(feature = "zstd")]
     zstd: Option<zstd::bulk::Decompressor<'static>>,
@@ -227,6 +234,7 @@ struct Decoder {
 impl Decoder {
     fn new(options: &JetstreamOptions) -> Result<Decoder, JetstreamError> {
         Ok(Decoder {
+            #[cfg(feature = "zstd")]
             max: options.ws.max_message_size,
             #[cfg(feature = "zstd")]
             zstd: match &options.dictionary {
@@ -254,9 +262,9 @@ impl Decoder {
             WsMessage::Binary(bytes) => {
                 #[cfg(feature = "zstd")]
                 if let Some(zstd) = self.zstd.as_mut() {
-                    let json = zstd
-                        .decompress(&bytes, self.max)
-                        .map_err(|e| JetstreamError::Decompress(format!("{e} (limit {} bytes)", self.max)))?;
+                    let json = zstd.decompress(&bytes, self.max).map_err(|e| {
+                        JetstreamError::Decompress(format!("{e} (limit {} bytes)", self.max))
+                    })?;
                     return parse_event(&json);
                 }
                 let _ = bytes;
@@ -328,17 +336,17 @@ pub fn parse_event(json: &[u8]) -> Result<JetstreamEvent, JetstreamError> {
             })
         }
         "identity" => {
-            let value = raw
-                .identity
-                .ok_or_else(|| JetstreamError::Decode("an identity event without `identity`".into()))?;
+            let value = raw.identity.ok_or_else(|| {
+                JetstreamError::Decode("an identity event without `identity`".into())
+            })?;
             let identity: subscribe_repos::Identity =
                 serde_json::from_value(value).map_err(|e| decode("identity", e))?;
             RepoEvent::Identity(Box::new(identity))
         }
         "account" => {
-            let value = raw
-                .account
-                .ok_or_else(|| JetstreamError::Decode("an account event without `account`".into()))?;
+            let value = raw.account.ok_or_else(|| {
+                JetstreamError::Decode("an account event without `account`".into())
+            })?;
             let account: subscribe_repos::Account =
                 serde_json::from_value(value).map_err(|e| decode("account", e))?;
             RepoEvent::Account(Box::new(account))
@@ -378,7 +386,10 @@ impl Source for Jetstream {
     }
 
     fn ends_connection(error: &JetstreamError) -> bool {
-        matches!(error, JetstreamError::Ws(_) | JetstreamError::InvalidRequest(_))
+        matches!(
+            error,
+            JetstreamError::Ws(_) | JetstreamError::InvalidRequest(_)
+        )
     }
 
     fn is_terminal(error: &JetstreamError) -> bool {

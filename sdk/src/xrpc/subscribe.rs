@@ -22,11 +22,11 @@ use futures::Stream;
 use futures::stream::BoxStream;
 use url::Url;
 
+use super::Client;
 use super::endpoint::Subscription;
 use super::frame::{Frame, FrameError, decode_frame};
 use super::query::{QueryParams, QueryWriter};
 use super::transport::{encode_query, xrpc_url};
-use super::Client;
 use crate::net::ws::{WsConnection, WsError, WsMessage, WsOptions};
 
 /// Why a subscription failed or a frame was refused.
@@ -60,7 +60,10 @@ impl<E: fmt::Display> fmt::Display for SubscribeError<E> {
             SubscribeError::Ws(error) => error.fmt(f),
             SubscribeError::Frame(error) => error.fmt(f),
             SubscribeError::Text { len } => {
-                write!(f, "unexpected text message of {len} bytes on an event stream")
+                write!(
+                    f,
+                    "unexpected text message of {len} bytes on an event stream"
+                )
             }
             SubscribeError::Server(error) => write!(f, "the server sent an error frame: {error}"),
         }
