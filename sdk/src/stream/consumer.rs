@@ -17,6 +17,9 @@ use crate::xrpc::BoxError;
 /// One connection of a [`Source`]: its messages and errors, in order.
 pub type SourceStream<M, E> = BoxStream<'static, Result<M, E>>;
 
+/// A connection being opened: its stream, or why it could not be opened.
+pub type Connecting<M, E> = BoxFuture<'static, Result<SourceStream<M, E>, E>>;
+
 /// Where a [`Consumer`] reads from: something that opens a connection from a cursor.
 pub trait Source: Send + Sync + 'static {
     /// A message.
@@ -25,10 +28,7 @@ pub trait Source: Send + Sync + 'static {
     type Error: fmt::Display + fmt::Debug + Send + 'static;
 
     /// Opens a connection that starts after `cursor` (from the live tail when `None`).
-    fn connect(
-        &self,
-        cursor: Option<i64>,
-    ) -> BoxFuture<'static, Result<SourceStream<Self::Message, Self::Error>, Self::Error>>;
+    fn connect(&self, cursor: Option<i64>) -> Connecting<Self::Message, Self::Error>;
 
     /// The cursor of a message (`seq` for the firehose, `time_us` for Jetstream), if it has one.
     fn cursor(message: &Self::Message) -> Option<i64>;

@@ -5,10 +5,9 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use url::Url;
 
-use super::consumer::{Source, SourceStream};
+use super::consumer::{Connecting, Source};
 use crate::com::atproto::label::subscribe_labels;
 use crate::com::atproto::sync::subscribe_repos;
 use crate::net::ws::WsOptions;
@@ -157,10 +156,7 @@ where
     type Error = SubscribeError<S::Error>;
     const CONTIGUOUS: bool = true;
 
-    fn connect(
-        &self,
-        cursor: Option<i64>,
-    ) -> BoxFuture<'static, Result<SourceStream<S::Message, Self::Error>, Self::Error>> {
+    fn connect(&self, cursor: Option<i64>) -> Connecting<S::Message, Self::Error> {
         let params = self.params.with_cursor(cursor);
         let url = crate::xrpc::subscription_url::<S>(&self.service, &params);
         let options = self.options;

@@ -18,11 +18,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::consumer::{Source, SourceStream};
+use super::consumer::{Connecting, Source, SourceStream};
 use super::event::{CommitEvent, RecordAction, RecordData, RecordOp, RepoEvent};
 use crate::com::atproto::sync::subscribe_repos;
 use crate::net::ws::{WsConnection, WsError, WsMessage, WsOptions};
@@ -106,7 +105,7 @@ impl JetstreamOptions {
     pub fn collection(mut self, collection: impl Into<String>) -> Result<Self, JetstreamError> {
         let collection = collection.into();
         let valid = match collection.strip_suffix(".*") {
-            Some(prefix) => !prefix.is_empty() && Nsid::new(&format!("{prefix}.x")).is_ok(),
+            Some(prefix) => !prefix.is_empty() && Nsid::new(format!("{prefix}.x")).is_ok(),
             None => Nsid::new(&collection).is_ok(),
         };
         if !valid {
@@ -372,11 +371,7 @@ impl Source for Jetstream {
     type Error = JetstreamError;
     const CONTIGUOUS: bool = false;
 
-    fn connect(
-        &self,
-        cursor: Option<i64>,
-    ) -> BoxFuture<'static, Result<SourceStream<JetstreamEvent, JetstreamError>, JetstreamError>>
-    {
+    fn connect(&self, cursor: Option<i64>) -> Connecting<JetstreamEvent, JetstreamError> {
         let this = self.clone();
         Box::pin(async move { this.connect_once(cursor).await })
     }

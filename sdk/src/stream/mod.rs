@@ -33,8 +33,8 @@ mod firehose;
 pub mod jetstream;
 
 pub use consumer::{
-    Backoff, Consumer, ConsumerError, ConsumerEvent, ConsumerOptions, CursorStore, MemoryCursor,
-    Source, SourceStream,
+    Backoff, Connecting, Consumer, ConsumerError, ConsumerEvent, ConsumerOptions, CursorStore,
+    MemoryCursor, Source, SourceStream,
 };
 pub use event::{CommitEvent, RecordAction, RecordData, RecordOp, RepoEvent};
 pub use firehose::{CursorParams, Firehose, Sequenced};
