@@ -78,6 +78,7 @@ async fn server(script: Script) -> (Url, Arc<Mutex<Vec<String>>>) {
     )
 }
 
+#[allow(clippy::result_large_err)] // the callback type is tungstenite's
 async fn serve(tcp: TcpStream, script: Script, seen: Arc<Mutex<Vec<String>>>, index: usize) {
     let uri = Arc::new(Mutex::new(String::new()));
     let record = uri.clone();

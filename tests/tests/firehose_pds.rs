@@ -167,10 +167,10 @@ async fn records_arrive_in_order_and_a_restart_resumes_from_the_cursor() {
     loop {
         let (seq, message) = next_message(&mut consumer).await;
         resumed.push(seq);
-        if let Some((_, ops)) = post_ops(&message, &did) {
-            if ops.iter().any(|(a, _)| *a == RecordAction::Delete) {
-                break;
-            }
+        if let Some((_, ops)) = post_ops(&message, &did)
+            && ops.iter().any(|(a, _)| *a == RecordAction::Delete)
+        {
+            break;
         }
     }
     let expected: Vec<i64> = all_seqs
