@@ -1461,6 +1461,13 @@ pub enum NamespaceEntry<'e> {
         /// The endpoint.
         def: &'e EndpointDef,
     },
+    /// A subscription of this namespace, in the module at this path.
+    Subscription {
+        /// The subscription's module path below the root.
+        module: Vec<String>,
+        /// The subscription.
+        def: &'e SubscriptionDef,
+    },
 }
 
 impl Emitter<'_> {
@@ -1567,6 +1574,52 @@ impl Emitter<'_> {
                             >,
                         > + 'a {
                             self.client.#call::<#endpoint>(#params, #input)
+                        }
+                    });
+                }
+                NamespaceEntry::Subscription { module: child, def } => {
+                    let last = def.nsid.rsplit('.').next().unwrap_or(&def.nsid);
+                    let name = ident(&scope.claim(&crate::naming::snake(last)));
+                    let path = self.module_path(child);
+                    let marker = ident(&def.name);
+                    let subscription = quote!(#path::#marker);
+                    let summary = def
+                        .doc
+                        .as_deref()
+                        .and_then(|d| d.lines().next())
+                        .map(|l| doc_attrs(Some(l)))
+                        .unwrap_or_default();
+                    let link = format!(
+                        "{}::{}",
+                        child.last().map_or("", |s| s.as_str()),
+                        crate::naming::unraw(&def.name)
+                    );
+                    let call_doc = doc_line(&format!(
+                        "Subscribes to `wss://…/xrpc/{}` ([`{}`]({link})): a stream of its typed messages.",
+                        def.nsid, def.name
+                    ));
+                    let (args, params) = if def.params.is_some() {
+                        (
+                            quote!(params: <#subscription as #rt::xrpc::Subscription>::Params),
+                            quote!(params),
+                        )
+                    } else {
+                        (TokenStream::new(), quote!(#rt::xrpc::NoParams))
+                    };
+                    methods.push(quote! {
+                        #summary
+                        #call_doc
+                        #[inline]
+                        pub fn #name(
+                            &self,
+                            #args
+                        ) -> impl ::std::future::Future<
+                            Output = ::std::result::Result<
+                                #rt::xrpc::EventStream<#subscription>,
+                                #rt::xrpc::SubscribeError<<#subscription as #rt::xrpc::Subscription>::Error>,
+                            >,
+                        > + 'a {
+                            self.client.subscribe::<#subscription>(#params)
                         }
                     });
                 }

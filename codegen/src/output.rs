@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::emit::{EmitOptions, Emitter, NamespaceEntry, ident};
-use crate::ir::{Crate, EndpointDef, Item, Module};
+use crate::ir::{Crate, EndpointDef, Item, Module, SubscriptionDef};
 
 /// How the generated modules are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,10 @@ struct Tree<'a> {
     gates: BTreeMap<Vec<String>, String>,
     /// The endpoint of each module that defines one.
     endpoints: BTreeMap<Vec<String>, &'a EndpointDef>,
-    /// Every module path strictly above an endpoint's module (a namespace with endpoints).
+    /// The subscription of each module that defines one.
+    subscriptions: BTreeMap<Vec<String>, &'a SubscriptionDef>,
+    /// Every module path strictly above an endpoint's or subscription's module (a namespace
+    /// with methods).
     above_endpoints: BTreeSet<Vec<String>>,
 }
 
@@ -102,11 +105,22 @@ pub fn render(
     }
 
     let mut endpoints = BTreeMap::new();
+    let mut subscriptions = BTreeMap::new();
     let mut above_endpoints = BTreeSet::new();
     for module in &krate.modules {
         for item in &module.items {
-            if let Item::Endpoint(def) = item {
-                endpoints.insert(module.path.clone(), &**def);
+            let has_method = match item {
+                Item::Endpoint(def) => {
+                    endpoints.insert(module.path.clone(), &**def);
+                    true
+                }
+                Item::Subscription(def) => {
+                    subscriptions.insert(module.path.clone(), def);
+                    true
+                }
+                _ => false,
+            };
+            if has_method {
                 for depth in 0..module.path.len() {
                     above_endpoints.insert(module.path[..depth].to_vec());
                 }
@@ -117,6 +131,7 @@ pub fn render(
         nodes,
         gates,
         endpoints,
+        subscriptions,
         above_endpoints,
     };
 
@@ -299,6 +314,12 @@ fn node_tokens(
             child_path.push(child.clone());
             if let Some(def) = tree.endpoints.get(&child_path) {
                 entries.push(NamespaceEntry::Endpoint {
+                    module: child_path.clone(),
+                    def,
+                });
+            }
+            if let Some(def) = tree.subscriptions.get(&child_path) {
+                entries.push(NamespaceEntry::Subscription {
                     module: child_path.clone(),
                     def,
                 });

@@ -4,7 +4,9 @@
 //!
 //! Dependencies point one way, from the top of this list to the bottom:
 //!
-//! 1. [`repo`]: typed record and blob helpers (`create_record(&post)`,
+//! 1. [`stream`]: event-stream consumers (reconnects, cursors, bounded buffers, Jetstream) and
+//!    the typed [`RepoEvent`](stream::RepoEvent), on the generated subscriptions;
+//!    [`repo`]: typed record and blob helpers (`create_record(&post)`,
 //!    `list_records::<Post>(…)`, `upload_blob(…)`), built on the generated
 //!    `com.atproto.repo.*` endpoints;
 //! 2. [`auth`]: sessions (log in, refresh, restore) and session stores, on the transport and
@@ -45,6 +47,7 @@ pub mod auth;
 pub mod identity;
 pub mod net;
 pub mod repo;
+pub mod stream;
 pub mod xrpc;
 
 /// Re-exports used by generated code (so that a crate generated from its own lexicons needs

@@ -961,6 +961,18 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     // session from the SQLite file (`$ATLEX_OAUTH_STORE`) without signing in.
     ("oauth_login", &[]),
     ("oauth_login", &["--restore-only"]),
+    // The posts above, from the PDS's firehose replayed from its start (typed, decoded).
+    (
+        "firehose_tail",
+        &[
+            "--cursor",
+            "0",
+            "--collection",
+            "app.bsky.feed.post",
+            "--count",
+            "3",
+        ],
+    ),
 ];
 
 /// The SQLite file `oauth_login` keeps its session in during the `examples` step.

@@ -3653,6 +3653,27 @@ pub mod example {
                         crate::example::lexicon::query::Query,
                     >(params, ::atlex::xrpc::NoBody)
             }
+            /// an example event stream
+            /// Subscribes to `wss://…/xrpc/example.lexicon.subscription` ([`Subscription`](subscription::Subscription)): a stream of its typed messages.
+            #[inline]
+            pub fn subscription(
+                &self,
+                params: <crate::example::lexicon::subscription::Subscription as ::atlex::xrpc::Subscription>::Params,
+            ) -> impl ::std::future::Future<
+                Output = ::std::result::Result<
+                    ::atlex::xrpc::EventStream<
+                        crate::example::lexicon::subscription::Subscription,
+                    >,
+                    ::atlex::xrpc::SubscribeError<
+                        <crate::example::lexicon::subscription::Subscription as ::atlex::xrpc::Subscription>::Error,
+                    >,
+                >,
+            > + 'a {
+                self.client
+                    .subscribe::<
+                        crate::example::lexicon::subscription::Subscription,
+                    >(params)
+            }
         }
         /// Adds `example_lexicon()` to `atlex`'s `Client`: the `example.lexicon.*` methods of these lexicons.
         pub trait ExampleLexiconClient {

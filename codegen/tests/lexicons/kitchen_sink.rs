@@ -3615,6 +3615,27 @@ pub mod com {
                             crate::com::example::kitchen::put_thing::PutThing,
                         >(::atlex::xrpc::NoParams, input)
                 }
+                /// Streams events.
+                /// Subscribes to `wss://…/xrpc/com.example.kitchen.subscribe` ([`Subscribe`](subscribe::Subscribe)): a stream of its typed messages.
+                #[inline]
+                pub fn subscribe(
+                    &self,
+                    params: <crate::com::example::kitchen::subscribe::Subscribe as ::atlex::xrpc::Subscription>::Params,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        ::atlex::xrpc::EventStream<
+                            crate::com::example::kitchen::subscribe::Subscribe,
+                        >,
+                        ::atlex::xrpc::SubscribeError<
+                            <crate::com::example::kitchen::subscribe::Subscribe as ::atlex::xrpc::Subscription>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .subscribe::<
+                            crate::com::example::kitchen::subscribe::Subscribe,
+                        >(params)
+                }
                 /// Uploads raw bytes.
                 /// Calls `POST /xrpc/com.example.kitchen.upload` ([`Upload`](upload::Upload)).
                 #[inline]

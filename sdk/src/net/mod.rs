@@ -20,10 +20,14 @@
 //!   a few standard headers, and only when the host changes; custom headers such as `DPoP`
 //!   would follow a cross-origin redirect.)
 //!
+//! * [`ws`] opens WebSocket connections under the same rules (`wss://`, or `ws://` for
+//!   loopback), with bounded message sizes and connect and idle timeouts.
+//!
 //! Errors name the URL as [`redact_url`] shows it: scheme, host, port and path, never the
 //! query string, fragment or user info, which may hold secrets.
 
 pub mod fetch;
+pub mod ws;
 
 use std::fmt;
 use std::net::IpAddr;

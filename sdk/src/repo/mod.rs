@@ -19,6 +19,20 @@
 //! any other endpoint. The transport ([`crate::xrpc`]) knows nothing of it.
 
 mod blobs;
+pub mod car;
+pub mod commit;
+mod error;
+pub mod mst;
 mod records;
+mod repository;
+mod typed;
+pub mod verify;
 
+pub use car::{Blocks, Car, CarLimits};
+pub use commit::{SignedCommit, UnsignedCommit};
+pub use error::RepoError;
+pub use mst::Mst;
 pub use records::{GetRecordOf, ListRecordsOf, ListRecordsOptions, RecordEntry, RecordPage, Write};
+pub use repository::{Repo, RepoRecord};
+pub use typed::{AnyRecord, UnknownRecord};
+pub use verify::{Action, RecordOp, VerifiedCommit, decode_commit, verify_commit, verify_sync};

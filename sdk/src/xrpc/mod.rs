@@ -11,6 +11,9 @@
 //! [`Subscription`] traits and never names a generated type. Helpers built on generated
 //! endpoints (records, blobs) live above the generated layer, in [`crate::repo`].
 //!
+//! Subscriptions (event streams) are read over WebSocket by [`Client::subscribe`], which
+//! decodes each frame into the subscription's typed message union ([`EventStream`]).
+//!
 //! The transport is `reqwest` (rustls, no default features) on `tokio`; `tracing` records one
 //! span per call (`xrpc`, with `nsid`, `method`, `status`, `attempt`, `duration_ms`; never
 //! tokens or bodies). Small solved problems use small, well-kept crates: `percent-encoding`
@@ -43,6 +46,7 @@ pub(crate) mod retry;
 mod secret;
 mod session;
 mod streamed;
+mod subscribe;
 pub(crate) mod transport;
 mod untyped;
 
@@ -68,3 +72,4 @@ pub use session::{
     ResponseInfo, StoreError, StoreErrorKind,
 };
 pub use streamed::StreamedResponse;
+pub use subscribe::{EventStream, SubscribeError, subscribe_url, subscription_url};

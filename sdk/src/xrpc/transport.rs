@@ -399,7 +399,7 @@ async fn retry_or_fail(
 }
 
 /// `<service>/xrpc/<nsid>?<query>`, keeping any path prefix of the service URL.
-fn xrpc_url(service: &Url, nsid: &str, query: &str) -> Result<Url, Error<ErrorBody>> {
+pub(crate) fn xrpc_url(service: &Url, nsid: &str, query: &str) -> Result<Url, Error<ErrorBody>> {
     let mut url = service.clone();
     {
         let mut segments = url.path_segments_mut().map_err(|()| {

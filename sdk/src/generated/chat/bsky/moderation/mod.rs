@@ -127,6 +127,27 @@ impl<'a> NamespaceClient<'a> {
                 ::atlex::chat::bsky::moderation::get_message_context::GetMessageContext,
             >(params, ::atlex::xrpc::NoBody)
     }
+    /// Subscribe to stream of chat events targeted to moderation. Private endpoint.
+    /// Subscribes to `wss://…/xrpc/chat.bsky.moderation.subscribeModEvents` ([`SubscribeModEvents`](subscribe_mod_events::SubscribeModEvents)): a stream of its typed messages.
+    #[inline]
+    pub fn subscribe_mod_events(
+        &self,
+        params: <::atlex::chat::bsky::moderation::subscribe_mod_events::SubscribeModEvents as ::atlex::xrpc::Subscription>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            ::atlex::xrpc::EventStream<
+                ::atlex::chat::bsky::moderation::subscribe_mod_events::SubscribeModEvents,
+            >,
+            ::atlex::xrpc::SubscribeError<
+                <::atlex::chat::bsky::moderation::subscribe_mod_events::SubscribeModEvents as ::atlex::xrpc::Subscription>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .subscribe::<
+                ::atlex::chat::bsky::moderation::subscribe_mod_events::SubscribeModEvents,
+            >(params)
+    }
     /// Calls `POST /xrpc/chat.bsky.moderation.updateActorAccess` ([`UpdateActorAccess`](update_actor_access::UpdateActorAccess)).
     #[inline]
     pub fn update_actor_access(

@@ -36,4 +36,25 @@ impl<'a> NamespaceClient<'a> {
                 ::atlex::com::atproto::label::query_labels::QueryLabels,
             >(params, ::atlex::xrpc::NoBody)
     }
+    /// Subscribe to stream of labels (and negations). Public endpoint implemented by mod services. Uses same sequencing scheme as repo event stream.
+    /// Subscribes to `wss://…/xrpc/com.atproto.label.subscribeLabels` ([`SubscribeLabels`](subscribe_labels::SubscribeLabels)): a stream of its typed messages.
+    #[inline]
+    pub fn subscribe_labels(
+        &self,
+        params: <::atlex::com::atproto::label::subscribe_labels::SubscribeLabels as ::atlex::xrpc::Subscription>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            ::atlex::xrpc::EventStream<
+                ::atlex::com::atproto::label::subscribe_labels::SubscribeLabels,
+            >,
+            ::atlex::xrpc::SubscribeError<
+                <::atlex::com::atproto::label::subscribe_labels::SubscribeLabels as ::atlex::xrpc::Subscription>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .subscribe::<
+                ::atlex::com::atproto::label::subscribe_labels::SubscribeLabels,
+            >(params)
+    }
 }

@@ -343,4 +343,25 @@ impl<'a> NamespaceClient<'a> {
                 ::atlex::com::atproto::sync::request_crawl::RequestCrawl,
             >(::atlex::xrpc::NoParams, input)
     }
+    /// Repository event stream, aka Firehose endpoint. Outputs repo commits with diff data, and identity update events, for all repositories on the current server. See the atproto specifications for details around stream sequencing, repo versioning, CAR diff format, and more. Public and does not require auth; implemented by PDS and Relay.
+    /// Subscribes to `wss://…/xrpc/com.atproto.sync.subscribeRepos` ([`SubscribeRepos`](subscribe_repos::SubscribeRepos)): a stream of its typed messages.
+    #[inline]
+    pub fn subscribe_repos(
+        &self,
+        params: <::atlex::com::atproto::sync::subscribe_repos::SubscribeRepos as ::atlex::xrpc::Subscription>::Params,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            ::atlex::xrpc::EventStream<
+                ::atlex::com::atproto::sync::subscribe_repos::SubscribeRepos,
+            >,
+            ::atlex::xrpc::SubscribeError<
+                <::atlex::com::atproto::sync::subscribe_repos::SubscribeRepos as ::atlex::xrpc::Subscription>::Error,
+            >,
+        >,
+    > + 'a {
+        self.client
+            .subscribe::<
+                ::atlex::com::atproto::sync::subscribe_repos::SubscribeRepos,
+            >(params)
+    }
 }

@@ -1,0 +1,422 @@
+//! Jetstream: the firehose as JSON, filtered by collection and DID, as a [`Source`] with the
+//! same [`RepoEvent`] shape.
+//!
+//! A Jetstream server (`wss://jetstream2.us-east.bsky.network/subscribe`) sends one JSON
+//! object per WebSocket message: `{did, time_us, kind, commit | identity | account}`.
+//! `time_us` is the cursor; a consumer resumes after the last one it received.
+//!
+//! **Compression** (feature `zstd`): with [`JetstreamOptions::zstd_dictionary`], the client asks
+//! for `compress=true` and each message is a zstd frame compressed with Jetstream's shared
+//! dictionary. atlex does not ship that dictionary: it is published by the Jetstream project
+//! (the file `pkg/models/zstd_dictionary` of the `bluesky-social/jetstream` repository); the
+//! app reads it and passes its bytes. A decompressed message may be at most
+//! [`JetstreamOptions::max_message_size`] bytes, like an uncompressed one, so a small frame that
+//! inflates hugely is refused without being inflated past the limit.
+
+use std::fmt;
+#[cfg(feature = "zstd")]
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use url::Url;
+
+use super::consumer::{Connecting, Source, SourceStream};
+use super::event::{CommitEvent, RecordAction, RecordData, RecordOp, RepoEvent};
+use crate::com::atproto::sync::subscribe_repos;
+use crate::net::ws::{WsConnection, WsError, WsMessage, WsOptions};
+use crate::types::{CidLink, Data, Did, Nsid, RecordKey, Tid};
+
+/// One Jetstream event: its cursor and the typed event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JetstreamEvent {
+    /// The event's time in microseconds since the Unix epoch (the cursor).
+    pub time_us: i64,
+    /// The event.
+    pub event: RepoEvent,
+}
+
+/// What went wrong reading Jetstream.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JetstreamError {
+    /// The URL or a filter is invalid; nothing was sent.
+    InvalidRequest(String),
+    /// The connection failed, timed out, closed or sent an oversized message; it ends.
+    Ws(WsError),
+    /// A message is not a valid Jetstream event (JSON, fields, formats); the stream goes on.
+    Decode(String),
+    /// A compressed message could not be decompressed within the size limit; the stream
+    /// goes on.
+    Decompress(String),
+    /// A binary message without compression, or a text message with it; the stream goes on.
+    UnexpectedMessage(&'static str),
+}
+
+impl fmt::Display for JetstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JetstreamError::InvalidRequest(reason) => {
+                write!(f, "invalid Jetstream request: {reason}")
+            }
+            JetstreamError::Ws(error) => error.fmt(f),
+            JetstreamError::Decode(reason) => write!(f, "invalid Jetstream event: {reason}"),
+            JetstreamError::Decompress(reason) => {
+                write!(f, "cannot decompress a Jetstream message: {reason}")
+            }
+            JetstreamError::UnexpectedMessage(what) => {
+                write!(f, "unexpected Jetstream message: {what}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for JetstreamError {}
+
+/// What to ask Jetstream for, and the limits of the connection.
+#[derive(Clone, Default)]
+pub struct JetstreamOptions {
+    collections: Vec<String>,
+    dids: Vec<Did>,
+    #[cfg(feature = "zstd")]
+    dictionary: Option<Arc<Vec<u8>>>,
+    ws: WsOptions,
+}
+
+impl fmt::Debug for JetstreamOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("JetstreamOptions");
+        s.field("collections", &self.collections)
+            .field("dids", &self.dids);
+        #[cfg(feature = "zstd")]
+        s.field("compressed", &self.dictionary.is_some());
+        s.field("ws", &self.ws).finish()
+    }
+}
+
+impl JetstreamOptions {
+    /// No filters, no compression, default limits.
+    pub fn new() -> JetstreamOptions {
+        JetstreamOptions::default()
+    }
+
+    /// Only commits in `collection` (an NSID, or a prefix ending in `.*`, e.g.
+    /// `app.bsky.graph.*`); may be given several times (Jetstream allows up to 100).
+    pub fn collection(mut self, collection: impl Into<String>) -> Result<Self, JetstreamError> {
+        let collection = collection.into();
+        let valid = match collection.strip_suffix(".*") {
+            Some(prefix) => !prefix.is_empty() && Nsid::new(format!("{prefix}.x")).is_ok(),
+            None => Nsid::new(&collection).is_ok(),
+        };
+        if !valid {
+            return Err(JetstreamError::InvalidRequest(format!(
+                "collection filter {collection:?} is neither an NSID nor a prefix ending in `.*`"
+            )));
+        }
+        self.collections.push(collection);
+        Ok(self)
+    }
+
+    /// Only events of `did`; may be given several times (Jetstream allows up to 10,000).
+    #[must_use]
+    pub fn did(mut self, did: Did) -> Self {
+        self.dids.push(did);
+        self
+    }
+
+    /// Asks for zstd-compressed messages, decompressed with `dictionary` (Jetstream's
+    /// published dictionary; see the module docs).
+    #[cfg(feature = "zstd")]
+    #[must_use]
+    pub fn zstd_dictionary(mut self, dictionary: Vec<u8>) -> Self {
+        self.dictionary = Some(Arc::new(dictionary));
+        self
+    }
+
+    /// Connection limits and timeouts (the message size limit applies to decompressed
+    /// messages too).
+    #[must_use]
+    pub fn ws(mut self, ws: WsOptions) -> Self {
+        self.ws = ws;
+        self
+    }
+
+    fn compressed(&self) -> bool {
+        #[cfg(feature = "zstd")]
+        {
+            self.dictionary.is_some()
+        }
+        #[cfg(not(feature = "zstd"))]
+        {
+            false
+        }
+    }
+}
+
+/// A Jetstream server as a [`Source`].
+#[derive(Debug, Clone)]
+pub struct Jetstream {
+    url: Url,
+    options: JetstreamOptions,
+}
+
+impl Jetstream {
+    /// Jetstream at `url` (`wss://host` or `wss://host/subscribe`; `/subscribe` is added to a
+    /// URL without a path).
+    pub fn new(url: &str, options: JetstreamOptions) -> Result<Jetstream, JetstreamError> {
+        let mut url =
+            Url::parse(url).map_err(|e| JetstreamError::InvalidRequest(format!("{url:?}: {e}")))?;
+        if url.path().is_empty() || url.path() == "/" {
+            url.set_path("/subscribe");
+        }
+        url.set_query(None);
+        Ok(Jetstream { url, options })
+    }
+
+    /// The URL for a connection resuming after `cursor`.
+    pub fn url(&self, cursor: Option<i64>) -> Url {
+        let mut url = self.url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            for collection in &self.options.collections {
+                query.append_pair("wantedCollections", collection);
+            }
+            for did in &self.options.dids {
+                query.append_pair("wantedDids", did.as_str());
+            }
+            // Jetstream replays from the cursor itself; resume after it.
+            if let Some(cursor) = cursor.and_then(|c| c.checked_add(1)) {
+                query.append_pair("cursor", &cursor.to_string());
+            }
+            if self.options.compressed() {
+                query.append_pair("compress", "true");
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        url
+    }
+
+    /// Opens one connection resuming after `cursor` (no reconnects: see
+    /// [`Consumer`](super::Consumer) for those).
+    pub async fn connect_once(
+        &self,
+        cursor: Option<i64>,
+    ) -> Result<SourceStream<JetstreamEvent, JetstreamError>, JetstreamError> {
+        let connection = WsConnection::connect(&self.url(cursor), self.options.ws)
+            .await
+            .map_err(JetstreamError::Ws)?;
+        let decoder = Decoder::new(&self.options)?;
+        Ok(
+            futures::stream::unfold(Some((connection, decoder)), |state| async move {
+                let (mut connection, mut decoder) = state?;
+                let item = match connection.next_message().await? {
+                    Err(error) => return Some((Err(JetstreamError::Ws(error)), None)),
+                    Ok(message) => decoder.decode(message),
+                };
+                Some((item, Some((connection, decoder))))
+            })
+            .boxed(),
+        )
+    }
+}
+
+/// Turns messages into events (and decompresses them).
+struct Decoder {
+    #[cfg(feature = "zstd")]
+    max: usize,
+    #[cfg(feature = "zstd")]
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl Decoder {
+    fn new(options: &JetstreamOptions) -> Result<Decoder, JetstreamError> {
+        Ok(Decoder {
+            #[cfg(feature = "zstd")]
+            max: options.ws.max_message_size,
+            #[cfg(feature = "zstd")]
+            zstd: match &options.dictionary {
+                Some(dictionary) => Some(
+                    zstd::bulk::Decompressor::with_dictionary(dictionary).map_err(|e| {
+                        JetstreamError::InvalidRequest(format!("the zstd dictionary: {e}"))
+                    })?,
+                ),
+                None => None,
+            },
+        })
+    }
+
+    fn decode(&mut self, message: WsMessage) -> Result<JetstreamEvent, JetstreamError> {
+        match message {
+            WsMessage::Text(text) => {
+                #[cfg(feature = "zstd")]
+                if self.zstd.is_some() {
+                    return Err(JetstreamError::UnexpectedMessage(
+                        "a text message on a compressed stream",
+                    ));
+                }
+                parse_event(text.as_bytes())
+            }
+            WsMessage::Binary(bytes) => {
+                #[cfg(feature = "zstd")]
+                if let Some(zstd) = self.zstd.as_mut() {
+                    let json = zstd.decompress(&bytes, self.max).map_err(|e| {
+                        JetstreamError::Decompress(format!("{e} (limit {} bytes)", self.max))
+                    })?;
+                    return parse_event(&json);
+                }
+                let _ = bytes;
+                Err(JetstreamError::UnexpectedMessage(
+                    "a binary message on an uncompressed stream",
+                ))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    did: Did,
+    time_us: i64,
+    kind: String,
+    #[serde(default)]
+    commit: Option<RawCommit>,
+    #[serde(default)]
+    identity: Option<serde_json::Value>,
+    #[serde(default)]
+    account: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawCommit {
+    rev: Tid,
+    operation: String,
+    collection: Nsid,
+    rkey: RecordKey,
+    #[serde(default)]
+    record: Option<serde_json::Value>,
+    #[serde(default)]
+    cid: Option<String>,
+}
+
+/// Parses one Jetstream JSON event.
+pub fn parse_event(json: &[u8]) -> Result<JetstreamEvent, JetstreamError> {
+    let raw: RawEvent = serde_json::from_slice(json)
+        .map_err(|e| JetstreamError::Decode(crate::xrpc::describe_json_error(&e)))?;
+    let decode = |what: &str, e: serde_json::Error| {
+        JetstreamError::Decode(format!("{what}: {}", crate::xrpc::describe_json_error(&e)))
+    };
+    let event = match raw.kind.as_str() {
+        "commit" => {
+            let commit = raw
+                .commit
+                .ok_or_else(|| JetstreamError::Decode("a commit event without `commit`".into()))?;
+            let cid = match commit.cid.as_deref() {
+                Some(text) => Some(
+                    CidLink::parse(text)
+                        .map_err(|e| JetstreamError::Decode(format!("commit.cid: {e}")))?,
+                ),
+                None => None,
+            };
+            let action = RecordAction::parse(&commit.operation);
+            RepoEvent::Commit(CommitEvent {
+                did: raw.did,
+                rev: commit.rev,
+                time: None,
+                ops: vec![RecordOp {
+                    action,
+                    collection: commit.collection,
+                    rkey: commit.rkey,
+                    cid,
+                    record: commit.record.map(RecordData::Json),
+                }],
+                verified: false,
+            })
+        }
+        "identity" => {
+            let value = raw.identity.ok_or_else(|| {
+                JetstreamError::Decode("an identity event without `identity`".into())
+            })?;
+            let identity: subscribe_repos::Identity =
+                serde_json::from_value(value).map_err(|e| decode("identity", e))?;
+            RepoEvent::Identity(Box::new(identity))
+        }
+        "account" => {
+            let value = raw.account.ok_or_else(|| {
+                JetstreamError::Decode("an account event without `account`".into())
+            })?;
+            let account: subscribe_repos::Account =
+                serde_json::from_value(value).map_err(|e| decode("account", e))?;
+            RepoEvent::Account(Box::new(account))
+        }
+        other => {
+            let data: serde_json::Value =
+                serde_json::from_slice(json).map_err(|e| decode("event", e))?;
+            RepoEvent::Other {
+                kind: other.to_owned(),
+                data: Data::from_json(&data)
+                    .map_err(|e| JetstreamError::Decode(format!("event: {e}")))?,
+            }
+        }
+    };
+    Ok(JetstreamEvent {
+        time_us: raw.time_us,
+        event,
+    })
+}
+
+impl Source for Jetstream {
+    type Message = JetstreamEvent;
+    type Error = JetstreamError;
+    const CONTIGUOUS: bool = false;
+
+    fn connect(&self, cursor: Option<i64>) -> Connecting<JetstreamEvent, JetstreamError> {
+        let this = self.clone();
+        Box::pin(async move { this.connect_once(cursor).await })
+    }
+
+    fn cursor(message: &JetstreamEvent) -> Option<i64> {
+        Some(message.time_us)
+    }
+
+    fn ends_connection(error: &JetstreamError) -> bool {
+        matches!(
+            error,
+            JetstreamError::Ws(_) | JetstreamError::InvalidRequest(_)
+        )
+    }
+
+    fn is_terminal(error: &JetstreamError) -> bool {
+        match error {
+            JetstreamError::InvalidRequest(_) => true,
+            JetstreamError::Ws(ws) => matches!(ws.kind(), crate::net::ws::WsErrorKind::Url(_)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_carry_filters_and_cursor() {
+        let js = Jetstream::new(
+            "wss://jetstream.example",
+            JetstreamOptions::new()
+                .collection("app.bsky.feed.post")
+                .unwrap()
+                .collection("app.bsky.graph.*")
+                .unwrap()
+                .did(crate::did!("did:plc:abc")),
+        )
+        .unwrap();
+        assert_eq!(
+            js.url(Some(41)).as_str(),
+            "wss://jetstream.example/subscribe?wantedCollections=app.bsky.feed.post&wantedCollections=app.bsky.graph.*&wantedDids=did%3Aplc%3Aabc&cursor=42"
+        );
+        assert!(JetstreamOptions::new().collection("not an nsid").is_err());
+        assert!(JetstreamOptions::new().collection(".*").is_err());
+    }
+}
