@@ -33,6 +33,8 @@ pub struct MemoryRepo {
     pub head: Option<(CidLink, Tid)>,
     revs: TidGenerator,
     seq: i64,
+    /// For reproducible events: the clock (µs) of the next rev, and a fixed event time.
+    fixed_clock: Option<u64>,
 }
 
 impl MemoryRepo {
@@ -46,6 +48,17 @@ impl MemoryRepo {
             head: None,
             revs: TidGenerator::new(),
             seq: 0,
+            fixed_clock: None,
+        }
+    }
+
+    /// Like [`MemoryRepo::new`], but every event is the same from run to run: revs come from a
+    /// clock starting at 2024-05-01 that ticks once per commit, the event time is fixed.
+    pub fn reproducible(did: Did, key: PrivateKey) -> MemoryRepo {
+        MemoryRepo {
+            revs: TidGenerator::with_clock_id(7).unwrap_or_default(),
+            fixed_clock: Some(1_714_564_800_000_000),
+            ..MemoryRepo::new(did, key)
         }
     }
 
@@ -90,7 +103,13 @@ impl MemoryRepo {
             }
             self.blocks.insert_dag_cbor(bytes);
         }
-        let rev = self.revs.next_tid();
+        let rev = match &mut self.fixed_clock {
+            Some(clock) => {
+                *clock += 1_000;
+                self.revs.next_tid_at(*clock)
+            }
+            None => self.revs.next_tid(),
+        };
         let signed = UnsignedCommit {
             did: self.did.clone(),
             data: data.clone(),
@@ -148,7 +167,11 @@ impl MemoryRepo {
             Bytes::new(car),
             ops,
             Vec::new(),
-            Datetime::now(),
+            match self.fixed_clock {
+                Some(_) => Datetime::new("2024-05-01T12:00:00.000Z")
+                    .map_err(|e| RepoError::InvalidCommit(e.to_string()))?,
+                None => Datetime::now(),
+            },
         )
         .prev_data(prev_data))
     }
