@@ -76,6 +76,8 @@ pub enum Bench {
     CodegenScale,
     /// `stores`: session store latencies and calls through a session.
     Stores,
+    /// `firehose`: `#commit` frames decoded (typed) and verified, against `Ipld`.
+    Firehose,
 }
 
 impl Bench {
@@ -83,6 +85,7 @@ impl Bench {
     pub const ALL: [Bench; 8] = [
         Bench::Decode,
         Bench::ListPage,
+        Bench::Firehose,
         Bench::Client,
         Bench::Identity,
         Bench::Compile,
@@ -102,6 +105,7 @@ impl Bench {
             Bench::Codegen => "codegen",
             Bench::CodegenScale => "codegen-scale",
             Bench::Stores => "stores",
+            Bench::Firehose => "firehose",
         }
     }
 
@@ -152,7 +156,7 @@ pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         .filter(|bench| {
             matches!(
                 bench,
-                Bench::Decode | Bench::ListPage | Bench::Client | Bench::Identity
+                Bench::Decode | Bench::ListPage | Bench::Client | Bench::Identity | Bench::Firehose
             )
         })
         .collect();
@@ -697,6 +701,9 @@ fn run_criterion(
     if benches.contains(&Bench::Identity) {
         targets.push(("identity", None));
     }
+    if benches.contains(&Bench::Firehose) {
+        targets.push(("firehose", None));
+    }
     let _ = writeln!(out, "\n==> criterion benchmarks (tests/bench)");
     for (target, filter) in targets {
         let mut command = env.cargo();
@@ -761,6 +768,38 @@ fn run_criterion(
                 limit: 4.0,
                 aim: None,
                 required: true,
+                unit: "×",
+            },
+        );
+    }
+    if benches.contains(&Bench::Firehose) {
+        // Per 400 frames; shown as events per second.
+        let events = |seconds: f64| Measured {
+            seconds,
+            shown: format!("{:.0} events/s", 400.0 / seconds),
+        };
+        let untyped = estimate("firehose", "ipld-untyped")?;
+        report.speed(
+            "firehose #commit typed decode vs serde_ipld_dagcbor Ipld",
+            events(estimate("firehose", "atlex-typed")?),
+            events(untyped),
+            Target {
+                at_least: true,
+                limit: 1.5,
+                aim: None,
+                required: true,
+                unit: "×",
+            },
+        );
+        report.speed(
+            "firehose #commit decode + verify (signature, MST proof) vs Ipld decode",
+            events(estimate("firehose", "atlex-verified")?),
+            events(untyped),
+            Target {
+                at_least: true,
+                limit: 0.0,
+                aim: None,
+                required: false,
                 unit: "×",
             },
         );

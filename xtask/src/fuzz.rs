@@ -105,16 +105,19 @@ pub enum Target {
     Lexicon,
     /// `records`: generated record types.
     Records,
+    /// `repo`: CARs, MSTs and `#commit` verification.
+    Repo,
 }
 
 impl Target {
     /// Every target, in the order they run (those that read network input first).
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 8] = [
         Target::DataModel,
         Target::Frames,
         Target::XrpcResponse,
         Target::HeadersQuery,
         Target::Jwt,
+        Target::Repo,
         Target::Lexicon,
         Target::Records,
     ];
@@ -129,6 +132,7 @@ impl Target {
             Target::Jwt => "jwt",
             Target::Lexicon => "lexicon",
             Target::Records => "records",
+            Target::Repo => "repo",
         }
     }
 
@@ -167,7 +171,7 @@ impl Target {
                 Source::elements(lexicon.join("lexicon-invalid.json"), &["lexicon"]),
             ],
             Target::XrpcResponse => vec![Source::ElementsIn(records)],
-            Target::Frames | Target::HeadersQuery | Target::Jwt => Vec::new(),
+            Target::Frames | Target::HeadersQuery | Target::Jwt | Target::Repo => Vec::new(),
         }
     }
 }

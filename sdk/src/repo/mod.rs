@@ -14,6 +14,16 @@
 //! * blobs: [`upload_blob`](crate::xrpc::Client::upload_blob) and
 //!   [`get_blob`](crate::xrpc::Client::get_blob) (streamed).
 //!
+//! Repository data (the sync layer), with no network of its own:
+//!
+//! * [`car`]: CAR v1 files, bounded ([`CarLimits`]), every block's hash checked;
+//! * [`mst`]: the Merkle Search Tree: [`Mst`] (partly loaded trees: get, insert, remove,
+//!   root) and [`mst::walk`];
+//! * [`commit`]: the signed commit object ([`SignedCommit`]);
+//! * [`verify`]: `#commit` events proven against their MST ([`verify_commit`]: signature,
+//!   ops, inversion to `prevData`), `#sync` events, records typed as [`AnyRecord`];
+//! * [`Repo`]: a whole repository from `com.atproto.sync.getRepo`, walked with its records.
+//!
 //! This module sits above the generated layer: it uses the generated parameters, inputs,
 //! outputs and errors, and calls them through [`Client::call`](crate::xrpc::Client::call) like
 //! any other endpoint. The transport ([`crate::xrpc`]) knows nothing of it.

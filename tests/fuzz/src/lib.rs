@@ -25,6 +25,8 @@ use atlex::com::atproto::server::describe_server::DescribeServer;
 use atlex::com::atproto::sync::get_blob::GetBlob;
 use atlex::com::atproto::sync::subscribe_repos::SubscribeRepos;
 use atlex::lexicon::{Catalog, Def, LexiconDoc, check_document, parse_bytes};
+use atlex::repo::{Car, CarLimits, Mst, Repo, decode_commit, verify_commit, verify_sync};
+use atlex::types::crypto::{Algorithm, PrivateKey, PublicKey};
 use atlex::types::data::{from_dag_cbor, to_dag_cbor};
 use atlex::types::{Data, Record};
 use atlex::xrpc::{Endpoint, Frame, decode_frame};
@@ -46,6 +48,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("xrpc_response", xrpc_response),
     ("headers_query", headers_query),
     ("jwt", jwt),
+    ("repo", repo),
 ];
 
 /// `data_model`: any input that decodes as DAG-CBOR or as JSON into `Data` re-encodes, in
@@ -314,5 +317,82 @@ fn refresh_schedule(token: &str) {
             let at = refresh_time(exp, issued, jitter);
             assert!(at <= exp, "refresh at {at} is after expiry {exp}");
         }
+    }
+}
+
+/// The key the `repo` seeds are signed with (`tests/tests/fuzz_regressions.rs` writes them),
+/// so that mutated events whose commit still verifies go on to the MST proof.
+pub fn repo_seed_key() -> PrivateKey {
+    PrivateKey::from_bytes(Algorithm::K256, &[7; 32]).expect("a valid fixed key")
+}
+
+/// `repo`: the input as a `subscribeRepos` frame (a `#commit` decoded and verified with the
+/// seeds' key, a `#sync` verified) and as a CAR (read within the event limits, walked as a
+/// repository, its MST loaded lazily, searched, changed and rebuilt). Nothing panics, what
+/// comes out formats, and a verified commit's operations are consistent with its MST.
+pub fn repo(bytes: &[u8]) {
+    let key: PublicKey = repo_seed_key().public_key();
+    if let Ok(Frame::Message(message)) = decode_frame::<SubscribeRepos>(bytes) {
+        use atlex::com::atproto::sync::subscribe_repos::Message;
+        match message {
+            Message::Commit(event) => {
+                match decode_commit(&event) {
+                    Ok(decoded) => drop(format!("{decoded:?}")),
+                    Err(error) => drop(error.to_string()),
+                }
+                match verify_commit(&event, &key) {
+                    Ok(verified) => {
+                        let car = Car::read(event.blocks.0.clone(), &CarLimits::EVENT)
+                            .expect("a verified event's CAR reads");
+                        let data = verified.data.clone().expect("a verified commit has data");
+                        let mut mst = Mst::load(&data, car.blocks()).expect("its MST loads");
+                        for op in &verified.ops {
+                            assert_eq!(
+                                mst.get(&op.path(), car.blocks())
+                                    .expect("proven ops are found"),
+                                op.cid,
+                                "a verified op disagrees with the MST"
+                            );
+                        }
+                    }
+                    Err(error) => drop(error.to_string()),
+                }
+            }
+            Message::Sync(event) => match verify_sync(&event, &key) {
+                Ok(commit) => drop(format!("{commit:?}")),
+                Err(error) => drop(error.to_string()),
+            },
+            _ => {}
+        }
+    }
+    let Ok(car) = Car::read(bytes.to_vec(), &CarLimits::EVENT) else {
+        return;
+    };
+    if let Ok(repo) = Repo::from_car(bytes.to_vec()) {
+        for record in repo.records().take(10_000) {
+            match record {
+                Ok(record) => drop(format!("{record:?}")),
+                Err(error) => drop(error.to_string()),
+            }
+        }
+    }
+    for root in car.roots() {
+        let blocks = car.blocks();
+        let Ok(mut mst) = Mst::load(root, blocks) else {
+            continue;
+        };
+        let keys: Vec<String> = mst.known_entries().map(|(k, _)| k.to_owned()).collect();
+        let before = mst.root(blocks);
+        if let (Ok(before), Some(first)) = (&before, keys.first()) {
+            // Removing and putting back an entry gives the same root.
+            let mut changed = mst.clone();
+            if let Ok(Some(value)) = changed.remove(first, blocks)
+                && changed.insert(first, value, blocks).is_ok()
+                && let Ok(after) = changed.root(blocks)
+            {
+                assert_eq!(&after, before, "remove + insert changed the root");
+            }
+        }
+        let _ = mst.get("app.bsky.feed.post/3k2a", blocks);
     }
 }
