@@ -82,7 +82,7 @@ pub enum Bench {
 
 impl Bench {
     /// Every benchmark, in the order they run.
-    pub const ALL: [Bench; 8] = [
+    pub const ALL: [Bench; 9] = [
         Bench::Decode,
         Bench::ListPage,
         Bench::Firehose,

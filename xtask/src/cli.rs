@@ -652,6 +652,8 @@ Benchmarks:
               vs serde_json::Value (>= 1.0x)
   list-page   a 100-record listRecords page into RecordPage<Post>, vs atrium-api's
               list_records::Output + TryFromUnknown (>= 4x)
+  firehose    400 generated #commit frames: typed decode (frame, CAR, records) vs
+              serde_ipld_dagcbor into Ipld (>= 1.5x); decoded and verified shown
   client      getSession through an authenticated client vs bare reqwest, local server
               (throughput >= 0.8x sequential; 16 concurrent shown)
   identity    cold `resolve` against local DNS + well-known + PLC servers vs the sum of the
@@ -665,7 +667,7 @@ Benchmarks:
   stores      per session store: get, set, lock+unlock median and p99; calls/s through a
               session vs MemoryStore (>= 0.9x; lock p99 <= 5 ms on PostgreSQL and Redis)
 
-decode, list-page, client and identity are criterion benchmarks in tests/bench (package atlex-bench).
+decode, list-page, firehose, client and identity are criterion benchmarks in tests/bench (package atlex-bench).
 Everything is written under target/atlex-bench/ (the table also to summary.txt there).
 
 Options:
