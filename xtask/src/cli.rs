@@ -661,9 +661,8 @@ Benchmarks:
   compile     crate-only debug build of atlex (app-bsky, chat-bsky, tools-ozone) vs
               atrium-api (ozone), median of 3 alternating rounds (ratio <= 1.0, aim 0.6)
   codegen     release `xtask codegen --check` over the official lexicons (<= 1 s wall)
-  codegen-scale
-              release `xtask codegen` over 2,000 synthetic lexicons (<= 2 s wall), then
-              `cargo check` of the generated crate (time shown; peak RSS <= 4096 MB)
+  codegen-scale  release `xtask codegen` over 2,000 synthetic lexicons (<= 2 s wall),
+              then `cargo check` of the generated crate (time shown; peak RSS <= 4096 MB)
   stores      per session store: get, set, lock+unlock median and p99; calls/s through a
               session vs MemoryStore (>= 0.9x; lock p99 <= 5 ms on PostgreSQL and Redis)
 

@@ -7151,6 +7151,38 @@ pub mod com {
                         ) {}
                     }
                 }
+                /// The `com.example.cursed.self.*` XRPC methods.
+                #[derive(Debug, Clone, Copy)]
+                pub struct NamespaceClient<'a> {
+                    client: &'a ::atlex::xrpc::Client,
+                }
+                impl<'a> NamespaceClient<'a> {
+                    /// The methods of this namespace, called through `client`.
+                    #[inline]
+                    pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                        NamespaceClient { client }
+                    }
+                    /// Subscribes to `wss://…/xrpc/com.example.cursed.self.main` ([`Main`](main::Main)): a stream of its typed messages.
+                    #[inline]
+                    pub fn main(
+                        &self,
+                        params: <crate::com::example::cursed::self_::main::Main as ::atlex::xrpc::Subscription>::Params,
+                    ) -> impl ::std::future::Future<
+                        Output = ::std::result::Result<
+                            ::atlex::xrpc::EventStream<
+                                crate::com::example::cursed::self_::main::Main,
+                            >,
+                            ::atlex::xrpc::SubscribeError<
+                                <crate::com::example::cursed::self_::main::Main as ::atlex::xrpc::Subscription>::Error,
+                            >,
+                        >,
+                    > + 'a {
+                        self.client
+                            .subscribe::<
+                                crate::com::example::cursed::self_::main::Main,
+                            >(params)
+                    }
+                }
             }
             /// Lexicon `com.example.cursed.str`.
             pub mod str_ {
@@ -7481,6 +7513,13 @@ pub mod com {
                         .call::<
                             crate::com::example::cursed::params::Params,
                         >(params, ::atlex::xrpc::NoBody)
+                }
+                /// The `com.example.cursed.self.*` methods.
+                #[inline]
+                pub fn self_(
+                    &self,
+                ) -> crate::com::example::cursed::self_::NamespaceClient<'a> {
+                    crate::com::example::cursed::self_::NamespaceClient::new(self.client)
                 }
             }
         }

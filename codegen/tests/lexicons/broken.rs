@@ -882,6 +882,64 @@ pub mod com {
                 }
                 impl ::atlex::xrpc::JsonBody for Message {}
             }
+            /// The `com.example.broken.*` XRPC methods.
+            #[derive(Debug, Clone, Copy)]
+            pub struct NamespaceClient<'a> {
+                client: &'a ::atlex::xrpc::Client,
+            }
+            impl<'a> NamespaceClient<'a> {
+                /// The methods of this namespace, called through `client`.
+                #[inline]
+                pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                    NamespaceClient { client }
+                }
+                /// Subscribes to `wss://…/xrpc/com.example.broken.stream` ([`Stream`](stream::Stream)): a stream of its typed messages.
+                #[inline]
+                pub fn stream(
+                    &self,
+                    params: <crate::com::example::broken::stream::Stream as ::atlex::xrpc::Subscription>::Params,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        ::atlex::xrpc::EventStream<
+                            crate::com::example::broken::stream::Stream,
+                        >,
+                        ::atlex::xrpc::SubscribeError<
+                            <crate::com::example::broken::stream::Stream as ::atlex::xrpc::Subscription>::Error,
+                        >,
+                    >,
+                > + 'a {
+                    self.client
+                        .subscribe::<crate::com::example::broken::stream::Stream>(params)
+                }
+            }
+        }
+        /// The `com.example.*` XRPC methods.
+        #[derive(Debug, Clone, Copy)]
+        pub struct NamespaceClient<'a> {
+            client: &'a ::atlex::xrpc::Client,
+        }
+        impl<'a> NamespaceClient<'a> {
+            /// The methods of this namespace, called through `client`.
+            #[inline]
+            pub fn new(client: &'a ::atlex::xrpc::Client) -> Self {
+                NamespaceClient { client }
+            }
+            /// The `com.example.broken.*` methods.
+            #[inline]
+            pub fn broken(&self) -> crate::com::example::broken::NamespaceClient<'a> {
+                crate::com::example::broken::NamespaceClient::new(self.client)
+            }
+        }
+        /// Adds `com_example()` to `atlex`'s `Client`: the `com.example.*` methods of these lexicons.
+        pub trait ComExampleClient {
+            /// The `com.example.*` XRPC methods.
+            fn com_example(&self) -> crate::com::example::NamespaceClient<'_>;
+        }
+        impl ComExampleClient for ::atlex::xrpc::Client {
+            #[inline]
+            fn com_example(&self) -> crate::com::example::NamespaceClient<'_> {
+                crate::com::example::NamespaceClient::new(self)
+            }
         }
     }
 }

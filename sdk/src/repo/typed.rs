@@ -2,7 +2,7 @@
 //! SDK knows (`app.bsky.feed.post` → [`Post`](crate::app::bsky::feed::post::Post), …), kept as
 //! untyped [`Data`] otherwise.
 
-use atlex_types::{CidLink, Data, Nsid, Record};
+use atlex_types::{CidLink, Data, Nsid};
 
 use super::error::RepoError;
 
@@ -37,7 +37,7 @@ macro_rules! any_record {
             pub fn decode(collection: &Nsid, cid: &CidLink, bytes: &[u8]) -> Result<AnyRecord, RepoError> {
                 $(
                     $(#[$meta])*
-                    if collection.as_str() == <$ty as Record>::NSID {
+                    if collection.as_str() == <$ty as atlex_types::Record>::NSID {
                         return match atlex_types::data::from_dag_cbor::<$ty>(bytes) {
                             Ok(record) => Ok(AnyRecord::$variant(Box::new(record))),
                             Err(error) => AnyRecord::untyped(collection, cid, bytes, Some(error.to_string())),
@@ -51,7 +51,7 @@ macro_rules! any_record {
             /// under.
             pub fn collection(&self) -> &str {
                 match self {
-                    $( $(#[$meta])* AnyRecord::$variant(_) => <$ty as Record>::NSID, )*
+                    $( $(#[$meta])* AnyRecord::$variant(_) => <$ty as atlex_types::Record>::NSID, )*
                     AnyRecord::Unknown(unknown) => unknown.collection.as_str(),
                 }
             }

@@ -232,6 +232,8 @@ struct Decoder {
 
 impl Decoder {
     fn new(options: &JetstreamOptions) -> Result<Decoder, JetstreamError> {
+        #[cfg(not(feature = "zstd"))]
+        let _ = options;
         Ok(Decoder {
             #[cfg(feature = "zstd")]
             max: options.ws.max_message_size,
