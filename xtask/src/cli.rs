@@ -817,7 +817,8 @@ Steps (each with a header and its time; a summary at the end):
   4. reference PDS    run tests/pds/setup.sh and start one PLC + PDS for the whole run,
                       exporting ATLEX_PDS_URL, ATLEX_PLC_URL, ATLEX_PDS_ADMIN_PASSWORD and
                       ATLEX_PDS_HANDLE_DOMAIN to the tests (kept when ATLEX_PDS_URL is set)
-  5. tests            cargo test --workspace --all-targets --no-fail-fast
+  5. tests            cargo build --workspace --examples (the browser test starts the web-app
+                      example), then cargo test --workspace --all-targets --no-fail-fast
   6. doc tests        cargo test --workspace --doc --no-fail-fast
   7. examples         create an account on the PDS and run each example of sdk/examples/ with
                       it (cargo run -p atlex --example NAME); a non-zero exit fails the step

@@ -1232,6 +1232,12 @@ pub struct Plan {
     pub tests: Vec<OsString>,
     /// Arguments of the doc-test run; `None` when the caller selected targets.
     pub doc_tests: Option<Vec<OsString>>,
+    /// The `cargo build` that runs before the main test run so the example binaries exist
+    /// under their plain names (`target/debug/examples/NAME`) for the tests that start them
+    /// (`oauth_browser` starts `oauth_webapp`): `--all-targets` builds examples as test
+    /// harnesses, which are not the programs. `None` when the caller selected packages or
+    /// targets.
+    pub examples: Option<Vec<OsString>>,
 }
 
 /// Whether the pass-through cargo arguments select packages (`-p`, `--package`).
@@ -1300,6 +1306,11 @@ pub fn plan(args: &TestArgs) -> Plan {
     Plan {
         tests: command_line(head, (!selects_targets).then_some("--all-targets")),
         doc_tests: (!selects_targets).then(|| command_line(&["test"], Some("--doc"))),
+        examples: (!selects_targets && !selects_package).then(|| {
+            ["build", "--workspace", "--examples"]
+                .map(OsString::from)
+                .to_vec()
+        }),
     }
 }
 
@@ -1312,6 +1323,9 @@ fn tests(suite: &mut Suite<'_>) -> Result<Outcome> {
         ));
     }
     let plan = plan(&suite.args);
+    if let Some(examples) = &plan.examples {
+        suite.cargo(examples)?;
+    }
     suite.cargo_tests(&plan.tests)?;
     Ok(Outcome::Done("passed".to_owned()))
 }
@@ -1817,6 +1831,10 @@ error: 4 targets failed:
             plan.doc_tests,
             Some(line(&["test", "--workspace", "--doc", "--no-fail-fast"]))
         );
+        assert_eq!(
+            plan.examples,
+            Some(line(&["build", "--workspace", "--examples"]))
+        );
     }
 
     #[test]
@@ -1861,6 +1879,7 @@ error: 4 targets failed:
                 plan.tests.contains(&"--all-targets".into()),
                 "{selection:?}"
             );
+            assert_eq!(plan.examples, None, "{selection:?}");
         }
     }
 
@@ -1879,6 +1898,7 @@ error: 4 targets failed:
             );
             assert!(plan.tests.contains(&"--workspace".into()), "{selection:?}");
             assert_eq!(plan.doc_tests, None, "{selection:?}");
+            assert_eq!(plan.examples, None, "{selection:?}");
         }
     }
 
