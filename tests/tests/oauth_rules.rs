@@ -1192,7 +1192,11 @@ async fn metadata_and_identity_servers_that_never_answer_time_out() {
 async fn a_steady_app_fetches_authorization_server_metadata_once() {
     let server = MockServer::start().await;
     let store = Arc::new(MemoryStore::new());
-    let oauth = builder(&server, store.clone()).build().unwrap();
+    // A TTL no test run comes near (the default is 60 s).
+    let oauth = builder(&server, store.clone())
+        .metadata_cache_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     // authorize, callback, two refreshes, a second sign-in, sign-out.
     let client = signed_in(&server, &oauth).await;
     mount_token(&server, tokens("acc-2", "ref-2", DID), true).await;
@@ -1238,7 +1242,10 @@ async fn metadata_is_cached_per_issuer() {
     for server in [&a, &b] {
         world(server).await;
     }
-    let oauth_a = builder(&a, Arc::clone(&store)).build().unwrap();
+    let oauth_a = builder(&a, Arc::clone(&store))
+        .metadata_cache_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     oauth_a
         .authorize(HANDLE, AuthorizeOptions::new())
         .await
