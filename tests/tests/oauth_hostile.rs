@@ -374,7 +374,9 @@ async fn metadata_redirects_wrong_type_oversize_and_two_servers_are_refused() {
                     json!({"resource": "https://other.example", "authorization_servers": [uri]}),
                 ),
             ),
-            ("not found", ResponseTemplate::new(404)),
+            // A 404 is not here: it is the legacy fallback (the PDS is its own issuer),
+            // tested in `oauth_rules.rs`.
+            ("server error", ResponseTemplate::new(500)),
         ]
     };
     for index in 0..6 {

@@ -19,7 +19,10 @@ use super::metadata::{
     ATPROTO_SCOPE, AuthMethod, AuthorizationServerMetadata, ClientMetadata, check_issuer,
     check_oauth_url, is_valid_scope, scope_contains,
 };
-use super::server::{Context, TokenSet};
+use super::server::{
+    Context, ISSUER_CHECK_TIMEOUT, METADATA_CACHE_SIZE, METADATA_CACHE_TTL, METADATA_TIMEOUT,
+    MetadataCache, REQUEST_TIMEOUT, TokenSet,
+};
 use super::session::{Events, OAuthSession, SessionEvent, SessionInfo, StoredSession, session_key};
 use crate::auth::refresh::unix_now;
 use crate::auth::store::{DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
@@ -200,9 +203,53 @@ pub struct OAuthClientBuilder {
     allow_http: bool,
     state_ttl: Duration,
     xrpc: Option<Client>,
+    timeouts: Timeouts,
+    metadata_cache_ttl: Duration,
+}
+
+/// The time limits of an [`OAuthClient`] (see the builder's setters).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    metadata: Duration,
+    request: Duration,
+    issuer_check: Duration,
 }
 
 impl OAuthClientBuilder {
+    /// The time one metadata fetch (protected-resource or authorization-server metadata) may
+    /// take, connecting included (default [`METADATA_TIMEOUT`](super::METADATA_TIMEOUT)).
+    /// Identity lookups (handles, DID documents) follow the
+    /// [`identity_resolver`](Self::identity_resolver)'s own timeouts.
+    pub fn metadata_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.metadata = timeout;
+        self
+    }
+
+    /// The time one request to an OAuth endpoint (PAR, token, revocation) may take (default
+    /// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT)).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.request = timeout;
+        self
+    }
+
+    /// The time the issuer check after each token response may take in all (DID document,
+    /// protected-resource metadata; default
+    /// [`ISSUER_CHECK_TIMEOUT`](super::ISSUER_CHECK_TIMEOUT)).
+    pub fn issuer_check_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.issuer_check = timeout;
+        self
+    }
+
+    /// How long validated authorization-server metadata (per issuer) and the sign-in input's
+    /// protected-resource metadata (per PDS origin) are reused (default
+    /// [`METADATA_CACHE_TTL`](super::METADATA_CACHE_TTL); at most
+    /// [`METADATA_CACHE_SIZE`](super::METADATA_CACHE_SIZE) entries each). Zero turns the
+    /// caches off. The issuer check after each token response never uses them.
+    pub fn metadata_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.metadata_cache_ttl = ttl;
+        self
+    }
+
     /// The keyset of a confidential client (required for `private_key_jwt`).
     pub fn keyset(mut self, keyset: Keyset) -> Self {
         self.keyset = Some(keyset);
@@ -288,6 +335,8 @@ impl OAuthClientBuilder {
         };
         let fetcher = Fetcher::builder()
             .allow_http(self.allow_http)
+            .timeout(self.timeouts.metadata)
+            .connect_timeout(self.timeouts.metadata.min(Duration::from_secs(5)))
             .max_body(super::server::MAX_METADATA_BYTES)
             .build()
             .map_err(|error| OAuthError::InvalidRequest {
@@ -295,8 +344,8 @@ impl OAuthClientBuilder {
             })?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(super::server::REQUEST_TIMEOUT)
+            .connect_timeout(self.timeouts.request.min(Duration::from_secs(5)))
+            .timeout(self.timeouts.request)
             .user_agent(concat!("atlex/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .build()
@@ -314,6 +363,10 @@ impl OAuthClientBuilder {
                     http,
                     allow_http: self.allow_http,
                     nonces: Arc::new(NonceCache::new()),
+                    request_timeout: self.timeouts.request,
+                    issuer_check_timeout: self.timeouts.issuer_check,
+                    servers: MetadataCache::new(self.metadata_cache_ttl, METADATA_CACHE_SIZE),
+                    resources: MetadataCache::new(self.metadata_cache_ttl, METADATA_CACHE_SIZE),
                 }),
                 sessions,
                 states,
@@ -377,6 +430,12 @@ impl OAuthClient {
             allow_http: false,
             state_ttl: DEFAULT_STATE_TTL,
             xrpc: None,
+            timeouts: Timeouts {
+                metadata: METADATA_TIMEOUT,
+                request: REQUEST_TIMEOUT,
+                issuer_check: ISSUER_CHECK_TIMEOUT,
+            },
+            metadata_cache_ttl: METADATA_CACHE_TTL,
         }
     }
 
@@ -589,7 +648,7 @@ impl OAuthClient {
             })?;
             check_oauth_url(&url, ctx.allow_http, "the server URL")?;
             // A PDS (resource server) first; else the URL as an issuer (an entryway).
-            let server = match ctx.issuer_of_pds(&url).await {
+            let server = match ctx.issuer_of_pds(&url, false, true).await {
                 Ok((resource, issuer)) => {
                     ctx.authorization_server(&issuer, Some(&resource)).await?
                 }
@@ -620,7 +679,7 @@ impl OAuthClient {
         if matches!(identity.handle, HandleStatus::Invalid) {
             tracing::debug!(did = %identity.did, "the DID's handle does not verify");
         }
-        let (resource, issuer) = ctx.issuer_of_pds(&identity.pds).await?;
+        let (resource, issuer) = ctx.issuer_of_pds(&identity.pds, true, true).await?;
         let server = ctx.authorization_server(&issuer, Some(&resource)).await?;
         Ok((server, Some(identity.did), Some(input.to_owned())))
     }
@@ -777,12 +836,26 @@ impl OAuthClient {
         })
     }
 
-    /// Stores a new session under the store lock, revoking the one it replaces.
+    /// Stores a new session under the store lock (checklist item 27), then revokes the one it
+    /// replaced (same account and session id) and emits `Deleted(Replaced)` for it. The new
+    /// session is written first: when the write fails, the earlier session is left as it was
+    /// (stored and valid) and the caller revokes the new grant, so nothing is half-replaced.
     async fn store_new(&self, stored: &StoredSession) -> Result<(), OAuthError> {
         let store = &self.inner.sessions;
         let key = session_key(&stored.did, &stored.session_id);
         let lock = store.lock(&key, DEFAULT_LOCK_TIMEOUT).await?;
         let previous = store.get(&key).await?;
+        let encoded = stored.encode()?;
+        let swapped = store
+            .compare_and_set(&key, previous.as_ref(), Some(&encoded), Some(&lock))
+            .await?;
+        drop(lock);
+        if !swapped {
+            return Err(OAuthError::Store(crate::xrpc::StoreError::new(
+                format!("the session {key} changed while it was being stored"),
+                None,
+            )));
+        }
         if let Some(data) = &previous
             && let Ok(old) = StoredSession::decode(data, &stored.did)
         {
@@ -792,16 +865,6 @@ impl OAuthClient {
                 session_id: old.session_id.clone(),
                 cause: DeleteCause::Replaced,
             });
-        }
-        let encoded = stored.encode()?;
-        let swapped = store
-            .compare_and_set(&key, previous.as_ref(), Some(&encoded), Some(&lock))
-            .await?;
-        if !swapped {
-            return Err(OAuthError::Store(crate::xrpc::StoreError::new(
-                format!("the session {key} changed while it was being stored"),
-                None,
-            )));
         }
         Ok(())
     }

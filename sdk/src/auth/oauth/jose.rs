@@ -126,6 +126,12 @@ impl Es256Key {
         Ok(key)
     }
 
+    /// Whether `jwk` is this key (its public part; a stored JWK's `d` is checked against it
+    /// when read).
+    pub(crate) fn is_key_of(&self, jwk: &PrivateJwk) -> bool {
+        self.x == jwk.x && self.y == jwk.y
+    }
+
     pub(crate) fn to_stored(&self, kid: Option<&str>) -> PrivateJwk {
         PrivateJwk {
             kty: "EC".to_owned(),

@@ -75,6 +75,22 @@
 //!   that is never cancelled and always persists. Before each refresh the issuer is
 //!   re-verified from the DID document (uncached); the new `sub` must be the stored one.
 //!
+//!
+//! # Metadata and time limits
+//!
+//! * The PDS's protected-resource metadata names its authorization server. A PDS from a DID
+//!   document that has none at all (`404`) is taken as its own authorization server (the
+//!   legacy fallback); any other failure is an error.
+//! * Validated authorization-server metadata is cached per issuer, and the sign-in input's
+//!   protected-resource answer per PDS origin ([`METADATA_CACHE_TTL`], at most
+//!   [`METADATA_CACHE_SIZE`] entries each; [`OAuthClientBuilder::metadata_cache_ttl`]), so a
+//!   steady app does not fetch them for every sign-in and refresh. The issuer check never
+//!   uses the cache.
+//! * Every fetch and request is bounded: [`OAuthClientBuilder::metadata_timeout`],
+//!   [`OAuthClientBuilder::request_timeout`], [`OAuthClientBuilder::issuer_check_timeout`]
+//!   (and the identity resolver's own timeouts); bodies by [`MAX_METADATA_BYTES`] and
+//!   [`MAX_RESPONSE_BYTES`].
+//!
 //! [atproto OAuth profile]: https://atproto.com/specs/oauth
 
 mod client;
@@ -98,5 +114,8 @@ pub use metadata::{
     ProtectedResourceMetadata, check_discoverable_client_id, check_issuer, is_valid_scope,
     scope_contains,
 };
-pub use server::{ISSUER_CHECK_TIMEOUT, MAX_METADATA_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
+pub use server::{
+    ISSUER_CHECK_TIMEOUT, MAX_METADATA_BYTES, MAX_RESPONSE_BYTES, METADATA_CACHE_SIZE,
+    METADATA_CACHE_TTL, METADATA_TIMEOUT, REQUEST_TIMEOUT,
+};
 pub use session::{OAuthSession, SessionEvent, SessionInfo};

@@ -1,8 +1,9 @@
 //! Talking to the servers: metadata fetches (protected resource, authorization server), the
 //! issuer check, and the DPoP-signed form POSTs to PAR, token and revocation endpoints.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
@@ -30,6 +31,75 @@ pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 pub const ISSUER_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// The time allowed for one OAuth endpoint request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The time allowed for one metadata document (protected resource, authorization server).
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long fetched metadata (protected resource, authorization server) is reused.
+pub const METADATA_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How many entries each metadata cache holds at most.
+pub const METADATA_CACHE_SIZE: usize = 100;
+
+/// A small in-memory cache of validated metadata documents: keyed by issuer (or PDS origin),
+/// each entry reused for `ttl`, at most `max` entries (expired ones go first, then the oldest).
+pub(crate) struct MetadataCache<T> {
+    ttl: Duration,
+    max: usize,
+    entries: Mutex<HashMap<String, (Instant, T)>>,
+}
+
+impl<T: Clone> MetadataCache<T> {
+    pub(crate) fn new(ttl: Duration, max: usize) -> MetadataCache<T> {
+        MetadataCache {
+            ttl,
+            max,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, T)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The entry for `key`, when it is younger than the TTL.
+    pub(crate) fn get(&self, key: &str) -> Option<T> {
+        let mut entries = self.lock();
+        match entries.get(key) {
+            Some((at, value)) if at.elapsed() < self.ttl => Some(value.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps `value` for `key` (nothing when the TTL or the size is zero).
+    pub(crate) fn put(&self, key: &str, value: T) {
+        if self.ttl.is_zero() || self.max == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= self.max && !entries.contains_key(key) {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            while entries.len() >= self.max {
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(oldest) => entries.remove(&oldest),
+                    None => break,
+                };
+            }
+        }
+        entries.insert(key.to_owned(), (Instant::now(), value));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
 
 /// What is shared by an [`OAuthClient`](super::OAuthClient) and all its sessions.
 pub(crate) struct Context {
@@ -40,6 +110,15 @@ pub(crate) struct Context {
     pub(crate) http: reqwest::Client,
     pub(crate) allow_http: bool,
     pub(crate) nonces: Arc<NonceCache>,
+    /// The time allowed for one OAuth endpoint request ([`REQUEST_TIMEOUT`] by default).
+    pub(crate) request_timeout: Duration,
+    /// The time allowed for the issuer check ([`ISSUER_CHECK_TIMEOUT`] by default).
+    pub(crate) issuer_check_timeout: Duration,
+    /// Validated authorization-server metadata by issuer.
+    pub(crate) servers: MetadataCache<AuthorizationServerMetadata>,
+    /// `(resource, issuer)` by PDS origin, for the sign-in input only: the issuer check never
+    /// reads it.
+    pub(crate) resources: MetadataCache<(String, String)>,
 }
 
 /// A validated token response (checklist item 23).
@@ -61,8 +140,15 @@ impl Context {
 
     /// GETs a JSON metadata document: no redirects, 200, `application/json`, bounded.
     async fn get_json(&self, url: &Url) -> Result<Value, OAuthError> {
+        self.get_json_or_absent(url)
+            .await?
+            .ok_or_else(|| Context::metadata_error(url, "status 404 (200 required)"))
+    }
+
+    /// [`get_json`](Self::get_json), with `None` for a `404`.
+    async fn get_json_or_absent(&self, url: &Url) -> Result<Option<Value>, OAuthError> {
         check_oauth_url(url, self.allow_http, "a metadata URL")?;
-        let fetched = self
+        let result = self
             .fetcher
             .get(
                 url,
@@ -72,15 +158,23 @@ impl Context {
                     ..Get::default()
                 },
             )
-            .await
-            .map_err(|error| match error.kind() {
-                FetchErrorKind::Timeout | FetchErrorKind::Connect(_) => OAuthError::Transport {
-                    url: redact_url(url),
-                    reason: error.to_string(),
-                    source: Some(Box::new(error)),
-                },
-                _ => Context::metadata_error(url, error.to_string()),
-            })?;
+            .await;
+        let fetched = match result {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                return match error.kind() {
+                    FetchErrorKind::Status(404) => Ok(None),
+                    FetchErrorKind::Timeout | FetchErrorKind::Connect(_) => {
+                        Err(OAuthError::Transport {
+                            url: redact_url(url),
+                            reason: error.to_string(),
+                            source: Some(Box::new(error)),
+                        })
+                    }
+                    _ => Err(Context::metadata_error(url, error.to_string())),
+                };
+            }
+        };
         if fetched.status != 200 {
             return Err(Context::metadata_error(
                 url,
@@ -98,23 +192,63 @@ impl Context {
                 "the Content-Type is not application/json",
             ));
         }
-        serde_json::from_slice(&fetched.body).map_err(|error| {
-            Context::metadata_error(
-                url,
-                format!("not JSON ({})", crate::xrpc::describe_json_error(&error)),
-            )
-        })
+        serde_json::from_slice(&fetched.body)
+            .map(Some)
+            .map_err(|error| {
+                Context::metadata_error(
+                    url,
+                    format!("not JSON ({})", crate::xrpc::describe_json_error(&error)),
+                )
+            })
     }
 
     /// The authorization server of the PDS at `pds` (checklist items 6–7): its
     /// protected-resource metadata on the PDS origin, whose `resource` must be that origin and
-    /// which names exactly one authorization server.
-    pub(crate) async fn issuer_of_pds(&self, pds: &Url) -> Result<(String, String), OAuthError> {
+    /// which names exactly one authorization server. Returns `(resource, issuer)`.
+    ///
+    /// `legacy`: a `404` (no protected-resource metadata at all; any other failure is an
+    /// error) makes the PDS origin its own issuer, as for PDSs from before the metadata
+    /// existed (the reference client does the same). Used for a PDS from a DID document (identity
+    /// input and the issuer check); a URL typed by the user has its own fallback (the URL as
+    /// an issuer). `cached`: reuse a recent answer (the sign-in input only; the issuer check
+    /// always fetches).
+    pub(crate) async fn issuer_of_pds(
+        &self,
+        pds: &Url,
+        legacy: bool,
+        cached: bool,
+    ) -> Result<(String, String), OAuthError> {
         check_oauth_url(pds, self.allow_http, "the PDS URL")?;
         let origin = pds.origin().ascii_serialization();
+        let cache_key = format!("{}{origin}", if legacy { "legacy:" } else { "" });
+        if cached && let Some(found) = self.resources.get(&cache_key) {
+            return Ok(found);
+        }
+        let found = self.fetch_issuer_of_pds(pds, &origin, legacy).await?;
+        self.resources.put(&cache_key, found.clone());
+        Ok(found)
+    }
+
+    async fn fetch_issuer_of_pds(
+        &self,
+        pds: &Url,
+        origin: &str,
+        legacy: bool,
+    ) -> Result<(String, String), OAuthError> {
         let url = Url::parse(&format!("{origin}/.well-known/oauth-protected-resource"))
             .map_err(|_| Context::metadata_error(pds, "the PDS URL has no origin"))?;
-        let document = self.get_json(&url).await?;
+        let document = if legacy {
+            match self.get_json_or_absent(&url).await? {
+                Some(document) => document,
+                None => {
+                    tracing::debug!(pds = %origin,
+                        "no protected-resource metadata (404): the PDS is its own issuer");
+                    return Ok((origin.to_owned(), origin.to_owned()));
+                }
+            }
+        } else {
+            self.get_json(&url).await?
+        };
         let prm: ProtectedResourceMetadata = serde_json::from_value(document).map_err(|error| {
             Context::metadata_error(
                 &url,
@@ -124,7 +258,7 @@ impl Context {
                 ),
             )
         })?;
-        if prm.resource != origin {
+        if prm.resource != *origin {
             return Err(Context::metadata_error(
                 &url,
                 format!("`resource` is not the PDS origin {origin}"),
@@ -142,19 +276,45 @@ impl Context {
         }
     }
 
-    /// The authorization server metadata of `issuer`, validated (checklist items 8–11).
+    /// The authorization server metadata of `issuer`, validated (checklist items 8–11);
+    /// reused from the cache for [`METADATA_CACHE_TTL`] (only validated documents are kept;
+    /// `protected_resources` is checked against `resource` on every call).
     pub(crate) async fn authorization_server(
         &self,
         issuer: &str,
         resource: Option<&str>,
     ) -> Result<AuthorizationServerMetadata, OAuthError> {
         let issuer_url = check_issuer(issuer, self.allow_http)?;
+        let metadata = match self.servers.get(issuer) {
+            Some(metadata) => metadata,
+            None => {
+                let metadata = self.fetch_authorization_server(issuer, &issuer_url).await?;
+                self.servers.put(issuer, metadata.clone());
+                metadata
+            }
+        };
+        if let (Some(resource), Some(resources)) = (resource, &metadata.protected_resources)
+            && !resources.iter().any(|r| r == resource)
+        {
+            return Err(OAuthError::Metadata {
+                url: redact_url(&issuer_url),
+                reason: format!("`protected_resources` does not list {resource}"),
+            });
+        }
+        Ok(metadata)
+    }
+
+    async fn fetch_authorization_server(
+        &self,
+        issuer: &str,
+        issuer_url: &Url,
+    ) -> Result<AuthorizationServerMetadata, OAuthError> {
         let base = issuer_url.origin().ascii_serialization();
         let path = issuer_url.path().trim_end_matches('/');
         let url = Url::parse(&format!(
             "{base}{path}/.well-known/oauth-authorization-server"
         ))
-        .map_err(|_| Context::metadata_error(&issuer_url, "bad issuer URL"))?;
+        .map_err(|_| Context::metadata_error(issuer_url, "bad issuer URL"))?;
         let document = self.get_json(&url).await?;
         let metadata: AuthorizationServerMetadata =
             serde_json::from_value(document).map_err(|error| {
@@ -167,35 +327,28 @@ impl Context {
                 )
             })?;
         metadata.validate(issuer, self.allow_http, &redact_url(&url))?;
-        if let (Some(resource), Some(resources)) = (resource, &metadata.protected_resources)
-            && !resources.iter().any(|r| r == resource)
-        {
-            return Err(Context::metadata_error(
-                &url,
-                format!("`protected_resources` does not list {resource}"),
-            ));
-        }
         Ok(metadata)
     }
 
     /// Re-resolves `did` without caches → PDS → protected resource → issuer (checklist item
-    /// 24), within [`ISSUER_CHECK_TIMEOUT`]. Returns the PDS URL and the issuer.
+    /// 24), within the issuer-check timeout ([`ISSUER_CHECK_TIMEOUT`] by default). Returns the
+    /// PDS URL and the issuer.
     pub(crate) async fn resolve_issuer_of(&self, did: &Did) -> Result<(Url, String), OAuthError> {
         let work = async {
             let document = self.resolver.resolve_did_with(did, Lookup::Fresh).await?;
             let pds = document
                 .pds_endpoint()
                 .map_err(|error| OAuthError::Identity(error.into()))?;
-            let (_, issuer) = self.issuer_of_pds(&pds).await?;
+            let (_, issuer) = self.issuer_of_pds(&pds, true, false).await?;
             Ok::<_, OAuthError>((pds, issuer))
         };
-        match tokio::time::timeout(ISSUER_CHECK_TIMEOUT, work).await {
+        match tokio::time::timeout(self.issuer_check_timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(OAuthError::Transport {
                 url: did.to_string(),
                 reason: format!(
-                    "the issuer check took longer than {} s",
-                    ISSUER_CHECK_TIMEOUT.as_secs()
+                    "the issuer check timed out (after {} ms)",
+                    self.issuer_check_timeout.as_millis()
                 ),
                 source: None,
             }),
@@ -280,7 +433,7 @@ impl Context {
                 .header(ACCEPT, "application/json")
                 .header("DPoP", proof)
                 .body(body)
-                .timeout(REQUEST_TIMEOUT)
+                .timeout(self.request_timeout)
                 .send()
                 .await
                 .map_err(|error| OAuthError::Transport {
@@ -446,6 +599,37 @@ mod tests {
         json!({"access_token": "a", "token_type": "DPoP", "sub": "did:plc:abc",
                "scope": "atproto transition:generic", "refresh_token": "r", "expires_in": 60,
                "unknown": true})
+    }
+
+    #[test]
+    fn metadata_cache_is_bounded_and_expires() {
+        let cache = MetadataCache::new(Duration::from_secs(60), 3);
+        for i in 0..10 {
+            cache.put(&format!("https://as{i}.example"), i);
+        }
+        assert_eq!(cache.len(), 3, "bounded");
+        assert_eq!(
+            cache.get("https://as9.example"),
+            Some(9),
+            "the newest is kept"
+        );
+        cache.put("https://as9.example", 90);
+        assert_eq!(cache.len(), 3, "a replaced entry evicts nothing");
+        assert_eq!(cache.get("https://as9.example"), Some(90));
+
+        let off = MetadataCache::new(Duration::ZERO, 3);
+        off.put("https://as.example", 1);
+        assert_eq!(
+            off.get("https://as.example"),
+            None,
+            "a zero TTL keeps nothing"
+        );
+
+        let short = MetadataCache::new(Duration::from_millis(1), 3);
+        short.put("https://as.example", 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(short.get("https://as.example"), None, "expired");
+        assert_eq!(short.len(), 0, "an expired entry is dropped when read");
     }
 
     #[test]

@@ -328,7 +328,8 @@ pub struct OAuthSession {
     ctx: Arc<Context>,
     engine: RefreshEngine<OAuthKind>,
     store: Arc<dyn SessionStore>,
-    dpop_key: Arc<Es256Key>,
+    /// The DPoP key of the newest stored form (see [`OAuthSession::dpop_key_of`]).
+    dpop_key: Mutex<Arc<Es256Key>>,
     events: Events,
     /// The generation produced by the last reactive refresh: a request sent with it that is
     /// still rejected means the token is dead (checklist item 41).
@@ -367,7 +368,7 @@ impl OAuthSession {
             engine: RefreshEngine::new(kind, Arc::clone(&store), key, label, stored)
                 .with_lock_timeout(DEFAULT_LOCK_TIMEOUT),
             store,
-            dpop_key: Arc::new(dpop_key),
+            dpop_key: Mutex::new(Arc::new(dpop_key)),
             events,
             reactive: Mutex::new(None),
         })
@@ -381,6 +382,22 @@ impl OAuthSession {
     /// The session id.
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+
+    /// The DPoP key the tokens of `stored` are bound to. Usually the session's own; but when
+    /// a new login replaced the stored session (same account and session id, a new DPoP key)
+    /// and this session adopted it from the store, the new tokens need the new key.
+    fn dpop_key_of(&self, stored: &StoredSession) -> Result<Arc<Es256Key>, AuthError> {
+        let mut key = self.dpop_key.lock().unwrap_or_else(PoisonError::into_inner);
+        if !key.is_key_of(&stored.dpop_key) {
+            let adopted = Es256Key::from_stored(&stored.dpop_key).map_err(|error| {
+                AuthError::InvalidSession {
+                    reason: format!("the stored DPoP key is unusable: {error}"),
+                }
+            })?;
+            *key = Arc::new(adopted);
+        }
+        Ok(Arc::clone(&key))
     }
 
     /// Deletes the stored session if it still holds `generation` (the token was rejected
@@ -436,8 +453,9 @@ impl AuthSession for OAuthSession {
         Box::pin(async move {
             let current = self.engine.before_request().await?;
             let stored = &current.stored;
+            let key = self.dpop_key_of(stored)?;
             let (proof, _) = dpop::proof(
-                &self.dpop_key,
+                &key,
                 request.method,
                 request.url,
                 &self.ctx.nonces,
