@@ -410,7 +410,10 @@ async fn two_sessions_of_one_account_restore_and_sign_out_on_their_own() {
         oauth.restore_id(&did, &phone).await,
         Err(OAuthError::NoSession { .. })
     ));
-    assert_eq!(oauth.sessions(&did).await.unwrap(), [laptop_key.clone()]);
+    assert_eq!(
+        oauth.sessions(&did).await.unwrap(),
+        std::slice::from_ref(&laptop_key)
+    );
     let (me, laptop_client) = laptop_client.server().get_session().await.unwrap();
     assert_eq!(me.did, did);
     let laptop_client = laptop_client.refresh().await.unwrap();
