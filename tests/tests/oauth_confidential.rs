@@ -16,9 +16,13 @@
 //!   the session to the key it was created with and refuses any other); a session whose key
 //!   left the keyset is deleted on refresh with a typed error and a `Deleted` event.
 //! * Row 51: the metadata document the app serves has its own URL as `client_id` and
-//!   validates.
+//!   validates, both for the test's app and for the `oauth_webapp` example, which is also
+//!   run headless: two browsers sign in to one account, one signs out, the other stays
+//!   signed in (one OAuth session per browser).
 //!
-//! Without a PDS these are skipped with a note, except under `CI=true`, where they fail.
+//! Without a PDS these are skipped with a note, except under `CI=true`, where they fail. The
+//! example test also needs the example built (`cargo build -p atlex --example oauth_webapp
+//! --features sqlite,app-bsky`, or `$ATLEX_OAUTH_WEBAPP_BIN`), with the same rule.
 
 mod oauth_common;
 
@@ -327,4 +331,184 @@ async fn the_served_metadata_document_names_its_own_url_and_validates() {
     let mut broken = document.clone();
     broken["dpop_bound_access_tokens"] = json!(false);
     assert!(ClientMetadata::from_document(&broken).is_err());
+}
+
+/// The `oauth_webapp` example process (killed when dropped).
+struct WebApp(std::process::Child);
+
+impl Drop for WebApp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An app session cookie: what a browser sends back.
+async fn browser_sign_in(http: &reqwest::Client, local: &str, account: &TestAccount) -> String {
+    let login = http
+        .post(format!("{local}/login"))
+        .form(&[("handle", account.handle.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "POST /login");
+    let authorize = login.headers()["location"].to_str().unwrap().to_owned();
+    let callback = Driver::new()
+        .unwrap()
+        .authorize(
+            &authorize,
+            &account.handle,
+            &account.password,
+            Decision::Accept,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("driver: {error}"));
+    // The browser follows the PDS's redirect to the app's https callback, which the
+    // loopback-domain mapping sends to the app's plain-HTTP listener.
+    let back = http
+        .get(format!(
+            "{local}{}?{}",
+            callback.url.path(),
+            callback.url.query().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303, "GET /callback");
+    let cookie = back.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The app's home page as the browser with `cookie` sees it.
+async fn home(http: &reqwest::Client, local: &str, cookie: &str) -> String {
+    let page = http
+        .get(format!("{local}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+/// The `oauth_webapp` example (a confidential client) without a browser: it serves its
+/// metadata at its `client_id` (row 51, the app itself), two browsers sign in to one account,
+/// and signing out of one leaves the other signed in (one OAuth session per browser).
+/// Needs the example built (`cargo build -p atlex --example oauth_webapp --features
+/// sqlite,app-bsky`; `$ATLEX_OAUTH_WEBAPP_BIN`); skipped without it, failing under `CI=true`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_app_example_serves_its_metadata_and_keeps_one_session_per_browser() {
+    let pds = require_pds!();
+    let bin = std::env::var_os("ATLEX_OAUTH_WEBAPP_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            atlex_tests::data::workspace_root().join("target/debug/examples/oauth_webapp")
+        });
+    if !bin.exists() {
+        let reason = format!(
+            "no web-app binary at {} (cargo build -p atlex --example oauth_webapp --features \
+             sqlite,app-bsky)",
+            bin.display()
+        );
+        assert!(!atlex_tests::data::is_ci(), "CI=true: {reason}");
+        eprintln!("skipping: {reason}");
+        atlex_tests::data::note_skip(&reason);
+        return;
+    }
+    let account = pds.create_account().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let public = format!("https://webapp.atlex.internal:{port}");
+    let local = format!("http://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "--public-url",
+            &public,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--keys",
+            dir.path().join("keys.json").to_str().unwrap(),
+            "--generate-keys",
+            "--store",
+            &format!("sqlite:{}", dir.path().join("app.sqlite3").display()),
+        ])
+        .envs(pds.env_vars())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _app = WebApp(child);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("listening on ") => break,
+            Some(Ok(_)) => {}
+            other => panic!("the web app exited before listening: {other:?}"),
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // Row 51, the app itself: its document at its client_id names that URL and validates.
+    let client_id = format!("{public}/client-metadata.json");
+    let document: Value = reqwest::get(format!("{local}/client-metadata.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["client_id"], client_id.as_str());
+    let served = ClientMetadata::from_document(&document).unwrap();
+    assert!(served.is_confidential());
+    assert_eq!(
+        served.jwks_uri.as_deref(),
+        Some(&*format!("{public}/jwks.json"))
+    );
+    let jwks: Value = reqwest::get(format!("{local}/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(jwks["keys"][0]["kid"].is_string(), "{jwks}");
+    assert!(jwks["keys"][0].get("d").is_none(), "{jwks}");
+
+    // Two browsers, one account.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first = browser_sign_in(&http, &local, &account).await;
+    let second = browser_sign_in(&http, &local, &account).await;
+    assert_ne!(first, second);
+    let signed_in = format!("<code id=did>{}</code>", account.did);
+    let page = home(&http, &local, &first).await;
+    assert!(page.contains(&signed_in), "{page}");
+    assert!(home(&http, &local, &second).await.contains(&signed_in));
+
+    // The first browser signs out; the second stays signed in, its calls still working.
+    let csrf = page
+        .split("name=csrf value=")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .unwrap()
+        .to_owned();
+    let out = http
+        .post(format!("{local}/logout"))
+        .header("cookie", &first)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let page = home(&http, &local, &first).await;
+    assert!(page.contains("id=sign-in"), "signed out: {page}");
+    let page = home(&http, &local, &second).await;
+    assert!(page.contains(&signed_in), "the other browser: {page}");
+    assert!(page.contains("<ul id=posts>"), "{page}");
 }
