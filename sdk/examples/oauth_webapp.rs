@@ -15,6 +15,9 @@
 //! * `/` shows a handle form; `POST /login` sends the browser to the user's authorization
 //!   server; `/callback` finishes the sign-in and sets the app's own session cookie; `/` then
 //!   lists the user's recent posts with a form to post (`POST /post`); `POST /logout` revokes.
+//!   Each browser's sign-in is its own OAuth session of the account (a random
+//!   [`SessionId`](atlex::auth::SessionId) kept in the app's cookie session): a user signed in
+//!   from two browsers signs out of one and stays signed in on the other.
 //! * `--store` holds the OAuth sessions, the pending authorizations and the app's cookie
 //!   sessions: `sqlite:PATH` (default `sqlite:atlex-webapp.sqlite3`), or with the `postgres`
 //!   feature a `postgres://…` URL (`--pg-schema NAME`, default `atlex`), or with the `redis`
@@ -40,9 +43,10 @@ use atlex::app::bsky::feed::post::Post;
 use atlex::auth::oauth::{
     AuthorizeOptions, CallbackParams, ClientMetadata, Keyset, OAuthClient, OAuthError,
 };
-use atlex::auth::{SessionData, SessionStore, SqliteStore};
+use atlex::auth::{SessionData, SessionId, SessionStore, SqliteStore};
 use atlex::com::atproto::repo::list_records;
 use atlex::types::{AtIdentifier, Datetime, Did};
+use atlex::xrpc::Client;
 use axum::extract::{Form, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -265,6 +269,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[derive(serde::Serialize, Deserialize)]
 struct AppSession {
     did: String,
+    /// The browser's own OAuth session of the account (`oauth:<did>#<id>`): a user signed in
+    /// from two browsers has two, and signing out of one leaves the other.
+    #[serde(default)]
+    oauth_session: Option<String>,
     /// Sent back by the forms (with the SameSite=Lax cookie, against cross-site posts).
     csrf: String,
 }
@@ -339,7 +347,7 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
                     <button id=sign-in type=submit>Sign in</button></form>";
         return page(&app, "Sign in", body).into_response();
     };
-    match recent_posts(&app, &session.did).await {
+    match recent_posts(&app, &session).await {
         Ok(posts) => {
             let items: String = posts
                 .iter()
@@ -384,10 +392,21 @@ impl From<OAuthError> for Failure {
     }
 }
 
+/// The browser's OAuth session (the account's default one for app sessions from before
+/// session ids).
+async fn oauth_client(app: &App, session: &AppSession) -> Result<(Did, Client), Failure> {
+    let did = Did::new(session.did.as_str()).map_err(|error| Failure::Other(error.to_string()))?;
+    let client = match session.oauth_session.as_deref().map(SessionId::new) {
+        Some(Ok(id)) => app.oauth.restore_id(&did, &id).await?,
+        Some(Err(error)) => return Err(Failure::Other(error.to_string())),
+        None => app.oauth.restore(&did).await?,
+    };
+    Ok((did, client))
+}
+
 /// The account's latest `app.bsky.feed.post` records: (URI, text), newest first.
-async fn recent_posts(app: &App, did: &str) -> Result<Vec<(String, String)>, Failure> {
-    let did = Did::new(did).map_err(|error| Failure::Other(error.to_string()))?;
-    let client = app.oauth.restore(&did).await?;
+async fn recent_posts(app: &App, session: &AppSession) -> Result<Vec<(String, String)>, Failure> {
+    let (did, client) = oauth_client(app, session).await?;
     let params =
         list_records::Params::new(AtIdentifier::Did(did), atlex::nsid!("app.bsky.feed.post"))
             .limit(20);
@@ -434,7 +453,18 @@ struct LoginForm {
 
 async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
     let handle = form.handle.trim().trim_start_matches('@');
-    match app.oauth.authorize(handle, AuthorizeOptions::new()).await {
+    // Each browser signs in to its own OAuth session of the account.
+    let id = match SessionId::generate() {
+        Ok(id) => id,
+        Err(error) => {
+            return error_page(&app, StatusCode::INTERNAL_SERVER_ERROR, &error.to_string());
+        }
+    };
+    match app
+        .oauth
+        .authorize(handle, AuthorizeOptions::new().session_id(id))
+        .await
+    {
         Ok(url) => Redirect::to(url.as_str()).into_response(),
         Err(error) => error_page(
             &app,
@@ -467,6 +497,7 @@ async fn callback(State(app): State<App>, RawQuery(query): RawQuery) -> Response
     };
     let session = AppSession {
         did: authorized.session.did.to_string(),
+        oauth_session: authorized.session.session_id.map(|id| id.to_string()),
         csrf,
     };
     let stored = match serde_json::to_string(&session) {
@@ -516,8 +547,7 @@ async fn create_post(
         );
     }
     let result: Result<(), Failure> = async {
-        let did = Did::new(session.did.as_str()).map_err(|e| Failure::Other(e.to_string()))?;
-        let client = app.oauth.restore(&did).await?;
+        let (_, client) = oauth_client(&app, &session).await?;
         let post = Post::new(text.to_owned(), Datetime::now());
         client
             .create_record(&post)
@@ -550,8 +580,14 @@ async fn logout(
     match app_session(&app, &headers).await {
         Ok(Some((_, session))) if session.csrf == form.csrf => {
             if let Ok(did) = Did::new(session.did.as_str()) {
-                // Revokes at the server (best effort) and always deletes the stored session.
-                let _ = app.oauth.revoke(&did).await;
+                // This browser's session only: revoked at the server (best effort), always
+                // deleted from the store.
+                let id = session
+                    .oauth_session
+                    .as_deref()
+                    .and_then(|id| SessionId::new(id).ok());
+                let key = OAuthClient::session_key(&did, id.as_ref());
+                let _ = app.oauth.revoke_session(&key).await;
             }
             signed_out(&app, &headers).await
         }

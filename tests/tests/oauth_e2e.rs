@@ -5,8 +5,9 @@
 //! the old refresh token is rejected (the PDS then revokes the grant, and the client ends the
 //! session cleanly) → sign-out → the API answers 401 and the session is
 //! gone. Also: consent rejected (`access_denied` with the app state), a replayed state, a
-//! replayed code, a scope without write permission (403 keeps the session), and a second
-//! client restoring the session from the shared store.
+//! replayed code, a scope without write permission (403 keeps the session), a second
+//! client restoring the session from the shared store, and two sessions of one account
+//! (session ids) restored and signed out on their own.
 //!
 //! Without a PDS these are skipped with a note, except under `CI=true`, where they fail.
 
@@ -14,9 +15,10 @@ mod oauth_common;
 
 use atlex::app::bsky::feed::post::Post;
 use atlex::auth::oauth::{
-    AuthorizeOptions, CallbackParams, DeleteCause, OAuthError, SessionEvent, scope_missing,
+    AuthorizeOptions, CallbackParams, DeleteCause, OAuthClient, OAuthError, SessionEvent,
+    scope_missing,
 };
-use atlex::auth::{AuthError, SessionStore};
+use atlex::auth::{AuthError, SessionId, SessionStore};
 use atlex::repo::ListRecordsOptions;
 use atlex::types::Datetime;
 use atlex::xrpc::{Error, RawBody};
@@ -322,4 +324,112 @@ async fn a_second_client_restores_from_the_shared_store() {
         Err(OAuthError::NoSession { .. }) => {}
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn two_sessions_of_one_account_restore_and_sign_out_on_their_own() {
+    let pds = require_pds!();
+    let account = pds.create_account().await.unwrap();
+    let did = did(&account);
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let oauth = oauth(pds, SCOPE, store.clone());
+    let phone = SessionId::new("phone").unwrap();
+    let laptop = SessionId::generate().unwrap();
+    let on_phone = login(
+        &oauth,
+        &account,
+        AuthorizeOptions::new().session_id(phone.clone()),
+    )
+    .await;
+    assert_eq!(on_phone.session.session_id.as_ref(), Some(&phone));
+    let on_laptop = login(
+        &oauth,
+        &account,
+        AuthorizeOptions::new().session_id(laptop.clone()),
+    )
+    .await;
+    assert_eq!(on_laptop.session.session_id.as_ref(), Some(&laptop));
+
+    // Two sessions, each with its own tokens and DPoP key, under `oauth:<did>#<id>`.
+    let phone_key = OAuthClient::session_key(&did, Some(&phone));
+    let laptop_key = OAuthClient::session_key(&did, Some(&laptop));
+    let mut listed = oauth.sessions(&did).await.unwrap();
+    listed.sort();
+    let mut expected = vec![phone_key.clone(), laptop_key.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(phone_key.to_string(), format!("oauth:{did}#phone"));
+    let phone_stored = stored_at(store.as_ref(), &phone_key).await.unwrap();
+    let laptop_stored = stored_at(store.as_ref(), &laptop_key).await.unwrap();
+    assert_ne!(phone_stored["access_token"], laptop_stored["access_token"]);
+    assert_ne!(phone_stored["dpop_key"], laptop_stored["dpop_key"]);
+    assert!(
+        stored(store.as_ref(), &did).await.is_none(),
+        "no default session"
+    );
+
+    // `restore` without an id cannot choose; each restores by its id and works.
+    match oauth.restore(&did).await {
+        Err(OAuthError::NoSession { what }) => {
+            assert!(what.contains("restore one by its id"), "{what}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let phone_client = oauth.restore_id(&did, &phone).await.unwrap();
+    let (me, phone_client) = phone_client.server().get_session().await.unwrap();
+    assert_eq!(me.did, did);
+    let laptop_client = oauth.restore_id(&did, &laptop).await.unwrap();
+    let (me, laptop_client) = laptop_client.server().get_session().await.unwrap();
+    assert_eq!(me.did, did);
+
+    // The phone signs out: its token is revoked at the server, its session deleted; the
+    // laptop's session is untouched and keeps working, refresh included.
+    let mut events = oauth.events();
+    let phone_access = phone_stored["access_token"].as_str().unwrap().to_owned();
+    phone_client.logout().await.unwrap();
+    match events.recv().await.unwrap() {
+        SessionEvent::Deleted {
+            session_id, cause, ..
+        } => {
+            assert_eq!(session_id.as_ref(), Some(&phone));
+            assert_eq!(cause, DeleteCause::SignedOut);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (status, _, _) = by_hand(
+        &dpop_key(&phone_stored),
+        "GET",
+        &format!("{}/xrpc/com.atproto.server.getSession", pds.url()),
+        &[],
+        Some(&phone_access),
+    )
+    .await;
+    assert_eq!(status, 401, "the phone's token is revoked");
+    assert!(matches!(
+        oauth.restore_id(&did, &phone).await,
+        Err(OAuthError::NoSession { .. })
+    ));
+    assert_eq!(
+        oauth.sessions(&did).await.unwrap(),
+        std::slice::from_ref(&laptop_key)
+    );
+    let (me, laptop_client) = laptop_client.server().get_session().await.unwrap();
+    assert_eq!(me.did, did);
+    let laptop_client = laptop_client.refresh().await.unwrap();
+    let (me, _) = laptop_client.server().get_session().await.unwrap();
+    assert_eq!(me.did, did);
+    // The original handle of the laptop's sign-in adopts the refreshed tokens.
+    let (me, _) = on_laptop.client.server().get_session().await.unwrap();
+    assert_eq!(me.did, did);
+    // With one session left, `restore` without an id finds it.
+    let only = oauth.restore(&did).await.unwrap();
+    let (me, _) = only.server().get_session().await.unwrap();
+    assert_eq!(me.did, did);
+
+    // Revoking one session by key, then the account: nothing is left.
+    oauth.revoke_session(&laptop_key).await.unwrap();
+    assert!(oauth.sessions(&did).await.unwrap().is_empty());
+    oauth.revoke(&did).await.unwrap();
+    drop(on_phone);
 }

@@ -767,7 +767,10 @@ async fn restore_sign_out_and_revoke_when_the_server_is_gone() {
     let store = Arc::new(MemoryStore::new());
     let (oauth, _client) = signed_in(&server, store.clone()).await;
     let did = Did::new(DID).unwrap();
-    assert_eq!(oauth.session_ids(&did).await.unwrap(), ["default"]);
+    assert_eq!(
+        oauth.sessions(&did).await.unwrap(),
+        [OAuthClient::session_key(&did, None)]
+    );
     let client = oauth.restore(&did).await.unwrap();
     assert_eq!(client.did(), Some(did.clone()));
     client.logout().await.unwrap();

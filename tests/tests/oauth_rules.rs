@@ -879,7 +879,7 @@ async fn a_confidential_client_uses_its_negotiated_key_everywhere_and_an_unusabl
     assert!(store.list("oauth:").await.unwrap().is_empty(), "deleted");
     let (_, cause) = next_deleted(&mut events).await;
     assert!(
-        matches!(&cause, DeleteCause::RefreshRejected(reason) if reason.contains("k1")),
+        matches!(&cause, DeleteCause::ClientKeyRemoved { kid } if kid == "k1"),
         "{cause:?}"
     );
 }

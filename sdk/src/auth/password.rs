@@ -78,7 +78,7 @@ use url::Url;
 
 use super::jwt;
 use super::refresh::{RefreshEngine, RefreshFailure, Refreshable};
-use super::session_key::{SessionId, SessionKey};
+use super::session_key::{Lookup, SessionId, SessionKey};
 use super::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore, StoreError};
 use crate::com::atproto::server::{create_session, delete_session, refresh_session};
 use crate::xrpc::client::parse_service_url;
@@ -490,40 +490,14 @@ impl PasswordSession {
         did: &Did,
         id: Option<&SessionId>,
     ) -> Result<Client, Error> {
-        let mut key = PasswordSession::session_key(did, id);
-        let mut data = store
-            .get(&key.to_string())
-            .await
-            .map_err(AuthError::Store)?;
-        if data.is_none() && id.is_none() {
-            // No default session: the account's only session, if it has exactly one.
-            let mut keys = PasswordSession::sessions(&*store, did)
+        let (key, data) =
+            match SessionKey::find(&*store, PasswordSession::KIND, "password", did, id)
                 .await
-                .map_err(AuthError::Store)?;
-            if keys.len() > 1 {
-                return Err(AuthError::NoSession {
-                    what: format!(
-                        "no default password session is stored for {did}, but {} sessions \
-                         with ids are: restore one by its id",
-                        keys.len()
-                    ),
-                }
-                .into());
-            }
-            if let Some(only) = keys.pop() {
-                data = store
-                    .get(&only.to_string())
-                    .await
-                    .map_err(AuthError::Store)?;
-                key = only;
-            }
-        }
-        let data = data.ok_or_else(|| AuthError::NoSession {
-            what: match id {
-                Some(id) => format!("no password session {id} is stored for {did}"),
-                None => format!("no password session is stored for {did}"),
-            },
-        })?;
+                .map_err(AuthError::Store)?
+            {
+                Lookup::Found(key, data) => (key, data),
+                Lookup::Missing(what) => return Err(AuthError::NoSession { what }.into()),
+            };
         let stored = StoredSession::decode(&data, did)?;
         let client = match client {
             Some(client) => client.clone(),

@@ -4,10 +4,14 @@
 //!
 //! | key | session |
 //! |---|---|
-//! | `<kind>:<did>` | the account's default session (what [`PasswordSession::login`] and [`PasswordSession::restore`] use) |
+//! | `<kind>:<did>` | the account's default session (what [`PasswordSession::login`] and [`PasswordSession::restore`] use, and an OAuth authorization without a session id) |
 //! | `<kind>:<did>#<session id>` | one of several sessions of the account, named by a [`SessionId`] |
 //!
-//! `<kind>` names the session kind (`password`, `oauth`, …). A DID never contains `#`, so
+//! `<kind>` names the session kind (`password`, `oauth`, …). Every kind restores the same
+//! way: by id ([`PasswordSession::restore_id`], [`OAuthClient::restore_id`]), or without one
+//! the default session, else the account's only session, and with several sessions but no
+//! default one a `NoSession` error saying to restore by id ([`PasswordSession::restore`],
+//! [`OAuthClient::restore`]). A DID never contains `#`, so
 //! the keys of one account never overlap those of another, even when one DID is a prefix of
 //! the other; [`SessionKey::list`] lists one account's sessions of one kind.
 //!
@@ -25,13 +29,17 @@
 //!
 //! [`PasswordSession::login`]: super::PasswordSession::login
 //! [`PasswordSession::restore`]: super::PasswordSession::restore
+//! [`PasswordSession::restore_id`]: super::PasswordSession::restore_id
+//! [`OAuthClient::restore`]: super::oauth::OAuthClient::restore
+//! [`OAuthClient::restore_id`]: super::oauth::OAuthClient::restore_id
 
 use std::fmt;
 use std::str::FromStr;
 
 use atlex_types::Did;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::store::{SessionStore, StoreError};
+use super::store::{SessionData, SessionStore, StoreError};
 
 /// The longest session id accepted, in bytes.
 pub const MAX_SESSION_ID_LEN: usize = 64;
@@ -130,6 +138,19 @@ impl AsRef<str> for SessionId {
     }
 }
 
+impl Serialize for SessionId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SessionId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        SessionId::new(text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Where one session is stored: its kind, its account and, for one of several sessions of the
 /// account, its [`SessionId`]. `Display` gives the store key (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -195,6 +216,53 @@ impl SessionKey {
         keys.sort();
         Ok(keys)
     }
+
+    /// Finds the stored session a `restore` of every session kind means: `did`'s session
+    /// `id`, or with `id` `None` its default session, else its only session. When there is
+    /// none, or several with ids and no default one, [`Lookup::Missing`] says so (in words
+    /// naming the kind as `label`, e.g. `"password"`, `"OAuth"`), the same for every kind.
+    pub(crate) async fn find(
+        store: &dyn SessionStore,
+        kind: &'static str,
+        label: &str,
+        did: &Did,
+        id: Option<&SessionId>,
+    ) -> Result<Lookup, StoreError> {
+        let key = SessionKey::new(kind, did.clone(), id.cloned());
+        if let Some(data) = store.get(&key.to_string()).await? {
+            return Ok(Lookup::Found(key, data));
+        }
+        if let Some(id) = id {
+            return Ok(Lookup::Missing(format!(
+                "no {label} session {id} is stored for {did}"
+            )));
+        }
+        // No default session: the account's only session, if it has exactly one.
+        let mut keys = SessionKey::list(store, kind, did).await?;
+        if keys.len() > 1 {
+            return Ok(Lookup::Missing(format!(
+                "no default {label} session is stored for {did}, but {} sessions with ids \
+                 are: restore one by its id",
+                keys.len()
+            )));
+        }
+        if let Some(only) = keys.pop()
+            && let Some(data) = store.get(&only.to_string()).await?
+        {
+            return Ok(Lookup::Found(only, data));
+        }
+        Ok(Lookup::Missing(format!(
+            "no {label} session is stored for {did}"
+        )))
+    }
+}
+
+/// What [`SessionKey::find`] found.
+pub(crate) enum Lookup {
+    /// The session's key and stored value.
+    Found(SessionKey, SessionData),
+    /// Nothing to restore, and why (for a `NoSession` error).
+    Missing(String),
 }
 
 impl fmt::Display for SessionKey {
@@ -253,6 +321,73 @@ mod tests {
         ] {
             assert_eq!(SessionKey::parse("password", other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn session_ids_serialize_as_checked_strings() {
+        let id = SessionId::new("phone").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"phone\"");
+        assert_eq!(serde_json::from_str::<SessionId>("\"phone\"").unwrap(), id);
+        let error = serde_json::from_str::<SessionId>("\"a b\"").unwrap_err();
+        assert!(error.to_string().contains("invalid session id"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn find_takes_the_id_else_the_default_else_the_only_one() {
+        let store = MemoryStore::new();
+        let d = did("did:plc:abc");
+        let phone = SessionId::new("phone").unwrap();
+        let found = |lookup: Lookup| match lookup {
+            Lookup::Found(key, data) => (key.to_string(), data.as_str().to_owned()),
+            Lookup::Missing(what) => panic!("{what}"),
+        };
+        let missing = |lookup: Lookup| match lookup {
+            Lookup::Found(key, _) => panic!("{key}"),
+            Lookup::Missing(what) => what,
+        };
+        let find = |id: Option<SessionId>| {
+            let (store, d) = (&store, &d);
+            async move {
+                SessionKey::find(store, "password", "password", d, id.as_ref())
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            missing(find(None).await),
+            "no password session is stored for did:plc:abc"
+        );
+        assert_eq!(
+            missing(find(Some(phone.clone())).await),
+            "no password session phone is stored for did:plc:abc"
+        );
+        store
+            .set("password:did:plc:abc#phone", &SessionData::new("p"))
+            .await
+            .unwrap();
+        // Another account's sessions do not count.
+        store
+            .set("password:did:plc:abcd#x", &SessionData::new("x"))
+            .await
+            .unwrap();
+        let only = ("password:did:plc:abc#phone".to_owned(), "p".to_owned());
+        assert_eq!(found(find(None).await), only);
+        assert_eq!(found(find(Some(phone.clone())).await), only);
+        store
+            .set("password:did:plc:abc#laptop", &SessionData::new("l"))
+            .await
+            .unwrap();
+        let several = missing(find(None).await);
+        assert!(several.contains("2 sessions"), "{several}");
+        assert!(several.contains("restore one by its id"), "{several}");
+        store
+            .set("password:did:plc:abc", &SessionData::new("d"))
+            .await
+            .unwrap();
+        assert_eq!(
+            found(find(None).await),
+            ("password:did:plc:abc".to_owned(), "d".to_owned())
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use atlex::auth::oauth::dpop::{NonceCache, proof};
 use atlex::auth::oauth::{
     AuthorizeOptions, Authorized, CallbackParams, ClientMetadata, Es256Key, OAuthClient,
 };
-use atlex::auth::{SessionStore, SqliteStore};
+use atlex::auth::{SessionKey, SessionStore, SqliteStore};
 use atlex::identity::{HandleMethod, IdentityResolver};
 use atlex::types::Did;
 use atlex_pds_harness::oauth::{Callback, Decision, Driver};
@@ -86,10 +86,15 @@ pub fn did(account: &TestAccount) -> Did {
     Did::new(account.did.clone()).unwrap()
 }
 
-/// The stored session JSON.
+/// The stored JSON of the account's default session (`oauth:<did>`).
 pub async fn stored(store: &dyn SessionStore, did: &Did) -> Option<Value> {
+    stored_at(store, &OAuthClient::session_key(did, None)).await
+}
+
+/// The stored JSON of the session under `key`.
+pub async fn stored_at(store: &dyn SessionStore, key: &SessionKey) -> Option<Value> {
     store
-        .get(&format!("oauth:{did}:default"))
+        .get(&key.to_string())
         .await
         .unwrap()
         .map(|data| serde_json::from_str(data.as_str()).unwrap())

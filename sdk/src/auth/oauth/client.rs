@@ -23,8 +23,9 @@ use super::server::{
     Context, ISSUER_CHECK_TIMEOUT, METADATA_CACHE_SIZE, METADATA_CACHE_TTL, METADATA_TIMEOUT,
     MetadataCache, REQUEST_TIMEOUT, TokenSet,
 };
-use super::session::{Events, OAuthSession, SessionEvent, SessionInfo, StoredSession, session_key};
+use super::session::{Events, KIND, OAuthSession, SessionEvent, SessionInfo, StoredSession};
 use crate::auth::refresh::unix_now;
+use crate::auth::session_key::{Lookup, SessionId, SessionKey};
 use crate::auth::store::{DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
 use crate::identity::{HandleStatus, IdentityResolver};
 use crate::net::fetch::Fetcher;
@@ -32,8 +33,6 @@ use crate::xrpc::{Client, Secret};
 
 /// How long a pending authorization (the state of an unfinished sign-in) is kept by default.
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(10 * 60);
-/// The session id used when the app names none.
-pub const DEFAULT_SESSION_ID: &str = "default";
 /// The store key prefix of pending authorizations.
 const STATE_PREFIX: &str = "oauth-state:";
 
@@ -53,9 +52,11 @@ pub struct AuthorizeOptions {
     pub display: Option<String>,
     /// The redirect URI (one of the registered ones; default the first).
     pub redirect_uri: Option<String>,
-    /// The session id to store the session under (several sessions per account; default
-    /// [`DEFAULT_SESSION_ID`]). Letters, digits, `-`, `_`, `.`; at most 64.
-    pub session_id: Option<String>,
+    /// The session id to store the session under, for several sessions per account (one
+    /// per device or browser): `oauth:<did>#<session id>`. Default `None`: the account's
+    /// default session, `oauth:<did>`. An authorization for an account and session id that
+    /// already has a stored session replaces (and revokes) that one only.
+    pub session_id: Option<SessionId>,
 }
 
 impl AuthorizeOptions {
@@ -99,10 +100,10 @@ impl AuthorizeOptions {
         self
     }
 
-    /// Sets the session id.
+    /// Sets the session id (see [`SessionId::new`] and [`SessionId::generate`]).
     #[must_use]
-    pub fn session_id(mut self, id: &str) -> Self {
-        self.session_id = Some(id.to_owned());
+    pub fn session_id(mut self, id: SessionId) -> Self {
+        self.session_id = Some(id);
         self
     }
 }
@@ -190,8 +191,14 @@ struct PendingAuthorization {
     expected_did: Option<Did>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     app_state: Option<String>,
-    session_id: String,
+    /// Version 1 always wrote one, `default` for the default session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_id: Option<SessionId>,
 }
+
+/// The `version` of pending authorizations written now (2: no `session_id` for the default
+/// session).
+const PENDING_VERSION: u32 = 2;
 
 /// Builds an [`OAuthClient`].
 pub struct OAuthClientBuilder {
@@ -404,20 +411,6 @@ impl fmt::Debug for OAuthClient {
     }
 }
 
-fn check_session_id(id: &str) -> Result<(), OAuthError> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Err(OAuthError::InvalidRequest {
-            reason: "a session id is 1–64 letters, digits, `-`, `_` or `.`".to_owned(),
-        });
-    }
-    Ok(())
-}
-
 impl OAuthClient {
     /// Starts a builder for a client with `metadata`.
     pub fn builder(metadata: ClientMetadata) -> OAuthClientBuilder {
@@ -516,11 +509,6 @@ impl OAuthClient {
                 reason: format!("the scope `{undeclared}` is not declared in the client metadata"),
             });
         }
-        let session_id = options
-            .session_id
-            .clone()
-            .unwrap_or_else(|| DEFAULT_SESSION_ID.to_owned());
-        check_session_id(&session_id)?;
 
         let input = input.trim();
         let (server, expected_did, login_hint) = self.resolve_input(input).await?;
@@ -539,7 +527,7 @@ impl OAuthClient {
             ));
         }
         let pending = PendingAuthorization {
-            version: 1,
+            version: PENDING_VERSION,
             issuer: server.issuer.clone(),
             dpop_key: dpop_key.to_stored(None),
             auth_method: auth_method.clone(),
@@ -547,7 +535,7 @@ impl OAuthClient {
             redirect_uri: redirect_uri.clone(),
             expected_did,
             app_state: options.app_state.clone(),
-            session_id,
+            session_id: options.session_id.clone(),
         };
         let state_key = format!("{STATE_PREFIX}{state}");
         let encoded = serde_json::to_string(&pending).map_err(|error| {
@@ -828,12 +816,26 @@ impl OAuthClient {
         {
             return Err(unknown());
         }
-        serde_json::from_str(data.as_str()).map_err(|error| OAuthError::InvalidCallback {
-            reason: format!(
-                "the pending authorization is unreadable ({})",
-                crate::xrpc::describe_json_error(&error)
-            ),
-        })
+        let mut pending: PendingAuthorization =
+            serde_json::from_str(data.as_str()).map_err(|error| OAuthError::InvalidCallback {
+                reason: format!(
+                    "the pending authorization is unreadable ({})",
+                    crate::xrpc::describe_json_error(&error)
+                ),
+            })?;
+        match pending.version {
+            // Written before sessions had `SessionKey`s: `default` was the default session.
+            1 if pending.session_id.as_ref().map(SessionId::as_str) == Some("default") => {
+                pending.session_id = None;
+            }
+            1 | PENDING_VERSION => {}
+            other => {
+                return Err(OAuthError::InvalidCallback {
+                    reason: format!("unsupported pending authorization version {other}"),
+                });
+            }
+        }
+        Ok(pending)
     }
 
     /// Stores a new session under the store lock (checklist item 27), then revokes the one it
@@ -842,7 +844,8 @@ impl OAuthClient {
     /// (stored and valid) and the caller revokes the new grant, so nothing is half-replaced.
     async fn store_new(&self, stored: &StoredSession) -> Result<(), OAuthError> {
         let store = &self.inner.sessions;
-        let key = session_key(&stored.did, &stored.session_id);
+        let session_key = stored.key();
+        let key = session_key.to_string();
         let lock = store.lock(&key, DEFAULT_LOCK_TIMEOUT).await?;
         let previous = store.get(&key).await?;
         let encoded = stored.encode()?;
@@ -857,7 +860,7 @@ impl OAuthClient {
             )));
         }
         if let Some(data) = &previous
-            && let Ok(old) = StoredSession::decode(data, &stored.did)
+            && let Ok(old) = StoredSession::decode(data, &session_key)
         {
             self.revoke_stored(&old).await;
             let _ = self.inner.events.send(SessionEvent::Deleted {
@@ -904,89 +907,140 @@ impl OAuthClient {
         Ok(base.with_session(Arc::new(session)))
     }
 
-    /// The session ids stored for `did`.
-    pub async fn session_ids(&self, did: &Did) -> Result<Vec<String>, OAuthError> {
-        let prefix = session_key(did, "");
-        Ok(self
-            .inner
-            .sessions
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
-            .collect())
+    /// The session kind in the store keys of OAuth sessions (see [`SessionKey`]).
+    pub const KIND: &'static str = KIND;
+
+    /// The store key of one of `did`'s OAuth sessions: `oauth:<did>#<id>`, or the default
+    /// session's `oauth:<did>` when `id` is `None`.
+    pub fn session_key(did: &Did, id: Option<&SessionId>) -> SessionKey {
+        SessionKey::new(KIND, did.clone(), id.cloned())
     }
 
-    /// A client for `did`'s stored session: the [`DEFAULT_SESSION_ID`] one, or the only one.
-    /// [`OAuthError::NoSession`] when the user never authorized (or signed out).
+    /// The OAuth sessions stored for `did`: the default one first (when stored), then one per
+    /// [`SessionId`], sorted. Sessions stored by atlex before the [`SessionKey`] scheme (under
+    /// `oauth:<did>:<session id>`) are moved to their keys first.
+    pub async fn sessions(&self, did: &Did) -> Result<Vec<SessionKey>, OAuthError> {
+        self.migrate_legacy(did).await?;
+        Ok(SessionKey::list(&*self.inner.sessions, KIND, did).await?)
+    }
+
+    /// A client for `did`'s default OAuth session (authorized without a
+    /// [`session_id`](AuthorizeOptions::session_id)). When no default session is stored but
+    /// exactly one session with a [`SessionId`] is, that one is restored. Fails with
+    /// [`OAuthError::NoSession`] when none is stored (never authorized, signed out, revoked),
+    /// or when several are and none is the default (restore one with
+    /// [`restore_id`](Self::restore_id)). Never refreshes.
     pub async fn restore(&self, did: &Did) -> Result<Client, OAuthError> {
-        let ids = self.session_ids(did).await?;
-        let id = if ids.iter().any(|id| id == DEFAULT_SESSION_ID) {
-            DEFAULT_SESSION_ID.to_owned()
-        } else {
-            match ids.as_slice() {
-                [] => {
-                    return Err(OAuthError::NoSession {
-                        what: format!("no OAuth session is stored for {did}"),
-                    });
-                }
-                [only] => only.clone(),
-                _ => {
-                    return Err(OAuthError::InvalidRequest {
-                        reason: format!(
-                            "{did} has {} sessions: use restore_session with one of them",
-                            ids.len()
-                        ),
-                    });
-                }
-            }
-        };
-        self.restore_session(did, &id).await
+        self.restore_inner(did, None).await
     }
 
-    /// A client for the session `session_id` of `did`.
-    pub async fn restore_session(&self, did: &Did, session_id: &str) -> Result<Client, OAuthError> {
-        check_session_id(session_id)?;
-        let key = session_key(did, session_id);
-        let data = self
-            .inner
-            .sessions
-            .get(&key)
-            .await?
-            .ok_or_else(|| OAuthError::NoSession {
-                what: format!("no OAuth session {session_id} is stored for {did}"),
-            })?;
-        let stored = StoredSession::decode(&data, did)?;
+    /// A client for `did`'s session `id` (authorized with that
+    /// [`session_id`](AuthorizeOptions::session_id)). Fails with [`OAuthError::NoSession`]
+    /// when it is not stored.
+    pub async fn restore_id(&self, did: &Did, id: &SessionId) -> Result<Client, OAuthError> {
+        self.restore_inner(did, Some(id)).await
+    }
+
+    async fn restore_inner(&self, did: &Did, id: Option<&SessionId>) -> Result<Client, OAuthError> {
+        let stored = self.find_stored(did, id).await?;
         self.client_for(stored)
     }
 
-    /// Signs `did` out everywhere: every stored session is revoked at its authorization
-    /// server (best effort: errors are logged) and deleted locally, even when the server
-    /// cannot be reached.
+    /// The stored session `restore` / `restore_id` mean.
+    async fn find_stored(
+        &self,
+        did: &Did,
+        id: Option<&SessionId>,
+    ) -> Result<StoredSession, OAuthError> {
+        let store = &*self.inner.sessions;
+        let mut found = SessionKey::find(store, KIND, "OAuth", did, id).await?;
+        // Not found: perhaps stored before the `SessionKey` scheme.
+        if matches!(found, Lookup::Missing(_)) && self.migrate_legacy(did).await? > 0 {
+            found = SessionKey::find(store, KIND, "OAuth", did, id).await?;
+        }
+        match found {
+            Lookup::Found(key, data) => Ok(StoredSession::decode(&data, &key)?),
+            Lookup::Missing(what) => Err(OAuthError::NoSession { what }),
+        }
+    }
+
+    /// Moves `did`'s sessions stored under the keys of atlex before the [`SessionKey`]
+    /// scheme, `oauth:<did>:<session id>` (`default` for the default session, JSON version
+    /// 1), to `oauth:<did>` / `oauth:<did>#<session id>` (version 2). A session already stored
+    /// under the new key wins (the old copy is dropped). Returns how many were moved.
+    async fn migrate_legacy(&self, did: &Did) -> Result<usize, OAuthError> {
+        let store = &self.inner.sessions;
+        let prefix = format!("{KIND}:{did}:");
+        let mut moved = 0;
+        for legacy in store.list(&prefix).await? {
+            // Another DID that starts with this one (`did:web:host:path`) leaves a `:` in the
+            // rest, which no session id has.
+            let Some(old_id) = legacy.strip_prefix(&prefix) else {
+                continue;
+            };
+            if SessionId::new(old_id).is_err() {
+                continue;
+            }
+            let Some(data) = store.get(&legacy).await? else {
+                continue;
+            };
+            let stored = match StoredSession::from_legacy(&data, did, old_id) {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::warn!(%error, "leaving an unreadable version 1 OAuth session");
+                    continue;
+                }
+            };
+            let key = stored.key().to_string();
+            let lock = store.lock(&key, DEFAULT_LOCK_TIMEOUT).await?;
+            let encoded = stored.encode()?;
+            if store
+                .compare_and_set(&key, None, Some(&encoded), Some(&lock))
+                .await?
+            {
+                moved += 1;
+            }
+            store
+                .compare_and_set(&legacy, Some(&data), None, None)
+                .await?;
+            tracing::debug!(from = %legacy, to = %key, "moved a version 1 OAuth session");
+        }
+        Ok(moved)
+    }
+
+    /// Signs `did` out everywhere: every stored session (see [`sessions`](Self::sessions))
+    /// is revoked at its authorization server (best effort: errors are logged) and deleted
+    /// locally, even when the server cannot be reached.
     pub async fn revoke(&self, did: &Did) -> Result<(), OAuthError> {
-        for id in self.session_ids(did).await? {
-            self.revoke_session(did, &id).await?;
+        for key in self.sessions(did).await? {
+            self.revoke_session(&key).await?;
         }
         Ok(())
     }
 
-    /// Signs one session out (see [`revoke`](Self::revoke)).
-    pub async fn revoke_session(&self, did: &Did, session_id: &str) -> Result<(), OAuthError> {
-        check_session_id(session_id)?;
+    /// Signs one session out (see [`revoke`](Self::revoke)); the account's other sessions
+    /// are left alone. `key` is one of [`sessions`](Self::sessions) or
+    /// [`OAuthClient::session_key`]; a session that is not stored is not an error.
+    pub async fn revoke_session(&self, key: &SessionKey) -> Result<(), OAuthError> {
+        if key.kind() != KIND {
+            return Err(OAuthError::InvalidRequest {
+                reason: format!("{key} is not the key of an OAuth session"),
+            });
+        }
         let store = &self.inner.sessions;
-        let key = session_key(did, session_id);
-        let lock = store.lock(&key, DEFAULT_LOCK_TIMEOUT).await?;
-        let Some(data) = store.get(&key).await? else {
+        let name = key.to_string();
+        let lock = store.lock(&name, DEFAULT_LOCK_TIMEOUT).await?;
+        let Some(data) = store.get(&name).await? else {
             return Ok(());
         };
-        match StoredSession::decode(&data, did) {
+        match StoredSession::decode(&data, key) {
             Ok(stored) => {
-                if let Ok(key) = Es256Key::from_stored(&stored.dpop_key) {
+                if let Ok(dpop) = Es256Key::from_stored(&stored.dpop_key) {
                     self.inner
                         .ctx
                         .revoke_token(
                             &stored.issuer,
-                            &key,
+                            &dpop,
                             &stored.auth_method,
                             &stored.access_token,
                         )
@@ -996,13 +1050,241 @@ impl OAuthClient {
             Err(error) => tracing::warn!(%error, "deleting an unreadable OAuth session"),
         }
         store
-            .compare_and_set(&key, Some(&data), None, Some(&lock))
+            .compare_and_set(&name, Some(&data), None, Some(&lock))
             .await?;
         let _ = self.inner.events.send(SessionEvent::Deleted {
-            did: did.clone(),
-            session_id: session_id.to_owned(),
+            did: key.did().clone(),
+            session_id: key.session_id().cloned(),
             cause: DeleteCause::SignedOut,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::MemoryStore;
+    use crate::xrpc::AuthError;
+
+    const DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
+
+    fn did() -> Did {
+        Did::new(DID).unwrap()
+    }
+
+    fn client(store: Arc<dyn SessionStore>) -> OAuthClient {
+        let metadata = ClientMetadata::loopback(&["http://127.0.0.1/callback"], "atproto").unwrap();
+        OAuthClient::builder(metadata)
+            .session_store(store)
+            .allow_http(true)
+            .build()
+            .unwrap()
+    }
+
+    /// A stored session whose issuer is nowhere (a revocation fails at once, offline).
+    fn session(id: Option<&str>, token: &str) -> StoredSession {
+        StoredSession {
+            version: StoredSession::version(),
+            did: did(),
+            session_id: id.map(|id| SessionId::new(id).unwrap()),
+            issuer: "http://127.0.0.1:9".to_owned(),
+            aud: "https://pds.example".to_owned(),
+            client_id: "http://localhost".to_owned(),
+            auth_method: AuthMethod::None,
+            dpop_key: Es256Key::generate().unwrap().to_stored(None),
+            access_token: Secret::new(format!("access-{token}")),
+            refresh_token: Some(Secret::new(format!("refresh-{token}"))),
+            token_type: "DPoP".to_owned(),
+            scope: "atproto".to_owned(),
+            issued_at: 1,
+            expires_at: None,
+        }
+    }
+
+    /// What version 1 wrote: the same JSON with `version: 1` and a `session_id` always.
+    fn legacy(id: &str, token: &str) -> SessionData {
+        let mut value = serde_json::to_value(session(None, token)).unwrap();
+        value["version"] = 1.into();
+        value["session_id"] = id.into();
+        SessionData::new(value.to_string())
+    }
+
+    async fn put(store: &MemoryStore, stored: &StoredSession) {
+        store
+            .set(&stored.key().to_string(), &stored.encode().unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// The access token of the session `restore` (`id` None) or `restore_id` brings back,
+    /// after checking that it restores.
+    async fn restored(oauth: &OAuthClient, id: Option<&str>) -> Result<String, OAuthError> {
+        let id = id.map(|id| SessionId::new(id).unwrap());
+        let client = match &id {
+            Some(id) => oauth.restore_id(&did(), id).await?,
+            None => oauth.restore(&did()).await?,
+        };
+        assert_eq!(client.did(), Some(did()));
+        let stored = oauth.find_stored(&did(), id.as_ref()).await?;
+        Ok(stored.access_token.expose().to_owned())
+    }
+
+    #[tokio::test]
+    async fn several_sessions_restore_by_id_and_sign_out_one() {
+        let store = Arc::new(MemoryStore::new());
+        let oauth = client(store.clone());
+        put(&store, &session(Some("phone"), "p")).await;
+        put(&store, &session(Some("laptop"), "l")).await;
+        let keys = oauth.sessions(&did()).await.unwrap();
+        let shown: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [format!("oauth:{DID}#laptop"), format!("oauth:{DID}#phone")]
+        );
+
+        // Two sessions with ids and no default: `restore` says to restore by id.
+        match oauth.restore(&did()).await {
+            Err(OAuthError::NoSession { what }) => {
+                assert!(what.contains("restore one by its id"), "{what}");
+                assert!(what.contains("2 sessions"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let phone = SessionId::new("phone").unwrap();
+        assert_eq!(restored(&oauth, Some("phone")).await.unwrap(), "access-p");
+        assert_eq!(restored(&oauth, Some("laptop")).await.unwrap(), "access-l");
+
+        // Signing the phone out leaves the laptop; then the laptop is the only one.
+        oauth
+            .revoke_session(&OAuthClient::session_key(&did(), Some(&phone)))
+            .await
+            .unwrap();
+        assert!(matches!(
+            oauth.restore_id(&did(), &phone).await,
+            Err(OAuthError::NoSession { .. })
+        ));
+        assert_eq!(oauth.sessions(&did()).await.unwrap().len(), 1);
+        assert_eq!(restored(&oauth, None).await.unwrap(), "access-l");
+
+        // A default session is what `restore` means, whatever else is stored.
+        put(&store, &session(None, "d")).await;
+        assert_eq!(restored(&oauth, None).await.unwrap(), "access-d");
+        oauth.revoke(&did()).await.unwrap();
+        assert!(store.list("oauth:").await.unwrap().is_empty());
+        match oauth.restore(&did()).await {
+            Err(OAuthError::NoSession { what }) => assert!(what.contains(DID), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_copied_under_another_key_is_refused() {
+        let store = Arc::new(MemoryStore::new());
+        let oauth = client(store.clone());
+        let phone = session(Some("phone"), "p");
+        store
+            .set(&format!("oauth:{DID}#tablet"), &phone.encode().unwrap())
+            .await
+            .unwrap();
+        match restored(&oauth, Some("tablet")).await {
+            Err(OAuthError::Auth(AuthError::InvalidSession { reason })) => {
+                assert!(reason.contains("#phone"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn version_1_sessions_move_to_their_session_keys() {
+        let store = Arc::new(MemoryStore::new());
+        let oauth = client(store.clone());
+        store
+            .set(&format!("oauth:{DID}:default"), &legacy("default", "d"))
+            .await
+            .unwrap();
+        store
+            .set(&format!("oauth:{DID}:phone"), &legacy("phone", "p"))
+            .await
+            .unwrap();
+        // Not this account's: a did:web DID that merely starts with another one, and a value
+        // naming another id than its key.
+        let web = Did::new("did:web:example.com").unwrap();
+        store
+            .set(
+                "oauth:did:web:example.com:user:default",
+                &legacy("default", "w"),
+            )
+            .await
+            .unwrap();
+        store
+            .set(&format!("oauth:{DID}:tablet"), &legacy("phone", "t"))
+            .await
+            .unwrap();
+
+        // `restore_id` finds the old phone session (and moves the account's sessions).
+        assert_eq!(restored(&oauth, Some("phone")).await.unwrap(), "access-p");
+        let keys = store.list("oauth:").await.unwrap();
+        assert_eq!(
+            keys,
+            [
+                "oauth:did:plc:ewvi7nxzyoun6zhxrhs64oiz".to_owned(),
+                format!("oauth:{DID}#phone"),
+                format!("oauth:{DID}:tablet"),
+                "oauth:did:web:example.com:user:default".to_owned(),
+            ]
+        );
+        // The default one became the default session, version 2, without a session id.
+        let data = store.get(&format!("oauth:{DID}")).await.unwrap().unwrap();
+        let value: Value = serde_json::from_str(data.as_str()).unwrap();
+        assert_eq!(value["version"], 2);
+        assert!(value.get("session_id").is_none(), "{value}");
+        assert_eq!(restored(&oauth, None).await.unwrap(), "access-d");
+        assert!(oauth.sessions(&web).await.unwrap().is_empty());
+
+        // A newer session at the new key wins over an old copy.
+        put(&store, &session(Some("laptop"), "new")).await;
+        store
+            .set(&format!("oauth:{DID}:laptop"), &legacy("laptop", "old"))
+            .await
+            .unwrap();
+        assert_eq!(oauth.sessions(&did()).await.unwrap().len(), 3);
+        assert!(
+            store
+                .get(&format!("oauth:{DID}:laptop"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            restored(&oauth, Some("laptop")).await.unwrap(),
+            "access-new"
+        );
+    }
+
+    #[tokio::test]
+    async fn version_1_pending_authorizations_keep_their_session() {
+        let store = Arc::new(MemoryStore::new());
+        let oauth = client(store.clone());
+        for (state, id, expected) in [("s1", "default", None), ("s2", "phone", Some("phone"))] {
+            let pending = PendingAuthorization {
+                version: 1,
+                issuer: "https://as.example".to_owned(),
+                dpop_key: Es256Key::generate().unwrap().to_stored(None),
+                auth_method: AuthMethod::None,
+                verifier: Secret::new("v"),
+                redirect_uri: "http://127.0.0.1/callback".to_owned(),
+                expected_did: None,
+                app_state: None,
+                session_id: Some(SessionId::new(id).unwrap()),
+            };
+            let json = serde_json::to_string(&pending).unwrap();
+            store
+                .set(&format!("{STATE_PREFIX}{state}"), &SessionData::new(json))
+                .await
+                .unwrap();
+            let taken = oauth.take_state(state).await.unwrap();
+            assert_eq!(taken.session_id.as_ref().map(SessionId::as_str), expected);
+        }
     }
 }

@@ -192,6 +192,13 @@ pub enum DeleteCause {
     RefreshRejected(String),
     /// The resource server still rejected the access token after a refresh.
     InvalidToken,
+    /// A refresh found the client key the session was bound to (`private_key_jwt`) gone
+    /// from the keyset: the authorization server accepts no other key for the session, so it
+    /// was deleted without asking the server.
+    ClientKeyRemoved {
+        /// The key id the session was bound to.
+        kid: String,
+    },
     /// A new authorization for the same account and session id replaced it.
     Replaced,
     /// Another process deleted it.
@@ -204,6 +211,9 @@ impl fmt::Display for DeleteCause {
             DeleteCause::SignedOut => f.write_str("signed out"),
             DeleteCause::RefreshRejected(reason) => write!(f, "refresh rejected: {reason}"),
             DeleteCause::InvalidToken => f.write_str("the access token was rejected"),
+            DeleteCause::ClientKeyRemoved { kid } => {
+                write!(f, "the client key {kid:?} is no longer in the keyset")
+            }
             DeleteCause::Replaced => f.write_str("replaced by a new authorization"),
             DeleteCause::Gone => f.write_str("deleted elsewhere"),
         }

@@ -42,9 +42,11 @@
 //! * [`OAuthClient::callback`] ([`CallbackParams`]) → [`Authorized`]: the XRPC client, the
 //!   app state and the [`SessionInfo`] (granted scope). The user rejecting consent is
 //!   [`OAuthError::AuthorizationDenied`] with the app state.
-//! * [`OAuthClient::restore`] / [`OAuthClient::restore_session`] → the client, or
-//!   [`OAuthError::NoSession`]. [`OAuthClient::revoke`] / `client.logout()` sign out (revoke at
-//!   the server, best effort, then always delete locally). `client.refresh()` forces a refresh.
+//! * [`OAuthClient::restore`] / [`OAuthClient::restore_id`] → the client, or
+//!   [`OAuthError::NoSession`]; [`OAuthClient::sessions`] lists an account's sessions.
+//!   `client.logout()` and [`OAuthClient::revoke_session`] sign one session out,
+//!   [`OAuthClient::revoke`] all of the account's (revoke at the server, best effort, then
+//!   always delete locally). `client.refresh()` forces a refresh.
 //! * [`OAuthClient::events`]: a broadcast of [`SessionEvent`]s (`Updated` after each login
 //!   and refresh, `Deleted` with its [`DeleteCause`]).
 //! * Errors: [`OAuthError`] for the flow; for calls, the transport's
@@ -56,10 +58,60 @@
 //!
 //! # Sessions
 //!
-//! Stored under `oauth:<did>:<session id>` (default session id `default`): the tokens, the
-//! granted scope, the PDS (`aud`), the issuer, the negotiated auth method and the session's
-//! own DPoP private key (a private JWK). Pending authorizations are stored under
-//! `oauth-state:<state>` with a TTL and consumed with a compare-and-set (single use).
+//! Stored under the [`SessionKey`](crate::auth::SessionKey) scheme every session kind shares:
+//! `oauth:<did>` for the account's default session, `oauth:<did>#<session id>` for one of
+//! several (JSON version 2): the tokens, the granted scope, the PDS (`aud`), the issuer, the
+//! negotiated client auth method (`{method, kid}`: a confidential client's sessions stay bound
+//! to the keyset key they were created with) and the session's own DPoP private key (a private
+//! JWK). Pending authorizations are stored under `oauth-state:<state>` with a TTL and consumed
+//! with a compare-and-set (single use).
+//!
+//! ## Several sessions per account
+//!
+//! An account may be signed in several times at once (a phone and a laptop, two browsers),
+//! each session with its own tokens and DPoP key, refreshed and signed out on its own. Name
+//! each with a [`SessionId`](crate::auth::SessionId) (chosen, or
+//! [`SessionId::generate`](crate::auth::SessionId::generate)d and kept by the device, e.g.
+//! in a cookie):
+//!
+//! * [`AuthorizeOptions::session_id`] stores the new session under that id; without one the
+//!   authorization becomes the account's default session. A new authorization for the same
+//!   account and id replaces (and revokes) the one stored there, and only that one.
+//! * [`OAuthClient::restore_id`] brings one back; [`OAuthClient::restore`] brings back the
+//!   default session, or the account's only session when no default one is stored; with
+//!   several and no default it fails with [`OAuthError::NoSession`] saying to restore by id
+//!   (the rules of [`PasswordSession::restore`](crate::auth::PasswordSession::restore)).
+//! * [`OAuthClient::sessions`] lists the account's sessions; `client.logout()` /
+//!   [`OAuthClient::revoke_session`] end one, [`OAuthClient::revoke`] all.
+//!
+//! ```no_run
+//! # async fn example(oauth: atlex::auth::oauth::OAuthClient, query: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use atlex::auth::SessionId;
+//! use atlex::auth::oauth::{AuthorizeOptions, CallbackParams};
+//! // A browser signing in: a fresh id, kept in the browser's cookie.
+//! let id = SessionId::generate()?;
+//! let url = oauth
+//!     .authorize("alice.bsky.social", AuthorizeOptions::new().session_id(id.clone()))
+//!     .await?;
+//! // … the callback stores the session as `oauth:<did>#<id>` …
+//! let done = oauth.callback(CallbackParams::from_query(query)).await?;
+//! let did = done.session.did;
+//! // That browser's next request:
+//! let client = oauth.restore_id(&did, &id).await?;
+//! for key in oauth.sessions(&did).await? {
+//!     println!("{:?}", key.session_id()); // every browser signed in to the account
+//! }
+//! client.logout().await?; // this browser only
+//! # let _ = url; Ok(()) }
+//! ```
+//!
+//! **Migration.** atlex before this scheme stored OAuth sessions under
+//! `oauth:<did>:<session id>` (`default` for the default session, JSON version 1).
+//! [`OAuthClient::sessions`], and `restore` / `restore_id` when they find nothing under the
+//! new key, move an account's old sessions to the new keys (under the store lock; a session
+//! already at the new key wins). Pending authorizations of the old format are still
+//! accepted. Stop every process of the old version before starting the new one: an old
+//! process does not see a moved session, and the old version cannot read version 2.
 //!
 //! * **DPoP** ([`dpop`]): one ES256 key per session; every request gets a new proof (`jti`,
 //!   `htm`, `htu` without query or fragment, `iat`, the origin's nonce, `ath` toward the PDS
@@ -103,8 +155,8 @@ mod server;
 mod session;
 
 pub use client::{
-    AuthorizeOptions, Authorized, CallbackParams, DEFAULT_SESSION_ID, DEFAULT_STATE_TTL,
-    OAuthClient, OAuthClientBuilder,
+    AuthorizeOptions, Authorized, CallbackParams, DEFAULT_STATE_TTL, OAuthClient,
+    OAuthClientBuilder,
 };
 pub use error::{DeleteCause, OAuthError, scope_missing};
 pub use jose::{Es256Key, JoseError};

@@ -17,19 +17,24 @@ use super::jose::{Es256Key, PrivateJwk};
 use super::metadata::AuthMethod;
 use super::server::Context;
 use crate::auth::refresh::{RefreshEngine, RefreshFailure, Refreshable, unix_now};
+use crate::auth::session_key::{SessionId, SessionKey};
 use crate::auth::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
 use crate::xrpc::{
     AfterResponse, AuthError, AuthHeaders, AuthSession, Error, GenericError, RequestInfo,
     ResponseInfo, Secret,
 };
 
-/// The `version` written into stored OAuth sessions.
-const STORED_VERSION: u32 = 1;
+/// The `version` written into stored OAuth sessions. Version 1 was stored under
+/// `oauth:<did>:<session id>` (`default` for the default session) and is moved to the
+/// [`SessionKey`] scheme by [`StoredSession::from_legacy`].
+const STORED_VERSION: u32 = 2;
 
-/// The store key prefix of OAuth sessions: `oauth:<did>:<session id>`.
-pub(crate) fn session_key(did: &Did, session_id: &str) -> String {
-    format!("oauth:{did}:{session_id}")
-}
+/// The session kind in the store keys of OAuth sessions: `oauth:<did>` and
+/// `oauth:<did>#<session id>` (see [`SessionKey`]).
+pub(crate) const KIND: &str = "oauth";
+
+/// The session id that version 1 stored for the default session.
+const LEGACY_DEFAULT_ID: &str = "default";
 
 /// What is kept in the session store for one OAuth session: the tokens, the DPoP private key
 /// (as a private JWK) and the negotiated client auth method. It holds secrets: the store is
@@ -38,7 +43,9 @@ pub(crate) fn session_key(did: &Did, session_id: &str) -> String {
 pub(crate) struct StoredSession {
     pub(crate) version: u32,
     pub(crate) did: Did,
-    pub(crate) session_id: String,
+    /// `None` for the account's default session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) session_id: Option<SessionId>,
     pub(crate) issuer: String,
     /// The resource server (PDS) the tokens are for: API calls go there.
     pub(crate) aud: String,
@@ -65,8 +72,9 @@ impl StoredSession {
             })
     }
 
-    /// Reads a stored session, which must belong to `did` (checklist item 44).
-    pub(crate) fn decode(data: &SessionData, did: &Did) -> Result<StoredSession, AuthError> {
+    /// Reads the session stored under `key`, which must belong to its account and session id
+    /// (checklist item 44: a value copied under another key is refused).
+    pub(crate) fn decode(data: &SessionData, key: &SessionKey) -> Result<StoredSession, AuthError> {
         let stored: StoredSession =
             serde_json::from_str(data.as_str()).map_err(|error| AuthError::InvalidSession {
                 reason: format!(
@@ -79,12 +87,64 @@ impl StoredSession {
                 reason: format!("unsupported OAuth session version {}", stored.version),
             });
         }
-        if stored.did != *did {
+        if stored.key() != *key {
             return Err(AuthError::InvalidSession {
-                reason: format!("the session stored for {did} belongs to {}", stored.did),
+                reason: format!("the session stored under {key} is {}", stored.key()),
             });
         }
         Ok(stored)
+    }
+
+    /// Reads a version 1 session, stored under `oauth:<did>:<legacy_id>`, as the current
+    /// version (the session id `default` becoming the default session).
+    pub(crate) fn from_legacy(
+        data: &SessionData,
+        did: &Did,
+        legacy_id: &str,
+    ) -> Result<StoredSession, AuthError> {
+        let invalid = |reason: String| AuthError::InvalidSession { reason };
+        let mut value: serde_json::Value =
+            serde_json::from_str(data.as_str()).map_err(|error| {
+                invalid(format!(
+                    "not an OAuth session ({})",
+                    crate::xrpc::describe_json_error(&error)
+                ))
+            })?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| invalid("not an OAuth session (not an object)".to_owned()))?;
+        if object.get("version").and_then(serde_json::Value::as_u64) != Some(1) {
+            return Err(invalid(
+                "not a version 1 OAuth session under a version 1 key".to_owned(),
+            ));
+        }
+        if object.get("session_id").and_then(serde_json::Value::as_str) != Some(legacy_id) {
+            return Err(invalid(format!(
+                "the version 1 session under the id {legacy_id:?} names another id"
+            )));
+        }
+        if legacy_id == LEGACY_DEFAULT_ID {
+            object.remove("session_id");
+        }
+        object.insert("version".to_owned(), STORED_VERSION.into());
+        let stored: StoredSession = serde_json::from_value(value).map_err(|error| {
+            invalid(format!(
+                "not a version 1 OAuth session ({})",
+                crate::xrpc::describe_json_error(&error)
+            ))
+        })?;
+        if stored.did != *did {
+            return Err(invalid(format!(
+                "the session stored for {did} belongs to {}",
+                stored.did
+            )));
+        }
+        Ok(stored)
+    }
+
+    /// Where the session is stored.
+    pub(crate) fn key(&self) -> SessionKey {
+        SessionKey::new(KIND, self.did.clone(), self.session_id.clone())
     }
 
     pub(crate) fn version() -> u32 {
@@ -119,8 +179,9 @@ impl StoredSession {
 pub struct SessionInfo {
     /// The account.
     pub did: Did,
-    /// The session id (several sessions per account are possible).
-    pub session_id: String,
+    /// The session id; `None` for the account's default session (see
+    /// [`AuthorizeOptions::session_id`](super::AuthorizeOptions::session_id)).
+    pub session_id: Option<SessionId>,
     /// The authorization server.
     pub issuer: String,
     /// The PDS the calls go to.
@@ -141,8 +202,8 @@ pub enum SessionEvent {
     Deleted {
         /// The account.
         did: Did,
-        /// The session id.
-        session_id: String,
+        /// The session id (`None`: the account's default session).
+        session_id: Option<SessionId>,
         /// Why.
         cause: DeleteCause,
     },
@@ -154,15 +215,21 @@ pub(crate) type Events = broadcast::Sender<SessionEvent>;
 pub(crate) struct OAuthKind {
     ctx: Arc<Context>,
     did: Did,
-    session_id: String,
+    session_id: Option<SessionId>,
     events: Events,
+    /// Why the last refresh was rejected, when more precise than the server's words (the
+    /// session's client key left the keyset): the cause of the `Deleted` event that follows.
+    rejected: Mutex<Option<DeleteCause>>,
 }
 
 impl Refreshable for OAuthKind {
     type Stored = StoredSession;
 
     fn decode(&self, data: &SessionData) -> Result<StoredSession, AuthError> {
-        StoredSession::decode(data, &self.did)
+        StoredSession::decode(
+            data,
+            &SessionKey::new(KIND, self.did.clone(), self.session_id.clone()),
+        )
     }
 
     fn encode(&self, stored: &StoredSession) -> Result<SessionData, AuthError> {
@@ -181,7 +248,28 @@ impl Refreshable for OAuthKind {
         &'a self,
         stored: &'a StoredSession,
     ) -> BoxFuture<'a, Result<StoredSession, RefreshFailure>> {
-        Box::pin(async move { refresh_stored(&self.ctx, stored).await })
+        Box::pin(async move {
+            // The key the session was bound to is gone (rotated out of the keyset): no request
+            // can succeed, since the server holds the session to that key (checklist item 48).
+            if let AuthMethod::PrivateKeyJwt { kid } = &stored.auth_method
+                && self
+                    .ctx
+                    .keyset
+                    .as_ref()
+                    .and_then(|keys| keys.get(kid))
+                    .is_none()
+            {
+                let error = OAuthError::AuthMethodUnsatisfiable {
+                    reason: format!("the session's client key {kid:?} is no longer in the keyset"),
+                };
+                *self.rejected.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(DeleteCause::ClientKeyRemoved { kid: kid.clone() });
+                return Err(RefreshFailure::Rejected {
+                    reason: error.to_string(),
+                });
+            }
+            refresh_stored(&self.ctx, stored).await
+        })
     }
 
     fn revoke<'a>(&'a self, stored: &'a StoredSession) -> BoxFuture<'a, Result<(), Error>> {
@@ -210,10 +298,16 @@ impl Refreshable for OAuthKind {
     }
 
     fn ended(&self, reason: &str) {
+        let cause = self
+            .rejected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| DeleteCause::RefreshRejected(reason.to_owned()));
         let _ = self.events.send(SessionEvent::Deleted {
             did: self.did.clone(),
             session_id: self.session_id.clone(),
-            cause: DeleteCause::RefreshRejected(reason.to_owned()),
+            cause,
         });
     }
 }
@@ -324,7 +418,7 @@ async fn refresh_stored(
 /// An OAuth session, shared by every [`Client`](crate::xrpc::Client) handle made from it.
 pub struct OAuthSession {
     did: Did,
-    session_id: String,
+    key: SessionKey,
     ctx: Arc<Context>,
     engine: RefreshEngine<OAuthKind>,
     store: Arc<dyn SessionStore>,
@@ -352,20 +446,23 @@ impl OAuthSession {
                 reason: format!("the stored DPoP key is unusable: {error}"),
             })?;
         let did = stored.did.clone();
-        let session_id = stored.session_id.clone();
-        let key = session_key(&did, &session_id);
-        let label = format!("the OAuth session {session_id} of {did}");
+        let key = stored.key();
+        let label = match key.session_id() {
+            Some(id) => format!("the OAuth session {id} of {did}"),
+            None => format!("the OAuth session of {did}"),
+        };
         let kind = OAuthKind {
             ctx: Arc::clone(&ctx),
             did: did.clone(),
-            session_id: session_id.clone(),
+            session_id: stored.session_id.clone(),
             events: events.clone(),
+            rejected: Mutex::new(None),
         };
         Ok(OAuthSession {
             did,
-            session_id,
+            key: key.clone(),
             ctx,
-            engine: RefreshEngine::new(kind, Arc::clone(&store), key, label, stored)
+            engine: RefreshEngine::new(kind, Arc::clone(&store), key.to_string(), label, stored)
                 .with_lock_timeout(DEFAULT_LOCK_TIMEOUT),
             store,
             dpop_key: Mutex::new(Arc::new(dpop_key)),
@@ -379,9 +476,14 @@ impl OAuthSession {
         self.engine.last().stored.info()
     }
 
-    /// The session id.
-    pub fn session_id(&self) -> &str {
-        &self.session_id
+    /// The session id; `None` for the account's default session.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.key.session_id()
+    }
+
+    /// Where the session is stored (`oauth:<did>` or `oauth:<did>#<session id>`).
+    pub fn key(&self) -> &SessionKey {
+        &self.key
     }
 
     /// The DPoP key the tokens of `stored` are bound to. Usually the session's own; but when
@@ -407,21 +509,22 @@ impl OAuthSession {
         let store = Arc::clone(&self.store);
         let events = self.events.clone();
         let did = self.did.clone();
-        let session_id = self.session_id.clone();
-        let key = session_key(&did, &session_id);
+        let key = self.key.clone();
         tokio::spawn(async move {
-            let lock = match store.lock(&key, DEFAULT_LOCK_TIMEOUT).await {
+            let session_id = key.session_id().cloned();
+            let name = key.to_string();
+            let lock = match store.lock(&name, DEFAULT_LOCK_TIMEOUT).await {
                 Ok(lock) => lock,
                 Err(error) => {
                     tracing::warn!(%error, "cannot delete the rejected OAuth session");
                     return;
                 }
             };
-            if let Ok(Some(data)) = store.get(&key).await
-                && let Ok(stored) = StoredSession::decode(&data, &did)
+            if let Ok(Some(data)) = store.get(&name).await
+                && let Ok(stored) = StoredSession::decode(&data, &key)
                 && *stored.generation() == generation
                 && let Err(error) = store
-                    .compare_and_set(&key, Some(&data), None, Some(&lock))
+                    .compare_and_set(&name, Some(&data), None, Some(&lock))
                     .await
             {
                 tracing::warn!(%error, "cannot delete the rejected OAuth session");
@@ -538,7 +641,7 @@ impl AuthSession for OAuthSession {
             self.engine.logout().await?;
             let _ = self.events.send(SessionEvent::Deleted {
                 did: self.did.clone(),
-                session_id: self.session_id.clone(),
+                session_id: self.key.session_id().cloned(),
                 cause: DeleteCause::SignedOut,
             });
             Ok(())
@@ -551,7 +654,7 @@ impl fmt::Debug for OAuthSession {
         let last = self.engine.last();
         f.debug_struct("OAuthSession")
             .field("did", &self.did.as_str())
-            .field("session_id", &self.session_id)
+            .field("session_id", &self.key.session_id().map(SessionId::as_str))
             .field("pds", &last.stored.aud)
             .field("issuer", &last.stored.issuer)
             .field("scope", &last.stored.scope)
