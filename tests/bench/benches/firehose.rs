@@ -45,6 +45,13 @@ const NOTE: &str = "atlex-bench-firehose.txt";
 
 type Keys = HashMap<String, PublicKey>;
 
+/// One op of a commit, ready for the MST and record parts: action, path, collection, CID,
+/// previous CID.
+type Op = (Action, String, Nsid, Option<CidLink>, Option<CidLink>);
+
+/// A named part of the verified path: one pass over all frames.
+type Stage<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
 fn typed(frame: &[u8]) -> Result<usize, String> {
     match decode_frame::<SubscribeRepos>(frame).map_err(|e| e.to_string())? {
         Frame::Message(Message::Commit(event)) => {
@@ -134,7 +141,7 @@ struct Parts {
     car: Car,
     commit: SignedCommit,
     /// `(action, path, collection, cid, prev)` of each op.
-    ops: Vec<(Action, String, Nsid, Option<CidLink>, Option<CidLink>)>,
+    ops: Vec<Op>,
 }
 
 fn parts(frames: &[Vec<u8>], keys: &Keys) -> Result<Vec<Parts>, String> {
@@ -224,11 +231,7 @@ fn records(part: &Parts) -> Result<usize, String> {
 /// Times each stage's pass (one pass over all frames): `rounds` rounds, each running every
 /// stage in turn for at least `round` (so that a change in the machine's load hits all stages
 /// alike); the median time per pass of each stage.
-fn time_stages(
-    stages: &mut [(&str, Box<dyn FnMut() + '_>)],
-    rounds: usize,
-    round: Duration,
-) -> Vec<Duration> {
+fn time_stages(stages: &mut [Stage<'_>], rounds: usize, round: Duration) -> Vec<Duration> {
     let mut samples = vec![Vec::with_capacity(rounds); stages.len()];
     for round_index in 0..=rounds {
         for (stage, (_, pass)) in stages.iter_mut().enumerate() {
@@ -261,7 +264,7 @@ fn breakdown(frames: &[Vec<u8>], keys: &Keys, quick: bool) -> Result<String, Str
     } else {
         (7, Duration::from_millis(400))
     };
-    let mut stages: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+    let mut stages: Vec<Stage<'_>> = vec![
         (
             "verified, whole (decode_frame + verify_commit)",
             Box::new(|| {
