@@ -3,5 +3,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod data;
+pub mod firehose;
 pub mod pds;
 pub mod repo;

@@ -648,8 +648,88 @@ async fn jetstream_plain_json_with_filters_and_cursor() {
         uris[0],
         "/subscribe?wantedCollections=app.bsky.feed.post&wantedDids=did%3Aplc%3Aeygmaihciaxprqvxpfvl6flk"
     );
-    // Resumed after the last time_us received on the first connection.
-    assert!(uris[1].ends_with("&cursor=1725911162329311"), "{}", uris[1]);
+    // Resumed at the last time_us received on the first connection (Jetstream's cursor is
+    // inclusive).
+    assert!(uris[1].ends_with("&cursor=1725911162329310"), "{}", uris[1]);
+}
+
+/// A Jetstream-like server: it replays, from the cursor inclusively, a log in which several
+/// events share a microsecond, and drops connection `n` after `n + 2` events, so that every
+/// connection ends inside a microsecond and replays some events the consumer already has.
+#[tokio::test]
+async fn jetstream_resumes_at_a_shared_microsecond_without_loss_or_duplicates() {
+    let commit = |time_us: i64, rkey: &str| {
+        json!({"did": "did:plc:eygmaihciaxprqvxpfvl6flk", "time_us": time_us, "kind": "commit",
+               "commit": {"rev": "3l3qo2vutsw2b", "operation": "delete",
+                          "collection": "app.bsky.feed.like", "rkey": rkey}})
+    };
+    // Three events at 100 and two at 101.
+    let log = vec![
+        commit(100, "3kaaaaaaaaaa2"),
+        commit(100, "3kaaaaaaaaab2"),
+        commit(100, "3kaaaaaaaaac2"),
+        commit(101, "3kaaaaaaaaad2"),
+        json!({"did": "did:plc:eygmaihciaxprqvxpfvl6flk", "time_us": 101, "kind": "identity",
+               "identity": {"did": "did:plc:eygmaihciaxprqvxpfvl6flk", "handle": "alice.test",
+                            "seq": 7, "time": "2024-09-05T06:11:04.870Z"}}),
+        commit(102, "3kaaaaaaaaae2"),
+    ];
+    let served = log.clone();
+    let (url, uris) = server(script(move |cursor, index| {
+        let mut steps: Vec<Step> = served
+            .iter()
+            .filter(|e| cursor.is_none_or(|c| e["time_us"].as_i64().unwrap() >= c))
+            .take(index + 2)
+            .map(|e| Step::Send(WsMsg::Text(e.to_string().into())))
+            .collect();
+        steps.push(Step::Drop);
+        steps
+    }))
+    .await;
+    let ws_url = url.as_str().replacen("http", "ws", 1);
+    let source = Jetstream::new(&ws_url, JetstreamOptions::new().ws(options())).unwrap();
+    let mut consumer =
+        Consumer::start(source, Arc::new(MemoryCursor::default()), fast_backoff()).unwrap();
+    let mut received = Vec::new();
+    while received.len() < log.len() {
+        match consumer.next().await.unwrap() {
+            Ok(ConsumerEvent::Message { message, cursor }) => {
+                assert_eq!(cursor, Some(message.time_us));
+                let key = match &message.event {
+                    RepoEvent::Commit(c) => c.ops[0].rkey.as_str().to_owned(),
+                    RepoEvent::Identity(i) => format!("identity {}", i.seq),
+                    other => panic!("unexpected {other:?}"),
+                };
+                received.push((message.time_us, key));
+            }
+            Ok(ConsumerEvent::Reconnected { .. })
+            | Err(ConsumerError::Source(JetstreamError::Ws(_))) => {}
+            other => panic!("unexpected {other:?} (a shared microsecond is not out of order)"),
+        }
+    }
+    let expected: Vec<(i64, String)> = log
+        .iter()
+        .map(|e| {
+            let key = match e["commit"]["rkey"].as_str() {
+                Some(rkey) => rkey.to_owned(),
+                None => format!("identity {}", e["identity"]["seq"]),
+            };
+            (e["time_us"].as_i64().unwrap(), key)
+        })
+        .collect();
+    assert_eq!(received, expected, "every event once, in order");
+    drop(consumer);
+    let uris = uris.lock().unwrap().clone();
+    // Every reconnect resumed at the microsecond it stopped in.
+    assert_eq!(
+        uris[..4],
+        [
+            "/subscribe",
+            "/subscribe?cursor=100",
+            "/subscribe?cursor=100",
+            "/subscribe?cursor=101"
+        ],
+    );
 }
 
 #[tokio::test]

@@ -773,10 +773,22 @@ fn run_criterion(
         );
     }
     if benches.contains(&Bench::Firehose) {
-        // Per 400 frames; shown as events per second.
+        // Per pass over the recorded frames; shown as events per second. The benchmark writes
+        // the frame count and its breakdown of the verified path to a note.
+        let note = std::fs::read_to_string(home.join("atlex-bench-firehose.txt"))
+            .context(|| "reading the firehose benchmark's note".to_owned())?;
+        let frames: f64 = note
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("frames "))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::new("the firehose note does not start with `frames N`"))?;
+        report
+            .notes
+            .push(note.lines().skip(1).collect::<Vec<_>>().join("\n"));
         let events = |seconds: f64| Measured {
             seconds,
-            shown: format!("{:.0} events/s", 400.0 / seconds),
+            shown: format!("{:.0} events/s", frames / seconds),
         };
         let untyped = estimate("firehose", "ipld-untyped")?;
         report.speed(

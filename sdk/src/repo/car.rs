@@ -142,7 +142,7 @@ impl Car {
             ));
         }
         let mut pos = 0usize;
-        let header_len = read_length(&bytes, &mut pos, "header length")?;
+        let header_len = read_length(&bytes, &mut pos, || "header length".to_owned())?;
         if header_len > limits.max_header_size {
             return Err(RepoError::too_large(
                 "CAR header",
@@ -150,7 +150,7 @@ impl Car {
                 limits.max_header_size as u64,
             ));
         }
-        let header_bytes = take(&bytes, &mut pos, header_len, "header")?;
+        let header_bytes = take(&bytes, &mut pos, header_len, || "header".to_owned())?;
         let header: Header = serde_ipld_dagcbor::from_slice(&header_bytes)
             .map_err(|e| RepoError::BadHeader(e.to_string()))?;
         if header.version != 1 {
@@ -179,16 +179,17 @@ impl Car {
                     limits.max_blocks as u64,
                 ));
             }
-            let what = format!("block {index}");
-            let len = read_length(&bytes, &mut pos, &what)?;
+            // Named only when something is wrong: no allocation per block otherwise.
+            let what = || format!("block {index}");
+            let len = read_length(&bytes, &mut pos, what)?;
             if len > limits.max_block_size {
                 return Err(RepoError::too_large(
-                    what,
+                    what(),
                     len as u64,
                     limits.max_block_size as u64,
                 ));
             }
-            let section = take(&bytes, &mut pos, len, &what)?;
+            let section = take(&bytes, &mut pos, len, what)?;
             let (cid, data) = split_block(section, index)?;
             blocks.map.entry(cid).or_insert(data);
             index += 1;
@@ -229,12 +230,16 @@ impl Car {
 }
 
 /// Reads an unsigned varint (at most 9 bytes, as multiformats allows) as a length.
-fn read_length(bytes: &[u8], pos: &mut usize, what: &str) -> Result<usize, RepoError> {
+fn read_length(
+    bytes: &[u8],
+    pos: &mut usize,
+    what: impl Fn() -> String,
+) -> Result<usize, RepoError> {
     let value = read_varint(bytes, pos).map_err(|e| match e {
-        VarintError::Truncated => RepoError::truncated(what),
-        VarintError::TooLong => RepoError::too_large(format!("varint of {what}"), 10, 9),
+        VarintError::Truncated => RepoError::truncated(what()),
+        VarintError::TooLong => RepoError::too_large(format!("varint of {}", what()), 10, 9),
     })?;
-    usize::try_from(value).map_err(|_| RepoError::too_large(what, value, usize::MAX as u64))
+    usize::try_from(value).map_err(|_| RepoError::too_large(what(), value, usize::MAX as u64))
 }
 
 enum VarintError {
@@ -255,11 +260,16 @@ fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
     Err(VarintError::TooLong)
 }
 
-fn take(bytes: &Bytes, pos: &mut usize, len: usize, what: &str) -> Result<Bytes, RepoError> {
+fn take(
+    bytes: &Bytes,
+    pos: &mut usize,
+    len: usize,
+    what: impl Fn() -> String,
+) -> Result<Bytes, RepoError> {
     let end = pos
         .checked_add(len)
         .filter(|end| *end <= bytes.len())
-        .ok_or_else(|| RepoError::truncated(what))?;
+        .ok_or_else(|| RepoError::truncated(what()))?;
     let out = bytes.slice(*pos..end);
     *pos = end;
     Ok(out)

@@ -34,8 +34,9 @@ pub trait Source: Send + Sync + 'static {
     fn cursor(message: &Self::Message) -> Option<i64>;
 
     /// Whether the next message's cursor should be exactly one more than the last (the
-    /// firehose's `seq`), so that a larger jump is reported as a [`ConsumerEvent::Gap`]. When
-    /// `false` (Jetstream's microsecond times), only cursors that go backwards are reported.
+    /// firehose's `seq`), so that a larger jump is reported as a [`ConsumerEvent::Gap`] and a
+    /// repeated one as [`ConsumerEvent::OutOfOrder`]. When `false` (Jetstream's microsecond
+    /// times, which several events may share), only cursors that go backwards are reported.
     const CONTIGUOUS: bool;
 
     /// Whether the connection is over after this error (the consumer reconnects).
@@ -167,8 +168,9 @@ pub enum ConsumerEvent<M> {
         /// The cursor of the message that follows.
         next: i64,
     },
-    /// The next message's cursor is not after the last one (a duplicate or a reordering).
-    /// Reported before that message, which is still delivered.
+    /// The next message's cursor is before the last one, or equal to it for a contiguous
+    /// source (a duplicate or a reordering). Reported before that message, which is still
+    /// delivered.
     OutOfOrder {
         /// The last cursor received.
         after: i64,
@@ -435,7 +437,10 @@ async fn run<S: Source>(
                     }
                     let next = S::cursor(&message);
                     if let (Some(after), Some(next)) = (cursor, next) {
-                        let report = if next <= after {
+                        // A contiguous cursor (`seq`) never repeats; a time (Jetstream's
+                        // `time_us`) may be shared by several events.
+                        let backwards = next < after || (S::CONTIGUOUS && next == after);
+                        let report = if backwards {
                             tracing::warn!(after, next, "event stream cursor out of order");
                             Some(ConsumerEvent::OutOfOrder { after, next })
                         } else if S::CONTIGUOUS && Some(next) != after.checked_add(1) {

@@ -3,7 +3,19 @@
 //!
 //! A Jetstream server (`wss://jetstream2.us-east.bsky.network/subscribe`) sends one JSON
 //! object per WebSocket message: `{did, time_us, kind, commit | identity | account}`.
-//! `time_us` is the cursor; a consumer resumes after the last one it received.
+//! `time_us` is the cursor.
+//!
+//! **Resuming.** Jetstream replays from the cursor *inclusively* (its README: reconnect with
+//! the `time_us` of the last event processed), and a cursor is a time, not a position: two
+//! events may carry the same microsecond (events of one instance are usually distinct, but
+//! nothing promises it, and instances differ). Resuming at `time_us + 1` could therefore
+//! skip an event. A [`Jetstream`] resumes *at* the last `time_us` and drops the events of that
+//! one microsecond it has already delivered, recognised by their identity (the DID, and the
+//! commit's rev, collection, rkey and operation, or the identity or account event's `seq`):
+//! within one [`Jetstream`] (and its clones, which share what they delivered) a reconnect
+//! delivers every event once. After a **restart** from a saved cursor nothing is known of
+//! what was delivered, so the events of the saved microsecond come again (at least the last
+//! one processed): process them idempotently, as Jetstream advises.
 //!
 //! **Compression** (feature `zstd`): with [`JetstreamOptions::zstd_dictionary`], the client asks
 //! for `compress=true` and each message is a zstd frame compressed with Jetstream's shared
@@ -13,9 +25,9 @@
 //! [`JetstreamOptions::max_message_size`] bytes, like an uncompressed one, so a small frame that
 //! inflates hugely is refused without being inflated past the limit.
 
+use std::collections::HashSet;
 use std::fmt;
-#[cfg(feature = "zstd")]
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde::Deserialize;
@@ -154,10 +166,74 @@ impl JetstreamOptions {
 }
 
 /// A Jetstream server as a [`Source`].
+///
+/// Clones share the record of the events delivered at the last microsecond (see the module
+/// docs on resuming).
 #[derive(Debug, Clone)]
 pub struct Jetstream {
     url: Url,
     options: JetstreamOptions,
+    delivered: Arc<Mutex<Delivered>>,
+}
+
+/// The most events of one microsecond remembered for dropping replays (far more than ever
+/// share one in practice; past it the oldest identities are forgotten).
+const MAX_DELIVERED: usize = 4096;
+
+/// The events delivered at the latest `time_us` seen, by identity.
+#[derive(Debug, Default)]
+struct Delivered {
+    time_us: Option<i64>,
+    keys: HashSet<String>,
+}
+
+impl Delivered {
+    /// Whether `event` was delivered before; if not, remembers it.
+    fn is_replay(&mut self, event: &JetstreamEvent) -> bool {
+        match self.time_us {
+            Some(last) if event.time_us < last => false,
+            Some(last) if event.time_us == last => {
+                let key = event_key(event);
+                if self.keys.contains(&key) {
+                    return true;
+                }
+                if self.keys.len() >= MAX_DELIVERED {
+                    self.keys.clear();
+                }
+                self.keys.insert(key);
+                false
+            }
+            _ => {
+                self.time_us = Some(event.time_us);
+                self.keys.clear();
+                self.keys.insert(event_key(event));
+                false
+            }
+        }
+    }
+}
+
+/// What tells two events of one microsecond apart.
+fn event_key(event: &JetstreamEvent) -> String {
+    match &event.event {
+        RepoEvent::Commit(commit) => {
+            let mut key = format!("commit {} {}", commit.did.as_str(), commit.rev.as_str());
+            for op in &commit.ops {
+                key.push_str(&format!(
+                    " {:?} {}/{}",
+                    op.action,
+                    op.collection.as_str(),
+                    op.rkey.as_str()
+                ));
+            }
+            key
+        }
+        RepoEvent::Identity(identity) => {
+            format!("identity {} {}", identity.did.as_str(), identity.seq)
+        }
+        RepoEvent::Account(account) => format!("account {} {}", account.did.as_str(), account.seq),
+        other => format!("{other:?}"),
+    }
 }
 
 impl Jetstream {
@@ -170,10 +246,15 @@ impl Jetstream {
             url.set_path("/subscribe");
         }
         url.set_query(None);
-        Ok(Jetstream { url, options })
+        Ok(Jetstream {
+            url,
+            options,
+            delivered: Arc::default(),
+        })
     }
 
-    /// The URL for a connection resuming after `cursor`.
+    /// The URL for a connection resuming at `cursor` (a `time_us`; Jetstream replays from it
+    /// inclusively).
     pub fn url(&self, cursor: Option<i64>) -> Url {
         let mut url = self.url.clone();
         {
@@ -184,8 +265,9 @@ impl Jetstream {
             for did in &self.options.dids {
                 query.append_pair("wantedDids", did.as_str());
             }
-            // Jetstream replays from the cursor itself; resume after it.
-            if let Some(cursor) = cursor.and_then(|c| c.checked_add(1)) {
+            // Jetstream replays from the cursor itself: resume at it (not after it, which
+            // could skip an event of the same microsecond); the replays are dropped.
+            if let Some(cursor) = cursor {
                 query.append_pair("cursor", &cursor.to_string());
             }
             if self.options.compressed() {
@@ -198,7 +280,8 @@ impl Jetstream {
         url
     }
 
-    /// Opens one connection resuming after `cursor` (no reconnects: see
+    /// Opens one connection resuming at `cursor`, without the events this [`Jetstream`]
+    /// already delivered at that microsecond (no reconnects: see
     /// [`Consumer`](super::Consumer) for those).
     pub async fn connect_once(
         &self,
@@ -208,14 +291,27 @@ impl Jetstream {
             .await
             .map_err(JetstreamError::Ws)?;
         let decoder = Decoder::new(&self.options)?;
+        let delivered = self.delivered.clone();
         Ok(
-            futures::stream::unfold(Some((connection, decoder)), |state| async move {
-                let (mut connection, mut decoder) = state?;
-                let item = match connection.next_message().await? {
-                    Err(error) => return Some((Err(JetstreamError::Ws(error)), None)),
-                    Ok(message) => decoder.decode(message),
-                };
-                Some((item, Some((connection, decoder))))
+            futures::stream::unfold(Some((connection, decoder, delivered)), |state| async move {
+                let (mut connection, mut decoder, delivered) = state?;
+                loop {
+                    let item = match connection.next_message().await? {
+                        Err(error) => return Some((Err(JetstreamError::Ws(error)), None)),
+                        Ok(message) => decoder.decode(message),
+                    };
+                    if let Ok(event) = &item {
+                        let replay = match delivered.lock() {
+                            Ok(mut guard) => guard.is_replay(event),
+                            Err(poisoned) => poisoned.into_inner().is_replay(event),
+                        };
+                        if replay {
+                            tracing::debug!(time_us = event.time_us, "jetstream replay dropped");
+                            continue;
+                        }
+                    }
+                    return Some((item, Some((connection, decoder, delivered))));
+                }
             })
             .boxed(),
         )
@@ -416,7 +512,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             js.url(Some(41)).as_str(),
-            "wss://jetstream.example/subscribe?wantedCollections=app.bsky.feed.post&wantedCollections=app.bsky.graph.*&wantedDids=did%3Aplc%3Aabc&cursor=42"
+            "wss://jetstream.example/subscribe?wantedCollections=app.bsky.feed.post&wantedCollections=app.bsky.graph.*&wantedDids=did%3Aplc%3Aabc&cursor=41"
         );
         assert!(JetstreamOptions::new().collection("not an nsid").is_err());
         assert!(JetstreamOptions::new().collection(".*").is_err());
