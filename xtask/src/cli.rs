@@ -886,6 +886,19 @@ mod tests {
     }
 
     #[test]
+    fn codegen_timings_flag() {
+        let Command::Codegen(args) = parse_ok(&["codegen", "--timings", "--check"]) else {
+            panic!("not codegen");
+        };
+        assert!(args.timings && args.check);
+        let Command::Codegen(args) = parse_ok(&["codegen", "--check"]) else {
+            panic!("not codegen");
+        };
+        assert!(!args.timings);
+        assert!(CODEGEN_HELP.contains("--timings"));
+    }
+
+    #[test]
     fn subcommand_help() {
         assert_eq!(parse_ok(&["lexicons"]), Command::Help(Topic::Lexicons));
         assert_eq!(
