@@ -68,6 +68,25 @@ pub struct Generated {
     pub files: Vec<GeneratedFile>,
     /// Cargo features per namespace and the features each needs (empty without `features`).
     pub features: BTreeMap<String, BTreeSet<String>>,
+    /// How long the phases took (`lower` and `render` here; [`generate_valid`] adds `prune`).
+    pub timings: Timings,
+}
+
+/// Wall time of the generator's phases, for `cargo xtask codegen --timings` and the
+/// `codegen-scale` benchmark. A phase that did not run is zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Reading and parsing the files into documents ([`collect_lexicons`]).
+    pub parse: std::time::Duration,
+    /// The schema checks of each document ([`collect_lexicons`]).
+    pub check: std::time::Duration,
+    /// Resolving refs across documents and pruning what is invalid or refers to what was
+    /// left out ([`generate_valid`], without the generation it calls).
+    pub prune: std::time::Duration,
+    /// Lowering documents to the IR (names, refs, inline types).
+    pub lower: std::time::Duration,
+    /// Emitting tokens, parsing them with `syn` and pretty-printing (one thread per core).
+    pub render: std::time::Duration,
 }
 
 /// Why generation failed.
@@ -155,6 +174,7 @@ pub fn generate(
         docs: own.docs.clone(),
         root: config.root.clone(),
     };
+    let started = std::time::Instant::now();
     let krate = lower::lower(
         &own,
         external,
@@ -163,6 +183,7 @@ pub fn generate(
         },
     )
     .map_err(GenerateError::Lexicon)?;
+    let lowered = std::time::Instant::now();
     let files = output::render(
         &krate,
         &emit::EmitOptions {
@@ -175,5 +196,10 @@ pub fn generate(
     Ok(Generated {
         files,
         features: krate.features,
+        timings: Timings {
+            lower: lowered.duration_since(started),
+            render: lowered.elapsed(),
+            ..Timings::default()
+        },
     })
 }

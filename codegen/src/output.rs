@@ -138,21 +138,30 @@ pub fn render(
     match layout {
         Layout::Tree => {
             // Files are independent: render them on every core (each thread has its own
-            // emitter, since token streams are not `Send`).
+            // emitter, since token streams are not `Send`). Threads take the next file from a
+            // shared counter rather than a fixed chunk, so one thread with the large files
+            // does not leave the others idle; the files are put back in tree order.
             let nodes: Vec<(&Vec<String>, &Node<'_>)> = tree.nodes.iter().collect();
-            let threads = std::thread::available_parallelism().map_or(1, usize::from);
-            let chunk = nodes.len().div_ceil(threads.max(1)).max(1);
-            let results: Vec<Result<Vec<GeneratedFile>, RenderError>> =
+            let threads = std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .clamp(1, nodes.len().max(1));
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let results: Vec<Result<Vec<(usize, GeneratedFile)>, RenderError>> =
                 std::thread::scope(|scope| {
-                    let handles: Vec<_> = nodes
-                        .chunks(chunk)
-                        .map(|part| {
-                            let tree = &tree;
+                    let handles: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let (tree, nodes, next) = (&tree, &nodes, &next);
                             scope.spawn(move || {
                                 let emitter = Emitter::new(options, &krate.validating);
-                                part.iter()
-                                    .map(|(path, node)| render_file(&emitter, path, node, tree))
-                                    .collect::<Result<Vec<_>, _>>()
+                                let mut done = Vec::new();
+                                loop {
+                                    let index =
+                                        next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    let Some((path, node)) = nodes.get(index) else {
+                                        return Ok(done);
+                                    };
+                                    done.push((index, render_file(&emitter, path, node, tree)?));
+                                }
                             })
                         })
                         .collect();
@@ -168,10 +177,12 @@ pub fn render(
                         })
                         .collect()
                 });
-            let mut files = Vec::with_capacity(nodes.len());
+            let mut indexed = Vec::with_capacity(nodes.len());
             for result in results {
-                files.extend(result?);
+                indexed.extend(result?);
             }
+            indexed.sort_unstable_by_key(|(index, _)| *index);
+            let files: Vec<GeneratedFile> = indexed.into_iter().map(|(_, file)| file).collect();
             Ok(files)
         }
         Layout::SingleFile => {

@@ -86,6 +86,8 @@ pub struct Collected {
     pub errors: Vec<Problem>,
     /// The defs and files left out, with the reason.
     pub pruned: Vec<Pruned>,
+    /// How long reading and parsing (`parse`) and the schema checks (`check`) took.
+    pub timings: crate::Timings,
 }
 
 /// What [`generate_valid`] produced: the code for what remains, and what it left out.
@@ -120,8 +122,12 @@ pub fn collect_lexicons(dir: &Path) -> Result<Collected, GenerateError> {
     let mut warnings = Vec::new();
     let mut pruned = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut timings = crate::Timings::default();
     for file in files {
-        let Some(mut doc) = read_partial(&file, &mut errors, &mut pruned) else {
+        let started = std::time::Instant::now();
+        let read = read_partial(&file, &mut errors, &mut pruned);
+        timings.parse += started.elapsed();
+        let Some(mut doc) = read else {
             continue;
         };
         if let Some(first) = seen.get(&doc.id) {
@@ -136,7 +142,10 @@ pub fn collect_lexicons(dir: &Path) -> Result<Collected, GenerateError> {
             });
             continue;
         }
-        if check_partial(&mut doc, &file, &mut errors, &mut warnings, &mut pruned) {
+        let started = std::time::Instant::now();
+        let kept = check_partial(&mut doc, &file, &mut errors, &mut warnings, &mut pruned);
+        timings.check += started.elapsed();
+        if kept {
             seen.insert(doc.id.clone(), file.clone());
             docs.push(LoadedDoc { file, doc });
         }
@@ -145,6 +154,7 @@ pub fn collect_lexicons(dir: &Path) -> Result<Collected, GenerateError> {
         loaded: Loaded { docs, warnings },
         errors,
         pruned,
+        timings,
     })
 }
 
@@ -333,6 +343,7 @@ pub fn generate_valid(
     config: &Config,
     already_pruned: &[Pruned],
 ) -> Result<GeneratedValid, GenerateError> {
+    let started = std::time::Instant::now();
     let mut docs: Vec<(LexiconDoc, Option<PathBuf>)> = own
         .docs
         .iter()
@@ -363,7 +374,12 @@ pub fn generate_valid(
             root: own.root.clone(),
         };
         match crate::generate(&set, external, config) {
-            Ok(generated) => {
+            Ok(mut generated) => {
+                // Everything but the final lowering and rendering (a lowering retried after
+                // pruning counts here).
+                generated.timings.prune = started
+                    .elapsed()
+                    .saturating_sub(generated.timings.lower + generated.timings.render);
                 return Ok(GeneratedValid {
                     generated,
                     errors,

@@ -5,9 +5,14 @@
 //! and the result compiles (trybuild); the manifest check fails when a file is edited. Hostile
 //! cases: a record whose `id` is not its NSID, an oversize record, a `_lexicon` record naming
 //! a DID without a PDS, a namespace without a `_lexicon` record, and a ref chain longer than
-//! the bound.
+//! the bound. Every fetched record is proven by its repository's signed commit
+//! (`com.atproto.sync.getRecord`); the `proofs` tests serve hostile proofs from a mock
+//! authority (a commit signed by another key, an MST without the record, an MST holding
+//! another CID, a proof missing an MST node, a commit by another DID) and a CID other than
+//! the pinned one (`--locked`).
 //!
-//! Without a PDS the tests are skipped with a note, except under `CI=true`, where they fail.
+//! Without a PDS the PDS tests are skipped with a note, except under `CI=true`, where they
+//! fail; the `proofs` tests need no PDS.
 
 mod identity_support;
 
@@ -240,6 +245,12 @@ async fn fetch_pin_generate_compile_and_verify() {
         assert_eq!(pin.uri, answer["uri"].as_str().unwrap(), "{nsid}");
         assert_eq!(pin.cid, answer["cid"].as_str().unwrap(), "{nsid}");
         assert_eq!(pin.uri, format!("at://{}/{SCHEMA}/{nsid}", owner.did));
+        // Proven by the account's signed commit (com.atproto.sync.getRecord).
+        assert!(
+            pin.rev.as_deref().is_some_and(|rev| rev.len() == 13),
+            "{nsid}: {:?}",
+            pin.rev
+        );
     }
     assert_eq!(verify(&lexicons).unwrap(), 3);
 
@@ -459,4 +470,326 @@ async fn refs_beyond_the_bound_are_refused() {
     let error = fetch(&options).await.unwrap_err().to_string();
     assert!(error.contains("--max-docs 1"), "{error}");
     assert!(!into.exists(), "nothing is written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record proofs against a mock authority (no PDS needed): a did:web document with a signing
+// key, `getRecord` and `sync.getRecord` served from one local HTTP server, so the proof can
+// be made hostile in each way the verification must catch.
+
+mod proofs {
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use atlex::repo::car::write_car;
+    use atlex::repo::{Blocks, Mst, UnsignedCommit};
+    use atlex::types::crypto::{Algorithm, PrivateKey};
+    use atlex::types::{CidLink, Data, Did, Tid};
+
+    use super::*;
+
+    const NSID: &str = "net.example.mock.thing";
+
+    /// How the mock authority answers `com.atproto.sync.getRecord`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Proof {
+        /// The real proof.
+        Good,
+        /// The commit is signed by a key that is not the DID document's.
+        WrongSignature,
+        /// The MST of the signed commit does not hold the record's key.
+        RecordNotInMst,
+        /// The MST holds another CID (an older version of the record) at the record's key.
+        OtherCid,
+        /// An MST node on the path is left out of the CAR.
+        MissingNode,
+        /// The commit is by another DID.
+        OtherDid,
+    }
+
+    fn record(description: &str) -> Value {
+        let mut doc = tag_doc();
+        doc["id"] = json!(NSID);
+        doc["description"] = json!(description);
+        doc["$type"] = json!(SCHEMA);
+        doc
+    }
+
+    fn block(value: &Value) -> (CidLink, Vec<u8>) {
+        let data = Data::from_json_object(value).unwrap();
+        (data.cid().unwrap(), data.to_dag_cbor().unwrap())
+    }
+
+    /// The CAR `sync.getRecord` would answer for `value` in `did`'s repository, made hostile
+    /// as `proof` says.
+    fn proof_car(proof: Proof, did: &str, key: &PrivateKey, value: &Value) -> Vec<u8> {
+        let (record_cid, record_bytes) = block(value);
+        let (old_cid, _) = block(&record("an older version"));
+        let mut mst = Mst::new();
+        let none = Blocks::new();
+        // Enough other keys that the tree has more than one level.
+        for i in 0..200 {
+            let (cid, _) = block(&json!({"i": i}));
+            mst.insert(&format!("app.example.item/{i:05}"), cid, &none)
+                .unwrap();
+        }
+        let path = format!("{SCHEMA}/{NSID}");
+        match proof {
+            Proof::RecordNotInMst => {}
+            Proof::OtherCid => {
+                mst.insert(&path, old_cid, &none).unwrap();
+            }
+            _ => {
+                mst.insert(&path, record_cid.clone(), &none).unwrap();
+            }
+        }
+        let (root, nodes) = mst.root_and_nodes(&none).unwrap();
+        let mut blocks = Blocks::new();
+        for (_, bytes) in &nodes {
+            blocks.insert_dag_cbor(bytes.clone());
+        }
+        // The proof carries every MST node (a superset of the path to the record), except for
+        // MissingNode, which keeps only the root.
+        if proof == Proof::MissingNode {
+            blocks.retain(|cid| cid == &root);
+            assert!(nodes.len() > 1, "the tree has more than one level");
+        }
+        blocks.insert_dag_cbor(record_bytes);
+        let other_key;
+        let signer = if proof == Proof::WrongSignature {
+            other_key = PrivateKey::generate(Algorithm::K256).unwrap();
+            &other_key
+        } else {
+            key
+        };
+        let author = if proof == Proof::OtherDid {
+            "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
+        } else {
+            did
+        };
+        let commit = UnsignedCommit {
+            did: Did::new(author).unwrap(),
+            data: root,
+            rev: Tid::now(),
+            prev: None,
+        }
+        .sign(signer)
+        .unwrap();
+        let commit_cid = blocks.insert_dag_cbor(commit.to_block().unwrap());
+        let list: Vec<(CidLink, Vec<u8>)> = blocks
+            .iter()
+            .map(|(cid, bytes)| (cid.clone(), bytes.to_vec()))
+            .collect();
+        write_car(
+            &[commit_cid],
+            list.iter().map(|(cid, bytes)| (cid, bytes.as_slice())),
+        )
+    }
+
+    /// A mock authority for `NSID`: DNS `_lexicon.mock.example.net` → `did:web:localhost%3A<port>`,
+    /// whose document (served by the same server) has `key` and this server as its PDS.
+    struct Mock {
+        server: HttpServer,
+        dns: DnsServer,
+        did: String,
+        /// The paths asked for.
+        seen: Arc<Mutex<Vec<String>>>,
+        /// The record CID `getRecord` reported.
+        cid: String,
+    }
+
+    async fn mock(proof: Proof) -> Mock {
+        let key = PrivateKey::generate(Algorithm::K256).unwrap();
+        let value = record("A mock lexicon.");
+        let cid = block(&value).0.to_string();
+        let did_slot = Arc::new(OnceLock::<String>::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (slot, log, public, answer_cid) = (
+            did_slot.clone(),
+            seen.clone(),
+            key.public_key().to_multikey(),
+            cid.clone(),
+        );
+        let server = HttpServer::start(move |request| {
+            log.lock().unwrap().push(request.path.clone());
+            let did = slot.get().cloned().unwrap_or_default();
+            let pds = format!(
+                "http://127.0.0.1:{}",
+                did.rsplit("%3A").next().unwrap_or("")
+            );
+            let reply = if request.path == "/.well-known/did.json" {
+                Reply::new(
+                    200,
+                    json!({
+                        "@context": ["https://www.w3.org/ns/did/v1"],
+                        "id": did,
+                        "alsoKnownAs": [],
+                        "verificationMethod": [{
+                            "id": format!("{did}#atproto"),
+                            "type": "Multikey",
+                            "controller": did,
+                            "publicKeyMultibase": public,
+                        }],
+                        "service": [{
+                            "id": "#atproto_pds",
+                            "type": "AtprotoPersonalDataServer",
+                            "serviceEndpoint": pds,
+                        }]
+                    })
+                    .to_string(),
+                )
+            } else if request
+                .path
+                .starts_with("/xrpc/com.atproto.repo.getRecord?")
+            {
+                Reply::new(
+                    200,
+                    json!({
+                        "uri": format!("at://{did}/{SCHEMA}/{NSID}"),
+                        "cid": answer_cid,
+                        "value": record("A mock lexicon."),
+                    })
+                    .to_string(),
+                )
+            } else if request
+                .path
+                .starts_with("/xrpc/com.atproto.sync.getRecord?")
+            {
+                let mut reply = Reply::new(
+                    200,
+                    proof_car(proof, &did, &key, &record("A mock lexicon.")),
+                );
+                reply.headers = vec![("content-type".into(), "application/vnd.ipld.car".into())];
+                reply
+            } else {
+                Reply::new(404, r#"{"error":"NotFound"}"#)
+            };
+            async move { reply }
+        })
+        .await;
+        let did = format!("did:web:localhost%3A{}", server.addr.port());
+        did_slot.set(did.clone()).unwrap();
+        let dns = DnsServer::start(None).await;
+        dns.set(
+            "_lexicon.mock.example.net",
+            DnsAnswer::Txt(vec![format!("did={did}")]),
+        );
+        Mock {
+            server,
+            dns,
+            did,
+            seen,
+            cid,
+        }
+    }
+
+    fn mock_options(mock: &Mock, into: &Path) -> FetchOptions {
+        let mut options = FetchOptions::new(vec![Target::parse(NSID).unwrap()], into.to_owned());
+        options.dns = Some(mock.dns.addr);
+        options
+    }
+
+    #[tokio::test]
+    async fn a_proven_record_is_pinned_with_its_commit() {
+        let mock = mock(Proof::Good).await;
+        let into = scratch("proof-good").join("out");
+        let written = fetch(&mock_options(&mock, &into)).await.unwrap();
+        assert_eq!(written, [NSID]);
+        let manifest = Manifest::load(&into).unwrap().unwrap();
+        let pin = &manifest.lexicons[0];
+        assert_eq!(pin.did, mock.did);
+        assert_eq!(pin.cid, mock.cid);
+        assert!(pin.rev.is_some(), "the commit's rev is pinned");
+        assert!(
+            mock.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|path| path.starts_with("/xrpc/com.atproto.sync.getRecord?")),
+            "the proof was asked for"
+        );
+        assert_eq!(verify(&into).unwrap(), 1);
+        assert!(mock.server.requests() >= 3);
+    }
+
+    #[tokio::test]
+    async fn hostile_proofs_are_refused_and_nothing_is_written() {
+        for (proof, needles) in [
+            (
+                Proof::WrongSignature,
+                &["signature does not verify", "did:key:"][..],
+            ),
+            (
+                Proof::RecordNotInMst,
+                &["has no `com.atproto.lexicon.schema/net.example.mock.thing`"][..],
+            ),
+            (
+                Proof::OtherCid,
+                &["the signed MST holds", "but the record's `cid` is"][..],
+            ),
+            (
+                Proof::MissingNode,
+                &["the MST does not prove", "is not in the proof"][..],
+            ),
+            (
+                Proof::OtherDid,
+                &["the proof's commit is by did:plc:ewvi7nxzyoun6zhxrhs64oiz"][..],
+            ),
+        ] {
+            let mock = mock(proof).await;
+            let into = scratch("proof-bad").join("out");
+            let error = fetch(&mock_options(&mock, &into)).await.unwrap_err();
+            let all = error.to_string();
+            assert_eq!(error.problems.len(), 1, "{proof:?}: {all}");
+            assert!(
+                all.starts_with(&format!("{NSID}: http://127.0.0.1:"))
+                    && all.contains("com.atproto.sync.getRecord"),
+                "{proof:?}: {all}"
+            );
+            for needle in needles {
+                assert!(all.contains(needle), "{proof:?}: {needle} in {all}");
+            }
+            assert!(!into.exists(), "{proof:?}: nothing is written");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cid_other_than_the_pinned_one_is_reported_or_refused_when_locked() {
+        let mock = mock(Proof::Good).await;
+        let into = scratch("proof-pinned").join("out");
+        fetch(&mock_options(&mock, &into)).await.unwrap();
+        // Pretend the pin is of an earlier version of the record.
+        let (old, _) = block(&record("an older version"));
+        let path = into.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(&mock.cid, &old.to_string())).unwrap();
+
+        let mut options = mock_options(&mock, &into);
+        options.locked = true;
+        let error = fetch(&options).await.unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("the record's CID is {}", mock.cid))
+                && error.contains(&format!("pins {old}"))
+                && error.contains("--locked"),
+            "{error}"
+        );
+        // The manifest is untouched.
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(&old.to_string())
+        );
+
+        // Without --locked, the new CID is pinned and the change is reported.
+        options.locked = false;
+        let mut log = Vec::new();
+        xtask_lexicon_fetch::fetch(&options, &mut log)
+            .await
+            .unwrap();
+        let log = String::from_utf8(log).unwrap();
+        assert!(log.contains("changed since it was pinned"), "{log}");
+        assert_eq!(
+            Manifest::load(&into).unwrap().unwrap().lexicons[0].cid,
+            mock.cid
+        );
+    }
 }

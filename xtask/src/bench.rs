@@ -1665,6 +1665,48 @@ fn run_codegen_scale(
         }
     }
     let files = count_files(&generated, "rs");
+    // One more run with `--timings`, for the per-phase breakdown (not in the median).
+    let mut phased = Command::new(&binary);
+    phased
+        .args(["codegen", "--timings", "--lexicons"])
+        .arg(&lexicons)
+        .arg("--out")
+        .arg(&generated)
+        .args(["--root", "crate::generated"])
+        .current_dir(&env.root)
+        .stdin(Stdio::null());
+    if let Ok(output) = phased.output() {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let phases: Vec<&str> = stdout
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("phases:") || line.starts_with("official lexicons"))
+            .collect();
+        if !phases.is_empty() {
+            report.notes.push(format!(
+                "codegen-scale phases (one run): {}",
+                phases.join("; ")
+            ));
+        }
+    }
+    let official = env.root.join("lexicons").join("official");
+    report.notes.push(format!(
+        "codegen-scale input: synthetic {}; official {}",
+        crate::synth::Stats::of_dir(&lexicons).describe(),
+        crate::synth::Stats::of_dir(&official).describe()
+    ));
+    let size = GeneratedSize::of_dir(&generated);
+    report.notes.push(format!(
+        "codegen-scale output: {files} files, {} lines, {:.1} MB; {} structs, {} enums, {} impl \
+         blocks, {} derives (of which serde: {})",
+        size.lines,
+        size.bytes as f64 / 1e6,
+        size.structs,
+        size.enums,
+        size.impls,
+        size.derives,
+        size.serde_derives
+    ));
     // `cargo check` of the generated crate: dependencies first (untimed), then the crate alone.
     let check = |timed: bool| -> Result<(Duration, String)> {
         let mut command = if timed {
@@ -1759,6 +1801,58 @@ fn run_codegen_scale(
             .collect::<Vec<_>>()
     ));
     Ok(())
+}
+
+/// What a generated crate holds, by a text scan of its `.rs` files (rustfmt'd output: one
+/// item header per line).
+#[derive(Debug, Default, Clone, Copy)]
+struct GeneratedSize {
+    bytes: usize,
+    lines: usize,
+    structs: usize,
+    enums: usize,
+    impls: usize,
+    derives: usize,
+    serde_derives: usize,
+}
+
+impl GeneratedSize {
+    fn of_dir(dir: &Path) -> GeneratedSize {
+        let mut size = GeneratedSize::default();
+        size.add_dir(dir);
+        size
+    }
+
+    fn add_dir(&mut self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                self.add_dir(&path);
+            } else if path.extension() == Some(OsStr::new("rs"))
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                self.bytes += text.len();
+                for line in text.lines() {
+                    self.lines += 1;
+                    let line = line.trim_start();
+                    if line.starts_with("pub struct ") || line.starts_with("struct ") {
+                        self.structs += 1;
+                    } else if line.starts_with("pub enum ") || line.starts_with("enum ") {
+                        self.enums += 1;
+                    } else if line.starts_with("impl ") || line.starts_with("impl<") {
+                        self.impls += 1;
+                    } else if line.starts_with("#[derive(") {
+                        self.derives += line.matches(',').count() + 1;
+                        self.serde_derives +=
+                            line.matches("Serialize").count() + line.matches("Deserialize").count();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The number of files ending in `.ext` under `dir`.

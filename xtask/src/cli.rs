@@ -282,6 +282,7 @@ fn parse_codegen(args: VecDeque<OsString>) -> Result<Command, UsageError> {
             "--no-official" => flags.switch(&mut parsed.no_official, &flag)?,
             "--single-file" => flags.switch(&mut parsed.single_file, &flag)?,
             "--skip-invalid" => flags.switch(&mut parsed.skip_invalid, &flag)?,
+            "--timings" => flags.switch(&mut parsed.timings, &flag)?,
             "--lexicons" => set(
                 &mut parsed.lexicons,
                 flags.path(&flag)?,
@@ -575,7 +576,7 @@ cargo xtask codegen: generate typed Rust from lexicons
 
 Usage: cargo xtask codegen [--check]
        cargo xtask codegen --lexicons DIR --out DIR [--root PATH] [--no-official] [--single-file]
-                           [--skip-invalid]
+                           [--skip-invalid] [--timings]
 
 Without options, regenerates the SDK: every lexicon in lexicons/official/ into
 sdk/src/generated/, and the namespace features in sdk/Cargo.toml. Only files whose content
@@ -596,6 +597,10 @@ Options:
                    out; a file that is not a lexicon document is left out whole. A report of
                    what was left out, and why, ends the output. (Default: fail on any problem,
                    naming all of them.)
+  --timings        Print the wall time of each phase per job: parse (read and parse the
+                   files), check (schema checks), prune (refs across documents, pruning),
+                   lower (to the IR), render (tokens, syn, prettyplease; one thread per
+                   core), write (compare and write the files)
 ";
 
 const FUZZ_HELP: &str = "\
@@ -700,6 +705,7 @@ cargo xtask lexicons fetch: lexicons from the network, verified and pinned
 Usage: cargo xtask lexicons fetch NSID|PATTERN... --into DIR [--dns IP:PORT] [--plc URL]
                                   [--known DIR | --no-official] [--max-depth N]
                                   [--max-docs N] [--max-record-bytes N] [--timeout SECS]
+                                  [--locked]
 
 For each NSID (com.example.feed.post): the authority com.example.feed is reversed into the
 domain feed.example.com, whose DNS TXT record _lexicon.feed.example.com must hold exactly one
@@ -713,11 +719,15 @@ Every answer is checked: size and time limits, the record URI (the authority's D
 collection, the NSID), the record CID against the CID of its DAG-CBOR encoding, $type,
 `lexicon: 1`, `id` equal to the NSID, and the lexicon checks of atlex-lexicon. Any failure
 fails the run, listing every problem by NSID and URL or field, and nothing is written.
-(The repository commit, from com.atproto.sync.getRecord, is not verified.)
+Then each record is proven: com.atproto.sync.getRecord gives the repository's signed commit
+and the MST path to the record; the commit must be by the authority's DID and signed with
+its DID document's #atproto key, and its MST must hold the record's CID at
+com.atproto.lexicon.schema/<nsid>. A record whose CID differs from the one already pinned in
+DIR is reported (with --locked: an error).
 
 The documents are written as DIR/<nsid segments>.json (com/example/feed/post.json) and pinned
-in DIR/lexicons.pin.toml (NSID, DID, record URI, record CID, sha256 of the file; entries of
-an earlier fetch are kept). Then:
+in DIR/lexicons.pin.toml (NSID, DID, record URI, record CID, sha256 of the file, rev of the
+commit that proved it; entries of an earlier fetch are kept). Then:
 
   cargo xtask lexicons verify DIR                       check the folder against the pin
   cargo xtask codegen --lexicons DIR --out my-crate/src/generated --root crate::generated
@@ -734,6 +744,7 @@ Options:
   --max-docs N            Documents one run may fetch (default 500)
   --max-record-bytes N    The largest record answer accepted (default 262144)
   --timeout SECS          The time one HTTP request or DNS query may take (default 10 / 3)
+  --locked                A record whose CID is not the one pinned in DIR is an error
   -h, --help              Print this help
 
 http is used only for loopback hosts (a local PDS in tests); everything else needs https.
@@ -873,6 +884,19 @@ mod tests {
             assert!(MAIN_HELP.contains(command), "{command}");
         }
         assert!(MAIN_HELP.contains("codegen"));
+    }
+
+    #[test]
+    fn codegen_timings_flag() {
+        let Command::Codegen(args) = parse_ok(&["codegen", "--timings", "--check"]) else {
+            panic!("not codegen");
+        };
+        assert!(args.timings && args.check);
+        let Command::Codegen(args) = parse_ok(&["codegen", "--check"]) else {
+            panic!("not codegen");
+        };
+        assert!(!args.timings);
+        assert!(CODEGEN_HELP.contains("--timings"));
     }
 
     #[test]

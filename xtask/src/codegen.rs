@@ -48,6 +48,8 @@ pub struct CodegenArgs {
     /// `--skip-invalid`: report every problem, then generate the valid rest (pruned per def)
     /// instead of failing.
     pub skip_invalid: bool,
+    /// `--timings`: print the wall time of each phase per job.
+    pub timings: bool,
 }
 
 /// The line in `sdk/Cargo.toml` after which the generated namespace features start.
@@ -146,6 +148,7 @@ pub fn run_with(
     let needs_official = jobs
         .iter()
         .any(|job| job.with_official || job.lexicons == official_dir);
+    let mut official_took = std::time::Duration::ZERO;
     let official: Option<atlex_codegen::Loaded> = if needs_official {
         if !official_dir.is_dir() {
             let paths = LexiconPaths::new(root);
@@ -156,12 +159,21 @@ pub fn run_with(
             );
             lexicons::auto_sync(&paths, auto, out)?;
         }
-        Some(load_checked(&official_dir, out)?)
+        let loading = Instant::now();
+        let loaded = load_checked(&official_dir, out)?;
+        official_took = loading.elapsed();
+        Some(loaded)
     } else {
         None
     };
     let mut stale = Vec::new();
     let mut summary = Vec::new();
+    if args.timings && official.is_some() {
+        summary.push(format!(
+            "official lexicons loaded and checked in {:.0} ms",
+            official_took.as_secs_f64() * 1000.0
+        ));
+    }
     for job in &jobs {
         let external: Vec<DocSet<'_>> = match (&official, job.with_official) {
             (Some(loaded), true) => vec![loaded.doc_set("::atlex")],
@@ -176,13 +188,17 @@ pub fn run_with(
                 )
                 .map_err(|e| Error::new(e.to_string()))?,
                 modules: loaded.docs.len(),
+                load: atlex_codegen::Timings::default(),
             },
             _ => generate_collected(root, job, &external, args.skip_invalid, out)?,
         };
         let docs = generated.modules;
+        let load = generated.load;
         let generated = generated.generated;
         let before = stale.len();
+        let writing = Instant::now();
         write_files(&job.out, &generated.files, args.check, &mut stale)?;
+        let written = writing.elapsed();
         if let Some(manifest) = &job.features_manifest {
             let text = std::fs::read_to_string(manifest)
                 .context(|| format!("reading {}", manifest.display()))?;
@@ -204,6 +220,9 @@ pub fn run_with(
             display_relative(root, &job.out),
             stale.len() - before
         ));
+        if args.timings {
+            summary.push(phase_line(&load, &generated.timings, written));
+        }
     }
     let elapsed = started.elapsed();
     if args.check && !stale.is_empty() {
@@ -294,13 +313,36 @@ fn reproduce_args(args: &CodegenArgs) -> String {
     if args.skip_invalid {
         s.push_str(" --skip-invalid");
     }
+    if args.timings {
+        s.push_str(" --timings");
+    }
     s
+}
+
+/// `  phases: parse 1 ms, check …, write 5 ms` (milliseconds, rounded).
+fn phase_line(
+    load: &atlex_codegen::Timings,
+    generated: &atlex_codegen::Timings,
+    write: std::time::Duration,
+) -> String {
+    let ms = |d: std::time::Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    format!(
+        "  phases: parse {}, check {}, prune {}, lower {}, render {}, write {}",
+        ms(load.parse),
+        ms(load.check),
+        ms(generated.prune),
+        ms(generated.lower),
+        ms(generated.render),
+        ms(write)
+    )
 }
 
 /// What one job generated, and from how many documents.
 struct JobOutput {
     generated: atlex_codegen::Generated,
     modules: usize,
+    /// Reading, parsing and checking (the generator's own phases are in `generated`).
+    load: atlex_codegen::Timings,
 }
 
 /// Collects every problem of a job's lexicons and generates what is valid. Strict (without
@@ -341,6 +383,7 @@ fn generate_collected(
             return Ok(JobOutput {
                 modules: collected.loaded.docs.len(),
                 generated: result.generated,
+                load: collected.timings,
             });
         }
         return Err(problems_error(&shown, &errors));
@@ -378,6 +421,7 @@ fn generate_collected(
     Ok(JobOutput {
         modules: kept,
         generated: result.generated,
+        load: collected.timings,
     })
 }
 

@@ -73,6 +73,13 @@ fn parse_fetch(args: Vec<String>, root: &Path) -> Result<FetchOptions, String> {
             return Err(format!("{flag} given twice (see `{FETCH_HELP}`)"));
         }
         seen.push(flag.clone());
+        if flag == "--locked" {
+            if inline.is_some() {
+                return Err(format!("--locked takes no value (see `{FETCH_HELP}`)"));
+            }
+            options.locked = true;
+            continue;
+        }
         if flag == "--no-official" {
             if inline.is_some() {
                 return Err(format!("--no-official takes no value (see `{FETCH_HELP}`)"));
@@ -176,6 +183,7 @@ mod tests {
                 "--max-depth",
                 "2",
                 "--no-official",
+                "--locked",
             ]),
             root,
         )
@@ -187,6 +195,7 @@ mod tests {
         assert_eq!(options.dns, Some("127.0.0.1:53".parse().unwrap()));
         assert_eq!(options.max_depth, 2);
         assert_eq!(options.known, None);
+        assert!(options.locked);
     }
 
     #[test]

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use atlex::identity::IdentityResolver;
 use atlex::net::fetch::{Fetcher, Get};
+use atlex::types::crypto::PublicKey;
 use atlex::types::{Did, Nsid};
 use serde_json::Value;
 use url::Url;
 
 use crate::manifest::{MANIFEST, Manifest, Pin};
+use crate::proof::{self, Proven};
 use crate::record;
 use crate::{Error, SCHEMA_COLLECTION, document_path, sha256_hex};
 
@@ -90,6 +92,9 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// The time one DNS query may take.
     pub dns_timeout: Duration,
+    /// `--locked`: a record whose CID is not the one already pinned in `into`'s manifest is
+    /// an error (without it the new CID is pinned and the change is reported).
+    pub locked: bool,
 }
 
 impl FetchOptions {
@@ -106,6 +111,7 @@ impl FetchOptions {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             timeout: atlex::net::fetch::DEFAULT_TIMEOUT,
             dns_timeout: atlex::identity::DEFAULT_DNS_TIMEOUT,
+            locked: false,
         }
     }
 }
@@ -121,10 +127,20 @@ struct Got {
     uri: String,
     cid: String,
     value: Value,
+    /// The signed commit that proves the record.
+    proven: Proven,
 }
 
-/// An authority's DID and PDS (or why there is none).
-type Authority = Result<(Did, Url), String>;
+/// A lexicon authority, resolved: its DID, its PDS and its signing key.
+#[derive(Debug, Clone)]
+struct Resolved {
+    did: Did,
+    pds: Url,
+    key: PublicKey,
+}
+
+/// An authority (or why there is none).
+type Authority = Result<Resolved, String>;
 
 struct Run<'a> {
     options: &'a FetchOptions,
@@ -132,6 +148,8 @@ struct Run<'a> {
     fetcher: Fetcher,
     authorities: HashMap<String, Authority>,
     got: BTreeMap<String, Got>,
+    /// The CIDs pinned in `into`'s manifest before this run.
+    pinned: BTreeMap<String, String>,
     problems: Vec<String>,
     out: &'a mut dyn Write,
 }
@@ -165,12 +183,22 @@ pub async fn fetch(options: &FetchOptions, out: &mut dyn Write) -> Result<Vec<St
         Some(dir) => known_nsids(dir)?,
         None => BTreeSet::new(),
     };
+    let pinned = Manifest::load(&options.into)?
+        .map(|manifest| {
+            manifest
+                .lexicons
+                .into_iter()
+                .map(|pin| (pin.nsid, pin.cid))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut run = Run {
         options,
         resolver,
         fetcher,
         authorities: HashMap::new(),
         got: BTreeMap::new(),
+        pinned,
         problems: Vec::new(),
         out,
     };
@@ -258,11 +286,17 @@ impl Run<'_> {
         self.fetcher.check(&pds).map_err(|error| {
             format!("{nsid}: the PDS of the authority {did} is refused: {error}")
         })?;
-        Ok((did, pds))
+        let key = document.signing_key().map_err(|error| {
+            format!(
+                "{nsid}: the authority {did} has no usable signing key (its records cannot be \
+                 verified): {error}"
+            )
+        })?;
+        Ok(Resolved { did, pds, key })
     }
 
     async fn get(&mut self, nsid: &Nsid, depth: usize) {
-        let (did, pds) = match self.authority(nsid).await {
+        let authority = match self.authority(nsid).await {
             Ok(found) => found,
             Err(error) => {
                 // Name the NSID even when the message came from the shared authority lookup.
@@ -275,8 +309,9 @@ impl Run<'_> {
                 return;
             }
         };
+        let did = authority.did.clone();
         let url = match xrpc_url(
-            &pds,
+            &authority.pds,
             "com.atproto.repo.getRecord",
             &[
                 ("repo", did.as_str()),
@@ -303,7 +338,7 @@ impl Run<'_> {
             "  fetched {nsid} from {did} ({shown}){}",
             if depth > 0 { " (referred to)" } else { "" }
         );
-        self.accept(nsid, &did, &body, &shown, depth);
+        self.accept(nsid, &authority, &body, &shown, depth).await;
     }
 
     /// Lists the records of `authority`'s repository whose NSID is `authority.<name>`; each is
@@ -317,7 +352,7 @@ impl Run<'_> {
                 return Vec::new();
             }
         };
-        let (did, pds) = match self.authority(&probe).await {
+        let resolved = match self.authority(&probe).await {
             Ok(found) => found,
             Err(error) => {
                 // The lookup was made for a stand-in NSID of the authority; name the pattern.
@@ -325,6 +360,7 @@ impl Run<'_> {
                 return Vec::new();
             }
         };
+        let (did, pds) = (resolved.did.clone(), resolved.pds.clone());
         let mut found = Vec::new();
         let mut cursor: Option<String> = None;
         let pages = self.options.max_docs / PAGE + 1;
@@ -387,7 +423,8 @@ impl Run<'_> {
                     return found;
                 }
                 let _ = writeln!(self.out, "  listed {nsid} from {did} ({shown})");
-                self.accept(&nsid, &did, entry, &format!("{shown} records[{index}]"), 0);
+                let origin = format!("{shown} records[{index}]");
+                self.accept(&nsid, &resolved, entry, &origin, 0).await;
                 found.push(nsid.to_string());
             }
             cursor = body
@@ -406,8 +443,17 @@ impl Run<'_> {
         found
     }
 
-    /// Checks one `{uri, cid, value}` answer and keeps it.
-    fn accept(&mut self, nsid: &Nsid, did: &Did, body: &Value, origin: &str, depth: usize) {
+    /// Checks one `{uri, cid, value}` answer, proves it with the repository's signed commit
+    /// (`com.atproto.sync.getRecord`, see [`proof`]) and keeps it.
+    async fn accept(
+        &mut self,
+        nsid: &Nsid,
+        authority: &Resolved,
+        body: &Value,
+        origin: &str,
+        depth: usize,
+    ) {
+        let did = &authority.did;
         let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
         let (uri, cid) = (field("uri"), field("cid"));
         if cid.is_empty() {
@@ -423,6 +469,29 @@ impl Run<'_> {
         };
         match record::check(nsid, did, uri, cid, value, origin) {
             Ok(checked) => {
+                let proven = match self.prove(nsid, authority, cid).await {
+                    Ok(proven) => proven,
+                    Err(problem) => {
+                        self.problems.push(problem);
+                        return;
+                    }
+                };
+                match self.pinned.get(nsid.as_str()) {
+                    Some(pinned) if pinned != cid && self.options.locked => {
+                        self.problems.push(format!(
+                            "{nsid}: {origin}: the record's CID is {cid}, {MANIFEST} pins {pinned} \
+                             (--locked: the published lexicon changed)"
+                        ));
+                        return;
+                    }
+                    Some(pinned) if pinned != cid => {
+                        let _ = writeln!(
+                            self.out,
+                            "  {nsid} changed since it was pinned: {pinned} -> {cid}"
+                        );
+                    }
+                    _ => {}
+                }
                 for warning in checked.warnings {
                     let _ = writeln!(self.out, "  warning: {warning}");
                 }
@@ -435,6 +504,7 @@ impl Run<'_> {
                         uri: uri.to_owned(),
                         cid: cid.to_owned(),
                         value: value.clone(),
+                        proven,
                     },
                 );
             }
@@ -464,6 +534,57 @@ impl Run<'_> {
             .into_iter()
             .filter_map(|(nsid, depth)| Nsid::new(nsid).ok().map(|nsid| (nsid, depth)))
             .collect()
+    }
+
+    /// Fetches the proof of `nsid`'s record from the authority's PDS and verifies it against
+    /// the authority's signing key and the record CID `cid`.
+    async fn prove(
+        &mut self,
+        nsid: &Nsid,
+        authority: &Resolved,
+        cid: &str,
+    ) -> Result<Proven, String> {
+        let url = xrpc_url(
+            &authority.pds,
+            "com.atproto.sync.getRecord",
+            &[
+                ("did", authority.did.as_str()),
+                ("collection", SCHEMA_COLLECTION),
+                ("rkey", nsid.as_str()),
+            ],
+        )
+        .map_err(|error| format!("{nsid}: {error}"))?;
+        let shown = atlex::net::redact_url(&url);
+        let limit = u64::try_from(proof::proof_limits(self.options.max_record_bytes).max_size)
+            .unwrap_or(u64::MAX);
+        let fetched = self
+            .fetcher
+            .get(
+                &url,
+                Get {
+                    accept: Some("application/vnd.ipld.car"),
+                    max_body: Some(limit),
+                    host: None,
+                    trusted_url: false,
+                },
+            )
+            .await
+            .map_err(|error| format!("{nsid}: fetching the record's proof: {error}"))?;
+        let proven = proof::verify_proof(
+            fetched.body,
+            &authority.did,
+            &authority.key,
+            nsid,
+            cid,
+            self.options.max_record_bytes,
+        )
+        .map_err(|error| format!("{nsid}: {shown}: {error}"))?;
+        let _ = writeln!(
+            self.out,
+            "  proved {nsid}: commit {} (rev {}) signed by {}",
+            proven.commit, proven.rev, authority.did
+        );
+        Ok(proven)
     }
 
     async fn get_json(&self, url: &Url) -> Result<Value, String> {
@@ -554,6 +675,7 @@ fn write(
             cid: got.cid.clone(),
             file,
             sha256: sha256_hex(text.as_bytes()),
+            rev: Some(got.proven.rev.clone()),
         });
         written.push(nsid.clone());
     }

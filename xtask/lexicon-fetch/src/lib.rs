@@ -26,10 +26,16 @@
 //! collection and the NSID as record key), a `cid` equal to the CID of the record value's
 //! DAG-CBOR encoding (computed here), `$type` `com.atproto.lexicon.schema`, `lexicon` 1, an
 //! `id` equal to the NSID, and it must load as a lexicon document without errors
-//! ([`atlex_lexicon::parse_bytes`] and [`atlex_lexicon::check_document`]). The commit that
-//! contains the record (`com.atproto.sync.getRecord`: signature and MST path) is **not**
-//! checked: the CID ties the file to what the PDS reports, not to the repository's signed
-//! root.
+//! ([`atlex_lexicon::parse_bytes`] and [`atlex_lexicon::check_document`]).
+//!
+//! Then the record is **proven** ([`proof`]): `com.atproto.sync.getRecord` gives a CAR with
+//! the repository's signed commit, the MST nodes on the path to the record and the record
+//! block; the commit must be by the authority's DID and its signature must verify with the
+//! signing key (`#atproto`) of the authority's DID document, and the commit's MST must hold
+//! exactly that `cid` at `com.atproto.lexicon.schema/<nsid>`. So the file written is the
+//! record the authority signed, not merely what its PDS said. The commit's `rev` is pinned.
+//! A record whose CID is not the one already pinned in the folder's manifest is reported
+//! (`--locked`: refused).
 //!
 //! Any failure fails the whole run and nothing is written; all failures are listed, each
 //! naming the NSID and the URL or field.
@@ -38,7 +44,8 @@
 //!
 //! Documents are written as `DIR/<nsid segments>.json` (`com/example/feed/post.json`), which is
 //! the layout `cargo xtask codegen --lexicons DIR` reads, and pinned in `DIR/`[`MANIFEST`]
-//! (see [`manifest`]): NSID, DID, record URI, record CID and the sha256 of the file.
+//! (see [`manifest`]): NSID, DID, record URI, record CID, the sha256 of the file and the
+//! revision of the commit that proved it.
 //! [`verify::verify`] checks the folder against it later, offline.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -46,6 +53,7 @@
 pub mod cli;
 pub mod fetch;
 pub mod manifest;
+pub mod proof;
 pub mod record;
 pub mod verify;
 

@@ -8,6 +8,7 @@
 //! cid = "bafyrei…"
 //! file = "com/example/feed/post.json"
 //! sha256 = "<hex>"
+//! rev = "3lbq…"   # the revision of the signed commit that proved the record
 //! ```
 //!
 //! Entries are sorted by NSID; the file is parsed strictly (unknown keys, malformed NSIDs,
@@ -27,7 +28,8 @@ pub const MANIFEST: &str = "lexicons.pin.toml";
 const HEADER: &str = "\
 # Lexicons fetched from the network by `cargo xtask lexicons fetch`: for each NSID, the DID
 # that is its authority (DNS TXT _lexicon.<authority>), the com.atproto.lexicon.schema record
-# it was read from, that record's CID, and the sha256 of the file written here.
+# it was read from, that record's CID (proven by the repository's signed commit of revision
+# `rev`), and the sha256 of the file written here.
 # `cargo xtask lexicons verify DIR` checks the folder against this file. Do not edit by hand:
 # fetch again to update.
 ";
@@ -57,6 +59,10 @@ pub struct Pin {
     pub file: String,
     /// SHA-256 of the file, lower-case hex.
     pub sha256: String,
+    /// The revision of the repository's signed commit that proved the record when it was
+    /// fetched (absent in manifests written before fetch verified proofs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
 }
 
 impl Manifest {
@@ -154,6 +160,7 @@ mod tests {
             cid: "bafyreib2rxk3rh6kzwq".to_owned(),
             file: format!("{}.json", nsid.replace('.', "/")),
             sha256: "0".repeat(64),
+            rev: Some("3lbqzzzzzzz22".to_owned()),
         }
     }
 
