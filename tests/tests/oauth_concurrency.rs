@@ -254,27 +254,27 @@ impl World {
     }
 
     /// The checks every proof gets at both servers after the signature: nonce, fresh jti.
-    /// `Err` is the response to send.
+    /// `Some` is the response to send instead of the answer.
     fn check_nonce_and_jti(
         state: &mut WorldState,
         proof: &Proof,
         nonce: &str,
         challenge: ResponseTemplate,
         resource: bool,
-    ) -> Result<(), ResponseTemplate> {
+    ) -> Option<ResponseTemplate> {
         if proof.claims["nonce"] != nonce {
             if resource {
                 state.counts.rs_nonce_challenges += 1;
             } else {
                 state.counts.as_nonce_challenges += 1;
             }
-            return Err(challenge);
+            return Some(challenge);
         }
         let jti = proof.claims["jti"].as_str().unwrap_or("").to_owned();
         if !state.jtis.insert(jti) {
-            return Err(World::bad(state, "jti replayed".into()));
+            return Some(World::bad(state, "jti replayed".into()));
         }
-        Ok(())
+        None
     }
 
     /// A new generation of tokens: access token valid `lifetime` seconds.
@@ -354,7 +354,7 @@ impl Respond for AuthorizationServer {
         if proof.claims.get("ath").is_some() {
             return with_nonce(World::bad(&mut state, "ath toward the AS".into()));
         }
-        if let Err(response) =
+        if let Some(response) =
             World::check_nonce_and_jti(&mut state, &proof, AS_NONCE, challenge(), false)
         {
             return response;
@@ -456,7 +456,7 @@ impl Respond for ResourceServer {
                 .insert_header("content-type", "application/json")
                 .set_body_json(json!({"error": "use_dpop_nonce", "message": "nonce required"})),
         );
-        if let Err(response) =
+        if let Some(response) =
             World::check_nonce_and_jti(&mut state, &proof, RS_NONCE, challenge, true)
         {
             return response;
