@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use url::Url;
 
 use super::jose::{Es256Key, JoseError, random_b64url, sha256_b64url};
@@ -114,22 +115,31 @@ pub fn proof(
     access_token: Option<&str>,
 ) -> Result<(String, Option<String>), JoseError> {
     let nonce = nonces.get(&origin_of(url));
-    let mut claims = json!({
-        "jti": random_b64url(16)?,
-        "htm": method,
-        "htu": htu(url),
-        "iat": crate::auth::refresh::unix_now(),
-    });
-    if let Some(nonce) = &nonce {
-        claims["nonce"] = Value::from(nonce.as_str());
-    }
-    if let Some(token) = access_token {
-        claims["ath"] = Value::from(sha256_b64url(token));
-    }
-    let mut header = Map::new();
-    header.insert("typ".to_owned(), Value::from("dpop+jwt"));
-    header.insert("jwk".to_owned(), key.public_jwk());
-    Ok((key.sign_jwt(header, &claims), nonce))
+    let jti = random_b64url(16)?;
+    let htu = htu(url);
+    let ath = access_token.map(sha256_b64url);
+    let claims = Claims {
+        jti: &jti,
+        htm: method,
+        htu: &htu,
+        iat: crate::auth::refresh::unix_now(),
+        nonce: nonce.as_deref(),
+        ath: ath.as_deref(),
+    };
+    Ok((key.sign_dpop(&claims)?, nonce))
+}
+
+/// The claims of a DPoP proof, serialised straight into the proof (no intermediate `Value`).
+#[derive(Serialize)]
+struct Claims<'a> {
+    jti: &'a str,
+    htm: &'a str,
+    htu: &'a str,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ath: Option<&'a str>,
 }
 
 /// The `nonce` claim of a proof made by [`proof`] (`None` when it carried none). Only its
