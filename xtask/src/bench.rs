@@ -10,6 +10,7 @@
 //! | `compile`   | crate-only debug build of `atlex` (app-bsky, chat-bsky, tools-ozone) vs `atrium-api` (`ozone`) | ≤ 1.0 (aim 0.6) |
 //! | `codegen`   | the release `xtask codegen --check` over the 402 official lexicons   | ≤ 1 s wall      |
 //! | `codegen-scale` | release `xtask codegen` over 2,000 synthetic lexicons ([`crate::synth`]) into a fresh crate; `cargo check` of that crate (wall, peak RSS of the largest process by `/usr/bin/time -v`) | ≤ 2 s wall; check and RSS shown |
+//! | `oauth`     | DPoP proof creation (median µs) and one ES256 signature alone (the floor); `getSession` through an OAuth session vs bare `reqwest` with static `Authorization: DPoP` and `DPoP` headers, local server, sequential and 16 concurrent; the call path's overhead in signatures | proof ≤ 50 µs; ≥ 0.8× both |
 //! | `stores`    | per session store: `get`, `set`, lock+unlock median and p99; calls/s through a session vs `MemoryStore`; the cross-process refresh run's wall time; the delay a holder killed inside the lock causes (default lease) | ≥ 0.9×; lock p99 ≤ 5 ms (PostgreSQL, Redis); 0 reuses; delay ≤ 3 s |
 //!
 //! `stores` is a plain timing binary (`tests/bench/benches/stores.rs`); its table is printed as
@@ -78,15 +79,18 @@ pub enum Bench {
     Stores,
     /// `firehose`: `#commit` frames decoded (typed) and verified, against `Ipld`.
     Firehose,
+    /// `oauth`: DPoP proofs and calls through an OAuth session.
+    OAuth,
 }
 
 impl Bench {
     /// Every benchmark, in the order they run.
-    pub const ALL: [Bench; 9] = [
+    pub const ALL: [Bench; 10] = [
         Bench::Decode,
         Bench::ListPage,
         Bench::Firehose,
         Bench::Client,
+        Bench::OAuth,
         Bench::Identity,
         Bench::Compile,
         Bench::Codegen,
@@ -106,6 +110,7 @@ impl Bench {
             Bench::CodegenScale => "codegen-scale",
             Bench::Stores => "stores",
             Bench::Firehose => "firehose",
+            Bench::OAuth => "oauth",
         }
     }
 
@@ -156,7 +161,12 @@ pub fn run(root: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         .filter(|bench| {
             matches!(
                 bench,
-                Bench::Decode | Bench::ListPage | Bench::Client | Bench::Identity | Bench::Firehose
+                Bench::Decode
+                    | Bench::ListPage
+                    | Bench::Client
+                    | Bench::Identity
+                    | Bench::Firehose
+                    | Bench::OAuth
             )
         })
         .collect();
@@ -704,6 +714,9 @@ fn run_criterion(
     if benches.contains(&Bench::Firehose) {
         targets.push(("firehose", None));
     }
+    if benches.contains(&Bench::OAuth) {
+        targets.push(("oauth", None));
+    }
     let _ = writeln!(out, "\n==> criterion benchmarks (tests/bench)");
     for (target, filter) in targets {
         let mut command = env.cargo();
@@ -847,6 +860,9 @@ fn run_criterion(
     if benches.contains(&Bench::Identity) {
         identity_rows(&home, report)?;
     }
+    if benches.contains(&Bench::OAuth) {
+        oauth_rows(&home, report)?;
+    }
     if quick {
         report
             .notes
@@ -912,6 +928,105 @@ fn identity_rows(home: &Path, report: &mut Report) -> Result<()> {
             unit: "×",
         },
     );
+    Ok(())
+}
+
+/// The OAuth rows (`tests/bench/benches/oauth.rs`): the DPoP proof's median against its
+/// absolute target and against one ES256 signature alone (the floor of any proof); calls
+/// through an OAuth session against bare `reqwest` with static headers, sequential and
+/// [`CONCURRENT_CALLS`] at once; and how much the call path adds over bare `reqwest`, in
+/// signatures (1 would be the floor: the call path costing exactly its one proof).
+fn oauth_rows(home: &Path, report: &mut Report) -> Result<()> {
+    let proof = criterion_median(home, "oauth-proof", "dpop-proof")?;
+    let sign = criterion_median(home, "oauth-proof", "es256-sign")?;
+    let micros = proof * 1e6;
+    let target = Target {
+        at_least: false,
+        limit: 50.0,
+        aim: None,
+        required: true,
+        unit: " µs",
+    };
+    report.rows.push(Row {
+        name: "oauth: DPoP proof creation (median)".to_owned(),
+        atlex: format_seconds(proof),
+        other: String::new(),
+        value: micros,
+        shown: format!("{micros:.1} µs"),
+        note: if target.met(micros) {
+            String::new()
+        } else {
+            format!(
+                "{:.0}% over the target",
+                (micros / target.limit - 1.0) * 100.0
+            )
+        },
+        target,
+    });
+    // The ratio is the share of the proof that is its signature (1 = nothing but it).
+    report.speed(
+        "oauth: DPoP proof vs one ES256 signature alone (floor)",
+        Measured {
+            seconds: proof,
+            shown: format_seconds(proof),
+        },
+        Measured {
+            seconds: sign,
+            shown: format_seconds(sign),
+        },
+        Target {
+            at_least: true,
+            limit: 0.0,
+            aim: None,
+            required: false,
+            unit: "×",
+        },
+    );
+    let per_call = |seconds: f64, calls: f64| Measured {
+        seconds: seconds / calls,
+        shown: format!("{:.0} req/s", calls / seconds),
+    };
+    let mut overheads = Vec::new();
+    for (group, calls, label) in [
+        ("oauth-seq", 1.0, "sequential"),
+        ("oauth-concurrent", CONCURRENT_CALLS, "16 concurrent"),
+    ] {
+        let atlex = criterion_median(home, group, "atlex")? / calls;
+        let bare = criterion_median(home, group, "reqwest")? / calls;
+        overheads.push((label, atlex - bare));
+        report.speed(
+            &format!("oauth getSession, {label}, vs bare reqwest (static DPoP headers)"),
+            per_call(atlex, 1.0),
+            per_call(bare, 1.0),
+            Target {
+                at_least: true,
+                limit: 0.8,
+                aim: None,
+                required: true,
+                unit: "×",
+            },
+        );
+    }
+    for (label, overhead) in overheads {
+        let signatures = overhead / sign;
+        report.rows.push(Row {
+            name: format!(
+                "oauth: call path overhead over bare reqwest ({label}), in ES256 signatures"
+            ),
+            atlex: format_seconds(overhead.max(0.0)),
+            other: format!("{} per signature", format_seconds(sign)),
+            value: signatures,
+            shown: format!("{signatures:.2} sig"),
+            target: Target {
+                at_least: false,
+                limit: 2.0,
+                aim: Some(1.0),
+                required: false,
+                unit: " sig",
+            },
+            note: String::new(),
+        });
+    }
     Ok(())
 }
 

@@ -661,6 +661,9 @@ Benchmarks:
               serde_ipld_dagcbor into Ipld (>= 1.5x); decoded and verified shown
   client      getSession through an authenticated client vs bare reqwest, local server
               (throughput >= 0.8x sequential; 16 concurrent shown)
+  oauth       DPoP proof creation (median <= 50 us; one ES256 signature shown as the floor);
+              getSession through an OAuth session vs bare reqwest with static DPoP headers,
+              local server (throughput >= 0.8x sequential and 16 concurrent)
   identity    cold `resolve` against local DNS + well-known + PLC servers vs the sum of the
               legs alone (>= 1.5x, aim 1.8); cached resolve calls/s shown
   compile     crate-only debug build of atlex (app-bsky, chat-bsky, tools-ozone) vs
@@ -671,7 +674,7 @@ Benchmarks:
   stores      per session store: get, set, lock+unlock median and p99; calls/s through a
               session vs MemoryStore (>= 0.9x; lock p99 <= 5 ms on PostgreSQL and Redis)
 
-decode, list-page, firehose, client and identity are criterion benchmarks in tests/bench (package atlex-bench).
+decode, list-page, firehose, client, oauth and identity are criterion benchmarks in tests/bench (package atlex-bench).
 Everything is written under target/atlex-bench/ (the table also to summary.txt there).
 
 Options:

@@ -79,7 +79,7 @@ fn usage_errors_exit_with_2_and_point_at_the_bench_help() {
     let cases: [(&[&str], &str); 4] = [
         (
             &["bench", "decoding"],
-            "unknown benchmark `decoding` (known: decode, list-page, firehose, client, identity, compile, codegen, codegen-scale, stores)",
+            "unknown benchmark `decoding` (known: decode, list-page, firehose, client, oauth, identity, compile, codegen, codegen-scale, stores)",
         ),
         (&["bench", "--fast"], "unknown flag `--fast`"),
         (&["bench", "--quick", "--quick"], "--quick given twice"),

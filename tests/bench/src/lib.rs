@@ -133,6 +133,9 @@ pub fn access_token() -> String {
     format!("{header}.{payload}.c2lnbmF0dXJl")
 }
 
+/// The `DPoP-Nonce` the local server sends with its answers to DPoP requests.
+pub const DPOP_NONCE: &str = "bench-nonce-0123456789abcdef";
+
 /// A running local XRPC server.
 #[derive(Debug, Clone)]
 pub struct LocalServer {
@@ -166,7 +169,10 @@ fn get_session_body() -> String {
 /// * `POST /xrpc/com.atproto.server.createSession`: a session for [`SERVER_DID`] with
 ///   [`LocalServer::token`] as both tokens.
 /// * `GET /xrpc/com.atproto.server.getSession`: a fixed body when the request carries
-///   `Authorization: Bearer <token>`, else `401`.
+///   `Authorization: Bearer <token>`, or (an OAuth session, the `oauth` benchmark)
+///   `Authorization: DPoP <token>` with a `DPoP` header, answered with a `DPoP-Nonce`
+///   ([`DPOP_NONCE`]) as a PDS does; else `401`. The proof is not verified: verifying it would
+///   cost the same on both sides of the comparison and only hide the client's cost.
 /// * anything else: `404`.
 pub fn start_server() -> std::io::Result<LocalServer> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -175,6 +181,7 @@ pub fn start_server() -> std::io::Result<LocalServer> {
     let token = access_token();
     let state = ServerState {
         authorization: Bytes::from(format!("Bearer {token}")),
+        dpop_authorization: Bytes::from(format!("DPoP {token}")),
         session: Bytes::from(get_session_body()),
         created: Bytes::from(format!(
             r#"{{"accessJwt":"{token}","refreshJwt":"{token}","handle":"{SERVER_HANDLE}","did":"{SERVER_DID}","active":true}}"#
@@ -192,6 +199,7 @@ pub fn start_server() -> std::io::Result<LocalServer> {
 #[derive(Clone)]
 struct ServerState {
     authorization: Bytes,
+    dpop_authorization: Bytes,
     session: Bytes,
     created: Bytes,
 }
@@ -229,10 +237,23 @@ async fn respond(
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .is_some_and(|value| value.as_bytes() == state.authorization.as_ref());
+    let dpop = request.headers().contains_key("dpop")
+        && request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .is_some_and(|value| value.as_bytes() == state.dpop_authorization.as_ref());
     let response = match (request.method().as_str(), request.uri().path()) {
         ("POST", "/xrpc/com.atproto.server.createSession") => json(StatusCode::OK, state.created),
         ("GET", "/xrpc/com.atproto.server.getSession") if authorized => {
             json(StatusCode::OK, state.session)
+        }
+        ("GET", "/xrpc/com.atproto.server.getSession") if dpop => {
+            let mut response = json(StatusCode::OK, state.session);
+            response.headers_mut().insert(
+                "dpop-nonce",
+                hyper::header::HeaderValue::from_static(DPOP_NONCE),
+            );
+            response
         }
         ("GET", "/xrpc/com.atproto.server.getSession") => json(
             StatusCode::UNAUTHORIZED,

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use url::Url;
 
 use super::jose::{Es256Key, JoseError, random_b64url, sha256_b64url};
@@ -114,22 +115,54 @@ pub fn proof(
     access_token: Option<&str>,
 ) -> Result<(String, Option<String>), JoseError> {
     let nonce = nonces.get(&origin_of(url));
-    let mut claims = json!({
-        "jti": random_b64url(16)?,
-        "htm": method,
-        "htu": htu(url),
-        "iat": crate::auth::refresh::unix_now(),
-    });
-    if let Some(nonce) = &nonce {
-        claims["nonce"] = Value::from(nonce.as_str());
-    }
-    if let Some(token) = access_token {
-        claims["ath"] = Value::from(sha256_b64url(token));
-    }
-    let mut header = Map::new();
-    header.insert("typ".to_owned(), Value::from("dpop+jwt"));
-    header.insert("jwk".to_owned(), key.public_jwk());
-    Ok((key.sign_jwt(header, &claims), nonce))
+    let jti = random_b64url(16)?;
+    let htu = htu(url);
+    let ath = access_token.map(sha256_b64url);
+    let claims = Claims {
+        jti: &jti,
+        htm: method,
+        htu: &htu,
+        iat: crate::auth::refresh::unix_now(),
+        nonce: nonce.as_deref(),
+        ath: ath.as_deref(),
+    };
+    Ok((key.sign_dpop(&claims)?, nonce))
+}
+
+/// The claims of a DPoP proof, serialised straight into the proof (no intermediate `Value`).
+#[derive(Serialize)]
+struct Claims<'a> {
+    jti: &'a str,
+    htm: &'a str,
+    htu: &'a str,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ath: Option<&'a str>,
+}
+
+/// The `nonce` claim of a proof made by [`proof`] (`None` when it carried none). Only its
+/// own proofs are read here, to tell which nonce a challenged request was sent with.
+pub(crate) fn nonce_of(proof: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = proof.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("nonce")?.as_str().map(str::to_owned)
+}
+
+/// Whether a challenged request should be sent once more: the origin's cached nonce (just
+/// updated from the challenge) differs from the one the request carried. Comparing with what
+/// was sent, not asking whether this response changed the cache, matters under concurrency:
+/// when many requests go out without a nonce, the first challenge stores it and every other
+/// challenge finds it already cached — they must all retry with it.
+pub(crate) fn should_retry(nonces: &NonceCache, origin: &str, sent: Option<&str>) -> bool {
+    nonces
+        .get(origin)
+        .is_some_and(|next| Some(next.as_str()) != sent)
 }
 
 /// Whether a resource-server response is the DPoP nonce challenge: a 401 whose
@@ -185,6 +218,29 @@ mod tests {
         assert!(!nonces.put("https://h119.example", "n"));
         assert!(nonces.put("https://h119.example", "m"));
         assert!(!nonces.put("https://x.example", &"x".repeat(600)));
+    }
+
+    #[test]
+    fn every_challenged_request_retries_when_the_nonce_differs_from_the_one_sent() {
+        let key = Es256Key::generate().unwrap();
+        let nonces = NonceCache::new();
+        let url = Url::parse("https://pds.example/xrpc/a.b").unwrap();
+        let origin = origin_of(&url);
+        // Two requests sent without a nonce; both challenged with n1.
+        let (first, _) = proof(&key, "GET", &url, &nonces, None).unwrap();
+        let (second, _) = proof(&key, "GET", &url, &nonces, None).unwrap();
+        assert_eq!(nonce_of(&first), None);
+        assert!(nonces.put(&origin, "n1"));
+        assert!(should_retry(&nonces, &origin, nonce_of(&first).as_deref()));
+        // The second challenge does not change the cache, but must retry all the same.
+        assert!(!nonces.put(&origin, "n1"));
+        assert!(should_retry(&nonces, &origin, nonce_of(&second).as_deref()));
+        // A request already sent with n1 and challenged again does not loop.
+        let (third, sent) = proof(&key, "GET", &url, &nonces, None).unwrap();
+        assert_eq!(sent.as_deref(), Some("n1"));
+        assert_eq!(nonce_of(&third).as_deref(), Some("n1"));
+        assert!(!should_retry(&nonces, &origin, nonce_of(&third).as_deref()));
+        assert!(!should_retry(&NonceCache::new(), &origin, None));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct Es256Key {
     key: PrivateKey,
     x: String,
     y: String,
+    /// The base64url DPoP proof header (`alg`, `typ`, the public `jwk`), made once per key:
+    /// every proof of a session starts with the same bytes.
+    dpop_header: String,
 }
 
 /// A private JWK as stored (`kty`, `crv`, `x`, `y`, `d`; `kid` when the key has one).
@@ -87,9 +90,16 @@ impl Es256Key {
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
             return Err(JoseError("the P-256 public key is the identity".to_owned()));
         };
+        let (x, y) = (b64url(x.as_slice()), b64url(y.as_slice()));
+        let header = json!({
+            "alg": "ES256",
+            "typ": "dpop+jwt",
+            "jwk": {"kty": "EC", "crv": "P-256", "x": x, "y": y},
+        });
         Ok(Es256Key {
-            x: b64url(x.as_slice()),
-            y: b64url(y.as_slice()),
+            dpop_header: b64url(header.to_string().as_bytes()),
+            x,
+            y,
             key,
         })
     }
@@ -156,6 +166,27 @@ impl Es256Key {
             self.x, self.y
         );
         sha256_b64url(&canonical)
+    }
+
+    /// A DPoP proof (compact JWS) of `claims` under the key's precomputed DPoP header: one
+    /// buffer, the claims serialised once, then the signature.
+    pub(crate) fn sign_dpop<T: Serialize>(&self, claims: &T) -> Result<String, JoseError> {
+        let claims = serde_json::to_vec(claims)
+            .map_err(|error| JoseError(format!("cannot encode the claims: {error}")))?;
+        // base64url: 4 characters per 3 bytes; the signature is 64 bytes (86 characters).
+        let mut out = String::with_capacity(
+            self.dpop_header
+                .len()
+                .saturating_add(claims.len().saturating_mul(4) / 3)
+                .saturating_add(96),
+        );
+        out.push_str(&self.dpop_header);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut out);
+        let signature = self.key.sign(out.as_bytes());
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
     }
 
     /// A compact JWS of `claims` with `header` (to which `alg: ES256` is added).

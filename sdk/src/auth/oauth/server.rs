@@ -451,10 +451,12 @@ impl Context {
                 .get("dpop-nonce")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let changed = new_nonce
-                .as_deref()
-                .is_some_and(|nonce| self.nonces.put(&origin, nonce))
-                && new_nonce != sent_nonce;
+            if let Some(nonce) = &new_nonce {
+                self.nonces.put(&origin, nonce);
+            }
+            // Compared with the nonce this request carried, not with what the cache held: a
+            // concurrent response may have stored the new nonce first.
+            let changed = dpop::should_retry(&self.nonces, &origin, sent_nonce.as_deref());
             if (300..400).contains(&status) {
                 return Err(OAuthError::Server {
                     endpoint: shown,

@@ -586,12 +586,19 @@ impl AuthSession for OAuthSession {
         sent: &AuthHeaders,
     ) -> AfterResponse {
         // Every response's nonce is kept, errors included (checklist item 32).
-        let changed = response
-            .header("dpop-nonce")
-            .is_some_and(|nonce| self.ctx.nonces.put(&origin_of(request.url), nonce));
+        let origin = || origin_of(request.url);
+        if let Some(nonce) = response.header("dpop-nonce") {
+            self.ctx.nonces.put(&origin(), nonce);
+        }
         let www = response.header("www-authenticate");
         if dpop::is_rs_nonce_challenge(response.status(), www) {
-            return if changed {
+            // Retry (the transport does so once) when there is now a nonce other than the one
+            // this request carried, even if a concurrent response stored it first.
+            let sent_nonce = sent
+                .headers()
+                .find(|(name, _)| *name == "dpop")
+                .and_then(|(_, proof)| dpop::nonce_of(proof.expose()));
+            return if dpop::should_retry(&self.ctx.nonces, &origin(), sent_nonce.as_deref()) {
                 AfterResponse::Retry
             } else {
                 AfterResponse::Accept
