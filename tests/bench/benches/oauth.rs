@@ -127,11 +127,10 @@ async fn prepare() -> Result<Sides, String> {
         .map_err(|e| e.to_string())?;
     let (key, jwk) = dpop_key()?;
     let issued = now();
-    // The session as a sign-in stores it (`oauth:<did>:<session id>`).
+    // The session as a sign-in stores it (the account's default session, `oauth:<did>`).
     let stored = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "did": atlex_bench::SERVER_DID,
-        "session_id": "default",
         "issuer": server.url(),
         "aud": server.url(),
         "client_id": oauth.client_id(),
@@ -146,7 +145,7 @@ async fn prepare() -> Result<Sides, String> {
     });
     store
         .set(
-            &format!("oauth:{}:default", atlex_bench::SERVER_DID),
+            &format!("oauth:{}", atlex_bench::SERVER_DID),
             &SessionData::new(stored.to_string()),
         )
         .await
