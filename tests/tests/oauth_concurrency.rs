@@ -27,6 +27,8 @@
 //! `cargo test -p atlex-tests --test oauth_concurrency -- --nocapture --test-threads=1` prints
 //! the table.
 
+mod oauth_mock;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -48,10 +50,8 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
-const HANDLE: &str = "alice.test";
-const SCOPE: &str = "atproto transition:generic";
-const REDIRECT: &str = "http://127.0.0.1/callback";
+use oauth_mock::{DID, HANDLE, REDIRECT, SCOPE, as_metadata_for, did_doc, json_response};
+
 const AS_NONCE: &str = "as-nonce-1";
 const RS_NONCE: &str = "rs-nonce-1";
 const CALLS: usize = 1000;
@@ -118,12 +118,6 @@ struct World {
     state: Arc<Mutex<WorldState>>,
     as_uri: String,
     rs_uri: String,
-}
-
-fn json_response(status: u16, body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/json")
-        .set_body_json(body)
 }
 
 /// A verified DPoP proof's claims and key thumbprint.
@@ -193,15 +187,6 @@ fn form(request: &Request) -> HashMap<String, String> {
     url::form_urlencoded::parse(&request.body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-fn did_doc(pds: &str) -> Value {
-    json!({
-        "id": DID,
-        "alsoKnownAs": [format!("at://{HANDLE}")],
-        "verificationMethod": [],
-        "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds}]
-    })
 }
 
 impl World {
@@ -307,7 +292,7 @@ impl Respond for AuthorizationServer {
         };
         if path == format!("/{DID}") {
             world.state.lock().unwrap().counts.did_fetches += 1;
-            return json_response(200, did_doc(&world.rs_uri));
+            return json_response(200, did_doc(DID, &world.rs_uri));
         }
         match path.as_str() {
             "/xrpc/com.atproto.identity.resolveHandle" => {
@@ -315,26 +300,7 @@ impl Respond for AuthorizationServer {
             }
             "/.well-known/oauth-authorization-server" => {
                 let issuer = &world.as_uri;
-                return json_response(
-                    200,
-                    json!({
-                        "issuer": issuer,
-                        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-                        "token_endpoint": format!("{issuer}/oauth/token"),
-                        "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
-                        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-                        "require_pushed_authorization_requests": true,
-                        "authorization_response_iss_parameter_supported": true,
-                        "client_id_metadata_document_supported": true,
-                        "response_types_supported": ["code"],
-                        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-                        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-                        "dpop_signing_alg_values_supported": ["ES256"],
-                        "code_challenge_methods_supported": ["S256"],
-                        "scopes_supported": ["atproto", "transition:generic"],
-                        "protected_resources": [world.rs_uri],
-                    }),
-                );
+                return json_response(200, as_metadata_for(issuer, &world.rs_uri));
             }
             "/oauth/revoke" => return with_nonce(json_response(200, json!({}))),
             "/oauth/par" | "/oauth/token" => {}

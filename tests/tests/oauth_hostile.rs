@@ -4,6 +4,8 @@
 //! response with an `id_token`, a wrong `token_type`, no `atproto` scope, nonce challenges,
 //! `invalid_token`, 5xx on refresh, `ScopeMissingError`) and checks what the client does.
 
+mod oauth_mock;
+
 use std::sync::Arc;
 
 use atlex::auth::oauth::{
@@ -22,96 +24,7 @@ use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
-const OTHER_DID: &str = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
-const HANDLE: &str = "alice.test";
-const SCOPE: &str = "atproto transition:generic";
-const REDIRECT: &str = "http://127.0.0.1/callback";
-
-fn did_doc(did: &str, pds: &str) -> Value {
-    json!({
-        "id": did,
-        "alsoKnownAs": [format!("at://{HANDLE}")],
-        "verificationMethod": [],
-        "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds}]
-    })
-}
-
-fn as_metadata(issuer: &str) -> Value {
-    json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "require_pushed_authorization_requests": true,
-        "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": true,
-        "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "dpop_signing_alg_values_supported": ["ES256"],
-        "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["atproto", "transition:generic"],
-        "protected_resources": [issuer],
-    })
-}
-
-fn json_response(status: u16, body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/json")
-        .set_body_json(body)
-}
-
-fn tokens(access: &str, refresh: &str, sub: &str) -> Value {
-    json!({"access_token": access, "token_type": "DPoP", "refresh_token": refresh,
-           "scope": SCOPE, "expires_in": 3600, "sub": sub})
-}
-
-/// Mounts PLC (the DID documents), handle resolution, PRM and AS metadata, PAR and revoke.
-async fn world(server: &MockServer) {
-    let uri = server.uri();
-    Mock::given(path(format!("/{DID}")))
-        .respond_with(json_response(200, did_doc(DID, &uri)))
-        .mount(server)
-        .await;
-    Mock::given(path("/xrpc/com.atproto.identity.resolveHandle"))
-        .respond_with(json_response(200, json!({ "did": DID })))
-        .mount(server)
-        .await;
-    Mock::given(path("/.well-known/oauth-protected-resource"))
-        .respond_with(json_response(
-            200,
-            json!({"resource": uri, "authorization_servers": [uri]}),
-        ))
-        .mount(server)
-        .await;
-    Mock::given(path("/.well-known/oauth-authorization-server"))
-        .respond_with(json_response(200, as_metadata(&uri)))
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/par"))
-        .respond_with(json_response(
-            201,
-            json!({"request_uri": "urn:ietf:params:oauth:request_uri:req-1", "expires_in": 299}),
-        ))
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/revoke"))
-        .respond_with(json_response(200, json!({})))
-        .mount(server)
-        .await;
-}
-
-async fn mount_token(server: &MockServer, body: Value) {
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(json_response(200, body))
-        .mount(server)
-        .await;
-}
+use oauth_mock::*;
 
 fn client_for(server: &MockServer, store: Arc<dyn SessionStore>, allow_http: bool) -> OAuthClient {
     let resolver = IdentityResolver::builder()
@@ -134,41 +47,9 @@ fn client_for(server: &MockServer, store: Arc<dyn SessionStore>, allow_http: boo
         .unwrap()
 }
 
-fn form(request: &Request) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(&request.body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn field(request: &Request, name: &str) -> Option<String> {
-    form(request)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
-
-fn jwt_part(jwt: &str, index: usize) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(index).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn proof_of(request: &Request) -> (Value, Value) {
     let dpop = request.headers.get("dpop").unwrap().to_str().unwrap();
     (jwt_part(dpop, 0), jwt_part(dpop, 1))
-}
-
-async fn requests_to(server: &MockServer, route: &str) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path() == route)
-        .collect()
 }
 
 /// authorize → the state the client sent in PAR.
@@ -188,7 +69,7 @@ fn callback(state: &str, iss: &str) -> CallbackParams {
 /// A full sign-in against the mock: the client for the session.
 async fn signed_in(server: &MockServer, store: Arc<dyn SessionStore>) -> (OAuthClient, Client) {
     world(server).await;
-    mount_token(server, tokens("acc-1", "ref-1", DID)).await;
+    mount_token(server, tokens("acc-1", "ref-1", DID), false).await;
     let oauth = client_for(server, store, true);
     let state = authorize(server, &oauth, HANDLE).await;
     let done = oauth
@@ -475,7 +356,7 @@ async fn bad_token_responses_are_refused_and_nothing_is_stored() {
     for (name, body) in cases {
         let server = MockServer::start().await;
         world(&server).await;
-        mount_token(&server, body).await;
+        mount_token(&server, body, false).await;
         let store = Arc::new(MemoryStore::new());
         let oauth = client_for(&server, store.clone(), true);
         let state = authorize(&server, &oauth, HANDLE).await;
@@ -515,7 +396,7 @@ async fn issuer_re_verification_from_the_did_fails_and_revokes() {
         .mount(&server)
         .await;
     world(&server).await;
-    mount_token(&server, tokens("a", "r", OTHER_DID)).await;
+    mount_token(&server, tokens("a", "r", OTHER_DID), false).await;
     let store = Arc::new(MemoryStore::new());
     let oauth = client_for(&server, store.clone(), true);
     let state = authorize(&server, &oauth, &server.uri()).await;
@@ -541,7 +422,7 @@ async fn issuer_re_verification_from_the_did_fails_and_revokes() {
 async fn callback_parameters_are_checked_and_state_is_single_use() {
     let server = MockServer::start().await;
     world(&server).await;
-    mount_token(&server, tokens("a", "r", DID)).await;
+    mount_token(&server, tokens("a", "r", DID), false).await;
     let oauth = client_for(&server, Arc::new(MemoryStore::new()), true);
     let invalid = |e: &OAuthError| matches!(e, OAuthError::InvalidCallback { .. });
 

@@ -12,6 +12,8 @@
 
 mod support;
 
+mod oauth_mock;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,127 +25,19 @@ use atlex::auth::{AuthError, MemoryStore, SessionData, SessionStore};
 use atlex::identity::{HandleMethod, IdentityResolver};
 use atlex::types::Did;
 use atlex::xrpc::Client;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
-const OTHER_DID: &str = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
-const HANDLE: &str = "alice.test";
-const SCOPE: &str = "atproto transition:generic";
-const REDIRECT: &str = "http://127.0.0.1/callback";
+use oauth_mock::*;
+
 /// A bound no test comes near unless something hangs.
 const HANG: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
 // The mock world.
-
-fn did_doc(did: &str, pds: &str) -> Value {
-    json!({
-        "id": did,
-        "alsoKnownAs": [format!("at://{HANDLE}")],
-        "verificationMethod": [],
-        "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds}]
-    })
-}
-
-fn as_metadata(issuer: &str) -> Value {
-    json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "require_pushed_authorization_requests": true,
-        "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": true,
-        "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "dpop_signing_alg_values_supported": ["ES256"],
-        "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["atproto", "transition:generic"],
-        "protected_resources": [issuer],
-    })
-}
-
-fn json_response(status: u16, body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/json")
-        .set_body_json(body)
-}
-
-fn tokens(access: &str, refresh: &str, sub: &str) -> Value {
-    json!({"access_token": access, "token_type": "DPoP", "refresh_token": refresh,
-           "scope": SCOPE, "expires_in": 3600, "sub": sub})
-}
-
-const PRM: &str = "/.well-known/oauth-protected-resource";
-const ASM: &str = "/.well-known/oauth-authorization-server";
-
-/// Mounts PLC (`DID`'s document), handle resolution, PRM and AS metadata, PAR and revoke.
-async fn world(server: &MockServer) {
-    let uri = server.uri();
-    Mock::given(path(format!("/{DID}")))
-        .respond_with(json_response(200, did_doc(DID, &uri)))
-        .mount(server)
-        .await;
-    Mock::given(path("/xrpc/com.atproto.identity.resolveHandle"))
-        .respond_with(json_response(200, json!({ "did": DID })))
-        .mount(server)
-        .await;
-    Mock::given(path(PRM))
-        .respond_with(json_response(
-            200,
-            json!({"resource": uri, "authorization_servers": [uri]}),
-        ))
-        .mount(server)
-        .await;
-    Mock::given(path(ASM))
-        .respond_with(json_response(200, as_metadata(&uri)))
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/par"))
-        .respond_with(json_response(
-            201,
-            json!({"request_uri": "urn:ietf:params:oauth:request_uri:req-1", "expires_in": 299}),
-        ))
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/revoke"))
-        .respond_with(json_response(200, json!({})))
-        .mount(server)
-        .await;
-}
-
-/// Answers token requests with `body`: the default answer (priority 5), or, with `once`, the
-/// next one only (priority 1: before the default and after earlier `once` answers).
-async fn mount_token(server: &MockServer, body: Value, once: bool) {
-    let mock = Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(json_response(200, body));
-    let mock = if once {
-        mock.up_to_n_times(1).with_priority(1)
-    } else {
-        mock
-    };
-    mock.mount(server).await;
-}
-
-fn resolver(server: &MockServer) -> IdentityResolver {
-    IdentityResolver::builder()
-        .plc_url(server.uri())
-        .handle_methods([HandleMethod::Xrpc(Url::parse(&server.uri()).unwrap())])
-        .allow_http(true)
-        .build()
-        .unwrap()
-}
 
 fn builder(server: &MockServer, store: Arc<dyn SessionStore>) -> OAuthClientBuilder {
     builder_with(
@@ -170,41 +64,9 @@ fn builder_with(
         )
 }
 
-fn form(request: &Request) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(&request.body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn field(request: &Request, name: &str) -> Option<String> {
-    form(request)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
-
-fn jwt_part(jwt: &str, index: usize) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(index).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn proof_jwk(request: &Request) -> Value {
     let dpop = request.headers.get("dpop").unwrap().to_str().unwrap();
     jwt_part(dpop, 0)["jwk"].clone()
-}
-
-async fn requests_to(server: &MockServer, route: &str) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path() == route)
-        .collect()
 }
 
 /// authorize (handle input) → the state the client sent in PAR.
