@@ -18,6 +18,11 @@
 //! if lowering finds more problems (a body that refers to a token, a union member that is not an
 //! object…), those defs are pruned too and the closure runs again. Each round removes at least
 //! one def, so it ends.
+//!
+//! External documents (resolved against, not generated) are never reported as errors, but when
+//! an own document shadows an external one and loses a def, external defs that refer to it can
+//! no longer be lowered: they are left out of the external sets for this run (listed in the
+//! report with their own cause), and own defs that refer to them are left out in turn.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -355,12 +360,49 @@ pub fn generate_valid(
         .iter()
         .filter_map(|p| Some((p.nsid.clone()?, p.def.clone())))
         .collect();
-    let external_defs: BTreeSet<(&str, &str)> = external
-        .iter()
-        .flat_map(|set| set.docs.iter())
-        .flat_map(|(doc, _)| doc.defs.keys().map(|d| (doc.id.as_str(), d.as_str())))
-        .collect();
+    // External defs that cannot be lowered here because they refer to one of `own`'s left-out
+    // defs (an `own` document that shadows an external one, with defs pruned): they are left out
+    // of the external sets handed to the lowering, and `own` defs that refer to them go too.
+    let mut external_removed: BTreeSet<(String, String)> = BTreeSet::new();
+    let own_ids: BTreeSet<String> = docs.iter().map(|(doc, _)| doc.id.clone()).collect();
     loop {
+        let copies: Vec<Vec<(LexiconDoc, Option<PathBuf>)>> = external
+            .iter()
+            .map(|set| {
+                set.docs
+                    .iter()
+                    .filter(|(doc, _)| external_removed.iter().any(|(nsid, _)| *nsid == doc.id))
+                    .map(|(doc, file)| {
+                        let mut doc = (*doc).clone();
+                        let id = doc.id.clone();
+                        doc.defs.retain(|name, _| {
+                            !external_removed.contains(&(id.clone(), name.clone()))
+                        });
+                        (doc, file.clone())
+                    })
+                    .collect()
+            })
+            .collect();
+        let external_now: Vec<DocSet<'_>> = external
+            .iter()
+            .zip(&copies)
+            .map(|(set, copied)| DocSet {
+                docs: set
+                    .docs
+                    .iter()
+                    .map(|(doc, file)| {
+                        let replaced = copied.iter().find(|(c, _)| c.id == doc.id);
+                        (replaced.map_or(*doc, |(c, _)| c), file.clone())
+                    })
+                    .collect(),
+                root: set.root.clone(),
+            })
+            .collect();
+        let external_defs: BTreeSet<(String, String)> = external_now
+            .iter()
+            .flat_map(|set| set.docs.iter())
+            .flat_map(|(doc, _)| doc.defs.keys().map(|d| (doc.id.clone(), d.clone())))
+            .collect();
         prune_closure(
             &mut docs,
             &external_defs,
@@ -373,7 +415,7 @@ pub fn generate_valid(
             docs: docs.iter().map(|(d, f)| (d, f.clone())).collect(),
             root: own.root.clone(),
         };
-        match crate::generate(&set, external, config) {
+        match crate::generate(&set, &external_now, config) {
             Ok(mut generated) => {
                 // Everything but the final lowering and rendering (a lowering retried after
                 // pruning counts here).
@@ -389,8 +431,24 @@ pub fn generate_valid(
             Err(GenerateError::Lexicon(problems)) => {
                 let before = pruned.len();
                 for problem in problems {
-                    prune_for(&mut docs, &problem, &mut gone, &mut pruned);
-                    errors.push(problem);
+                    match (&problem.nsid, &problem.def) {
+                        (Some(nsid), Some(def)) if !own_ids.contains(nsid) => {
+                            if external_removed.insert((nsid.clone(), def.clone())) {
+                                gone.insert((nsid.clone(), Some(def.clone())));
+                                pruned.push(Pruned {
+                                    file: problem.file.clone(),
+                                    nsid: Some(nsid.clone()),
+                                    def: Some(def.clone()),
+                                    path: problem.path.clone(),
+                                    cause: Cause::Invalid(problem.message.clone()),
+                                });
+                            }
+                        }
+                        _ => {
+                            prune_for(&mut docs, &problem, &mut gone, &mut pruned);
+                            errors.push(problem);
+                        }
+                    }
                 }
                 if pruned.len() == before {
                     // Nothing could be removed: the problems are not tied to a def.
@@ -435,7 +493,7 @@ fn prune_for(
 /// Leaves out every def whose references do not resolve, transitively.
 fn prune_closure(
     docs: &mut [(LexiconDoc, Option<PathBuf>)],
-    external: &BTreeSet<(&str, &str)>,
+    external: &BTreeSet<(String, String)>,
     gone: &mut BTreeSet<(String, Option<String>)>,
     errors: &mut Vec<Problem>,
     pruned: &mut Vec<Pruned>,
@@ -459,7 +517,7 @@ fn prune_closure(
         for r in doc.refs() {
             let (nsid, def) = r.reference.resolve(&doc.id);
             let target = (nsid.to_owned(), def.to_owned());
-            if present.contains(&target) || external.contains(&(nsid, def)) {
+            if present.contains(&target) || external.contains(&target) {
                 referrers.entry(target).or_default().push(Edge {
                     doc: i,
                     def: r.def.to_owned(),

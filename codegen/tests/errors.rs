@@ -1102,3 +1102,80 @@ fn mutated_fixture_lexicons_never_panic() {
     }
     tally.finish();
 }
+
+/// Found by `mutated_official_lexicons_never_panic` (round 110 of its default seed): an own
+/// document that shadows an external one and loses a def makes the external documents that
+/// refer to that def unlowerable. `--skip-invalid` leaves those external defs out of the
+/// lowering, and every own def that refers to them, instead of failing.
+#[test]
+fn skip_invalid_prunes_through_external_documents_that_refer_to_a_shadowed_pruned_def() {
+    let object = |properties: Value, required: Value| json!({"type": "object", "properties": properties, "required": required});
+    let doc = |id: &str, defs: Value| {
+        serde_json::to_vec(&json!({"lexicon": 1, "id": id, "defs": defs})).unwrap()
+    };
+    let ext_a = doc(
+        "com.ext.a",
+        json!({"view": object(json!({"x": {"type": "string"}}), json!(["x"]))}),
+    );
+    let ext_b = doc(
+        "com.ext.b",
+        json!({"main": object(json!({"v": {"type": "ref", "ref": "com.ext.a#view"}}), json!([]))}),
+    );
+    let external_dir = write_lexicons(&[("a.json", &ext_a), ("b.json", &ext_b)]);
+    let external = atlex_codegen::load_lexicons(external_dir.path()).unwrap();
+    // Own: `com.ext.a` again, its `view` broken (requires a property it lacks), and a def that
+    // refers to `com.ext.b#main`, which refers to that `view`.
+    let own_a = doc(
+        "com.ext.a",
+        json!({
+            "view": object(json!({}), json!(["x"])),
+            "other": object(json!({"y": {"type": "integer"}}), json!([])),
+        }),
+    );
+    let own_c = doc(
+        "com.own.c",
+        json!({
+            "main": object(json!({"b": {"type": "ref", "ref": "com.ext.b#main"}}), json!([])),
+            "fine": object(json!({"z": {"type": "boolean"}}), json!([])),
+        }),
+    );
+    let own_dir = write_lexicons(&[("a.json", &own_a), ("c.json", &own_c)]);
+    let collected = atlex_codegen::collect_lexicons(own_dir.path()).unwrap();
+    let result = atlex_codegen::generate_valid(
+        &collected.loaded.doc_set("crate"),
+        &[external.doc_set("crate::ext")],
+        &Config::user_crate("crate"),
+        &collected.pruned,
+    )
+    .unwrap_or_else(|error| panic!("--skip-invalid failed: {error}"));
+    let left_out: Vec<String> = collected
+        .pruned
+        .iter()
+        .chain(&result.pruned)
+        .map(|p| {
+            format!(
+                "{}#{}",
+                p.nsid.as_deref().unwrap_or("?"),
+                p.def.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    for expected in ["com.ext.a#view", "com.ext.b#main", "com.own.c#main"] {
+        assert!(
+            left_out.iter().any(|p| p == expected),
+            "{expected} not in {left_out:?}"
+        );
+    }
+    for kept in ["com.ext.a#other", "com.own.c#fine"] {
+        assert!(
+            !left_out.iter().any(|p| p == kept),
+            "{kept} left out: {left_out:?}"
+        );
+    }
+    let c_main = result
+        .pruned
+        .iter()
+        .find(|p| p.nsid.as_deref() == Some("com.own.c") && p.def.as_deref() == Some("main"))
+        .unwrap();
+    assert!(c_main.to_string().contains("refers to"), "{c_main}");
+}
