@@ -177,7 +177,8 @@ pub struct Jetstream {
 }
 
 /// The most events of one microsecond remembered for dropping replays (far more than ever
-/// share one in practice; past it the oldest identities are forgotten).
+/// share one in practice; past it, everything remembered for that microsecond is forgotten
+/// and counting starts again, so a replay of those events would then be delivered again).
 const MAX_DELIVERED: usize = 4096;
 
 /// The events delivered at the latest `time_us` seen, by identity.
