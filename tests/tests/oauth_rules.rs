@@ -69,6 +69,17 @@ fn proof_jwk(request: &Request) -> Value {
     jwt_part(dpop, 0)["jwk"].clone()
 }
 
+/// Mounts the world on `server` (routes mounted before it take precedence), builds a client on
+/// a fresh memory store and authorizes `HANDLE`.
+async fn authorize_in_world(server: &MockServer) -> Result<Url, OAuthError> {
+    world(server).await;
+    builder(server, Arc::new(MemoryStore::new()))
+        .build()
+        .unwrap()
+        .authorize(HANDLE, AuthorizeOptions::new())
+        .await
+}
+
 /// authorize (handle input) → the state the client sent in PAR.
 async fn authorize(server: &MockServer, oauth: &OAuthClient) -> String {
     authorize_with(server, oauth, AuthorizeOptions::new()).await
@@ -309,14 +320,7 @@ async fn a_pds_without_protected_resource_metadata_is_its_own_issuer() {
             .with_priority(1)
             .mount(&server)
             .await;
-        world(&server).await;
-        let oauth = builder(&server, Arc::new(MemoryStore::new()))
-            .build()
-            .unwrap();
-        let error = oauth
-            .authorize(HANDLE, AuthorizeOptions::new())
-            .await
-            .unwrap_err();
+        let error = authorize_in_world(&server).await.unwrap_err();
         assert!(matches!(error, OAuthError::Metadata { .. }), "{error}");
         assert!(requests_to(&server, ASM).await.is_empty(), "{error}");
     }
@@ -336,14 +340,7 @@ async fn a_pds_without_protected_resource_metadata_is_its_own_issuer() {
         .with_priority(1)
         .mount(&server)
         .await;
-    world(&server).await;
-    let oauth = builder(&server, Arc::new(MemoryStore::new()))
-        .build()
-        .unwrap();
-    let error = oauth
-        .authorize(HANDLE, AuthorizeOptions::new())
-        .await
-        .unwrap_err();
+    let error = authorize_in_world(&server).await.unwrap_err();
     assert!(error.to_string().contains("protected_resources"), "{error}");
     assert!(requests_to(&server, "/oauth/par").await.is_empty());
 }
@@ -408,14 +405,7 @@ async fn authorization_server_metadata_rules_are_enforced_one_by_one() {
             .with_priority(1)
             .mount(&server)
             .await;
-        world(&server).await;
-        let oauth = builder(&server, Arc::new(MemoryStore::new()))
-            .build()
-            .unwrap();
-        let error = oauth
-            .authorize(HANDLE, AuthorizeOptions::new())
-            .await
-            .unwrap_err();
+        let error = authorize_in_world(&server).await.unwrap_err();
         assert!(
             matches!(error, OAuthError::Metadata { .. }),
             "{name}: {error}"
@@ -428,14 +418,7 @@ async fn authorization_server_metadata_rules_are_enforced_one_by_one() {
 
     // The control: the unbent document is accepted.
     let server = MockServer::start().await;
-    world(&server).await;
-    let oauth = builder(&server, Arc::new(MemoryStore::new()))
-        .build()
-        .unwrap();
-    oauth
-        .authorize(HANDLE, AuthorizeOptions::new())
-        .await
-        .unwrap();
+    authorize_in_world(&server).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
