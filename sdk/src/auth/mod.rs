@@ -20,6 +20,7 @@
 
 pub(crate) mod jwt;
 mod login;
+mod memo;
 pub mod oauth;
 pub mod password;
 pub mod refresh;

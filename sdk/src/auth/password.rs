@@ -80,6 +80,7 @@ use super::jwt;
 use super::refresh::{RefreshEngine, RefreshFailure, Refreshable};
 use super::session_key::{Lookup, SessionId, SessionKey};
 use super::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore, StoreError};
+use crate::auth::memo::Memo;
 use crate::com::atproto::server::{create_session, delete_session, refresh_session};
 use crate::xrpc::client::parse_service_url;
 use crate::xrpc::describe_json_error;
@@ -101,6 +102,8 @@ pub struct PasswordSession {
     did: Did,
     id: Option<SessionId>,
     engine: RefreshEngine<PasswordKind>,
+    /// The parsed PDS URL of the stored session (parsed once, not on every call).
+    pds: Memo<String, Url>,
 }
 
 /// What the refresh engine needs to refresh a password session.
@@ -530,6 +533,7 @@ impl PasswordSession {
             did,
             id,
             engine: RefreshEngine::new(kind, store, key.to_string(), label, stored),
+            pds: Memo::new(),
         })
     }
 }
@@ -540,7 +544,10 @@ impl AuthSession for PasswordSession {
     }
 
     fn service_url(&self) -> Option<Url> {
-        self.engine.last().stored.pds().ok()
+        let current = self.engine.last();
+        let stored = &current.stored;
+        let text = stored.pds_url.as_ref().unwrap_or(&stored.service_url);
+        self.pds.get_or_try(text, || stored.pds()).ok()
     }
 
     fn before_request<'a>(

@@ -5,7 +5,9 @@
 //!   (`atlex::auth::oauth::dpop::proof`: fresh `jti`, `htm`, `htu`, `iat`, the cached nonce,
 //!   `ath` of a real-sized access token, ES256 over the embedded public JWK).
 //! * `oauth-proof/es256-sign`: one ES256 signature alone over a signing input of the same
-//!   length: the floor of any proof, and of any call that needs one.
+//!   length, by `ring` (the signer the proofs use): the floor of any proof, and of any call
+//!   that needs one. `oauth-proof/es256-sign-p256`: the same signature by RustCrypto's `p256`
+//!   (what atlex signed with before), shown for comparison.
 //! * `oauth-seq/*` and `oauth-concurrent/*` ([`CONCURRENT`] at once): `GET getSession` on the
 //!   local server (`atlex_bench::start_server`), decoded into the same type by both sides:
 //!   * `atlex`: an [`OAuthClient`] session restored from a [`MemoryStore`] (the stored
@@ -214,9 +216,27 @@ fn proofs(c: &mut Criterion, sides: &Sides) {
     .unwrap_or_default();
     let input_len = made.rfind('.').unwrap_or(made.len());
     let input = made.as_bytes()[..input_len].to_vec();
-    let private = PrivateKey::generate(Algorithm::P256);
-    if let Ok(private) = private {
+    let rng = ring::rand::SystemRandom::new();
+    let signer = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .ok()
+    .and_then(|pkcs8| {
+        ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8.as_ref(),
+            &rng,
+        )
+        .ok()
+    });
+    if let Some(signer) = signer {
         group.bench_function("es256-sign", |b| {
+            b.iter(|| black_box(signer.sign(&rng, black_box(&input))))
+        });
+    }
+    if let Ok(private) = PrivateKey::generate(Algorithm::P256) {
+        group.bench_function("es256-sign-p256", |b| {
             b.iter(|| black_box(private.sign(black_box(&input))))
         });
     }

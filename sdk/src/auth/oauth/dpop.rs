@@ -11,13 +11,14 @@
 //!   cache is bounded ([`NONCE_CACHE_SIZE`] origins, the oldest dropped first) and entries
 //!   expire after [`NONCE_TTL`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use url::Url;
+use url::{Position, Url};
 
 use super::jose::{Es256Key, JoseError, random_b64url, sha256_b64url};
 
@@ -28,17 +29,24 @@ pub const NONCE_TTL: Duration = Duration::from_secs(60);
 /// The longest nonce kept (a server sending more is ignored).
 const MAX_NONCE_LEN: usize = 512;
 
-/// The origin of `url` as the nonce cache keys it.
-pub(crate) fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
+/// The origin of `url` as the nonce cache keys it (`scheme://host[:port]`). For an
+/// `http(s)` URL without user info that is the start of its serialization, borrowed (the `url`
+/// crate leaves a default port out, as the origin's serialization does); anything else is
+/// serialized as an origin.
+pub(crate) fn origin_of(url: &Url) -> Cow<'_, str> {
+    if matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+    {
+        Cow::Borrowed(&url[..Position::BeforePath])
+    } else {
+        Cow::Owned(url.origin().ascii_serialization())
+    }
 }
 
-/// `url` without query and fragment: the `htu` claim.
-pub(crate) fn htu(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
+/// `url` without query and fragment: the `htu` claim (a slice of its serialization).
+pub(crate) fn htu(url: &Url) -> &str {
+    &url[..Position::AfterPath]
 }
 
 /// DPoP nonces per origin (see the [module docs](self)).
@@ -68,6 +76,13 @@ impl NonceCache {
             return false;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((old, at)) = entries.get_mut(origin)
+            && old == nonce
+        {
+            // The steady case (every response repeats the nonce): no allocation.
+            *at = Instant::now();
+            return false;
+        }
         let changed = entries.get(origin).is_none_or(|(old, _)| old != nonce);
         if !entries.contains_key(origin) && entries.len() >= NONCE_CACHE_SIZE {
             // Drop expired entries, then the oldest.
@@ -114,17 +129,37 @@ pub fn proof(
     nonces: &NonceCache,
     access_token: Option<&str>,
 ) -> Result<(String, Option<String>), JoseError> {
+    proof_with_ath(
+        key,
+        method,
+        url,
+        nonces,
+        access_token.map(ath_of).as_deref(),
+    )
+}
+
+/// The `ath` claim for `access_token`: base64url SHA-256 of it.
+pub(crate) fn ath_of(access_token: &str) -> String {
+    sha256_b64url(access_token)
+}
+
+/// [`proof`] with the `ath` claim already computed (a session computes it once per token).
+pub(crate) fn proof_with_ath(
+    key: &Es256Key,
+    method: &str,
+    url: &Url,
+    nonces: &NonceCache,
+    ath: Option<&str>,
+) -> Result<(String, Option<String>), JoseError> {
     let nonce = nonces.get(&origin_of(url));
     let jti = random_b64url(16)?;
-    let htu = htu(url);
-    let ath = access_token.map(sha256_b64url);
     let claims = Claims {
         jti: &jti,
         htm: method,
-        htu: &htu,
+        htu: htu(url),
         iat: crate::auth::refresh::unix_now(),
         nonce: nonce.as_deref(),
-        ath: ath.as_deref(),
+        ath,
     };
     Ok((key.sign_dpop(&claims)?, nonce))
 }
@@ -205,6 +240,44 @@ mod tests {
         assert_eq!(c2["ath"], sha256_b64url("tok"));
         assert_ne!(c["jti"], c2["jti"]);
         assert!(c2["jti"].as_str().unwrap().len() >= 16);
+    }
+
+    /// The borrowed origin and `htu` are exactly what serializing the origin, and the URL
+    /// without query and fragment, gives.
+    #[test]
+    fn origin_and_htu_match_their_serializations() {
+        for text in [
+            "https://PDS.Example:443/xrpc/a.b?x=1#f",
+            "https://pds.example:8443/xrpc/a.b",
+            "http://127.0.0.1:8080/x#only-fragment",
+            "https://[::1]:9/a/b?q",
+            "https://user:pw@h.example/x?y",
+            "https://h.example",
+            "ftp://h.example/file",
+        ] {
+            let url = Url::parse(text).unwrap();
+            assert_eq!(
+                origin_of(&url),
+                url.origin().ascii_serialization(),
+                "{text}"
+            );
+            let mut bare = url.clone();
+            bare.set_query(None);
+            bare.set_fragment(None);
+            assert_eq!(htu(&url), bare.as_str(), "{text}");
+        }
+    }
+
+    /// A repeated nonce refreshes the entry's age; a new one replaces it.
+    #[test]
+    fn repeated_nonce_is_unchanged_and_new_nonce_replaces() {
+        let nonces = NonceCache::new();
+        assert!(nonces.put("https://a.example", "n1"));
+        assert!(!nonces.put("https://a.example", "n1"));
+        assert_eq!(nonces.get("https://a.example").as_deref(), Some("n1"));
+        assert!(nonces.put("https://a.example", "n2"));
+        assert_eq!(nonces.get("https://a.example").as_deref(), Some("n2"));
+        assert_eq!(nonces.len(), 1);
     }
 
     #[test]

@@ -40,17 +40,19 @@ impl ClientKey {
         let jti = random_b64url(16).map_err(|error| OAuthError::Crypto(error.to_string()))?;
         let mut header = Map::new();
         header.insert("kid".to_owned(), Value::from(self.kid.as_str()));
-        Ok(self.key.sign_jwt(
-            header,
-            &json!({
-                "iss": client_id,
-                "sub": client_id,
-                "aud": issuer,
-                "jti": jti,
-                "iat": now,
-                "exp": now.saturating_add(60),
-            }),
-        ))
+        self.key
+            .sign_jwt(
+                header,
+                &json!({
+                    "iss": client_id,
+                    "sub": client_id,
+                    "aud": issuer,
+                    "jti": jti,
+                    "iat": now,
+                    "exp": now.saturating_add(60),
+                }),
+            )
+            .map_err(|error| OAuthError::Crypto(error.to_string()))
     }
 }
 

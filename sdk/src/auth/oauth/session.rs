@@ -16,6 +16,7 @@ use super::error::{DeleteCause, OAuthError};
 use super::jose::{Es256Key, PrivateJwk};
 use super::metadata::AuthMethod;
 use super::server::Context;
+use crate::auth::memo::Memo;
 use crate::auth::refresh::{RefreshEngine, RefreshFailure, Refreshable, unix_now};
 use crate::auth::session_key::{SessionId, SessionKey};
 use crate::auth::store::{BoxFuture, DEFAULT_LOCK_TIMEOUT, SessionData, SessionStore};
@@ -428,6 +429,11 @@ pub struct OAuthSession {
     /// The generation produced by the last reactive refresh: a request sent with it that is
     /// still rejected means the token is dead (checklist item 41).
     reactive: Mutex<Option<(Secret, Instant)>>,
+    /// The `ath` claim of the last access token proofs were made for (its SHA-256, computed
+    /// once per token rather than once per call).
+    ath: Memo<Secret, String>,
+    /// The parsed PDS URL of the last stored `aud` (parsed once, not on every call).
+    pds: Memo<String, Url>,
 }
 
 /// How long after a reactive refresh a rejection of the new token counts as "still invalid".
@@ -468,6 +474,8 @@ impl OAuthSession {
             dpop_key: Mutex::new(Arc::new(dpop_key)),
             events,
             reactive: Mutex::new(None),
+            ath: Memo::new(),
+            pds: Memo::new(),
         })
     }
 
@@ -546,7 +554,10 @@ impl AuthSession for OAuthSession {
     }
 
     fn service_url(&self) -> Option<Url> {
-        self.engine.last().stored.pds().ok()
+        let current = self.engine.last();
+        self.pds
+            .get_or_try(&current.stored.aud, || current.stored.pds())
+            .ok()
     }
 
     fn before_request<'a>(
@@ -557,12 +568,15 @@ impl AuthSession for OAuthSession {
             let current = self.engine.before_request().await?;
             let stored = &current.stored;
             let key = self.dpop_key_of(stored)?;
-            let (proof, _) = dpop::proof(
+            let ath = self.ath.get_or(&stored.access_token, || {
+                dpop::ath_of(stored.access_token.expose())
+            });
+            let (proof, _) = dpop::proof_with_ath(
                 &key,
                 request.method,
                 request.url,
                 &self.ctx.nonces,
-                Some(stored.access_token.expose()),
+                Some(&ath),
             )
             .map_err(|error| AuthError::RefreshFailed {
                 transient: false,
