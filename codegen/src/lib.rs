@@ -21,8 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use atlex_lexicon::Problem;
 
 pub use lower::DocSet;
-pub use output::{GeneratedFile, Layout, RenderError};
-pub use prune::{Cause, Collected, GeneratedValid, Pruned, collect_lexicons, generate_valid};
+pub use output::{FileSink, GeneratedFile, Layout, RenderError};
+pub use prune::{
+    Cause, Collected, GeneratedValid, Pruned, collect_lexicons, generate_valid,
+    generate_valid_streaming,
+};
 
 /// What to generate and where the generated code will live.
 #[derive(Debug, Clone)]
@@ -170,6 +173,18 @@ pub fn generate(
     external: &[DocSet<'_>],
     config: &Config,
 ) -> Result<Generated, GenerateError> {
+    generate_streaming(own, external, config, None)
+}
+
+/// [`generate`], handing each file to `sink` (when there is one) as soon as it is rendered, so
+/// that the caller can write files while the others are still being rendered. A file reaches
+/// the sink only once lowering has succeeded; the returned [`Generated`] still has them all.
+pub fn generate_streaming(
+    own: &DocSet<'_>,
+    external: &[DocSet<'_>],
+    config: &Config,
+    sink: Option<&FileSink<'_>>,
+) -> Result<Generated, GenerateError> {
     let own = DocSet {
         docs: own.docs.clone(),
         root: config.root.clone(),
@@ -191,6 +206,7 @@ pub fn generate(
             root: config.root.clone(),
         },
         config.layout,
+        sink,
     )
     .map_err(GenerateError::Render)?;
     Ok(Generated {

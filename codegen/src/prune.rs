@@ -348,6 +348,21 @@ pub fn generate_valid(
     config: &Config,
     already_pruned: &[Pruned],
 ) -> Result<GeneratedValid, GenerateError> {
+    generate_valid_streaming(own, external, config, already_pruned, None, false)
+}
+
+/// [`generate_valid`], handing each file to `sink` as soon as it is rendered (see
+/// [`crate::generate_streaming`]). With `clean_only`, files reach the sink only when no problem
+/// was found (neither in `already_pruned` nor while pruning): a strict caller fails on any
+/// problem and must not have written part of a tree.
+pub fn generate_valid_streaming(
+    own: &DocSet<'_>,
+    external: &[DocSet<'_>],
+    config: &Config,
+    already_pruned: &[Pruned],
+    sink: Option<&crate::FileSink<'_>>,
+    clean_only: bool,
+) -> Result<GeneratedValid, GenerateError> {
     let started = std::time::Instant::now();
     let mut docs: Vec<(LexiconDoc, Option<PathBuf>)> = own
         .docs
@@ -415,7 +430,14 @@ pub fn generate_valid(
             docs: docs.iter().map(|(d, f)| (d, f.clone())).collect(),
             root: own.root.clone(),
         };
-        match crate::generate(&set, &external_now, config) {
+        let streaming = if clean_only
+            && (!errors.is_empty() || !pruned.is_empty() || !already_pruned.is_empty())
+        {
+            None
+        } else {
+            sink
+        };
+        match crate::generate_streaming(&set, &external_now, config, streaming) {
             Ok(mut generated) => {
                 // Everything but the final lowering and rendering (a lowering retried after
                 // pruning counts here).

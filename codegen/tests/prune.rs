@@ -250,3 +250,43 @@ fn the_valid_rest_is_generated() {
     );
     expectorate::assert_contents("tests/lexicons/broken.rs", &text);
 }
+
+/// Streaming (`generate_valid_streaming`, what `cargo xtask codegen` writes files from while
+/// the rest render): strict (`clean_only`) over lexicons with problems hands no file to the
+/// sink, since the run will fail; otherwise the sink receives exactly the files returned, from
+/// the rendering threads (tree layout: many files).
+#[test]
+fn streaming_hands_out_the_returned_files_and_none_for_a_strict_run_with_problems() {
+    let Some(official) = atlex_tests::data::official_lexicons_dir() else {
+        return;
+    };
+    let dir = manifest_dir().join("tests/lexicons/broken");
+    let collected = atlex_codegen::collect_lexicons(&dir).unwrap();
+    let external = atlex_codegen::load_lexicons(&official).unwrap();
+    let config = Config::user_crate("crate");
+    let seen = std::sync::Mutex::new(Vec::new());
+    let sink = |file: &atlex_codegen::GeneratedFile| seen.lock().unwrap().push(file.clone());
+    let run = |clean_only: bool| {
+        atlex_codegen::generate_valid_streaming(
+            &collected.loaded.doc_set("crate"),
+            &[external.doc_set("::atlex")],
+            &config,
+            &collected.pruned,
+            Some(&sink),
+            clean_only,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let strict = run(true);
+    assert!(!strict.generated.files.is_empty());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a strict run with problems streamed files"
+    );
+    let mut returned = run(false).generated.files;
+    let mut streamed = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(returned.len() > 1, "{} file(s)", returned.len());
+    returned.sort_by(|a, b| a.path.cmp(&b.path));
+    streamed.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(streamed, returned);
+}

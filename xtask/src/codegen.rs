@@ -20,7 +20,7 @@
 //! (`$ATLEX_SHARED_DIR/lexicons`) when it exists, else with git from the pinned commit. Without
 //! a network that fails, naming `cargo xtask lexicons sync --from DIR`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -179,26 +179,91 @@ pub fn run_with(
             (Some(loaded), true) => vec![loaded.doc_set("::atlex")],
             _ => Vec::new(),
         };
-        let generated = match &official {
-            Some(loaded) if job.lexicons == official_dir => JobOutput {
-                generated: atlex_codegen::generate(
+        // Files are written by threads of their own as they are rendered (not with `--check`,
+        // which only compares), so the file system's latency overlaps the rendering; what is
+        // left to write when rendering ends is the `write` phase of `--timings`. Creating a
+        // file is a few hundred µs of metadata work on this machine's disk, which overlaps well
+        // across threads ([`WRITERS`]).
+        let (sender, receiver) = std::sync::mpsc::channel::<atlex_codegen::GeneratedFile>();
+        let receiver = std::sync::Mutex::new(receiver);
+        let (generated, streamed, written) = std::thread::scope(|scope| -> Result<_> {
+            let out_dir = &job.out;
+            let writers: Vec<_> = if args.check {
+                Vec::new()
+            } else {
+                (0..WRITERS)
+                    .map(|_| {
+                        let receiver = &receiver;
+                        scope.spawn(move || -> Result<BTreeMap<PathBuf, bool>> {
+                            let mut done = BTreeMap::new();
+                            loop {
+                                let next = receiver
+                                    .lock()
+                                    .map_err(|_| Error::new("a file writer panicked"))?
+                                    .recv();
+                                let Ok(file) = next else { return Ok(done) };
+                                let path = out_dir.join(&file.path);
+                                let changed = ensure_file(&path, &file.contents, false)?;
+                                done.insert(path, changed);
+                            }
+                        })
+                    })
+                    .collect()
+            };
+            let send = move |file: &atlex_codegen::GeneratedFile| {
+                // A writer that stopped on an error reports it when joined.
+                let _ = sender.send(file.clone());
+            };
+            let sink: Option<&atlex_codegen::FileSink<'_>> = if writers.is_empty() {
+                None
+            } else {
+                Some(&send)
+            };
+            let generated = match &official {
+                Some(loaded) if job.lexicons == official_dir => atlex_codegen::generate_streaming(
                     &loaded.doc_set(&job.config.root),
                     &external,
                     &job.config,
+                    sink,
                 )
-                .map_err(|e| Error::new(e.to_string()))?,
-                modules: loaded.docs.len(),
-                load: atlex_codegen::Timings::default(),
-            },
-            _ => generate_collected(root, job, &external, args.skip_invalid, out)?,
-        };
+                .map_err(|e| Error::new(e.to_string()))
+                .map(|generated| JobOutput {
+                    generated,
+                    modules: loaded.docs.len(),
+                    load: atlex_codegen::Timings::default(),
+                }),
+                _ => generate_collected(root, job, &external, args.skip_invalid, sink, out),
+            };
+            drop(send);
+            let writing = Instant::now();
+            let mut streamed = BTreeMap::new();
+            let mut failed = None;
+            for handle in writers {
+                match handle.join() {
+                    Ok(Ok(done)) => streamed.extend(done),
+                    Ok(Err(error)) => failed = Some(error),
+                    Err(_) => {
+                        failed = Some(Error::new("a thread writing generated files panicked"))
+                    }
+                }
+            }
+            if let Some(error) = failed {
+                return Err(error);
+            }
+            Ok((generated?, streamed, writing))
+        })?;
         let docs = generated.modules;
         let load = generated.load;
         let generated = generated.generated;
         let before = stale.len();
-        let writing = Instant::now();
-        write_files(&job.out, &generated.files, args.check, &mut stale)?;
-        let written = writing.elapsed();
+        write_files(
+            &job.out,
+            &generated.files,
+            args.check,
+            &streamed,
+            &mut stale,
+        )?;
+        let written = written.elapsed();
         if let Some(manifest) = &job.features_manifest {
             let text = std::fs::read_to_string(manifest)
                 .context(|| format!("reading {}", manifest.display()))?;
@@ -247,17 +312,28 @@ pub fn run_with(
 
 /// Writes the generated files under `out_dir` (only those that changed) and removes `.rs` files
 /// the generator no longer produces; with `check`, only records what would change.
+/// How many threads write generated files while the rest are rendered.
+const WRITERS: usize = 4;
+
+/// Writes (or with `check`, compares) `files` under `out_dir`, except those already written
+/// while rendering (`streamed`: path → whether it changed), and removes the generated files
+/// no longer produced. Every changed or removed path goes to `stale`, in `files` order.
 fn write_files(
     out_dir: &Path,
     files: &[atlex_codegen::GeneratedFile],
     check: bool,
+    streamed: &BTreeMap<PathBuf, bool>,
     stale: &mut Vec<PathBuf>,
 ) -> Result<()> {
     let mut produced = BTreeSet::new();
     for file in files {
         let path = out_dir.join(&file.path);
         produced.insert(path.clone());
-        if ensure_file(&path, &file.contents, check)? {
+        let changed = match streamed.get(&path) {
+            Some(changed) => *changed,
+            None => ensure_file(&path, &file.contents, check)?,
+        };
+        if changed {
             stale.push(path);
         }
     }
@@ -353,6 +429,7 @@ fn generate_collected(
     job: &Job,
     external: &[DocSet<'_>],
     skip_invalid: bool,
+    sink: Option<&atlex_codegen::FileSink<'_>>,
     out: &mut dyn Write,
 ) -> Result<JobOutput> {
     let shown = display_relative(root, &job.lexicons);
@@ -361,11 +438,20 @@ fn generate_collected(
     for warning in &collected.loaded.warnings {
         let _ = writeln!(out, "{warning}");
     }
-    let result = atlex_codegen::generate_valid(
+    // Strict: files are streamed to the writer only when there is no problem at all (the run
+    // fails on any, and must not leave part of a tree behind).
+    let sink = if skip_invalid || collected.errors.is_empty() {
+        sink
+    } else {
+        None
+    };
+    let result = atlex_codegen::generate_valid_streaming(
         &collected.loaded.doc_set(&job.config.root),
         external,
         &job.config,
         &collected.pruned,
+        sink,
+        !skip_invalid,
     );
     let result = match result {
         Ok(result) => result,
