@@ -536,47 +536,88 @@ impl<'a> Emitter<'a> {
             None => quote!(::std::option::Option::None),
         };
 
+        // Decoding (see `LexObjectDe` in the runtime): one slot per field in a hidden struct,
+        // a `match` from key to slot without `?` in its arms, and `finish`; the loop over the
+        // map's entries is the runtime's.
+        let fields_ty = ident(&format!("__{}Fields", def.name.trim_start_matches("r#")));
         let slots: Vec<Ident> = (0..def.fields.len())
             .map(|i| Ident::new(&format!("field{i}"), Span::call_site()))
             .collect();
         let slot_decls = def.fields.iter().zip(&slots).map(|(f, slot)| {
             let ty = self.present_ty(f);
-            quote!(let mut #slot: ::std::option::Option<#ty> = ::std::option::Option::None;)
+            quote!(#slot: ::std::option::Option<#ty>,)
         });
-        let arms = def.fields.iter().zip(&slots).map(|(f, slot)| {
-            let wire = &f.wire;
-            quote!(#wire => #rt::types::object::read_field(&mut #slot, &mut map, #wire)?,)
-        });
+        let slot_empty = slots
+            .iter()
+            .map(|slot| quote!(#slot: ::std::option::Option::None,));
+        let arms: Vec<TokenStream> = def
+            .fields
+            .iter()
+            .zip(&slots)
+            .map(|(f, slot)| {
+                let wire = &f.wire;
+                quote!(#wire => #rt::types::object::read_field(&mut fields.#slot, map, #wire),)
+            })
+            .collect();
         let type_arm = match &record_nsid {
-            Some(nsid) => quote! {
-                "$type" => {
-                    let found: #rt::types::object::Key<'de> = map.next_value()?;
-                    #rt::types::object::check_record_type(found.as_str(), #nsid)?;
-                }
-            },
+            Some(nsid) => quote!("$type" => #rt::types::object::read_record_type(map, #nsid),),
             None => TokenStream::new(),
         };
-        let arms: Vec<TokenStream> = arms.collect();
         let dispatch = if arms.is_empty() && type_arm.is_empty() {
-            quote!(extra.read_entry(key, &mut map)?;)
+            quote!(fields.extra.read_entry(key, map))
         } else {
             quote! {
                 match key.as_str() {
                     #(#arms)*
                     #type_arm
-                    _ => extra.read_entry(key, &mut map)?,
+                    _ => fields.extra.read_entry(key, map),
                 }
             }
         };
-        let builds = def.fields.iter().zip(&slots).map(|(f, slot)| {
-            let fname = ident(&f.name);
-            let wire = &f.wire;
+        let field_patterns = def.fields.iter().zip(&slots).map(|(f, slot)| {
             if f.required {
-                quote!(#fname: #rt::types::object::required(#slot, #wire)?)
+                quote!(#slot: ::std::option::Option::Some(#slot),)
             } else {
-                quote!(#fname: #slot)
+                quote!(#slot,)
             }
         });
+        let builds = def.fields.iter().zip(&slots).map(|(f, slot)| {
+            let fname = ident(&f.name);
+            quote!(#fname: #slot,)
+        });
+        let required: Vec<(&Ident, &str)> = def
+            .fields
+            .iter()
+            .zip(&slots)
+            .filter(|(f, _)| f.required)
+            .map(|(f, slot)| (slot, f.wire.as_str()))
+            .collect();
+        let finish = match required.split_last() {
+            None => quote! {
+                let #fields_ty { #(#field_patterns)* extra } = fields;
+                ::std::result::Result::Ok(#name { #(#builds)* extra })
+            },
+            Some(((_, last), rest)) => {
+                let tests = rest
+                    .iter()
+                    .map(|(slot, wire)| quote!(if fields.#slot.is_none() { #wire } else));
+                let (binding, name_missing) = if rest.is_empty() {
+                    (quote!(_), quote!(#last))
+                } else {
+                    (quote!(fields), quote!(#(#tests)* { #last }))
+                };
+                quote! {
+                    match fields {
+                        #fields_ty { #(#field_patterns)* extra } => {
+                            ::std::result::Result::Ok(#name { #(#builds)* extra })
+                        }
+                        #binding => ::std::result::Result::Err(#rt::types::object::missing(
+                            #name_missing
+                        )),
+                    }
+                }
+            }
+        };
         let expecting = format!("a {} object", def.wire);
         quote! {
             impl #rt::types::object::LexObject for #name {
@@ -605,36 +646,37 @@ impl<'a> Emitter<'a> {
                 }
             }
             impl<'de> #serde::Deserialize<'de> for #name {
+                #[inline]
                 fn deserialize<__D: #serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> #serde::de::Visitor<'de> for __Visitor {
-                        type Value = #name;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(#expecting)
-                        }
-                        fn visit_map<__A: #serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<#name, __A::Error> {
-                            #(#slot_decls)*
-                            let mut extra = #rt::types::Extra::new();
-                            while let ::std::option::Option::Some(key) =
-                                map.next_key::<#rt::types::object::Key<'de>>()?
-                            {
-                                #dispatch
-                            }
-                            ::std::result::Result::Ok(#name {
-                                #(#builds,)*
-                                extra,
-                            })
-                        }
-                    }
-                    deserializer.deserialize_map(__Visitor)
+                    #rt::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct #fields_ty {
+                #(#slot_decls)*
+                extra: #rt::types::Extra,
+            }
+            impl<'de> #rt::types::object::LexObjectDe<'de> for #name {
+                const EXPECTING: &'static str = #expecting;
+                type Fields = #fields_ty;
+                const EMPTY: #fields_ty = #fields_ty {
+                    #(#slot_empty)*
+                    extra: #rt::types::Extra::new(),
+                };
+                fn read_entry<__A: #serde::de::MapAccess<'de>>(
+                    fields: &mut #fields_ty,
+                    key: #rt::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    #dispatch
+                }
+                fn finish<__E: #serde::de::Error>(
+                    fields: #fields_ty,
+                ) -> ::std::result::Result<Self, __E> {
+                    #finish
                 }
             }
             impl #rt::xrpc::JsonBody for #name {}

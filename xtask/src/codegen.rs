@@ -12,8 +12,10 @@
 //! what it left out and why.
 //!
 //! Files are written only when their content changed; files the generator no longer produces
-//! are removed. `--check` writes nothing and fails, naming each stale file, when anything would
-//! change (CI runs it).
+//! are removed. Writing overlaps rendering: four threads write files as the rendering threads
+//! finish them ([`atlex_codegen::generate_streaming`]); a strict run that found problems hands
+//! them no file, since it fails. `--check` writes nothing and fails, naming each stale file,
+//! when anything would change (CI runs it).
 //!
 //! When the official lexicons are needed and `lexicons/official/` is missing (a fresh clone),
 //! they are synced first, as `cargo xtask lexicons sync` would: from `../shared/lexicons`

@@ -59,56 +59,64 @@ pub mod blue {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Score {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Score;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a blue.2048.game.score#main.record object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ScoreFields {
+                    field0: ::std::option::Option<i64>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Score {
+                    const EXPECTING: &'static str = "a blue.2048.game.score#main.record object";
+                    type Fields = __ScoreFields;
+                    const EMPTY: __ScoreFields = __ScoreFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ScoreFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "score" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "score",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Score, __A::Error> {
-                                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "score" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "score",
-                                            )?
-                                        }
-                                        "$type" => {
-                                            let found: ::atlex::types::object::Key<'de> = map
-                                                .next_value()?;
-                                            ::atlex::types::object::check_record_type(
-                                                found.as_str(),
-                                                "blue.2048.game.score",
-                                            )?;
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Score {
-                                    score: ::atlex::types::object::required(field0, "score")?,
-                                    extra,
-                                })
+                            "$type" => {
+                                ::atlex::types::object::read_record_type(
+                                    map,
+                                    "blue.2048.game.score",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ScoreFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __ScoreFields {
+                                field0: ::std::option::Option::Some(field0),
+                                extra,
+                            } => {
+                                ::std::result::Result::Ok(Score { score: field0, extra })
+                            }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("score"),
+                                )
                             }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Score {}
@@ -195,45 +203,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for A {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = A;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.a#main object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __AFields {
+                    field0: ::std::option::Option<i64>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for A {
+                    const EXPECTING: &'static str = "a com.example.cursed.a#main object";
+                    type Fields = __AFields;
+                    const EMPTY: __AFields = __AFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __AFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "x" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "x",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<A, __A::Error> {
-                                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "x" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "x",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(A { x: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __AFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __AFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(A { x: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for A {}
@@ -305,47 +315,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = View;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.a#view object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ViewFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+                    const EXPECTING: &'static str = "a com.example.cursed.a#view object";
+                    type Fields = __ViewFields;
+                    const EMPTY: __ViewFields = __ViewFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ViewFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "a" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "a",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<View, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "a" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "a",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(View { a: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ViewFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __ViewFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(View { a: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for View {}
@@ -420,47 +430,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = View;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.b#view object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ViewFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+                    const EXPECTING: &'static str = "a com.example.cursed.b#view object";
+                    type Fields = __ViewFields;
+                    const EMPTY: __ViewFields = __ViewFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ViewFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "b" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "b",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<View, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "b" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "b",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(View { b: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ViewFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __ViewFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(View { b: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for View {}
@@ -602,49 +612,49 @@ pub mod com {
                         }
                     }
                     impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                        #[inline]
                         fn deserialize<
                             __D: ::atlex::__private::serde::Deserializer<'de>,
                         >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
-                            struct __Visitor;
-                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                            for __Visitor {
-                                type Value = Output;
-                                fn expecting(
-                                    &self,
-                                    f: &mut ::std::fmt::Formatter<'_>,
-                                ) -> ::std::fmt::Result {
-                                    f.write_str(
-                                        "a com.example.cursed.bool.str#main.output.schema object",
+                            ::atlex::types::object::deserialize_object(deserializer)
+                        }
+                    }
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    pub struct __OutputFields {
+                        field0: ::std::option::Option<::std::string::String>,
+                        extra: ::atlex::types::Extra,
+                    }
+                    impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+                        const EXPECTING: &'static str = "a com.example.cursed.bool.str#main.output.schema object";
+                        type Fields = __OutputFields;
+                        const EMPTY: __OutputFields = __OutputFields {
+                            field0: ::std::option::Option::None,
+                            extra: ::atlex::types::Extra::new(),
+                        };
+                        fn read_entry<
+                            __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                        >(
+                            fields: &mut __OutputFields,
+                            key: ::atlex::types::object::Key<'de>,
+                            map: &mut __A,
+                        ) -> ::std::result::Result<(), __A::Error> {
+                            match key.as_str() {
+                                "usize" => {
+                                    ::atlex::types::object::read_field(
+                                        &mut fields.field0,
+                                        map,
+                                        "usize",
                                     )
                                 }
-                                fn visit_map<
-                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                                >(
-                                    self,
-                                    mut map: __A,
-                                ) -> ::std::result::Result<Output, __A::Error> {
-                                    let mut field0: ::std::option::Option<
-                                        ::std::string::String,
-                                    > = ::std::option::Option::None;
-                                    let mut extra = ::atlex::types::Extra::new();
-                                    while let ::std::option::Option::Some(key) = map
-                                        .next_key::<::atlex::types::object::Key<'de>>()?
-                                    {
-                                        match key.as_str() {
-                                            "usize" => {
-                                                ::atlex::types::object::read_field(
-                                                    &mut field0,
-                                                    &mut map,
-                                                    "usize",
-                                                )?
-                                            }
-                                            _ => extra.read_entry(key, &mut map)?,
-                                        }
-                                    }
-                                    ::std::result::Result::Ok(Output { usize: field0, extra })
-                                }
+                                _ => fields.extra.read_entry(key, map),
                             }
-                            deserializer.deserialize_map(__Visitor)
+                        }
+                        fn finish<__E: ::atlex::__private::serde::de::Error>(
+                            fields: __OutputFields,
+                        ) -> ::std::result::Result<Self, __E> {
+                            let __OutputFields { field0, extra } = fields;
+                            ::std::result::Result::Ok(Output { usize: field0, extra })
                         }
                     }
                     impl ::atlex::xrpc::JsonBody for Output {}
@@ -710,35 +720,38 @@ pub mod com {
                         }
                     }
                     impl<'de> ::atlex::__private::serde::Deserialize<'de> for Usize {
+                        #[inline]
                         fn deserialize<
                             __D: ::atlex::__private::serde::Deserializer<'de>,
                         >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
-                            struct __Visitor;
-                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                            for __Visitor {
-                                type Value = Usize;
-                                fn expecting(
-                                    &self,
-                                    f: &mut ::std::fmt::Formatter<'_>,
-                                ) -> ::std::fmt::Result {
-                                    f.write_str("a com.example.cursed.bool.usize#main object")
-                                }
-                                fn visit_map<
-                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                                >(
-                                    self,
-                                    mut map: __A,
-                                ) -> ::std::result::Result<Usize, __A::Error> {
-                                    let mut extra = ::atlex::types::Extra::new();
-                                    while let ::std::option::Option::Some(key) = map
-                                        .next_key::<::atlex::types::object::Key<'de>>()?
-                                    {
-                                        extra.read_entry(key, &mut map)?;
-                                    }
-                                    ::std::result::Result::Ok(Usize { extra })
-                                }
-                            }
-                            deserializer.deserialize_map(__Visitor)
+                            ::atlex::types::object::deserialize_object(deserializer)
+                        }
+                    }
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    pub struct __UsizeFields {
+                        extra: ::atlex::types::Extra,
+                    }
+                    impl<'de> ::atlex::types::object::LexObjectDe<'de> for Usize {
+                        const EXPECTING: &'static str = "a com.example.cursed.bool.usize#main object";
+                        type Fields = __UsizeFields;
+                        const EMPTY: __UsizeFields = __UsizeFields {
+                            extra: ::atlex::types::Extra::new(),
+                        };
+                        fn read_entry<
+                            __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                        >(
+                            fields: &mut __UsizeFields,
+                            key: ::atlex::types::object::Key<'de>,
+                            map: &mut __A,
+                        ) -> ::std::result::Result<(), __A::Error> {
+                            fields.extra.read_entry(key, map)
+                        }
+                        fn finish<__E: ::atlex::__private::serde::de::Error>(
+                            fields: __UsizeFields,
+                        ) -> ::std::result::Result<Self, __E> {
+                            let __UsizeFields { extra } = fields;
+                            ::std::result::Result::Ok(Usize { extra })
                         }
                     }
                     impl ::atlex::xrpc::JsonBody for Usize {}
@@ -870,68 +883,85 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bool {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Bool;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.bool#main object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __BoolFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::cursed::bool_::BoolText,
+                    >,
+                    field1: ::std::option::Option<i64>,
+                    field2: ::std::option::Option<bool>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Bool {
+                    const EXPECTING: &'static str = "a com.example.cursed.bool#main object";
+                    type Fields = __BoolFields;
+                    const EMPTY: __BoolFields = __BoolFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        field2: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __BoolFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "text" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "text",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Bool, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::cursed::bool_::BoolText,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "text" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "text",
-                                            )?
-                                        }
-                                        "count" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "count",
-                                            )?
-                                        }
-                                        "flag" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field2,
-                                                &mut map,
-                                                "flag",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "count" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "count",
+                                )
+                            }
+                            "flag" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field2,
+                                    map,
+                                    "flag",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __BoolFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __BoolFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                field2,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Bool {
-                                    text: ::atlex::types::object::required(field0, "text")?,
+                                    text: field0,
                                     count: field1,
                                     flag: field2,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("text"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Bool {}
@@ -1091,37 +1121,36 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de>
                 for NamespaceClient2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = NamespaceClient2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.cursed.bool#namespaceClient object",
-                                )
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<NamespaceClient2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(NamespaceClient2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __NamespaceClient2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for NamespaceClient2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.bool#namespaceClient object";
+                    type Fields = __NamespaceClient2Fields;
+                    const EMPTY: __NamespaceClient2Fields = __NamespaceClient2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __NamespaceClient2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __NamespaceClient2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __NamespaceClient2Fields { extra } = fields;
+                        ::std::result::Result::Ok(NamespaceClient2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for NamespaceClient2 {}
@@ -1939,63 +1968,74 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Output;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.cursed.error#main.output.schema object",
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __OutputFields {
+                    field0: ::std::option::Option<
+                        ::std::vec::Vec<crate::com::example::cursed::error::Item>,
+                    >,
+                    field1: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#main.output.schema object";
+                    type Fields = __OutputFields;
+                    const EMPTY: __OutputFields = __OutputFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __OutputFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "items" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "items",
                                 )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Output, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::vec::Vec<crate::com::example::cursed::error::Item>,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "items" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "items",
-                                            )?
-                                        }
-                                        "cursor" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "cursor",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "cursor" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "cursor",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __OutputFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __OutputFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Output {
-                                    items: ::atlex::types::object::required(field0, "items")?,
+                                    items: field0,
                                     cursor: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("items"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output {}
@@ -2053,35 +2093,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Box {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Box;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#Box object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Box, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Box { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __BoxFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Box {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#Box object";
+                    type Fields = __BoxFields;
+                    const EMPTY: __BoxFields = __BoxFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __BoxFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __BoxFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __BoxFields { extra } = fields;
+                        ::std::result::Result::Ok(Box { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Box {}
@@ -2139,35 +2180,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Result {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Result;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#Result object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Result, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Result { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ResultFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Result {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#Result object";
+                    type Fields = __ResultFields;
+                    const EMPTY: __ResultFields = __ResultFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ResultFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ResultFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __ResultFields { extra } = fields;
+                        ::std::result::Result::Ok(Result { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Result {}
@@ -2225,35 +2267,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for String {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = String;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#String object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<String, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(String { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __StringFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for String {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#String object";
+                    type Fields = __StringFields;
+                    const EMPTY: __StringFields = __StringFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __StringFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __StringFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __StringFields { extra } = fields;
+                        ::std::result::Result::Ok(String { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for String {}
@@ -2329,45 +2372,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Err {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Err;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#err object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ErrFields {
+                    field0: ::std::option::Option<bool>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Err {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#err object";
+                    type Fields = __ErrFields;
+                    const EMPTY: __ErrFields = __ErrFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ErrFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "err" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "err",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Err, __A::Error> {
-                                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "err" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "err",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Err { err: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ErrFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __ErrFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Err { err: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Err {}
@@ -2443,47 +2488,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error3 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Error3;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#error object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Error3Fields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Error3 {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#error object";
+                    type Fields = __Error3Fields;
+                    const EMPTY: __Error3Fields = __Error3Fields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Error3Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "error" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "error",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Error3, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "error" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "error",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Error3 { error: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Error3Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Error3Fields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Error3 { error: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Error3 {}
@@ -2541,35 +2586,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Input2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#input object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Input2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Input2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Input2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#input object";
+                    type Fields = __Input2Fields;
+                    const EMPTY: __Input2Fields = __Input2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Input2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Input2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Input2Fields { extra } = fields;
+                        ::std::result::Result::Ok(Input2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Input2 {}
@@ -2673,72 +2719,89 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Item {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Item;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#item object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ItemFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::cursed::error::ItemTarget,
+                    >,
+                    field1: ::std::option::Option<
+                        crate::com::example::cursed::error::Result2,
+                    >,
+                    field2: ::std::option::Option<
+                        crate::com::example::cursed::error::ItemSelf_,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Item {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#item object";
+                    type Fields = __ItemFields;
+                    const EMPTY: __ItemFields = __ItemFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        field2: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ItemFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "target" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "target",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Item, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::cursed::error::ItemTarget,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    crate::com::example::cursed::error::Result2,
-                                > = ::std::option::Option::None;
-                                let mut field2: ::std::option::Option<
-                                    crate::com::example::cursed::error::ItemSelf_,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "target" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "target",
-                                            )?
-                                        }
-                                        "result" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "result",
-                                            )?
-                                        }
-                                        "self" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field2,
-                                                &mut map,
-                                                "self",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "result" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "result",
+                                )
+                            }
+                            "self" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field2,
+                                    map,
+                                    "self",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ItemFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __ItemFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                field2,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Item {
-                                    target: ::atlex::types::object::required(field0, "target")?,
+                                    target: field0,
                                     result: field1,
                                     self_: field2,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("target"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Item {}
@@ -3171,45 +3234,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Ok {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Ok;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#ok object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __OkFields {
+                    field0: ::std::option::Option<bool>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Ok {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#ok object";
+                    type Fields = __OkFields;
+                    const EMPTY: __OkFields = __OkFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __OkFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "ok" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "ok",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Ok, __A::Error> {
-                                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "ok" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "ok",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Ok { ok: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __OkFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __OkFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Ok { ok: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Ok {}
@@ -3267,35 +3332,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Output2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#output object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Output2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Output2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Output2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#output object";
+                    type Fields = __Output2Fields;
+                    const EMPTY: __Output2Fields = __Output2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Output2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Output2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Output2Fields { extra } = fields;
+                        ::std::result::Result::Ok(Output2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output2 {}
@@ -3353,35 +3419,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Params2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Params2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#params object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Params2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Params2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Params2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Params2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#params object";
+                    type Fields = __Params2Fields;
+                    const EMPTY: __Params2Fields = __Params2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Params2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Params2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Params2Fields { extra } = fields;
+                        ::std::result::Result::Ok(Params2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Params2 {}
@@ -3439,35 +3506,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Self_ {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Self_;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#self object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Self_, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Self_ { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Self_Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Self_ {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#self object";
+                    type Fields = __Self_Fields;
+                    const EMPTY: __Self_Fields = __Self_Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Self_Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Self_Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Self_Fields { extra } = fields;
+                        ::std::result::Result::Ok(Self_ { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Self_ {}
@@ -3527,35 +3595,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Target {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Target;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#target object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Target, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Target { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __TargetFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Target {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#target object";
+                    type Fields = __TargetFields;
+                    const EMPTY: __TargetFields = __TargetFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __TargetFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __TargetFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __TargetFields { extra } = fields;
+                        ::std::result::Result::Ok(Target { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Target {}
@@ -3613,35 +3682,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Unknown {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Unknown;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.error#unknown object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Unknown, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Unknown { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __UnknownFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Unknown {
+                    const EXPECTING: &'static str = "a com.example.cursed.error#unknown object";
+                    type Fields = __UnknownFields;
+                    const EMPTY: __UnknownFields = __UnknownFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __UnknownFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __UnknownFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __UnknownFields { extra } = fields;
+                        ::std::result::Result::Ok(Unknown { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Unknown {}
@@ -3815,45 +3885,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for N9 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = N9;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#9 object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __N9Fields {
+                    field0: ::std::option::Option<i64>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for N9 {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#9 object";
+                    type Fields = __N9Fields;
+                    const EMPTY: __N9Fields = __N9Fields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __N9Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "n" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "n",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<N9, __A::Error> {
-                                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "n" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "n",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(N9 { n: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __N9Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __N9Fields { field0, extra } = fields;
+                        ::std::result::Result::Ok(N9 { n: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for N9 {}
@@ -3916,52 +3988,60 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Box {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Box;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#Box object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __BoxFields {
+                    field0: ::std::option::Option<
+                        ::atlex::types::Nullable<
+                            ::std::boxed::Box<crate::com::example::cursed::names::Box>,
+                        >,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Box {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#Box object";
+                    type Fields = __BoxFields;
+                    const EMPTY: __BoxFields = __BoxFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __BoxFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "inner" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "inner",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Box, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::atlex::types::Nullable<
-                                        ::std::boxed::Box<crate::com::example::cursed::names::Box>,
-                                    >,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "inner" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "inner",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Box {
-                                    inner: ::atlex::types::object::required(field0, "inner")?,
-                                    extra,
-                                })
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __BoxFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __BoxFields {
+                                field0: ::std::option::Option::Some(field0),
+                                extra,
+                            } => ::std::result::Result::Ok(Box { inner: field0, extra }),
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("inner"),
+                                )
                             }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Box {}
@@ -4037,48 +4117,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Default {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Default;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#Default object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __DefaultFields {
+                    field0: ::std::option::Option<bool>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Default {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#Default object";
+                    type Fields = __DefaultFields;
+                    const EMPTY: __DefaultFields = __DefaultFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __DefaultFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "default" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "default",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Default, __A::Error> {
-                                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "default" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "default",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Default {
-                                    default: field0,
-                                    extra,
-                                })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __DefaultFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __DefaultFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Default { default: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Default {}
@@ -4154,47 +4233,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Option;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#Option object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __OptionFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Option {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#Option object";
+                    type Fields = __OptionFields;
+                    const EMPTY: __OptionFields = __OptionFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __OptionFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "some" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "some",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Option, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "some" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "some",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Option { some: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __OptionFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __OptionFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Option { some: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Option {}
@@ -4270,47 +4349,49 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Result {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Result;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#Result object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ResultFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::cursed::names::Option,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Result {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#Result object";
+                    type Fields = __ResultFields;
+                    const EMPTY: __ResultFields = __ResultFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ResultFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "ok" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "ok",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Result, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::cursed::names::Option,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "ok" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "ok",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Result { ok: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ResultFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __ResultFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Result { ok: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Result {}
@@ -4390,47 +4471,49 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Vec {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Vec;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#Vec object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __VecFields {
+                    field0: ::std::option::Option<
+                        ::std::vec::Vec<crate::com::example::cursed::names::Vec>,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Vec {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#Vec object";
+                    type Fields = __VecFields;
+                    const EMPTY: __VecFields = __VecFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __VecFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "vec" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "vec",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Vec, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::vec::Vec<crate::com::example::cursed::names::Vec>,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "vec" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "vec",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Vec { vec: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __VecFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __VecFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Vec { vec: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Vec {}
@@ -4488,35 +4571,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FfRiNG {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = FfRiNG;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#ff-ri-n.g object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<FfRiNG, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(FfRiNG { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __FfRiNGFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for FfRiNG {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#ff-ri-n.g object";
+                    type Fields = __FfRiNGFields;
+                    const EMPTY: __FfRiNGFields = __FfRiNGFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __FfRiNGFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __FfRiNGFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __FfRiNGFields { extra } = fields;
+                        ::std::result::Result::Ok(FfRiNG { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for FfRiNG {}
@@ -4576,35 +4660,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ObJeCT {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = ObJeCT;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#ob-je-c$t object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<ObJeCT, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(ObJeCT { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __ObJeCTFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for ObJeCT {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#ob-je-c$t object";
+                    type Fields = __ObJeCTFields;
+                    const EMPTY: __ObJeCTFields = __ObJeCTFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __ObJeCTFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __ObJeCTFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __ObJeCTFields { extra } = fields;
+                        ::std::result::Result::Ok(ObJeCT { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for ObJeCT {}
@@ -4738,83 +4823,80 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Self_ {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Self_;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#self object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Self_Fields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    field1: ::std::option::Option<::std::string::String>,
+                    field2: ::std::option::Option<::std::string::String>,
+                    field3: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Self_ {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#self object";
+                    type Fields = __Self_Fields;
+                    const EMPTY: __Self_Fields = __Self_Fields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        field2: ::std::option::Option::None,
+                        field3: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Self_Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "Self" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "Self",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Self_, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field2: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field3: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "Self" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "Self",
-                                            )?
-                                        }
-                                        "crate" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "crate",
-                                            )?
-                                        }
-                                        "self" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field2,
-                                                &mut map,
-                                                "self",
-                                            )?
-                                        }
-                                        "super" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field3,
-                                                &mut map,
-                                                "super",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Self_ {
-                                    self_: field0,
-                                    crate_: field1,
-                                    self2: field2,
-                                    super_: field3,
-                                    extra,
-                                })
+                            "crate" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "crate",
+                                )
                             }
+                            "self" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field2,
+                                    map,
+                                    "self",
+                                )
+                            }
+                            "super" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field3,
+                                    map,
+                                    "super",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Self_Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Self_Fields { field0, field1, field2, field3, extra } = fields;
+                        ::std::result::Result::Ok(Self_ {
+                            self_: field0,
+                            crate_: field1,
+                            self2: field2,
+                            super_: field3,
+                            extra,
+                        })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Self_ {}
@@ -5108,171 +5190,182 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Type {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Type;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.names#type object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __TypeFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    field1: ::std::option::Option<::std::string::String>,
+                    field2: ::std::option::Option<::std::string::String>,
+                    field3: ::std::option::Option<bool>,
+                    field4: ::std::option::Option<::atlex::types::CidLink>,
+                    field5: ::std::option::Option<::std::string::String>,
+                    field6: ::std::option::Option<::std::string::String>,
+                    field7: ::std::option::Option<::std::string::String>,
+                    field8: ::std::option::Option<::std::string::String>,
+                    field9: ::std::option::Option<::std::string::String>,
+                    field10: ::std::option::Option<i64>,
+                    field11: ::std::option::Option<::std::string::String>,
+                    field12: ::std::option::Option<::std::string::String>,
+                    field13: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Type {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#type object";
+                    type Fields = __TypeFields;
+                    const EMPTY: __TypeFields = __TypeFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        field2: ::std::option::Option::None,
+                        field3: ::std::option::Option::None,
+                        field4: ::std::option::Option::None,
+                        field5: ::std::option::Option::None,
+                        field6: ::std::option::Option::None,
+                        field7: ::std::option::Option::None,
+                        field8: ::std::option::Option::None,
+                        field9: ::std::option::Option::None,
+                        field10: ::std::option::Option::None,
+                        field11: ::std::option::Option::None,
+                        field12: ::std::option::Option::None,
+                        field13: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __TypeFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "type" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "type",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Type, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field2: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                                let mut field4: ::std::option::Option<
-                                    ::atlex::types::CidLink,
-                                > = ::std::option::Option::None;
-                                let mut field5: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field6: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field7: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field8: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field9: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut field11: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field12: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field13: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "type" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "type",
-                                            )?
-                                        }
-                                        "9" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "9",
-                                            )?
-                                        }
-                                        "_" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field2,
-                                                &mut map,
-                                                "_",
-                                            )?
-                                        }
-                                        "async" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field3,
-                                                &mut map,
-                                                "async",
-                                            )?
-                                        }
-                                        "cid-link" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field4,
-                                                &mut map,
-                                                "cid-link",
-                                            )?
-                                        }
-                                        "clone" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field5,
-                                                &mut map,
-                                                "clone",
-                                            )?
-                                        }
-                                        "extra" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field6,
-                                                &mut map,
-                                                "extra",
-                                            )?
-                                        }
-                                        "ff-ri-n.g" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field7,
-                                                &mut map,
-                                                "ff-ri-n.g",
-                                            )?
-                                        }
-                                        "fooBar" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field8,
-                                                &mut map,
-                                                "fooBar",
-                                            )?
-                                        }
-                                        "foo_bar" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field9,
-                                                &mut map,
-                                                "foo_bar",
-                                            )?
-                                        }
-                                        "gen" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field10,
-                                                &mut map,
-                                                "gen",
-                                            )?
-                                        }
-                                        "new" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field11,
-                                                &mut map,
-                                                "new",
-                                            )?
-                                        }
-                                        "ob-je-c$t" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field12,
-                                                &mut map,
-                                                "ob-je-c$t",
-                                            )?
-                                        }
-                                        "validate" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field13,
-                                                &mut map,
-                                                "validate",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "9" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "9",
+                                )
+                            }
+                            "_" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field2,
+                                    map,
+                                    "_",
+                                )
+                            }
+                            "async" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field3,
+                                    map,
+                                    "async",
+                                )
+                            }
+                            "cid-link" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field4,
+                                    map,
+                                    "cid-link",
+                                )
+                            }
+                            "clone" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field5,
+                                    map,
+                                    "clone",
+                                )
+                            }
+                            "extra" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field6,
+                                    map,
+                                    "extra",
+                                )
+                            }
+                            "ff-ri-n.g" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field7,
+                                    map,
+                                    "ff-ri-n.g",
+                                )
+                            }
+                            "fooBar" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field8,
+                                    map,
+                                    "fooBar",
+                                )
+                            }
+                            "foo_bar" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field9,
+                                    map,
+                                    "foo_bar",
+                                )
+                            }
+                            "gen" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field10,
+                                    map,
+                                    "gen",
+                                )
+                            }
+                            "new" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field11,
+                                    map,
+                                    "new",
+                                )
+                            }
+                            "ob-je-c$t" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field12,
+                                    map,
+                                    "ob-je-c$t",
+                                )
+                            }
+                            "validate" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field13,
+                                    map,
+                                    "validate",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __TypeFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __TypeFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                field2,
+                                field3,
+                                field4,
+                                field5,
+                                field6,
+                                field7,
+                                field8,
+                                field9,
+                                field10,
+                                field11,
+                                field12,
+                                field13,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Type {
-                                    r#type: ::atlex::types::object::required(field0, "type")?,
+                                    r#type: field0,
                                     _9: field1,
                                     _5f: field2,
                                     r#async: field3,
@@ -5289,8 +5382,12 @@ pub mod com {
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("type"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Type {}
@@ -5367,52 +5464,53 @@ pub mod com {
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de>
                 for UnionOfLookalikes {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = UnionOfLookalikes;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.cursed.names#unionOfLookalikes object",
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __UnionOfLookalikesFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::cursed::names::UnionOfLookalikesU,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de>
+                for UnionOfLookalikes {
+                    const EXPECTING: &'static str = "a com.example.cursed.names#unionOfLookalikes object";
+                    type Fields = __UnionOfLookalikesFields;
+                    const EMPTY: __UnionOfLookalikesFields = __UnionOfLookalikesFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __UnionOfLookalikesFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "u" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "u",
                                 )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<UnionOfLookalikes, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::cursed::names::UnionOfLookalikesU,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "u" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "u",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(UnionOfLookalikes {
-                                    u: field0,
-                                    extra,
-                                })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __UnionOfLookalikesFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __UnionOfLookalikesFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(UnionOfLookalikes {
+                            u: field0,
+                            extra,
+                        })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for UnionOfLookalikes {}
@@ -5809,35 +5907,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Error2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.ok#Error object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Error2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Error2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Error2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Error2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.ok#Error object";
+                    type Fields = __Error2Fields;
+                    const EMPTY: __Error2Fields = __Error2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Error2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Error2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Error2Fields { extra } = fields;
+                        ::std::result::Result::Ok(Error2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Error2 {}
@@ -5895,35 +5994,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error3 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Error3;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.ok#error object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Error3, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Error3 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Error3Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Error3 {
+                    const EXPECTING: &'static str = "a com.example.cursed.ok#error object";
+                    type Fields = __Error3Fields;
+                    const EMPTY: __Error3Fields = __Error3Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Error3Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Error3Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Error3Fields { extra } = fields;
+                        ::std::result::Result::Ok(Error3 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Error3 {}
@@ -6017,61 +6117,60 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Input2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.ok#input object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Input2Fields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    field1: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.ok#input object";
+                    type Fields = __Input2Fields;
+                    const EMPTY: __Input2Fields = __Input2Fields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Input2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "input" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "input",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Input2, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "input" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "input",
-                                            )?
-                                        }
-                                        "output" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "output",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Input2 {
-                                    input: field0,
-                                    output: field1,
-                                    extra,
-                                })
+                            "output" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "output",
+                                )
                             }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Input2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Input2Fields { field0, field1, extra } = fields;
+                        ::std::result::Result::Ok(Input2 {
+                            input: field0,
+                            output: field1,
+                            extra,
+                        })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Input2 {}
@@ -6129,35 +6228,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Output2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.ok#output object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Output2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Output2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Output2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.ok#output object";
+                    type Fields = __Output2Fields;
+                    const EMPTY: __Output2Fields = __Output2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Output2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Output2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Output2Fields { extra } = fields;
+                        ::std::result::Result::Ok(Output2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output2 {}
@@ -6338,35 +6438,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Error2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.params#error object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Error2, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Error2 { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Error2Fields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Error2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.params#error object";
+                    type Fields = __Error2Fields;
+                    const EMPTY: __Error2Fields = __Error2Fields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Error2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Error2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Error2Fields { extra } = fields;
+                        ::std::result::Result::Ok(Error2 { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Error2 {}
@@ -6446,47 +6547,49 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output2 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Output2;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.params#output object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Output2Fields {
+                    field0: ::std::option::Option<
+                        crate::com::example::cursed::params::Params3,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output2 {
+                    const EXPECTING: &'static str = "a com.example.cursed.params#output object";
+                    type Fields = __Output2Fields;
+                    const EMPTY: __Output2Fields = __Output2Fields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Output2Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "params" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "params",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Output2, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::cursed::params::Params3,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "params" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "params",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Output2 { params: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Output2Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Output2Fields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Output2 { params: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output2 {}
@@ -6562,47 +6665,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Params3 {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Params3;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.params#params object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __Params3Fields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Params3 {
+                    const EXPECTING: &'static str = "a com.example.cursed.params#params object";
+                    type Fields = __Params3Fields;
+                    const EMPTY: __Params3Fields = __Params3Fields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __Params3Fields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "error" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "error",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Params3, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "error" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "error",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Params3 { error: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __Params3Fields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __Params3Fields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Params3 { error: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Params3 {}
@@ -6929,35 +7032,38 @@ pub mod com {
                         }
                     }
                     impl<'de> ::atlex::__private::serde::Deserialize<'de> for Error2 {
+                        #[inline]
                         fn deserialize<
                             __D: ::atlex::__private::serde::Deserializer<'de>,
                         >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
-                            struct __Visitor;
-                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                            for __Visitor {
-                                type Value = Error2;
-                                fn expecting(
-                                    &self,
-                                    f: &mut ::std::fmt::Formatter<'_>,
-                                ) -> ::std::fmt::Result {
-                                    f.write_str("a com.example.cursed.self.main#error object")
-                                }
-                                fn visit_map<
-                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                                >(
-                                    self,
-                                    mut map: __A,
-                                ) -> ::std::result::Result<Error2, __A::Error> {
-                                    let mut extra = ::atlex::types::Extra::new();
-                                    while let ::std::option::Option::Some(key) = map
-                                        .next_key::<::atlex::types::object::Key<'de>>()?
-                                    {
-                                        extra.read_entry(key, &mut map)?;
-                                    }
-                                    ::std::result::Result::Ok(Error2 { extra })
-                                }
-                            }
-                            deserializer.deserialize_map(__Visitor)
+                            ::atlex::types::object::deserialize_object(deserializer)
+                        }
+                    }
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    pub struct __Error2Fields {
+                        extra: ::atlex::types::Extra,
+                    }
+                    impl<'de> ::atlex::types::object::LexObjectDe<'de> for Error2 {
+                        const EXPECTING: &'static str = "a com.example.cursed.self.main#error object";
+                        type Fields = __Error2Fields;
+                        const EMPTY: __Error2Fields = __Error2Fields {
+                            extra: ::atlex::types::Extra::new(),
+                        };
+                        fn read_entry<
+                            __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                        >(
+                            fields: &mut __Error2Fields,
+                            key: ::atlex::types::object::Key<'de>,
+                            map: &mut __A,
+                        ) -> ::std::result::Result<(), __A::Error> {
+                            fields.extra.read_entry(key, map)
+                        }
+                        fn finish<__E: ::atlex::__private::serde::de::Error>(
+                            fields: __Error2Fields,
+                        ) -> ::std::result::Result<Self, __E> {
+                            let __Error2Fields { extra } = fields;
+                            ::std::result::Result::Ok(Error2 { extra })
                         }
                     }
                     impl ::atlex::xrpc::JsonBody for Error2 {}
@@ -7020,35 +7126,38 @@ pub mod com {
                         }
                     }
                     impl<'de> ::atlex::__private::serde::Deserialize<'de> for Main2 {
+                        #[inline]
                         fn deserialize<
                             __D: ::atlex::__private::serde::Deserializer<'de>,
                         >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
-                            struct __Visitor;
-                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                            for __Visitor {
-                                type Value = Main2;
-                                fn expecting(
-                                    &self,
-                                    f: &mut ::std::fmt::Formatter<'_>,
-                                ) -> ::std::fmt::Result {
-                                    f.write_str("a com.example.cursed.self.main#main2 object")
-                                }
-                                fn visit_map<
-                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                                >(
-                                    self,
-                                    mut map: __A,
-                                ) -> ::std::result::Result<Main2, __A::Error> {
-                                    let mut extra = ::atlex::types::Extra::new();
-                                    while let ::std::option::Option::Some(key) = map
-                                        .next_key::<::atlex::types::object::Key<'de>>()?
-                                    {
-                                        extra.read_entry(key, &mut map)?;
-                                    }
-                                    ::std::result::Result::Ok(Main2 { extra })
-                                }
-                            }
-                            deserializer.deserialize_map(__Visitor)
+                            ::atlex::types::object::deserialize_object(deserializer)
+                        }
+                    }
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    pub struct __Main2Fields {
+                        extra: ::atlex::types::Extra,
+                    }
+                    impl<'de> ::atlex::types::object::LexObjectDe<'de> for Main2 {
+                        const EXPECTING: &'static str = "a com.example.cursed.self.main#main2 object";
+                        type Fields = __Main2Fields;
+                        const EMPTY: __Main2Fields = __Main2Fields {
+                            extra: ::atlex::types::Extra::new(),
+                        };
+                        fn read_entry<
+                            __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                        >(
+                            fields: &mut __Main2Fields,
+                            key: ::atlex::types::object::Key<'de>,
+                            map: &mut __A,
+                        ) -> ::std::result::Result<(), __A::Error> {
+                            fields.extra.read_entry(key, map)
+                        }
+                        fn finish<__E: ::atlex::__private::serde::de::Error>(
+                            fields: __Main2Fields,
+                        ) -> ::std::result::Result<Self, __E> {
+                            let __Main2Fields { extra } = fields;
+                            ::std::result::Result::Ok(Main2 { extra })
                         }
                     }
                     impl ::atlex::xrpc::JsonBody for Main2 {}
@@ -7111,35 +7220,38 @@ pub mod com {
                         }
                     }
                     impl<'de> ::atlex::__private::serde::Deserialize<'de> for Message2 {
+                        #[inline]
                         fn deserialize<
                             __D: ::atlex::__private::serde::Deserializer<'de>,
                         >(deserializer: __D) -> ::std::result::Result<Self, __D::Error> {
-                            struct __Visitor;
-                            impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                            for __Visitor {
-                                type Value = Message2;
-                                fn expecting(
-                                    &self,
-                                    f: &mut ::std::fmt::Formatter<'_>,
-                                ) -> ::std::fmt::Result {
-                                    f.write_str("a com.example.cursed.self.main#message object")
-                                }
-                                fn visit_map<
-                                    __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                                >(
-                                    self,
-                                    mut map: __A,
-                                ) -> ::std::result::Result<Message2, __A::Error> {
-                                    let mut extra = ::atlex::types::Extra::new();
-                                    while let ::std::option::Option::Some(key) = map
-                                        .next_key::<::atlex::types::object::Key<'de>>()?
-                                    {
-                                        extra.read_entry(key, &mut map)?;
-                                    }
-                                    ::std::result::Result::Ok(Message2 { extra })
-                                }
-                            }
-                            deserializer.deserialize_map(__Visitor)
+                            ::atlex::types::object::deserialize_object(deserializer)
+                        }
+                    }
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    pub struct __Message2Fields {
+                        extra: ::atlex::types::Extra,
+                    }
+                    impl<'de> ::atlex::types::object::LexObjectDe<'de> for Message2 {
+                        const EXPECTING: &'static str = "a com.example.cursed.self.main#message object";
+                        type Fields = __Message2Fields;
+                        const EMPTY: __Message2Fields = __Message2Fields {
+                            extra: ::atlex::types::Extra::new(),
+                        };
+                        fn read_entry<
+                            __A: ::atlex::__private::serde::de::MapAccess<'de>,
+                        >(
+                            fields: &mut __Message2Fields,
+                            key: ::atlex::types::object::Key<'de>,
+                            map: &mut __A,
+                        ) -> ::std::result::Result<(), __A::Error> {
+                            fields.extra.read_entry(key, map)
+                        }
+                        fn finish<__E: ::atlex::__private::serde::de::Error>(
+                            fields: __Message2Fields,
+                        ) -> ::std::result::Result<Self, __E> {
+                            let __Message2Fields { extra } = fields;
+                            ::std::result::Result::Ok(Message2 { extra })
                         }
                     }
                     impl ::atlex::xrpc::JsonBody for Message2 {}
@@ -7255,67 +7367,80 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Str {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Str;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.cursed.str#main.record object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __StrFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::cursed::str_::StrStr,
+                    >,
+                    field1: ::std::option::Option<i64>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Str {
+                    const EXPECTING: &'static str = "a com.example.cursed.str#main.record object";
+                    type Fields = __StrFields;
+                    const EMPTY: __StrFields = __StrFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __StrFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "str" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "str",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Str, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::cursed::str_::StrStr,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "str" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "str",
-                                            )?
-                                        }
-                                        "usize" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "usize",
-                                            )?
-                                        }
-                                        "$type" => {
-                                            let found: ::atlex::types::object::Key<'de> = map
-                                                .next_value()?;
-                                            ::atlex::types::object::check_record_type(
-                                                found.as_str(),
-                                                "com.example.cursed.str",
-                                            )?;
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "usize" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "usize",
+                                )
+                            }
+                            "$type" => {
+                                ::atlex::types::object::read_record_type(
+                                    map,
+                                    "com.example.cursed.str",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __StrFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __StrFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Str {
-                                    str: ::atlex::types::object::required(field0, "str")?,
+                                    str: field0,
                                     usize: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("str"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Str {}
@@ -7577,45 +7702,44 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Async {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Async;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.type.async#main.record object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __AsyncFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Async {
+                    const EXPECTING: &'static str = "a com.example.type.async#main.record object";
+                    type Fields = __AsyncFields;
+                    const EMPTY: __AsyncFields = __AsyncFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __AsyncFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "$type" => {
+                                ::atlex::types::object::read_record_type(
+                                    map,
+                                    "com.example.type.async",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Async, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "$type" => {
-                                            let found: ::atlex::types::object::Key<'de> = map
-                                                .next_value()?;
-                                            ::atlex::types::object::check_record_type(
-                                                found.as_str(),
-                                                "com.example.type.async",
-                                            )?;
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Async { extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __AsyncFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __AsyncFields { extra } = fields;
+                        ::std::result::Result::Ok(Async { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Async {}
@@ -7729,44 +7853,47 @@ pub mod main {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Super {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Super;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a main.crate.super#main object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __SuperFields {
+                field0: ::std::option::Option<::std::string::String>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Super {
+                const EXPECTING: &'static str = "a main.crate.super#main object";
+                type Fields = __SuperFields;
+                const EMPTY: __SuperFields = __SuperFields {
+                    field0: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __SuperFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "main" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "main",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Super, __A::Error> {
-                            let mut field0: ::std::option::Option<
-                                ::std::string::String,
-                            > = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "main" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "main",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(Super { main: field0, extra })
-                        }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __SuperFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __SuperFields { field0, extra } = fields;
+                    ::std::result::Result::Ok(Super { main: field0, extra })
                 }
             }
             impl ::atlex::xrpc::JsonBody for Super {}

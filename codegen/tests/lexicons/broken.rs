@@ -86,69 +86,82 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for App {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = App;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.broken.app#main.record object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __AppFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::broken::defs::Good,
+                    >,
+                    field1: ::std::option::Option<
+                        ::atlex::com::atproto::repo::strong_ref::StrongRef,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for App {
+                    const EXPECTING: &'static str = "a com.example.broken.app#main.record object";
+                    type Fields = __AppFields;
+                    const EMPTY: __AppFields = __AppFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __AppFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "good" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "good",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<App, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::broken::defs::Good,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "good" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "good",
-                                            )?
-                                        }
-                                        "subject" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "subject",
-                                            )?
-                                        }
-                                        "$type" => {
-                                            let found: ::atlex::types::object::Key<'de> = map
-                                                .next_value()?;
-                                            ::atlex::types::object::check_record_type(
-                                                found.as_str(),
-                                                "com.example.broken.app",
-                                            )?;
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "subject" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "subject",
+                                )
+                            }
+                            "$type" => {
+                                ::atlex::types::object::read_record_type(
+                                    map,
+                                    "com.example.broken.app",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __AppFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __AppFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(App {
-                                    good: ::atlex::types::object::required(field0, "good")?,
+                                    good: field0,
                                     subject: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("good"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for App {}
@@ -226,45 +239,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Standalone {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Standalone;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.broken.app#standalone object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __StandaloneFields {
+                    field0: ::std::option::Option<i64>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Standalone {
+                    const EXPECTING: &'static str = "a com.example.broken.app#standalone object";
+                    type Fields = __StandaloneFields;
+                    const EMPTY: __StandaloneFields = __StandaloneFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __StandaloneFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "n" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "n",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Standalone, __A::Error> {
-                                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "n" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "n",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Standalone { n: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __StandaloneFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __StandaloneFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Standalone { n: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Standalone {}
@@ -339,47 +354,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Fine {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Fine;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.broken.dangling#fine object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __FineFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Fine {
+                    const EXPECTING: &'static str = "a com.example.broken.dangling#fine object";
+                    type Fields = __FineFields;
+                    const EMPTY: __FineFields = __FineFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __FineFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "n" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "n",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Fine, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "n" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "n",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Fine { n: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __FineFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __FineFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Fine { n: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Fine {}
@@ -455,50 +470,56 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Good {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Good;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.broken.defs#good object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __GoodFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Good {
+                    const EXPECTING: &'static str = "a com.example.broken.defs#good object";
+                    type Fields = __GoodFields;
+                    const EMPTY: __GoodFields = __GoodFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __GoodFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "text" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "text",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Good, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "text" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "text",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Good {
-                                    text: ::atlex::types::object::required(field0, "text")?,
-                                    extra,
-                                })
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __GoodFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __GoodFields {
+                                field0: ::std::option::Option::Some(field0),
+                                extra,
+                            } => ::std::result::Result::Ok(Good { text: field0, extra }),
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("text"),
+                                )
                             }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Good {}
@@ -587,47 +608,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AlsoFine {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = AlsoFine;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.broken.lowering#alsoFine object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __AlsoFineFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for AlsoFine {
+                    const EXPECTING: &'static str = "a com.example.broken.lowering#alsoFine object";
+                    type Fields = __AlsoFineFields;
+                    const EMPTY: __AlsoFineFields = __AlsoFineFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __AlsoFineFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "s" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "s",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<AlsoFine, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "s" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "s",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(AlsoFine { s: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __AlsoFineFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __AlsoFineFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(AlsoFine { s: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for AlsoFine {}
@@ -706,57 +727,53 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Relaxed {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Relaxed;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.broken.relaxed#main.record object",
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __RelaxedFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Relaxed {
+                    const EXPECTING: &'static str = "a com.example.broken.relaxed#main.record object";
+                    type Fields = __RelaxedFields;
+                    const EMPTY: __RelaxedFields = __RelaxedFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __RelaxedFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "text" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "text",
                                 )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Relaxed, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "text" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "text",
-                                            )?
-                                        }
-                                        "$type" => {
-                                            let found: ::atlex::types::object::Key<'de> = map
-                                                .next_value()?;
-                                            ::atlex::types::object::check_record_type(
-                                                found.as_str(),
-                                                "com.example.broken.relaxed",
-                                            )?;
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Relaxed { text: field0, extra })
+                            "$type" => {
+                                ::atlex::types::object::read_record_type(
+                                    map,
+                                    "com.example.broken.relaxed",
+                                )
                             }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __RelaxedFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __RelaxedFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Relaxed { text: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Relaxed {}

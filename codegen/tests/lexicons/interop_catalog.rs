@@ -196,54 +196,63 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Input;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(
-                                "a example.lexicon.procedure#main.input.schema object",
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __InputFields {
+                field0: ::std::option::Option<
+                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::PreferencesItem>,
+                >,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+                const EXPECTING: &'static str = "a example.lexicon.procedure#main.input.schema object";
+                type Fields = __InputFields;
+                const EMPTY: __InputFields = __InputFields {
+                    field0: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __InputFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "preferences" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "preferences",
                             )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Input, __A::Error> {
-                            let mut field0: ::std::option::Option<
-                                ::std::vec::Vec<
-                                    ::atlex::app::bsky::actor::defs::PreferencesItem,
-                                >,
-                            > = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "preferences" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "preferences",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
+                        _ => fields.extra.read_entry(key, map),
+                    }
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __InputFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    match fields {
+                        __InputFields {
+                            field0: ::std::option::Option::Some(field0),
+                            extra,
+                        } => {
                             ::std::result::Result::Ok(Input {
-                                preferences: ::atlex::types::object::required(
-                                    field0,
-                                    "preferences",
-                                )?,
+                                preferences: field0,
                                 extra,
                             })
                         }
+                        _ => {
+                            ::std::result::Result::Err(
+                                ::atlex::types::object::missing("preferences"),
+                            )
+                        }
                     }
-                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Input {}
@@ -333,56 +342,60 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for OutputObject {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = OutputObject;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(
-                                "a example.lexicon.procedure#main.output.schema.properties.object object",
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __OutputObjectFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<i64>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for OutputObject {
+                const EXPECTING: &'static str = "a example.lexicon.procedure#main.output.schema.properties.object object";
+                type Fields = __OutputObjectFields;
+                const EMPTY: __OutputObjectFields = __OutputObjectFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __OutputObjectFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "a" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "a",
                             )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<OutputObject, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "a" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "a",
-                                        )?
-                                    }
-                                    "b" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "b",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(OutputObject {
-                                a: field0,
-                                b: field1,
-                                extra,
-                            })
+                        "b" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "b",
+                            )
                         }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __OutputObjectFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __OutputObjectFields { field0, field1, extra } = fields;
+                    ::std::result::Result::Ok(OutputObject {
+                        a: field0,
+                        b: field1,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for OutputObject {}
@@ -516,82 +529,82 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Output;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(
-                                "a example.lexicon.procedure#main.output.schema object",
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __OutputFields {
+                field0: ::std::option::Option<::std::vec::Vec<i64>>,
+                field1: ::std::option::Option<::atlex::types::BlobRef>,
+                field2: ::std::option::Option<
+                    crate::example::lexicon::procedure::OutputObject,
+                >,
+                field3: ::std::option::Option<::atlex::types::Data>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+                const EXPECTING: &'static str = "a example.lexicon.procedure#main.output.schema object";
+                type Fields = __OutputFields;
+                const EMPTY: __OutputFields = __OutputFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    field2: ::std::option::Option::None,
+                    field3: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __OutputFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "array" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "array",
                             )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Output, __A::Error> {
-                            let mut field0: ::std::option::Option<
-                                ::std::vec::Vec<i64>,
-                            > = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<
-                                ::atlex::types::BlobRef,
-                            > = ::std::option::Option::None;
-                            let mut field2: ::std::option::Option<
-                                crate::example::lexicon::procedure::OutputObject,
-                            > = ::std::option::Option::None;
-                            let mut field3: ::std::option::Option<
-                                ::atlex::types::Data,
-                            > = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "array" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "array",
-                                        )?
-                                    }
-                                    "blob" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "blob",
-                                        )?
-                                    }
-                                    "object" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field2,
-                                            &mut map,
-                                            "object",
-                                        )?
-                                    }
-                                    "unknown" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field3,
-                                            &mut map,
-                                            "unknown",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(Output {
-                                array: field0,
-                                blob: field1,
-                                object: field2,
-                                unknown: field3,
-                                extra,
-                            })
+                        "blob" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "blob",
+                            )
                         }
+                        "object" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field2,
+                                map,
+                                "object",
+                            )
+                        }
+                        "unknown" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field3,
+                                map,
+                                "unknown",
+                            )
+                        }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __OutputFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __OutputFields { field0, field1, field2, field3, extra } = fields;
+                    ::std::result::Result::Ok(Output {
+                        array: field0,
+                        blob: field1,
+                        object: field2,
+                        unknown: field3,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for Output {}
@@ -824,56 +837,60 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Output;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(
-                                "a example.lexicon.query#main.output.schema object",
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __OutputFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<i64>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+                const EXPECTING: &'static str = "a example.lexicon.query#main.output.schema object";
+                type Fields = __OutputFields;
+                const EMPTY: __OutputFields = __OutputFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __OutputFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "a" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "a",
                             )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Output, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "a" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "a",
-                                        )?
-                                    }
-                                    "b" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "b",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(Output {
-                                a: field0,
-                                b: field1,
-                                extra,
-                            })
+                        "b" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "b",
+                            )
                         }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __OutputFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __OutputFields { field0, field1, extra } = fields;
+                    ::std::result::Result::Ok(Output {
+                        a: field0,
+                        b: field1,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for Output {}
@@ -1436,291 +1453,324 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Record;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a example.lexicon.record#main.record object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __RecordFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<::atlex::types::BlobRef>,
+                field2: ::std::option::Option<::std::vec::Vec<i64>>,
+                field3: ::std::option::Option<::atlex::types::BlobRef>,
+                field4: ::std::option::Option<bool>,
+                field5: ::std::option::Option<::atlex::types::Bytes>,
+                field6: ::std::option::Option<::atlex::types::CidLink>,
+                field7: ::std::option::Option<
+                    crate::example::lexicon::record::RecordClosedUnion,
+                >,
+                field8: ::std::option::Option<i64>,
+                field9: ::std::option::Option<i64>,
+                field10: ::std::option::Option<i64>,
+                field11: ::std::option::Option<
+                    crate::example::lexicon::record::RecordEnumString,
+                >,
+                field12: ::std::option::Option<
+                    crate::example::lexicon::record::StringFormats,
+                >,
+                field13: ::std::option::Option<::std::string::String>,
+                field14: ::std::option::Option<
+                    crate::example::lexicon::record::RecordKnownString,
+                >,
+                field15: ::std::option::Option<::std::vec::Vec<i64>>,
+                field16: ::std::option::Option<::std::string::String>,
+                field17: ::std::option::Option<
+                    ::atlex::types::Nullable<::std::string::String>,
+                >,
+                field18: ::std::option::Option<
+                    crate::example::lexicon::record::RecordObject,
+                >,
+                field19: ::std::option::Option<i64>,
+                field20: ::std::option::Option<
+                    crate::example::lexicon::record::DemoObject,
+                >,
+                field21: ::std::option::Option<::atlex::types::BlobRef>,
+                field22: ::std::option::Option<::atlex::types::Bytes>,
+                field23: ::std::option::Option<::std::string::String>,
+                field24: ::std::option::Option<
+                    crate::example::lexicon::record::RecordUnion,
+                >,
+                field25: ::std::option::Option<::atlex::types::Data>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Record {
+                const EXPECTING: &'static str = "a example.lexicon.record#main.record object";
+                type Fields = __RecordFields;
+                const EMPTY: __RecordFields = __RecordFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    field2: ::std::option::Option::None,
+                    field3: ::std::option::Option::None,
+                    field4: ::std::option::Option::None,
+                    field5: ::std::option::Option::None,
+                    field6: ::std::option::Option::None,
+                    field7: ::std::option::Option::None,
+                    field8: ::std::option::Option::None,
+                    field9: ::std::option::Option::None,
+                    field10: ::std::option::Option::None,
+                    field11: ::std::option::Option::None,
+                    field12: ::std::option::Option::None,
+                    field13: ::std::option::Option::None,
+                    field14: ::std::option::Option::None,
+                    field15: ::std::option::Option::None,
+                    field16: ::std::option::Option::None,
+                    field17: ::std::option::Option::None,
+                    field18: ::std::option::Option::None,
+                    field19: ::std::option::Option::None,
+                    field20: ::std::option::Option::None,
+                    field21: ::std::option::Option::None,
+                    field22: ::std::option::Option::None,
+                    field23: ::std::option::Option::None,
+                    field24: ::std::option::Option::None,
+                    field25: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __RecordFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "integer" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "integer",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Record, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<
-                                ::atlex::types::BlobRef,
-                            > = ::std::option::Option::None;
-                            let mut field2: ::std::option::Option<
-                                ::std::vec::Vec<i64>,
-                            > = ::std::option::Option::None;
-                            let mut field3: ::std::option::Option<
-                                ::atlex::types::BlobRef,
-                            > = ::std::option::Option::None;
-                            let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                            let mut field5: ::std::option::Option<
-                                ::atlex::types::Bytes,
-                            > = ::std::option::Option::None;
-                            let mut field6: ::std::option::Option<
-                                ::atlex::types::CidLink,
-                            > = ::std::option::Option::None;
-                            let mut field7: ::std::option::Option<
-                                crate::example::lexicon::record::RecordClosedUnion,
-                            > = ::std::option::Option::None;
-                            let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field9: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field11: ::std::option::Option<
-                                crate::example::lexicon::record::RecordEnumString,
-                            > = ::std::option::Option::None;
-                            let mut field12: ::std::option::Option<
-                                crate::example::lexicon::record::StringFormats,
-                            > = ::std::option::Option::None;
-                            let mut field13: ::std::option::Option<
-                                ::std::string::String,
-                            > = ::std::option::Option::None;
-                            let mut field14: ::std::option::Option<
-                                crate::example::lexicon::record::RecordKnownString,
-                            > = ::std::option::Option::None;
-                            let mut field15: ::std::option::Option<
-                                ::std::vec::Vec<i64>,
-                            > = ::std::option::Option::None;
-                            let mut field16: ::std::option::Option<
-                                ::std::string::String,
-                            > = ::std::option::Option::None;
-                            let mut field17: ::std::option::Option<
-                                ::atlex::types::Nullable<::std::string::String>,
-                            > = ::std::option::Option::None;
-                            let mut field18: ::std::option::Option<
-                                crate::example::lexicon::record::RecordObject,
-                            > = ::std::option::Option::None;
-                            let mut field19: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field20: ::std::option::Option<
-                                crate::example::lexicon::record::DemoObject,
-                            > = ::std::option::Option::None;
-                            let mut field21: ::std::option::Option<
-                                ::atlex::types::BlobRef,
-                            > = ::std::option::Option::None;
-                            let mut field22: ::std::option::Option<
-                                ::atlex::types::Bytes,
-                            > = ::std::option::Option::None;
-                            let mut field23: ::std::option::Option<
-                                ::std::string::String,
-                            > = ::std::option::Option::None;
-                            let mut field24: ::std::option::Option<
-                                crate::example::lexicon::record::RecordUnion,
-                            > = ::std::option::Option::None;
-                            let mut field25: ::std::option::Option<
-                                ::atlex::types::Data,
-                            > = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "integer" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "integer",
-                                        )?
-                                    }
-                                    "acceptBlob" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "acceptBlob",
-                                        )?
-                                    }
-                                    "array" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field2,
-                                            &mut map,
-                                            "array",
-                                        )?
-                                    }
-                                    "blob" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field3,
-                                            &mut map,
-                                            "blob",
-                                        )?
-                                    }
-                                    "boolean" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field4,
-                                            &mut map,
-                                            "boolean",
-                                        )?
-                                    }
-                                    "bytes" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field5,
-                                            &mut map,
-                                            "bytes",
-                                        )?
-                                    }
-                                    "cid-link" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field6,
-                                            &mut map,
-                                            "cid-link",
-                                        )?
-                                    }
-                                    "closedUnion" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field7,
-                                            &mut map,
-                                            "closedUnion",
-                                        )?
-                                    }
-                                    "constInteger" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field8,
-                                            &mut map,
-                                            "constInteger",
-                                        )?
-                                    }
-                                    "defaultInteger" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field9,
-                                            &mut map,
-                                            "defaultInteger",
-                                        )?
-                                    }
-                                    "enumInteger" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field10,
-                                            &mut map,
-                                            "enumInteger",
-                                        )?
-                                    }
-                                    "enumString" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field11,
-                                            &mut map,
-                                            "enumString",
-                                        )?
-                                    }
-                                    "formats" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field12,
-                                            &mut map,
-                                            "formats",
-                                        )?
-                                    }
-                                    "graphemeString" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field13,
-                                            &mut map,
-                                            "graphemeString",
-                                        )?
-                                    }
-                                    "knownString" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field14,
-                                            &mut map,
-                                            "knownString",
-                                        )?
-                                    }
-                                    "lenArray" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field15,
-                                            &mut map,
-                                            "lenArray",
-                                        )?
-                                    }
-                                    "lenString" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field16,
-                                            &mut map,
-                                            "lenString",
-                                        )?
-                                    }
-                                    "nullableString" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field17,
-                                            &mut map,
-                                            "nullableString",
-                                        )?
-                                    }
-                                    "object" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field18,
-                                            &mut map,
-                                            "object",
-                                        )?
-                                    }
-                                    "rangeInteger" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field19,
-                                            &mut map,
-                                            "rangeInteger",
-                                        )?
-                                    }
-                                    "ref" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field20,
-                                            &mut map,
-                                            "ref",
-                                        )?
-                                    }
-                                    "sizeBlob" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field21,
-                                            &mut map,
-                                            "sizeBlob",
-                                        )?
-                                    }
-                                    "sizeBytes" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field22,
-                                            &mut map,
-                                            "sizeBytes",
-                                        )?
-                                    }
-                                    "string" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field23,
-                                            &mut map,
-                                            "string",
-                                        )?
-                                    }
-                                    "union" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field24,
-                                            &mut map,
-                                            "union",
-                                        )?
-                                    }
-                                    "unknown" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field25,
-                                            &mut map,
-                                            "unknown",
-                                        )?
-                                    }
-                                    "$type" => {
-                                        let found: ::atlex::types::object::Key<'de> = map
-                                            .next_value()?;
-                                        ::atlex::types::object::check_record_type(
-                                            found.as_str(),
-                                            "example.lexicon.record",
-                                        )?;
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
+                        "acceptBlob" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "acceptBlob",
+                            )
+                        }
+                        "array" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field2,
+                                map,
+                                "array",
+                            )
+                        }
+                        "blob" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field3,
+                                map,
+                                "blob",
+                            )
+                        }
+                        "boolean" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field4,
+                                map,
+                                "boolean",
+                            )
+                        }
+                        "bytes" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field5,
+                                map,
+                                "bytes",
+                            )
+                        }
+                        "cid-link" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field6,
+                                map,
+                                "cid-link",
+                            )
+                        }
+                        "closedUnion" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field7,
+                                map,
+                                "closedUnion",
+                            )
+                        }
+                        "constInteger" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field8,
+                                map,
+                                "constInteger",
+                            )
+                        }
+                        "defaultInteger" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field9,
+                                map,
+                                "defaultInteger",
+                            )
+                        }
+                        "enumInteger" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field10,
+                                map,
+                                "enumInteger",
+                            )
+                        }
+                        "enumString" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field11,
+                                map,
+                                "enumString",
+                            )
+                        }
+                        "formats" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field12,
+                                map,
+                                "formats",
+                            )
+                        }
+                        "graphemeString" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field13,
+                                map,
+                                "graphemeString",
+                            )
+                        }
+                        "knownString" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field14,
+                                map,
+                                "knownString",
+                            )
+                        }
+                        "lenArray" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field15,
+                                map,
+                                "lenArray",
+                            )
+                        }
+                        "lenString" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field16,
+                                map,
+                                "lenString",
+                            )
+                        }
+                        "nullableString" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field17,
+                                map,
+                                "nullableString",
+                            )
+                        }
+                        "object" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field18,
+                                map,
+                                "object",
+                            )
+                        }
+                        "rangeInteger" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field19,
+                                map,
+                                "rangeInteger",
+                            )
+                        }
+                        "ref" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field20,
+                                map,
+                                "ref",
+                            )
+                        }
+                        "sizeBlob" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field21,
+                                map,
+                                "sizeBlob",
+                            )
+                        }
+                        "sizeBytes" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field22,
+                                map,
+                                "sizeBytes",
+                            )
+                        }
+                        "string" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field23,
+                                map,
+                                "string",
+                            )
+                        }
+                        "union" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field24,
+                                map,
+                                "union",
+                            )
+                        }
+                        "unknown" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field25,
+                                map,
+                                "unknown",
+                            )
+                        }
+                        "$type" => {
+                            ::atlex::types::object::read_record_type(
+                                map,
+                                "example.lexicon.record",
+                            )
+                        }
+                        _ => fields.extra.read_entry(key, map),
+                    }
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __RecordFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    match fields {
+                        __RecordFields {
+                            field0: ::std::option::Option::Some(field0),
+                            field1,
+                            field2,
+                            field3,
+                            field4,
+                            field5,
+                            field6,
+                            field7,
+                            field8,
+                            field9,
+                            field10,
+                            field11,
+                            field12,
+                            field13,
+                            field14,
+                            field15,
+                            field16,
+                            field17,
+                            field18,
+                            field19,
+                            field20,
+                            field21,
+                            field22,
+                            field23,
+                            field24,
+                            field25,
+                            extra,
+                        } => {
                             ::std::result::Result::Ok(Record {
-                                integer: ::atlex::types::object::required(
-                                    field0,
-                                    "integer",
-                                )?,
+                                integer: field0,
                                 accept_blob: field1,
                                 array: field2,
                                 blob: field3,
@@ -1749,8 +1799,12 @@ pub mod example {
                                 extra,
                             })
                         }
+                        _ => {
+                            ::std::result::Result::Err(
+                                ::atlex::types::object::missing("integer"),
+                            )
+                        }
                     }
-                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Record {}
@@ -2236,56 +2290,60 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordObject {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = RecordObject;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(
-                                "a example.lexicon.record#main.record.properties.object object",
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __RecordObjectFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<i64>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordObject {
+                const EXPECTING: &'static str = "a example.lexicon.record#main.record.properties.object object";
+                type Fields = __RecordObjectFields;
+                const EMPTY: __RecordObjectFields = __RecordObjectFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __RecordObjectFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "a" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "a",
                             )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<RecordObject, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "a" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "a",
-                                        )?
-                                    }
-                                    "b" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "b",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(RecordObject {
-                                a: field0,
-                                b: field1,
-                                extra,
-                            })
+                        "b" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "b",
+                            )
                         }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __RecordObjectFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __RecordObjectFields { field0, field1, extra } = fields;
+                    ::std::result::Result::Ok(RecordObject {
+                        a: field0,
+                        b: field1,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for RecordObject {}
@@ -2486,54 +2544,60 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for DemoObject {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = DemoObject;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a example.lexicon.record#demoObject object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __DemoObjectFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<i64>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for DemoObject {
+                const EXPECTING: &'static str = "a example.lexicon.record#demoObject object";
+                type Fields = __DemoObjectFields;
+                const EMPTY: __DemoObjectFields = __DemoObjectFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __DemoObjectFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "a" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "a",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<DemoObject, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "a" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "a",
-                                        )?
-                                    }
-                                    "b" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "b",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(DemoObject {
-                                a: field0,
-                                b: field1,
-                                extra,
-                            })
+                        "b" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "b",
+                            )
                         }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __DemoObjectFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __DemoObjectFields { field0, field1, extra } = fields;
+                    ::std::result::Result::Ok(DemoObject {
+                        a: field0,
+                        b: field1,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for DemoObject {}
@@ -2614,54 +2678,60 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for DemoObjectTwo {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = DemoObjectTwo;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a example.lexicon.record#demoObjectTwo object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __DemoObjectTwoFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<i64>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for DemoObjectTwo {
+                const EXPECTING: &'static str = "a example.lexicon.record#demoObjectTwo object";
+                type Fields = __DemoObjectTwoFields;
+                const EMPTY: __DemoObjectTwoFields = __DemoObjectTwoFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __DemoObjectTwoFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "c" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "c",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<DemoObjectTwo, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "c" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "c",
-                                        )?
-                                    }
-                                    "d" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "d",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(DemoObjectTwo {
-                                c: field0,
-                                d: field1,
-                                extra,
-                            })
+                        "d" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "d",
+                            )
                         }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __DemoObjectTwoFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __DemoObjectTwoFields { field0, field1, extra } = fields;
+                    ::std::result::Result::Ok(DemoObjectTwo {
+                        c: field0,
+                        d: field1,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for DemoObjectTwo {}
@@ -2912,151 +2982,163 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for StringFormats {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = StringFormats;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a example.lexicon.record#stringFormats object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __StringFormatsFields {
+                field0: ::std::option::Option<::atlex::types::AtIdentifier>,
+                field1: ::std::option::Option<::atlex::types::AtUri>,
+                field2: ::std::option::Option<::atlex::types::Cid>,
+                field3: ::std::option::Option<::atlex::types::Datetime>,
+                field4: ::std::option::Option<::atlex::types::Did>,
+                field5: ::std::option::Option<::atlex::types::Handle>,
+                field6: ::std::option::Option<::atlex::types::Language>,
+                field7: ::std::option::Option<::atlex::types::Nsid>,
+                field8: ::std::option::Option<::atlex::types::RecordKey>,
+                field9: ::std::option::Option<::atlex::types::Tid>,
+                field10: ::std::option::Option<::atlex::types::Uri>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for StringFormats {
+                const EXPECTING: &'static str = "a example.lexicon.record#stringFormats object";
+                type Fields = __StringFormatsFields;
+                const EMPTY: __StringFormatsFields = __StringFormatsFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    field2: ::std::option::Option::None,
+                    field3: ::std::option::Option::None,
+                    field4: ::std::option::Option::None,
+                    field5: ::std::option::Option::None,
+                    field6: ::std::option::Option::None,
+                    field7: ::std::option::Option::None,
+                    field8: ::std::option::Option::None,
+                    field9: ::std::option::Option::None,
+                    field10: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __StringFormatsFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "atidentifier" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "atidentifier",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<StringFormats, __A::Error> {
-                            let mut field0: ::std::option::Option<
-                                ::atlex::types::AtIdentifier,
-                            > = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<
-                                ::atlex::types::AtUri,
-                            > = ::std::option::Option::None;
-                            let mut field2: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                            let mut field3: ::std::option::Option<
-                                ::atlex::types::Datetime,
-                            > = ::std::option::Option::None;
-                            let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                            let mut field5: ::std::option::Option<
-                                ::atlex::types::Handle,
-                            > = ::std::option::Option::None;
-                            let mut field6: ::std::option::Option<
-                                ::atlex::types::Language,
-                            > = ::std::option::Option::None;
-                            let mut field7: ::std::option::Option<
-                                ::atlex::types::Nsid,
-                            > = ::std::option::Option::None;
-                            let mut field8: ::std::option::Option<
-                                ::atlex::types::RecordKey,
-                            > = ::std::option::Option::None;
-                            let mut field9: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
-                            let mut field10: ::std::option::Option<
-                                ::atlex::types::Uri,
-                            > = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "atidentifier" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "atidentifier",
-                                        )?
-                                    }
-                                    "aturi" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "aturi",
-                                        )?
-                                    }
-                                    "cid" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field2,
-                                            &mut map,
-                                            "cid",
-                                        )?
-                                    }
-                                    "datetime" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field3,
-                                            &mut map,
-                                            "datetime",
-                                        )?
-                                    }
-                                    "did" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field4,
-                                            &mut map,
-                                            "did",
-                                        )?
-                                    }
-                                    "handle" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field5,
-                                            &mut map,
-                                            "handle",
-                                        )?
-                                    }
-                                    "language" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field6,
-                                            &mut map,
-                                            "language",
-                                        )?
-                                    }
-                                    "nsid" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field7,
-                                            &mut map,
-                                            "nsid",
-                                        )?
-                                    }
-                                    "recordkey" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field8,
-                                            &mut map,
-                                            "recordkey",
-                                        )?
-                                    }
-                                    "tid" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field9,
-                                            &mut map,
-                                            "tid",
-                                        )?
-                                    }
-                                    "uri" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field10,
-                                            &mut map,
-                                            "uri",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(StringFormats {
-                                atidentifier: field0,
-                                aturi: field1,
-                                cid: field2,
-                                datetime: field3,
-                                did: field4,
-                                handle: field5,
-                                language: field6,
-                                nsid: field7,
-                                recordkey: field8,
-                                tid: field9,
-                                uri: field10,
-                                extra,
-                            })
+                        "aturi" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "aturi",
+                            )
                         }
+                        "cid" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field2,
+                                map,
+                                "cid",
+                            )
+                        }
+                        "datetime" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field3,
+                                map,
+                                "datetime",
+                            )
+                        }
+                        "did" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field4,
+                                map,
+                                "did",
+                            )
+                        }
+                        "handle" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field5,
+                                map,
+                                "handle",
+                            )
+                        }
+                        "language" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field6,
+                                map,
+                                "language",
+                            )
+                        }
+                        "nsid" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field7,
+                                map,
+                                "nsid",
+                            )
+                        }
+                        "recordkey" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field8,
+                                map,
+                                "recordkey",
+                            )
+                        }
+                        "tid" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field9,
+                                map,
+                                "tid",
+                            )
+                        }
+                        "uri" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field10,
+                                map,
+                                "uri",
+                            )
+                        }
+                        _ => fields.extra.read_entry(key, map),
                     }
-                    deserializer.deserialize_map(__Visitor)
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __StringFormatsFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    let __StringFormatsFields {
+                        field0,
+                        field1,
+                        field2,
+                        field3,
+                        field4,
+                        field5,
+                        field6,
+                        field7,
+                        field8,
+                        field9,
+                        field10,
+                        extra,
+                    } = fields;
+                    ::std::result::Result::Ok(StringFormats {
+                        atidentifier: field0,
+                        aturi: field1,
+                        cid: field2,
+                        datetime: field3,
+                        did: field4,
+                        handle: field5,
+                        language: field6,
+                        nsid: field7,
+                        recordkey: field8,
+                        tid: field9,
+                        uri: field10,
+                        extra,
+                    })
                 }
             }
             impl ::atlex::xrpc::JsonBody for StringFormats {}
@@ -3341,58 +3423,74 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Info;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a example.lexicon.subscription#info object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __InfoFields {
+                field0: ::std::option::Option<
+                    crate::example::lexicon::subscription::InfoName,
+                >,
+                field1: ::std::option::Option<::std::string::String>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Info {
+                const EXPECTING: &'static str = "a example.lexicon.subscription#info object";
+                type Fields = __InfoFields;
+                const EMPTY: __InfoFields = __InfoFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __InfoFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "name" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "name",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Info, __A::Error> {
-                            let mut field0: ::std::option::Option<
-                                crate::example::lexicon::subscription::InfoName,
-                            > = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<
-                                ::std::string::String,
-                            > = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "name" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "name",
-                                        )?
-                                    }
-                                    "message" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "message",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
+                        "message" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "message",
+                            )
+                        }
+                        _ => fields.extra.read_entry(key, map),
+                    }
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __InfoFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    match fields {
+                        __InfoFields {
+                            field0: ::std::option::Option::Some(field0),
+                            field1,
+                            extra,
+                        } => {
                             ::std::result::Result::Ok(Info {
-                                name: ::atlex::types::object::required(field0, "name")?,
+                                name: field0,
                                 message: field1,
                                 extra,
                             })
                         }
+                        _ => {
+                            ::std::result::Result::Err(
+                                ::atlex::types::object::missing("name"),
+                            )
+                        }
                     }
-                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Info {}
@@ -3543,54 +3641,74 @@ pub mod example {
                 }
             }
             impl<'de> ::atlex::__private::serde::Deserialize<'de> for Yo {
+                #[inline]
                 fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                     deserializer: __D,
                 ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-                        type Value = Yo;
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str("a example.lexicon.subscription#yo object")
+                    ::atlex::types::object::deserialize_object(deserializer)
+                }
+            }
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct __YoFields {
+                field0: ::std::option::Option<i64>,
+                field1: ::std::option::Option<bool>,
+                extra: ::atlex::types::Extra,
+            }
+            impl<'de> ::atlex::types::object::LexObjectDe<'de> for Yo {
+                const EXPECTING: &'static str = "a example.lexicon.subscription#yo object";
+                type Fields = __YoFields;
+                const EMPTY: __YoFields = __YoFields {
+                    field0: ::std::option::Option::None,
+                    field1: ::std::option::Option::None,
+                    extra: ::atlex::types::Extra::new(),
+                };
+                fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                    fields: &mut __YoFields,
+                    key: ::atlex::types::object::Key<'de>,
+                    map: &mut __A,
+                ) -> ::std::result::Result<(), __A::Error> {
+                    match key.as_str() {
+                        "seq" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field0,
+                                map,
+                                "seq",
+                            )
                         }
-                        fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                            self,
-                            mut map: __A,
-                        ) -> ::std::result::Result<Yo, __A::Error> {
-                            let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                            let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                            let mut extra = ::atlex::types::Extra::new();
-                            while let ::std::option::Option::Some(key) = map
-                                .next_key::<::atlex::types::object::Key<'de>>()?
-                            {
-                                match key.as_str() {
-                                    "seq" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field0,
-                                            &mut map,
-                                            "seq",
-                                        )?
-                                    }
-                                    "yo" => {
-                                        ::atlex::types::object::read_field(
-                                            &mut field1,
-                                            &mut map,
-                                            "yo",
-                                        )?
-                                    }
-                                    _ => extra.read_entry(key, &mut map)?,
-                                }
-                            }
+                        "yo" => {
+                            ::atlex::types::object::read_field(
+                                &mut fields.field1,
+                                map,
+                                "yo",
+                            )
+                        }
+                        _ => fields.extra.read_entry(key, map),
+                    }
+                }
+                fn finish<__E: ::atlex::__private::serde::de::Error>(
+                    fields: __YoFields,
+                ) -> ::std::result::Result<Self, __E> {
+                    match fields {
+                        __YoFields {
+                            field0: ::std::option::Option::Some(field0),
+                            field1: ::std::option::Option::Some(field1),
+                            extra,
+                        } => {
                             ::std::result::Result::Ok(Yo {
-                                seq: ::atlex::types::object::required(field0, "seq")?,
-                                yo: ::atlex::types::object::required(field1, "yo")?,
+                                seq: field0,
+                                yo: field1,
                                 extra,
                             })
                         }
+                        fields => {
+                            ::std::result::Result::Err(
+                                ::atlex::types::object::missing(
+                                    if fields.field0.is_none() { "seq" } else { "yo" },
+                                ),
+                            )
+                        }
                     }
-                    deserializer.deserialize_map(__Visitor)
                 }
             }
             impl ::atlex::xrpc::JsonBody for Yo {}

@@ -227,59 +227,62 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Alpha {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Alpha;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.defs#alpha object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __AlphaFields {
+                    field0: ::std::option::Option<
+                        ::std::boxed::Box<crate::com::example::kitchen::defs::Beta>,
+                    >,
+                    field1: ::std::option::Option<i64>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Alpha {
+                    const EXPECTING: &'static str = "a com.example.kitchen.defs#alpha object";
+                    type Fields = __AlphaFields;
+                    const EMPTY: __AlphaFields = __AlphaFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __AlphaFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "beta" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "beta",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Alpha, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::boxed::Box<crate::com::example::kitchen::defs::Beta>,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "beta" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "beta",
-                                            )?
-                                        }
-                                        "n" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "n",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Alpha {
-                                    beta: field0,
-                                    n: field1,
-                                    extra,
-                                })
+                            "n" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "n",
+                                )
                             }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __AlphaFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __AlphaFields { field0, field1, extra } = fields;
+                        ::std::result::Result::Ok(Alpha {
+                            beta: field0,
+                            n: field1,
+                            extra,
+                        })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Alpha {}
@@ -379,47 +382,49 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Beta {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Beta;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.defs#beta object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __BetaFields {
+                    field0: ::std::option::Option<
+                        ::std::boxed::Box<crate::com::example::kitchen::defs::Alpha>,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Beta {
+                    const EXPECTING: &'static str = "a com.example.kitchen.defs#beta object";
+                    type Fields = __BetaFields;
+                    const EMPTY: __BetaFields = __BetaFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __BetaFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "alpha" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "alpha",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Beta, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::boxed::Box<crate::com::example::kitchen::defs::Alpha>,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "alpha" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "alpha",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Beta { alpha: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __BetaFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __BetaFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Beta { alpha: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Beta {}
@@ -483,35 +488,36 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Empty {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Empty;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.defs#empty object")
-                            }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Empty, __A::Error> {
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    extra.read_entry(key, &mut map)?;
-                                }
-                                ::std::result::Result::Ok(Empty { extra })
-                            }
-                        }
-                        deserializer.deserialize_map(__Visitor)
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __EmptyFields {
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Empty {
+                    const EXPECTING: &'static str = "a com.example.kitchen.defs#empty object";
+                    type Fields = __EmptyFields;
+                    const EMPTY: __EmptyFields = __EmptyFields {
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __EmptyFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        fields.extra.read_entry(key, map)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __EmptyFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __EmptyFields { extra } = fields;
+                        ::std::result::Result::Ok(Empty { extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Empty {}
@@ -921,63 +927,74 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Output;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.kitchen.getThings#main.output.schema object",
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __OutputFields {
+                    field0: ::std::option::Option<
+                        ::std::vec::Vec<crate::com::example::kitchen::record::Local>,
+                    >,
+                    field1: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+                    const EXPECTING: &'static str = "a com.example.kitchen.getThings#main.output.schema object";
+                    type Fields = __OutputFields;
+                    const EMPTY: __OutputFields = __OutputFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __OutputFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "things" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "things",
                                 )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Output, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::vec::Vec<crate::com::example::kitchen::record::Local>,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "things" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "things",
-                                            )?
-                                        }
-                                        "cursor" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "cursor",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "cursor" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "cursor",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __OutputFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __OutputFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Output {
-                                    things: ::atlex::types::object::required(field0, "things")?,
+                                    things: field0,
                                     cursor: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("things"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Output {}
@@ -1057,47 +1074,47 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Other {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Other;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.other#main object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __OtherFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Other {
+                    const EXPECTING: &'static str = "a com.example.kitchen.other#main object";
+                    type Fields = __OtherFields;
+                    const EMPTY: __OtherFields = __OtherFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __OtherFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "note" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "note",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Other, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "note" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "note",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Other { note: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __OtherFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __OtherFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Other { note: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Other {}
@@ -1696,270 +1713,297 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Record;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.kitchen.record#main.record object",
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __RecordFields {
+                    field0: ::std::option::Option<::std::string::String>,
+                    field1: ::std::option::Option<::atlex::types::Datetime>,
+                    field2: ::std::option::Option<
+                        crate::com::example::kitchen::record::RecordKind,
+                    >,
+                    field3: ::std::option::Option<
+                        ::atlex::types::Nullable<::std::string::String>,
+                    >,
+                    field4: ::std::option::Option<::atlex::types::Data>,
+                    field5: ::std::option::Option<
+                        crate::com::example::kitchen::record::RecordChoice,
+                    >,
+                    field6: ::std::option::Option<
+                        crate::com::example::kitchen::defs::Color,
+                    >,
+                    field7: ::std::option::Option<i64>,
+                    field8: ::std::option::Option<::atlex::types::Bytes>,
+                    field9: ::std::option::Option<
+                        crate::com::example::kitchen::record::RecordEmbed,
+                    >,
+                    field10: ::std::option::Option<
+                        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+                    >,
+                    field11: ::std::option::Option<bool>,
+                    field12: ::std::option::Option<::atlex::types::BlobRef>,
+                    field13: ::std::option::Option<
+                        crate::com::example::kitchen::record::RecordInline,
+                    >,
+                    field14: ::std::option::Option<
+                        ::std::vec::Vec<
+                            crate::com::example::kitchen::record::RecordItemsItem,
+                        >,
+                    >,
+                    field15: ::std::option::Option<
+                        ::std::vec::Vec<::atlex::types::Language>,
+                    >,
+                    field16: ::std::option::Option<
+                        crate::com::example::kitchen::record::RecordLevel,
+                    >,
+                    field17: ::std::option::Option<::atlex::types::CidLink>,
+                    field18: ::std::option::Option<::atlex::types::Nullable<i64>>,
+                    field19: ::std::option::Option<i64>,
+                    field20: ::std::option::Option<
+                        ::atlex::com::atproto::repo::strong_ref::StrongRef,
+                    >,
+                    field21: ::std::option::Option<
+                        ::std::vec::Vec<::std::string::String>,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Record {
+                    const EXPECTING: &'static str = "a com.example.kitchen.record#main.record object";
+                    type Fields = __RecordFields;
+                    const EMPTY: __RecordFields = __RecordFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        field2: ::std::option::Option::None,
+                        field3: ::std::option::Option::None,
+                        field4: ::std::option::Option::None,
+                        field5: ::std::option::Option::None,
+                        field6: ::std::option::Option::None,
+                        field7: ::std::option::Option::None,
+                        field8: ::std::option::Option::None,
+                        field9: ::std::option::Option::None,
+                        field10: ::std::option::Option::None,
+                        field11: ::std::option::Option::None,
+                        field12: ::std::option::Option::None,
+                        field13: ::std::option::Option::None,
+                        field14: ::std::option::Option::None,
+                        field15: ::std::option::Option::None,
+                        field16: ::std::option::Option::None,
+                        field17: ::std::option::Option::None,
+                        field18: ::std::option::Option::None,
+                        field19: ::std::option::Option::None,
+                        field20: ::std::option::Option::None,
+                        field21: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __RecordFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "text" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "text",
                                 )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Record, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::std::string::String,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::atlex::types::Datetime,
-                                > = ::std::option::Option::None;
-                                let mut field2: ::std::option::Option<
-                                    crate::com::example::kitchen::record::RecordKind,
-                                > = ::std::option::Option::None;
-                                let mut field3: ::std::option::Option<
-                                    ::atlex::types::Nullable<::std::string::String>,
-                                > = ::std::option::Option::None;
-                                let mut field4: ::std::option::Option<
-                                    ::atlex::types::Data,
-                                > = ::std::option::Option::None;
-                                let mut field5: ::std::option::Option<
-                                    crate::com::example::kitchen::record::RecordChoice,
-                                > = ::std::option::Option::None;
-                                let mut field6: ::std::option::Option<
-                                    crate::com::example::kitchen::defs::Color,
-                                > = ::std::option::Option::None;
-                                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut field8: ::std::option::Option<
-                                    ::atlex::types::Bytes,
-                                > = ::std::option::Option::None;
-                                let mut field9: ::std::option::Option<
-                                    crate::com::example::kitchen::record::RecordEmbed,
-                                > = ::std::option::Option::None;
-                                let mut field10: ::std::option::Option<
-                                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                                > = ::std::option::Option::None;
-                                let mut field11: ::std::option::Option<bool> = ::std::option::Option::None;
-                                let mut field12: ::std::option::Option<
-                                    ::atlex::types::BlobRef,
-                                > = ::std::option::Option::None;
-                                let mut field13: ::std::option::Option<
-                                    crate::com::example::kitchen::record::RecordInline,
-                                > = ::std::option::Option::None;
-                                let mut field14: ::std::option::Option<
-                                    ::std::vec::Vec<
-                                        crate::com::example::kitchen::record::RecordItemsItem,
-                                    >,
-                                > = ::std::option::Option::None;
-                                let mut field15: ::std::option::Option<
-                                    ::std::vec::Vec<::atlex::types::Language>,
-                                > = ::std::option::Option::None;
-                                let mut field16: ::std::option::Option<
-                                    crate::com::example::kitchen::record::RecordLevel,
-                                > = ::std::option::Option::None;
-                                let mut field17: ::std::option::Option<
-                                    ::atlex::types::CidLink,
-                                > = ::std::option::Option::None;
-                                let mut field18: ::std::option::Option<
-                                    ::atlex::types::Nullable<i64>,
-                                > = ::std::option::Option::None;
-                                let mut field19: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut field20: ::std::option::Option<
-                                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                                > = ::std::option::Option::None;
-                                let mut field21: ::std::option::Option<
-                                    ::std::vec::Vec<::std::string::String>,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "text" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "text",
-                                            )?
-                                        }
-                                        "createdAt" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "createdAt",
-                                            )?
-                                        }
-                                        "kind" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field2,
-                                                &mut map,
-                                                "kind",
-                                            )?
-                                        }
-                                        "requiredNullable" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field3,
-                                                &mut map,
-                                                "requiredNullable",
-                                            )?
-                                        }
-                                        "anything" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field4,
-                                                &mut map,
-                                                "anything",
-                                            )?
-                                        }
-                                        "choice" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field5,
-                                                &mut map,
-                                                "choice",
-                                            )?
-                                        }
-                                        "color" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field6,
-                                                &mut map,
-                                                "color",
-                                            )?
-                                        }
-                                        "count" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field7,
-                                                &mut map,
-                                                "count",
-                                            )?
-                                        }
-                                        "data" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field8,
-                                                &mut map,
-                                                "data",
-                                            )?
-                                        }
-                                        "embed" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field9,
-                                                &mut map,
-                                                "embed",
-                                            )?
-                                        }
-                                        "facets" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field10,
-                                                &mut map,
-                                                "facets",
-                                            )?
-                                        }
-                                        "flag" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field11,
-                                                &mut map,
-                                                "flag",
-                                            )?
-                                        }
-                                        "image" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field12,
-                                                &mut map,
-                                                "image",
-                                            )?
-                                        }
-                                        "inline" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field13,
-                                                &mut map,
-                                                "inline",
-                                            )?
-                                        }
-                                        "items" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field14,
-                                                &mut map,
-                                                "items",
-                                            )?
-                                        }
-                                        "langs" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field15,
-                                                &mut map,
-                                                "langs",
-                                            )?
-                                        }
-                                        "level" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field16,
-                                                &mut map,
-                                                "level",
-                                            )?
-                                        }
-                                        "link" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field17,
-                                                &mut map,
-                                                "link",
-                                            )?
-                                        }
-                                        "optionalNullable" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field18,
-                                                &mut map,
-                                                "optionalNullable",
-                                            )?
-                                        }
-                                        "score" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field19,
-                                                &mut map,
-                                                "score",
-                                            )?
-                                        }
-                                        "subject" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field20,
-                                                &mut map,
-                                                "subject",
-                                            )?
-                                        }
-                                        "tags" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field21,
-                                                &mut map,
-                                                "tags",
-                                            )?
-                                        }
-                                        "$type" => {
-                                            let found: ::atlex::types::object::Key<'de> = map
-                                                .next_value()?;
-                                            ::atlex::types::object::check_record_type(
-                                                found.as_str(),
-                                                "com.example.kitchen.record",
-                                            )?;
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "createdAt" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "createdAt",
+                                )
+                            }
+                            "kind" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field2,
+                                    map,
+                                    "kind",
+                                )
+                            }
+                            "requiredNullable" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field3,
+                                    map,
+                                    "requiredNullable",
+                                )
+                            }
+                            "anything" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field4,
+                                    map,
+                                    "anything",
+                                )
+                            }
+                            "choice" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field5,
+                                    map,
+                                    "choice",
+                                )
+                            }
+                            "color" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field6,
+                                    map,
+                                    "color",
+                                )
+                            }
+                            "count" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field7,
+                                    map,
+                                    "count",
+                                )
+                            }
+                            "data" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field8,
+                                    map,
+                                    "data",
+                                )
+                            }
+                            "embed" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field9,
+                                    map,
+                                    "embed",
+                                )
+                            }
+                            "facets" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field10,
+                                    map,
+                                    "facets",
+                                )
+                            }
+                            "flag" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field11,
+                                    map,
+                                    "flag",
+                                )
+                            }
+                            "image" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field12,
+                                    map,
+                                    "image",
+                                )
+                            }
+                            "inline" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field13,
+                                    map,
+                                    "inline",
+                                )
+                            }
+                            "items" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field14,
+                                    map,
+                                    "items",
+                                )
+                            }
+                            "langs" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field15,
+                                    map,
+                                    "langs",
+                                )
+                            }
+                            "level" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field16,
+                                    map,
+                                    "level",
+                                )
+                            }
+                            "link" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field17,
+                                    map,
+                                    "link",
+                                )
+                            }
+                            "optionalNullable" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field18,
+                                    map,
+                                    "optionalNullable",
+                                )
+                            }
+                            "score" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field19,
+                                    map,
+                                    "score",
+                                )
+                            }
+                            "subject" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field20,
+                                    map,
+                                    "subject",
+                                )
+                            }
+                            "tags" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field21,
+                                    map,
+                                    "tags",
+                                )
+                            }
+                            "$type" => {
+                                ::atlex::types::object::read_record_type(
+                                    map,
+                                    "com.example.kitchen.record",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __RecordFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __RecordFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1: ::std::option::Option::Some(field1),
+                                field2: ::std::option::Option::Some(field2),
+                                field3: ::std::option::Option::Some(field3),
+                                field4,
+                                field5,
+                                field6,
+                                field7,
+                                field8,
+                                field9,
+                                field10,
+                                field11,
+                                field12,
+                                field13,
+                                field14,
+                                field15,
+                                field16,
+                                field17,
+                                field18,
+                                field19,
+                                field20,
+                                field21,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Record {
-                                    text: ::atlex::types::object::required(field0, "text")?,
-                                    created_at: ::atlex::types::object::required(
-                                        field1,
-                                        "createdAt",
-                                    )?,
-                                    kind: ::atlex::types::object::required(field2, "kind")?,
-                                    required_nullable: ::atlex::types::object::required(
-                                        field3,
-                                        "requiredNullable",
-                                    )?,
+                                    text: field0,
+                                    created_at: field1,
+                                    kind: field2,
+                                    required_nullable: field3,
                                     anything: field4,
                                     choice: field5,
                                     color: field6,
@@ -1981,8 +2025,22 @@ pub mod com {
                                     extra,
                                 })
                             }
+                            fields => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing(
+                                        if fields.field0.is_none() {
+                                            "text"
+                                        } else if fields.field1.is_none() {
+                                            "createdAt"
+                                        } else if fields.field2.is_none() {
+                                            "kind"
+                                        } else {
+                                            "requiredNullable"
+                                        },
+                                    ),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Record {}
@@ -2424,61 +2482,72 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordInline {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = RecordInline;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str(
-                                    "a com.example.kitchen.record#main.record.properties.inline object",
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __RecordInlineFields {
+                    field0: ::std::option::Option<i64>,
+                    field1: ::std::option::Option<::atlex::types::Did>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordInline {
+                    const EXPECTING: &'static str = "a com.example.kitchen.record#main.record.properties.inline object";
+                    type Fields = __RecordInlineFields;
+                    const EMPTY: __RecordInlineFields = __RecordInlineFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __RecordInlineFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "a" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "a",
                                 )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<RecordInline, __A::Error> {
-                                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::atlex::types::Did,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "a" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "a",
-                                            )?
-                                        }
-                                        "b" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "b",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "b" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "b",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __RecordInlineFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __RecordInlineFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(RecordInline {
-                                    a: ::atlex::types::object::required(field0, "a")?,
+                                    a: field0,
                                     b: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("a"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for RecordInline {}
@@ -2896,63 +2965,74 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Local {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Local;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.record#local object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __LocalFields {
+                    field0: ::std::option::Option<::atlex::types::AtUri>,
+                    field1: ::std::option::Option<
+                        ::std::boxed::Box<crate::com::example::kitchen::record::Local>,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Local {
+                    const EXPECTING: &'static str = "a com.example.kitchen.record#local object";
+                    type Fields = __LocalFields;
+                    const EMPTY: __LocalFields = __LocalFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __LocalFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "value" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "value",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Local, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    ::atlex::types::AtUri,
-                                > = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::std::boxed::Box<
-                                        crate::com::example::kitchen::record::Local,
-                                    >,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "value" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "value",
-                                            )?
-                                        }
-                                        "next" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "next",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "next" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "next",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __LocalFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __LocalFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Local {
-                                    value: ::atlex::types::object::required(field0, "value")?,
+                                    value: field0,
                                     next: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("value"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Local {}
@@ -3246,59 +3326,72 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Event;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.subscribe#event object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __EventFields {
+                    field0: ::std::option::Option<i64>,
+                    field1: ::std::option::Option<::atlex::types::Bytes>,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Event {
+                    const EXPECTING: &'static str = "a com.example.kitchen.subscribe#event object";
+                    type Fields = __EventFields;
+                    const EMPTY: __EventFields = __EventFields {
+                        field0: ::std::option::Option::None,
+                        field1: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __EventFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "seq" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "seq",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Event, __A::Error> {
-                                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                                let mut field1: ::std::option::Option<
-                                    ::atlex::types::Bytes,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "seq" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "seq",
-                                            )?
-                                        }
-                                        "data" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field1,
-                                                &mut map,
-                                                "data",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
+                            "data" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field1,
+                                    map,
+                                    "data",
+                                )
+                            }
+                            _ => fields.extra.read_entry(key, map),
+                        }
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __EventFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        match fields {
+                            __EventFields {
+                                field0: ::std::option::Option::Some(field0),
+                                field1,
+                                extra,
+                            } => {
                                 ::std::result::Result::Ok(Event {
-                                    seq: ::atlex::types::object::required(field0, "seq")?,
+                                    seq: field0,
                                     data: field1,
                                     extra,
                                 })
                             }
+                            _ => {
+                                ::std::result::Result::Err(
+                                    ::atlex::types::object::missing("seq"),
+                                )
+                            }
                         }
-                        deserializer.deserialize_map(__Visitor)
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Event {}
@@ -3378,47 +3471,49 @@ pub mod com {
                     }
                 }
                 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
+                    #[inline]
                     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
                         deserializer: __D,
                     ) -> ::std::result::Result<Self, __D::Error> {
-                        struct __Visitor;
-                        impl<'de> ::atlex::__private::serde::de::Visitor<'de>
-                        for __Visitor {
-                            type Value = Info;
-                            fn expecting(
-                                &self,
-                                f: &mut ::std::fmt::Formatter<'_>,
-                            ) -> ::std::fmt::Result {
-                                f.write_str("a com.example.kitchen.subscribe#info object")
+                        ::atlex::types::object::deserialize_object(deserializer)
+                    }
+                }
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                pub struct __InfoFields {
+                    field0: ::std::option::Option<
+                        crate::com::example::kitchen::subscribe::InfoName,
+                    >,
+                    extra: ::atlex::types::Extra,
+                }
+                impl<'de> ::atlex::types::object::LexObjectDe<'de> for Info {
+                    const EXPECTING: &'static str = "a com.example.kitchen.subscribe#info object";
+                    type Fields = __InfoFields;
+                    const EMPTY: __InfoFields = __InfoFields {
+                        field0: ::std::option::Option::None,
+                        extra: ::atlex::types::Extra::new(),
+                    };
+                    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+                        fields: &mut __InfoFields,
+                        key: ::atlex::types::object::Key<'de>,
+                        map: &mut __A,
+                    ) -> ::std::result::Result<(), __A::Error> {
+                        match key.as_str() {
+                            "name" => {
+                                ::atlex::types::object::read_field(
+                                    &mut fields.field0,
+                                    map,
+                                    "name",
+                                )
                             }
-                            fn visit_map<
-                                __A: ::atlex::__private::serde::de::MapAccess<'de>,
-                            >(
-                                self,
-                                mut map: __A,
-                            ) -> ::std::result::Result<Info, __A::Error> {
-                                let mut field0: ::std::option::Option<
-                                    crate::com::example::kitchen::subscribe::InfoName,
-                                > = ::std::option::Option::None;
-                                let mut extra = ::atlex::types::Extra::new();
-                                while let ::std::option::Option::Some(key) = map
-                                    .next_key::<::atlex::types::object::Key<'de>>()?
-                                {
-                                    match key.as_str() {
-                                        "name" => {
-                                            ::atlex::types::object::read_field(
-                                                &mut field0,
-                                                &mut map,
-                                                "name",
-                                            )?
-                                        }
-                                        _ => extra.read_entry(key, &mut map)?,
-                                    }
-                                }
-                                ::std::result::Result::Ok(Info { name: field0, extra })
-                            }
+                            _ => fields.extra.read_entry(key, map),
                         }
-                        deserializer.deserialize_map(__Visitor)
+                    }
+                    fn finish<__E: ::atlex::__private::serde::de::Error>(
+                        fields: __InfoFields,
+                    ) -> ::std::result::Result<Self, __E> {
+                        let __InfoFields { field0, extra } = fields;
+                        ::std::result::Result::Ok(Info { name: field0, extra })
                     }
                 }
                 impl ::atlex::xrpc::JsonBody for Info {}

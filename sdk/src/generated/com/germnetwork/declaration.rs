@@ -123,93 +123,97 @@ impl ::atlex::__private::serde::Serialize for Declaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Declaration;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.germnetwork.declaration#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DeclarationFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::types::Bytes>,
+    field2: ::std::option::Option<::std::vec::Vec<::atlex::types::Bytes>>,
+    field3: ::std::option::Option<::atlex::types::Bytes>,
+    field4: ::std::option::Option<::atlex::com::germnetwork::declaration::MessageMe>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Declaration {
+    const EXPECTING: &'static str = "a com.germnetwork.declaration#main.record object";
+    type Fields = __DeclarationFields;
+    const EMPTY: __DeclarationFields = __DeclarationFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DeclarationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "version" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "version")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Declaration, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Bytes>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::com::germnetwork::declaration::MessageMe,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "version" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "version",
-                            )?
-                        }
-                        "currentKey" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "currentKey",
-                            )?
-                        }
-                        "continuityProofs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "continuityProofs",
-                            )?
-                        }
-                        "keyPackage" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "keyPackage",
-                            )?
-                        }
-                        "messageMe" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "messageMe",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "com.germnetwork.declaration",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "currentKey" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "currentKey")
+            }
+            "continuityProofs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "continuityProofs",
+                )
+            }
+            "keyPackage" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "keyPackage")
+            }
+            "messageMe" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "messageMe")
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "com.germnetwork.declaration",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DeclarationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DeclarationFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Declaration {
-                    version: ::atlex::types::object::required(field0, "version")?,
-                    current_key: ::atlex::types::object::required(field1, "currentKey")?,
+                    version: field0,
+                    current_key: field1,
                     continuity_proofs: field2,
                     key_package: field3,
                     message_me: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "version" } else { "currentKey" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Declaration {}
@@ -313,62 +317,80 @@ impl ::atlex::__private::serde::Serialize for MessageMe {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageMe {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageMe;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.germnetwork.declaration#messageMe object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageMeFields {
+    field0: ::std::option::Option<
+        ::atlex::com::germnetwork::declaration::MessageMeShowButtonTo,
+    >,
+    field1: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageMe {
+    const EXPECTING: &'static str = "a com.germnetwork.declaration#messageMe object";
+    type Fields = __MessageMeFields;
+    const EMPTY: __MessageMeFields = __MessageMeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageMeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "showButtonTo" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "showButtonTo",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageMe, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::germnetwork::declaration::MessageMeShowButtonTo,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "showButtonTo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "showButtonTo",
-                            )?
-                        }
-                        "messageMeUrl" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "messageMeUrl",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "messageMeUrl" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "messageMeUrl",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageMeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MessageMeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(MessageMe {
-                    show_button_to: ::atlex::types::object::required(
-                        field0,
-                        "showButtonTo",
-                    )?,
-                    message_me_url: ::atlex::types::object::required(
-                        field1,
-                        "messageMeUrl",
-                    )?,
+                    show_button_to: field0,
+                    message_me_url: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "showButtonTo"
+                        } else {
+                            "messageMeUrl"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageMe {}

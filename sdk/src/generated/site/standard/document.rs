@@ -273,169 +273,151 @@ impl ::atlex::__private::serde::Serialize for Document {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Document {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Document;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a site.standard.document#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DocumentFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    field4: ::std::option::Option<::atlex::site::standard::document::DocumentContent>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::site::standard::document::Contributor>,
+    >,
+    field6: ::std::option::Option<::atlex::types::BlobRef>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::site::standard::document::DocumentLabels>,
+    field9: ::std::option::Option<::atlex::site::standard::document::DocumentLinks>,
+    field10: ::std::option::Option<::std::string::String>,
+    field11: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field12: ::std::option::Option<::std::string::String>,
+    field13: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Document {
+    const EXPECTING: &'static str = "a site.standard.document#main.record object";
+    type Fields = __DocumentFields;
+    const EMPTY: __DocumentFields = __DocumentFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DocumentFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "site" => ::atlex::types::object::read_field(&mut fields.field0, map, "site"),
+            "title" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "title")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Document, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::site::standard::document::DocumentContent,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::site::standard::document::Contributor>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::site::standard::document::DocumentLabels,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::site::standard::document::DocumentLinks,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "site" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "site",
-                            )?
-                        }
-                        "title" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "title",
-                            )?
-                        }
-                        "publishedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "publishedAt",
-                            )?
-                        }
-                        "bskyPostRef" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "bskyPostRef",
-                            )?
-                        }
-                        "content" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "content",
-                            )?
-                        }
-                        "contributors" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "contributors",
-                            )?
-                        }
-                        "coverImage" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "coverImage",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "links" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "links",
-                            )?
-                        }
-                        "path" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "path",
-                            )?
-                        }
-                        "tags" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "tags",
-                            )?
-                        }
-                        "textContent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "textContent",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "site.standard.document",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "publishedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "publishedAt",
+                )
+            }
+            "bskyPostRef" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "bskyPostRef",
+                )
+            }
+            "content" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "content")
+            }
+            "contributors" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "contributors",
+                )
+            }
+            "coverImage" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "coverImage")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "description",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "labels")
+            }
+            "links" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "links")
+            }
+            "path" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "path")
+            }
+            "tags" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "tags")
+            }
+            "textContent" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "textContent",
+                )
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field13, map, "updatedAt")
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "site.standard.document")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DocumentFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DocumentFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Document {
-                    site: ::atlex::types::object::required(field0, "site")?,
-                    title: ::atlex::types::object::required(field1, "title")?,
-                    published_at: ::atlex::types::object::required(
-                        field2,
-                        "publishedAt",
-                    )?,
+                    site: field0,
+                    title: field1,
+                    published_at: field2,
                     bsky_post_ref: field3,
                     content: field4,
                     contributors: field5,
@@ -450,8 +432,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Document {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "site"
+                        } else if fields.field1.is_none() {
+                            "title"
+                        } else {
+                            "publishedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Document {}
@@ -808,63 +802,67 @@ impl ::atlex::__private::serde::Serialize for Contributor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Contributor {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Contributor;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a site.standard.document#contributor object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ContributorFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Contributor {
+    const EXPECTING: &'static str = "a site.standard.document#contributor object";
+    type Fields = __ContributorFields;
+    const EMPTY: __ContributorFields = __ContributorFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ContributorFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "displayName",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Contributor, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "role" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "role",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "role" => ::atlex::types::object::read_field(&mut fields.field2, map, "role"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ContributorFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ContributorFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Contributor {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     display_name: field1,
                     role: field2,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Contributor {}

@@ -155,103 +155,95 @@ impl ::atlex::__private::serde::Serialize for Publication {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Publication {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Publication;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a site.standard.publication#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PublicationFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::site::standard::theme::basic::Basic>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::atlex::types::BlobRef>,
+    field5: ::std::option::Option<
+        ::atlex::site::standard::publication::PublicationLabels,
+    >,
+    field6: ::std::option::Option<::atlex::site::standard::publication::Preferences>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Publication {
+    const EXPECTING: &'static str = "a site.standard.publication#main.record object";
+    type Fields = __PublicationFields;
+    const EMPTY: __PublicationFields = __PublicationFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PublicationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "url" => ::atlex::types::object::read_field(&mut fields.field0, map, "url"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field1, map, "name"),
+            "basicTheme" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "basicTheme")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Publication, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::site::standard::theme::basic::Basic,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::site::standard::publication::PublicationLabels,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::site::standard::publication::Preferences,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "url" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "url",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "basicTheme" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "basicTheme",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "icon" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "icon",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "preferences" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "preferences",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "site.standard.publication",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "description",
+                )
+            }
+            "icon" => ::atlex::types::object::read_field(&mut fields.field4, map, "icon"),
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "labels")
+            }
+            "preferences" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "preferences",
+                )
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "site.standard.publication",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PublicationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __PublicationFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Publication {
-                    url: ::atlex::types::object::required(field0, "url")?,
-                    name: ::atlex::types::object::required(field1, "name")?,
+                    url: field0,
+                    name: field1,
                     basic_theme: field2,
                     description: field3,
                     icon: field4,
@@ -260,8 +252,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Publication {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "url" } else { "name" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Publication {}
@@ -477,45 +475,50 @@ impl ::atlex::__private::serde::Serialize for Preferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Preferences;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a site.standard.publication#preferences object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PreferencesFields {
+    field0: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Preferences {
+    const EXPECTING: &'static str = "a site.standard.publication#preferences object";
+    type Fields = __PreferencesFields;
+    const EMPTY: __PreferencesFields = __PreferencesFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PreferencesFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "showInDiscover" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "showInDiscover",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Preferences, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "showInDiscover" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "showInDiscover",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Preferences {
-                    show_in_discover: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PreferencesFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __PreferencesFields { field0, extra } = fields;
+        ::std::result::Result::Ok(Preferences {
+            show_in_discover: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Preferences {}

@@ -59,58 +59,67 @@ impl ::atlex::__private::serde::Serialize for ContentVisibilityDeclaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ContentVisibilityDeclaration {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ContentVisibilityDeclaration;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.actor.contentVisibilityDeclaration#main.record object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ContentVisibilityDeclarationFields {
+    field0: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ContentVisibilityDeclaration {
+    const EXPECTING: &'static str = "a app.bsky.actor.contentVisibilityDeclaration#main.record object";
+    type Fields = __ContentVisibilityDeclarationFields;
+    const EMPTY: __ContentVisibilityDeclarationFields = __ContentVisibilityDeclarationFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ContentVisibilityDeclarationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "hideFromAlgorithmicRecommendations" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "hideFromAlgorithmicRecommendations",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ContentVisibilityDeclaration, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "hideFromAlgorithmicRecommendations" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "hideFromAlgorithmicRecommendations",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.actor.contentVisibilityDeclaration",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "app.bsky.actor.contentVisibilityDeclaration",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ContentVisibilityDeclarationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ContentVisibilityDeclarationFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ContentVisibilityDeclaration {
-                    hide_from_algorithmic_recommendations: ::atlex::types::object::required(
-                        field0,
-                        "hideFromAlgorithmicRecommendations",
-                    )?,
+                    hide_from_algorithmic_recommendations: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("hideFromAlgorithmicRecommendations"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ContentVisibilityDeclaration {}

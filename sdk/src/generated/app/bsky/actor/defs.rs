@@ -584,45 +584,53 @@ impl ::atlex::__private::serde::Serialize for AdultContentPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AdultContentPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AdultContentPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#adultContentPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AdultContentPrefFields {
+    field0: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AdultContentPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#adultContentPref object";
+    type Fields = __AdultContentPrefFields;
+    const EMPTY: __AdultContentPrefFields = __AdultContentPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AdultContentPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "enabled" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "enabled")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AdultContentPref, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "enabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "enabled",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AdultContentPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AdultContentPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(AdultContentPref {
-                    enabled: ::atlex::types::object::required(field0, "enabled")?,
+                    enabled: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("enabled")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AdultContentPref {}
@@ -678,45 +686,53 @@ impl ::atlex::__private::serde::Serialize for BskyAppProgressGuide {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppProgressGuide {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = BskyAppProgressGuide;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#bskyAppProgressGuide object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BskyAppProgressGuideFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for BskyAppProgressGuide {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#bskyAppProgressGuide object";
+    type Fields = __BskyAppProgressGuideFields;
+    const EMPTY: __BskyAppProgressGuideFields = __BskyAppProgressGuideFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BskyAppProgressGuideFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "guide" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "guide")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<BskyAppProgressGuide, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "guide" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "guide",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BskyAppProgressGuideFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BskyAppProgressGuideFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(BskyAppProgressGuide {
-                    guide: ::atlex::types::object::required(field0, "guide")?,
+                    guide: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("guide")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BskyAppProgressGuide {}
@@ -870,78 +886,70 @@ impl ::atlex::__private::serde::Serialize for BskyAppStatePref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BskyAppStatePref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = BskyAppStatePref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#bskyAppStatePref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BskyAppStatePrefFields {
+    field0: ::std::option::Option<::atlex::app::bsky::actor::defs::BskyAppProgressGuide>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::std::vec::Vec<::atlex::app::bsky::actor::defs::Nux>>,
+    field3: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for BskyAppStatePref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#bskyAppStatePref object";
+    type Fields = __BskyAppStatePrefFields;
+    const EMPTY: __BskyAppStatePrefFields = __BskyAppStatePrefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BskyAppStatePrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "activeProgressGuide" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "activeProgressGuide",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<BskyAppStatePref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::BskyAppProgressGuide,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::Nux>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "activeProgressGuide" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "activeProgressGuide",
-                            )?
-                        }
-                        "isBetaUser" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "isBetaUser",
-                            )?
-                        }
-                        "nuxs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "nuxs",
-                            )?
-                        }
-                        "queuedNudges" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "queuedNudges",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(BskyAppStatePref {
-                    active_progress_guide: field0,
-                    is_beta_user: field1,
-                    nuxs: field2,
-                    queued_nudges: field3,
-                    extra,
-                })
+            "isBetaUser" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "isBetaUser")
             }
+            "nuxs" => ::atlex::types::object::read_field(&mut fields.field2, map, "nuxs"),
+            "queuedNudges" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "queuedNudges",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BskyAppStatePrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __BskyAppStatePrefFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(BskyAppStatePref {
+            active_progress_guide: field0,
+            is_beta_user: field1,
+            nuxs: field2,
+            queued_nudges: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for BskyAppStatePref {}
@@ -1070,65 +1078,75 @@ impl ::atlex::__private::serde::Serialize for ContentLabelPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ContentLabelPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ContentLabelPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#contentLabelPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ContentLabelPrefFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ContentLabelPrefVisibility,
+    >,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ContentLabelPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#contentLabelPref object";
+    type Fields = __ContentLabelPrefFields;
+    const EMPTY: __ContentLabelPrefFields = __ContentLabelPrefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ContentLabelPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "label" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "label")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ContentLabelPref, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ContentLabelPrefVisibility,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "label" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "label",
-                            )?
-                        }
-                        "visibility" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "visibility",
-                            )?
-                        }
-                        "labelerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "labelerDid",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "visibility" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "visibility")
+            }
+            "labelerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "labelerDid")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ContentLabelPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ContentLabelPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ContentLabelPref {
-                    label: ::atlex::types::object::required(field0, "label")?,
-                    visibility: ::atlex::types::object::required(field1, "visibility")?,
+                    label: field0,
+                    visibility: field1,
                     labeler_did: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "label" } else { "visibility" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ContentLabelPref {}
@@ -1339,63 +1357,70 @@ impl ::atlex::__private::serde::Serialize for DeclaredAgePref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeclaredAgePref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DeclaredAgePref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#declaredAgePref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DeclaredAgePrefFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DeclaredAgePref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#declaredAgePref object";
+    type Fields = __DeclaredAgePrefFields;
+    const EMPTY: __DeclaredAgePrefFields = __DeclaredAgePrefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DeclaredAgePrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "isOverAge13" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "isOverAge13",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DeclaredAgePref, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "isOverAge13" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "isOverAge13",
-                            )?
-                        }
-                        "isOverAge16" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "isOverAge16",
-                            )?
-                        }
-                        "isOverAge18" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "isOverAge18",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(DeclaredAgePref {
-                    is_over_age13: field0,
-                    is_over_age16: field1,
-                    is_over_age18: field2,
-                    extra,
-                })
+            "isOverAge16" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "isOverAge16",
+                )
             }
+            "isOverAge18" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "isOverAge18",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DeclaredAgePrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __DeclaredAgePrefFields { field0, field1, field2, extra } = fields;
+        ::std::result::Result::Ok(DeclaredAgePref {
+            is_over_age13: field0,
+            is_over_age16: field1,
+            is_over_age18: field2,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for DeclaredAgePref {}
@@ -1548,80 +1573,96 @@ impl ::atlex::__private::serde::Serialize for FeedViewPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = FeedViewPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#feedViewPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __FeedViewPrefFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for FeedViewPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#feedViewPref object";
+    type Fields = __FeedViewPrefFields;
+    const EMPTY: __FeedViewPrefFields = __FeedViewPrefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __FeedViewPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "feed" => ::atlex::types::object::read_field(&mut fields.field0, map, "feed"),
+            "hideQuotePosts" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "hideQuotePosts",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<FeedViewPref, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "feed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "feed",
-                            )?
-                        }
-                        "hideQuotePosts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "hideQuotePosts",
-                            )?
-                        }
-                        "hideReplies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "hideReplies",
-                            )?
-                        }
-                        "hideRepliesByLikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "hideRepliesByLikeCount",
-                            )?
-                        }
-                        "hideRepliesByUnfollowed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "hideRepliesByUnfollowed",
-                            )?
-                        }
-                        "hideReposts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "hideReposts",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "hideReplies" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "hideReplies",
+                )
+            }
+            "hideRepliesByLikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "hideRepliesByLikeCount",
+                )
+            }
+            "hideRepliesByUnfollowed" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "hideRepliesByUnfollowed",
+                )
+            }
+            "hideReposts" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "hideReposts",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __FeedViewPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __FeedViewPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(FeedViewPref {
-                    feed: ::atlex::types::object::required(field0, "feed")?,
+                    feed: field0,
                     hide_quote_posts: field1,
                     hide_replies: field2,
                     hide_replies_by_like_count: field3,
@@ -1630,8 +1671,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPref {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("feed")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FeedViewPref {}
@@ -1689,47 +1730,53 @@ impl ::atlex::__private::serde::Serialize for HiddenPostsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for HiddenPostsPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = HiddenPostsPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#hiddenPostsPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __HiddenPostsPrefFields {
+    field0: ::std::option::Option<::std::vec::Vec<::atlex::types::AtUri>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for HiddenPostsPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#hiddenPostsPref object";
+    type Fields = __HiddenPostsPrefFields;
+    const EMPTY: __HiddenPostsPrefFields = __HiddenPostsPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __HiddenPostsPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "items" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "items")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<HiddenPostsPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::AtUri>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "items" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "items",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __HiddenPostsPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __HiddenPostsPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(HiddenPostsPref {
-                    items: ::atlex::types::object::required(field0, "items")?,
+                    items: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("items")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for HiddenPostsPref {}
@@ -1787,47 +1834,51 @@ impl ::atlex::__private::serde::Serialize for InterestsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InterestsPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = InterestsPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#interestsPref object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<InterestsPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "tags" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "tags",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InterestsPrefFields {
+    field0: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for InterestsPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#interestsPref object";
+    type Fields = __InterestsPrefFields;
+    const EMPTY: __InterestsPrefFields = __InterestsPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InterestsPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "tags" => ::atlex::types::object::read_field(&mut fields.field0, map, "tags"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InterestsPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InterestsPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(InterestsPref {
-                    tags: ::atlex::types::object::required(field0, "tags")?,
+                    tags: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("tags")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InterestsPref {}
@@ -1915,56 +1966,68 @@ impl ::atlex::__private::serde::Serialize for KnownFollowers {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownFollowers {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = KnownFollowers;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#knownFollowers object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __KnownFollowersFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for KnownFollowers {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#knownFollowers object";
+    type Fields = __KnownFollowersFields;
+    const EMPTY: __KnownFollowersFields = __KnownFollowersFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __KnownFollowersFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "count" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "count")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<KnownFollowers, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "count" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "count",
-                            )?
-                        }
-                        "followers" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "followers",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "followers" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "followers")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __KnownFollowersFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __KnownFollowersFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(KnownFollowers {
-                    count: ::atlex::types::object::required(field0, "count")?,
-                    followers: ::atlex::types::object::required(field1, "followers")?,
+                    count: field0,
+                    followers: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "count" } else { "followers" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for KnownFollowers {}
@@ -2034,45 +2097,51 @@ impl ::atlex::__private::serde::Serialize for LabelerPrefItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPrefItem {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelerPrefItem;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#labelerPrefItem object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelerPrefItem, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelerPrefItemFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelerPrefItem {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#labelerPrefItem object";
+    type Fields = __LabelerPrefItemFields;
+    const EMPTY: __LabelerPrefItemFields = __LabelerPrefItemFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelerPrefItemFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelerPrefItemFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelerPrefItemFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelerPrefItem {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerPrefItem {}
@@ -2131,47 +2200,55 @@ impl ::atlex::__private::serde::Serialize for LabelersPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelersPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelersPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#labelersPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelersPrefFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::LabelerPrefItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelersPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#labelersPref object";
+    type Fields = __LabelersPrefFields;
+    const EMPTY: __LabelersPrefFields = __LabelersPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelersPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "labelers" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "labelers")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelersPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::LabelerPrefItem>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "labelers" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "labelers",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelersPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelersPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelersPref {
-                    labelers: ::atlex::types::object::required(field0, "labelers")?,
+                    labelers: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("labelers")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelersPref {}
@@ -2270,56 +2347,60 @@ impl ::atlex::__private::serde::Serialize for LiveEventPreferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveEventPreferences {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LiveEventPreferences;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#liveEventPreferences object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LiveEventPreferencesFields {
+    field0: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LiveEventPreferences {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#liveEventPreferences object";
+    type Fields = __LiveEventPreferencesFields;
+    const EMPTY: __LiveEventPreferencesFields = __LiveEventPreferencesFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LiveEventPreferencesFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "hiddenFeedIds" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "hiddenFeedIds",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LiveEventPreferences, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "hiddenFeedIds" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "hiddenFeedIds",
-                            )?
-                        }
-                        "hideAllFeeds" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "hideAllFeeds",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(LiveEventPreferences {
-                    hidden_feed_ids: field0,
-                    hide_all_feeds: field1,
-                    extra,
-                })
+            "hideAllFeeds" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "hideAllFeeds",
+                )
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LiveEventPreferencesFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __LiveEventPreferencesFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(LiveEventPreferences {
+            hidden_feed_ids: field0,
+            hide_all_feeds: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for LiveEventPreferences {}
@@ -2442,85 +2523,91 @@ impl ::atlex::__private::serde::Serialize for MutedWord {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWord {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MutedWord;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#mutedWord object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MutedWordFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::MutedWordTarget>,
+    >,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::MutedWordActorTarget>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MutedWord {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#mutedWord object";
+    type Fields = __MutedWordFields;
+    const EMPTY: __MutedWordFields = __MutedWordFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MutedWordFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "value")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MutedWord, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::MutedWordTarget>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::MutedWordActorTarget,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "targets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "targets",
-                            )?
-                        }
-                        "actorTarget" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "actorTarget",
-                            )?
-                        }
-                        "expiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "expiresAt",
-                            )?
-                        }
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "targets" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "targets")
+            }
+            "actorTarget" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "actorTarget",
+                )
+            }
+            "expiresAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "expiresAt")
+            }
+            "id" => ::atlex::types::object::read_field(&mut fields.field4, map, "id"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MutedWordFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MutedWordFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(MutedWord {
-                    value: ::atlex::types::object::required(field0, "value")?,
-                    targets: ::atlex::types::object::required(field1, "targets")?,
+                    value: field0,
+                    targets: field1,
                     actor_target: field2,
                     expires_at: field3,
                     id: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "value" } else { "targets" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MutedWord {}
@@ -2702,47 +2789,55 @@ impl ::atlex::__private::serde::Serialize for MutedWordsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MutedWordsPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MutedWordsPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#mutedWordsPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MutedWordsPrefFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::MutedWord>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MutedWordsPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#mutedWordsPref object";
+    type Fields = __MutedWordsPrefFields;
+    const EMPTY: __MutedWordsPrefFields = __MutedWordsPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MutedWordsPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "items" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "items")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MutedWordsPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::MutedWord>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "items" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "items",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MutedWordsPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MutedWordsPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(MutedWordsPref {
-                    items: ::atlex::types::object::required(field0, "items")?,
+                    items: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("items")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MutedWordsPref {}
@@ -2846,72 +2941,76 @@ impl ::atlex::__private::serde::Serialize for Nux {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Nux {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Nux;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#nux object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __NuxFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Nux {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#nux object";
+    type Fields = __NuxFields;
+    const EMPTY: __NuxFields = __NuxFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __NuxFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "completed" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "completed")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Nux, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "completed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "completed",
-                            )?
-                        }
-                        "data" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "data",
-                            )?
-                        }
-                        "expiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "expiresAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "data" => ::atlex::types::object::read_field(&mut fields.field2, map, "data"),
+            "expiresAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "expiresAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __NuxFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __NuxFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Nux {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    completed: ::atlex::types::object::required(field1, "completed")?,
+                    id: field0,
+                    completed: field1,
                     data: field2,
                     expires_at: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "id" } else { "completed" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Nux {}
@@ -3013,45 +3112,46 @@ impl ::atlex::__private::serde::Serialize for PersonalDetailsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PersonalDetailsPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = PersonalDetailsPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#personalDetailsPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PersonalDetailsPrefFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for PersonalDetailsPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#personalDetailsPref object";
+    type Fields = __PersonalDetailsPrefFields;
+    const EMPTY: __PersonalDetailsPrefFields = __PersonalDetailsPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PersonalDetailsPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "birthDate" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "birthDate")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<PersonalDetailsPref, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "birthDate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "birthDate",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(PersonalDetailsPref {
-                    birth_date: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PersonalDetailsPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __PersonalDetailsPrefFields { field0, extra } = fields;
+        ::std::result::Result::Ok(PersonalDetailsPref {
+            birth_date: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for PersonalDetailsPref {}
@@ -3168,62 +3268,68 @@ impl ::atlex::__private::serde::Serialize for PostInteractionSettingsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostInteractionSettingsPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = PostInteractionSettingsPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#postInteractionSettingsPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PostInteractionSettingsPrefFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::app::bsky::actor::defs::PostInteractionSettingsPrefPostgateEmbeddingRulesItem,
+        >,
+    >,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::app::bsky::actor::defs::PostInteractionSettingsPrefThreadgateAllowRulesItem,
+        >,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for PostInteractionSettingsPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#postInteractionSettingsPref object";
+    type Fields = __PostInteractionSettingsPrefFields;
+    const EMPTY: __PostInteractionSettingsPrefFields = __PostInteractionSettingsPrefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PostInteractionSettingsPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "postgateEmbeddingRules" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "postgateEmbeddingRules",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<PostInteractionSettingsPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::actor::defs::PostInteractionSettingsPrefPostgateEmbeddingRulesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::actor::defs::PostInteractionSettingsPrefThreadgateAllowRulesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "postgateEmbeddingRules" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "postgateEmbeddingRules",
-                            )?
-                        }
-                        "threadgateAllowRules" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "threadgateAllowRules",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(PostInteractionSettingsPref {
-                    postgate_embedding_rules: field0,
-                    threadgate_allow_rules: field1,
-                    extra,
-                })
+            "threadgateAllowRules" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "threadgateAllowRules",
+                )
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PostInteractionSettingsPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __PostInteractionSettingsPrefFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(PostInteractionSettingsPref {
+            postgate_embedding_rules: field0,
+            threadgate_allow_rules: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for PostInteractionSettingsPref {}
@@ -3645,105 +3751,101 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociated {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileAssociated;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#profileAssociated object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileAssociatedFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedActivitySubscription,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedChat,
+    >,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedGerm,
+    >,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileAssociated {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileAssociated object";
+    type Fields = __ProfileAssociatedFields;
+    const EMPTY: __ProfileAssociatedFields = __ProfileAssociatedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileAssociatedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "activitySubscription" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "activitySubscription",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileAssociated, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedActivitySubscription,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedChat,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedGerm,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "activitySubscription" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "activitySubscription",
-                            )?
-                        }
-                        "chat" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "chat",
-                            )?
-                        }
-                        "feedgens" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "feedgens",
-                            )?
-                        }
-                        "germ" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "germ",
-                            )?
-                        }
-                        "labeler" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "labeler",
-                            )?
-                        }
-                        "lists" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "lists",
-                            )?
-                        }
-                        "starterPacks" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "starterPacks",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ProfileAssociated {
-                    activity_subscription: field0,
-                    chat: field1,
-                    feedgens: field2,
-                    germ: field3,
-                    labeler: field4,
-                    lists: field5,
-                    starter_packs: field6,
-                    extra,
-                })
+            "chat" => ::atlex::types::object::read_field(&mut fields.field1, map, "chat"),
+            "feedgens" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "feedgens")
             }
+            "germ" => ::atlex::types::object::read_field(&mut fields.field3, map, "germ"),
+            "labeler" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "labeler")
+            }
+            "lists" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "lists")
+            }
+            "starterPacks" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "starterPacks",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileAssociatedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ProfileAssociatedFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(ProfileAssociated {
+            activity_subscription: field0,
+            chat: field1,
+            feedgens: field2,
+            germ: field3,
+            labeler: field4,
+            lists: field5,
+            starter_packs: field6,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociated {}
@@ -3804,55 +3906,64 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociatedActivitySubscript
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ProfileAssociatedActivitySubscription {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileAssociatedActivitySubscription;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.actor.defs#profileAssociatedActivitySubscription object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileAssociatedActivitySubscriptionFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedActivitySubscriptionAllowSubscriptions,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for ProfileAssociatedActivitySubscription {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileAssociatedActivitySubscription object";
+    type Fields = __ProfileAssociatedActivitySubscriptionFields;
+    const EMPTY: __ProfileAssociatedActivitySubscriptionFields = __ProfileAssociatedActivitySubscriptionFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileAssociatedActivitySubscriptionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "allowSubscriptions" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "allowSubscriptions",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<
-                ProfileAssociatedActivitySubscription,
-                __A::Error,
-            > {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedActivitySubscriptionAllowSubscriptions,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "allowSubscriptions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "allowSubscriptions",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileAssociatedActivitySubscriptionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileAssociatedActivitySubscriptionFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileAssociatedActivitySubscription {
-                    allow_subscriptions: ::atlex::types::object::required(
-                        field0,
-                        "allowSubscriptions",
-                    )?,
+                    allow_subscriptions: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("allowSubscriptions"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociatedActivitySubscription {}
@@ -4036,61 +4147,76 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociatedChat {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedChat {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileAssociatedChat;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#profileAssociatedChat object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileAssociatedChatFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedChatAllowIncoming,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedChatAllowGroupInvites,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileAssociatedChat {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileAssociatedChat object";
+    type Fields = __ProfileAssociatedChatFields;
+    const EMPTY: __ProfileAssociatedChatFields = __ProfileAssociatedChatFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileAssociatedChatFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "allowIncoming" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "allowIncoming",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileAssociatedChat, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedChatAllowIncoming,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedChatAllowGroupInvites,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "allowIncoming" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "allowIncoming",
-                            )?
-                        }
-                        "allowGroupInvites" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "allowGroupInvites",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "allowGroupInvites" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "allowGroupInvites",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileAssociatedChatFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileAssociatedChatFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileAssociatedChat {
-                    allow_incoming: ::atlex::types::object::required(
-                        field0,
-                        "allowIncoming",
-                    )?,
+                    allow_incoming: field0,
                     allow_group_invites: field1,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("allowIncoming"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociatedChat {}
@@ -4346,62 +4472,80 @@ impl ::atlex::__private::serde::Serialize for ProfileAssociatedGerm {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileAssociatedGerm {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileAssociatedGerm;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#profileAssociatedGerm object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileAssociatedGermFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::ProfileAssociatedGermShowButtonTo,
+    >,
+    field1: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileAssociatedGerm {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileAssociatedGerm object";
+    type Fields = __ProfileAssociatedGermFields;
+    const EMPTY: __ProfileAssociatedGermFields = __ProfileAssociatedGermFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileAssociatedGermFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "showButtonTo" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "showButtonTo",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileAssociatedGerm, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociatedGermShowButtonTo,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "showButtonTo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "showButtonTo",
-                            )?
-                        }
-                        "messageMeUrl" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "messageMeUrl",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "messageMeUrl" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "messageMeUrl",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileAssociatedGermFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileAssociatedGermFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileAssociatedGerm {
-                    show_button_to: ::atlex::types::object::required(
-                        field0,
-                        "showButtonTo",
-                    )?,
-                    message_me_url: ::atlex::types::object::required(
-                        field1,
-                        "messageMeUrl",
-                    )?,
+                    show_button_to: field0,
+                    message_me_url: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "showButtonTo"
+                        } else {
+                            "messageMeUrl"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileAssociatedGerm {}
@@ -4749,155 +4893,139 @@ impl ::atlex::__private::serde::Serialize for ProfileView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#profileView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileViewFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileAssociated>,
+    field3: ::std::option::Option<::atlex::types::Uri>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::types::Data>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::types::Datetime>,
+    field9: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field10: ::std::option::Option<::std::string::String>,
+    field11: ::std::option::Option<::atlex::app::bsky::actor::defs::StatusView>,
+    field12: ::std::option::Option<::atlex::app::bsky::actor::defs::VerificationState>,
+    field13: ::std::option::Option<::atlex::app::bsky::actor::defs::ViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileView {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileView object";
+    type Fields = __ProfileViewFields;
+    const EMPTY: __ProfileViewFields = __ProfileViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociated,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::StatusView,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::VerificationState,
-                > = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "associated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "associated",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "debug" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "debug",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "pronouns" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "pronouns",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "verification" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "verification",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "associated" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "associated")
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "avatar")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdAt")
+            }
+            "debug" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "debug")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "description",
+                )
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "displayName",
+                )
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "indexedAt")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "labels")
+            }
+            "pronouns" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "pronouns")
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "status")
+            }
+            "verification" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "verification",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field13, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileView {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
+                    did: field0,
+                    handle: field1,
                     associated: field2,
                     avatar: field3,
                     created_at: field4,
@@ -4913,8 +5041,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "handle" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileView {}
@@ -5191,139 +5325,123 @@ impl ::atlex::__private::serde::Serialize for ProfileViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileViewBasic;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#profileViewBasic object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileViewBasicFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileAssociated>,
+    field3: ::std::option::Option<::atlex::types::Uri>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::types::Data>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::atlex::app::bsky::actor::defs::StatusView>,
+    field10: ::std::option::Option<::atlex::app::bsky::actor::defs::VerificationState>,
+    field11: ::std::option::Option<::atlex::app::bsky::actor::defs::ViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileViewBasic {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileViewBasic object";
+    type Fields = __ProfileViewBasicFields;
+    const EMPTY: __ProfileViewBasicFields = __ProfileViewBasicFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileViewBasicFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileViewBasic, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociated,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::StatusView,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::VerificationState,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "associated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "associated",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "debug" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "debug",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "pronouns" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "pronouns",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "verification" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "verification",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "associated" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "associated")
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "avatar")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdAt")
+            }
+            "debug" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "debug")
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "displayName",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "labels")
+            }
+            "pronouns" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "pronouns")
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "status")
+            }
+            "verification" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "verification",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileViewBasicFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileViewBasicFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileViewBasic {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
+                    did: field0,
+                    handle: field1,
                     associated: field2,
                     avatar: field3,
                     created_at: field4,
@@ -5337,8 +5455,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "handle" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileViewBasic {}
@@ -5756,215 +5880,203 @@ impl ::atlex::__private::serde::Serialize for ProfileViewDetailed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewDetailed {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileViewDetailed;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#profileViewDetailed object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileViewDetailedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileAssociated>,
+    field3: ::std::option::Option<::atlex::types::Uri>,
+    field4: ::std::option::Option<::atlex::types::Uri>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::atlex::types::Data>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<i64>,
+    field10: ::std::option::Option<i64>,
+    field11: ::std::option::Option<::atlex::types::Datetime>,
+    field12: ::std::option::Option<
+        ::atlex::app::bsky::graph::defs::StarterPackViewBasic,
+    >,
+    field13: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field14: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    field15: ::std::option::Option<i64>,
+    field16: ::std::option::Option<::std::string::String>,
+    field17: ::std::option::Option<::atlex::app::bsky::actor::defs::StatusView>,
+    field18: ::std::option::Option<::atlex::app::bsky::actor::defs::VerificationState>,
+    field19: ::std::option::Option<::atlex::app::bsky::actor::defs::ViewerState>,
+    field20: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileViewDetailed {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#profileViewDetailed object";
+    type Fields = __ProfileViewDetailedFields;
+    const EMPTY: __ProfileViewDetailedFields = __ProfileViewDetailedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        field14: ::std::option::Option::None,
+        field15: ::std::option::Option::None,
+        field16: ::std::option::Option::None,
+        field17: ::std::option::Option::None,
+        field18: ::std::option::Option::None,
+        field19: ::std::option::Option::None,
+        field20: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileViewDetailedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileViewDetailed, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociated,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::StarterPackViewBasic,
-                > = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field14: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut field15: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field16: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field17: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::StatusView,
-                > = ::std::option::Option::None;
-                let mut field18: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::VerificationState,
-                > = ::std::option::Option::None;
-                let mut field19: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ViewerState,
-                > = ::std::option::Option::None;
-                let mut field20: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "associated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "associated",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "banner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "banner",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "debug" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "debug",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "followersCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "followersCount",
-                            )?
-                        }
-                        "followsCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "followsCount",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "joinedViaStarterPack" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "joinedViaStarterPack",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "pinnedPost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field14,
-                                &mut map,
-                                "pinnedPost",
-                            )?
-                        }
-                        "postsCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field15,
-                                &mut map,
-                                "postsCount",
-                            )?
-                        }
-                        "pronouns" => {
-                            ::atlex::types::object::read_field(
-                                &mut field16,
-                                &mut map,
-                                "pronouns",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field17,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "verification" => {
-                            ::atlex::types::object::read_field(
-                                &mut field18,
-                                &mut map,
-                                "verification",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field19,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        "website" => {
-                            ::atlex::types::object::read_field(
-                                &mut field20,
-                                &mut map,
-                                "website",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "associated" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "associated")
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "avatar")
+            }
+            "banner" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "banner")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "debug" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "debug")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "description",
+                )
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "displayName",
+                )
+            }
+            "followersCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "followersCount",
+                )
+            }
+            "followsCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "followsCount",
+                )
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "indexedAt")
+            }
+            "joinedViaStarterPack" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "joinedViaStarterPack",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field13, map, "labels")
+            }
+            "pinnedPost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field14,
+                    map,
+                    "pinnedPost",
+                )
+            }
+            "postsCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field15,
+                    map,
+                    "postsCount",
+                )
+            }
+            "pronouns" => {
+                ::atlex::types::object::read_field(&mut fields.field16, map, "pronouns")
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field17, map, "status")
+            }
+            "verification" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field18,
+                    map,
+                    "verification",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field19, map, "viewer")
+            }
+            "website" => {
+                ::atlex::types::object::read_field(&mut fields.field20, map, "website")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileViewDetailedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileViewDetailedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                field14,
+                field15,
+                field16,
+                field17,
+                field18,
+                field19,
+                field20,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileViewDetailed {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
+                    did: field0,
+                    handle: field1,
                     associated: field2,
                     avatar: field3,
                     banner: field4,
@@ -5987,8 +6099,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewDetailed {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "handle" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileViewDetailed {}
@@ -6117,74 +6235,84 @@ impl ::atlex::__private::serde::Serialize for SavedFeed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeed {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SavedFeed;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#savedFeed object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SavedFeedFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::app::bsky::actor::defs::SavedFeedType>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SavedFeed {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#savedFeed object";
+    type Fields = __SavedFeedFields;
+    const EMPTY: __SavedFeedFields = __SavedFeedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SavedFeedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "type" => ::atlex::types::object::read_field(&mut fields.field1, map, "type"),
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "value")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SavedFeed, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::SavedFeedType,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "type" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "type",
-                            )?
-                        }
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "pinned" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "pinned",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "pinned" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "pinned")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SavedFeedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SavedFeedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SavedFeed {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    r#type: ::atlex::types::object::required(field1, "type")?,
-                    value: ::atlex::types::object::required(field2, "value")?,
-                    pinned: ::atlex::types::object::required(field3, "pinned")?,
+                    id: field0,
+                    r#type: field1,
+                    value: field2,
+                    pinned: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "type"
+                        } else if fields.field2.is_none() {
+                            "value"
+                        } else {
+                            "pinned"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SavedFeed {}
@@ -6355,67 +6483,77 @@ impl ::atlex::__private::serde::Serialize for SavedFeedsPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SavedFeedsPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#savedFeedsPref object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SavedFeedsPrefFields {
+    field0: ::std::option::Option<::std::vec::Vec<::atlex::types::AtUri>>,
+    field1: ::std::option::Option<::std::vec::Vec<::atlex::types::AtUri>>,
+    field2: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SavedFeedsPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#savedFeedsPref object";
+    type Fields = __SavedFeedsPrefFields;
+    const EMPTY: __SavedFeedsPrefFields = __SavedFeedsPrefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SavedFeedsPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "pinned" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "pinned")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SavedFeedsPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::AtUri>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::AtUri>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "pinned" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "pinned",
-                            )?
-                        }
-                        "saved" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "saved",
-                            )?
-                        }
-                        "timelineIndex" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "timelineIndex",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "saved" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "saved")
+            }
+            "timelineIndex" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "timelineIndex",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SavedFeedsPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SavedFeedsPrefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(SavedFeedsPref {
-                    pinned: ::atlex::types::object::required(field0, "pinned")?,
-                    saved: ::atlex::types::object::required(field1, "saved")?,
+                    pinned: field0,
+                    saved: field1,
                     timeline_index: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "pinned" } else { "saved" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SavedFeedsPref {}
@@ -6474,47 +6612,55 @@ impl ::atlex::__private::serde::Serialize for SavedFeedsPrefV2 {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SavedFeedsPrefV2 {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SavedFeedsPrefV2;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#savedFeedsPrefV2 object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SavedFeedsPrefV2Fields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::SavedFeed>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SavedFeedsPrefV2 {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#savedFeedsPrefV2 object";
+    type Fields = __SavedFeedsPrefV2Fields;
+    const EMPTY: __SavedFeedsPrefV2Fields = __SavedFeedsPrefV2Fields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SavedFeedsPrefV2Fields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "items" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "items")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SavedFeedsPrefV2, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::SavedFeed>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "items" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "items",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SavedFeedsPrefV2Fields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SavedFeedsPrefV2Fields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SavedFeedsPrefV2 {
-                    items: ::atlex::types::object::required(field0, "items")?,
+                    items: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("items")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SavedFeedsPrefV2 {}
@@ -6687,111 +6833,95 @@ impl ::atlex::__private::serde::Serialize for StatusView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = StatusView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#statusView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __StatusViewFields {
+    field0: ::std::option::Option<::atlex::app::bsky::actor::defs::StatusViewStatus>,
+    field1: ::std::option::Option<::atlex::types::Data>,
+    field2: ::std::option::Option<::atlex::types::Cid>,
+    field3: ::std::option::Option<::atlex::app::bsky::actor::defs::StatusViewEmbed>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<bool>,
+    field6: ::std::option::Option<bool>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field8: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for StatusView {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#statusView object";
+    type Fields = __StatusViewFields;
+    const EMPTY: __StatusViewFields = __StatusViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __StatusViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "status")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<StatusView, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::StatusViewStatus,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::StatusViewEmbed,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "embed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "embed",
-                            )?
-                        }
-                        "expiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "expiresAt",
-                            )?
-                        }
-                        "isActive" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "isActive",
-                            )?
-                        }
-                        "isDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "isDisabled",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "record")
+            }
+            "cid" => ::atlex::types::object::read_field(&mut fields.field2, map, "cid"),
+            "embed" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "embed")
+            }
+            "expiresAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "expiresAt")
+            }
+            "isActive" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "isActive")
+            }
+            "isDisabled" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "isDisabled")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "labels")
+            }
+            "uri" => ::atlex::types::object::read_field(&mut fields.field8, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __StatusViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __StatusViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(StatusView {
-                    status: ::atlex::types::object::required(field0, "status")?,
-                    record: ::atlex::types::object::required(field1, "record")?,
+                    status: field0,
+                    record: field1,
                     cid: field2,
                     embed: field3,
                     expires_at: field4,
@@ -6802,8 +6932,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "status" } else { "record" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StatusView {}
@@ -7067,47 +7203,44 @@ impl ::atlex::__private::serde::Serialize for ThreadViewPref {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPref {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadViewPref;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#threadViewPref object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadViewPref, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ThreadViewPrefSort,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "sort" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "sort",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ThreadViewPref {
-                    sort: field0,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadViewPrefFields {
+    field0: ::std::option::Option<::atlex::app::bsky::actor::defs::ThreadViewPrefSort>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadViewPref {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#threadViewPref object";
+    type Fields = __ThreadViewPrefFields;
+    const EMPTY: __ThreadViewPrefFields = __ThreadViewPrefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadViewPrefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "sort" => ::atlex::types::object::read_field(&mut fields.field0, map, "sort"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadViewPrefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ThreadViewPrefFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ThreadViewPref {
+            sort: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadViewPref {}
@@ -7293,45 +7426,46 @@ impl ::atlex::__private::serde::Serialize for VerificationPrefs {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationPrefs {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = VerificationPrefs;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#verificationPrefs object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __VerificationPrefsFields {
+    field0: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for VerificationPrefs {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#verificationPrefs object";
+    type Fields = __VerificationPrefsFields;
+    const EMPTY: __VerificationPrefsFields = __VerificationPrefsFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __VerificationPrefsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "hideBadges" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "hideBadges")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<VerificationPrefs, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "hideBadges" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "hideBadges",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(VerificationPrefs {
-                    hide_badges: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __VerificationPrefsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __VerificationPrefsFields { field0, extra } = fields;
+        ::std::result::Result::Ok(VerificationPrefs {
+            hide_badges: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationPrefs {}
@@ -7412,78 +7546,97 @@ impl ::atlex::__private::serde::Serialize for VerificationState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = VerificationState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#verificationState object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __VerificationStateFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::VerificationView>,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::VerificationStateVerifiedStatus,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::app::bsky::actor::defs::VerificationStateTrustedVerifierStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for VerificationState {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#verificationState object";
+    type Fields = __VerificationStateFields;
+    const EMPTY: __VerificationStateFields = __VerificationStateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __VerificationStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "verifications" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "verifications",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<VerificationState, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::VerificationView>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::VerificationStateVerifiedStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::VerificationStateTrustedVerifierStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "verifications" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "verifications",
-                            )?
-                        }
-                        "verifiedStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "verifiedStatus",
-                            )?
-                        }
-                        "trustedVerifierStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "trustedVerifierStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "verifiedStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "verifiedStatus",
+                )
+            }
+            "trustedVerifierStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "trustedVerifierStatus",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __VerificationStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __VerificationStateFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(VerificationState {
-                    verifications: ::atlex::types::object::required(
-                        field0,
-                        "verifications",
-                    )?,
-                    verified_status: ::atlex::types::object::required(
-                        field1,
-                        "verifiedStatus",
-                    )?,
-                    trusted_verifier_status: ::atlex::types::object::required(
-                        field2,
-                        "trustedVerifierStatus",
-                    )?,
+                    verifications: field0,
+                    verified_status: field1,
+                    trusted_verifier_status: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "verifications"
+                        } else if fields.field1.is_none() {
+                            "verifiedStatus"
+                        } else {
+                            "trustedVerifierStatus"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationState {}
@@ -7796,90 +7949,108 @@ impl ::atlex::__private::serde::Serialize for VerificationView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = VerificationView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#verificationView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __VerificationViewFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::AtUri>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::types::Handle>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for VerificationView {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#verificationView object";
+    type Fields = __VerificationViewFields;
+    const EMPTY: __VerificationViewFields = __VerificationViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __VerificationViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "issuer" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "issuer")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<VerificationView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "issuer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "issuer",
-                            )?
-                        }
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "isValid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "isValid",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "issuerDisplayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "issuerDisplayName",
-                            )?
-                        }
-                        "issuerHandle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "issuerHandle",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "uri" => ::atlex::types::object::read_field(&mut fields.field1, map, "uri"),
+            "isValid" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "isValid")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "issuerDisplayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "issuerDisplayName",
+                )
+            }
+            "issuerHandle" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "issuerHandle",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __VerificationViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __VerificationViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(VerificationView {
-                    issuer: ::atlex::types::object::required(field0, "issuer")?,
-                    uri: ::atlex::types::object::required(field1, "uri")?,
-                    is_valid: ::atlex::types::object::required(field2, "isValid")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
+                    issuer: field0,
+                    uri: field1,
+                    is_valid: field2,
+                    created_at: field3,
                     issuer_display_name: field4,
                     issuer_handle: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "issuer"
+                        } else if fields.field1.is_none() {
+                            "uri"
+                        } else if fields.field2.is_none() {
+                            "isValid"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationView {}
@@ -8138,143 +8309,145 @@ impl ::atlex::__private::serde::Serialize for ViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewerState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.defs#viewerState object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewerStateFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::ActivitySubscription,
+    >,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::atlex::types::AtUri>,
+    field3: ::std::option::Option<::atlex::app::bsky::graph::defs::ListViewBasic>,
+    field4: ::std::option::Option<::atlex::types::AtUri>,
+    field5: ::std::option::Option<::atlex::types::AtUri>,
+    field6: ::std::option::Option<::atlex::app::bsky::actor::defs::KnownFollowers>,
+    field7: ::std::option::Option<bool>,
+    field8: ::std::option::Option<::atlex::app::bsky::graph::defs::ListViewBasic>,
+    field9: ::std::option::Option<bool>,
+    field10: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewerState {
+    const EXPECTING: &'static str = "a app.bsky.actor.defs#viewerState object";
+    type Fields = __ViewerStateFields;
+    const EMPTY: __ViewerStateFields = __ViewerStateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewerStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "activitySubscription" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "activitySubscription",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewerState, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::ActivitySubscription,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListViewBasic,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::KnownFollowers,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListViewBasic,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "activitySubscription" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "activitySubscription",
-                            )?
-                        }
-                        "blockedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "blockedBy",
-                            )?
-                        }
-                        "blocking" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "blocking",
-                            )?
-                        }
-                        "blockingByList" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "blockingByList",
-                            )?
-                        }
-                        "followedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "followedBy",
-                            )?
-                        }
-                        "following" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "following",
-                            )?
-                        }
-                        "knownFollowers" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "knownFollowers",
-                            )?
-                        }
-                        "muted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "muted",
-                            )?
-                        }
-                        "mutedByList" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "mutedByList",
-                            )?
-                        }
-                        "mutedOnlyQuoteposts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "mutedOnlyQuoteposts",
-                            )?
-                        }
-                        "mutedOnlyReposts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "mutedOnlyReposts",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ViewerState {
-                    activity_subscription: field0,
-                    blocked_by: field1,
-                    blocking: field2,
-                    blocking_by_list: field3,
-                    followed_by: field4,
-                    following: field5,
-                    known_followers: field6,
-                    muted: field7,
-                    muted_by_list: field8,
-                    muted_only_quoteposts: field9,
-                    muted_only_reposts: field10,
-                    extra,
-                })
+            "blockedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "blockedBy")
             }
+            "blocking" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "blocking")
+            }
+            "blockingByList" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "blockingByList",
+                )
+            }
+            "followedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "followedBy")
+            }
+            "following" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "following")
+            }
+            "knownFollowers" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "knownFollowers",
+                )
+            }
+            "muted" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "muted")
+            }
+            "mutedByList" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "mutedByList",
+                )
+            }
+            "mutedOnlyQuoteposts" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "mutedOnlyQuoteposts",
+                )
+            }
+            "mutedOnlyReposts" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "mutedOnlyReposts",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewerStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ViewerStateFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            field8,
+            field9,
+            field10,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(ViewerState {
+            activity_subscription: field0,
+            blocked_by: field1,
+            blocking: field2,
+            blocking_by_list: field3,
+            followed_by: field4,
+            following: field5,
+            known_followers: field6,
+            muted: field7,
+            muted_by_list: field8,
+            muted_only_quoteposts: field9,
+            muted_only_reposts: field10,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewerState {}

@@ -227,140 +227,127 @@ impl ::atlex::__private::serde::Serialize for Profile {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Profile {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Profile;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.actor.profile#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileFields {
+    field0: ::std::option::Option<::atlex::types::BlobRef>,
+    field1: ::std::option::Option<::atlex::types::BlobRef>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    field6: ::std::option::Option<::atlex::app::bsky::actor::profile::ProfileLabels>,
+    field7: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Profile {
+    const EXPECTING: &'static str = "a app.bsky.actor.profile#main.record object";
+    type Fields = __ProfileFields;
+    const EMPTY: __ProfileFields = __ProfileFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "avatar")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Profile, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::actor::profile::ProfileLabels,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "banner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "banner",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "joinedViaStarterPack" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "joinedViaStarterPack",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "pinnedPost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "pinnedPost",
-                            )?
-                        }
-                        "pronouns" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "pronouns",
-                            )?
-                        }
-                        "website" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "website",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.actor.profile",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Profile {
-                    avatar: field0,
-                    banner: field1,
-                    created_at: field2,
-                    description: field3,
-                    display_name: field4,
-                    joined_via_starter_pack: field5,
-                    labels: field6,
-                    pinned_post: field7,
-                    pronouns: field8,
-                    website: field9,
-                    extra,
-                })
+            "banner" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "banner")
             }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "description",
+                )
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "displayName",
+                )
+            }
+            "joinedViaStarterPack" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "joinedViaStarterPack",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "labels")
+            }
+            "pinnedPost" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "pinnedPost")
+            }
+            "pronouns" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "pronouns")
+            }
+            "website" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "website")
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "app.bsky.actor.profile")
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ProfileFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            field8,
+            field9,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(Profile {
+            avatar: field0,
+            banner: field1,
+            created_at: field2,
+            description: field3,
+            display_name: field4,
+            joined_via_starter_pack: field5,
+            labels: field6,
+            pinned_post: field7,
+            pronouns: field8,
+            website: field9,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Profile {}

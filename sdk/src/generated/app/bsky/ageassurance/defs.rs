@@ -255,47 +255,49 @@ impl ::atlex::__private::serde::Serialize for Config {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Config {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Config;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.ageassurance.defs#config object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::ageassurance::defs::ConfigRegion>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Config {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#config object";
+    type Fields = __ConfigFields;
+    const EMPTY: __ConfigFields = __ConfigFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "regions" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "regions")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Config, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::ageassurance::defs::ConfigRegion>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "regions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "regions",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Config {
-                    regions: ::atlex::types::object::required(field0, "regions")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Config { regions: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("regions")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Config {}
@@ -448,108 +450,122 @@ impl ::atlex::__private::serde::Serialize for ConfigRegion {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegion {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegion;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.ageassurance.defs#configRegion object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::ageassurance::defs::ConfigRegionRulesItem>,
+    >,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::app::bsky::ageassurance::defs::ConfigRegionAdditionalVerificationMethodsItem,
+        >,
+    >,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::app::bsky::ageassurance::defs::ConfigRegionPlatformsItem,
+        >,
+    >,
+    field5: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConfigRegion {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegion object";
+    type Fields = __ConfigRegionFields;
+    const EMPTY: __ConfigRegionFields = __ConfigRegionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "countryCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "countryCode",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegion, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::ageassurance::defs::ConfigRegionRulesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::ageassurance::defs::ConfigRegionAdditionalVerificationMethodsItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::ageassurance::defs::ConfigRegionPlatformsItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "countryCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "countryCode",
-                            )?
-                        }
-                        "minAccessAge" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "minAccessAge",
-                            )?
-                        }
-                        "rules" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "rules",
-                            )?
-                        }
-                        "additionalVerificationMethods" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "additionalVerificationMethods",
-                            )?
-                        }
-                        "platforms" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "platforms",
-                            )?
-                        }
-                        "regionCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "regionCode",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "minAccessAge" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "minAccessAge",
+                )
+            }
+            "rules" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "rules")
+            }
+            "additionalVerificationMethods" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "additionalVerificationMethods",
+                )
+            }
+            "platforms" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "platforms")
+            }
+            "regionCode" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "regionCode")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegion {
-                    country_code: ::atlex::types::object::required(
-                        field0,
-                        "countryCode",
-                    )?,
-                    min_access_age: ::atlex::types::object::required(
-                        field1,
-                        "minAccessAge",
-                    )?,
-                    rules: ::atlex::types::object::required(field2, "rules")?,
+                    country_code: field0,
+                    min_access_age: field1,
+                    rules: field2,
                     additional_verification_methods: field3,
                     platforms: field4,
                     region_code: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "countryCode"
+                        } else if fields.field1.is_none() {
+                            "minAccessAge"
+                        } else {
+                            "rules"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegion {}
@@ -1058,49 +1074,53 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleDefault {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConfigRegionRuleDefault {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleDefault;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleDefault object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleDefaultFields {
+    field0: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConfigRegionRuleDefault {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleDefault object";
+    type Fields = __ConfigRegionRuleDefaultFields;
+    const EMPTY: __ConfigRegionRuleDefaultFields = __ConfigRegionRuleDefaultFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleDefaultFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleDefault, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleDefaultFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleDefaultFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleDefault {
-                    access: ::atlex::types::object::required(field0, "access")?,
+                    access: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("access")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleDefault {}
@@ -1164,58 +1184,65 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAccountNewerThan
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAccountNewerThan {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleIfAccountNewerThan;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleIfAccountNewerThanFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for ConfigRegionRuleIfAccountNewerThan {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan object";
+    type Fields = __ConfigRegionRuleIfAccountNewerThanFields;
+    const EMPTY: __ConfigRegionRuleIfAccountNewerThanFields = __ConfigRegionRuleIfAccountNewerThanFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleIfAccountNewerThanFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "date" => ::atlex::types::object::read_field(&mut fields.field0, map, "date"),
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAccountNewerThan, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "date" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "date",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleIfAccountNewerThanFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleIfAccountNewerThanFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleIfAccountNewerThan {
-                    date: ::atlex::types::object::required(field0, "date")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    date: field0,
+                    access: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "date" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAccountNewerThan {}
@@ -1279,58 +1306,65 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAccountOlderThan
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAccountOlderThan {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleIfAccountOlderThan;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleIfAccountOlderThanFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for ConfigRegionRuleIfAccountOlderThan {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan object";
+    type Fields = __ConfigRegionRuleIfAccountOlderThanFields;
+    const EMPTY: __ConfigRegionRuleIfAccountOlderThanFields = __ConfigRegionRuleIfAccountOlderThanFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleIfAccountOlderThanFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "date" => ::atlex::types::object::read_field(&mut fields.field0, map, "date"),
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAccountOlderThan, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "date" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "date",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleIfAccountOlderThanFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleIfAccountOlderThanFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleIfAccountOlderThan {
-                    date: ::atlex::types::object::required(field0, "date")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    date: field0,
+                    access: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "date" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAccountOlderThan {}
@@ -1394,58 +1428,64 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAssuredOverAge {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAssuredOverAge {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleIfAssuredOverAge;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleIfAssuredOverAgeFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConfigRegionRuleIfAssuredOverAge {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge object";
+    type Fields = __ConfigRegionRuleIfAssuredOverAgeFields;
+    const EMPTY: __ConfigRegionRuleIfAssuredOverAgeFields = __ConfigRegionRuleIfAssuredOverAgeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleIfAssuredOverAgeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "age" => ::atlex::types::object::read_field(&mut fields.field0, map, "age"),
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAssuredOverAge, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "age" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "age",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleIfAssuredOverAgeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleIfAssuredOverAgeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleIfAssuredOverAge {
-                    age: ::atlex::types::object::required(field0, "age")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    age: field0,
+                    access: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "age" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAssuredOverAge {}
@@ -1509,58 +1549,65 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfAssuredUnderAge 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfAssuredUnderAge {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleIfAssuredUnderAge;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleIfAssuredUnderAgeFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for ConfigRegionRuleIfAssuredUnderAge {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge object";
+    type Fields = __ConfigRegionRuleIfAssuredUnderAgeFields;
+    const EMPTY: __ConfigRegionRuleIfAssuredUnderAgeFields = __ConfigRegionRuleIfAssuredUnderAgeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleIfAssuredUnderAgeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "age" => ::atlex::types::object::read_field(&mut fields.field0, map, "age"),
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfAssuredUnderAge, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "age" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "age",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleIfAssuredUnderAgeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleIfAssuredUnderAgeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleIfAssuredUnderAge {
-                    age: ::atlex::types::object::required(field0, "age")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    age: field0,
+                    access: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "age" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfAssuredUnderAge {}
@@ -1624,58 +1671,65 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfDeclaredOverAge 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfDeclaredOverAge {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleIfDeclaredOverAge;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleIfDeclaredOverAgeFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for ConfigRegionRuleIfDeclaredOverAge {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge object";
+    type Fields = __ConfigRegionRuleIfDeclaredOverAgeFields;
+    const EMPTY: __ConfigRegionRuleIfDeclaredOverAgeFields = __ConfigRegionRuleIfDeclaredOverAgeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleIfDeclaredOverAgeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "age" => ::atlex::types::object::read_field(&mut fields.field0, map, "age"),
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfDeclaredOverAge, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "age" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "age",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleIfDeclaredOverAgeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleIfDeclaredOverAgeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleIfDeclaredOverAge {
-                    age: ::atlex::types::object::required(field0, "age")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    age: field0,
+                    access: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "age" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfDeclaredOverAge {}
@@ -1739,58 +1793,65 @@ impl ::atlex::__private::serde::Serialize for ConfigRegionRuleIfDeclaredUnderAge
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for ConfigRegionRuleIfDeclaredUnderAge {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConfigRegionRuleIfDeclaredUnderAge;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConfigRegionRuleIfDeclaredUnderAgeFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for ConfigRegionRuleIfDeclaredUnderAge {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge object";
+    type Fields = __ConfigRegionRuleIfDeclaredUnderAgeFields;
+    const EMPTY: __ConfigRegionRuleIfDeclaredUnderAgeFields = __ConfigRegionRuleIfDeclaredUnderAgeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConfigRegionRuleIfDeclaredUnderAgeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "age" => ::atlex::types::object::read_field(&mut fields.field0, map, "age"),
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConfigRegionRuleIfDeclaredUnderAge, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "age" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "age",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConfigRegionRuleIfDeclaredUnderAgeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConfigRegionRuleIfDeclaredUnderAgeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConfigRegionRuleIfDeclaredUnderAge {
-                    age: ::atlex::types::object::required(field0, "age")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    age: field0,
+                    access: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "age" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConfigRegionRuleIfDeclaredUnderAge {}
@@ -1991,131 +2052,120 @@ impl ::atlex::__private::serde::Serialize for Event {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Event;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.ageassurance.defs#event object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::EventStatus>,
+    field2: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::EventAccess>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::std::string::String>,
+    field10: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Event {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#event object";
+    type Fields = __EventFields;
+    const EMPTY: __EventFields = __EventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Event, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::EventStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::EventAccess,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        "attemptId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "attemptId",
-                            )?
-                        }
-                        "countryCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "countryCode",
-                            )?
-                        }
-                        "completeIp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "completeIp",
-                            )?
-                        }
-                        "completeUa" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "completeUa",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "initIp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "initIp",
-                            )?
-                        }
-                        "initUa" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "initUa",
-                            )?
-                        }
-                        "regionCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "regionCode",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "status")
+            }
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "access")
+            }
+            "attemptId" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "attemptId")
+            }
+            "countryCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "countryCode",
+                )
+            }
+            "completeIp" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "completeIp")
+            }
+            "completeUa" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "completeUa")
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "email")
+            }
+            "initIp" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "initIp")
+            }
+            "initUa" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "initUa")
+            }
+            "regionCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "regionCode",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Event {
-                    created_at: ::atlex::types::object::required(field0, "createdAt")?,
-                    status: ::atlex::types::object::required(field1, "status")?,
-                    access: ::atlex::types::object::required(field2, "access")?,
-                    attempt_id: ::atlex::types::object::required(field3, "attemptId")?,
-                    country_code: ::atlex::types::object::required(
-                        field4,
-                        "countryCode",
-                    )?,
+                    created_at: field0,
+                    status: field1,
+                    access: field2,
+                    attempt_id: field3,
+                    country_code: field4,
                     complete_ip: field5,
                     complete_ua: field6,
                     email: field7,
@@ -2125,8 +2175,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createdAt"
+                        } else if fields.field1.is_none() {
+                            "status"
+                        } else if fields.field2.is_none() {
+                            "access"
+                        } else if fields.field3.is_none() {
+                            "attemptId"
+                        } else {
+                            "countryCode"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Event {}
@@ -2414,67 +2480,77 @@ impl ::atlex::__private::serde::Serialize for State {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for State {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = State;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.ageassurance.defs#state object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __StateFields {
+    field0: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Status>,
+    field1: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for State {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#state object";
+    type Fields = __StateFields;
+    const EMPTY: __StateFields = __StateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __StateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "status")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<State, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Status,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        "lastInitiatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "lastInitiatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "access")
+            }
+            "lastInitiatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "lastInitiatedAt",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __StateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __StateFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(State {
-                    status: ::atlex::types::object::required(field0, "status")?,
-                    access: ::atlex::types::object::required(field1, "access")?,
+                    status: field0,
+                    access: field1,
                     last_initiated_at: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "status" } else { "access" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for State {}
@@ -2554,45 +2630,50 @@ impl ::atlex::__private::serde::Serialize for StateMetadata {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StateMetadata {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = StateMetadata;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.ageassurance.defs#stateMetadata object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __StateMetadataFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for StateMetadata {
+    const EXPECTING: &'static str = "a app.bsky.ageassurance.defs#stateMetadata object";
+    type Fields = __StateMetadataFields;
+    const EMPTY: __StateMetadataFields = __StateMetadataFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __StateMetadataFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "accountCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "accountCreatedAt",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<StateMetadata, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "accountCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "accountCreatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(StateMetadata {
-                    account_created_at: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __StateMetadataFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __StateMetadataFields { field0, extra } = fields;
+        ::std::result::Result::Ok(StateMetadata {
+            account_created_at: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for StateMetadata {}

@@ -53,47 +53,47 @@ impl ::atlex::__private::serde::Serialize for Bookmark {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bookmark {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Bookmark;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.bookmark.defs#bookmark object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BookmarkFields {
+    field0: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Bookmark {
+    const EXPECTING: &'static str = "a app.bsky.bookmark.defs#bookmark object";
+    type Fields = __BookmarkFields;
+    const EMPTY: __BookmarkFields = __BookmarkFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BookmarkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Bookmark, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Bookmark {
-                    subject: ::atlex::types::object::required(field0, "subject")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BookmarkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BookmarkFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Bookmark { subject: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("subject")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Bookmark {}
@@ -174,67 +174,71 @@ impl ::atlex::__private::serde::Serialize for BookmarkView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BookmarkView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = BookmarkView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.bookmark.defs#bookmarkView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BookmarkViewFields {
+    field0: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    field1: ::std::option::Option<::atlex::app::bsky::bookmark::defs::BookmarkViewItem>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for BookmarkView {
+    const EXPECTING: &'static str = "a app.bsky.bookmark.defs#bookmarkView object";
+    type Fields = __BookmarkViewFields;
+    const EMPTY: __BookmarkViewFields = __BookmarkViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BookmarkViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<BookmarkView, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::bookmark::defs::BookmarkViewItem,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "item" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "item",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "item" => ::atlex::types::object::read_field(&mut fields.field1, map, "item"),
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BookmarkViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BookmarkViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(BookmarkView {
-                    subject: ::atlex::types::object::required(field0, "subject")?,
-                    item: ::atlex::types::object::required(field1, "item")?,
+                    subject: field0,
+                    item: field1,
                     created_at: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "subject" } else { "item" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BookmarkView {}

@@ -58,59 +58,70 @@ impl ::atlex::__private::serde::Serialize for MatchAndContactIndex {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MatchAndContactIndex {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MatchAndContactIndex;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.contact.defs#matchAndContactIndex object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MatchAndContactIndexFields {
+    field0: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    field1: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MatchAndContactIndex {
+    const EXPECTING: &'static str = "a app.bsky.contact.defs#matchAndContactIndex object";
+    type Fields = __MatchAndContactIndexFields;
+    const EMPTY: __MatchAndContactIndexFields = __MatchAndContactIndexFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MatchAndContactIndexFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "match" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "match")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MatchAndContactIndex, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "match" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "match",
-                            )?
-                        }
-                        "contactIndex" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "contactIndex",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "contactIndex" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "contactIndex",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MatchAndContactIndexFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MatchAndContactIndexFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(MatchAndContactIndex {
-                    r#match: ::atlex::types::object::required(field0, "match")?,
-                    contact_index: ::atlex::types::object::required(
-                        field1,
-                        "contactIndex",
-                    )?,
+                    r#match: field0,
+                    contact_index: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "match" } else { "contactIndex" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MatchAndContactIndex {}
@@ -192,54 +203,62 @@ impl ::atlex::__private::serde::Serialize for Notification {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Notification {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Notification;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.contact.defs#notification object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Notification, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "from" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "from",
-                            )?
-                        }
-                        "to" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "to",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __NotificationFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Notification {
+    const EXPECTING: &'static str = "a app.bsky.contact.defs#notification object";
+    type Fields = __NotificationFields;
+    const EMPTY: __NotificationFields = __NotificationFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __NotificationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "from" => ::atlex::types::object::read_field(&mut fields.field0, map, "from"),
+            "to" => ::atlex::types::object::read_field(&mut fields.field1, map, "to"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __NotificationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __NotificationFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Notification {
-                    from: ::atlex::types::object::required(field0, "from")?,
-                    to: ::atlex::types::object::required(field1, "to")?,
+                    from: field0,
+                    to: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "from" } else { "to" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Notification {}
@@ -306,57 +325,70 @@ impl ::atlex::__private::serde::Serialize for SyncStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SyncStatus {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SyncStatus;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.contact.defs#syncStatus object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SyncStatusFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SyncStatus {
+    const EXPECTING: &'static str = "a app.bsky.contact.defs#syncStatus object";
+    type Fields = __SyncStatusFields;
+    const EMPTY: __SyncStatusFields = __SyncStatusFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SyncStatusFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "syncedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "syncedAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SyncStatus, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "syncedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "syncedAt",
-                            )?
-                        }
-                        "matchesCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "matchesCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "matchesCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "matchesCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SyncStatusFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SyncStatusFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SyncStatus {
-                    synced_at: ::atlex::types::object::required(field0, "syncedAt")?,
-                    matches_count: ::atlex::types::object::required(
-                        field1,
-                        "matchesCount",
-                    )?,
+                    synced_at: field0,
+                    matches_count: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "syncedAt" } else { "matchesCount" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SyncStatus {}

@@ -245,92 +245,92 @@ impl ::atlex::__private::serde::Serialize for Draft {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Draft {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Draft;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draft object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftPost>,
+    >,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::std::vec::Vec<::atlex::types::Language>>,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftPostgateEmbeddingRulesItem>,
+    >,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftThreadgateAllowItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Draft {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draft object";
+    type Fields = __DraftFields;
+    const EMPTY: __DraftFields = __DraftFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "posts" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "posts")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Draft, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftPost>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Language>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::draft::defs::DraftPostgateEmbeddingRulesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::draft::defs::DraftThreadgateAllowItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "posts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "posts",
-                            )?
-                        }
-                        "deviceId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "deviceId",
-                            )?
-                        }
-                        "deviceName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "deviceName",
-                            )?
-                        }
-                        "langs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "langs",
-                            )?
-                        }
-                        "postgateEmbeddingRules" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "postgateEmbeddingRules",
-                            )?
-                        }
-                        "threadgateAllow" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "threadgateAllow",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "deviceId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "deviceId")
+            }
+            "deviceName" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "deviceName")
+            }
+            "langs" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "langs")
+            }
+            "postgateEmbeddingRules" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "postgateEmbeddingRules",
+                )
+            }
+            "threadgateAllow" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "threadgateAllow",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Draft {
-                    posts: ::atlex::types::object::required(field0, "posts")?,
+                    posts: field0,
                     device_id: field1,
                     device_name: field2,
                     langs: field3,
@@ -339,8 +339,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Draft {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("posts")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Draft {}
@@ -704,54 +704,64 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedCaption {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedCaption {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedCaption;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedCaption object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedCaptionFields {
+    field0: ::std::option::Option<::atlex::types::Language>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedCaption {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedCaption object";
+    type Fields = __DraftEmbedCaptionFields;
+    const EMPTY: __DraftEmbedCaptionFields = __DraftEmbedCaptionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedCaptionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "lang" => ::atlex::types::object::read_field(&mut fields.field0, map, "lang"),
+            "content" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "content")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedCaption, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "lang" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "lang",
-                            )?
-                        }
-                        "content" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "content",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedCaptionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedCaptionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedCaption {
-                    lang: ::atlex::types::object::required(field0, "lang")?,
-                    content: ::atlex::types::object::required(field1, "content")?,
+                    lang: field0,
+                    content: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "lang" } else { "content" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedCaption {}
@@ -820,45 +830,51 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedExternal {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedExternal {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedExternal;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedExternal object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedExternal, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedExternalFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedExternal {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedExternal object";
+    type Fields = __DraftEmbedExternalFields;
+    const EMPTY: __DraftEmbedExternalFields = __DraftEmbedExternalFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedExternalFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedExternalFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedExternalFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedExternal {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
+                    uri: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("uri")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedExternal {}
@@ -919,49 +935,55 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedGallery {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedGallery {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedGallery;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedGallery object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedGalleryFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedGalleryItemsItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedGallery {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedGallery object";
+    type Fields = __DraftEmbedGalleryFields;
+    const EMPTY: __DraftEmbedGalleryFields = __DraftEmbedGalleryFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedGalleryFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "items" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "items")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedGallery, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::draft::defs::DraftEmbedGalleryItemsItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "items" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "items",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedGalleryFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedGalleryFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedGallery {
-                    items: ::atlex::types::object::required(field0, "items")?,
+                    items: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("items")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedGallery {}
@@ -1050,56 +1072,58 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedImage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedImage {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedImage;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedImage object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedImageFields {
+    field0: ::std::option::Option<::atlex::app::bsky::draft::defs::DraftEmbedLocalRef>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedImage {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedImage object";
+    type Fields = __DraftEmbedImageFields;
+    const EMPTY: __DraftEmbedImageFields = __DraftEmbedImageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedImageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "localRef" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "localRef")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedImage, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::draft::defs::DraftEmbedLocalRef,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "localRef" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "localRef",
-                            )?
-                        }
-                        "alt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "alt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "alt" => ::atlex::types::object::read_field(&mut fields.field1, map, "alt"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedImageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedImageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedImage {
-                    local_ref: ::atlex::types::object::required(field0, "localRef")?,
+                    local_ref: field0,
                     alt: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("localRef")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedImage {}
@@ -1174,45 +1198,51 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedLocalRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedLocalRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedLocalRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedLocalRef object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedLocalRef, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "path" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "path",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedLocalRefFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedLocalRef {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedLocalRef object";
+    type Fields = __DraftEmbedLocalRefFields;
+    const EMPTY: __DraftEmbedLocalRefFields = __DraftEmbedLocalRefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedLocalRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "path" => ::atlex::types::object::read_field(&mut fields.field0, map, "path"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedLocalRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedLocalRefFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedLocalRef {
-                    path: ::atlex::types::object::required(field0, "path")?,
+                    path: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("path")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedLocalRef {}
@@ -1285,47 +1315,53 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedRecord {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedRecord {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedRecord;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedRecord object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedRecordFields {
+    field0: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedRecord {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedRecord object";
+    type Fields = __DraftEmbedRecordFields;
+    const EMPTY: __DraftEmbedRecordFields = __DraftEmbedRecordFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedRecordFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedRecord, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedRecordFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedRecordFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedRecord {
-                    record: ::atlex::types::object::required(field0, "record")?,
+                    record: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("record")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedRecord {}
@@ -1417,67 +1453,67 @@ impl ::atlex::__private::serde::Serialize for DraftEmbedVideo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftEmbedVideo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftEmbedVideo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftEmbedVideo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftEmbedVideoFields {
+    field0: ::std::option::Option<::atlex::app::bsky::draft::defs::DraftEmbedLocalRef>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedCaption>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftEmbedVideo {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftEmbedVideo object";
+    type Fields = __DraftEmbedVideoFields;
+    const EMPTY: __DraftEmbedVideoFields = __DraftEmbedVideoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftEmbedVideoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "localRef" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "localRef")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftEmbedVideo, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::draft::defs::DraftEmbedLocalRef,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedCaption>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "localRef" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "localRef",
-                            )?
-                        }
-                        "alt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "alt",
-                            )?
-                        }
-                        "captions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "captions",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "alt" => ::atlex::types::object::read_field(&mut fields.field1, map, "alt"),
+            "captions" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "captions")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftEmbedVideoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftEmbedVideoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftEmbedVideo {
-                    local_ref: ::atlex::types::object::required(field0, "localRef")?,
+                    local_ref: field0,
                     alt: field1,
                     captions: field2,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("localRef")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftEmbedVideo {}
@@ -1700,100 +1736,110 @@ impl ::atlex::__private::serde::Serialize for DraftPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftPostFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedExternal>,
+    >,
+    field2: ::std::option::Option<::atlex::app::bsky::draft::defs::DraftEmbedGallery>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedImage>,
+    >,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedRecord>,
+    >,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedVideo>,
+    >,
+    field6: ::std::option::Option<::atlex::app::bsky::draft::defs::DraftPostLabels>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftPost {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftPost object";
+    type Fields = __DraftPostFields;
+    const EMPTY: __DraftPostFields = __DraftPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "text" => ::atlex::types::object::read_field(&mut fields.field0, map, "text"),
+            "embedExternals" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "embedExternals",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftPost, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedExternal>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::draft::defs::DraftEmbedGallery,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedImage>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedRecord>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::draft::defs::DraftEmbedVideo>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::draft::defs::DraftPostLabels,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "text" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "text",
-                            )?
-                        }
-                        "embedExternals" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "embedExternals",
-                            )?
-                        }
-                        "embedGallery" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "embedGallery",
-                            )?
-                        }
-                        "embedImages" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "embedImages",
-                            )?
-                        }
-                        "embedRecords" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "embedRecords",
-                            )?
-                        }
-                        "embedVideos" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "embedVideos",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "embedGallery" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "embedGallery",
+                )
+            }
+            "embedImages" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "embedImages",
+                )
+            }
+            "embedRecords" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "embedRecords",
+                )
+            }
+            "embedVideos" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "embedVideos",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "labels")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftPost {
-                    text: ::atlex::types::object::required(field0, "text")?,
+                    text: field0,
                     embed_externals: field1,
                     embed_gallery: field2,
                     embed_images: field3,
@@ -1803,8 +1849,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftPost {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("text")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftPost {}
@@ -2039,74 +2085,86 @@ impl ::atlex::__private::serde::Serialize for DraftView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftViewFields {
+    field0: ::std::option::Option<::atlex::types::Tid>,
+    field1: ::std::option::Option<::atlex::app::bsky::draft::defs::Draft>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftView {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftView object";
+    type Fields = __DraftViewFields;
+    const EMPTY: __DraftViewFields = __DraftViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "draft" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "draft")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::draft::defs::Draft,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "draft" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "draft",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    draft: ::atlex::types::object::required(field1, "draft")?,
-                    created_at: ::atlex::types::object::required(field2, "createdAt")?,
-                    updated_at: ::atlex::types::object::required(field3, "updatedAt")?,
+                    id: field0,
+                    draft: field1,
+                    created_at: field2,
+                    updated_at: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "draft"
+                        } else if fields.field2.is_none() {
+                            "createdAt"
+                        } else {
+                            "updatedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftView {}
@@ -2174,56 +2232,64 @@ impl ::atlex::__private::serde::Serialize for DraftWithId {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DraftWithId {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DraftWithId;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.draft.defs#draftWithId object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DraftWithIdFields {
+    field0: ::std::option::Option<::atlex::types::Tid>,
+    field1: ::std::option::Option<::atlex::app::bsky::draft::defs::Draft>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DraftWithId {
+    const EXPECTING: &'static str = "a app.bsky.draft.defs#draftWithId object";
+    type Fields = __DraftWithIdFields;
+    const EMPTY: __DraftWithIdFields = __DraftWithIdFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DraftWithIdFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "draft" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "draft")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DraftWithId, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::draft::defs::Draft,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "draft" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "draft",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DraftWithIdFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DraftWithIdFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DraftWithId {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    draft: ::atlex::types::object::required(field1, "draft")?,
+                    id: field0,
+                    draft: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "id" } else { "draft" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DraftWithId {}

@@ -54,47 +54,50 @@ impl ::atlex::__private::serde::Serialize for External {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for External {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = External;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#main object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ExternalFields {
+    field0: ::std::option::Option<::atlex::app::bsky::embed::external::External2>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for External {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#main object";
+    type Fields = __ExternalFields;
+    const EMPTY: __ExternalFields = __ExternalFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ExternalFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "external" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "external")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<External, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::External2,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "external" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "external",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ExternalFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ExternalFields { field0: ::std::option::Option::Some(field0), extra } => {
                 ::std::result::Result::Ok(External {
-                    external: ::atlex::types::object::required(field0, "external")?,
+                    external: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("external")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for External {}
@@ -165,63 +168,73 @@ impl ::atlex::__private::serde::Serialize for ColorRgb {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ColorRgb {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ColorRgb;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#colorRGB object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ColorRgb, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "r" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "r",
-                            )?
-                        }
-                        "g" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "g",
-                            )?
-                        }
-                        "b" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "b",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ColorRgbFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ColorRgb {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#colorRGB object";
+    type Fields = __ColorRgbFields;
+    const EMPTY: __ColorRgbFields = __ColorRgbFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ColorRgbFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "r" => ::atlex::types::object::read_field(&mut fields.field0, map, "r"),
+            "g" => ::atlex::types::object::read_field(&mut fields.field1, map, "g"),
+            "b" => ::atlex::types::object::read_field(&mut fields.field2, map, "b"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ColorRgbFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ColorRgbFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ColorRgb {
-                    r: ::atlex::types::object::required(field0, "r")?,
-                    g: ::atlex::types::object::required(field1, "g")?,
-                    b: ::atlex::types::object::required(field2, "b")?,
+                    r: field0,
+                    g: field1,
+                    b: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "r"
+                        } else if fields.field1.is_none() {
+                            "g"
+                        } else {
+                            "b"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ColorRgb {}
@@ -365,86 +378,101 @@ impl ::atlex::__private::serde::Serialize for External2 {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for External2 {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = External2;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#external object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __External2Fields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    >,
+    field4: ::std::option::Option<::atlex::types::BlobRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for External2 {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#external object";
+    type Fields = __External2Fields;
+    const EMPTY: __External2Fields = __External2Fields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __External2Fields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "title" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "title")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<External2, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::repo::strong_ref::StrongRef>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "title" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "title",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "associatedRefs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "associatedRefs",
-                            )?
-                        }
-                        "thumb" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "thumb",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "description",
+                )
+            }
+            "associatedRefs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "associatedRefs",
+                )
+            }
+            "thumb" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "thumb")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __External2Fields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __External2Fields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(External2 {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    title: ::atlex::types::object::required(field1, "title")?,
-                    description: ::atlex::types::object::required(
-                        field2,
-                        "description",
-                    )?,
+                    uri: field0,
+                    title: field1,
+                    description: field2,
                     associated_refs: field3,
                     thumb: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "title"
+                        } else {
+                            "description"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for External2 {}
@@ -517,47 +545,47 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = View;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#view object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewFields {
+    field0: ::std::option::Option<::atlex::app::bsky::embed::external::ViewExternal>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#view object";
+    type Fields = __ViewFields;
+    const EMPTY: __ViewFields = __ViewFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "external" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "external")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<View, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ViewExternal,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "external" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "external",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(View {
-                    external: ::atlex::types::object::required(field0, "external")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(View { external: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("external")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -779,133 +807,132 @@ impl ::atlex::__private::serde::Serialize for ViewExternal {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternal {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewExternal;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#viewExternal object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewExternalFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    >,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<
+        ::atlex::app::bsky::embed::external::ViewExternalSource,
+    >,
+    field9: ::std::option::Option<::atlex::types::Uri>,
+    field10: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewExternal {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#viewExternal object";
+    type Fields = __ViewExternalFields;
+    const EMPTY: __ViewExternalFields = __ViewExternalFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewExternalFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "title" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "title")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewExternal, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::repo::strong_ref::StrongRef>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ViewExternalSource,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "title" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "title",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "associatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "associatedProfiles",
-                            )?
-                        }
-                        "associatedRefs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "associatedRefs",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "readingTime" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "readingTime",
-                            )?
-                        }
-                        "source" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "source",
-                            )?
-                        }
-                        "thumb" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "thumb",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "description",
+                )
+            }
+            "associatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "associatedProfiles",
+                )
+            }
+            "associatedRefs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "associatedRefs",
+                )
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "labels")
+            }
+            "readingTime" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "readingTime",
+                )
+            }
+            "source" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "source")
+            }
+            "thumb" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "thumb")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewExternalFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewExternalFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewExternal {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    title: ::atlex::types::object::required(field1, "title")?,
-                    description: ::atlex::types::object::required(
-                        field2,
-                        "description",
-                    )?,
+                    uri: field0,
+                    title: field1,
+                    description: field2,
                     associated_profiles: field3,
                     associated_refs: field4,
                     created_at: field5,
@@ -917,8 +944,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternal {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "title"
+                        } else {
+                            "description"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewExternal {}
@@ -1056,83 +1095,89 @@ impl ::atlex::__private::serde::Serialize for ViewExternalSource {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSource {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewExternalSource;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#viewExternalSource object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewExternalSourceFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Uri>,
+    field4: ::std::option::Option<
+        ::atlex::app::bsky::embed::external::ViewExternalSourceTheme,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewExternalSource {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#viewExternalSource object";
+    type Fields = __ViewExternalSourceFields;
+    const EMPTY: __ViewExternalSourceFields = __ViewExternalSourceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewExternalSourceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "title" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "title")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewExternalSource, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ViewExternalSourceTheme,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "title" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "title",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "icon" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "icon",
-                            )?
-                        }
-                        "theme" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "theme",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "description",
+                )
+            }
+            "icon" => ::atlex::types::object::read_field(&mut fields.field3, map, "icon"),
+            "theme" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "theme")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewExternalSourceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewExternalSourceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewExternalSource {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    title: ::atlex::types::object::required(field1, "title")?,
+                    uri: field0,
+                    title: field1,
                     description: field2,
                     icon: field3,
                     theme: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "title" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewExternalSource {}
@@ -1275,80 +1320,76 @@ impl ::atlex::__private::serde::Serialize for ViewExternalSourceTheme {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewExternalSourceTheme {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewExternalSourceTheme;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.external#viewExternalSourceTheme object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewExternalSourceThemeFields {
+    field0: ::std::option::Option<::atlex::app::bsky::embed::external::ColorRgb>,
+    field1: ::std::option::Option<::atlex::app::bsky::embed::external::ColorRgb>,
+    field2: ::std::option::Option<::atlex::app::bsky::embed::external::ColorRgb>,
+    field3: ::std::option::Option<::atlex::app::bsky::embed::external::ColorRgb>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewExternalSourceTheme {
+    const EXPECTING: &'static str = "a app.bsky.embed.external#viewExternalSourceTheme object";
+    type Fields = __ViewExternalSourceThemeFields;
+    const EMPTY: __ViewExternalSourceThemeFields = __ViewExternalSourceThemeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewExternalSourceThemeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "accentForegroundRGB" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "accentForegroundRGB",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewExternalSourceTheme, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ColorRgb,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ColorRgb,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ColorRgb,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::embed::external::ColorRgb,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "accentForegroundRGB" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "accentForegroundRGB",
-                            )?
-                        }
-                        "accentRGB" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "accentRGB",
-                            )?
-                        }
-                        "backgroundRGB" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "backgroundRGB",
-                            )?
-                        }
-                        "foregroundRGB" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "foregroundRGB",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ViewExternalSourceTheme {
-                    accent_foreground_rgb: field0,
-                    accent_rgb: field1,
-                    background_rgb: field2,
-                    foreground_rgb: field3,
-                    extra,
-                })
+            "accentRGB" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "accentRGB")
             }
+            "backgroundRGB" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "backgroundRGB",
+                )
+            }
+            "foregroundRGB" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "foregroundRGB",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewExternalSourceThemeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ViewExternalSourceThemeFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(ViewExternalSourceTheme {
+            accent_foreground_rgb: field0,
+            accent_rgb: field1,
+            background_rgb: field2,
+            foreground_rgb: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewExternalSourceTheme {}

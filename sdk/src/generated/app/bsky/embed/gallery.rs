@@ -54,47 +54,49 @@ impl ::atlex::__private::serde::Serialize for Gallery {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Gallery {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Gallery;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.gallery#main object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GalleryFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::embed::gallery::GalleryItemsItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Gallery {
+    const EXPECTING: &'static str = "a app.bsky.embed.gallery#main object";
+    type Fields = __GalleryFields;
+    const EMPTY: __GalleryFields = __GalleryFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GalleryFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "items" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "items")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Gallery, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::embed::gallery::GalleryItemsItem>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "items" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "items",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Gallery {
-                    items: ::atlex::types::object::required(field0, "items")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GalleryFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __GalleryFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Gallery { items: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("items")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Gallery {}
@@ -262,68 +264,81 @@ impl ::atlex::__private::serde::Serialize for Image {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Image {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Image;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.gallery#image object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ImageFields {
+    field0: ::std::option::Option<::atlex::types::BlobRef>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::app::bsky::embed::defs::AspectRatio>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Image {
+    const EXPECTING: &'static str = "a app.bsky.embed.gallery#image object";
+    type Fields = __ImageFields;
+    const EMPTY: __ImageFields = __ImageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ImageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "image" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "image")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Image, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::embed::defs::AspectRatio,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "image" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "image",
-                            )?
-                        }
-                        "alt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "alt",
-                            )?
-                        }
-                        "aspectRatio" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "aspectRatio",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "alt" => ::atlex::types::object::read_field(&mut fields.field1, map, "alt"),
+            "aspectRatio" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "aspectRatio",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ImageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ImageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Image {
-                    image: ::atlex::types::object::required(field0, "image")?,
-                    alt: ::atlex::types::object::required(field1, "alt")?,
-                    aspect_ratio: ::atlex::types::object::required(
-                        field2,
-                        "aspectRatio",
-                    )?,
+                    image: field0,
+                    alt: field1,
+                    aspect_ratio: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "image"
+                        } else if fields.field1.is_none() {
+                            "alt"
+                        } else {
+                            "aspectRatio"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Image {}
@@ -399,47 +414,49 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = View;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.gallery#view object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::embed::gallery::ViewItemsItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+    const EXPECTING: &'static str = "a app.bsky.embed.gallery#view object";
+    type Fields = __ViewFields;
+    const EMPTY: __ViewFields = __ViewFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "items" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "items")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<View, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::embed::gallery::ViewItemsItem>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "items" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "items",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(View {
-                    items: ::atlex::types::object::required(field0, "items")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(View { items: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("items")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -606,77 +623,90 @@ impl ::atlex::__private::serde::Serialize for ViewImage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewImage {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewImage;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.gallery#viewImage object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewImageFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::atlex::types::Uri>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::app::bsky::embed::defs::AspectRatio>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewImage {
+    const EXPECTING: &'static str = "a app.bsky.embed.gallery#viewImage object";
+    type Fields = __ViewImageFields;
+    const EMPTY: __ViewImageFields = __ViewImageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewImageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "thumbnail" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "thumbnail")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewImage, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::embed::defs::AspectRatio,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "thumbnail" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "thumbnail",
-                            )?
-                        }
-                        "fullsize" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "fullsize",
-                            )?
-                        }
-                        "alt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "alt",
-                            )?
-                        }
-                        "aspectRatio" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "aspectRatio",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "fullsize" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "fullsize")
+            }
+            "alt" => ::atlex::types::object::read_field(&mut fields.field2, map, "alt"),
+            "aspectRatio" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "aspectRatio",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewImageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewImageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewImage {
-                    thumbnail: ::atlex::types::object::required(field0, "thumbnail")?,
-                    fullsize: ::atlex::types::object::required(field1, "fullsize")?,
-                    alt: ::atlex::types::object::required(field2, "alt")?,
-                    aspect_ratio: ::atlex::types::object::required(
-                        field3,
-                        "aspectRatio",
-                    )?,
+                    thumbnail: field0,
+                    fullsize: field1,
+                    alt: field2,
+                    aspect_ratio: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "thumbnail"
+                        } else if fields.field1.is_none() {
+                            "fullsize"
+                        } else if fields.field2.is_none() {
+                            "alt"
+                        } else {
+                            "aspectRatio"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewImage {}

@@ -53,47 +53,47 @@ impl ::atlex::__private::serde::Serialize for Record {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Record {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Record;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.record#main object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordFields {
+    field0: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Record {
+    const EXPECTING: &'static str = "a app.bsky.embed.record#main object";
+    type Fields = __RecordFields;
+    const EMPTY: __RecordFields = __RecordFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Record, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Record {
-                    record: ::atlex::types::object::required(field0, "record")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Record { record: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("record")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Record {}
@@ -150,47 +150,47 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = View;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.record#view object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewFields {
+    field0: ::std::option::Option<::atlex::app::bsky::embed::record::ViewRecord2>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+    const EXPECTING: &'static str = "a app.bsky.embed.record#view object";
+    type Fields = __ViewFields;
+    const EMPTY: __ViewFields = __ViewFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<View, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::embed::record::ViewRecord2,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(View {
-                    record: ::atlex::types::object::required(field0, "record")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(View { record: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("record")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}
@@ -516,65 +516,77 @@ impl ::atlex::__private::serde::Serialize for ViewBlocked {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewBlocked {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewBlocked;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.record#viewBlocked object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewBlockedFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::atlex::app::bsky::feed::defs::BlockedAuthor>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewBlocked {
+    const EXPECTING: &'static str = "a app.bsky.embed.record#viewBlocked object";
+    type Fields = __ViewBlockedFields;
+    const EMPTY: __ViewBlockedFields = __ViewBlockedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewBlockedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "blocked" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "blocked")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewBlocked, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::BlockedAuthor,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "blocked" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "blocked",
-                            )?
-                        }
-                        "author" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "author",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "author" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "author")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewBlockedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewBlockedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewBlocked {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    blocked: ::atlex::types::object::required(field1, "blocked")?,
-                    author: ::atlex::types::object::required(field2, "author")?,
+                    uri: field0,
+                    blocked: field1,
+                    author: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "blocked"
+                        } else {
+                            "author"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewBlocked {}
@@ -642,54 +654,64 @@ impl ::atlex::__private::serde::Serialize for ViewDetached {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewDetached {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewDetached;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.record#viewDetached object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewDetachedFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewDetached {
+    const EXPECTING: &'static str = "a app.bsky.embed.record#viewDetached object";
+    type Fields = __ViewDetachedFields;
+    const EMPTY: __ViewDetachedFields = __ViewDetachedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewDetachedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "detached" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "detached")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewDetached, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "detached" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "detached",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewDetachedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewDetachedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewDetached {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    detached: ::atlex::types::object::required(field1, "detached")?,
+                    uri: field0,
+                    detached: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "detached" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewDetached {}
@@ -754,54 +776,64 @@ impl ::atlex::__private::serde::Serialize for ViewNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewNotFound {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewNotFound;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.record#viewNotFound object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewNotFoundFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewNotFound {
+    const EXPECTING: &'static str = "a app.bsky.embed.record#viewNotFound object";
+    type Fields = __ViewNotFoundFields;
+    const EMPTY: __ViewNotFoundFields = __ViewNotFoundFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewNotFoundFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "notFound" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "notFound")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewNotFound, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "notFound" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "notFound",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewNotFoundFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewNotFoundFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewNotFound {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    not_found: ::atlex::types::object::required(field1, "notFound")?,
+                    uri: field0,
+                    not_found: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "notFound" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewNotFound {}
@@ -979,132 +1011,116 @@ impl ::atlex::__private::serde::Serialize for ViewRecord {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecord {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewRecord;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.record#viewRecord object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewRecordFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    field3: ::std::option::Option<::atlex::types::Data>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::embed::record::ViewRecordEmbedsItem>,
+    >,
+    field6: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<i64>,
+    field9: ::std::option::Option<i64>,
+    field10: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewRecord {
+    const EXPECTING: &'static str = "a app.bsky.embed.record#viewRecord object";
+    type Fields = __ViewRecordFields;
+    const EMPTY: __ViewRecordFields = __ViewRecordFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewRecordFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "author" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "author")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewRecord, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::embed::record::ViewRecordEmbedsItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "author" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "author",
-                            )?
-                        }
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "embeds" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "embeds",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "likeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "likeCount",
-                            )?
-                        }
-                        "quoteCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "quoteCount",
-                            )?
-                        }
-                        "replyCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "replyCount",
-                            )?
-                        }
-                        "repostCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "repostCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "value")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "embeds" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "embeds")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "labels")
+            }
+            "likeCount" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "likeCount")
+            }
+            "quoteCount" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "quoteCount")
+            }
+            "replyCount" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "replyCount")
+            }
+            "repostCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "repostCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewRecordFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewRecordFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ViewRecord {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    author: ::atlex::types::object::required(field2, "author")?,
-                    value: ::atlex::types::object::required(field3, "value")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    author: field2,
+                    value: field3,
+                    indexed_at: field4,
                     embeds: field5,
                     labels: field6,
                     like_count: field7,
@@ -1114,8 +1130,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewRecord {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "author"
+                        } else if fields.field3.is_none() {
+                            "value"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewRecord {}

@@ -57,58 +57,68 @@ impl ::atlex::__private::serde::Serialize for RecordWithMedia {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordWithMedia {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordWithMedia;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.recordWithMedia#main object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordWithMediaFields {
+    field0: ::std::option::Option<::atlex::app::bsky::embed::record::Record>,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::embed::record_with_media::RecordWithMediaMedia,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordWithMedia {
+    const EXPECTING: &'static str = "a app.bsky.embed.recordWithMedia#main object";
+    type Fields = __RecordWithMediaFields;
+    const EMPTY: __RecordWithMediaFields = __RecordWithMediaFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordWithMediaFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordWithMedia, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::embed::record::Record,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::embed::record_with_media::RecordWithMediaMedia,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "media" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "media",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "media" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "media")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordWithMediaFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordWithMediaFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(RecordWithMedia {
-                    record: ::atlex::types::object::required(field0, "record")?,
-                    media: ::atlex::types::object::required(field1, "media")?,
+                    record: field0,
+                    media: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "record" } else { "media" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordWithMedia {}
@@ -333,58 +343,68 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = View;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.recordWithMedia#view object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewFields {
+    field0: ::std::option::Option<::atlex::app::bsky::embed::record::View>,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::embed::record_with_media::ViewMedia,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+    const EXPECTING: &'static str = "a app.bsky.embed.recordWithMedia#view object";
+    type Fields = __ViewFields;
+    const EMPTY: __ViewFields = __ViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<View, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::embed::record::View,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::embed::record_with_media::ViewMedia,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "media" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "media",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "media" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "media")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(View {
-                    record: ::atlex::types::object::required(field0, "record")?,
-                    media: ::atlex::types::object::required(field1, "media")?,
+                    record: field0,
+                    media: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "record" } else { "media" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}

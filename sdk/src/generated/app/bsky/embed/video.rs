@@ -127,78 +127,80 @@ impl ::atlex::__private::serde::Serialize for Video {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Video {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Video;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.video#main object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __VideoFields {
+    field0: ::std::option::Option<::atlex::types::BlobRef>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::app::bsky::embed::defs::AspectRatio>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::embed::video::Caption>,
+    >,
+    field4: ::std::option::Option<::atlex::app::bsky::embed::video::VideoPresentation>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Video {
+    const EXPECTING: &'static str = "a app.bsky.embed.video#main object";
+    type Fields = __VideoFields;
+    const EMPTY: __VideoFields = __VideoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __VideoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "video" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "video")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Video, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::embed::defs::AspectRatio,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::embed::video::Caption>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::app::bsky::embed::video::VideoPresentation,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "video" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "video",
-                            )?
-                        }
-                        "alt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "alt",
-                            )?
-                        }
-                        "aspectRatio" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "aspectRatio",
-                            )?
-                        }
-                        "captions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "captions",
-                            )?
-                        }
-                        "presentation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "presentation",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "alt" => ::atlex::types::object::read_field(&mut fields.field1, map, "alt"),
+            "aspectRatio" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "aspectRatio",
+                )
+            }
+            "captions" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "captions")
+            }
+            "presentation" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "presentation",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __VideoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __VideoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Video {
-                    video: ::atlex::types::object::required(field0, "video")?,
+                    video: field0,
                     alt: field1,
                     aspect_ratio: field2,
                     captions: field3,
@@ -206,8 +208,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Video {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("video")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Video {}
@@ -392,54 +394,62 @@ impl ::atlex::__private::serde::Serialize for Caption {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Caption {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Caption;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.video#caption object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Caption, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "lang" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "lang",
-                            )?
-                        }
-                        "file" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "file",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __CaptionFields {
+    field0: ::std::option::Option<::atlex::types::Language>,
+    field1: ::std::option::Option<::atlex::types::BlobRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Caption {
+    const EXPECTING: &'static str = "a app.bsky.embed.video#caption object";
+    type Fields = __CaptionFields;
+    const EMPTY: __CaptionFields = __CaptionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __CaptionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "lang" => ::atlex::types::object::read_field(&mut fields.field0, map, "lang"),
+            "file" => ::atlex::types::object::read_field(&mut fields.field1, map, "file"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __CaptionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __CaptionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Caption {
-                    lang: ::atlex::types::object::required(field0, "lang")?,
-                    file: ::atlex::types::object::required(field1, "file")?,
+                    lang: field0,
+                    file: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "lang" } else { "file" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Caption {}
@@ -585,85 +595,83 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = View;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.embed.video#view object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewFields {
+    field0: ::std::option::Option<::atlex::types::Cid>,
+    field1: ::std::option::Option<::atlex::types::Uri>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::app::bsky::embed::defs::AspectRatio>,
+    field4: ::std::option::Option<::atlex::app::bsky::embed::video::ViewPresentation>,
+    field5: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+    const EXPECTING: &'static str = "a app.bsky.embed.video#view object";
+    type Fields = __ViewFields;
+    const EMPTY: __ViewFields = __ViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "cid" => ::atlex::types::object::read_field(&mut fields.field0, map, "cid"),
+            "playlist" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "playlist")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<View, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::embed::defs::AspectRatio,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::app::bsky::embed::video::ViewPresentation,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "playlist" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "playlist",
-                            )?
-                        }
-                        "alt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "alt",
-                            )?
-                        }
-                        "aspectRatio" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "aspectRatio",
-                            )?
-                        }
-                        "presentation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "presentation",
-                            )?
-                        }
-                        "thumbnail" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "thumbnail",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "alt" => ::atlex::types::object::read_field(&mut fields.field2, map, "alt"),
+            "aspectRatio" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "aspectRatio",
+                )
+            }
+            "presentation" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "presentation",
+                )
+            }
+            "thumbnail" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "thumbnail")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(View {
-                    cid: ::atlex::types::object::required(field0, "cid")?,
-                    playlist: ::atlex::types::object::required(field1, "playlist")?,
+                    cid: field0,
+                    playlist: field1,
                     alt: field2,
                     aspect_ratio: field3,
                     presentation: field4,
@@ -671,8 +679,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "cid" } else { "playlist" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}

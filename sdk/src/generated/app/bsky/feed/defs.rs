@@ -61,56 +61,58 @@ impl ::atlex::__private::serde::Serialize for BlockedAuthor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedAuthor {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = BlockedAuthor;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#blockedAuthor object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BlockedAuthorFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::app::bsky::actor::defs::ViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for BlockedAuthor {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#blockedAuthor object";
+    type Fields = __BlockedAuthorFields;
+    const EMPTY: __BlockedAuthorFields = __BlockedAuthorFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BlockedAuthorFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "viewer")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<BlockedAuthor, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BlockedAuthorFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BlockedAuthorFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(BlockedAuthor {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     viewer: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BlockedAuthor {}
@@ -181,65 +183,77 @@ impl ::atlex::__private::serde::Serialize for BlockedPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlockedPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = BlockedPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#blockedPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BlockedPostFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::atlex::app::bsky::feed::defs::BlockedAuthor>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for BlockedPost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#blockedPost object";
+    type Fields = __BlockedPostFields;
+    const EMPTY: __BlockedPostFields = __BlockedPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BlockedPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "blocked" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "blocked")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<BlockedPost, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::BlockedAuthor,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "blocked" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "blocked",
-                            )?
-                        }
-                        "author" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "author",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "author" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "author")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BlockedPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BlockedPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(BlockedPost {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    blocked: ::atlex::types::object::required(field1, "blocked")?,
-                    author: ::atlex::types::object::required(field2, "author")?,
+                    uri: field0,
+                    blocked: field1,
+                    author: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "blocked"
+                        } else {
+                            "author"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BlockedPost {}
@@ -393,78 +407,74 @@ impl ::atlex::__private::serde::Serialize for FeedViewPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = FeedViewPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#feedViewPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __FeedViewPostFields {
+    field0: ::std::option::Option<::atlex::app::bsky::feed::defs::PostView>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::app::bsky::feed::defs::FeedViewPostReason>,
+    field3: ::std::option::Option<::atlex::app::bsky::feed::defs::ReplyRef>,
+    field4: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for FeedViewPost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#feedViewPost object";
+    type Fields = __FeedViewPostFields;
+    const EMPTY: __FeedViewPostFields = __FeedViewPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __FeedViewPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "post" => ::atlex::types::object::read_field(&mut fields.field0, map, "post"),
+            "feedContext" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "feedContext",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<FeedViewPost, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::PostView,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::FeedViewPostReason,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ReplyRef,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "post" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "post",
-                            )?
-                        }
-                        "feedContext" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "feedContext",
-                            )?
-                        }
-                        "reason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "reason",
-                            )?
-                        }
-                        "reply" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reply",
-                            )?
-                        }
-                        "reqId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "reqId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "reason" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "reason")
+            }
+            "reply" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "reply")
+            }
+            "reqId" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "reqId")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __FeedViewPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __FeedViewPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(FeedViewPost {
-                    post: ::atlex::types::object::required(field0, "post")?,
+                    post: field0,
                     feed_context: field1,
                     reason: field2,
                     reply: field3,
@@ -472,8 +482,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for FeedViewPost {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("post")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FeedViewPost {}
@@ -847,162 +857,151 @@ impl ::atlex::__private::serde::Serialize for GeneratorView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = GeneratorView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#generatorView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GeneratorViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<bool>,
+    field7: ::std::option::Option<::atlex::types::Uri>,
+    field8: ::std::option::Option<
+        ::atlex::app::bsky::feed::defs::GeneratorViewContentMode,
+    >,
+    field9: ::std::option::Option<::std::string::String>,
+    field10: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field11: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field12: ::std::option::Option<i64>,
+    field13: ::std::option::Option<::atlex::app::bsky::feed::defs::GeneratorViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for GeneratorView {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#generatorView object";
+    type Fields = __GeneratorViewFields;
+    const EMPTY: __GeneratorViewFields = __GeneratorViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GeneratorViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "did" => ::atlex::types::object::read_field(&mut fields.field2, map, "did"),
+            "creator" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "creator")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<GeneratorView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::GeneratorViewContentMode,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::GeneratorViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "creator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "creator",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "acceptsInteractions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "acceptsInteractions",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "contentMode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "contentMode",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "descriptionFacets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "descriptionFacets",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "likeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "likeCount",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "displayName",
+                )
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "indexedAt")
+            }
+            "acceptsInteractions" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "acceptsInteractions",
+                )
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "avatar")
+            }
+            "contentMode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "contentMode",
+                )
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "description",
+                )
+            }
+            "descriptionFacets" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "descriptionFacets",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "labels")
+            }
+            "likeCount" => {
+                ::atlex::types::object::read_field(&mut fields.field12, map, "likeCount")
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field13, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GeneratorViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __GeneratorViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                extra,
+            } => {
                 ::std::result::Result::Ok(GeneratorView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    did: ::atlex::types::object::required(field2, "did")?,
-                    creator: ::atlex::types::object::required(field3, "creator")?,
-                    display_name: ::atlex::types::object::required(
-                        field4,
-                        "displayName",
-                    )?,
-                    indexed_at: ::atlex::types::object::required(field5, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    did: field2,
+                    creator: field3,
+                    display_name: field4,
+                    indexed_at: field5,
                     accepts_interactions: field6,
                     avatar: field7,
                     content_mode: field8,
@@ -1014,8 +1013,26 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "did"
+                        } else if fields.field3.is_none() {
+                            "creator"
+                        } else if fields.field4.is_none() {
+                            "displayName"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GeneratorView {}
@@ -1234,45 +1251,44 @@ impl ::atlex::__private::serde::Serialize for GeneratorViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GeneratorViewerState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = GeneratorViewerState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#generatorViewerState object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<GeneratorViewerState, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "like" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "like",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(GeneratorViewerState {
-                    like: field0,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GeneratorViewerStateFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for GeneratorViewerState {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#generatorViewerState object";
+    type Fields = __GeneratorViewerStateFields;
+    const EMPTY: __GeneratorViewerStateFields = __GeneratorViewerStateFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GeneratorViewerStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "like" => ::atlex::types::object::read_field(&mut fields.field0, map, "like"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GeneratorViewerStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __GeneratorViewerStateFields { field0, extra } = fields;
+        ::std::result::Result::Ok(GeneratorViewerState {
+            like: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for GeneratorViewerState {}
@@ -1397,74 +1413,66 @@ impl ::atlex::__private::serde::Serialize for Interaction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Interaction {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Interaction;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#interaction object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InteractionFields {
+    field0: ::std::option::Option<::atlex::app::bsky::feed::defs::InteractionEvent>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::AtUri>,
+    field3: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Interaction {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#interaction object";
+    type Fields = __InteractionFields;
+    const EMPTY: __InteractionFields = __InteractionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InteractionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "event" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "event")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Interaction, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::InteractionEvent,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "event" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "event",
-                            )?
-                        }
-                        "feedContext" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "feedContext",
-                            )?
-                        }
-                        "item" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "item",
-                            )?
-                        }
-                        "reqId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reqId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Interaction {
-                    event: field0,
-                    feed_context: field1,
-                    item: field2,
-                    req_id: field3,
-                    extra,
-                })
+            "feedContext" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "feedContext",
+                )
             }
+            "item" => ::atlex::types::object::read_field(&mut fields.field2, map, "item"),
+            "reqId" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "reqId")
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InteractionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __InteractionFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(Interaction {
+            event: field0,
+            feed_context: field1,
+            item: field2,
+            req_id: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Interaction {}
@@ -1742,56 +1750,68 @@ impl ::atlex::__private::serde::Serialize for KnownLikers {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for KnownLikers {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = KnownLikers;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#knownLikers object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __KnownLikersFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for KnownLikers {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#knownLikers object";
+    type Fields = __KnownLikersFields;
+    const EMPTY: __KnownLikersFields = __KnownLikersFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __KnownLikersFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "count" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "count")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<KnownLikers, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "count" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "count",
-                            )?
-                        }
-                        "actors" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "actors",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "actors" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "actors")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __KnownLikersFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __KnownLikersFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(KnownLikers {
-                    count: ::atlex::types::object::required(field0, "count")?,
-                    actors: ::atlex::types::object::required(field1, "actors")?,
+                    count: field0,
+                    actors: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "count" } else { "actors" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for KnownLikers {}
@@ -1866,54 +1886,64 @@ impl ::atlex::__private::serde::Serialize for NotFoundPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = NotFoundPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#notFoundPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __NotFoundPostFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for NotFoundPost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#notFoundPost object";
+    type Fields = __NotFoundPostFields;
+    const EMPTY: __NotFoundPostFields = __NotFoundPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __NotFoundPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "notFound" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "notFound")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<NotFoundPost, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "notFound" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "notFound",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __NotFoundPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __NotFoundPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(NotFoundPost {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    not_found: ::atlex::types::object::required(field1, "notFound")?,
+                    uri: field0,
+                    not_found: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "notFound" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for NotFoundPost {}
@@ -2147,166 +2177,154 @@ impl ::atlex::__private::serde::Serialize for PostView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = PostView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#postView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PostViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    field3: ::std::option::Option<::atlex::types::Data>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<::atlex::types::Data>,
+    field7: ::std::option::Option<::atlex::app::bsky::feed::defs::PostViewEmbed>,
+    field8: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field9: ::std::option::Option<i64>,
+    field10: ::std::option::Option<i64>,
+    field11: ::std::option::Option<i64>,
+    field12: ::std::option::Option<i64>,
+    field13: ::std::option::Option<::atlex::app::bsky::feed::defs::ThreadgateView>,
+    field14: ::std::option::Option<::atlex::app::bsky::feed::defs::ViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for PostView {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#postView object";
+    type Fields = __PostViewFields;
+    const EMPTY: __PostViewFields = __PostViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        field14: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PostViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "author" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "author")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<PostView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::PostViewEmbed,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ThreadgateView,
-                > = ::std::option::Option::None;
-                let mut field14: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "author" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "author",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "bookmarkCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "bookmarkCount",
-                            )?
-                        }
-                        "debug" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "debug",
-                            )?
-                        }
-                        "embed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "embed",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "likeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "likeCount",
-                            )?
-                        }
-                        "quoteCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "quoteCount",
-                            )?
-                        }
-                        "replyCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "replyCount",
-                            )?
-                        }
-                        "repostCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "repostCount",
-                            )?
-                        }
-                        "threadgate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "threadgate",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field14,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "record")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "bookmarkCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "bookmarkCount",
+                )
+            }
+            "debug" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "debug")
+            }
+            "embed" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "embed")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "labels")
+            }
+            "likeCount" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "likeCount")
+            }
+            "quoteCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "quoteCount",
+                )
+            }
+            "replyCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "replyCount",
+                )
+            }
+            "repostCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "repostCount",
+                )
+            }
+            "threadgate" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field13,
+                    map,
+                    "threadgate",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field14, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PostViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __PostViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                field14,
+                extra,
+            } => {
                 ::std::result::Result::Ok(PostView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    author: ::atlex::types::object::required(field2, "author")?,
-                    record: ::atlex::types::object::required(field3, "record")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    author: field2,
+                    record: field3,
+                    indexed_at: field4,
                     bookmark_count: field5,
                     debug: field6,
                     embed: field7,
@@ -2320,8 +2338,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for PostView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "author"
+                        } else if fields.field3.is_none() {
+                            "record"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for PostView {}
@@ -2619,32 +2653,36 @@ impl ::atlex::__private::serde::Serialize for ReasonPin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonPin {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReasonPin;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#reasonPin object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReasonPin, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(ReasonPin { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReasonPinFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReasonPin {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#reasonPin object";
+    type Fields = __ReasonPinFields;
+    const EMPTY: __ReasonPinFields = __ReasonPinFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReasonPinFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReasonPinFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ReasonPinFields { extra } = fields;
+        ::std::result::Result::Ok(ReasonPin { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for ReasonPin {}
@@ -2731,74 +2769,74 @@ impl ::atlex::__private::serde::Serialize for ReasonRepost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReasonRepost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReasonRepost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#reasonRepost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReasonRepostFields {
+    field0: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::types::Cid>,
+    field3: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReasonRepost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#reasonRepost object";
+    type Fields = __ReasonRepostFields;
+    const EMPTY: __ReasonRepostFields = __ReasonRepostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReasonRepostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "by" => ::atlex::types::object::read_field(&mut fields.field0, map, "by"),
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "indexedAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReasonRepost, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "by" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "by",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "cid" => ::atlex::types::object::read_field(&mut fields.field2, map, "cid"),
+            "uri" => ::atlex::types::object::read_field(&mut fields.field3, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReasonRepostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReasonRepostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReasonRepost {
-                    by: ::atlex::types::object::required(field0, "by")?,
-                    indexed_at: ::atlex::types::object::required(field1, "indexedAt")?,
+                    by: field0,
+                    indexed_at: field1,
                     cid: field2,
                     uri: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "by" } else { "indexedAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReasonRepost {}
@@ -2889,69 +2927,75 @@ impl ::atlex::__private::serde::Serialize for ReplyRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReplyRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#replyRef object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReplyRefFields {
+    field0: ::std::option::Option<::atlex::app::bsky::feed::defs::ReplyRefRoot>,
+    field1: ::std::option::Option<::atlex::app::bsky::feed::defs::ReplyRefParent>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReplyRef {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#replyRef object";
+    type Fields = __ReplyRefFields;
+    const EMPTY: __ReplyRefFields = __ReplyRefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReplyRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "root" => ::atlex::types::object::read_field(&mut fields.field0, map, "root"),
+            "parent" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "parent")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReplyRef, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ReplyRefRoot,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ReplyRefParent,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "root" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "root",
-                            )?
-                        }
-                        "parent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "parent",
-                            )?
-                        }
-                        "grandparentAuthor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "grandparentAuthor",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "grandparentAuthor" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "grandparentAuthor",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReplyRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReplyRefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReplyRef {
-                    root: ::atlex::types::object::required(field0, "root")?,
-                    parent: ::atlex::types::object::required(field1, "parent")?,
+                    root: field0,
+                    parent: field1,
                     grandparent_author: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "root" } else { "parent" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReplyRef {}
@@ -3328,65 +3372,71 @@ impl ::atlex::__private::serde::Serialize for SkeletonFeedPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonFeedPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonFeedPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#skeletonFeedPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonFeedPostFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::app::bsky::feed::defs::SkeletonFeedPostReason,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonFeedPost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#skeletonFeedPost object";
+    type Fields = __SkeletonFeedPostFields;
+    const EMPTY: __SkeletonFeedPostFields = __SkeletonFeedPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonFeedPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "post" => ::atlex::types::object::read_field(&mut fields.field0, map, "post"),
+            "feedContext" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "feedContext",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonFeedPost, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::SkeletonFeedPostReason,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "post" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "post",
-                            )?
-                        }
-                        "feedContext" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "feedContext",
-                            )?
-                        }
-                        "reason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "reason",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "reason" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "reason")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonFeedPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SkeletonFeedPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(SkeletonFeedPost {
-                    post: ::atlex::types::object::required(field0, "post")?,
+                    post: field0,
                     feed_context: field1,
                     reason: field2,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("post")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonFeedPost {}
@@ -3565,32 +3615,36 @@ impl ::atlex::__private::serde::Serialize for SkeletonReasonPin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonPin {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonReasonPin;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#skeletonReasonPin object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonReasonPin, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(SkeletonReasonPin { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonReasonPinFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonReasonPin {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#skeletonReasonPin object";
+    type Fields = __SkeletonReasonPinFields;
+    const EMPTY: __SkeletonReasonPinFields = __SkeletonReasonPinFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonReasonPinFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonReasonPinFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SkeletonReasonPinFields { extra } = fields;
+        ::std::result::Result::Ok(SkeletonReasonPin { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonReasonPin {}
@@ -3645,45 +3699,53 @@ impl ::atlex::__private::serde::Serialize for SkeletonReasonRepost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonReasonRepost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonReasonRepost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#skeletonReasonRepost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonReasonRepostFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonReasonRepost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#skeletonReasonRepost object";
+    type Fields = __SkeletonReasonRepostFields;
+    const EMPTY: __SkeletonReasonRepostFields = __SkeletonReasonRepostFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonReasonRepostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "repost" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "repost")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonReasonRepost, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "repost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "repost",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonReasonRepostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SkeletonReasonRepostFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SkeletonReasonRepost {
-                    repost: ::atlex::types::object::required(field0, "repost")?,
+                    repost: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("repost")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonReasonRepost {}
@@ -3761,45 +3823,50 @@ impl ::atlex::__private::serde::Serialize for ThreadContext {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadContext {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadContext;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#threadContext object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadContextFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadContext {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#threadContext object";
+    type Fields = __ThreadContextFields;
+    const EMPTY: __ThreadContextFields = __ThreadContextFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadContextFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rootAuthorLike" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "rootAuthorLike",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadContext, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rootAuthorLike" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rootAuthorLike",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ThreadContext {
-                    root_author_like: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadContextFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ThreadContextFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ThreadContext {
+            root_author_like: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadContext {}
@@ -3913,82 +3980,78 @@ impl ::atlex::__private::serde::Serialize for ThreadViewPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadViewPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadViewPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#threadViewPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadViewPostFields {
+    field0: ::std::option::Option<::atlex::app::bsky::feed::defs::PostView>,
+    field1: ::std::option::Option<::atlex::app::bsky::feed::defs::ThreadViewPostParent>,
+    field2: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::feed::defs::ThreadViewPostRepliesItem>,
+    >,
+    field3: ::std::option::Option<::atlex::app::bsky::feed::defs::ThreadContext>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadViewPost {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#threadViewPost object";
+    type Fields = __ThreadViewPostFields;
+    const EMPTY: __ThreadViewPostFields = __ThreadViewPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadViewPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "post" => ::atlex::types::object::read_field(&mut fields.field0, map, "post"),
+            "parent" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "parent")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadViewPost, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::PostView,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ThreadViewPostParent,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::feed::defs::ThreadViewPostRepliesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::ThreadContext,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "post" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "post",
-                            )?
-                        }
-                        "parent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "parent",
-                            )?
-                        }
-                        "replies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "replies",
-                            )?
-                        }
-                        "threadContext" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "threadContext",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "replies" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "replies")
+            }
+            "threadContext" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "threadContext",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadViewPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ThreadViewPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ThreadViewPost {
-                    post: ::atlex::types::object::required(field0, "post")?,
+                    post: field0,
                     parent: field1,
                     replies: field2,
                     thread_context: field3,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("post")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadViewPost {}
@@ -4387,74 +4450,62 @@ impl ::atlex::__private::serde::Serialize for ThreadgateView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadgateView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadgateView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#threadgateView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadgateViewFields {
+    field0: ::std::option::Option<::atlex::types::Cid>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::graph::defs::ListViewBasic>,
+    >,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadgateView {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#threadgateView object";
+    type Fields = __ThreadgateViewFields;
+    const EMPTY: __ThreadgateViewFields = __ThreadgateViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadgateViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "cid" => ::atlex::types::object::read_field(&mut fields.field0, map, "cid"),
+            "lists" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "lists")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadgateView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::graph::defs::ListViewBasic>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "lists" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "lists",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ThreadgateView {
-                    cid: field0,
-                    lists: field1,
-                    record: field2,
-                    uri: field3,
-                    extra,
-                })
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "record")
             }
+            "uri" => ::atlex::types::object::read_field(&mut fields.field3, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadgateViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ThreadgateViewFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(ThreadgateView {
+            cid: field0,
+            lists: field1,
+            record: field2,
+            uri: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadgateView {}
@@ -4646,110 +4697,112 @@ impl ::atlex::__private::serde::Serialize for ViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewerState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.defs#viewerState object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewerStateFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::atlex::app::bsky::feed::defs::KnownLikers>,
+    field3: ::std::option::Option<::atlex::types::AtUri>,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<bool>,
+    field6: ::std::option::Option<::atlex::types::AtUri>,
+    field7: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewerState {
+    const EXPECTING: &'static str = "a app.bsky.feed.defs#viewerState object";
+    type Fields = __ViewerStateFields;
+    const EMPTY: __ViewerStateFields = __ViewerStateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewerStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "bookmarked" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "bookmarked")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewerState, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::KnownLikers,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "bookmarked" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "bookmarked",
-                            )?
-                        }
-                        "embeddingDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "embeddingDisabled",
-                            )?
-                        }
-                        "knownLikers" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "knownLikers",
-                            )?
-                        }
-                        "like" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "like",
-                            )?
-                        }
-                        "pinned" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "pinned",
-                            )?
-                        }
-                        "replyDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "replyDisabled",
-                            )?
-                        }
-                        "repost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "repost",
-                            )?
-                        }
-                        "threadMuted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "threadMuted",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ViewerState {
-                    bookmarked: field0,
-                    embedding_disabled: field1,
-                    known_likers: field2,
-                    like: field3,
-                    pinned: field4,
-                    reply_disabled: field5,
-                    repost: field6,
-                    thread_muted: field7,
-                    extra,
-                })
+            "embeddingDisabled" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "embeddingDisabled",
+                )
             }
+            "knownLikers" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "knownLikers",
+                )
+            }
+            "like" => ::atlex::types::object::read_field(&mut fields.field3, map, "like"),
+            "pinned" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "pinned")
+            }
+            "replyDisabled" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "replyDisabled",
+                )
+            }
+            "repost" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "repost")
+            }
+            "threadMuted" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "threadMuted",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewerStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ViewerStateFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(ViewerState {
+            bookmarked: field0,
+            embedding_disabled: field1,
+            known_likers: field2,
+            like: field3,
+            pinned: field4,
+            reply_disabled: field5,
+            repost: field6,
+            thread_muted: field7,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewerState {}

@@ -180,123 +180,123 @@ impl ::atlex::__private::serde::Serialize for Generator {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Generator {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Generator;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.generator#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GeneratorFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<::atlex::types::BlobRef>,
+    field5: ::std::option::Option<
+        ::atlex::app::bsky::feed::generator::GeneratorContentMode,
+    >,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field8: ::std::option::Option<::atlex::app::bsky::feed::generator::GeneratorLabels>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Generator {
+    const EXPECTING: &'static str = "a app.bsky.feed.generator#main.record object";
+    type Fields = __GeneratorFields;
+    const EMPTY: __GeneratorFields = __GeneratorFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GeneratorFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "displayName",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Generator, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::app::bsky::feed::generator::GeneratorContentMode,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::feed::generator::GeneratorLabels,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "acceptsInteractions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "acceptsInteractions",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "contentMode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "contentMode",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "descriptionFacets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "descriptionFacets",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.feed.generator",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            "acceptsInteractions" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "acceptsInteractions",
+                )
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "avatar")
+            }
+            "contentMode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "contentMode",
+                )
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "description",
+                )
+            }
+            "descriptionFacets" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "descriptionFacets",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "labels")
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "app.bsky.feed.generator")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GeneratorFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __GeneratorFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Generator {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    display_name: ::atlex::types::object::required(
-                        field1,
-                        "displayName",
-                    )?,
-                    created_at: ::atlex::types::object::required(field2, "createdAt")?,
+                    did: field0,
+                    display_name: field1,
+                    created_at: field2,
                     accepts_interactions: field3,
                     avatar: field4,
                     content_mode: field5,
@@ -306,8 +306,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Generator {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else if fields.field1.is_none() {
+                            "displayName"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Generator {}

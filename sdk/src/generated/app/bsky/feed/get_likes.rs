@@ -191,74 +191,78 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.getLikes#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::feed::get_likes::Like>,
+    >,
+    field2: ::std::option::Option<::atlex::types::Cid>,
+    field3: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a app.bsky.feed.getLikes#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "likes" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "likes")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::feed::get_likes::Like>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "likes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "likes",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "cursor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "cursor",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "cid" => ::atlex::types::object::read_field(&mut fields.field2, map, "cid"),
+            "cursor" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "cursor")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    likes: ::atlex::types::object::required(field1, "likes")?,
+                    uri: field0,
+                    likes: field1,
                     cid: field2,
                     cursor: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "likes" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -334,65 +338,79 @@ impl ::atlex::__private::serde::Serialize for Like {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Like {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Like;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.getLikes#like object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LikeFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Like {
+    const EXPECTING: &'static str = "a app.bsky.feed.getLikes#like object";
+    type Fields = __LikeFields;
+    const EMPTY: __LikeFields = __LikeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LikeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "indexedAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Like, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "actor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "actor",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "actor" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "actor")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LikeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LikeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Like {
-                    indexed_at: ::atlex::types::object::required(field0, "indexedAt")?,
-                    created_at: ::atlex::types::object::required(field1, "createdAt")?,
-                    actor: ::atlex::types::object::required(field2, "actor")?,
+                    indexed_at: field0,
+                    created_at: field1,
+                    actor: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "indexedAt"
+                        } else if fields.field1.is_none() {
+                            "createdAt"
+                        } else {
+                            "actor"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Like {}

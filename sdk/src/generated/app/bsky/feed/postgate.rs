@@ -108,86 +108,91 @@ impl ::atlex::__private::serde::Serialize for Postgate {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Postgate {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Postgate;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.postgate#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PostgateFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::vec::Vec<::atlex::types::AtUri>>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::feed::postgate::PostgateEmbeddingRulesItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Postgate {
+    const EXPECTING: &'static str = "a app.bsky.feed.postgate#main.record object";
+    type Fields = __PostgateFields;
+    const EMPTY: __PostgateFields = __PostgateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PostgateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "post" => ::atlex::types::object::read_field(&mut fields.field0, map, "post"),
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Postgate, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::AtUri>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::feed::postgate::PostgateEmbeddingRulesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "post" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "post",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "detachedEmbeddingUris" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "detachedEmbeddingUris",
-                            )?
-                        }
-                        "embeddingRules" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "embeddingRules",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.feed.postgate",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "detachedEmbeddingUris" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "detachedEmbeddingUris",
+                )
+            }
+            "embeddingRules" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "embeddingRules",
+                )
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "app.bsky.feed.postgate")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PostgateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __PostgateFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Postgate {
-                    post: ::atlex::types::object::required(field0, "post")?,
-                    created_at: ::atlex::types::object::required(field1, "createdAt")?,
+                    post: field0,
+                    created_at: field1,
                     detached_embedding_uris: field2,
                     embedding_rules: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "post" } else { "createdAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Postgate {}
@@ -348,32 +353,36 @@ impl ::atlex::__private::serde::Serialize for DisableRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisableRule {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DisableRule;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.feed.postgate#disableRule object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DisableRule, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(DisableRule { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DisableRuleFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DisableRule {
+    const EXPECTING: &'static str = "a app.bsky.feed.postgate#disableRule object";
+    type Fields = __DisableRuleFields;
+    const EMPTY: __DisableRuleFields = __DisableRuleFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DisableRuleFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DisableRuleFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __DisableRuleFields { extra } = fields;
+        ::std::result::Result::Ok(DisableRule { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for DisableRule {}

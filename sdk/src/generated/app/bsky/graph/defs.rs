@@ -158,56 +158,64 @@ impl ::atlex::__private::serde::Serialize for ListItemView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListItemView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ListItemView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#listItemView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ListItemViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ListItemView {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#listItemView object";
+    type Fields = __ListItemViewFields;
+    const EMPTY: __ListItemViewFields = __ListItemViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ListItemViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ListItemView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ListItemViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ListItemViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ListItemView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    subject: ::atlex::types::object::required(field1, "subject")?,
+                    uri: field0,
+                    subject: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "subject" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListItemView {}
@@ -395,143 +403,129 @@ impl ::atlex::__private::serde::Serialize for ListView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ListView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#listView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ListViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::atlex::app::bsky::graph::defs::ListPurpose>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::atlex::types::Uri>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field9: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field10: ::std::option::Option<i64>,
+    field11: ::std::option::Option<::atlex::app::bsky::graph::defs::ListViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ListView {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#listView object";
+    type Fields = __ListViewFields;
+    const EMPTY: __ListViewFields = __ListViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ListViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "creator" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "creator")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ListView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListPurpose,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "creator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "creator",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "purpose" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "purpose",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "descriptionFacets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "descriptionFacets",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "listItemCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "listItemCount",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "name" => ::atlex::types::object::read_field(&mut fields.field3, map, "name"),
+            "purpose" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "purpose")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "indexedAt")
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "avatar")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "description",
+                )
+            }
+            "descriptionFacets" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "descriptionFacets",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "labels")
+            }
+            "listItemCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "listItemCount",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ListViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ListViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ListView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    creator: ::atlex::types::object::required(field2, "creator")?,
-                    name: ::atlex::types::object::required(field3, "name")?,
-                    purpose: ::atlex::types::object::required(field4, "purpose")?,
-                    indexed_at: ::atlex::types::object::required(field5, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    creator: field2,
+                    name: field3,
+                    purpose: field4,
+                    indexed_at: field5,
                     avatar: field6,
                     description: field7,
                     description_facets: field8,
@@ -541,8 +535,26 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "creator"
+                        } else if fields.field3.is_none() {
+                            "name"
+                        } else if fields.field4.is_none() {
+                            "purpose"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListView {}
@@ -754,113 +766,99 @@ impl ::atlex::__private::serde::Serialize for ListViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewBasic {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ListViewBasic;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#listViewBasic object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ListViewBasicFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::app::bsky::graph::defs::ListPurpose>,
+    field4: ::std::option::Option<::atlex::types::Uri>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<::atlex::app::bsky::graph::defs::ListViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ListViewBasic {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#listViewBasic object";
+    type Fields = __ListViewBasicFields;
+    const EMPTY: __ListViewBasicFields = __ListViewBasicFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ListViewBasicFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field2, map, "name"),
+            "purpose" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "purpose")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ListViewBasic, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListPurpose,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "purpose" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "purpose",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "listItemCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "listItemCount",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "avatar")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "indexedAt")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "labels")
+            }
+            "listItemCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "listItemCount",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ListViewBasicFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ListViewBasicFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ListViewBasic {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    name: ::atlex::types::object::required(field2, "name")?,
-                    purpose: ::atlex::types::object::required(field3, "purpose")?,
+                    uri: field0,
+                    cid: field1,
+                    name: field2,
+                    purpose: field3,
                     avatar: field4,
                     indexed_at: field5,
                     labels: field6,
@@ -869,8 +867,22 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewBasic {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "name"
+                        } else {
+                            "purpose"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ListViewBasic {}
@@ -989,54 +1001,52 @@ impl ::atlex::__private::serde::Serialize for ListViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ListViewerState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ListViewerState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#listViewerState object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ListViewerStateFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ListViewerState {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#listViewerState object";
+    type Fields = __ListViewerStateFields;
+    const EMPTY: __ListViewerStateFields = __ListViewerStateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ListViewerStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "blocked" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "blocked")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ListViewerState, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "blocked" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "blocked",
-                            )?
-                        }
-                        "muted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "muted",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ListViewerState {
-                    blocked: field0,
-                    muted: field1,
-                    extra,
-                })
+            "muted" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "muted")
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ListViewerStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ListViewerStateFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(ListViewerState {
+            blocked: field0,
+            muted: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ListViewerState {}
@@ -1100,54 +1110,66 @@ impl ::atlex::__private::serde::Serialize for NotFoundActor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for NotFoundActor {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = NotFoundActor;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#notFoundActor object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __NotFoundActorFields {
+    field0: ::std::option::Option<::atlex::types::AtIdentifier>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for NotFoundActor {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#notFoundActor object";
+    type Fields = __NotFoundActorFields;
+    const EMPTY: __NotFoundActorFields = __NotFoundActorFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __NotFoundActorFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actor" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actor")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<NotFoundActor, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtIdentifier> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actor",
-                            )?
-                        }
-                        "notFound" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "notFound",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "notFound" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "notFound")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __NotFoundActorFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __NotFoundActorFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(NotFoundActor {
-                    actor: ::atlex::types::object::required(field0, "actor")?,
-                    not_found: ::atlex::types::object::required(field1, "notFound")?,
+                    actor: field0,
+                    not_found: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "actor" } else { "notFound" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for NotFoundActor {}
@@ -1321,88 +1343,90 @@ impl ::atlex::__private::serde::Serialize for Relationship {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Relationship {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Relationship;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#relationship object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RelationshipFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::AtUri>,
+    field2: ::std::option::Option<::atlex::types::AtUri>,
+    field3: ::std::option::Option<::atlex::types::AtUri>,
+    field4: ::std::option::Option<::atlex::types::AtUri>,
+    field5: ::std::option::Option<::atlex::types::AtUri>,
+    field6: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Relationship {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#relationship object";
+    type Fields = __RelationshipFields;
+    const EMPTY: __RelationshipFields = __RelationshipFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RelationshipFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "blockedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "blockedBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Relationship, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "blockedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "blockedBy",
-                            )?
-                        }
-                        "blockedByList" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "blockedByList",
-                            )?
-                        }
-                        "blocking" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "blocking",
-                            )?
-                        }
-                        "blockingByList" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "blockingByList",
-                            )?
-                        }
-                        "followedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "followedBy",
-                            )?
-                        }
-                        "following" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "following",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "blockedByList" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "blockedByList",
+                )
+            }
+            "blocking" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "blocking")
+            }
+            "blockingByList" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "blockingByList",
+                )
+            }
+            "followedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "followedBy")
+            }
+            "following" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "following")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RelationshipFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RelationshipFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Relationship {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     blocked_by: field1,
                     blocked_by_list: field2,
                     blocking: field3,
@@ -1412,8 +1436,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Relationship {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Relationship {}
@@ -1597,134 +1621,124 @@ impl ::atlex::__private::serde::Serialize for StarterPackView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = StarterPackView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#starterPackView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __StarterPackViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::feed::defs::GeneratorView>,
+    >,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field9: ::std::option::Option<::atlex::app::bsky::graph::defs::ListViewBasic>,
+    field10: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::graph::defs::ListItemView>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for StarterPackView {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#starterPackView object";
+    type Fields = __StarterPackViewFields;
+    const EMPTY: __StarterPackViewFields = __StarterPackViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __StarterPackViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<StarterPackView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::feed::defs::GeneratorView>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListViewBasic,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::graph::defs::ListItemView>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "creator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "creator",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "feeds" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "feeds",
-                            )?
-                        }
-                        "joinedAllTimeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "joinedAllTimeCount",
-                            )?
-                        }
-                        "joinedWeekCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "joinedWeekCount",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "list" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "list",
-                            )?
-                        }
-                        "listItemsSample" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "listItemsSample",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "creator" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "creator")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "feeds" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "feeds")
+            }
+            "joinedAllTimeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "joinedAllTimeCount",
+                )
+            }
+            "joinedWeekCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "joinedWeekCount",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "labels")
+            }
+            "list" => ::atlex::types::object::read_field(&mut fields.field9, map, "list"),
+            "listItemsSample" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "listItemsSample",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __StarterPackViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __StarterPackViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(StarterPackView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    record: ::atlex::types::object::required(field2, "record")?,
-                    creator: ::atlex::types::object::required(field3, "creator")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    record: field2,
+                    creator: field3,
+                    indexed_at: field4,
                     feeds: field5,
                     joined_all_time_count: field6,
                     joined_week_count: field7,
@@ -1734,8 +1748,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "record"
+                        } else if fields.field3.is_none() {
+                            "creator"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StarterPackView {}
@@ -1961,112 +1991,110 @@ impl ::atlex::__private::serde::Serialize for StarterPackViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackViewBasic {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = StarterPackViewBasic;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.defs#starterPackViewBasic object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __StarterPackViewBasicFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field8: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for StarterPackViewBasic {
+    const EXPECTING: &'static str = "a app.bsky.graph.defs#starterPackViewBasic object";
+    type Fields = __StarterPackViewBasicFields;
+    const EMPTY: __StarterPackViewBasicFields = __StarterPackViewBasicFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __StarterPackViewBasicFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "record")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<StarterPackViewBasic, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "creator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "creator",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "joinedAllTimeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "joinedAllTimeCount",
-                            )?
-                        }
-                        "joinedWeekCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "joinedWeekCount",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "listItemCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "listItemCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "creator" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "creator")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "joinedAllTimeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "joinedAllTimeCount",
+                )
+            }
+            "joinedWeekCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "joinedWeekCount",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "labels")
+            }
+            "listItemCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "listItemCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __StarterPackViewBasicFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __StarterPackViewBasicFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(StarterPackViewBasic {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    record: ::atlex::types::object::required(field2, "record")?,
-                    creator: ::atlex::types::object::required(field3, "creator")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    record: field2,
+                    creator: field3,
+                    indexed_at: field4,
                     joined_all_time_count: field5,
                     joined_week_count: field6,
                     labels: field7,
@@ -2074,8 +2102,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for StarterPackViewBasic {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "record"
+                        } else if fields.field3.is_none() {
+                            "creator"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StarterPackViewBasic {}

@@ -73,73 +73,74 @@ impl ::atlex::__private::serde::Serialize for Follow {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Follow {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Follow;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.follow#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __FollowFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::com::atproto::repo::strong_ref::StrongRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Follow {
+    const EXPECTING: &'static str = "a app.bsky.graph.follow#main.record object";
+    type Fields = __FollowFields;
+    const EMPTY: __FollowFields = __FollowFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __FollowFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Follow, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::com::atproto::repo::strong_ref::StrongRef,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "via" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "via",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.graph.follow",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "via" => ::atlex::types::object::read_field(&mut fields.field2, map, "via"),
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "app.bsky.graph.follow")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __FollowFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __FollowFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Follow {
-                    subject: ::atlex::types::object::required(field0, "subject")?,
-                    created_at: ::atlex::types::object::required(field1, "createdAt")?,
+                    subject: field0,
+                    created_at: field1,
                     via: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "subject" } else { "createdAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Follow {}

@@ -132,104 +132,97 @@ impl ::atlex::__private::serde::Serialize for List {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for List {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = List;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.graph.list#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ListFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::app::bsky::graph::defs::ListPurpose>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::BlobRef>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field6: ::std::option::Option<::atlex::app::bsky::graph::list::ListLabels>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for List {
+    const EXPECTING: &'static str = "a app.bsky.graph.list#main.record object";
+    type Fields = __ListFields;
+    const EMPTY: __ListFields = __ListFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ListFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "name" => ::atlex::types::object::read_field(&mut fields.field0, map, "name"),
+            "purpose" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "purpose")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<List, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::graph::defs::ListPurpose,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::graph::list::ListLabels,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "purpose" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "purpose",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "descriptionFacets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "descriptionFacets",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.graph.list",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "avatar")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "description",
+                )
+            }
+            "descriptionFacets" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "descriptionFacets",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "labels")
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "app.bsky.graph.list")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ListFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ListFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(List {
-                    name: ::atlex::types::object::required(field0, "name")?,
-                    purpose: ::atlex::types::object::required(field1, "purpose")?,
-                    created_at: ::atlex::types::object::required(field2, "createdAt")?,
+                    name: field0,
+                    purpose: field1,
+                    created_at: field2,
                     avatar: field3,
                     description: field4,
                     description_facets: field5,
@@ -237,8 +230,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for List {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "name"
+                        } else if fields.field1.is_none() {
+                            "purpose"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for List {}

@@ -79,63 +79,76 @@ impl ::atlex::__private::serde::Serialize for LabelerPolicies {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerPolicies {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelerPolicies;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.labeler.defs#labelerPolicies object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelerPoliciesFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::LabelValue>,
+    >,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::LabelValueDefinition>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelerPolicies {
+    const EXPECTING: &'static str = "a app.bsky.labeler.defs#labelerPolicies object";
+    type Fields = __LabelerPoliciesFields;
+    const EMPTY: __LabelerPoliciesFields = __LabelerPoliciesFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelerPoliciesFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "labelValues" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "labelValues",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelerPolicies, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::LabelValue>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::com::atproto::label::defs::LabelValueDefinition,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "labelValues" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "labelValues",
-                            )?
-                        }
-                        "labelValueDefinitions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "labelValueDefinitions",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "labelValueDefinitions" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "labelValueDefinitions",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelerPoliciesFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelerPoliciesFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelerPolicies {
-                    label_values: ::atlex::types::object::required(
-                        field0,
-                        "labelValues",
-                    )?,
+                    label_values: field0,
                     label_value_definitions: field1,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("labelValues"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerPolicies {}
@@ -263,105 +276,107 @@ impl ::atlex::__private::serde::Serialize for LabelerView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelerView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.labeler.defs#labelerView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelerViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<::atlex::app::bsky::labeler::defs::LabelerViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelerView {
+    const EXPECTING: &'static str = "a app.bsky.labeler.defs#labelerView object";
+    type Fields = __LabelerViewFields;
+    const EMPTY: __LabelerViewFields = __LabelerViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelerViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "creator" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "creator")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelerView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::labeler::defs::LabelerViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "creator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "creator",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "likeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "likeCount",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "indexedAt")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "labels")
+            }
+            "likeCount" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "likeCount")
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelerViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelerViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelerView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    creator: ::atlex::types::object::required(field2, "creator")?,
-                    indexed_at: ::atlex::types::object::required(field3, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    creator: field2,
+                    indexed_at: field3,
                     labels: field4,
                     like_count: field5,
                     viewer: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "creator"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerView {}
@@ -586,138 +601,128 @@ impl ::atlex::__private::serde::Serialize for LabelerViewDetailed {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewDetailed {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelerViewDetailed;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.labeler.defs#labelerViewDetailed object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelerViewDetailedFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileView>,
+    field3: ::std::option::Option<::atlex::app::bsky::labeler::defs::LabelerPolicies>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::moderation::defs::ReasonType>,
+    >,
+    field8: ::std::option::Option<::std::vec::Vec<::atlex::types::Nsid>>,
+    field9: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::moderation::defs::SubjectType>,
+    >,
+    field10: ::std::option::Option<
+        ::atlex::app::bsky::labeler::defs::LabelerViewerState,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelerViewDetailed {
+    const EXPECTING: &'static str = "a app.bsky.labeler.defs#labelerViewDetailed object";
+    type Fields = __LabelerViewDetailedFields;
+    const EMPTY: __LabelerViewDetailedFields = __LabelerViewDetailedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelerViewDetailedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "creator" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "creator")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelerViewDetailed, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::labeler::defs::LabelerPolicies,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::moderation::defs::ReasonType>,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Nsid>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::moderation::defs::SubjectType>,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::atlex::app::bsky::labeler::defs::LabelerViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "creator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "creator",
-                            )?
-                        }
-                        "policies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "policies",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "likeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "likeCount",
-                            )?
-                        }
-                        "reasonTypes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "reasonTypes",
-                            )?
-                        }
-                        "subjectCollections" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "subjectCollections",
-                            )?
-                        }
-                        "subjectTypes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "subjectTypes",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "policies" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "policies")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "labels")
+            }
+            "likeCount" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "likeCount")
+            }
+            "reasonTypes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "reasonTypes",
+                )
+            }
+            "subjectCollections" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "subjectCollections",
+                )
+            }
+            "subjectTypes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "subjectTypes",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelerViewDetailedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelerViewDetailedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelerViewDetailed {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    creator: ::atlex::types::object::required(field2, "creator")?,
-                    policies: ::atlex::types::object::required(field3, "policies")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
+                    uri: field0,
+                    cid: field1,
+                    creator: field2,
+                    policies: field3,
+                    indexed_at: field4,
                     labels: field5,
                     like_count: field6,
                     reason_types: field7,
@@ -727,8 +732,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewDetailed {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "creator"
+                        } else if fields.field3.is_none() {
+                            "policies"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerViewDetailed {}
@@ -831,45 +852,44 @@ impl ::atlex::__private::serde::Serialize for LabelerViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelerViewerState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelerViewerState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.labeler.defs#labelerViewerState object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelerViewerState, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "like" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "like",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(LabelerViewerState {
-                    like: field0,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelerViewerStateFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelerViewerState {
+    const EXPECTING: &'static str = "a app.bsky.labeler.defs#labelerViewerState object";
+    type Fields = __LabelerViewerStateFields;
+    const EMPTY: __LabelerViewerStateFields = __LabelerViewerStateFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelerViewerStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "like" => ::atlex::types::object::read_field(&mut fields.field0, map, "like"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelerViewerStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __LabelerViewerStateFields { field0, extra } = fields;
+        ::std::result::Result::Ok(LabelerViewerState {
+            like: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelerViewerState {}

@@ -150,99 +150,98 @@ impl ::atlex::__private::serde::Serialize for Service {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Service {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Service;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.labeler.service#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ServiceFields {
+    field0: ::std::option::Option<::atlex::app::bsky::labeler::defs::LabelerPolicies>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::app::bsky::labeler::service::ServiceLabels>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::moderation::defs::ReasonType>,
+    >,
+    field4: ::std::option::Option<::std::vec::Vec<::atlex::types::Nsid>>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::moderation::defs::SubjectType>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Service {
+    const EXPECTING: &'static str = "a app.bsky.labeler.service#main.record object";
+    type Fields = __ServiceFields;
+    const EMPTY: __ServiceFields = __ServiceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ServiceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "policies" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "policies")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Service, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::labeler::defs::LabelerPolicies,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::labeler::service::ServiceLabels,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::moderation::defs::ReasonType>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Nsid>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::moderation::defs::SubjectType>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "policies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "policies",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "reasonTypes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reasonTypes",
-                            )?
-                        }
-                        "subjectCollections" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "subjectCollections",
-                            )?
-                        }
-                        "subjectTypes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "subjectTypes",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.labeler.service",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "labels")
+            }
+            "reasonTypes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "reasonTypes",
+                )
+            }
+            "subjectCollections" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "subjectCollections",
+                )
+            }
+            "subjectTypes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "subjectTypes",
+                )
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(map, "app.bsky.labeler.service")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ServiceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ServiceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Service {
-                    policies: ::atlex::types::object::required(field0, "policies")?,
-                    created_at: ::atlex::types::object::required(field1, "createdAt")?,
+                    policies: field0,
+                    created_at: field1,
                     labels: field2,
                     reason_types: field3,
                     subject_collections: field4,
@@ -250,8 +249,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Service {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "policies" } else { "createdAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Service {}

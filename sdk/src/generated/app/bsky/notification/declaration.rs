@@ -57,58 +57,69 @@ impl ::atlex::__private::serde::Serialize for Declaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Declaration;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.declaration#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DeclarationFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::notification::declaration::DeclarationAllowSubscriptions,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Declaration {
+    const EXPECTING: &'static str = "a app.bsky.notification.declaration#main.record object";
+    type Fields = __DeclarationFields;
+    const EMPTY: __DeclarationFields = __DeclarationFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DeclarationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "allowSubscriptions" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "allowSubscriptions",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Declaration, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::declaration::DeclarationAllowSubscriptions,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "allowSubscriptions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "allowSubscriptions",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "app.bsky.notification.declaration",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "app.bsky.notification.declaration",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DeclarationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DeclarationFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Declaration {
-                    allow_subscriptions: ::atlex::types::object::required(
-                        field0,
-                        "allowSubscriptions",
-                    )?,
+                    allow_subscriptions: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("allowSubscriptions"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Declaration {}

@@ -53,54 +53,64 @@ impl ::atlex::__private::serde::Serialize for ActivitySubscription {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ActivitySubscription {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ActivitySubscription;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.defs#activitySubscription object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ActivitySubscriptionFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ActivitySubscription {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#activitySubscription object";
+    type Fields = __ActivitySubscriptionFields;
+    const EMPTY: __ActivitySubscriptionFields = __ActivitySubscriptionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ActivitySubscriptionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "post" => ::atlex::types::object::read_field(&mut fields.field0, map, "post"),
+            "reply" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "reply")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ActivitySubscription, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "post" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "post",
-                            )?
-                        }
-                        "reply" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "reply",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ActivitySubscriptionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ActivitySubscriptionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ActivitySubscription {
-                    post: ::atlex::types::object::required(field0, "post")?,
-                    reply: ::atlex::types::object::required(field1, "reply")?,
+                    post: field0,
+                    reply: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "post" } else { "reply" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ActivitySubscription {}
@@ -164,56 +174,66 @@ impl ::atlex::__private::serde::Serialize for ChatPreference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ChatPreference;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.defs#chatPreference object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ChatPreferenceFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::ChatPreferenceInclude,
+    >,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ChatPreference {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#chatPreference object";
+    type Fields = __ChatPreferenceFields;
+    const EMPTY: __ChatPreferenceFields = __ChatPreferenceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ChatPreferenceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "include" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "include")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ChatPreference, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::ChatPreferenceInclude,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "include" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "include",
-                            )?
-                        }
-                        "push" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "push",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "push" => ::atlex::types::object::read_field(&mut fields.field1, map, "push"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ChatPreferenceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ChatPreferenceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ChatPreference {
-                    include: ::atlex::types::object::required(field0, "include")?,
-                    push: ::atlex::types::object::required(field1, "push")?,
+                    include: field0,
+                    push: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "include" } else { "push" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ChatPreference {}
@@ -370,65 +390,77 @@ impl ::atlex::__private::serde::Serialize for FilterablePreference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FilterablePreference {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = FilterablePreference;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.defs#filterablePreference object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __FilterablePreferenceFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreferenceInclude,
+    >,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for FilterablePreference {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#filterablePreference object";
+    type Fields = __FilterablePreferenceFields;
+    const EMPTY: __FilterablePreferenceFields = __FilterablePreferenceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __FilterablePreferenceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "include" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "include")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<FilterablePreference, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreferenceInclude,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "include" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "include",
-                            )?
-                        }
-                        "list" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "list",
-                            )?
-                        }
-                        "push" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "push",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "list" => ::atlex::types::object::read_field(&mut fields.field1, map, "list"),
+            "push" => ::atlex::types::object::read_field(&mut fields.field2, map, "push"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __FilterablePreferenceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __FilterablePreferenceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(FilterablePreference {
-                    include: ::atlex::types::object::required(field0, "include")?,
-                    list: ::atlex::types::object::required(field1, "list")?,
-                    push: ::atlex::types::object::required(field2, "push")?,
+                    include: field0,
+                    list: field1,
+                    push: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "include"
+                        } else if fields.field1.is_none() {
+                            "list"
+                        } else {
+                            "push"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FilterablePreference {}
@@ -579,54 +611,62 @@ impl ::atlex::__private::serde::Serialize for Preference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preference {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Preference;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.defs#preference object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Preference, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "list" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "list",
-                            )?
-                        }
-                        "push" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "push",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PreferenceFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Preference {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#preference object";
+    type Fields = __PreferenceFields;
+    const EMPTY: __PreferenceFields = __PreferenceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PreferenceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "list" => ::atlex::types::object::read_field(&mut fields.field0, map, "list"),
+            "push" => ::atlex::types::object::read_field(&mut fields.field1, map, "push"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PreferenceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __PreferenceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Preference {
-                    list: ::atlex::types::object::required(field0, "list")?,
-                    push: ::atlex::types::object::required(field1, "push")?,
+                    list: field0,
+                    push: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "list" } else { "push" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preference {}
@@ -763,191 +803,203 @@ impl ::atlex::__private::serde::Serialize for Preferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Preferences;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.defs#preferences object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PreferencesFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::ChatPreference,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field3: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field4: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field5: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field6: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field7: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field8: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field9: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    field10: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    field11: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    field12: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Preferences {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#preferences object";
+    type Fields = __PreferencesFields;
+    const EMPTY: __PreferencesFields = __PreferencesFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PreferencesFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "chat" => ::atlex::types::object::read_field(&mut fields.field0, map, "chat"),
+            "follow" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "follow")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Preferences, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::ChatPreference,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "chat" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "chat",
-                            )?
-                        }
-                        "follow" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "follow",
-                            )?
-                        }
-                        "like" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "like",
-                            )?
-                        }
-                        "likeViaRepost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "likeViaRepost",
-                            )?
-                        }
-                        "mention" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "mention",
-                            )?
-                        }
-                        "quote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "quote",
-                            )?
-                        }
-                        "reply" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "reply",
-                            )?
-                        }
-                        "repost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "repost",
-                            )?
-                        }
-                        "repostViaRepost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "repostViaRepost",
-                            )?
-                        }
-                        "starterpackJoined" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "starterpackJoined",
-                            )?
-                        }
-                        "subscribedPost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "subscribedPost",
-                            )?
-                        }
-                        "unverified" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "unverified",
-                            )?
-                        }
-                        "verified" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "verified",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "like" => ::atlex::types::object::read_field(&mut fields.field2, map, "like"),
+            "likeViaRepost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "likeViaRepost",
+                )
+            }
+            "mention" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "mention")
+            }
+            "quote" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "quote")
+            }
+            "reply" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "reply")
+            }
+            "repost" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "repost")
+            }
+            "repostViaRepost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "repostViaRepost",
+                )
+            }
+            "starterpackJoined" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "starterpackJoined",
+                )
+            }
+            "subscribedPost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "subscribedPost",
+                )
+            }
+            "unverified" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "unverified",
+                )
+            }
+            "verified" => {
+                ::atlex::types::object::read_field(&mut fields.field12, map, "verified")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PreferencesFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __PreferencesFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9: ::std::option::Option::Some(field9),
+                field10: ::std::option::Option::Some(field10),
+                field11: ::std::option::Option::Some(field11),
+                field12: ::std::option::Option::Some(field12),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Preferences {
-                    chat: ::atlex::types::object::required(field0, "chat")?,
-                    follow: ::atlex::types::object::required(field1, "follow")?,
-                    like: ::atlex::types::object::required(field2, "like")?,
-                    like_via_repost: ::atlex::types::object::required(
-                        field3,
-                        "likeViaRepost",
-                    )?,
-                    mention: ::atlex::types::object::required(field4, "mention")?,
-                    quote: ::atlex::types::object::required(field5, "quote")?,
-                    reply: ::atlex::types::object::required(field6, "reply")?,
-                    repost: ::atlex::types::object::required(field7, "repost")?,
-                    repost_via_repost: ::atlex::types::object::required(
-                        field8,
-                        "repostViaRepost",
-                    )?,
-                    starterpack_joined: ::atlex::types::object::required(
-                        field9,
-                        "starterpackJoined",
-                    )?,
-                    subscribed_post: ::atlex::types::object::required(
-                        field10,
-                        "subscribedPost",
-                    )?,
-                    unverified: ::atlex::types::object::required(field11, "unverified")?,
-                    verified: ::atlex::types::object::required(field12, "verified")?,
+                    chat: field0,
+                    follow: field1,
+                    like: field2,
+                    like_via_repost: field3,
+                    mention: field4,
+                    quote: field5,
+                    reply: field6,
+                    repost: field7,
+                    repost_via_repost: field8,
+                    starterpack_joined: field9,
+                    subscribed_post: field10,
+                    unverified: field11,
+                    verified: field12,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "chat"
+                        } else if fields.field1.is_none() {
+                            "follow"
+                        } else if fields.field2.is_none() {
+                            "like"
+                        } else if fields.field3.is_none() {
+                            "likeViaRepost"
+                        } else if fields.field4.is_none() {
+                            "mention"
+                        } else if fields.field5.is_none() {
+                            "quote"
+                        } else if fields.field6.is_none() {
+                            "reply"
+                        } else if fields.field7.is_none() {
+                            "repost"
+                        } else if fields.field8.is_none() {
+                            "repostViaRepost"
+                        } else if fields.field9.is_none() {
+                            "starterpackJoined"
+                        } else if fields.field10.is_none() {
+                            "subscribedPost"
+                        } else if fields.field11.is_none() {
+                            "unverified"
+                        } else {
+                            "verified"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preferences {}
@@ -1005,32 +1057,36 @@ impl ::atlex::__private::serde::Serialize for RecordDeleted {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordDeleted {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordDeleted;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.notification.defs#recordDeleted object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordDeleted, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(RecordDeleted { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordDeletedFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordDeleted {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#recordDeleted object";
+    type Fields = __RecordDeletedFields;
+    const EMPTY: __RecordDeletedFields = __RecordDeletedFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordDeletedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordDeletedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __RecordDeletedFields { extra } = fields;
+        ::std::result::Result::Ok(RecordDeleted { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordDeleted {}
@@ -1095,61 +1151,76 @@ impl ::atlex::__private::serde::Serialize for SubjectActivitySubscription {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectActivitySubscription {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SubjectActivitySubscription;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.notification.defs#subjectActivitySubscription object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SubjectActivitySubscriptionFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::ActivitySubscription,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SubjectActivitySubscription {
+    const EXPECTING: &'static str = "a app.bsky.notification.defs#subjectActivitySubscription object";
+    type Fields = __SubjectActivitySubscriptionFields;
+    const EMPTY: __SubjectActivitySubscriptionFields = __SubjectActivitySubscriptionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SubjectActivitySubscriptionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "subject")
+            }
+            "activitySubscription" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "activitySubscription",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SubjectActivitySubscription, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::ActivitySubscription,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "activitySubscription" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "activitySubscription",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SubjectActivitySubscriptionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SubjectActivitySubscriptionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SubjectActivitySubscription {
-                    subject: ::atlex::types::object::required(field0, "subject")?,
-                    activity_subscription: ::atlex::types::object::required(
-                        field1,
-                        "activitySubscription",
-                    )?,
+                    subject: field0,
+                    activity_subscription: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "subject"
+                        } else {
+                            "activitySubscription"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SubjectActivitySubscription {}

@@ -318,181 +318,167 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.notification.putPreferencesV2#main.input.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::ChatPreference,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field3: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field4: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field5: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field6: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field7: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field8: ::std::option::Option<
+        ::atlex::app::bsky::notification::defs::FilterablePreference,
+    >,
+    field9: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    field10: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    field11: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    field12: ::std::option::Option<::atlex::app::bsky::notification::defs::Preference>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a app.bsky.notification.putPreferencesV2#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "chat" => ::atlex::types::object::read_field(&mut fields.field0, map, "chat"),
+            "follow" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "follow")
+            }
+            "like" => ::atlex::types::object::read_field(&mut fields.field2, map, "like"),
+            "likeViaRepost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "likeViaRepost",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::ChatPreference,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::FilterablePreference,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preference,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "chat" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "chat",
-                            )?
-                        }
-                        "follow" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "follow",
-                            )?
-                        }
-                        "like" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "like",
-                            )?
-                        }
-                        "likeViaRepost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "likeViaRepost",
-                            )?
-                        }
-                        "mention" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "mention",
-                            )?
-                        }
-                        "quote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "quote",
-                            )?
-                        }
-                        "reply" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "reply",
-                            )?
-                        }
-                        "repost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "repost",
-                            )?
-                        }
-                        "repostViaRepost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "repostViaRepost",
-                            )?
-                        }
-                        "starterpackJoined" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "starterpackJoined",
-                            )?
-                        }
-                        "subscribedPost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "subscribedPost",
-                            )?
-                        }
-                        "unverified" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "unverified",
-                            )?
-                        }
-                        "verified" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "verified",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Input {
-                    chat: field0,
-                    follow: field1,
-                    like: field2,
-                    like_via_repost: field3,
-                    mention: field4,
-                    quote: field5,
-                    reply: field6,
-                    repost: field7,
-                    repost_via_repost: field8,
-                    starterpack_joined: field9,
-                    subscribed_post: field10,
-                    unverified: field11,
-                    verified: field12,
-                    extra,
-                })
+            "mention" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "mention")
             }
+            "quote" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "quote")
+            }
+            "reply" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "reply")
+            }
+            "repost" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "repost")
+            }
+            "repostViaRepost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "repostViaRepost",
+                )
+            }
+            "starterpackJoined" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "starterpackJoined",
+                )
+            }
+            "subscribedPost" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "subscribedPost",
+                )
+            }
+            "unverified" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "unverified",
+                )
+            }
+            "verified" => {
+                ::atlex::types::object::read_field(&mut fields.field12, map, "verified")
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __InputFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            field8,
+            field9,
+            field10,
+            field11,
+            field12,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(Input {
+            chat: field0,
+            follow: field1,
+            like: field2,
+            like_via_repost: field3,
+            mention: field4,
+            quote: field5,
+            reply: field6,
+            repost: field7,
+            repost_via_repost: field8,
+            starterpack_joined: field9,
+            subscribed_post: field10,
+            unverified: field11,
+            verified: field12,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -551,52 +537,58 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.notification.putPreferencesV2#main.output.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::app::bsky::notification::defs::Preferences>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a app.bsky.notification.putPreferencesV2#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "preferences" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "preferences",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::notification::defs::Preferences,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "preferences" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "preferences",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields { field0: ::std::option::Option::Some(field0), extra } => {
                 ::std::result::Result::Ok(Output {
-                    preferences: ::atlex::types::object::required(
-                        field0,
-                        "preferences",
-                    )?,
+                    preferences: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("preferences"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

@@ -60,60 +60,68 @@ impl ::atlex::__private::serde::Serialize for Facet {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Facet {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Facet;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.richtext.facet#main object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __FacetFields {
+    field0: ::std::option::Option<::atlex::app::bsky::richtext::facet::ByteSlice>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::FacetFeaturesItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Facet {
+    const EXPECTING: &'static str = "a app.bsky.richtext.facet#main object";
+    type Fields = __FacetFields;
+    const EMPTY: __FacetFields = __FacetFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __FacetFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "index" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "index")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Facet, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::richtext::facet::ByteSlice,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::app::bsky::richtext::facet::FacetFeaturesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "index" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "index",
-                            )?
-                        }
-                        "features" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "features",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "features" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "features")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __FacetFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __FacetFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Facet {
-                    index: ::atlex::types::object::required(field0, "index")?,
-                    features: ::atlex::types::object::required(field1, "features")?,
+                    index: field0,
+                    features: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "index" } else { "features" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Facet {}
@@ -319,54 +327,66 @@ impl ::atlex::__private::serde::Serialize for ByteSlice {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ByteSlice {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ByteSlice;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.richtext.facet#byteSlice object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ByteSliceFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ByteSlice {
+    const EXPECTING: &'static str = "a app.bsky.richtext.facet#byteSlice object";
+    type Fields = __ByteSliceFields;
+    const EMPTY: __ByteSliceFields = __ByteSliceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ByteSliceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "byteStart" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "byteStart")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ByteSlice, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "byteStart" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "byteStart",
-                            )?
-                        }
-                        "byteEnd" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "byteEnd",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "byteEnd" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "byteEnd")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ByteSliceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ByteSliceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ByteSlice {
-                    byte_start: ::atlex::types::object::required(field0, "byteStart")?,
-                    byte_end: ::atlex::types::object::required(field1, "byteEnd")?,
+                    byte_start: field0,
+                    byte_end: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "byteStart" } else { "byteEnd" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ByteSlice {}
@@ -449,45 +469,45 @@ impl ::atlex::__private::serde::Serialize for Link {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Link {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Link;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.richtext.facet#link object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Link, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Link {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LinkFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Link {
+    const EXPECTING: &'static str = "a app.bsky.richtext.facet#link object";
+    type Fields = __LinkFields;
+    const EMPTY: __LinkFields = __LinkFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LinkFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Link { uri: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("uri")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Link {}
@@ -543,45 +563,45 @@ impl ::atlex::__private::serde::Serialize for Mention {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Mention {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Mention;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.richtext.facet#mention object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Mention, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Mention {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MentionFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Mention {
+    const EXPECTING: &'static str = "a app.bsky.richtext.facet#mention object";
+    type Fields = __MentionFields;
+    const EMPTY: __MentionFields = __MentionFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MentionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MentionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MentionFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Mention { did: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Mention {}
@@ -637,45 +657,45 @@ impl ::atlex::__private::serde::Serialize for Tag {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Tag {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Tag;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.richtext.facet#tag object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Tag, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "tag" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "tag",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Tag {
-                    tag: ::atlex::types::object::required(field0, "tag")?,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TagFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Tag {
+    const EXPECTING: &'static str = "a app.bsky.richtext.facet#tag object";
+    type Fields = __TagFields;
+    const EMPTY: __TagFields = __TagFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TagFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "tag" => ::atlex::types::object::read_field(&mut fields.field0, map, "tag"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TagFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __TagFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Tag { tag: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("tag")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Tag {}

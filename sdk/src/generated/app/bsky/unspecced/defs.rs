@@ -158,100 +158,94 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AgeAssuranceEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#ageAssuranceEvent object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AgeAssuranceEventFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<
+        ::atlex::app::bsky::unspecced::defs::AgeAssuranceEventStatus,
+    >,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AgeAssuranceEvent {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#ageAssuranceEvent object";
+    type Fields = __AgeAssuranceEventFields;
+    const EMPTY: __AgeAssuranceEventFields = __AgeAssuranceEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AgeAssuranceEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AgeAssuranceEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::app::bsky::unspecced::defs::AgeAssuranceEventStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "attemptId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "attemptId",
-                            )?
-                        }
-                        "completeIp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "completeIp",
-                            )?
-                        }
-                        "completeUa" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "completeUa",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "initIp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "initIp",
-                            )?
-                        }
-                        "initUa" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "initUa",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "status")
+            }
+            "attemptId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "attemptId")
+            }
+            "completeIp" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "completeIp")
+            }
+            "completeUa" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "completeUa")
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "email")
+            }
+            "initIp" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "initIp")
+            }
+            "initUa" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "initUa")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AgeAssuranceEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AgeAssuranceEventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AgeAssuranceEvent {
-                    created_at: ::atlex::types::object::required(field0, "createdAt")?,
-                    status: ::atlex::types::object::required(field1, "status")?,
-                    attempt_id: ::atlex::types::object::required(field2, "attemptId")?,
+                    created_at: field0,
+                    status: field1,
+                    attempt_id: field2,
                     complete_ip: field3,
                     complete_ua: field4,
                     email: field5,
@@ -260,8 +254,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createdAt"
+                        } else if fields.field1.is_none() {
+                            "status"
+                        } else {
+                            "attemptId"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceEvent {}
@@ -438,56 +444,66 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AgeAssuranceState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#ageAssuranceState object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AgeAssuranceStateFields {
+    field0: ::std::option::Option<
+        ::atlex::app::bsky::unspecced::defs::AgeAssuranceStateStatus,
+    >,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AgeAssuranceState {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#ageAssuranceState object";
+    type Fields = __AgeAssuranceStateFields;
+    const EMPTY: __AgeAssuranceStateFields = __AgeAssuranceStateFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AgeAssuranceStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "status")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AgeAssuranceState, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::unspecced::defs::AgeAssuranceStateStatus,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "lastInitiatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "lastInitiatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "lastInitiatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "lastInitiatedAt",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AgeAssuranceStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AgeAssuranceStateFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AgeAssuranceState {
-                    status: ::atlex::types::object::required(field0, "status")?,
+                    status: field0,
                     last_initiated_at: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("status")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceState {}
@@ -646,45 +662,51 @@ impl ::atlex::__private::serde::Serialize for SkeletonSearchActor {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchActor {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonSearchActor;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#skeletonSearchActor object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonSearchActor, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonSearchActorFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonSearchActor {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#skeletonSearchActor object";
+    type Fields = __SkeletonSearchActorFields;
+    const EMPTY: __SkeletonSearchActorFields = __SkeletonSearchActorFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonSearchActorFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonSearchActorFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SkeletonSearchActorFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SkeletonSearchActor {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonSearchActor {}
@@ -739,45 +761,51 @@ impl ::atlex::__private::serde::Serialize for SkeletonSearchPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonSearchPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#skeletonSearchPost object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonSearchPost, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonSearchPostFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonSearchPost {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#skeletonSearchPost object";
+    type Fields = __SkeletonSearchPostFields;
+    const EMPTY: __SkeletonSearchPostFields = __SkeletonSearchPostFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonSearchPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonSearchPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SkeletonSearchPostFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SkeletonSearchPost {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
+                    uri: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("uri")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonSearchPost {}
@@ -832,45 +860,51 @@ impl ::atlex::__private::serde::Serialize for SkeletonSearchStarterPack {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonSearchStarterPack {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonSearchStarterPack;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#skeletonSearchStarterPack object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonSearchStarterPack, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonSearchStarterPackFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonSearchStarterPack {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#skeletonSearchStarterPack object";
+    type Fields = __SkeletonSearchStarterPackFields;
+    const EMPTY: __SkeletonSearchStarterPackFields = __SkeletonSearchStarterPackFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonSearchStarterPackFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonSearchStarterPackFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SkeletonSearchStarterPackFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SkeletonSearchStarterPack {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
+                    uri: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("uri")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonSearchStarterPack {}
@@ -1000,124 +1034,133 @@ impl ::atlex::__private::serde::Serialize for SkeletonTrend {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SkeletonTrend {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SkeletonTrend;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#skeletonTrend object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SkeletonTrendFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<
+        ::atlex::app::bsky::unspecced::defs::SkeletonTrendStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SkeletonTrend {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#skeletonTrend object";
+    type Fields = __SkeletonTrendFields;
+    const EMPTY: __SkeletonTrendFields = __SkeletonTrendFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SkeletonTrendFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "topic" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "topic")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SkeletonTrend, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Did>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::unspecced::defs::SkeletonTrendStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "topic" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "topic",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "link" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "link",
-                            )?
-                        }
-                        "startedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "startedAt",
-                            )?
-                        }
-                        "postCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "postCount",
-                            )?
-                        }
-                        "dids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "dids",
-                            )?
-                        }
-                        "category" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "category",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "displayName",
+                )
+            }
+            "link" => ::atlex::types::object::read_field(&mut fields.field2, map, "link"),
+            "startedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "startedAt")
+            }
+            "postCount" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "postCount")
+            }
+            "dids" => ::atlex::types::object::read_field(&mut fields.field5, map, "dids"),
+            "category" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "category")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "description",
+                )
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SkeletonTrendFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SkeletonTrendFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(SkeletonTrend {
-                    topic: ::atlex::types::object::required(field0, "topic")?,
-                    display_name: ::atlex::types::object::required(
-                        field1,
-                        "displayName",
-                    )?,
-                    link: ::atlex::types::object::required(field2, "link")?,
-                    started_at: ::atlex::types::object::required(field3, "startedAt")?,
-                    post_count: ::atlex::types::object::required(field4, "postCount")?,
-                    dids: ::atlex::types::object::required(field5, "dids")?,
+                    topic: field0,
+                    display_name: field1,
+                    link: field2,
+                    started_at: field3,
+                    post_count: field4,
+                    dids: field5,
                     category: field6,
                     description: field7,
                     status: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "topic"
+                        } else if fields.field1.is_none() {
+                            "displayName"
+                        } else if fields.field2.is_none() {
+                            "link"
+                        } else if fields.field3.is_none() {
+                            "startedAt"
+                        } else if fields.field4.is_none() {
+                            "postCount"
+                        } else {
+                            "dids"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SkeletonTrend {}
@@ -1260,47 +1303,53 @@ impl ::atlex::__private::serde::Serialize for ThreadItemBlocked {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemBlocked {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadItemBlocked;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#threadItemBlocked object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadItemBlockedFields {
+    field0: ::std::option::Option<::atlex::app::bsky::feed::defs::BlockedAuthor>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadItemBlocked {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#threadItemBlocked object";
+    type Fields = __ThreadItemBlockedFields;
+    const EMPTY: __ThreadItemBlockedFields = __ThreadItemBlockedFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadItemBlockedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "author" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "author")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadItemBlocked, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::BlockedAuthor,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "author" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "author",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadItemBlockedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ThreadItemBlockedFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ThreadItemBlocked {
-                    author: ::atlex::types::object::required(field0, "author")?,
+                    author: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("author")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemBlocked {}
@@ -1363,36 +1412,38 @@ impl ::atlex::__private::serde::Serialize for ThreadItemNoUnauthenticated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNoUnauthenticated {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadItemNoUnauthenticated;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a app.bsky.unspecced.defs#threadItemNoUnauthenticated object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadItemNoUnauthenticated, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(ThreadItemNoUnauthenticated {
-                    extra,
-                })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadItemNoUnauthenticatedFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadItemNoUnauthenticated {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#threadItemNoUnauthenticated object";
+    type Fields = __ThreadItemNoUnauthenticatedFields;
+    const EMPTY: __ThreadItemNoUnauthenticatedFields = __ThreadItemNoUnauthenticatedFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadItemNoUnauthenticatedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadItemNoUnauthenticatedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ThreadItemNoUnauthenticatedFields { extra } = fields;
+        ::std::result::Result::Ok(ThreadItemNoUnauthenticated {
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemNoUnauthenticated {}
@@ -1450,32 +1501,36 @@ impl ::atlex::__private::serde::Serialize for ThreadItemNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemNotFound {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadItemNotFound;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#threadItemNotFound object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadItemNotFound, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(ThreadItemNotFound { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadItemNotFoundFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadItemNotFound {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#threadItemNotFound object";
+    type Fields = __ThreadItemNotFoundFields;
+    const EMPTY: __ThreadItemNotFoundFields = __ThreadItemNotFoundFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadItemNotFoundFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadItemNotFoundFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ThreadItemNotFoundFields { extra } = fields;
+        ::std::result::Result::Ok(ThreadItemNotFound { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemNotFound {}
@@ -1609,122 +1664,142 @@ impl ::atlex::__private::serde::Serialize for ThreadItemPost {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreadItemPost {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreadItemPost;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#threadItemPost object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreadItemPostFields {
+    field0: ::std::option::Option<::atlex::app::bsky::feed::defs::PostView>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<bool>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreadItemPost {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#threadItemPost object";
+    type Fields = __ThreadItemPostFields;
+    const EMPTY: __ThreadItemPostFields = __ThreadItemPostFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreadItemPostFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "post" => ::atlex::types::object::read_field(&mut fields.field0, map, "post"),
+            "moreParents" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "moreParents",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreadItemPost, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::app::bsky::feed::defs::PostView,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "post" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "post",
-                            )?
-                        }
-                        "moreParents" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "moreParents",
-                            )?
-                        }
-                        "moreReplies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "moreReplies",
-                            )?
-                        }
-                        "opThread" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "opThread",
-                            )?
-                        }
-                        "hiddenByThreadgate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "hiddenByThreadgate",
-                            )?
-                        }
-                        "mutedByViewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "mutedByViewer",
-                            )?
-                        }
-                        "opThreadPostCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "opThreadPostCount",
-                            )?
-                        }
-                        "opThreadPostIndex" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "opThreadPostIndex",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "moreReplies" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "moreReplies",
+                )
+            }
+            "opThread" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "opThread")
+            }
+            "hiddenByThreadgate" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "hiddenByThreadgate",
+                )
+            }
+            "mutedByViewer" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "mutedByViewer",
+                )
+            }
+            "opThreadPostCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "opThreadPostCount",
+                )
+            }
+            "opThreadPostIndex" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "opThreadPostIndex",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreadItemPostFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ThreadItemPostFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ThreadItemPost {
-                    post: ::atlex::types::object::required(field0, "post")?,
-                    more_parents: ::atlex::types::object::required(
-                        field1,
-                        "moreParents",
-                    )?,
-                    more_replies: ::atlex::types::object::required(
-                        field2,
-                        "moreReplies",
-                    )?,
-                    op_thread: ::atlex::types::object::required(field3, "opThread")?,
-                    hidden_by_threadgate: ::atlex::types::object::required(
-                        field4,
-                        "hiddenByThreadgate",
-                    )?,
-                    muted_by_viewer: ::atlex::types::object::required(
-                        field5,
-                        "mutedByViewer",
-                    )?,
+                    post: field0,
+                    more_parents: field1,
+                    more_replies: field2,
+                    op_thread: field3,
+                    hidden_by_threadgate: field4,
+                    muted_by_viewer: field5,
                     op_thread_post_count: field6,
                     op_thread_post_index: field7,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "post"
+                        } else if fields.field1.is_none() {
+                            "moreParents"
+                        } else if fields.field2.is_none() {
+                            "moreReplies"
+                        } else if fields.field3.is_none() {
+                            "opThread"
+                        } else if fields.field4.is_none() {
+                            "hiddenByThreadgate"
+                        } else {
+                            "mutedByViewer"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreadItemPost {}
@@ -1861,124 +1936,135 @@ impl ::atlex::__private::serde::Serialize for TrendView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = TrendView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#trendView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TrendViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::app::bsky::unspecced::defs::TrendViewStatus>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for TrendView {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#trendView object";
+    type Fields = __TrendViewFields;
+    const EMPTY: __TrendViewFields = __TrendViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TrendViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "topic" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "topic")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<TrendView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::unspecced::defs::TrendViewStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "topic" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "topic",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "link" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "link",
-                            )?
-                        }
-                        "startedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "startedAt",
-                            )?
-                        }
-                        "postCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "postCount",
-                            )?
-                        }
-                        "actors" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "actors",
-                            )?
-                        }
-                        "category" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "category",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "displayName",
+                )
+            }
+            "link" => ::atlex::types::object::read_field(&mut fields.field2, map, "link"),
+            "startedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "startedAt")
+            }
+            "postCount" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "postCount")
+            }
+            "actors" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "actors")
+            }
+            "category" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "category")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "description",
+                )
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TrendViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __TrendViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(TrendView {
-                    topic: ::atlex::types::object::required(field0, "topic")?,
-                    display_name: ::atlex::types::object::required(
-                        field1,
-                        "displayName",
-                    )?,
-                    link: ::atlex::types::object::required(field2, "link")?,
-                    started_at: ::atlex::types::object::required(field3, "startedAt")?,
-                    post_count: ::atlex::types::object::required(field4, "postCount")?,
-                    actors: ::atlex::types::object::required(field5, "actors")?,
+                    topic: field0,
+                    display_name: field1,
+                    link: field2,
+                    started_at: field3,
+                    post_count: field4,
+                    actors: field5,
                     category: field6,
                     description: field7,
                     status: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "topic"
+                        } else if fields.field1.is_none() {
+                            "displayName"
+                        } else if fields.field2.is_none() {
+                            "link"
+                        } else if fields.field3.is_none() {
+                            "startedAt"
+                        } else if fields.field4.is_none() {
+                            "postCount"
+                        } else {
+                            "actors"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TrendView {}
@@ -2171,72 +2257,86 @@ impl ::atlex::__private::serde::Serialize for TrendingTopic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TrendingTopic {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = TrendingTopic;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.unspecced.defs#trendingTopic object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TrendingTopicFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for TrendingTopic {
+    const EXPECTING: &'static str = "a app.bsky.unspecced.defs#trendingTopic object";
+    type Fields = __TrendingTopicFields;
+    const EMPTY: __TrendingTopicFields = __TrendingTopicFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TrendingTopicFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "topic" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "topic")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<TrendingTopic, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "topic" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "topic",
-                            )?
-                        }
-                        "link" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "link",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "link" => ::atlex::types::object::read_field(&mut fields.field1, map, "link"),
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "description",
+                )
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "displayName",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TrendingTopicFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __TrendingTopicFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(TrendingTopic {
-                    topic: ::atlex::types::object::required(field0, "topic")?,
-                    link: ::atlex::types::object::required(field1, "link")?,
+                    topic: field0,
+                    link: field1,
                     description: field2,
                     display_name: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "topic" } else { "link" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TrendingTopic {}

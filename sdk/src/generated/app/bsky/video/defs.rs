@@ -138,102 +138,92 @@ impl ::atlex::__private::serde::Serialize for JobStatus {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatus {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JobStatus;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.video.defs#jobStatus object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JobStatusFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::atlex::app::bsky::video::defs::JobStatusState>,
+    field3: ::std::option::Option<::atlex::types::BlobRef>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::app::bsky::video::defs::JobStatusFailureCode>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JobStatus {
+    const EXPECTING: &'static str = "a app.bsky.video.defs#jobStatus object";
+    type Fields = __JobStatusFields;
+    const EMPTY: __JobStatusFields = __JobStatusFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JobStatusFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "jobId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "jobId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JobStatus, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::video::defs::JobStatusState,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::BlobRef> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::app::bsky::video::defs::JobStatusFailureCode,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "jobId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "jobId",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "state" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "state",
-                            )?
-                        }
-                        "blob" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "blob",
-                            )?
-                        }
-                        "error" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "error",
-                            )?
-                        }
-                        "failureCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "failureCode",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "progress" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "progress",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "state" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "state")
+            }
+            "blob" => ::atlex::types::object::read_field(&mut fields.field3, map, "blob"),
+            "error" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "error")
+            }
+            "failureCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "failureCode",
+                )
+            }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "message")
+            }
+            "progress" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "progress")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JobStatusFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __JobStatusFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(JobStatus {
-                    job_id: ::atlex::types::object::required(field0, "jobId")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    state: ::atlex::types::object::required(field2, "state")?,
+                    job_id: field0,
+                    did: field1,
+                    state: field2,
                     blob: field3,
                     error: field4,
                     failure_code: field5,
@@ -242,8 +232,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for JobStatus {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "jobId"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else {
+                            "state"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JobStatus {}

@@ -339,127 +339,145 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.video.getUploadStatus#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<::std::vec::Vec<i64>>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<
+        ::atlex::app::bsky::video::get_upload_status::OutputState,
+    >,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::app::bsky::video::defs::JobStatus>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a app.bsky.video.getUploadStatus#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "jobId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "jobId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::vec::Vec<i64>> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::app::bsky::video::get_upload_status::OutputState,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::app::bsky::video::defs::JobStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "jobId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "jobId",
-                            )?
-                        }
-                        "partSizeBytes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "partSizeBytes",
-                            )?
-                        }
-                        "partCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "partCount",
-                            )?
-                        }
-                        "receivedParts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "receivedParts",
-                            )?
-                        }
-                        "expiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "expiresAt",
-                            )?
-                        }
-                        "state" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "state",
-                            )?
-                        }
-                        "completedJobId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "completedJobId",
-                            )?
-                        }
-                        "failureReason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "failureReason",
-                            )?
-                        }
-                        "jobStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "jobStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "partSizeBytes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "partSizeBytes",
+                )
+            }
+            "partCount" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "partCount")
+            }
+            "receivedParts" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "receivedParts",
+                )
+            }
+            "expiresAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "expiresAt")
+            }
+            "state" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "state")
+            }
+            "completedJobId" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "completedJobId",
+                )
+            }
+            "failureReason" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "failureReason",
+                )
+            }
+            "jobStatus" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "jobStatus")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    job_id: ::atlex::types::object::required(field0, "jobId")?,
-                    part_size_bytes: ::atlex::types::object::required(
-                        field1,
-                        "partSizeBytes",
-                    )?,
-                    part_count: ::atlex::types::object::required(field2, "partCount")?,
-                    received_parts: ::atlex::types::object::required(
-                        field3,
-                        "receivedParts",
-                    )?,
-                    expires_at: ::atlex::types::object::required(field4, "expiresAt")?,
-                    state: ::atlex::types::object::required(field5, "state")?,
+                    job_id: field0,
+                    part_size_bytes: field1,
+                    part_count: field2,
+                    received_parts: field3,
+                    expires_at: field4,
+                    state: field5,
                     completed_job_id: field6,
                     failure_reason: field7,
                     job_status: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "jobId"
+                        } else if fields.field1.is_none() {
+                            "partSizeBytes"
+                        } else if fields.field2.is_none() {
+                            "partCount"
+                        } else if fields.field3.is_none() {
+                            "receivedParts"
+                        } else if fields.field4.is_none() {
+                            "expiresAt"
+                        } else {
+                            "state"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

@@ -212,81 +212,77 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.video.startUpload#main.input.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a app.bsky.video.startUpload#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "sizeBytes" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "sizeBytes")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "sizeBytes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "sizeBytes",
-                            )?
-                        }
-                        "mimeType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "mimeType",
-                            )?
-                        }
-                        "durationMs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "durationMs",
-                            )?
-                        }
-                        "height" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "height",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "width" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "width",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "mimeType" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "mimeType")
+            }
+            "durationMs" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "durationMs")
+            }
+            "height" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "height")
+            }
+            "name" => ::atlex::types::object::read_field(&mut fields.field4, map, "name"),
+            "width" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "width")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    size_bytes: ::atlex::types::object::required(field0, "sizeBytes")?,
-                    mime_type: ::atlex::types::object::required(field1, "mimeType")?,
+                    size_bytes: field0,
+                    mime_type: field1,
                     duration_ms: field2,
                     height: field3,
                     name: field4,
@@ -294,8 +290,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "sizeBytes" } else { "mimeType" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -409,75 +411,92 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a app.bsky.video.startUpload#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a app.bsky.video.startUpload#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "jobId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "jobId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "jobId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "jobId",
-                            )?
-                        }
-                        "partSizeBytes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "partSizeBytes",
-                            )?
-                        }
-                        "partCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "partCount",
-                            )?
-                        }
-                        "expiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "expiresAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "partSizeBytes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "partSizeBytes",
+                )
+            }
+            "partCount" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "partCount")
+            }
+            "expiresAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "expiresAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    job_id: ::atlex::types::object::required(field0, "jobId")?,
-                    part_size_bytes: ::atlex::types::object::required(
-                        field1,
-                        "partSizeBytes",
-                    )?,
-                    part_count: ::atlex::types::object::required(field2, "partCount")?,
-                    expires_at: ::atlex::types::object::required(field3, "expiresAt")?,
+                    job_id: field0,
+                    part_size_bytes: field1,
+                    part_count: field2,
+                    expires_at: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "jobId"
+                        } else if fields.field1.is_none() {
+                            "partSizeBytes"
+                        } else if fields.field2.is_none() {
+                            "partCount"
+                        } else {
+                            "expiresAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

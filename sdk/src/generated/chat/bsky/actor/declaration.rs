@@ -80,69 +80,82 @@ impl ::atlex::__private::serde::Serialize for Declaration {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Declaration {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Declaration;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.actor.declaration#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DeclarationFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::actor::declaration::DeclarationAllowIncoming,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::chat::bsky::actor::declaration::DeclarationAllowGroupInvites,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Declaration {
+    const EXPECTING: &'static str = "a chat.bsky.actor.declaration#main.record object";
+    type Fields = __DeclarationFields;
+    const EMPTY: __DeclarationFields = __DeclarationFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DeclarationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "allowIncoming" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "allowIncoming",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Declaration, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::declaration::DeclarationAllowIncoming,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::declaration::DeclarationAllowGroupInvites,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "allowIncoming" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "allowIncoming",
-                            )?
-                        }
-                        "allowGroupInvites" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "allowGroupInvites",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "chat.bsky.actor.declaration",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "allowGroupInvites" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "allowGroupInvites",
+                )
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "chat.bsky.actor.declaration",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DeclarationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DeclarationFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Declaration {
-                    allow_incoming: ::atlex::types::object::required(
-                        field0,
-                        "allowIncoming",
-                    )?,
+                    allow_incoming: field0,
                     allow_group_invites: field1,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("allowIncoming"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Declaration {}

@@ -140,32 +140,36 @@ impl ::atlex::__private::serde::Serialize for DirectConvoMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvoMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DirectConvoMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.actor.defs#directConvoMember object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DirectConvoMember, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(DirectConvoMember { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DirectConvoMemberFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DirectConvoMember {
+    const EXPECTING: &'static str = "a chat.bsky.actor.defs#directConvoMember object";
+    type Fields = __DirectConvoMemberFields;
+    const EMPTY: __DirectConvoMemberFields = __DirectConvoMemberFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DirectConvoMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DirectConvoMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __DirectConvoMemberFields { extra } = fields;
+        ::std::result::Result::Ok(DirectConvoMember { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for DirectConvoMember {}
@@ -245,58 +249,58 @@ impl ::atlex::__private::serde::Serialize for GroupConvoMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvoMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = GroupConvoMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.actor.defs#groupConvoMember object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GroupConvoMemberFields {
+    field0: ::std::option::Option<::atlex::chat::bsky::actor::defs::MemberRole>,
+    field1: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for GroupConvoMember {
+    const EXPECTING: &'static str = "a chat.bsky.actor.defs#groupConvoMember object";
+    type Fields = __GroupConvoMemberFields;
+    const EMPTY: __GroupConvoMemberFields = __GroupConvoMemberFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GroupConvoMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "role" => ::atlex::types::object::read_field(&mut fields.field0, map, "role"),
+            "addedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "addedBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<GroupConvoMember, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::MemberRole,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "role" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "role",
-                            )?
-                        }
-                        "addedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "addedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GroupConvoMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __GroupConvoMemberFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(GroupConvoMember {
-                    role: ::atlex::types::object::required(field0, "role")?,
+                    role: field0,
                     added_by: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("role")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GroupConvoMember {}
@@ -361,32 +365,36 @@ impl ::atlex::__private::serde::Serialize for PastGroupConvoMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for PastGroupConvoMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = PastGroupConvoMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.actor.defs#pastGroupConvoMember object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<PastGroupConvoMember, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(PastGroupConvoMember { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PastGroupConvoMemberFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for PastGroupConvoMember {
+    const EXPECTING: &'static str = "a chat.bsky.actor.defs#pastGroupConvoMember object";
+    type Fields = __PastGroupConvoMemberFields;
+    const EMPTY: __PastGroupConvoMemberFields = __PastGroupConvoMemberFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PastGroupConvoMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PastGroupConvoMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __PastGroupConvoMemberFields { extra } = fields;
+        ::std::result::Result::Ok(PastGroupConvoMember { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for PastGroupConvoMember {}
@@ -604,131 +612,121 @@ impl ::atlex::__private::serde::Serialize for ProfileViewBasic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ProfileViewBasic;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.actor.defs#profileViewBasic object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ProfileViewBasicFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileAssociated>,
+    field3: ::std::option::Option<::atlex::types::Uri>,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<
+        ::atlex::chat::bsky::actor::defs::ProfileViewBasicKind,
+    >,
+    field8: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field9: ::std::option::Option<::atlex::app::bsky::actor::defs::VerificationState>,
+    field10: ::std::option::Option<::atlex::app::bsky::actor::defs::ViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ProfileViewBasic {
+    const EXPECTING: &'static str = "a chat.bsky.actor.defs#profileViewBasic object";
+    type Fields = __ProfileViewBasicFields;
+    const EMPTY: __ProfileViewBasicFields = __ProfileViewBasicFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ProfileViewBasicFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ProfileViewBasic, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileAssociated,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasicKind,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::VerificationState,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "associated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "associated",
-                            )?
-                        }
-                        "avatar" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "avatar",
-                            )?
-                        }
-                        "chatDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "chatDisabled",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "kind" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "kind",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "verification" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "verification",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "associated" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "associated")
+            }
+            "avatar" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "avatar")
+            }
+            "chatDisabled" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "chatDisabled",
+                )
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "displayName",
+                )
+            }
+            "kind" => ::atlex::types::object::read_field(&mut fields.field7, map, "kind"),
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "labels")
+            }
+            "verification" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "verification",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ProfileViewBasicFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ProfileViewBasicFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ProfileViewBasic {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
+                    did: field0,
+                    handle: field1,
                     associated: field2,
                     avatar: field3,
                     chat_disabled: field4,
@@ -741,8 +739,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ProfileViewBasic {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "handle" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ProfileViewBasic {}

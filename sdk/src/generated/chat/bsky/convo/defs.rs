@@ -332,54 +332,64 @@ impl ::atlex::__private::serde::Serialize for ConvoRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConvoRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#convoRef object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConvoRefFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConvoRef {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#convoRef object";
+    type Fields = __ConvoRefFields;
+    const EMPTY: __ConvoRefFields = __ConvoRefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConvoRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConvoRef, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConvoRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConvoRefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConvoRef {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    did: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoRef {}
@@ -532,121 +542,112 @@ impl ::atlex::__private::serde::Serialize for ConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConvoView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#convoView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConvoViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::atlex::chat::bsky::convo::defs::ConvoViewKind>,
+    field6: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::ConvoViewLastMessage,
+    >,
+    field7: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::ConvoViewLastReaction,
+    >,
+    field8: ::std::option::Option<::atlex::chat::bsky::convo::defs::ConvoStatus>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConvoView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#convoView object";
+    type Fields = __ConvoViewFields;
+    const EMPTY: __ConvoViewFields = __ConvoViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConvoViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "rev" => ::atlex::types::object::read_field(&mut fields.field1, map, "rev"),
+            "members" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "members")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConvoView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoViewKind,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoViewLastMessage,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoViewLastReaction,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "members" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "members",
-                            )?
-                        }
-                        "muted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "muted",
-                            )?
-                        }
-                        "unreadCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "unreadCount",
-                            )?
-                        }
-                        "kind" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "kind",
-                            )?
-                        }
-                        "lastMessage" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "lastMessage",
-                            )?
-                        }
-                        "lastReaction" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "lastReaction",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "muted" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "muted")
+            }
+            "unreadCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "unreadCount",
+                )
+            }
+            "kind" => ::atlex::types::object::read_field(&mut fields.field5, map, "kind"),
+            "lastMessage" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "lastMessage",
+                )
+            }
+            "lastReaction" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "lastReaction",
+                )
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConvoViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConvoViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConvoView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    rev: ::atlex::types::object::required(field1, "rev")?,
-                    members: ::atlex::types::object::required(field2, "members")?,
-                    muted: ::atlex::types::object::required(field3, "muted")?,
-                    unread_count: ::atlex::types::object::required(
-                        field4,
-                        "unreadCount",
-                    )?,
+                    id: field0,
+                    rev: field1,
+                    members: field2,
+                    muted: field3,
+                    unread_count: field4,
                     kind: field5,
                     last_message: field6,
                     last_reaction: field7,
@@ -654,8 +655,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "rev"
+                        } else if fields.field2.is_none() {
+                            "members"
+                        } else if fields.field3.is_none() {
+                            "muted"
+                        } else {
+                            "unreadCount"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoView {}
@@ -1083,74 +1100,84 @@ impl ::atlex::__private::serde::Serialize for DeletedMessageView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DeletedMessageView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DeletedMessageView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#deletedMessageView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DeletedMessageViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::MessageViewSender>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DeletedMessageView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#deletedMessageView object";
+    type Fields = __DeletedMessageViewFields;
+    const EMPTY: __DeletedMessageViewFields = __DeletedMessageViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DeletedMessageViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "rev" => ::atlex::types::object::read_field(&mut fields.field1, map, "rev"),
+            "sender" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "sender")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DeletedMessageView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::MessageViewSender,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "sender" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "sender",
-                            )?
-                        }
-                        "sentAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "sentAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "sentAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "sentAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DeletedMessageViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DeletedMessageViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DeletedMessageView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    rev: ::atlex::types::object::required(field1, "rev")?,
-                    sender: ::atlex::types::object::required(field2, "sender")?,
-                    sent_at: ::atlex::types::object::required(field3, "sentAt")?,
+                    id: field0,
+                    rev: field1,
+                    sender: field2,
+                    sent_at: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "rev"
+                        } else if fields.field2.is_none() {
+                            "sender"
+                        } else {
+                            "sentAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DeletedMessageView {}
@@ -1208,32 +1235,36 @@ impl ::atlex::__private::serde::Serialize for DirectConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DirectConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#directConvo object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DirectConvo, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(DirectConvo { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DirectConvoFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DirectConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#directConvo object";
+    type Fields = __DirectConvoFields;
+    const EMPTY: __DirectConvoFields = __DirectConvoFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DirectConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DirectConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __DirectConvoFields { extra } = fields;
+        ::std::result::Result::Ok(DirectConvo { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for DirectConvo {}
@@ -1383,130 +1414,145 @@ impl ::atlex::__private::serde::Serialize for GroupConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = GroupConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#groupConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GroupConvoFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::atlex::chat::bsky::convo::defs::ConvoLockStatus>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::chat::bsky::group::defs::JoinLinkView>,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for GroupConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#groupConvo object";
+    type Fields = __GroupConvoFields;
+    const EMPTY: __GroupConvoFields = __GroupConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GroupConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<GroupConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoLockStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::JoinLinkView,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "lockStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "lockStatus",
-                            )?
-                        }
-                        "lockStatusModerationOverride" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "lockStatusModerationOverride",
-                            )?
-                        }
-                        "memberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "memberCount",
-                            )?
-                        }
-                        "memberLimit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "memberLimit",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "joinLink" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "joinLink",
-                            )?
-                        }
-                        "joinRequestCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "joinRequestCount",
-                            )?
-                        }
-                        "unreadJoinRequestCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "unreadJoinRequestCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "lockStatus" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "lockStatus")
+            }
+            "lockStatusModerationOverride" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "lockStatusModerationOverride",
+                )
+            }
+            "memberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "memberCount",
+                )
+            }
+            "memberLimit" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "memberLimit",
+                )
+            }
+            "name" => ::atlex::types::object::read_field(&mut fields.field5, map, "name"),
+            "joinLink" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "joinLink")
+            }
+            "joinRequestCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "joinRequestCount",
+                )
+            }
+            "unreadJoinRequestCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "unreadJoinRequestCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GroupConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __GroupConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(GroupConvo {
-                    created_at: ::atlex::types::object::required(field0, "createdAt")?,
-                    lock_status: ::atlex::types::object::required(field1, "lockStatus")?,
-                    lock_status_moderation_override: ::atlex::types::object::required(
-                        field2,
-                        "lockStatusModerationOverride",
-                    )?,
-                    member_count: ::atlex::types::object::required(
-                        field3,
-                        "memberCount",
-                    )?,
-                    member_limit: ::atlex::types::object::required(
-                        field4,
-                        "memberLimit",
-                    )?,
-                    name: ::atlex::types::object::required(field5, "name")?,
+                    created_at: field0,
+                    lock_status: field1,
+                    lock_status_moderation_override: field2,
+                    member_count: field3,
+                    member_limit: field4,
+                    name: field5,
                     join_link: field6,
                     join_request_count: field7,
                     unread_join_request_count: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createdAt"
+                        } else if fields.field1.is_none() {
+                            "lockStatus"
+                        } else if fields.field2.is_none() {
+                            "lockStatusModerationOverride"
+                        } else if fields.field3.is_none() {
+                            "memberCount"
+                        } else if fields.field4.is_none() {
+                            "memberLimit"
+                        } else {
+                            "name"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GroupConvo {}
@@ -1583,54 +1629,64 @@ impl ::atlex::__private::serde::Serialize for LogAcceptConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAcceptConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogAcceptConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logAcceptConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogAcceptConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogAcceptConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logAcceptConvo object";
+    type Fields = __LogAcceptConvoFields;
+    const EMPTY: __LogAcceptConvoFields = __LogAcceptConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogAcceptConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogAcceptConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogAcceptConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogAcceptConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogAcceptConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogAcceptConvo {}
@@ -1711,79 +1767,92 @@ impl ::atlex::__private::serde::Serialize for LogAddMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogAddMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logAddMember object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogAddMemberFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogAddMember {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logAddMember object";
+    type Fields = __LogAddMemberFields;
+    const EMPTY: __LogAddMemberFields = __LogAddMemberFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogAddMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogAddMember, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogAddMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogAddMemberFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogAddMember {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogAddMember {}
@@ -1892,87 +1961,101 @@ impl ::atlex::__private::serde::Serialize for LogAddReaction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogAddReaction {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogAddReaction;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logAddReaction object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogAddReactionFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::LogAddReactionMessage,
+    >,
+    field3: ::std::option::Option<::atlex::chat::bsky::convo::defs::ReactionView>,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogAddReaction {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logAddReaction object";
+    type Fields = __LogAddReactionFields;
+    const EMPTY: __LogAddReactionFields = __LogAddReactionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogAddReactionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogAddReaction, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::LogAddReactionMessage,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ReactionView,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "reaction" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reaction",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "reaction" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "reaction")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogAddReactionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogAddReactionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogAddReaction {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    reaction: ::atlex::types::object::required(field3, "reaction")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    reaction: field3,
                     related_profiles: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "reaction"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogAddReaction {}
@@ -2167,65 +2250,77 @@ impl ::atlex::__private::serde::Serialize for LogApproveJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogApproveJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogApproveJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logApproveJoinRequest object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogApproveJoinRequestFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogApproveJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logApproveJoinRequest object";
+    type Fields = __LogApproveJoinRequestFields;
+    const EMPTY: __LogApproveJoinRequestFields = __LogApproveJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogApproveJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogApproveJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "member")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogApproveJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogApproveJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogApproveJoinRequest {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    member: ::atlex::types::object::required(field2, "member")?,
+                    rev: field0,
+                    convo_id: field1,
+                    member: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "member"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogApproveJoinRequest {}
@@ -2293,54 +2388,64 @@ impl ::atlex::__private::serde::Serialize for LogBeginConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogBeginConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogBeginConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logBeginConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogBeginConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogBeginConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logBeginConvo object";
+    type Fields = __LogBeginConvoFields;
+    const EMPTY: __LogBeginConvoFields = __LogBeginConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogBeginConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogBeginConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogBeginConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogBeginConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogBeginConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogBeginConvo {}
@@ -2410,65 +2515,77 @@ impl ::atlex::__private::serde::Serialize for LogCreateJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogCreateJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logCreateJoinLink object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogCreateJoinLinkFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogCreateJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logCreateJoinLink object";
+    type Fields = __LogCreateJoinLinkFields;
+    const EMPTY: __LogCreateJoinLinkFields = __LogCreateJoinLinkFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogCreateJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogCreateJoinLink, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogCreateJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogCreateJoinLinkFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogCreateJoinLink {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogCreateJoinLink {}
@@ -2562,76 +2679,92 @@ impl ::atlex::__private::serde::Serialize for LogCreateMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogCreateMessage {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogCreateMessage;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logCreateMessage object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogCreateMessageFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::LogCreateMessageMessage,
+    >,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogCreateMessage {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logCreateMessage object";
+    type Fields = __LogCreateMessageFields;
+    const EMPTY: __LogCreateMessageFields = __LogCreateMessageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogCreateMessageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogCreateMessage, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::LogCreateMessageMessage,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogCreateMessageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogCreateMessageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogCreateMessage {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogCreateMessage {}
@@ -2825,65 +2958,79 @@ impl ::atlex::__private::serde::Serialize for LogDeleteMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDeleteMessage {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogDeleteMessage;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logDeleteMessage object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogDeleteMessageFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::LogDeleteMessageMessage,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogDeleteMessage {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logDeleteMessage object";
+    type Fields = __LogDeleteMessageFields;
+    const EMPTY: __LogDeleteMessageFields = __LogDeleteMessageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogDeleteMessageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogDeleteMessage, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::LogDeleteMessageMessage,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogDeleteMessageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogDeleteMessageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogDeleteMessage {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogDeleteMessage {}
@@ -3069,65 +3216,77 @@ impl ::atlex::__private::serde::Serialize for LogDisableJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogDisableJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogDisableJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logDisableJoinLink object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogDisableJoinLinkFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogDisableJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logDisableJoinLink object";
+    type Fields = __LogDisableJoinLinkFields;
+    const EMPTY: __LogDisableJoinLinkFields = __LogDisableJoinLinkFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogDisableJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogDisableJoinLink, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogDisableJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogDisableJoinLinkFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogDisableJoinLink {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogDisableJoinLink {}
@@ -3197,65 +3356,77 @@ impl ::atlex::__private::serde::Serialize for LogEditGroup {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditGroup {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogEditGroup;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logEditGroup object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogEditGroupFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogEditGroup {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logEditGroup object";
+    type Fields = __LogEditGroupFields;
+    const EMPTY: __LogEditGroupFields = __LogEditGroupFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogEditGroupFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogEditGroup, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogEditGroupFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogEditGroupFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogEditGroup {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogEditGroup {}
@@ -3325,65 +3496,77 @@ impl ::atlex::__private::serde::Serialize for LogEditJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEditJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogEditJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logEditJoinLink object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogEditJoinLinkFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogEditJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logEditJoinLink object";
+    type Fields = __LogEditJoinLinkFields;
+    const EMPTY: __LogEditJoinLinkFields = __LogEditJoinLinkFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogEditJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogEditJoinLink, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogEditJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogEditJoinLinkFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogEditJoinLink {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogEditJoinLink {}
@@ -3453,65 +3636,77 @@ impl ::atlex::__private::serde::Serialize for LogEnableJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogEnableJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogEnableJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logEnableJoinLink object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogEnableJoinLinkFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogEnableJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logEnableJoinLink object";
+    type Fields = __LogEnableJoinLinkFields;
+    const EMPTY: __LogEnableJoinLinkFields = __LogEnableJoinLinkFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogEnableJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogEnableJoinLink, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogEnableJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogEnableJoinLinkFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogEnableJoinLink {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogEnableJoinLink {}
@@ -3581,65 +3776,77 @@ impl ::atlex::__private::serde::Serialize for LogIncomingJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogIncomingJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogIncomingJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logIncomingJoinRequest object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogIncomingJoinRequestFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogIncomingJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logIncomingJoinRequest object";
+    type Fields = __LogIncomingJoinRequestFields;
+    const EMPTY: __LogIncomingJoinRequestFields = __LogIncomingJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogIncomingJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogIncomingJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "member")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogIncomingJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogIncomingJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogIncomingJoinRequest {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    member: ::atlex::types::object::required(field2, "member")?,
+                    rev: field0,
+                    convo_id: field1,
+                    member: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "member"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogIncomingJoinRequest {}
@@ -3707,54 +3914,64 @@ impl ::atlex::__private::serde::Serialize for LogLeaveConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLeaveConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogLeaveConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logLeaveConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogLeaveConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogLeaveConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logLeaveConvo object";
+    type Fields = __LogLeaveConvoFields;
+    const EMPTY: __LogLeaveConvoFields = __LogLeaveConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogLeaveConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogLeaveConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogLeaveConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogLeaveConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogLeaveConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogLeaveConvo {}
@@ -3835,79 +4052,92 @@ impl ::atlex::__private::serde::Serialize for LogLockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogLockConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logLockConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogLockConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogLockConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logLockConvo object";
+    type Fields = __LogLockConvoFields;
+    const EMPTY: __LogLockConvoFields = __LogLockConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogLockConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogLockConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogLockConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogLockConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogLockConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogLockConvo {}
@@ -3997,79 +4227,92 @@ impl ::atlex::__private::serde::Serialize for LogLockConvoPermanently {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogLockConvoPermanently {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogLockConvoPermanently;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logLockConvoPermanently object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogLockConvoPermanentlyFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogLockConvoPermanently {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logLockConvoPermanently object";
+    type Fields = __LogLockConvoPermanentlyFields;
+    const EMPTY: __LogLockConvoPermanentlyFields = __LogLockConvoPermanentlyFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogLockConvoPermanentlyFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogLockConvoPermanently, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogLockConvoPermanentlyFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogLockConvoPermanentlyFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogLockConvoPermanently {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogLockConvoPermanently {}
@@ -4159,79 +4402,92 @@ impl ::atlex::__private::serde::Serialize for LogMemberJoin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberJoin {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogMemberJoin;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logMemberJoin object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogMemberJoinFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogMemberJoin {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logMemberJoin object";
+    type Fields = __LogMemberJoinFields;
+    const EMPTY: __LogMemberJoinFields = __LogMemberJoinFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogMemberJoinFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogMemberJoin, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogMemberJoinFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogMemberJoinFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogMemberJoin {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogMemberJoin {}
@@ -4321,79 +4577,92 @@ impl ::atlex::__private::serde::Serialize for LogMemberLeave {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMemberLeave {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogMemberLeave;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logMemberLeave object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogMemberLeaveFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogMemberLeave {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logMemberLeave object";
+    type Fields = __LogMemberLeaveFields;
+    const EMPTY: __LogMemberLeaveFields = __LogMemberLeaveFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogMemberLeaveFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogMemberLeave, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogMemberLeaveFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogMemberLeaveFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogMemberLeave {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogMemberLeave {}
@@ -4465,54 +4734,64 @@ impl ::atlex::__private::serde::Serialize for LogMuteConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogMuteConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogMuteConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logMuteConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogMuteConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogMuteConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logMuteConvo object";
+    type Fields = __LogMuteConvoFields;
+    const EMPTY: __LogMuteConvoFields = __LogMuteConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogMuteConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogMuteConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogMuteConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogMuteConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogMuteConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogMuteConvo {}
@@ -4575,54 +4854,64 @@ impl ::atlex::__private::serde::Serialize for LogOutgoingJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogOutgoingJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogOutgoingJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logOutgoingJoinRequest object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogOutgoingJoinRequestFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogOutgoingJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logOutgoingJoinRequest object";
+    type Fields = __LogOutgoingJoinRequestFields;
+    const EMPTY: __LogOutgoingJoinRequestFields = __LogOutgoingJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogOutgoingJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogOutgoingJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogOutgoingJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogOutgoingJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogOutgoingJoinRequest {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogOutgoingJoinRequest {}
@@ -4691,65 +4980,77 @@ impl ::atlex::__private::serde::Serialize for LogReadConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogReadConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logReadConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogReadConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::LogReadConvoMessage>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogReadConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logReadConvo object";
+    type Fields = __LogReadConvoFields;
+    const EMPTY: __LogReadConvoFields = __LogReadConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogReadConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogReadConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::LogReadConvoMessage,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogReadConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogReadConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogReadConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogReadConvo {}
@@ -4952,54 +5253,64 @@ impl ::atlex::__private::serde::Serialize for LogReadJoinRequests {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadJoinRequests {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogReadJoinRequests;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logReadJoinRequests object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogReadJoinRequestsFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogReadJoinRequests {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logReadJoinRequests object";
+    type Fields = __LogReadJoinRequestsFields;
+    const EMPTY: __LogReadJoinRequestsFields = __LogReadJoinRequestsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogReadJoinRequestsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogReadJoinRequests, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogReadJoinRequestsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogReadJoinRequestsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogReadJoinRequests {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogReadJoinRequests {}
@@ -5068,65 +5379,79 @@ impl ::atlex::__private::serde::Serialize for LogReadMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogReadMessage {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogReadMessage;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logReadMessage object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogReadMessageFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::LogReadMessageMessage,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogReadMessage {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logReadMessage object";
+    type Fields = __LogReadMessageFields;
+    const EMPTY: __LogReadMessageFields = __LogReadMessageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogReadMessageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogReadMessage, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::LogReadMessageMessage,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogReadMessageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogReadMessageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogReadMessage {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "message"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogReadMessage {}
@@ -5336,65 +5661,77 @@ impl ::atlex::__private::serde::Serialize for LogRejectJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRejectJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogRejectJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logRejectJoinRequest object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogRejectJoinRequestFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogRejectJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logRejectJoinRequest object";
+    type Fields = __LogRejectJoinRequestFields;
+    const EMPTY: __LogRejectJoinRequestFields = __LogRejectJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogRejectJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogRejectJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "member")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogRejectJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogRejectJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogRejectJoinRequest {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    member: ::atlex::types::object::required(field2, "member")?,
+                    rev: field0,
+                    convo_id: field1,
+                    member: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "member"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogRejectJoinRequest {}
@@ -5480,79 +5817,92 @@ impl ::atlex::__private::serde::Serialize for LogRemoveMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogRemoveMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logRemoveMember object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogRemoveMemberFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogRemoveMember {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logRemoveMember object";
+    type Fields = __LogRemoveMemberFields;
+    const EMPTY: __LogRemoveMemberFields = __LogRemoveMemberFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogRemoveMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogRemoveMember, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogRemoveMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogRemoveMemberFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogRemoveMember {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogRemoveMember {}
@@ -5661,87 +6011,101 @@ impl ::atlex::__private::serde::Serialize for LogRemoveReaction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogRemoveReaction {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogRemoveReaction;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logRemoveReaction object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogRemoveReactionFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::LogRemoveReactionMessage,
+    >,
+    field3: ::std::option::Option<::atlex::chat::bsky::convo::defs::ReactionView>,
+    field4: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogRemoveReaction {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logRemoveReaction object";
+    type Fields = __LogRemoveReactionFields;
+    const EMPTY: __LogRemoveReactionFields = __LogRemoveReactionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogRemoveReactionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogRemoveReaction, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::LogRemoveReactionMessage,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ReactionView,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "reaction" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reaction",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "reaction" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "reaction")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogRemoveReactionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogRemoveReactionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogRemoveReaction {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    reaction: ::atlex::types::object::required(field3, "reaction")?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    reaction: field3,
                     related_profiles: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "reaction"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogRemoveReaction {}
@@ -5947,79 +6311,92 @@ impl ::atlex::__private::serde::Serialize for LogUnlockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnlockConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogUnlockConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logUnlockConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogUnlockConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::SystemMessageView>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogUnlockConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logUnlockConvo object";
+    type Fields = __LogUnlockConvoFields;
+    const EMPTY: __LogUnlockConvoFields = __LogUnlockConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogUnlockConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogUnlockConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "relatedProfiles" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "relatedProfiles",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "message")
+            }
+            "relatedProfiles" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "relatedProfiles",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogUnlockConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogUnlockConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogUnlockConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    message: ::atlex::types::object::required(field2, "message")?,
-                    related_profiles: ::atlex::types::object::required(
-                        field3,
-                        "relatedProfiles",
-                    )?,
+                    rev: field0,
+                    convo_id: field1,
+                    message: field2,
+                    related_profiles: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else if fields.field2.is_none() {
+                            "message"
+                        } else {
+                            "relatedProfiles"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogUnlockConvo {}
@@ -6091,54 +6468,64 @@ impl ::atlex::__private::serde::Serialize for LogUnmuteConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LogUnmuteConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogUnmuteConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#logUnmuteConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogUnmuteConvoFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogUnmuteConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logUnmuteConvo object";
+    type Fields = __LogUnmuteConvoFields;
+    const EMPTY: __LogUnmuteConvoFields = __LogUnmuteConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogUnmuteConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogUnmuteConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogUnmuteConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogUnmuteConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogUnmuteConvo {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogUnmuteConvo {}
@@ -6209,67 +6596,77 @@ impl ::atlex::__private::serde::Serialize for LogWithdrawIncomingJoinRequest {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for LogWithdrawIncomingJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogWithdrawIncomingJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#logWithdrawIncomingJoinRequest object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogWithdrawIncomingJoinRequestFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogWithdrawIncomingJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logWithdrawIncomingJoinRequest object";
+    type Fields = __LogWithdrawIncomingJoinRequestFields;
+    const EMPTY: __LogWithdrawIncomingJoinRequestFields = __LogWithdrawIncomingJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogWithdrawIncomingJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogWithdrawIncomingJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "member")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogWithdrawIncomingJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogWithdrawIncomingJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogWithdrawIncomingJoinRequest {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
-                    member: ::atlex::types::object::required(field2, "member")?,
+                    rev: field0,
+                    convo_id: field1,
+                    member: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "rev"
+                        } else if fields.field1.is_none() {
+                            "convoId"
+                        } else {
+                            "member"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogWithdrawIncomingJoinRequest {}
@@ -6338,56 +6735,64 @@ impl ::atlex::__private::serde::Serialize for LogWithdrawOutgoingJoinRequest {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for LogWithdrawOutgoingJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LogWithdrawOutgoingJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LogWithdrawOutgoingJoinRequestFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LogWithdrawOutgoingJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest object";
+    type Fields = __LogWithdrawOutgoingJoinRequestFields;
+    const EMPTY: __LogWithdrawOutgoingJoinRequestFields = __LogWithdrawOutgoingJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LogWithdrawOutgoingJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rev" => ::atlex::types::object::read_field(&mut fields.field0, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LogWithdrawOutgoingJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LogWithdrawOutgoingJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LogWithdrawOutgoingJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LogWithdrawOutgoingJoinRequest {
-                    rev: ::atlex::types::object::required(field0, "rev")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    rev: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "rev" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LogWithdrawOutgoingJoinRequest {}
@@ -6452,58 +6857,66 @@ impl ::atlex::__private::serde::Serialize for MessageAndReactionView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageAndReactionView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageAndReactionView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#messageAndReactionView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageAndReactionViewFields {
+    field0: ::std::option::Option<::atlex::chat::bsky::convo::defs::MessageView>,
+    field1: ::std::option::Option<::atlex::chat::bsky::convo::defs::ReactionView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageAndReactionView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#messageAndReactionView object";
+    type Fields = __MessageAndReactionViewFields;
+    const EMPTY: __MessageAndReactionViewFields = __MessageAndReactionViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageAndReactionViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "message")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageAndReactionView, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::MessageView,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ReactionView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        "reaction" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "reaction",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "reaction" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "reaction")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageAndReactionViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MessageAndReactionViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(MessageAndReactionView {
-                    message: ::atlex::types::object::required(field0, "message")?,
-                    reaction: ::atlex::types::object::required(field1, "reaction")?,
+                    message: field0,
+                    reaction: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "message" } else { "reaction" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageAndReactionView {}
@@ -6568,36 +6981,38 @@ impl ::atlex::__private::serde::Serialize for MessageBeforeUserJoinedGroupView {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for MessageBeforeUserJoinedGroupView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageBeforeUserJoinedGroupView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#messageBeforeUserJoinedGroupView object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageBeforeUserJoinedGroupView, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(MessageBeforeUserJoinedGroupView {
-                    extra,
-                })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageBeforeUserJoinedGroupViewFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageBeforeUserJoinedGroupView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#messageBeforeUserJoinedGroupView object";
+    type Fields = __MessageBeforeUserJoinedGroupViewFields;
+    const EMPTY: __MessageBeforeUserJoinedGroupViewFields = __MessageBeforeUserJoinedGroupViewFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageBeforeUserJoinedGroupViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageBeforeUserJoinedGroupViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __MessageBeforeUserJoinedGroupViewFields { extra } = fields;
+        ::std::result::Result::Ok(MessageBeforeUserJoinedGroupView {
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageBeforeUserJoinedGroupView {}
@@ -6706,78 +7121,74 @@ impl ::atlex::__private::serde::Serialize for MessageInput {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageInput {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageInput;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#messageInput object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageInputFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::chat::bsky::convo::defs::MessageInputEmbed>,
+    field2: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field3: ::std::option::Option<::atlex::chat::bsky::convo::defs::ReplyRef>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageInput {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#messageInput object";
+    type Fields = __MessageInputFields;
+    const EMPTY: __MessageInputFields = __MessageInputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageInputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "text" => ::atlex::types::object::read_field(&mut fields.field0, map, "text"),
+            "embed" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "embed")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageInput, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::MessageInputEmbed,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ReplyRef,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "text" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "text",
-                            )?
-                        }
-                        "embed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "embed",
-                            )?
-                        }
-                        "facets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "facets",
-                            )?
-                        }
-                        "replyTo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "replyTo",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "facets" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "facets")
+            }
+            "replyTo" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "replyTo")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageInputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MessageInputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(MessageInput {
-                    text: ::atlex::types::object::required(field0, "text")?,
+                    text: field0,
                     embed: field1,
                     facets: field2,
                     reply_to: field3,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("text")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageInput {}
@@ -6967,63 +7378,77 @@ impl ::atlex::__private::serde::Serialize for MessageRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#messageRef object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageRefFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageRef {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#messageRef object";
+    type Fields = __MessageRefFields;
+    const EMPTY: __MessageRefFields = __MessageRefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "messageId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "messageId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageRef, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "messageId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "messageId",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MessageRefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(MessageRef {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    message_id: ::atlex::types::object::required(field1, "messageId")?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
+                    did: field0,
+                    message_id: field1,
+                    convo_id: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else if fields.field1.is_none() {
+                            "messageId"
+                        } else {
+                            "convoId"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageRef {}
@@ -7174,118 +7599,98 @@ impl ::atlex::__private::serde::Serialize for MessageView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#messageView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::chat::bsky::convo::defs::MessageViewSender>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::chat::bsky::convo::defs::MessageViewEmbed>,
+    field6: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::chat::bsky::convo::defs::ReactionView>,
+    >,
+    field8: ::std::option::Option<::atlex::chat::bsky::convo::defs::MessageViewReplyTo>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#messageView object";
+    type Fields = __MessageViewFields;
+    const EMPTY: __MessageViewFields = __MessageViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "rev" => ::atlex::types::object::read_field(&mut fields.field1, map, "rev"),
+            "text" => ::atlex::types::object::read_field(&mut fields.field2, map, "text"),
+            "sender" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "sender")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::MessageViewSender,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::MessageViewEmbed,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::chat::bsky::convo::defs::ReactionView>,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::MessageViewReplyTo,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "text" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "text",
-                            )?
-                        }
-                        "sender" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "sender",
-                            )?
-                        }
-                        "sentAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "sentAt",
-                            )?
-                        }
-                        "embed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "embed",
-                            )?
-                        }
-                        "facets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "facets",
-                            )?
-                        }
-                        "reactions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "reactions",
-                            )?
-                        }
-                        "replyTo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "replyTo",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "sentAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "sentAt")
+            }
+            "embed" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "embed")
+            }
+            "facets" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "facets")
+            }
+            "reactions" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "reactions")
+            }
+            "replyTo" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "replyTo")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MessageViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(MessageView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    rev: ::atlex::types::object::required(field1, "rev")?,
-                    text: ::atlex::types::object::required(field2, "text")?,
-                    sender: ::atlex::types::object::required(field3, "sender")?,
-                    sent_at: ::atlex::types::object::required(field4, "sentAt")?,
+                    id: field0,
+                    rev: field1,
+                    text: field2,
+                    sender: field3,
+                    sent_at: field4,
                     embed: field5,
                     facets: field6,
                     reactions: field7,
@@ -7293,8 +7698,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "rev"
+                        } else if fields.field2.is_none() {
+                            "text"
+                        } else if fields.field3.is_none() {
+                            "sender"
+                        } else {
+                            "sentAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageView {}
@@ -7633,45 +8054,51 @@ impl ::atlex::__private::serde::Serialize for MessageViewSender {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for MessageViewSender {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = MessageViewSender;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#messageViewSender object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<MessageViewSender, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MessageViewSenderFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for MessageViewSender {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#messageViewSender object";
+    type Fields = __MessageViewSenderFields;
+    const EMPTY: __MessageViewSenderFields = __MessageViewSenderFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MessageViewSenderFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MessageViewSenderFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MessageViewSenderFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(MessageViewSender {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for MessageViewSender {}
@@ -7739,65 +8166,79 @@ impl ::atlex::__private::serde::Serialize for ReactionView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReactionView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#reactionView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReactionViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::chat::bsky::convo::defs::ReactionViewSender>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReactionView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#reactionView object";
+    type Fields = __ReactionViewFields;
+    const EMPTY: __ReactionViewFields = __ReactionViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReactionViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "value")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReactionView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ReactionViewSender,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "sender" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "sender",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "sender" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "sender")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReactionViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReactionViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReactionView {
-                    value: ::atlex::types::object::required(field0, "value")?,
-                    sender: ::atlex::types::object::required(field1, "sender")?,
-                    created_at: ::atlex::types::object::required(field2, "createdAt")?,
+                    value: field0,
+                    sender: field1,
+                    created_at: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "value"
+                        } else if fields.field1.is_none() {
+                            "sender"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReactionView {}
@@ -7852,45 +8293,51 @@ impl ::atlex::__private::serde::Serialize for ReactionViewSender {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReactionViewSender {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReactionViewSender;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#reactionViewSender object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReactionViewSender, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReactionViewSenderFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReactionViewSender {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#reactionViewSender object";
+    type Fields = __ReactionViewSenderFields;
+    const EMPTY: __ReactionViewSenderFields = __ReactionViewSenderFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReactionViewSenderFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReactionViewSenderFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReactionViewSenderFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReactionViewSender {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReactionViewSender {}
@@ -7947,45 +8394,50 @@ impl ::atlex::__private::serde::Serialize for ReplyRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReplyRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReplyRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#replyRef object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReplyRefFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReplyRef {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#replyRef object";
+    type Fields = __ReplyRefFields;
+    const EMPTY: __ReplyRefFields = __ReplyRefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReplyRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "messageId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "messageId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReplyRef, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "messageId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "messageId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReplyRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReplyRefFields { field0: ::std::option::Option::Some(field0), extra } => {
                 ::std::result::Result::Ok(ReplyRef {
-                    message_id: ::atlex::types::object::required(field0, "messageId")?,
+                    message_id: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("messageId")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReplyRef {}
@@ -8058,69 +8510,81 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataAddMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataAddMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataAddMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageDataAddMember object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataAddMemberFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    field1: ::std::option::Option<::atlex::chat::bsky::actor::defs::MemberRole>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataAddMember {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataAddMember object";
+    type Fields = __SystemMessageDataAddMemberFields;
+    const EMPTY: __SystemMessageDataAddMemberFields = __SystemMessageDataAddMemberFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataAddMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "member")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataAddMember, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::MemberRole,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        "role" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "role",
-                            )?
-                        }
-                        "addedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "addedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "role" => ::atlex::types::object::read_field(&mut fields.field1, map, "role"),
+            "addedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "addedBy")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataAddMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataAddMemberFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataAddMember {
-                    member: ::atlex::types::object::required(field0, "member")?,
-                    role: ::atlex::types::object::required(field1, "role")?,
-                    added_by: ::atlex::types::object::required(field2, "addedBy")?,
+                    member: field0,
+                    role: field1,
+                    added_by: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "member"
+                        } else if fields.field1.is_none() {
+                            "role"
+                        } else {
+                            "addedBy"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataAddMember {}
@@ -8180,36 +8644,38 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataCreateJoinLink {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataCreateJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataCreateJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#systemMessageDataCreateJoinLink object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataCreateJoinLink, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(SystemMessageDataCreateJoinLink {
-                    extra,
-                })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataCreateJoinLinkFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataCreateJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataCreateJoinLink object";
+    type Fields = __SystemMessageDataCreateJoinLinkFields;
+    const EMPTY: __SystemMessageDataCreateJoinLinkFields = __SystemMessageDataCreateJoinLinkFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataCreateJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataCreateJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SystemMessageDataCreateJoinLinkFields { extra } = fields;
+        ::std::result::Result::Ok(SystemMessageDataCreateJoinLink {
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataCreateJoinLink {}
@@ -8269,36 +8735,38 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataDisableJoinLink {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataDisableJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataDisableJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#systemMessageDataDisableJoinLink object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataDisableJoinLink, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(SystemMessageDataDisableJoinLink {
-                    extra,
-                })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataDisableJoinLinkFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataDisableJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataDisableJoinLink object";
+    type Fields = __SystemMessageDataDisableJoinLinkFields;
+    const EMPTY: __SystemMessageDataDisableJoinLinkFields = __SystemMessageDataDisableJoinLinkFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataDisableJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataDisableJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SystemMessageDataDisableJoinLinkFields { extra } = fields;
+        ::std::result::Result::Ok(SystemMessageDataDisableJoinLink {
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataDisableJoinLink {}
@@ -8390,54 +8858,52 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataEditGroup {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditGroup {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataEditGroup;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageDataEditGroup object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataEditGroupFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataEditGroup {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataEditGroup object";
+    type Fields = __SystemMessageDataEditGroupFields;
+    const EMPTY: __SystemMessageDataEditGroupFields = __SystemMessageDataEditGroupFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataEditGroupFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "newName" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "newName")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataEditGroup, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "newName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "newName",
-                            )?
-                        }
-                        "oldName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "oldName",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(SystemMessageDataEditGroup {
-                    new_name: field0,
-                    old_name: field1,
-                    extra,
-                })
+            "oldName" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "oldName")
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataEditGroupFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SystemMessageDataEditGroupFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(SystemMessageDataEditGroup {
+            new_name: field0,
+            old_name: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataEditGroup {}
@@ -8496,36 +8962,38 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataEditJoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataEditJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataEditJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#systemMessageDataEditJoinLink object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataEditJoinLink, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(SystemMessageDataEditJoinLink {
-                    extra,
-                })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataEditJoinLinkFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataEditJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataEditJoinLink object";
+    type Fields = __SystemMessageDataEditJoinLinkFields;
+    const EMPTY: __SystemMessageDataEditJoinLinkFields = __SystemMessageDataEditJoinLinkFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataEditJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataEditJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SystemMessageDataEditJoinLinkFields { extra } = fields;
+        ::std::result::Result::Ok(SystemMessageDataEditJoinLink {
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataEditJoinLink {}
@@ -8585,36 +9053,38 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataEnableJoinLink {
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataEnableJoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataEnableJoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#systemMessageDataEnableJoinLink object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataEnableJoinLink, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(SystemMessageDataEnableJoinLink {
-                    extra,
-                })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataEnableJoinLinkFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataEnableJoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataEnableJoinLink object";
+    type Fields = __SystemMessageDataEnableJoinLinkFields;
+    const EMPTY: __SystemMessageDataEnableJoinLinkFields = __SystemMessageDataEnableJoinLinkFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataEnableJoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataEnableJoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SystemMessageDataEnableJoinLinkFields { extra } = fields;
+        ::std::result::Result::Ok(SystemMessageDataEnableJoinLink {
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataEnableJoinLink {}
@@ -8677,47 +9147,55 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataLockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataLockConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataLockConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageDataLockConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataLockConvoFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataLockConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataLockConvo object";
+    type Fields = __SystemMessageDataLockConvoFields;
+    const EMPTY: __SystemMessageDataLockConvoFields = __SystemMessageDataLockConvoFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataLockConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "lockedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "lockedBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataLockConvo, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "lockedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "lockedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataLockConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataLockConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataLockConvo {
-                    locked_by: ::atlex::types::object::required(field0, "lockedBy")?,
+                    locked_by: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("lockedBy")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataLockConvo {}
@@ -8781,52 +9259,56 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataLockConvoPermanen
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for SystemMessageDataLockConvoPermanently {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataLockConvoPermanently;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#systemMessageDataLockConvoPermanently object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataLockConvoPermanentlyFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for SystemMessageDataLockConvoPermanently {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataLockConvoPermanently object";
+    type Fields = __SystemMessageDataLockConvoPermanentlyFields;
+    const EMPTY: __SystemMessageDataLockConvoPermanentlyFields = __SystemMessageDataLockConvoPermanentlyFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataLockConvoPermanentlyFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "lockedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "lockedBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<
-                SystemMessageDataLockConvoPermanently,
-                __A::Error,
-            > {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "lockedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "lockedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataLockConvoPermanentlyFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataLockConvoPermanentlyFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataLockConvoPermanently {
-                    locked_by: ::atlex::types::object::required(field0, "lockedBy")?,
+                    locked_by: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("lockedBy")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataLockConvoPermanently {}
@@ -8917,69 +9399,75 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataMemberJoin {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMemberJoin {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataMemberJoin;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageDataMemberJoin object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataMemberJoinFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    field1: ::std::option::Option<::atlex::chat::bsky::actor::defs::MemberRole>,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataMemberJoin {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataMemberJoin object";
+    type Fields = __SystemMessageDataMemberJoinFields;
+    const EMPTY: __SystemMessageDataMemberJoinFields = __SystemMessageDataMemberJoinFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataMemberJoinFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "member")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataMemberJoin, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::MemberRole,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        "role" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "role",
-                            )?
-                        }
-                        "approvedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "approvedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "role" => ::atlex::types::object::read_field(&mut fields.field1, map, "role"),
+            "approvedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "approvedBy")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataMemberJoinFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataMemberJoinFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataMemberJoin {
-                    member: ::atlex::types::object::required(field0, "member")?,
-                    role: ::atlex::types::object::required(field1, "role")?,
+                    member: field0,
+                    role: field1,
                     approved_by: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "member" } else { "role" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataMemberJoin {}
@@ -9040,47 +9528,55 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataMemberLeave {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataMemberLeave {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataMemberLeave;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageDataMemberLeave object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataMemberLeaveFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataMemberLeave {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataMemberLeave object";
+    type Fields = __SystemMessageDataMemberLeaveFields;
+    const EMPTY: __SystemMessageDataMemberLeaveFields = __SystemMessageDataMemberLeaveFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataMemberLeaveFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "member")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataMemberLeave, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataMemberLeaveFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataMemberLeaveFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataMemberLeave {
-                    member: ::atlex::types::object::required(field0, "member")?,
+                    member: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("member")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataMemberLeave {}
@@ -9148,60 +9644,70 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataRemoveMember {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataRemoveMember {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataRemoveMember;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.convo.defs#systemMessageDataRemoveMember object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataRemoveMemberFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataRemoveMember {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataRemoveMember object";
+    type Fields = __SystemMessageDataRemoveMemberFields;
+    const EMPTY: __SystemMessageDataRemoveMemberFields = __SystemMessageDataRemoveMemberFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataRemoveMemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "member" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "member")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataRemoveMember, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "member" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "member",
-                            )?
-                        }
-                        "removedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "removedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "removedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "removedBy")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataRemoveMemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataRemoveMemberFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataRemoveMember {
-                    member: ::atlex::types::object::required(field0, "member")?,
-                    removed_by: ::atlex::types::object::required(field1, "removedBy")?,
+                    member: field0,
+                    removed_by: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "member" } else { "removedBy" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataRemoveMember {}
@@ -9264,47 +9770,57 @@ impl ::atlex::__private::serde::Serialize for SystemMessageDataUnlockConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageDataUnlockConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageDataUnlockConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageDataUnlockConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageDataUnlockConvoFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageDataUnlockConvo {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageDataUnlockConvo object";
+    type Fields = __SystemMessageDataUnlockConvoFields;
+    const EMPTY: __SystemMessageDataUnlockConvoFields = __SystemMessageDataUnlockConvoFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageDataUnlockConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "unlockedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "unlockedBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageDataUnlockConvo, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageReferredUser,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "unlockedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "unlockedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageDataUnlockConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageDataUnlockConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageDataUnlockConvo {
-                    unlocked_by: ::atlex::types::object::required(field0, "unlockedBy")?,
+                    unlocked_by: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(::atlex::types::object::missing("unlockedBy"))
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageDataUnlockConvo {}
@@ -9359,45 +9875,51 @@ impl ::atlex::__private::serde::Serialize for SystemMessageReferredUser {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageReferredUser {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageReferredUser;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageReferredUser object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageReferredUser, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageReferredUserFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageReferredUser {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageReferredUser object";
+    type Fields = __SystemMessageReferredUserFields;
+    const EMPTY: __SystemMessageReferredUserFields = __SystemMessageReferredUserFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageReferredUserFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageReferredUserFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageReferredUserFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageReferredUser {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageReferredUser {}
@@ -9469,74 +9991,84 @@ impl ::atlex::__private::serde::Serialize for SystemMessageView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SystemMessageView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SystemMessageView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.convo.defs#systemMessageView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SystemMessageViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<
+        ::atlex::chat::bsky::convo::defs::SystemMessageViewData,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SystemMessageView {
+    const EXPECTING: &'static str = "a chat.bsky.convo.defs#systemMessageView object";
+    type Fields = __SystemMessageViewFields;
+    const EMPTY: __SystemMessageViewFields = __SystemMessageViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SystemMessageViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "rev" => ::atlex::types::object::read_field(&mut fields.field1, map, "rev"),
+            "sentAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "sentAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SystemMessageView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::SystemMessageViewData,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "sentAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "sentAt",
-                            )?
-                        }
-                        "data" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "data",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "data" => ::atlex::types::object::read_field(&mut fields.field3, map, "data"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SystemMessageViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SystemMessageViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(SystemMessageView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    rev: ::atlex::types::object::required(field1, "rev")?,
-                    sent_at: ::atlex::types::object::required(field2, "sentAt")?,
-                    data: ::atlex::types::object::required(field3, "data")?,
+                    id: field0,
+                    rev: field1,
+                    sent_at: field2,
+                    data: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "rev"
+                        } else if fields.field2.is_none() {
+                            "sentAt"
+                        } else {
+                            "data"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SystemMessageView {}

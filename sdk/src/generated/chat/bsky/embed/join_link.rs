@@ -58,45 +58,45 @@ impl ::atlex::__private::serde::Serialize for JoinLink {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLink {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JoinLink;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.embed.joinLink#main object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JoinLink, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "code" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "code",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(JoinLink {
-                    code: ::atlex::types::object::required(field0, "code")?,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JoinLinkFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JoinLink {
+    const EXPECTING: &'static str = "a chat.bsky.embed.joinLink#main object";
+    type Fields = __JoinLinkFields;
+    const EMPTY: __JoinLinkFields = __JoinLinkFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JoinLinkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "code" => ::atlex::types::object::read_field(&mut fields.field0, map, "code"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JoinLinkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __JoinLinkFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(JoinLink { code: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("code")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLink {}
@@ -156,50 +156,60 @@ impl ::atlex::__private::serde::Serialize for View {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for View {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = View;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.embed.joinLink#view object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::embed::join_link::ViewJoinLinkPreview,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for View {
+    const EXPECTING: &'static str = "a chat.bsky.embed.joinLink#view object";
+    type Fields = __ViewFields;
+    const EMPTY: __ViewFields = __ViewFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "joinLinkPreview" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "joinLinkPreview",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<View, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::embed::join_link::ViewJoinLinkPreview,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "joinLinkPreview" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "joinLinkPreview",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ViewFields { field0: ::std::option::Option::Some(field0), extra } => {
                 ::std::result::Result::Ok(View {
-                    join_link_preview: ::atlex::types::object::required(
-                        field0,
-                        "joinLinkPreview",
-                    )?,
+                    join_link_preview: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("joinLinkPreview"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for View {}

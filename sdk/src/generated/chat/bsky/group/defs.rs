@@ -236,45 +236,51 @@ impl ::atlex::__private::serde::Serialize for DisabledJoinLinkPreviewView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DisabledJoinLinkPreviewView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DisabledJoinLinkPreviewView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#disabledJoinLinkPreviewView object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DisabledJoinLinkPreviewView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "code" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "code",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DisabledJoinLinkPreviewViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DisabledJoinLinkPreviewView {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#disabledJoinLinkPreviewView object";
+    type Fields = __DisabledJoinLinkPreviewViewFields;
+    const EMPTY: __DisabledJoinLinkPreviewViewFields = __DisabledJoinLinkPreviewViewFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DisabledJoinLinkPreviewViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "code" => ::atlex::types::object::read_field(&mut fields.field0, map, "code"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DisabledJoinLinkPreviewViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __DisabledJoinLinkPreviewViewFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(DisabledJoinLinkPreviewView {
-                    code: ::atlex::types::object::required(field0, "code")?,
+                    code: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("code")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for DisabledJoinLinkPreviewView {}
@@ -338,45 +344,51 @@ impl ::atlex::__private::serde::Serialize for InvalidJoinLinkPreviewView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InvalidJoinLinkPreviewView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = InvalidJoinLinkPreviewView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#invalidJoinLinkPreviewView object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<InvalidJoinLinkPreviewView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "code" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "code",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InvalidJoinLinkPreviewViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for InvalidJoinLinkPreviewView {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#invalidJoinLinkPreviewView object";
+    type Fields = __InvalidJoinLinkPreviewViewFields;
+    const EMPTY: __InvalidJoinLinkPreviewViewFields = __InvalidJoinLinkPreviewViewFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InvalidJoinLinkPreviewViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "code" => ::atlex::types::object::read_field(&mut fields.field0, map, "code"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InvalidJoinLinkPreviewViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InvalidJoinLinkPreviewViewFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(InvalidJoinLinkPreviewView {
-                    code: ::atlex::types::object::required(field0, "code")?,
+                    code: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("code")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InvalidJoinLinkPreviewView {}
@@ -520,143 +532,146 @@ impl ::atlex::__private::serde::Serialize for JoinLinkPreviewView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkPreviewView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JoinLinkPreviewView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#joinLinkPreviewView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JoinLinkPreviewViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<bool>,
+    field7: ::std::option::Option<::atlex::chat::bsky::group::defs::JoinRule>,
+    field8: ::std::option::Option<::atlex::chat::bsky::convo::defs::ConvoView>,
+    field9: ::std::option::Option<::atlex::chat::bsky::group::defs::JoinLinkViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JoinLinkPreviewView {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#joinLinkPreviewView object";
+    type Fields = __JoinLinkPreviewViewFields;
+    const EMPTY: __JoinLinkPreviewViewFields = __JoinLinkPreviewViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JoinLinkPreviewViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JoinLinkPreviewView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::JoinRule,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoView,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::JoinLinkViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "code" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "code",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "owner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "owner",
-                            )?
-                        }
-                        "memberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "memberCount",
-                            )?
-                        }
-                        "memberLimit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "memberLimit",
-                            )?
-                        }
-                        "requireApproval" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "requireApproval",
-                            )?
-                        }
-                        "joinRule" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "joinRule",
-                            )?
-                        }
-                        "convo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "convo",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "code" => ::atlex::types::object::read_field(&mut fields.field1, map, "code"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field2, map, "name"),
+            "owner" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "owner")
+            }
+            "memberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "memberCount",
+                )
+            }
+            "memberLimit" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "memberLimit",
+                )
+            }
+            "requireApproval" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "requireApproval",
+                )
+            }
+            "joinRule" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "joinRule")
+            }
+            "convo" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "convo")
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JoinLinkPreviewViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __JoinLinkPreviewViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8,
+                field9,
+                extra,
+            } => {
                 ::std::result::Result::Ok(JoinLinkPreviewView {
-                    convo_id: ::atlex::types::object::required(field0, "convoId")?,
-                    code: ::atlex::types::object::required(field1, "code")?,
-                    name: ::atlex::types::object::required(field2, "name")?,
-                    owner: ::atlex::types::object::required(field3, "owner")?,
-                    member_count: ::atlex::types::object::required(
-                        field4,
-                        "memberCount",
-                    )?,
-                    member_limit: ::atlex::types::object::required(
-                        field5,
-                        "memberLimit",
-                    )?,
-                    require_approval: ::atlex::types::object::required(
-                        field6,
-                        "requireApproval",
-                    )?,
-                    join_rule: ::atlex::types::object::required(field7, "joinRule")?,
+                    convo_id: field0,
+                    code: field1,
+                    name: field2,
+                    owner: field3,
+                    member_count: field4,
+                    member_limit: field5,
+                    require_approval: field6,
+                    join_rule: field7,
                     convo: field8,
                     viewer: field9,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "convoId"
+                        } else if fields.field1.is_none() {
+                            "code"
+                        } else if fields.field2.is_none() {
+                            "name"
+                        } else if fields.field3.is_none() {
+                            "owner"
+                        } else if fields.field4.is_none() {
+                            "memberCount"
+                        } else if fields.field5.is_none() {
+                            "memberLimit"
+                        } else if fields.field6.is_none() {
+                            "requireApproval"
+                        } else {
+                            "joinRule"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLinkPreviewView {}
@@ -758,91 +773,103 @@ impl ::atlex::__private::serde::Serialize for JoinLinkView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JoinLinkView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#joinLinkView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JoinLinkViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::chat::bsky::group::defs::LinkEnabledStatus>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<::atlex::chat::bsky::group::defs::JoinRule>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JoinLinkView {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#joinLinkView object";
+    type Fields = __JoinLinkViewFields;
+    const EMPTY: __JoinLinkViewFields = __JoinLinkViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JoinLinkViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "code" => ::atlex::types::object::read_field(&mut fields.field0, map, "code"),
+            "enabledStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "enabledStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JoinLinkView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::LinkEnabledStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::JoinRule,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "code" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "code",
-                            )?
-                        }
-                        "enabledStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "enabledStatus",
-                            )?
-                        }
-                        "requireApproval" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "requireApproval",
-                            )?
-                        }
-                        "joinRule" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "joinRule",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "requireApproval" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "requireApproval",
+                )
+            }
+            "joinRule" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "joinRule")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JoinLinkViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __JoinLinkViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                extra,
+            } => {
                 ::std::result::Result::Ok(JoinLinkView {
-                    code: ::atlex::types::object::required(field0, "code")?,
-                    enabled_status: ::atlex::types::object::required(
-                        field1,
-                        "enabledStatus",
-                    )?,
-                    require_approval: ::atlex::types::object::required(
-                        field2,
-                        "requireApproval",
-                    )?,
-                    join_rule: ::atlex::types::object::required(field3, "joinRule")?,
-                    created_at: ::atlex::types::object::required(field4, "createdAt")?,
+                    code: field0,
+                    enabled_status: field1,
+                    require_approval: field2,
+                    join_rule: field3,
+                    created_at: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "code"
+                        } else if fields.field1.is_none() {
+                            "enabledStatus"
+                        } else if fields.field2.is_none() {
+                            "requireApproval"
+                        } else if fields.field3.is_none() {
+                            "joinRule"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLinkView {}
@@ -919,45 +946,50 @@ impl ::atlex::__private::serde::Serialize for JoinLinkViewerState {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinLinkViewerState {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JoinLinkViewerState;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#joinLinkViewerState object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JoinLinkViewerStateFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JoinLinkViewerState {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#joinLinkViewerState object";
+    type Fields = __JoinLinkViewerStateFields;
+    const EMPTY: __JoinLinkViewerStateFields = __JoinLinkViewerStateFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JoinLinkViewerStateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "requestedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "requestedAt",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JoinLinkViewerState, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "requestedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "requestedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(JoinLinkViewerState {
-                    requested_at: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JoinLinkViewerStateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __JoinLinkViewerStateFields { field0, extra } = fields;
+        ::std::result::Result::Ok(JoinLinkViewerState {
+            requested_at: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinLinkViewerState {}
@@ -1042,100 +1074,112 @@ impl ::atlex::__private::serde::Serialize for JoinRequestConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestConvoView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JoinRequestConvoView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#joinRequestConvoView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JoinRequestConvoViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::atlex::chat::bsky::group::defs::JoinLinkViewerState>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JoinRequestConvoView {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#joinRequestConvoView object";
+    type Fields = __JoinRequestConvoViewFields;
+    const EMPTY: __JoinRequestConvoViewFields = __JoinRequestConvoViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JoinRequestConvoViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JoinRequestConvoView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::JoinLinkViewerState,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "owner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "owner",
-                            )?
-                        }
-                        "memberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "memberCount",
-                            )?
-                        }
-                        "memberLimit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "memberLimit",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "name" => ::atlex::types::object::read_field(&mut fields.field1, map, "name"),
+            "owner" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "owner")
+            }
+            "memberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "memberCount",
+                )
+            }
+            "memberLimit" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "memberLimit",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JoinRequestConvoViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __JoinRequestConvoViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                extra,
+            } => {
                 ::std::result::Result::Ok(JoinRequestConvoView {
-                    convo_id: ::atlex::types::object::required(field0, "convoId")?,
-                    name: ::atlex::types::object::required(field1, "name")?,
-                    owner: ::atlex::types::object::required(field2, "owner")?,
-                    member_count: ::atlex::types::object::required(
-                        field3,
-                        "memberCount",
-                    )?,
-                    member_limit: ::atlex::types::object::required(
-                        field4,
-                        "memberLimit",
-                    )?,
-                    viewer: ::atlex::types::object::required(field5, "viewer")?,
+                    convo_id: field0,
+                    name: field1,
+                    owner: field2,
+                    member_count: field3,
+                    member_limit: field4,
+                    viewer: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "convoId"
+                        } else if fields.field1.is_none() {
+                            "name"
+                        } else if fields.field2.is_none() {
+                            "owner"
+                        } else if fields.field3.is_none() {
+                            "memberCount"
+                        } else if fields.field4.is_none() {
+                            "memberLimit"
+                        } else {
+                            "viewer"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinRequestConvoView {}
@@ -1211,71 +1255,87 @@ impl ::atlex::__private::serde::Serialize for JoinRequestView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for JoinRequestView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = JoinRequestView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.group.defs#joinRequestView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __JoinRequestViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::chat::bsky::actor::defs::ProfileViewBasic>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for JoinRequestView {
+    const EXPECTING: &'static str = "a chat.bsky.group.defs#joinRequestView object";
+    type Fields = __JoinRequestViewFields;
+    const EMPTY: __JoinRequestViewFields = __JoinRequestViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __JoinRequestViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<JoinRequestView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::actor::defs::ProfileViewBasic,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "requestedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "requestedBy",
-                            )?
-                        }
-                        "requestedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "requestedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "requestedBy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "requestedBy",
+                )
+            }
+            "requestedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "requestedAt",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __JoinRequestViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __JoinRequestViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(JoinRequestView {
-                    convo_id: ::atlex::types::object::required(field0, "convoId")?,
-                    requested_by: ::atlex::types::object::required(
-                        field1,
-                        "requestedBy",
-                    )?,
-                    requested_at: ::atlex::types::object::required(
-                        field2,
-                        "requestedAt",
-                    )?,
+                    convo_id: field0,
+                    requested_by: field1,
+                    requested_at: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "convoId"
+                        } else if fields.field1.is_none() {
+                            "requestedBy"
+                        } else {
+                            "requestedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for JoinRequestView {}

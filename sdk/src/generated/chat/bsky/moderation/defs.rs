@@ -73,65 +73,67 @@ impl ::atlex::__private::serde::Serialize for ConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConvoView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.moderation.defs#convoView object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConvoView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::defs::ConvoViewKind,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "kind" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "kind",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConvoViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::chat::bsky::moderation::defs::ConvoViewKind>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConvoView {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.defs#convoView object";
+    type Fields = __ConvoViewFields;
+    const EMPTY: __ConvoViewFields = __ConvoViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConvoViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "rev" => ::atlex::types::object::read_field(&mut fields.field1, map, "rev"),
+            "kind" => ::atlex::types::object::read_field(&mut fields.field2, map, "kind"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConvoViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConvoViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConvoView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    rev: ::atlex::types::object::required(field1, "rev")?,
+                    id: field0,
+                    rev: field1,
                     kind: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "id" } else { "rev" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoView {}
@@ -304,32 +306,36 @@ impl ::atlex::__private::serde::Serialize for DirectConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for DirectConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = DirectConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.moderation.defs#directConvo object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<DirectConvo, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(DirectConvo { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __DirectConvoFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for DirectConvo {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.defs#directConvo object";
+    type Fields = __DirectConvoFields;
+    const EMPTY: __DirectConvoFields = __DirectConvoFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __DirectConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __DirectConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __DirectConvoFields { extra } = fields;
+        ::std::result::Result::Ok(DirectConvo { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for DirectConvo {}
@@ -438,112 +444,123 @@ impl ::atlex::__private::serde::Serialize for GroupConvo {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for GroupConvo {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = GroupConvo;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.moderation.defs#groupConvo object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __GroupConvoFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<::atlex::chat::bsky::convo::defs::ConvoLockStatus>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::chat::bsky::group::defs::JoinLinkView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for GroupConvo {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.defs#groupConvo object";
+    type Fields = __GroupConvoFields;
+    const EMPTY: __GroupConvoFields = __GroupConvoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __GroupConvoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<GroupConvo, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::convo::defs::ConvoLockStatus,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::chat::bsky::group::defs::JoinLinkView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "joinRequestCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "joinRequestCount",
-                            )?
-                        }
-                        "lockStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "lockStatus",
-                            )?
-                        }
-                        "memberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "memberCount",
-                            )?
-                        }
-                        "memberLimit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "memberLimit",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "joinLink" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "joinLink",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "joinRequestCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "joinRequestCount",
+                )
+            }
+            "lockStatus" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "lockStatus")
+            }
+            "memberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "memberCount",
+                )
+            }
+            "memberLimit" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "memberLimit",
+                )
+            }
+            "name" => ::atlex::types::object::read_field(&mut fields.field5, map, "name"),
+            "joinLink" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "joinLink")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __GroupConvoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __GroupConvoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(GroupConvo {
-                    created_at: ::atlex::types::object::required(field0, "createdAt")?,
-                    join_request_count: ::atlex::types::object::required(
-                        field1,
-                        "joinRequestCount",
-                    )?,
-                    lock_status: ::atlex::types::object::required(field2, "lockStatus")?,
-                    member_count: ::atlex::types::object::required(
-                        field3,
-                        "memberCount",
-                    )?,
-                    member_limit: ::atlex::types::object::required(
-                        field4,
-                        "memberLimit",
-                    )?,
-                    name: ::atlex::types::object::required(field5, "name")?,
+                    created_at: field0,
+                    join_request_count: field1,
+                    lock_status: field2,
+                    member_count: field3,
+                    member_limit: field4,
+                    name: field5,
                     join_link: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createdAt"
+                        } else if fields.field1.is_none() {
+                            "joinRequestCount"
+                        } else if fields.field2.is_none() {
+                            "lockStatus"
+                        } else if fields.field3.is_none() {
+                            "memberCount"
+                        } else if fields.field4.is_none() {
+                            "memberLimit"
+                        } else {
+                            "name"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for GroupConvo {}

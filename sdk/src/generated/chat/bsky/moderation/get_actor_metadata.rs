@@ -96,71 +96,81 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.getActorMetadata#main.output.schema object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::get_actor_metadata::Metadata,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::get_actor_metadata::Metadata,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::get_actor_metadata::Metadata,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.getActorMetadata#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "day" => ::atlex::types::object::read_field(&mut fields.field0, map, "day"),
+            "month" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "month")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::get_actor_metadata::Metadata,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::get_actor_metadata::Metadata,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::get_actor_metadata::Metadata,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "day" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "day",
-                            )?
-                        }
-                        "month" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "month",
-                            )?
-                        }
-                        "all" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "all",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "all" => ::atlex::types::object::read_field(&mut fields.field2, map, "all"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    day: ::atlex::types::object::required(field0, "day")?,
-                    month: ::atlex::types::object::required(field1, "month")?,
-                    all: ::atlex::types::object::required(field2, "all")?,
+                    day: field0,
+                    month: field1,
+                    all: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "day"
+                        } else if fields.field1.is_none() {
+                            "month"
+                        } else {
+                            "all"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -232,81 +242,100 @@ impl ::atlex::__private::serde::Serialize for Metadata {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Metadata {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Metadata;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.moderation.getActorMetadata#metadata object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MetadataFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Metadata {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.getActorMetadata#metadata object";
+    type Fields = __MetadataFields;
+    const EMPTY: __MetadataFields = __MetadataFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MetadataFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "messagesSent" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "messagesSent",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Metadata, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "messagesSent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "messagesSent",
-                            )?
-                        }
-                        "messagesReceived" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "messagesReceived",
-                            )?
-                        }
-                        "convos" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convos",
-                            )?
-                        }
-                        "convosStarted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "convosStarted",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "messagesReceived" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "messagesReceived",
+                )
+            }
+            "convos" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convos")
+            }
+            "convosStarted" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "convosStarted",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MetadataFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MetadataFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Metadata {
-                    messages_sent: ::atlex::types::object::required(
-                        field0,
-                        "messagesSent",
-                    )?,
-                    messages_received: ::atlex::types::object::required(
-                        field1,
-                        "messagesReceived",
-                    )?,
-                    convos: ::atlex::types::object::required(field2, "convos")?,
-                    convos_started: ::atlex::types::object::required(
-                        field3,
-                        "convosStarted",
-                    )?,
+                    messages_sent: field0,
+                    messages_received: field1,
+                    convos: field2,
+                    convos_started: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "messagesSent"
+                        } else if fields.field1.is_none() {
+                            "messagesReceived"
+                        } else if fields.field2.is_none() {
+                            "convos"
+                        } else {
+                            "convosStarted"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Metadata {}

@@ -619,124 +619,135 @@ impl ::atlex::__private::serde::Serialize for EventChatAccepted {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventChatAccepted {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventChatAccepted;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventChatAccepted object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventChatAcceptedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::subscribe_mod_events::EventChatAcceptedMethod,
+    >,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventChatAccepted {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventChatAccepted object";
+    type Fields = __EventChatAcceptedFields;
+    const EMPTY: __EventChatAcceptedFields = __EventChatAcceptedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventChatAcceptedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventChatAccepted, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::subscribe_mod_events::EventChatAcceptedMethod,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "method" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "method",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "method" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "method")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field5, map, "rev"),
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "groupName")
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "ownerDid")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventChatAcceptedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventChatAcceptedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventChatAccepted {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    method: ::atlex::types::object::required(field4, "method")?,
-                    rev: ::atlex::types::object::required(field5, "rev")?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    method: field4,
+                    rev: field5,
                     group_member_count: field6,
                     group_name: field7,
                     owner_did: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "method"
+                        } else {
+                            "rev"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventChatAccepted {}
@@ -920,94 +931,100 @@ impl ::atlex::__private::serde::Serialize for EventConvoFirstMessage {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventConvoFirstMessage {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventConvoFirstMessage;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventConvoFirstMessageFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Did>,
+    field4: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
+    field5: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventConvoFirstMessage {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage object";
+    type Fields = __EventConvoFirstMessageFields;
+    const EMPTY: __EventConvoFirstMessageFields = __EventConvoFirstMessageFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventConvoFirstMessageFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventConvoFirstMessage, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Did>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "user" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "user",
-                            )?
-                        }
-                        "recipients" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "recipients",
-                            )?
-                        }
-                        "messageId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "messageId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field1, map, "rev"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "user" => ::atlex::types::object::read_field(&mut fields.field3, map, "user"),
+            "recipients" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "recipients")
+            }
+            "messageId" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "messageId")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventConvoFirstMessageFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventConvoFirstMessageFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventConvoFirstMessage {
-                    created_at: ::atlex::types::object::required(field0, "createdAt")?,
-                    rev: ::atlex::types::object::required(field1, "rev")?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    user: ::atlex::types::object::required(field3, "user")?,
-                    recipients: ::atlex::types::object::required(field4, "recipients")?,
+                    created_at: field0,
+                    rev: field1,
+                    convo_id: field2,
+                    user: field3,
+                    recipients: field4,
                     message_id: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createdAt"
+                        } else if fields.field1.is_none() {
+                            "rev"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "user"
+                        } else {
+                            "recipients"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventConvoFirstMessage {}
@@ -1120,130 +1137,143 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatCreated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatCreated {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatCreated;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatCreatedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
+    field7: ::std::option::Option<::atlex::types::Did>,
+    field8: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventGroupChatCreated {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated object";
+    type Fields = __EventGroupChatCreatedFields;
+    const EMPTY: __EventGroupChatCreatedFields = __EventGroupChatCreatedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatCreatedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatCreated, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Did>,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "initialMemberDids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "initialMemberDids",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "initialMemberDids" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "initialMemberDids",
+                )
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field8, map, "rev"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatCreatedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatCreatedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatCreated {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    initial_member_dids: ::atlex::types::object::required(
-                        field6,
-                        "initialMemberDids",
-                    )?,
-                    owner_did: ::atlex::types::object::required(field7, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field8, "rev")?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    initial_member_dids: field6,
+                    owner_did: field7,
+                    rev: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "initialMemberDids"
+                        } else if fields.field7.is_none() {
+                            "ownerDid"
+                        } else {
+                            "rev"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatCreated {}
@@ -1376,140 +1406,156 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequest {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatJoinRequest {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatJoinRequest;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatJoinRequestFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::atlex::types::Did>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventGroupChatJoinRequest {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest object";
+    type Fields = __EventGroupChatJoinRequestFields;
+    const EMPTY: __EventGroupChatJoinRequestFields = __EventGroupChatJoinRequestFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatJoinRequestFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatJoinRequest, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "joinLinkCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "joinLinkCode",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "subjectFollowsOwner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "subjectFollowsOwner",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "joinLinkCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "joinLinkCode",
+                )
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field8, map, "rev"),
+            "subjectFollowsOwner" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "subjectFollowsOwner",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatJoinRequestFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatJoinRequestFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9: ::std::option::Option::Some(field9),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatJoinRequest {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    join_link_code: ::atlex::types::object::required(
-                        field6,
-                        "joinLinkCode",
-                    )?,
-                    owner_did: ::atlex::types::object::required(field7, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field8, "rev")?,
-                    subject_follows_owner: ::atlex::types::object::required(
-                        field9,
-                        "subjectFollowsOwner",
-                    )?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    join_link_code: field6,
+                    owner_did: field7,
+                    rev: field8,
+                    subject_follows_owner: field9,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "joinLinkCode"
+                        } else if fields.field7.is_none() {
+                            "ownerDid"
+                        } else if fields.field8.is_none() {
+                            "rev"
+                        } else {
+                            "subjectFollowsOwner"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatJoinRequest {}
@@ -1619,125 +1665,140 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequestApproved 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatJoinRequestApproved {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatJoinRequestApproved;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatJoinRequestApprovedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::types::Did>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for EventGroupChatJoinRequestApproved {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved object";
+    type Fields = __EventGroupChatJoinRequestApprovedFields;
+    const EMPTY: __EventGroupChatJoinRequestApprovedFields = __EventGroupChatJoinRequestApprovedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatJoinRequestApprovedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatJoinRequestApproved, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "subjectDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "subjectDid",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field7, map, "rev"),
+            "subjectDid" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "subjectDid")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatJoinRequestApprovedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatJoinRequestApprovedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatJoinRequestApproved {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    owner_did: ::atlex::types::object::required(field6, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field7, "rev")?,
-                    subject_did: ::atlex::types::object::required(field8, "subjectDid")?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    owner_did: field6,
+                    rev: field7,
+                    subject_did: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "ownerDid"
+                        } else if fields.field7.is_none() {
+                            "rev"
+                        } else {
+                            "subjectDid"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatJoinRequestApproved {}
@@ -1847,125 +1908,140 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatJoinRequestRejected 
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de>
 for EventGroupChatJoinRequestRejected {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatJoinRequestRejected;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatJoinRequestRejectedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::types::Did>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de>
+for EventGroupChatJoinRequestRejected {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected object";
+    type Fields = __EventGroupChatJoinRequestRejectedFields;
+    const EMPTY: __EventGroupChatJoinRequestRejectedFields = __EventGroupChatJoinRequestRejectedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatJoinRequestRejectedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatJoinRequestRejected, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "subjectDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "subjectDid",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field7, map, "rev"),
+            "subjectDid" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "subjectDid")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatJoinRequestRejectedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatJoinRequestRejectedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatJoinRequestRejected {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    owner_did: ::atlex::types::object::required(field6, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field7, "rev")?,
-                    subject_did: ::atlex::types::object::required(field8, "subjectDid")?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    owner_did: field6,
+                    rev: field7,
+                    subject_did: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "ownerDid"
+                        } else if fields.field7.is_none() {
+                            "rev"
+                        } else {
+                            "subjectDid"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatJoinRequestRejected {}
@@ -2088,149 +2164,165 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatMemberAdded {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberAdded {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatMemberAdded;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatMemberAddedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::types::Did>,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::atlex::types::Did>,
+    field10: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventGroupChatMemberAdded {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded object";
+    type Fields = __EventGroupChatMemberAddedFields;
+    const EMPTY: __EventGroupChatMemberAddedFields = __EventGroupChatMemberAddedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatMemberAddedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatMemberAdded, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "requestMembersCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "requestMembersCount",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "subjectDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "subjectDid",
-                            )?
-                        }
-                        "subjectFollowsOwner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "subjectFollowsOwner",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "ownerDid")
+            }
+            "requestMembersCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "requestMembersCount",
+                )
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field8, map, "rev"),
+            "subjectDid" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "subjectDid")
+            }
+            "subjectFollowsOwner" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "subjectFollowsOwner",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatMemberAddedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatMemberAddedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9: ::std::option::Option::Some(field9),
+                field10: ::std::option::Option::Some(field10),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatMemberAdded {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    owner_did: ::atlex::types::object::required(field6, "ownerDid")?,
-                    request_members_count: ::atlex::types::object::required(
-                        field7,
-                        "requestMembersCount",
-                    )?,
-                    rev: ::atlex::types::object::required(field8, "rev")?,
-                    subject_did: ::atlex::types::object::required(field9, "subjectDid")?,
-                    subject_follows_owner: ::atlex::types::object::required(
-                        field10,
-                        "subjectFollowsOwner",
-                    )?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    owner_did: field6,
+                    request_members_count: field7,
+                    rev: field8,
+                    subject_did: field9,
+                    subject_follows_owner: field10,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "ownerDid"
+                        } else if fields.field7.is_none() {
+                            "requestMembersCount"
+                        } else if fields.field8.is_none() {
+                            "rev"
+                        } else if fields.field9.is_none() {
+                            "subjectDid"
+                        } else {
+                            "subjectFollowsOwner"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatMemberAdded {}
@@ -2363,140 +2455,156 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatMemberJoined {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberJoined {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatMemberJoined;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatMemberJoinedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::atlex::types::Did>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventGroupChatMemberJoined {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined object";
+    type Fields = __EventGroupChatMemberJoinedFields;
+    const EMPTY: __EventGroupChatMemberJoinedFields = __EventGroupChatMemberJoinedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatMemberJoinedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatMemberJoined, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "joinLinkCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "joinLinkCode",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "subjectFollowsOwner" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "subjectFollowsOwner",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "joinLinkCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "joinLinkCode",
+                )
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field8, map, "rev"),
+            "subjectFollowsOwner" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "subjectFollowsOwner",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatMemberJoinedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatMemberJoinedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9: ::std::option::Option::Some(field9),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatMemberJoined {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    join_link_code: ::atlex::types::object::required(
-                        field6,
-                        "joinLinkCode",
-                    )?,
-                    owner_did: ::atlex::types::object::required(field7, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field8, "rev")?,
-                    subject_follows_owner: ::atlex::types::object::required(
-                        field9,
-                        "subjectFollowsOwner",
-                    )?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    join_link_code: field6,
+                    owner_did: field7,
+                    rev: field8,
+                    subject_follows_owner: field9,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "joinLinkCode"
+                        } else if fields.field7.is_none() {
+                            "ownerDid"
+                        } else if fields.field8.is_none() {
+                            "rev"
+                        } else {
+                            "subjectFollowsOwner"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatMemberJoined {}
@@ -2614,139 +2722,154 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatMemberLeft {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatMemberLeft {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatMemberLeft;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatMemberLeftFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::subscribe_mod_events::EventGroupChatMemberLeftLeaveMethod,
+    >,
+    field7: ::std::option::Option<::atlex::types::Did>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventGroupChatMemberLeft {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft object";
+    type Fields = __EventGroupChatMemberLeftFields;
+    const EMPTY: __EventGroupChatMemberLeftFields = __EventGroupChatMemberLeftFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatMemberLeftFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatMemberLeft, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::subscribe_mod_events::EventGroupChatMemberLeftLeaveMethod,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "leaveMethod" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "leaveMethod",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "subjectDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "subjectDid",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "leaveMethod" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "leaveMethod",
+                )
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field8, map, "rev"),
+            "subjectDid" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "subjectDid")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatMemberLeftFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatMemberLeftFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9: ::std::option::Option::Some(field9),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatMemberLeft {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    leave_method: ::atlex::types::object::required(
-                        field6,
-                        "leaveMethod",
-                    )?,
-                    owner_did: ::atlex::types::object::required(field7, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field8, "rev")?,
-                    subject_did: ::atlex::types::object::required(field9, "subjectDid")?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    leave_method: field6,
+                    owner_did: field7,
+                    rev: field8,
+                    subject_did: field9,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "leaveMethod"
+                        } else if fields.field7.is_none() {
+                            "ownerDid"
+                        } else if fields.field8.is_none() {
+                            "rev"
+                        } else {
+                            "subjectDid"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatMemberLeft {}
@@ -3096,172 +3219,166 @@ impl ::atlex::__private::serde::Serialize for EventGroupChatUpdated {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatUpdated {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventGroupChatUpdated;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventGroupChatUpdatedFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::types::Did>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::subscribe_mod_events::EventGroupChatUpdatedUpdateType,
+    >,
+    field9: ::std::option::Option<::std::string::String>,
+    field10: ::std::option::Option<bool>,
+    field11: ::std::option::Option<bool>,
+    field12: ::std::option::Option<
+        ::atlex::chat::bsky::moderation::subscribe_mod_events::EventGroupChatUpdatedLockReason,
+    >,
+    field13: ::std::option::Option<::std::string::String>,
+    field14: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventGroupChatUpdated {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated object";
+    type Fields = __EventGroupChatUpdatedFields;
+    const EMPTY: __EventGroupChatUpdatedFields = __EventGroupChatUpdatedFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        field14: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventGroupChatUpdatedFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
+            }
+            "convoCreatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "convoCreatedAt",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventGroupChatUpdated, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::subscribe_mod_events::EventGroupChatUpdatedUpdateType,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::atlex::chat::bsky::moderation::subscribe_mod_events::EventGroupChatUpdatedLockReason,
-                > = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field14: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "convoCreatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoCreatedAt",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "groupMemberCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "groupMemberCount",
-                            )?
-                        }
-                        "groupName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "groupName",
-                            )?
-                        }
-                        "ownerDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "ownerDid",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "updateType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "updateType",
-                            )?
-                        }
-                        "joinLinkCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "joinLinkCode",
-                            )?
-                        }
-                        "joinLinkFollowersOnly" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "joinLinkFollowersOnly",
-                            )?
-                        }
-                        "joinLinkRequiresApproval" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "joinLinkRequiresApproval",
-                            )?
-                        }
-                        "lockReason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "lockReason",
-                            )?
-                        }
-                        "newName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "newName",
-                            )?
-                        }
-                        "oldName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field14,
-                                &mut map,
-                                "oldName",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "convoId")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "groupMemberCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "groupMemberCount",
+                )
+            }
+            "groupName" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "groupName")
+            }
+            "ownerDid" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "ownerDid")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field7, map, "rev"),
+            "updateType" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "updateType")
+            }
+            "joinLinkCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "joinLinkCode",
+                )
+            }
+            "joinLinkFollowersOnly" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "joinLinkFollowersOnly",
+                )
+            }
+            "joinLinkRequiresApproval" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "joinLinkRequiresApproval",
+                )
+            }
+            "lockReason" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "lockReason",
+                )
+            }
+            "newName" => {
+                ::atlex::types::object::read_field(&mut fields.field13, map, "newName")
+            }
+            "oldName" => {
+                ::atlex::types::object::read_field(&mut fields.field14, map, "oldName")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventGroupChatUpdatedFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventGroupChatUpdatedFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                field14,
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventGroupChatUpdated {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    convo_created_at: ::atlex::types::object::required(
-                        field1,
-                        "convoCreatedAt",
-                    )?,
-                    convo_id: ::atlex::types::object::required(field2, "convoId")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    group_member_count: ::atlex::types::object::required(
-                        field4,
-                        "groupMemberCount",
-                    )?,
-                    group_name: ::atlex::types::object::required(field5, "groupName")?,
-                    owner_did: ::atlex::types::object::required(field6, "ownerDid")?,
-                    rev: ::atlex::types::object::required(field7, "rev")?,
-                    update_type: ::atlex::types::object::required(field8, "updateType")?,
+                    actor_did: field0,
+                    convo_created_at: field1,
+                    convo_id: field2,
+                    created_at: field3,
+                    group_member_count: field4,
+                    group_name: field5,
+                    owner_did: field6,
+                    rev: field7,
+                    update_type: field8,
                     join_link_code: field9,
                     join_link_followers_only: field10,
                     join_link_requires_approval: field11,
@@ -3271,8 +3388,32 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventGroupChatUpdated 
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "convoCreatedAt"
+                        } else if fields.field2.is_none() {
+                            "convoId"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "groupMemberCount"
+                        } else if fields.field5.is_none() {
+                            "groupName"
+                        } else if fields.field6.is_none() {
+                            "ownerDid"
+                        } else if fields.field7.is_none() {
+                            "rev"
+                        } else {
+                            "updateType"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventGroupChatUpdated {}
@@ -3594,74 +3735,86 @@ impl ::atlex::__private::serde::Serialize for EventRateLimitExceeded {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EventRateLimitExceeded {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EventRateLimitExceeded;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventRateLimitExceededFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EventRateLimitExceeded {
+    const EXPECTING: &'static str = "a chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded object";
+    type Fields = __EventRateLimitExceededFields;
+    const EMPTY: __EventRateLimitExceededFields = __EventRateLimitExceededFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventRateLimitExceededFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actorDid" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actorDid")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EventRateLimitExceeded, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actorDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actorDid",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "endpoint" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "endpoint",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "endpoint" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "endpoint")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field3, map, "rev"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventRateLimitExceededFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventRateLimitExceededFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(EventRateLimitExceeded {
-                    actor_did: ::atlex::types::object::required(field0, "actorDid")?,
-                    created_at: ::atlex::types::object::required(field1, "createdAt")?,
-                    endpoint: ::atlex::types::object::required(field2, "endpoint")?,
-                    rev: ::atlex::types::object::required(field3, "rev")?,
+                    actor_did: field0,
+                    created_at: field1,
+                    endpoint: field2,
+                    rev: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "actorDid"
+                        } else if fields.field1.is_none() {
+                            "createdAt"
+                        } else if fields.field2.is_none() {
+                            "endpoint"
+                        } else {
+                            "rev"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for EventRateLimitExceeded {}

@@ -55,56 +55,66 @@ impl ::atlex::__private::serde::Serialize for ChatPreference {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ChatPreference {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ChatPreference;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.notification.defs#chatPreference object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ChatPreferenceFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::notification::defs::ChatPreferenceInclude,
+    >,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ChatPreference {
+    const EXPECTING: &'static str = "a chat.bsky.notification.defs#chatPreference object";
+    type Fields = __ChatPreferenceFields;
+    const EMPTY: __ChatPreferenceFields = __ChatPreferenceFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ChatPreferenceFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "include" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "include")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ChatPreference, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::notification::defs::ChatPreferenceInclude,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "include" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "include",
-                            )?
-                        }
-                        "push" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "push",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "push" => ::atlex::types::object::read_field(&mut fields.field1, map, "push"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ChatPreferenceFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ChatPreferenceFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ChatPreference {
-                    include: ::atlex::types::object::required(field0, "include")?,
-                    push: ::atlex::types::object::required(field1, "push")?,
+                    include: field0,
+                    push: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "include" } else { "push" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ChatPreference {}
@@ -260,61 +270,72 @@ impl ::atlex::__private::serde::Serialize for Preferences {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Preferences {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Preferences;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a chat.bsky.notification.defs#preferences object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __PreferencesFields {
+    field0: ::std::option::Option<
+        ::atlex::chat::bsky::notification::defs::ChatPreference,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::chat::bsky::notification::defs::ChatPreference,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Preferences {
+    const EXPECTING: &'static str = "a chat.bsky.notification.defs#preferences object";
+    type Fields = __PreferencesFields;
+    const EMPTY: __PreferencesFields = __PreferencesFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __PreferencesFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "chat" => ::atlex::types::object::read_field(&mut fields.field0, map, "chat"),
+            "chatRequest" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "chatRequest",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Preferences, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::chat::bsky::notification::defs::ChatPreference,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::chat::bsky::notification::defs::ChatPreference,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "chat" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "chat",
-                            )?
-                        }
-                        "chatRequest" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "chatRequest",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __PreferencesFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __PreferencesFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Preferences {
-                    chat: ::atlex::types::object::required(field0, "chat")?,
-                    chat_request: ::atlex::types::object::required(
-                        field1,
-                        "chatRequest",
-                    )?,
+                    chat: field0,
+                    chat_request: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "chat" } else { "chatRequest" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Preferences {}

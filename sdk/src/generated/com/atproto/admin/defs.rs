@@ -222,138 +222,138 @@ impl ::atlex::__private::serde::Serialize for AccountView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AccountView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.admin.defs#accountView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AccountViewFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::atlex::com::atproto::server::defs::InviteCode>,
+    field8: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCode>,
+    >,
+    field9: ::std::option::Option<bool>,
+    field10: ::std::option::Option<::std::vec::Vec<::atlex::types::Data>>,
+    field11: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::admin::defs::ThreatSignature>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AccountView {
+    const EXPECTING: &'static str = "a com.atproto.admin.defs#accountView object";
+    type Fields = __AccountViewFields;
+    const EMPTY: __AccountViewFields = __AccountViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AccountViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AccountView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::com::atproto::server::defs::InviteCode,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCode>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Data>,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::admin::defs::ThreatSignature>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "deactivatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "deactivatedAt",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "emailConfirmedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "emailConfirmedAt",
-                            )?
-                        }
-                        "inviteNote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "inviteNote",
-                            )?
-                        }
-                        "invitedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "invitedBy",
-                            )?
-                        }
-                        "invites" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "invites",
-                            )?
-                        }
-                        "invitesDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "invitesDisabled",
-                            )?
-                        }
-                        "relatedRecords" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "relatedRecords",
-                            )?
-                        }
-                        "threatSignatures" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "threatSignatures",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "indexedAt")
+            }
+            "deactivatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "deactivatedAt",
+                )
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "email")
+            }
+            "emailConfirmedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "emailConfirmedAt",
+                )
+            }
+            "inviteNote" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "inviteNote")
+            }
+            "invitedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "invitedBy")
+            }
+            "invites" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "invites")
+            }
+            "invitesDisabled" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "invitesDisabled",
+                )
+            }
+            "relatedRecords" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "relatedRecords",
+                )
+            }
+            "threatSignatures" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "threatSignatures",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AccountViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AccountViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AccountView {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
-                    indexed_at: ::atlex::types::object::required(field2, "indexedAt")?,
+                    did: field0,
+                    handle: field1,
+                    indexed_at: field2,
                     deactivated_at: field3,
                     email: field4,
                     email_confirmed_at: field5,
@@ -366,8 +366,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else if fields.field1.is_none() {
+                            "handle"
+                        } else {
+                            "indexedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountView {}
@@ -453,63 +465,69 @@ impl ::atlex::__private::serde::Serialize for RepoBlobRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoBlobRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RepoBlobRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.admin.defs#repoBlobRef object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RepoBlobRefFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RepoBlobRef {
+    const EXPECTING: &'static str = "a com.atproto.admin.defs#repoBlobRef object";
+    type Fields = __RepoBlobRefFields;
+    const EMPTY: __RepoBlobRefFields = __RepoBlobRefFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RepoBlobRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "recordUri" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "recordUri")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RepoBlobRef, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "recordUri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "recordUri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RepoBlobRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RepoBlobRefFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RepoBlobRef {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
+                    did: field0,
+                    cid: field1,
                     record_uri: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "cid" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoBlobRef {}
@@ -564,45 +582,45 @@ impl ::atlex::__private::serde::Serialize for RepoRef {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoRef {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RepoRef;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.admin.defs#repoRef object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RepoRef, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(RepoRef {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RepoRefFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RepoRef {
+    const EXPECTING: &'static str = "a com.atproto.admin.defs#repoRef object";
+    type Fields = __RepoRefFields;
+    const EMPTY: __RepoRefFields = __RepoRefFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RepoRefFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RepoRefFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RepoRefFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(RepoRef { did: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoRef {}
@@ -671,54 +689,58 @@ impl ::atlex::__private::serde::Serialize for StatusAttr {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for StatusAttr {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = StatusAttr;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.admin.defs#statusAttr object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __StatusAttrFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for StatusAttr {
+    const EXPECTING: &'static str = "a com.atproto.admin.defs#statusAttr object";
+    type Fields = __StatusAttrFields;
+    const EMPTY: __StatusAttrFields = __StatusAttrFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __StatusAttrFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "applied" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "applied")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<StatusAttr, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "applied" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "applied",
-                            )?
-                        }
-                        "ref" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "ref",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "ref" => ::atlex::types::object::read_field(&mut fields.field1, map, "ref"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __StatusAttrFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __StatusAttrFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(StatusAttr {
-                    applied: ::atlex::types::object::required(field0, "applied")?,
+                    applied: field0,
                     r#ref: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("applied")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for StatusAttr {}
@@ -779,54 +801,66 @@ impl ::atlex::__private::serde::Serialize for ThreatSignature {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ThreatSignature {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ThreatSignature;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.admin.defs#threatSignature object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ThreatSignatureFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ThreatSignature {
+    const EXPECTING: &'static str = "a com.atproto.admin.defs#threatSignature object";
+    type Fields = __ThreatSignatureFields;
+    const EMPTY: __ThreatSignatureFields = __ThreatSignatureFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ThreatSignatureFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "property" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "property")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ThreatSignature, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "property" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "property",
-                            )?
-                        }
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "value")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ThreatSignatureFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ThreatSignatureFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ThreatSignature {
-                    property: ::atlex::types::object::required(field0, "property")?,
-                    value: ::atlex::types::object::required(field1, "value")?,
+                    property: field0,
+                    value: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "property" } else { "value" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ThreatSignature {}

@@ -137,78 +137,76 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.identity.getRecommendedDidCredentials#main.output.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field1: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<::atlex::types::Data>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.identity.getRecommendedDidCredentials#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "alsoKnownAs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "alsoKnownAs",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "alsoKnownAs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "alsoKnownAs",
-                            )?
-                        }
-                        "rotationKeys" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rotationKeys",
-                            )?
-                        }
-                        "services" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "services",
-                            )?
-                        }
-                        "verificationMethods" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "verificationMethods",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Output {
-                    also_known_as: field0,
-                    rotation_keys: field1,
-                    services: field2,
-                    verification_methods: field3,
-                    extra,
-                })
+            "rotationKeys" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "rotationKeys",
+                )
             }
+            "services" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "services")
+            }
+            "verificationMethods" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "verificationMethods",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __OutputFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(Output {
+            also_known_as: field0,
+            rotation_keys: field1,
+            services: field2,
+            verification_methods: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

@@ -255,107 +255,81 @@ impl ::atlex::__private::serde::Serialize for Label {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Label {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Label;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.label.defs#label object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Label, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "src" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "src",
-                            )?
-                        }
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "val" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "val",
-                            )?
-                        }
-                        "cts" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "cts",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "exp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "exp",
-                            )?
-                        }
-                        "neg" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "neg",
-                            )?
-                        }
-                        "sig" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "sig",
-                            )?
-                        }
-                        "ver" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "ver",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Uri>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::atlex::types::Cid>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<bool>,
+    field7: ::std::option::Option<::atlex::types::Bytes>,
+    field8: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Label {
+    const EXPECTING: &'static str = "a com.atproto.label.defs#label object";
+    type Fields = __LabelFields;
+    const EMPTY: __LabelFields = __LabelFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "src" => ::atlex::types::object::read_field(&mut fields.field0, map, "src"),
+            "uri" => ::atlex::types::object::read_field(&mut fields.field1, map, "uri"),
+            "val" => ::atlex::types::object::read_field(&mut fields.field2, map, "val"),
+            "cts" => ::atlex::types::object::read_field(&mut fields.field3, map, "cts"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field4, map, "cid"),
+            "exp" => ::atlex::types::object::read_field(&mut fields.field5, map, "exp"),
+            "neg" => ::atlex::types::object::read_field(&mut fields.field6, map, "neg"),
+            "sig" => ::atlex::types::object::read_field(&mut fields.field7, map, "sig"),
+            "ver" => ::atlex::types::object::read_field(&mut fields.field8, map, "ver"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Label {
-                    src: ::atlex::types::object::required(field0, "src")?,
-                    uri: ::atlex::types::object::required(field1, "uri")?,
-                    val: ::atlex::types::object::required(field2, "val")?,
-                    cts: ::atlex::types::object::required(field3, "cts")?,
+                    src: field0,
+                    uri: field1,
+                    val: field2,
+                    cts: field3,
                     cid: field4,
                     exp: field5,
                     neg: field6,
@@ -364,8 +338,22 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Label {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "src"
+                        } else if fields.field1.is_none() {
+                            "uri"
+                        } else if fields.field2.is_none() {
+                            "val"
+                        } else {
+                            "cts"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Label {}
@@ -502,100 +490,114 @@ impl ::atlex::__private::serde::Serialize for LabelValueDefinition {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinition {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelValueDefinition;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.label.defs#labelValueDefinition object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelValueDefinitionFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<
+        ::atlex::com::atproto::label::defs::LabelValueDefinitionSeverity,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::com::atproto::label::defs::LabelValueDefinitionBlurs,
+    >,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::LabelValueDefinitionStrings>,
+    >,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<
+        ::atlex::com::atproto::label::defs::LabelValueDefinitionDefaultSetting,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelValueDefinition {
+    const EXPECTING: &'static str = "a com.atproto.label.defs#labelValueDefinition object";
+    type Fields = __LabelValueDefinitionFields;
+    const EMPTY: __LabelValueDefinitionFields = __LabelValueDefinitionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelValueDefinitionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "identifier" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "identifier")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelValueDefinition, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::com::atproto::label::defs::LabelValueDefinitionSeverity,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::com::atproto::label::defs::LabelValueDefinitionBlurs,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::com::atproto::label::defs::LabelValueDefinitionStrings,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::com::atproto::label::defs::LabelValueDefinitionDefaultSetting,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "identifier" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "identifier",
-                            )?
-                        }
-                        "severity" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "severity",
-                            )?
-                        }
-                        "blurs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "blurs",
-                            )?
-                        }
-                        "locales" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "locales",
-                            )?
-                        }
-                        "adultOnly" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "adultOnly",
-                            )?
-                        }
-                        "defaultSetting" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "defaultSetting",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "severity" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "severity")
+            }
+            "blurs" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "blurs")
+            }
+            "locales" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "locales")
+            }
+            "adultOnly" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "adultOnly")
+            }
+            "defaultSetting" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "defaultSetting",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelValueDefinitionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelValueDefinitionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelValueDefinition {
-                    identifier: ::atlex::types::object::required(field0, "identifier")?,
-                    severity: ::atlex::types::object::required(field1, "severity")?,
-                    blurs: ::atlex::types::object::required(field2, "blurs")?,
-                    locales: ::atlex::types::object::required(field3, "locales")?,
+                    identifier: field0,
+                    severity: field1,
+                    blurs: field2,
+                    locales: field3,
                     adult_only: field4,
                     default_setting: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "identifier"
+                        } else if fields.field1.is_none() {
+                            "severity"
+                        } else if fields.field2.is_none() {
+                            "blurs"
+                        } else {
+                            "locales"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelValueDefinition {}
@@ -972,68 +974,79 @@ impl ::atlex::__private::serde::Serialize for LabelValueDefinitionStrings {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LabelValueDefinitionStrings {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LabelValueDefinitionStrings;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.label.defs#labelValueDefinitionStrings object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LabelValueDefinitionStringsFields {
+    field0: ::std::option::Option<::atlex::types::Language>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LabelValueDefinitionStrings {
+    const EXPECTING: &'static str = "a com.atproto.label.defs#labelValueDefinitionStrings object";
+    type Fields = __LabelValueDefinitionStringsFields;
+    const EMPTY: __LabelValueDefinitionStringsFields = __LabelValueDefinitionStringsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LabelValueDefinitionStringsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "lang" => ::atlex::types::object::read_field(&mut fields.field0, map, "lang"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field1, map, "name"),
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "description",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LabelValueDefinitionStrings, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "lang" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "lang",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LabelValueDefinitionStringsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __LabelValueDefinitionStringsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(LabelValueDefinitionStrings {
-                    lang: ::atlex::types::object::required(field0, "lang")?,
-                    name: ::atlex::types::object::required(field1, "name")?,
-                    description: ::atlex::types::object::required(
-                        field2,
-                        "description",
-                    )?,
+                    lang: field0,
+                    name: field1,
+                    description: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "lang"
+                        } else if fields.field1.is_none() {
+                            "name"
+                        } else {
+                            "description"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for LabelValueDefinitionStrings {}
@@ -1117,45 +1130,45 @@ impl ::atlex::__private::serde::Serialize for SelfLabel {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabel {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SelfLabel;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.label.defs#selfLabel object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SelfLabel, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "val" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "val",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(SelfLabel {
-                    val: ::atlex::types::object::required(field0, "val")?,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SelfLabelFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SelfLabel {
+    const EXPECTING: &'static str = "a com.atproto.label.defs#selfLabel object";
+    type Fields = __SelfLabelFields;
+    const EMPTY: __SelfLabelFields = __SelfLabelFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SelfLabelFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "val" => ::atlex::types::object::read_field(&mut fields.field0, map, "val"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SelfLabelFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SelfLabelFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(SelfLabel { val: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("val")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for SelfLabel {}
@@ -1229,47 +1242,52 @@ impl ::atlex::__private::serde::Serialize for SelfLabels {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SelfLabels {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SelfLabels;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.label.defs#selfLabels object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SelfLabelsFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::SelfLabel>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SelfLabels {
+    const EXPECTING: &'static str = "a com.atproto.label.defs#selfLabels object";
+    type Fields = __SelfLabelsFields;
+    const EMPTY: __SelfLabelsFields = __SelfLabelsFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SelfLabelsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "values" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "values")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SelfLabels, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::SelfLabel>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "values" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "values",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SelfLabelsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SelfLabelsFields { field0: ::std::option::Option::Some(field0), extra } => {
                 ::std::result::Result::Ok(SelfLabels {
-                    values: ::atlex::types::object::required(field0, "values")?,
+                    values: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("values")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SelfLabels {}

@@ -51,53 +51,53 @@ impl ::atlex::__private::serde::Serialize for Schema {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Schema {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Schema;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.lexicon.schema#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SchemaFields {
+    field0: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Schema {
+    const EXPECTING: &'static str = "a com.atproto.lexicon.schema#main.record object";
+    type Fields = __SchemaFields;
+    const EMPTY: __SchemaFields = __SchemaFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SchemaFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "lexicon" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "lexicon")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Schema, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "lexicon" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "lexicon",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "com.atproto.lexicon.schema",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Schema {
-                    lexicon: ::atlex::types::object::required(field0, "lexicon")?,
-                    extra,
-                })
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "com.atproto.lexicon.schema",
+                )
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SchemaFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SchemaFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Schema { lexicon: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("lexicon")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Schema {}

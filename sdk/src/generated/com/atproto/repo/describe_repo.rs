@@ -109,89 +109,103 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.repo.describeRepo#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::types::Handle>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<::std::vec::Vec<::atlex::types::Nsid>>,
+    field4: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.repo.describeRepo#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Nsid>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "didDoc" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "didDoc",
-                            )?
-                        }
-                        "collections" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "collections",
-                            )?
-                        }
-                        "handleIsCorrect" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "handleIsCorrect",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "didDoc" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "didDoc")
+            }
+            "collections" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "collections",
+                )
+            }
+            "handleIsCorrect" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "handleIsCorrect",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    handle: ::atlex::types::object::required(field0, "handle")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    did_doc: ::atlex::types::object::required(field2, "didDoc")?,
-                    collections: ::atlex::types::object::required(
-                        field3,
-                        "collections",
-                    )?,
-                    handle_is_correct: ::atlex::types::object::required(
-                        field4,
-                        "handleIsCorrect",
-                    )?,
+                    handle: field0,
+                    did: field1,
+                    did_doc: field2,
+                    collections: field3,
+                    handle_is_correct: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "handle"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else if fields.field2.is_none() {
+                            "didDoc"
+                        } else if fields.field3.is_none() {
+                            "collections"
+                        } else {
+                            "handleIsCorrect"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

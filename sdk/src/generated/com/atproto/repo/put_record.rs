@@ -174,101 +174,105 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.repo.putRecord#main.input.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<::atlex::types::AtIdentifier>,
+    field1: ::std::option::Option<::atlex::types::Nsid>,
+    field2: ::std::option::Option<::atlex::types::RecordKey>,
+    field3: ::std::option::Option<::atlex::types::Data>,
+    field4: ::std::option::Option<::atlex::types::Cid>,
+    field5: ::std::option::Option<::atlex::types::Nullable<::atlex::types::Cid>>,
+    field6: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a com.atproto.repo.putRecord#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "repo" => ::atlex::types::object::read_field(&mut fields.field0, map, "repo"),
+            "collection" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "collection")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtIdentifier> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::RecordKey> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::types::Nullable<::atlex::types::Cid>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "repo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "repo",
-                            )?
-                        }
-                        "collection" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "collection",
-                            )?
-                        }
-                        "rkey" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "rkey",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "swapCommit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "swapCommit",
-                            )?
-                        }
-                        "swapRecord" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "swapRecord",
-                            )?
-                        }
-                        "validate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "validate",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "rkey" => ::atlex::types::object::read_field(&mut fields.field2, map, "rkey"),
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "record")
+            }
+            "swapCommit" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "swapCommit")
+            }
+            "swapRecord" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "swapRecord")
+            }
+            "validate" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "validate")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    repo: ::atlex::types::object::required(field0, "repo")?,
-                    collection: ::atlex::types::object::required(field1, "collection")?,
-                    rkey: ::atlex::types::object::required(field2, "rkey")?,
-                    record: ::atlex::types::object::required(field3, "record")?,
+                    repo: field0,
+                    collection: field1,
+                    rkey: field2,
+                    record: field3,
                     swap_commit: field4,
                     swap_record: field5,
                     validate: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "repo"
+                        } else if fields.field1.is_none() {
+                            "collection"
+                        } else if fields.field2.is_none() {
+                            "rkey"
+                        } else {
+                            "record"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -474,76 +478,82 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.repo.putRecord#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::com::atproto::repo::defs::CommitMeta>,
+    field3: ::std::option::Option<
+        ::atlex::com::atproto::repo::put_record::OutputValidationStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.repo.putRecord#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "commit" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "commit")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::com::atproto::repo::defs::CommitMeta,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::com::atproto::repo::put_record::OutputValidationStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "commit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "commit",
-                            )?
-                        }
-                        "validationStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "validationStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "validationStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "validationStatus",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
+                    uri: field0,
+                    cid: field1,
                     commit: field2,
                     validation_status: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "uri" } else { "cid" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

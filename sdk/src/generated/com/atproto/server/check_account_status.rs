@@ -104,131 +104,149 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.server.checkAccountStatus#main.output.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::atlex::types::Cid>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.server.checkAccountStatus#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "activated" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "activated")
+            }
+            "validDid" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "validDid")
+            }
+            "repoCommit" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "repoCommit")
+            }
+            "repoRev" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "repoRev")
+            }
+            "repoBlocks" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "repoBlocks")
+            }
+            "indexedRecords" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "indexedRecords",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "activated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "activated",
-                            )?
-                        }
-                        "validDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "validDid",
-                            )?
-                        }
-                        "repoCommit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "repoCommit",
-                            )?
-                        }
-                        "repoRev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "repoRev",
-                            )?
-                        }
-                        "repoBlocks" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "repoBlocks",
-                            )?
-                        }
-                        "indexedRecords" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "indexedRecords",
-                            )?
-                        }
-                        "privateStateValues" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "privateStateValues",
-                            )?
-                        }
-                        "expectedBlobs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "expectedBlobs",
-                            )?
-                        }
-                        "importedBlobs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "importedBlobs",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "privateStateValues" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "privateStateValues",
+                )
+            }
+            "expectedBlobs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "expectedBlobs",
+                )
+            }
+            "importedBlobs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "importedBlobs",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    activated: ::atlex::types::object::required(field0, "activated")?,
-                    valid_did: ::atlex::types::object::required(field1, "validDid")?,
-                    repo_commit: ::atlex::types::object::required(field2, "repoCommit")?,
-                    repo_rev: ::atlex::types::object::required(field3, "repoRev")?,
-                    repo_blocks: ::atlex::types::object::required(field4, "repoBlocks")?,
-                    indexed_records: ::atlex::types::object::required(
-                        field5,
-                        "indexedRecords",
-                    )?,
-                    private_state_values: ::atlex::types::object::required(
-                        field6,
-                        "privateStateValues",
-                    )?,
-                    expected_blobs: ::atlex::types::object::required(
-                        field7,
-                        "expectedBlobs",
-                    )?,
-                    imported_blobs: ::atlex::types::object::required(
-                        field8,
-                        "importedBlobs",
-                    )?,
+                    activated: field0,
+                    valid_did: field1,
+                    repo_commit: field2,
+                    repo_rev: field3,
+                    repo_blocks: field4,
+                    indexed_records: field5,
+                    private_state_values: field6,
+                    expected_blobs: field7,
+                    imported_blobs: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "activated"
+                        } else if fields.field1.is_none() {
+                            "validDid"
+                        } else if fields.field2.is_none() {
+                            "repoCommit"
+                        } else if fields.field3.is_none() {
+                            "repoRev"
+                        } else if fields.field4.is_none() {
+                            "repoBlocks"
+                        } else if fields.field5.is_none() {
+                            "indexedRecords"
+                        } else if fields.field6.is_none() {
+                            "privateStateValues"
+                        } else if fields.field7.is_none() {
+                            "expectedBlobs"
+                        } else {
+                            "importedBlobs"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

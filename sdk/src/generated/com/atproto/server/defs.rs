@@ -92,101 +92,113 @@ impl ::atlex::__private::serde::Serialize for InviteCode {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCode {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = InviteCode;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.server.defs#inviteCode object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InviteCodeFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCodeUse>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for InviteCode {
+    const EXPECTING: &'static str = "a com.atproto.server.defs#inviteCode object";
+    type Fields = __InviteCodeFields;
+    const EMPTY: __InviteCodeFields = __InviteCodeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InviteCodeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "code" => ::atlex::types::object::read_field(&mut fields.field0, map, "code"),
+            "available" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "available")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<InviteCode, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCodeUse>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "code" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "code",
-                            )?
-                        }
-                        "available" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "available",
-                            )?
-                        }
-                        "disabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "disabled",
-                            )?
-                        }
-                        "forAccount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "forAccount",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "uses" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "uses",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "disabled" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "disabled")
+            }
+            "forAccount" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "forAccount")
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "uses" => ::atlex::types::object::read_field(&mut fields.field6, map, "uses"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InviteCodeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InviteCodeFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                extra,
+            } => {
                 ::std::result::Result::Ok(InviteCode {
-                    code: ::atlex::types::object::required(field0, "code")?,
-                    available: ::atlex::types::object::required(field1, "available")?,
-                    disabled: ::atlex::types::object::required(field2, "disabled")?,
-                    for_account: ::atlex::types::object::required(field3, "forAccount")?,
-                    created_by: ::atlex::types::object::required(field4, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
-                    uses: ::atlex::types::object::required(field6, "uses")?,
+                    code: field0,
+                    available: field1,
+                    disabled: field2,
+                    for_account: field3,
+                    created_by: field4,
+                    created_at: field5,
+                    uses: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "code"
+                        } else if fields.field1.is_none() {
+                            "available"
+                        } else if fields.field2.is_none() {
+                            "disabled"
+                        } else if fields.field3.is_none() {
+                            "forAccount"
+                        } else if fields.field4.is_none() {
+                            "createdBy"
+                        } else if fields.field5.is_none() {
+                            "createdAt"
+                        } else {
+                            "uses"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InviteCode {}
@@ -249,54 +261,66 @@ impl ::atlex::__private::serde::Serialize for InviteCodeUse {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for InviteCodeUse {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = InviteCodeUse;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.server.defs#inviteCodeUse object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InviteCodeUseFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for InviteCodeUse {
+    const EXPECTING: &'static str = "a com.atproto.server.defs#inviteCodeUse object";
+    type Fields = __InviteCodeUseFields;
+    const EMPTY: __InviteCodeUseFields = __InviteCodeUseFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InviteCodeUseFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "usedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "usedBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<InviteCodeUse, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "usedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "usedBy",
-                            )?
-                        }
-                        "usedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "usedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "usedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "usedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InviteCodeUseFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InviteCodeUseFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(InviteCodeUse {
-                    used_by: ::atlex::types::object::required(field0, "usedBy")?,
-                    used_at: ::atlex::types::object::required(field1, "usedAt")?,
+                    used_by: field0,
+                    used_at: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "usedBy" } else { "usedAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for InviteCodeUse {}

@@ -170,100 +170,101 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.server.describeServer#main.output.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<
+        ::atlex::com::atproto::server::describe_server::Contact,
+    >,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<::atlex::com::atproto::server::describe_server::Links>,
+    field6: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.server.describeServer#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "availableUserDomains" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "availableUserDomains",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::com::atproto::server::describe_server::Contact,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::com::atproto::server::describe_server::Links,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "availableUserDomains" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "availableUserDomains",
-                            )?
-                        }
-                        "blobUploadLimit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "blobUploadLimit",
-                            )?
-                        }
-                        "contact" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "contact",
-                            )?
-                        }
-                        "inviteCodeRequired" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "inviteCodeRequired",
-                            )?
-                        }
-                        "links" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "links",
-                            )?
-                        }
-                        "phoneVerificationRequired" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "phoneVerificationRequired",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "blobUploadLimit" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "blobUploadLimit",
+                )
+            }
+            "contact" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "contact")
+            }
+            "inviteCodeRequired" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "inviteCodeRequired",
+                )
+            }
+            "links" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "links")
+            }
+            "phoneVerificationRequired" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "phoneVerificationRequired",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    available_user_domains: ::atlex::types::object::required(
-                        field1,
-                        "availableUserDomains",
-                    )?,
+                    did: field0,
+                    available_user_domains: field1,
                     blob_upload_limit: field2,
                     contact: field3,
                     invite_code_required: field4,
@@ -272,8 +273,18 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else {
+                            "availableUserDomains"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -344,42 +355,43 @@ impl ::atlex::__private::serde::Serialize for Contact {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Contact {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Contact;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.server.describeServer#contact object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ContactFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Contact {
+    const EXPECTING: &'static str = "a com.atproto.server.describeServer#contact object";
+    type Fields = __ContactFields;
+    const EMPTY: __ContactFields = __ContactFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ContactFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "email")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Contact, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Contact { email: field0, extra })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ContactFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ContactFields { field0, extra } = fields;
+        ::std::result::Result::Ok(Contact { email: field0, extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for Contact {}
@@ -475,54 +487,60 @@ impl ::atlex::__private::serde::Serialize for Links {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Links {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Links;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.server.describeServer#links object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LinksFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    field1: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Links {
+    const EXPECTING: &'static str = "a com.atproto.server.describeServer#links object";
+    type Fields = __LinksFields;
+    const EMPTY: __LinksFields = __LinksFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LinksFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "privacyPolicy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "privacyPolicy",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Links, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "privacyPolicy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "privacyPolicy",
-                            )?
-                        }
-                        "termsOfService" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "termsOfService",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Links {
-                    privacy_policy: field0,
-                    terms_of_service: field1,
-                    extra,
-                })
+            "termsOfService" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "termsOfService",
+                )
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LinksFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __LinksFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(Links {
+            privacy_policy: field0,
+            terms_of_service: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Links {}

@@ -257,99 +257,99 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.server.getSession#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::types::Handle>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<::atlex::types::Data>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<bool>,
+    field6: ::std::option::Option<bool>,
+    field7: ::std::option::Option<
+        ::atlex::com::atproto::server::get_session::OutputStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.server.getSession#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::com::atproto::server::get_session::OutputStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "active" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "active",
-                            )?
-                        }
-                        "didDoc" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "didDoc",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "emailAuthFactor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "emailAuthFactor",
-                            )?
-                        }
-                        "emailConfirmed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "emailConfirmed",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "active" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "active")
+            }
+            "didDoc" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "didDoc")
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "email")
+            }
+            "emailAuthFactor" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "emailAuthFactor",
+                )
+            }
+            "emailConfirmed" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "emailConfirmed",
+                )
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    handle: ::atlex::types::object::required(field0, "handle")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
+                    handle: field0,
+                    did: field1,
                     active: field2,
                     did_doc: field3,
                     email: field4,
@@ -359,8 +359,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "handle" } else { "did" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

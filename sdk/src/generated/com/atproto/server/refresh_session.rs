@@ -334,119 +334,113 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.server.refreshSession#main.output.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Handle>,
+    field3: ::std::option::Option<::atlex::types::Did>,
+    field4: ::std::option::Option<bool>,
+    field5: ::std::option::Option<::atlex::types::Data>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<bool>,
+    field8: ::std::option::Option<bool>,
+    field9: ::std::option::Option<
+        ::atlex::com::atproto::server::refresh_session::OutputStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.server.refreshSession#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "accessJwt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "accessJwt")
+            }
+            "refreshJwt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "refreshJwt")
+            }
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "handle")
+            }
+            "did" => ::atlex::types::object::read_field(&mut fields.field3, map, "did"),
+            "active" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "active")
+            }
+            "didDoc" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "didDoc")
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "email")
+            }
+            "emailAuthFactor" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "emailAuthFactor",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::com::atproto::server::refresh_session::OutputStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "accessJwt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "accessJwt",
-                            )?
-                        }
-                        "refreshJwt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "refreshJwt",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "active" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "active",
-                            )?
-                        }
-                        "didDoc" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "didDoc",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "emailAuthFactor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "emailAuthFactor",
-                            )?
-                        }
-                        "emailConfirmed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "emailConfirmed",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "emailConfirmed" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "emailConfirmed",
+                )
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    access_jwt: ::atlex::types::object::required(field0, "accessJwt")?,
-                    refresh_jwt: ::atlex::types::object::required(field1, "refreshJwt")?,
-                    handle: ::atlex::types::object::required(field2, "handle")?,
-                    did: ::atlex::types::object::required(field3, "did")?,
+                    access_jwt: field0,
+                    refresh_jwt: field1,
+                    handle: field2,
+                    did: field3,
                     active: field4,
                     did_doc: field5,
                     email: field6,
@@ -456,8 +450,22 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "accessJwt"
+                        } else if fields.field1.is_none() {
+                            "refreshJwt"
+                        } else if fields.field2.is_none() {
+                            "handle"
+                        } else {
+                            "did"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

@@ -356,83 +356,91 @@ impl ::atlex::__private::serde::Serialize for Account {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Account {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Account;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.sync.subscribeRepos#account object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AccountFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<
+        ::atlex::com::atproto::sync::subscribe_repos::AccountStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Account {
+    const EXPECTING: &'static str = "a com.atproto.sync.subscribeRepos#account object";
+    type Fields = __AccountFields;
+    const EMPTY: __AccountFields = __AccountFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AccountFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "seq" => ::atlex::types::object::read_field(&mut fields.field0, map, "seq"),
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "time" => ::atlex::types::object::read_field(&mut fields.field2, map, "time"),
+            "active" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "active")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Account, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::com::atproto::sync::subscribe_repos::AccountStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "seq" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "seq",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "time" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "time",
-                            )?
-                        }
-                        "active" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "active",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AccountFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AccountFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Account {
-                    seq: ::atlex::types::object::required(field0, "seq")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    time: ::atlex::types::object::required(field2, "time")?,
-                    active: ::atlex::types::object::required(field3, "active")?,
+                    seq: field0,
+                    did: field1,
+                    time: field2,
+                    active: field3,
                     status: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "seq"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else if fields.field2.is_none() {
+                            "time"
+                        } else {
+                            "active"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Account {}
@@ -675,150 +683,152 @@ impl ::atlex::__private::serde::Serialize for Commit {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Commit {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Commit;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.sync.subscribeRepos#commit object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __CommitFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<::atlex::types::Did>,
+    field4: ::std::option::Option<::atlex::types::CidLink>,
+    field5: ::std::option::Option<::atlex::types::Tid>,
+    field6: ::std::option::Option<::atlex::types::Nullable<::atlex::types::Tid>>,
+    field7: ::std::option::Option<::atlex::types::Bytes>,
+    field8: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::sync::subscribe_repos::RepoOp>,
+    >,
+    field9: ::std::option::Option<::std::vec::Vec<::atlex::types::CidLink>>,
+    field10: ::std::option::Option<::atlex::types::Datetime>,
+    field11: ::std::option::Option<::atlex::types::CidLink>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Commit {
+    const EXPECTING: &'static str = "a com.atproto.sync.subscribeRepos#commit object";
+    type Fields = __CommitFields;
+    const EMPTY: __CommitFields = __CommitFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __CommitFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "seq" => ::atlex::types::object::read_field(&mut fields.field0, map, "seq"),
+            "rebase" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "rebase")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Commit, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::CidLink> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Tid> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::types::Nullable<::atlex::types::Tid>,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::sync::subscribe_repos::RepoOp>,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::CidLink>,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<::atlex::types::CidLink> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "seq" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "seq",
-                            )?
-                        }
-                        "rebase" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "rebase",
-                            )?
-                        }
-                        "tooBig" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "tooBig",
-                            )?
-                        }
-                        "repo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "repo",
-                            )?
-                        }
-                        "commit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "commit",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "since" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "since",
-                            )?
-                        }
-                        "blocks" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "blocks",
-                            )?
-                        }
-                        "ops" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "ops",
-                            )?
-                        }
-                        "blobs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "blobs",
-                            )?
-                        }
-                        "time" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "time",
-                            )?
-                        }
-                        "prevData" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "prevData",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "tooBig" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "tooBig")
+            }
+            "repo" => ::atlex::types::object::read_field(&mut fields.field3, map, "repo"),
+            "commit" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "commit")
+            }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field5, map, "rev"),
+            "since" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "since")
+            }
+            "blocks" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "blocks")
+            }
+            "ops" => ::atlex::types::object::read_field(&mut fields.field8, map, "ops"),
+            "blobs" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "blobs")
+            }
+            "time" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "time")
+            }
+            "prevData" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "prevData")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __CommitFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __CommitFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                field9: ::std::option::Option::Some(field9),
+                field10: ::std::option::Option::Some(field10),
+                field11,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Commit {
-                    seq: ::atlex::types::object::required(field0, "seq")?,
-                    rebase: ::atlex::types::object::required(field1, "rebase")?,
-                    too_big: ::atlex::types::object::required(field2, "tooBig")?,
-                    repo: ::atlex::types::object::required(field3, "repo")?,
-                    commit: ::atlex::types::object::required(field4, "commit")?,
-                    rev: ::atlex::types::object::required(field5, "rev")?,
-                    since: ::atlex::types::object::required(field6, "since")?,
-                    blocks: ::atlex::types::object::required(field7, "blocks")?,
-                    ops: ::atlex::types::object::required(field8, "ops")?,
-                    blobs: ::atlex::types::object::required(field9, "blobs")?,
-                    time: ::atlex::types::object::required(field10, "time")?,
+                    seq: field0,
+                    rebase: field1,
+                    too_big: field2,
+                    repo: field3,
+                    commit: field4,
+                    rev: field5,
+                    since: field6,
+                    blocks: field7,
+                    ops: field8,
+                    blobs: field9,
+                    time: field10,
                     prev_data: field11,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "seq"
+                        } else if fields.field1.is_none() {
+                            "rebase"
+                        } else if fields.field2.is_none() {
+                            "tooBig"
+                        } else if fields.field3.is_none() {
+                            "repo"
+                        } else if fields.field4.is_none() {
+                            "commit"
+                        } else if fields.field5.is_none() {
+                            "rev"
+                        } else if fields.field6.is_none() {
+                            "since"
+                        } else if fields.field7.is_none() {
+                            "blocks"
+                        } else if fields.field8.is_none() {
+                            "ops"
+                        } else if fields.field9.is_none() {
+                            "blobs"
+                        } else {
+                            "time"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Commit {}
@@ -918,72 +928,80 @@ impl ::atlex::__private::serde::Serialize for Identity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Identity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Identity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.sync.subscribeRepos#identity object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __IdentityFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Handle>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Identity {
+    const EXPECTING: &'static str = "a com.atproto.sync.subscribeRepos#identity object";
+    type Fields = __IdentityFields;
+    const EMPTY: __IdentityFields = __IdentityFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __IdentityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "seq" => ::atlex::types::object::read_field(&mut fields.field0, map, "seq"),
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "time" => ::atlex::types::object::read_field(&mut fields.field2, map, "time"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Identity, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "seq" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "seq",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "time" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "time",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __IdentityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __IdentityFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Identity {
-                    seq: ::atlex::types::object::required(field0, "seq")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    time: ::atlex::types::object::required(field2, "time")?,
+                    seq: field0,
+                    did: field1,
+                    time: field2,
                     handle: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "seq"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else {
+                            "time"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Identity {}
@@ -1056,56 +1074,60 @@ impl ::atlex::__private::serde::Serialize for Info {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Info {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Info;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.sync.subscribeRepos#info object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InfoFields {
+    field0: ::std::option::Option<
+        ::atlex::com::atproto::sync::subscribe_repos::InfoName,
+    >,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Info {
+    const EXPECTING: &'static str = "a com.atproto.sync.subscribeRepos#info object";
+    type Fields = __InfoFields;
+    const EMPTY: __InfoFields = __InfoFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InfoFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "name" => ::atlex::types::object::read_field(&mut fields.field0, map, "name"),
+            "message" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "message")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Info, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::sync::subscribe_repos::InfoName,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "message" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "message",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InfoFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InfoFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Info {
-                    name: ::atlex::types::object::required(field0, "name")?,
+                    name: field0,
                     message: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("name")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Info {}
@@ -1275,76 +1297,82 @@ impl ::atlex::__private::serde::Serialize for RepoOp {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoOp {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RepoOp;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.sync.subscribeRepos#repoOp object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RepoOpFields {
+    field0: ::std::option::Option<
+        ::atlex::com::atproto::sync::subscribe_repos::RepoOpAction,
+    >,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Nullable<::atlex::types::CidLink>>,
+    field3: ::std::option::Option<::atlex::types::CidLink>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RepoOp {
+    const EXPECTING: &'static str = "a com.atproto.sync.subscribeRepos#repoOp object";
+    type Fields = __RepoOpFields;
+    const EMPTY: __RepoOpFields = __RepoOpFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RepoOpFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "action" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "action")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RepoOp, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::sync::subscribe_repos::RepoOpAction,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::types::Nullable<::atlex::types::CidLink>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::CidLink> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "action" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "action",
-                            )?
-                        }
-                        "path" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "path",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "prev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "prev",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "path" => ::atlex::types::object::read_field(&mut fields.field1, map, "path"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field2, map, "cid"),
+            "prev" => ::atlex::types::object::read_field(&mut fields.field3, map, "prev"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RepoOpFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RepoOpFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RepoOp {
-                    action: ::atlex::types::object::required(field0, "action")?,
-                    path: ::atlex::types::object::required(field1, "path")?,
-                    cid: ::atlex::types::object::required(field2, "cid")?,
+                    action: field0,
+                    path: field1,
+                    cid: field2,
                     prev: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "action"
+                        } else if fields.field1.is_none() {
+                            "path"
+                        } else {
+                            "cid"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoOp {}
@@ -1517,81 +1545,89 @@ impl ::atlex::__private::serde::Serialize for Sync {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Sync {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Sync;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.atproto.sync.subscribeRepos#sync object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SyncFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::atlex::types::Bytes>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Sync {
+    const EXPECTING: &'static str = "a com.atproto.sync.subscribeRepos#sync object";
+    type Fields = __SyncFields;
+    const EMPTY: __SyncFields = __SyncFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SyncFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "seq" => ::atlex::types::object::read_field(&mut fields.field0, map, "seq"),
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "blocks" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "blocks")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Sync, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Bytes> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "seq" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "seq",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "blocks" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "blocks",
-                            )?
-                        }
-                        "rev" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "rev",
-                            )?
-                        }
-                        "time" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "time",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "rev" => ::atlex::types::object::read_field(&mut fields.field3, map, "rev"),
+            "time" => ::atlex::types::object::read_field(&mut fields.field4, map, "time"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SyncFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SyncFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Sync {
-                    seq: ::atlex::types::object::required(field0, "seq")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    blocks: ::atlex::types::object::required(field2, "blocks")?,
-                    rev: ::atlex::types::object::required(field3, "rev")?,
-                    time: ::atlex::types::object::required(field4, "time")?,
+                    seq: field0,
+                    did: field1,
+                    blocks: field2,
+                    rev: field3,
+                    time: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "seq"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else if fields.field2.is_none() {
+                            "blocks"
+                        } else if fields.field3.is_none() {
+                            "rev"
+                        } else {
+                            "time"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Sync {}

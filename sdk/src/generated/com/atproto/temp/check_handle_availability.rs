@@ -283,58 +283,68 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.temp.checkHandleAvailability#main.output.schema object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<::atlex::types::Handle>,
+    field1: ::std::option::Option<
+        ::atlex::com::atproto::temp::check_handle_availability::OutputResult,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a com.atproto.temp.checkHandleAvailability#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::com::atproto::temp::check_handle_availability::OutputResult,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "result" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "result",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "result" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "result")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    handle: ::atlex::types::object::required(field0, "handle")?,
-                    result: ::atlex::types::object::required(field1, "result")?,
+                    handle: field0,
+                    result: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "handle" } else { "result" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -393,34 +403,36 @@ impl ::atlex::__private::serde::Serialize for ResultAvailable {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ResultAvailable {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ResultAvailable;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.temp.checkHandleAvailability#resultAvailable object",
-                )
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ResultAvailable, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(ResultAvailable { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ResultAvailableFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ResultAvailable {
+    const EXPECTING: &'static str = "a com.atproto.temp.checkHandleAvailability#resultAvailable object";
+    type Fields = __ResultAvailableFields;
+    const EMPTY: __ResultAvailableFields = __ResultAvailableFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ResultAvailableFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ResultAvailableFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ResultAvailableFields { extra } = fields;
+        ::std::result::Result::Ok(ResultAvailable { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for ResultAvailable {}
@@ -485,54 +497,65 @@ impl ::atlex::__private::serde::Serialize for ResultUnavailable {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ResultUnavailable {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ResultUnavailable;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.temp.checkHandleAvailability#resultUnavailable object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ResultUnavailableFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::com::atproto::temp::check_handle_availability::Suggestion,
+        >,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ResultUnavailable {
+    const EXPECTING: &'static str = "a com.atproto.temp.checkHandleAvailability#resultUnavailable object";
+    type Fields = __ResultUnavailableFields;
+    const EMPTY: __ResultUnavailableFields = __ResultUnavailableFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ResultUnavailableFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "suggestions" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "suggestions",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ResultUnavailable, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::com::atproto::temp::check_handle_availability::Suggestion,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "suggestions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "suggestions",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ResultUnavailableFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ResultUnavailableFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ResultUnavailable {
-                    suggestions: ::atlex::types::object::required(
-                        field0,
-                        "suggestions",
-                    )?,
+                    suggestions: field0,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("suggestions"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ResultUnavailable {}
@@ -594,56 +617,66 @@ impl ::atlex::__private::serde::Serialize for Suggestion {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Suggestion {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Suggestion;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a com.atproto.temp.checkHandleAvailability#suggestion object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SuggestionFields {
+    field0: ::std::option::Option<::atlex::types::Handle>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Suggestion {
+    const EXPECTING: &'static str = "a com.atproto.temp.checkHandleAvailability#suggestion object";
+    type Fields = __SuggestionFields;
+    const EMPTY: __SuggestionFields = __SuggestionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SuggestionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Suggestion, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "method" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "method",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "method" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "method")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SuggestionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SuggestionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Suggestion {
-                    handle: ::atlex::types::object::required(field0, "handle")?,
-                    method: ::atlex::types::object::required(field1, "method")?,
+                    handle: field0,
+                    method: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "handle" } else { "method" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Suggestion {}

@@ -78,91 +78,104 @@ impl ::atlex::__private::serde::Serialize for Basic {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Basic {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Basic;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a site.standard.theme.basic#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BasicFields {
+    field0: ::std::option::Option<
+        ::atlex::site::standard::theme::basic::BasicBackground,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::site::standard::theme::basic::BasicForeground,
+    >,
+    field2: ::std::option::Option<::atlex::site::standard::theme::basic::BasicAccent>,
+    field3: ::std::option::Option<
+        ::atlex::site::standard::theme::basic::BasicAccentForeground,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Basic {
+    const EXPECTING: &'static str = "a site.standard.theme.basic#main.record object";
+    type Fields = __BasicFields;
+    const EMPTY: __BasicFields = __BasicFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BasicFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "background" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "background")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Basic, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::site::standard::theme::basic::BasicBackground,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::site::standard::theme::basic::BasicForeground,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::site::standard::theme::basic::BasicAccent,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::site::standard::theme::basic::BasicAccentForeground,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "background" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "background",
-                            )?
-                        }
-                        "foreground" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "foreground",
-                            )?
-                        }
-                        "accent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "accent",
-                            )?
-                        }
-                        "accentForeground" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "accentForeground",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "site.standard.theme.basic",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "foreground" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "foreground")
+            }
+            "accent" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "accent")
+            }
+            "accentForeground" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "accentForeground",
+                )
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "site.standard.theme.basic",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BasicFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BasicFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                extra,
+            } => {
                 ::std::result::Result::Ok(Basic {
-                    background: ::atlex::types::object::required(field0, "background")?,
-                    foreground: ::atlex::types::object::required(field1, "foreground")?,
-                    accent: ::atlex::types::object::required(field2, "accent")?,
-                    accent_foreground: ::atlex::types::object::required(
-                        field3,
-                        "accentForeground",
-                    )?,
+                    background: field0,
+                    foreground: field1,
+                    accent: field2,
+                    accent_foreground: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "background"
+                        } else if fields.field1.is_none() {
+                            "foreground"
+                        } else if fields.field2.is_none() {
+                            "accent"
+                        } else {
+                            "accentForeground"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Basic {}

@@ -112,123 +112,131 @@ impl ::atlex::__private::serde::Serialize for TemplateView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TemplateView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = TemplateView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.communication.defs#templateView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TemplateViewFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::atlex::types::Datetime>,
+    field7: ::std::option::Option<::atlex::types::Language>,
+    field8: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for TemplateView {
+    const EXPECTING: &'static str = "a tools.ozone.communication.defs#templateView object";
+    type Fields = __TemplateViewFields;
+    const EMPTY: __TemplateViewFields = __TemplateViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TemplateViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field1, map, "name"),
+            "contentMarkdown" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "contentMarkdown",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<TemplateView, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "contentMarkdown" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "contentMarkdown",
-                            )?
-                        }
-                        "disabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "disabled",
-                            )?
-                        }
-                        "lastUpdatedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "lastUpdatedBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        "lang" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "lang",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "disabled" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "disabled")
+            }
+            "lastUpdatedBy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "lastUpdatedBy",
+                )
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "updatedAt")
+            }
+            "lang" => ::atlex::types::object::read_field(&mut fields.field7, map, "lang"),
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "subject")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TemplateViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __TemplateViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(TemplateView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    name: ::atlex::types::object::required(field1, "name")?,
-                    content_markdown: ::atlex::types::object::required(
-                        field2,
-                        "contentMarkdown",
-                    )?,
-                    disabled: ::atlex::types::object::required(field3, "disabled")?,
-                    last_updated_by: ::atlex::types::object::required(
-                        field4,
-                        "lastUpdatedBy",
-                    )?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
-                    updated_at: ::atlex::types::object::required(field6, "updatedAt")?,
+                    id: field0,
+                    name: field1,
+                    content_markdown: field2,
+                    disabled: field3,
+                    last_updated_by: field4,
+                    created_at: field5,
+                    updated_at: field6,
                     lang: field7,
                     subject: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "name"
+                        } else if fields.field2.is_none() {
+                            "contentMarkdown"
+                        } else if fields.field3.is_none() {
+                            "disabled"
+                        } else if fields.field4.is_none() {
+                            "lastUpdatedBy"
+                        } else if fields.field5.is_none() {
+                            "createdAt"
+                        } else {
+                            "updatedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TemplateView {}

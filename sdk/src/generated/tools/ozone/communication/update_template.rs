@@ -195,90 +195,82 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.communication.updateTemplate#main.input.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<::atlex::types::Language>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a tools.ozone.communication.updateTemplate#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "contentMarkdown" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "contentMarkdown",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Language> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "contentMarkdown" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "contentMarkdown",
-                            )?
-                        }
-                        "disabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "disabled",
-                            )?
-                        }
-                        "lang" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "lang",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "updatedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "updatedBy",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "disabled" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "disabled")
+            }
+            "lang" => ::atlex::types::object::read_field(&mut fields.field3, map, "lang"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field4, map, "name"),
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "subject")
+            }
+            "updatedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "updatedBy")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    id: ::atlex::types::object::required(field0, "id")?,
+                    id: field0,
                     content_markdown: field1,
                     disabled: field2,
                     lang: field3,
@@ -288,8 +280,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("id")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}

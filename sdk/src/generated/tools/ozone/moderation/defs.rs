@@ -198,74 +198,82 @@ impl ::atlex::__private::serde::Serialize for AccountEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AccountEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#accountEvent object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AccountEventFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<bool>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::AccountEventStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AccountEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#accountEvent object";
+    type Fields = __AccountEventFields;
+    const EMPTY: __AccountEventFields = __AccountEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AccountEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "timestamp" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "timestamp")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AccountEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::AccountEventStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "timestamp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "timestamp",
-                            )?
-                        }
-                        "active" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "active",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "active" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "active")
+            }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "comment")
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AccountEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AccountEventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AccountEvent {
-                    timestamp: ::atlex::types::object::required(field0, "timestamp")?,
-                    active: ::atlex::types::object::required(field1, "active")?,
+                    timestamp: field0,
+                    active: field1,
                     comment: field2,
                     status: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "timestamp" } else { "active" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountEvent {}
@@ -520,82 +528,88 @@ impl ::atlex::__private::serde::Serialize for AccountHosting {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountHosting {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AccountHosting;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#accountHosting object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AccountHostingFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::AccountHostingStatus,
+    >,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AccountHosting {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#accountHosting object";
+    type Fields = __AccountHostingFields;
+    const EMPTY: __AccountHostingFields = __AccountHostingFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AccountHostingFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "status")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AccountHosting, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::AccountHostingStatus,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "deactivatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "deactivatedAt",
-                            )?
-                        }
-                        "deletedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "deletedAt",
-                            )?
-                        }
-                        "reactivatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "reactivatedAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "deactivatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "deactivatedAt",
+                )
+            }
+            "deletedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "deletedAt")
+            }
+            "reactivatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "reactivatedAt",
+                )
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AccountHostingFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AccountHostingFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AccountHosting {
-                    status: ::atlex::types::object::required(field0, "status")?,
+                    status: field0,
                     created_at: field1,
                     deactivated_at: field2,
                     deleted_at: field3,
@@ -604,8 +618,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountHosting {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("status")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountHosting {}
@@ -862,81 +876,90 @@ impl ::atlex::__private::serde::Serialize for AccountStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStats {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AccountStats;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#accountStats object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AccountStatsFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AccountStats {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#accountStats object";
+    type Fields = __AccountStatsFields;
+    const EMPTY: __AccountStatsFields = __AccountStatsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AccountStatsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "appealCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "appealCount",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AccountStats, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "appealCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "appealCount",
-                            )?
-                        }
-                        "escalateCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "escalateCount",
-                            )?
-                        }
-                        "reportCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "reportCount",
-                            )?
-                        }
-                        "suspendCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "suspendCount",
-                            )?
-                        }
-                        "takedownCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "takedownCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(AccountStats {
-                    appeal_count: field0,
-                    escalate_count: field1,
-                    report_count: field2,
-                    suspend_count: field3,
-                    takedown_count: field4,
-                    extra,
-                })
+            "escalateCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "escalateCount",
+                )
             }
+            "reportCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "reportCount",
+                )
+            }
+            "suspendCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "suspendCount",
+                )
+            }
+            "takedownCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "takedownCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AccountStatsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __AccountStatsFields { field0, field1, field2, field3, field4, extra } = fields;
+        ::std::result::Result::Ok(AccountStats {
+            appeal_count: field0,
+            escalate_count: field1,
+            report_count: field2,
+            suspend_count: field3,
+            takedown_count: field4,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountStats {}
@@ -1073,72 +1096,80 @@ impl ::atlex::__private::serde::Serialize for AccountStrike {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AccountStrike {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AccountStrike;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#accountStrike object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AccountStrikeFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AccountStrike {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#accountStrike object";
+    type Fields = __AccountStrikeFields;
+    const EMPTY: __AccountStrikeFields = __AccountStrikeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AccountStrikeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "activeStrikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "activeStrikeCount",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AccountStrike, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "activeStrikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "activeStrikeCount",
-                            )?
-                        }
-                        "firstStrikeAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "firstStrikeAt",
-                            )?
-                        }
-                        "lastStrikeAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "lastStrikeAt",
-                            )?
-                        }
-                        "totalStrikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "totalStrikeCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(AccountStrike {
-                    active_strike_count: field0,
-                    first_strike_at: field1,
-                    last_strike_at: field2,
-                    total_strike_count: field3,
-                    extra,
-                })
+            "firstStrikeAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "firstStrikeAt",
+                )
             }
+            "lastStrikeAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "lastStrikeAt",
+                )
+            }
+            "totalStrikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "totalStrikeCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AccountStrikeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __AccountStrikeFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(AccountStrike {
+            active_strike_count: field0,
+            first_strike_at: field1,
+            last_strike_at: field2,
+            total_strike_count: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for AccountStrike {}
@@ -1345,118 +1376,110 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AgeAssuranceEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#ageAssuranceEvent object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AgeAssuranceEventFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::AgeAssuranceEventStatus,
+    >,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AgeAssuranceEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#ageAssuranceEvent object";
+    type Fields = __AgeAssuranceEventFields;
+    const EMPTY: __AgeAssuranceEventFields = __AgeAssuranceEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AgeAssuranceEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AgeAssuranceEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::AgeAssuranceEventStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "attemptId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "attemptId",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        "completeIp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "completeIp",
-                            )?
-                        }
-                        "completeUa" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "completeUa",
-                            )?
-                        }
-                        "countryCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "countryCode",
-                            )?
-                        }
-                        "initIp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "initIp",
-                            )?
-                        }
-                        "initUa" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "initUa",
-                            )?
-                        }
-                        "regionCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "regionCode",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "status")
+            }
+            "attemptId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "attemptId")
+            }
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "access")
+            }
+            "completeIp" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "completeIp")
+            }
+            "completeUa" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "completeUa")
+            }
+            "countryCode" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "countryCode",
+                )
+            }
+            "initIp" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "initIp")
+            }
+            "initUa" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "initUa")
+            }
+            "regionCode" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "regionCode")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AgeAssuranceEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AgeAssuranceEventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AgeAssuranceEvent {
-                    created_at: ::atlex::types::object::required(field0, "createdAt")?,
-                    status: ::atlex::types::object::required(field1, "status")?,
-                    attempt_id: ::atlex::types::object::required(field2, "attemptId")?,
+                    created_at: field0,
+                    status: field1,
+                    attempt_id: field2,
                     access: field3,
                     complete_ip: field4,
                     complete_ua: field5,
@@ -1467,8 +1490,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceEvent {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createdAt"
+                        } else if fields.field1.is_none() {
+                            "status"
+                        } else {
+                            "attemptId"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceEvent {}
@@ -1643,69 +1678,75 @@ impl ::atlex::__private::serde::Serialize for AgeAssuranceOverrideEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssuranceOverrideEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AgeAssuranceOverrideEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.defs#ageAssuranceOverrideEvent object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AgeAssuranceOverrideEventFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::AgeAssuranceOverrideEventStatus,
+    >,
+    field2: ::std::option::Option<::atlex::app::bsky::ageassurance::defs::Access>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AgeAssuranceOverrideEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#ageAssuranceOverrideEvent object";
+    type Fields = __AgeAssuranceOverrideEventFields;
+    const EMPTY: __AgeAssuranceOverrideEventFields = __AgeAssuranceOverrideEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AgeAssuranceOverrideEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AgeAssuranceOverrideEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::AgeAssuranceOverrideEventStatus,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::app::bsky::ageassurance::defs::Access,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "access" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "access",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "status")
+            }
+            "access" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "access")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AgeAssuranceOverrideEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AgeAssuranceOverrideEventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AgeAssuranceOverrideEvent {
-                    comment: ::atlex::types::object::required(field0, "comment")?,
-                    status: ::atlex::types::object::required(field1, "status")?,
+                    comment: field0,
+                    status: field1,
                     access: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "comment" } else { "status" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssuranceOverrideEvent {}
@@ -1872,47 +1913,53 @@ impl ::atlex::__private::serde::Serialize for AgeAssurancePurgeEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AgeAssurancePurgeEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AgeAssurancePurgeEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.defs#ageAssurancePurgeEvent object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AgeAssurancePurgeEventFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AgeAssurancePurgeEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#ageAssurancePurgeEvent object";
+    type Fields = __AgeAssurancePurgeEventFields;
+    const EMPTY: __AgeAssurancePurgeEventFields = __AgeAssurancePurgeEventFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AgeAssurancePurgeEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AgeAssurancePurgeEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AgeAssurancePurgeEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AgeAssurancePurgeEventFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(AgeAssurancePurgeEvent {
-                    comment: ::atlex::types::object::required(field0, "comment")?,
+                    comment: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("comment")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AgeAssurancePurgeEvent {}
@@ -2033,94 +2080,100 @@ impl ::atlex::__private::serde::Serialize for BlobView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for BlobView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = BlobView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#blobView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BlobViewFields {
+    field0: ::std::option::Option<::atlex::types::Cid>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::BlobViewDetails,
+    >,
+    field5: ::std::option::Option<::atlex::tools::ozone::moderation::defs::Moderation>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for BlobView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#blobView object";
+    type Fields = __BlobViewFields;
+    const EMPTY: __BlobViewFields = __BlobViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BlobViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "cid" => ::atlex::types::object::read_field(&mut fields.field0, map, "cid"),
+            "mimeType" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "mimeType")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<BlobView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::BlobViewDetails,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::Moderation,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "mimeType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "mimeType",
-                            )?
-                        }
-                        "size" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "size",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "details" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "details",
-                            )?
-                        }
-                        "moderation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "moderation",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "size" => ::atlex::types::object::read_field(&mut fields.field2, map, "size"),
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "details" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "details")
+            }
+            "moderation" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "moderation")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BlobViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BlobViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(BlobView {
-                    cid: ::atlex::types::object::required(field0, "cid")?,
-                    mime_type: ::atlex::types::object::required(field1, "mimeType")?,
-                    size: ::atlex::types::object::required(field2, "size")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
+                    cid: field0,
+                    mime_type: field1,
+                    size: field2,
+                    created_at: field3,
                     details: field4,
                     moderation: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "cid"
+                        } else if fields.field1.is_none() {
+                            "mimeType"
+                        } else if fields.field2.is_none() {
+                            "size"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for BlobView {}
@@ -2306,47 +2359,46 @@ impl ::atlex::__private::serde::Serialize for CancelScheduledTakedownEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CancelScheduledTakedownEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = CancelScheduledTakedownEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.defs#cancelScheduledTakedownEvent object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __CancelScheduledTakedownEventFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for CancelScheduledTakedownEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#cancelScheduledTakedownEvent object";
+    type Fields = __CancelScheduledTakedownEventFields;
+    const EMPTY: __CancelScheduledTakedownEventFields = __CancelScheduledTakedownEventFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __CancelScheduledTakedownEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<CancelScheduledTakedownEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(CancelScheduledTakedownEvent {
-                    comment: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __CancelScheduledTakedownEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __CancelScheduledTakedownEventFields { field0, extra } = fields;
+        ::std::result::Result::Ok(CancelScheduledTakedownEvent {
+            comment: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for CancelScheduledTakedownEvent {}
@@ -2408,54 +2460,64 @@ impl ::atlex::__private::serde::Serialize for ConvoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ConvoView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ConvoView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#convoView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ConvoViewFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ConvoView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#convoView object";
+    type Fields = __ConvoViewFields;
+    const EMPTY: __ConvoViewFields = __ConvoViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ConvoViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "convoId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "convoId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ConvoView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "convoId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "convoId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ConvoViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ConvoViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ConvoView {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    convo_id: ::atlex::types::object::required(field1, "convoId")?,
+                    did: field0,
+                    convo_id: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "convoId" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ConvoView {}
@@ -2565,72 +2627,72 @@ impl ::atlex::__private::serde::Serialize for IdentityEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for IdentityEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = IdentityEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#identityEvent object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __IdentityEventFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Handle>,
+    field3: ::std::option::Option<::atlex::types::Uri>,
+    field4: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for IdentityEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#identityEvent object";
+    type Fields = __IdentityEventFields;
+    const EMPTY: __IdentityEventFields = __IdentityEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __IdentityEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "timestamp" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "timestamp")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<IdentityEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "timestamp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "timestamp",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "pdsHost" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "pdsHost",
-                            )?
-                        }
-                        "tombstone" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "tombstone",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
+            }
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "handle")
+            }
+            "pdsHost" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "pdsHost")
+            }
+            "tombstone" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "tombstone")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __IdentityEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __IdentityEventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(IdentityEvent {
-                    timestamp: ::atlex::types::object::required(field0, "timestamp")?,
+                    timestamp: field0,
                     comment: field1,
                     handle: field2,
                     pds_host: field3,
@@ -2638,8 +2700,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for IdentityEvent {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("timestamp")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for IdentityEvent {}
@@ -2700,54 +2762,66 @@ impl ::atlex::__private::serde::Serialize for ImageDetails {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ImageDetails {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ImageDetails;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#imageDetails object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ImageDetailsFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ImageDetails {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#imageDetails object";
+    type Fields = __ImageDetailsFields;
+    const EMPTY: __ImageDetailsFields = __ImageDetailsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ImageDetailsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "width" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "width")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ImageDetails, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "width" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "width",
-                            )?
-                        }
-                        "height" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "height",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "height" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "height")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ImageDetailsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ImageDetailsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ImageDetails {
-                    width: ::atlex::types::object::required(field0, "width")?,
-                    height: ::atlex::types::object::required(field1, "height")?,
+                    width: field0,
+                    height: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "width" } else { "height" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ImageDetails {}
@@ -2840,54 +2914,56 @@ impl ::atlex::__private::serde::Serialize for ModEventAcknowledge {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventAcknowledge {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventAcknowledge;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventAcknowledge object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventAcknowledgeFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventAcknowledge {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventAcknowledge object";
+    type Fields = __ModEventAcknowledgeFields;
+    const EMPTY: __ModEventAcknowledgeFields = __ModEventAcknowledgeFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventAcknowledgeFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "acknowledgeAccountSubjects" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "acknowledgeAccountSubjects",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventAcknowledge, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "acknowledgeAccountSubjects" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "acknowledgeAccountSubjects",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventAcknowledge {
-                    acknowledge_account_subjects: field0,
-                    comment: field1,
-                    extra,
-                })
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventAcknowledgeFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventAcknowledgeFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(ModEventAcknowledge {
+            acknowledge_account_subjects: field0,
+            comment: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventAcknowledge {}
@@ -2971,54 +3047,52 @@ impl ::atlex::__private::serde::Serialize for ModEventComment {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventComment {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventComment;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventComment object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventCommentFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventComment {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventComment object";
+    type Fields = __ModEventCommentFields;
+    const EMPTY: __ModEventCommentFields = __ModEventCommentFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventCommentFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventComment, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "sticky" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "sticky",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventComment {
-                    comment: field0,
-                    sticky: field1,
-                    extra,
-                })
+            "sticky" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "sticky")
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventCommentFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventCommentFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(ModEventComment {
+            comment: field0,
+            sticky: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventComment {}
@@ -3090,45 +3164,46 @@ impl ::atlex::__private::serde::Serialize for ModEventDivert {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventDivert {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventDivert;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventDivert object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventDivertFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventDivert {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventDivert object";
+    type Fields = __ModEventDivertFields;
+    const EMPTY: __ModEventDivertFields = __ModEventDivertFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventDivertFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventDivert, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventDivert {
-                    comment: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventDivertFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventDivertFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ModEventDivert {
+            comment: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventDivert {}
@@ -3310,101 +3385,110 @@ impl ::atlex::__private::serde::Serialize for ModEventEmail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEmail {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventEmail;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventEmail object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventEmailFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventEmail {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventEmail object";
+    type Fields = __ModEventEmailFields;
+    const EMPTY: __ModEventEmailFields = __ModEventEmailFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventEmailFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subjectLine" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "subjectLine",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventEmail, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subjectLine" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subjectLine",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "content" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "content",
-                            )?
-                        }
-                        "isDelivered" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "isDelivered",
-                            )?
-                        }
-                        "policies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "policies",
-                            )?
-                        }
-                        "severityLevel" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "severityLevel",
-                            )?
-                        }
-                        "strikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "strikeCount",
-                            )?
-                        }
-                        "strikeExpiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "strikeExpiresAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
+            }
+            "content" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "content")
+            }
+            "isDelivered" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "isDelivered",
+                )
+            }
+            "policies" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "policies")
+            }
+            "severityLevel" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "severityLevel",
+                )
+            }
+            "strikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "strikeCount",
+                )
+            }
+            "strikeExpiresAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "strikeExpiresAt",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventEmailFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventEmailFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventEmail {
-                    subject_line: ::atlex::types::object::required(
-                        field0,
-                        "subjectLine",
-                    )?,
+                    subject_line: field0,
                     comment: field1,
                     content: field2,
                     is_delivered: field3,
@@ -3415,8 +3499,12 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEmail {
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("subjectLine"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventEmail {}
@@ -3498,45 +3586,46 @@ impl ::atlex::__private::serde::Serialize for ModEventEscalate {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventEscalate {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventEscalate;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventEscalate object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventEscalateFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventEscalate {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventEscalate object";
+    type Fields = __ModEventEscalateFields;
+    const EMPTY: __ModEventEscalateFields = __ModEventEscalateFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventEscalateFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventEscalate, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventEscalate {
-                    comment: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventEscalateFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventEscalateFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ModEventEscalate {
+            comment: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventEscalate {}
@@ -3636,82 +3725,96 @@ impl ::atlex::__private::serde::Serialize for ModEventLabel {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventLabel {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventLabel;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventLabel object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventLabelFields {
+    field0: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field1: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventLabel {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventLabel object";
+    type Fields = __ModEventLabelFields;
+    const EMPTY: __ModEventLabelFields = __ModEventLabelFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventLabelFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "createLabelVals" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "createLabelVals",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventLabel, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "createLabelVals" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "createLabelVals",
-                            )?
-                        }
-                        "negateLabelVals" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "negateLabelVals",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "durationInHours" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "durationInHours",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "negateLabelVals" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "negateLabelVals",
+                )
+            }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "comment")
+            }
+            "durationInHours" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "durationInHours",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventLabelFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventLabelFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventLabel {
-                    create_label_vals: ::atlex::types::object::required(
-                        field0,
-                        "createLabelVals",
-                    )?,
-                    negate_label_vals: ::atlex::types::object::required(
-                        field1,
-                        "negateLabelVals",
-                    )?,
+                    create_label_vals: field0,
+                    negate_label_vals: field1,
                     comment: field2,
                     duration_in_hours: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "createLabelVals"
+                        } else {
+                            "negateLabelVals"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventLabel {}
@@ -3784,57 +3887,68 @@ impl ::atlex::__private::serde::Serialize for ModEventMute {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMute {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventMute;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventMute object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventMuteFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventMute {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventMute object";
+    type Fields = __ModEventMuteFields;
+    const EMPTY: __ModEventMuteFields = __ModEventMuteFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventMuteFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "durationInHours" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "durationInHours",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventMute, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "durationInHours" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "durationInHours",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventMuteFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventMuteFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventMute {
-                    duration_in_hours: ::atlex::types::object::required(
-                        field0,
-                        "durationInHours",
-                    )?,
+                    duration_in_hours: field0,
                     comment: field1,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing("durationInHours"),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventMute {}
@@ -3924,54 +4038,56 @@ impl ::atlex::__private::serde::Serialize for ModEventMuteReporter {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventMuteReporter {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventMuteReporter;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventMuteReporter object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventMuteReporterFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventMuteReporter {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventMuteReporter object";
+    type Fields = __ModEventMuteReporterFields;
+    const EMPTY: __ModEventMuteReporterFields = __ModEventMuteReporterFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventMuteReporterFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventMuteReporter, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "durationInHours" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "durationInHours",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventMuteReporter {
-                    comment: field0,
-                    duration_in_hours: field1,
-                    extra,
-                })
+            "durationInHours" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "durationInHours",
+                )
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventMuteReporterFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventMuteReporterFields { field0, field1, extra } = fields;
+        ::std::result::Result::Ok(ModEventMuteReporter {
+            comment: field0,
+            duration_in_hours: field1,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventMuteReporter {}
@@ -4041,54 +4157,60 @@ impl ::atlex::__private::serde::Serialize for ModEventPriorityScore {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventPriorityScore {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventPriorityScore;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventPriorityScore object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventPriorityScoreFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventPriorityScore {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventPriorityScore object";
+    type Fields = __ModEventPriorityScoreFields;
+    const EMPTY: __ModEventPriorityScoreFields = __ModEventPriorityScoreFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventPriorityScoreFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "score" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "score")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventPriorityScore, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "score" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "score",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventPriorityScoreFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventPriorityScoreFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventPriorityScore {
-                    score: ::atlex::types::object::required(field0, "score")?,
+                    score: field0,
                     comment: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("score")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventPriorityScore {}
@@ -4195,65 +4317,73 @@ impl ::atlex::__private::serde::Serialize for ModEventReport {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReport {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventReport;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventReport object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventReportFields {
+    field0: ::std::option::Option<::atlex::com::atproto::moderation::defs::ReasonType>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventReport {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventReport object";
+    type Fields = __ModEventReportFields;
+    const EMPTY: __ModEventReportFields = __ModEventReportFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventReportFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "reportType" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "reportType")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventReport, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::moderation::defs::ReasonType,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "reportType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "reportType",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "isReporterMuted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "isReporterMuted",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
+            }
+            "isReporterMuted" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "isReporterMuted",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventReportFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventReportFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventReport {
-                    report_type: ::atlex::types::object::required(field0, "reportType")?,
+                    report_type: field0,
                     comment: field1,
                     is_reporter_muted: field2,
                     extra,
                 })
             }
+            _ => {
+                ::std::result::Result::Err(::atlex::types::object::missing("reportType"))
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventReport {}
@@ -4326,45 +4456,46 @@ impl ::atlex::__private::serde::Serialize for ModEventResolveAppeal {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventResolveAppeal {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventResolveAppeal;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventResolveAppeal object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventResolveAppealFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventResolveAppeal {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventResolveAppeal object";
+    type Fields = __ModEventResolveAppealFields;
+    const EMPTY: __ModEventResolveAppealFields = __ModEventResolveAppealFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventResolveAppealFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventResolveAppeal, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventResolveAppeal {
-                    comment: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventResolveAppealFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventResolveAppealFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ModEventResolveAppeal {
+            comment: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventResolveAppeal {}
@@ -4491,76 +4622,72 @@ impl ::atlex::__private::serde::Serialize for ModEventReverseTakedown {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventReverseTakedown {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventReverseTakedown;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.defs#modEventReverseTakedown object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventReverseTakedownFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventReverseTakedown {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventReverseTakedown object";
+    type Fields = __ModEventReverseTakedownFields;
+    const EMPTY: __ModEventReverseTakedownFields = __ModEventReverseTakedownFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventReverseTakedownFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
+            }
+            "policies" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "policies")
+            }
+            "severityLevel" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "severityLevel",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventReverseTakedown, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "policies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "policies",
-                            )?
-                        }
-                        "severityLevel" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "severityLevel",
-                            )?
-                        }
-                        "strikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "strikeCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventReverseTakedown {
-                    comment: field0,
-                    policies: field1,
-                    severity_level: field2,
-                    strike_count: field3,
-                    extra,
-                })
+            "strikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "strikeCount",
+                )
             }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventReverseTakedownFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventReverseTakedownFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(ModEventReverseTakedown {
+            comment: field0,
+            policies: field1,
+            severity_level: field2,
+            strike_count: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventReverseTakedown {}
@@ -4668,76 +4795,82 @@ impl ::atlex::__private::serde::Serialize for ModEventTag {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTag {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventTag;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventTag object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventTagFields {
+    field0: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field1: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventTag {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventTag object";
+    type Fields = __ModEventTagFields;
+    const EMPTY: __ModEventTagFields = __ModEventTagFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventTagFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "add" => ::atlex::types::object::read_field(&mut fields.field0, map, "add"),
+            "remove" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "remove")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventTag, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "add" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "add",
-                            )?
-                        }
-                        "remove" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "remove",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "durationInHours" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "durationInHours",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "comment")
+            }
+            "durationInHours" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "durationInHours",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventTagFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventTagFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventTag {
-                    add: ::atlex::types::object::required(field0, "add")?,
-                    remove: ::atlex::types::object::required(field1, "remove")?,
+                    add: field0,
+                    remove: field1,
                     comment: field2,
                     duration_in_hours: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "add" } else { "remove" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventTag {}
@@ -4953,114 +5086,126 @@ impl ::atlex::__private::serde::Serialize for ModEventTakedown {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventTakedown {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventTakedown;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventTakedown object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventTakedownFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<::atlex::types::Datetime>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::tools::ozone::moderation::defs::ModEventTakedownTargetServicesItem,
+        >,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventTakedown {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventTakedown object";
+    type Fields = __ModEventTakedownFields;
+    const EMPTY: __ModEventTakedownFields = __ModEventTakedownFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventTakedownFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "acknowledgeAccountSubjects" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "acknowledgeAccountSubjects",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventTakedown, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::defs::ModEventTakedownTargetServicesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "acknowledgeAccountSubjects" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "acknowledgeAccountSubjects",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "durationInHours" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "durationInHours",
-                            )?
-                        }
-                        "policies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "policies",
-                            )?
-                        }
-                        "severityLevel" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "severityLevel",
-                            )?
-                        }
-                        "strikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "strikeCount",
-                            )?
-                        }
-                        "strikeExpiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "strikeExpiresAt",
-                            )?
-                        }
-                        "targetServices" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "targetServices",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventTakedown {
-                    acknowledge_account_subjects: field0,
-                    comment: field1,
-                    duration_in_hours: field2,
-                    policies: field3,
-                    severity_level: field4,
-                    strike_count: field5,
-                    strike_expires_at: field6,
-                    target_services: field7,
-                    extra,
-                })
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
             }
+            "durationInHours" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "durationInHours",
+                )
+            }
+            "policies" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "policies")
+            }
+            "severityLevel" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "severityLevel",
+                )
+            }
+            "strikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "strikeCount",
+                )
+            }
+            "strikeExpiresAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "strikeExpiresAt",
+                )
+            }
+            "targetServices" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "targetServices",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventTakedownFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventTakedownFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(ModEventTakedown {
+            acknowledge_account_subjects: field0,
+            comment: field1,
+            duration_in_hours: field2,
+            policies: field3,
+            severity_level: field4,
+            strike_count: field5,
+            strike_expires_at: field6,
+            target_services: field7,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventTakedown {}
@@ -5235,45 +5380,46 @@ impl ::atlex::__private::serde::Serialize for ModEventUnmute {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmute {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventUnmute;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventUnmute object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventUnmuteFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventUnmute {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventUnmute object";
+    type Fields = __ModEventUnmuteFields;
+    const EMPTY: __ModEventUnmuteFields = __ModEventUnmuteFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventUnmuteFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventUnmute, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventUnmute {
-                    comment: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventUnmuteFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventUnmuteFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ModEventUnmute {
+            comment: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventUnmute {}
@@ -5346,47 +5492,46 @@ impl ::atlex::__private::serde::Serialize for ModEventUnmuteReporter {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventUnmuteReporter {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventUnmuteReporter;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.defs#modEventUnmuteReporter object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventUnmuteReporterFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventUnmuteReporter {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventUnmuteReporter object";
+    type Fields = __ModEventUnmuteReporterFields;
+    const EMPTY: __ModEventUnmuteReporterFields = __ModEventUnmuteReporterFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventUnmuteReporterFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventUnmuteReporter, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModEventUnmuteReporter {
-                    comment: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventUnmuteReporterFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModEventUnmuteReporterFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ModEventUnmuteReporter {
+            comment: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventUnmuteReporter {}
@@ -5529,128 +5674,141 @@ impl ::atlex::__private::serde::Serialize for ModEventView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ModEventViewEvent,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ModEventViewSubject,
+    >,
+    field3: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::atlex::tools::ozone::moderation::defs::ModTool>,
+    field8: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventView object";
+    type Fields = __ModEventViewFields;
+    const EMPTY: __ModEventViewFields = __ModEventViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "event" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "event")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModEventViewEvent,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModEventViewSubject,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModTool,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "event" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "event",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "subjectBlobCids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "subjectBlobCids",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "creatorHandle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "creatorHandle",
-                            )?
-                        }
-                        "modTool" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "modTool",
-                            )?
-                        }
-                        "subjectHandle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "subjectHandle",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "subject")
+            }
+            "subjectBlobCids" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "subjectBlobCids",
+                )
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "creatorHandle" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "creatorHandle",
+                )
+            }
+            "modTool" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "modTool")
+            }
+            "subjectHandle" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "subjectHandle",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    event: ::atlex::types::object::required(field1, "event")?,
-                    subject: ::atlex::types::object::required(field2, "subject")?,
-                    subject_blob_cids: ::atlex::types::object::required(
-                        field3,
-                        "subjectBlobCids",
-                    )?,
-                    created_by: ::atlex::types::object::required(field4, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
+                    id: field0,
+                    event: field1,
+                    subject: field2,
+                    subject_blob_cids: field3,
+                    created_by: field4,
+                    created_at: field5,
                     creator_handle: field6,
                     mod_tool: field7,
                     subject_handle: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "event"
+                        } else if fields.field2.is_none() {
+                            "subject"
+                        } else if fields.field3.is_none() {
+                            "subjectBlobCids"
+                        } else if fields.field4.is_none() {
+                            "createdBy"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventView {}
@@ -6670,110 +6828,121 @@ impl ::atlex::__private::serde::Serialize for ModEventViewDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModEventViewDetail {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModEventViewDetail;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modEventViewDetail object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModEventViewDetailFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ModEventViewDetailEvent,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ModEventViewDetailSubject,
+    >,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::BlobView>,
+    >,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::atlex::tools::ozone::moderation::defs::ModTool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModEventViewDetail {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modEventViewDetail object";
+    type Fields = __ModEventViewDetailFields;
+    const EMPTY: __ModEventViewDetailFields = __ModEventViewDetailFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModEventViewDetailFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "event" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "event")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModEventViewDetail, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModEventViewDetailEvent,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModEventViewDetailSubject,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::BlobView>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModTool,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "event" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "event",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "subjectBlobs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "subjectBlobs",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "modTool" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "modTool",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "subject")
+            }
+            "subjectBlobs" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "subjectBlobs",
+                )
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "modTool" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "modTool")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModEventViewDetailFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModEventViewDetailFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModEventViewDetail {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    event: ::atlex::types::object::required(field1, "event")?,
-                    subject: ::atlex::types::object::required(field2, "subject")?,
-                    subject_blobs: ::atlex::types::object::required(
-                        field3,
-                        "subjectBlobs",
-                    )?,
-                    created_by: ::atlex::types::object::required(field4, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
+                    id: field0,
+                    event: field1,
+                    subject: field2,
+                    subject_blobs: field3,
+                    created_by: field4,
+                    created_at: field5,
                     mod_tool: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "event"
+                        } else if fields.field2.is_none() {
+                            "subject"
+                        } else if fields.field3.is_none() {
+                            "subjectBlobs"
+                        } else if fields.field4.is_none() {
+                            "createdBy"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModEventViewDetail {}
@@ -7811,54 +7980,56 @@ impl ::atlex::__private::serde::Serialize for ModTool {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModTool {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModTool;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#modTool object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModTool, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "meta" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "meta",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModToolFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::types::Data>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModTool {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#modTool object";
+    type Fields = __ModToolFields;
+    const EMPTY: __ModToolFields = __ModToolFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModToolFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "name" => ::atlex::types::object::read_field(&mut fields.field0, map, "name"),
+            "meta" => ::atlex::types::object::read_field(&mut fields.field1, map, "meta"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModToolFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ModToolFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ModTool {
-                    name: ::atlex::types::object::required(field0, "name")?,
+                    name: field0,
                     meta: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("name")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ModTool {}
@@ -7945,47 +8116,52 @@ impl ::atlex::__private::serde::Serialize for Moderation {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Moderation {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Moderation;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#moderation object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModerationFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Moderation {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#moderation object";
+    type Fields = __ModerationFields;
+    const EMPTY: __ModerationFields = __ModerationFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModerationFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subjectStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "subjectStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Moderation, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subjectStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subjectStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Moderation {
-                    subject_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModerationFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModerationFields { field0, extra } = fields;
+        ::std::result::Result::Ok(Moderation {
+            subject_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Moderation {}
@@ -8072,47 +8248,52 @@ impl ::atlex::__private::serde::Serialize for ModerationDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ModerationDetail {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ModerationDetail;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#moderationDetail object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ModerationDetailFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ModerationDetail {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#moderationDetail object";
+    type Fields = __ModerationDetailFields;
+    const EMPTY: __ModerationDetailFields = __ModerationDetailFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ModerationDetailFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subjectStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "subjectStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ModerationDetail, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subjectStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subjectStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ModerationDetail {
-                    subject_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ModerationDetailFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ModerationDetailFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ModerationDetail {
+            subject_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ModerationDetail {}
@@ -8207,74 +8388,78 @@ impl ::atlex::__private::serde::Serialize for RecordEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#recordEvent object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordEventFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::RecordEventOp,
+    >,
+    field2: ::std::option::Option<::atlex::types::Cid>,
+    field3: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#recordEvent object";
+    type Fields = __RecordEventFields;
+    const EMPTY: __RecordEventFields = __RecordEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "timestamp" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "timestamp")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RecordEventOp,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "timestamp" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "timestamp",
-                            )?
-                        }
-                        "op" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "op",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "op" => ::atlex::types::object::read_field(&mut fields.field1, map, "op"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field2, map, "cid"),
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "comment")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordEventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RecordEvent {
-                    timestamp: ::atlex::types::object::required(field0, "timestamp")?,
-                    op: ::atlex::types::object::required(field1, "op")?,
+                    timestamp: field0,
+                    op: field1,
                     cid: field2,
                     comment: field3,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "timestamp" } else { "op" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordEvent {}
@@ -8472,74 +8657,76 @@ impl ::atlex::__private::serde::Serialize for RecordHosting {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordHosting {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordHosting;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#recordHosting object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordHostingFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::RecordHostingStatus,
+    >,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordHosting {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#recordHosting object";
+    type Fields = __RecordHostingFields;
+    const EMPTY: __RecordHostingFields = __RecordHostingFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordHostingFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "status")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordHosting, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RecordHostingStatus,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "deletedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "deletedAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "deletedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "deletedAt")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordHostingFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordHostingFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RecordHosting {
-                    status: ::atlex::types::object::required(field0, "status")?,
+                    status: field0,
                     created_at: field1,
                     deleted_at: field2,
                     updated_at: field3,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("status")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordHosting {}
@@ -8716,105 +8903,109 @@ impl ::atlex::__private::serde::Serialize for RecordView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#recordView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordViewFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<::std::vec::Vec<::atlex::types::Cid>>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::tools::ozone::moderation::defs::Moderation>,
+    field6: ::std::option::Option<::atlex::tools::ozone::moderation::defs::RepoView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#recordView object";
+    type Fields = __RecordViewFields;
+    const EMPTY: __RecordViewFields = __RecordViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "value")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Cid>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::Moderation,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RepoView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "blobCids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "blobCids",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "moderation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "moderation",
-                            )?
-                        }
-                        "repo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "repo",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "blobCids" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "blobCids")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "moderation" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "moderation")
+            }
+            "repo" => ::atlex::types::object::read_field(&mut fields.field6, map, "repo"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                extra,
+            } => {
                 ::std::result::Result::Ok(RecordView {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    value: ::atlex::types::object::required(field2, "value")?,
-                    blob_cids: ::atlex::types::object::required(field3, "blobCids")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
-                    moderation: ::atlex::types::object::required(field5, "moderation")?,
-                    repo: ::atlex::types::object::required(field6, "repo")?,
+                    uri: field0,
+                    cid: field1,
+                    value: field2,
+                    blob_cids: field3,
+                    indexed_at: field4,
+                    moderation: field5,
+                    repo: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "value"
+                        } else if fields.field3.is_none() {
+                            "blobCids"
+                        } else if fields.field4.is_none() {
+                            "indexedAt"
+                        } else if fields.field5.is_none() {
+                            "moderation"
+                        } else {
+                            "repo"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordView {}
@@ -8933,116 +9124,122 @@ impl ::atlex::__private::serde::Serialize for RecordViewDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewDetail {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordViewDetail;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#recordViewDetail object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordViewDetailFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    field1: ::std::option::Option<::atlex::types::Cid>,
+    field2: ::std::option::Option<::atlex::types::Data>,
+    field3: ::std::option::Option<
+        ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::BlobView>,
+    >,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ModerationDetail,
+    >,
+    field6: ::std::option::Option<::atlex::tools::ozone::moderation::defs::RepoView>,
+    field7: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordViewDetail {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#recordViewDetail object";
+    type Fields = __RecordViewDetailFields;
+    const EMPTY: __RecordViewDetailFields = __RecordViewDetailFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordViewDetailFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            "cid" => ::atlex::types::object::read_field(&mut fields.field1, map, "cid"),
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "value")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordViewDetail, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Cid> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::BlobView>,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModerationDetail,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RepoView,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "cid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cid",
-                            )?
-                        }
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "blobs" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "blobs",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "moderation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "moderation",
-                            )?
-                        }
-                        "repo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "repo",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "blobs" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "blobs")
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "indexedAt")
+            }
+            "moderation" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "moderation")
+            }
+            "repo" => ::atlex::types::object::read_field(&mut fields.field6, map, "repo"),
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "labels")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordViewDetailFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordViewDetailFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RecordViewDetail {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
-                    cid: ::atlex::types::object::required(field1, "cid")?,
-                    value: ::atlex::types::object::required(field2, "value")?,
-                    blobs: ::atlex::types::object::required(field3, "blobs")?,
-                    indexed_at: ::atlex::types::object::required(field4, "indexedAt")?,
-                    moderation: ::atlex::types::object::required(field5, "moderation")?,
-                    repo: ::atlex::types::object::required(field6, "repo")?,
+                    uri: field0,
+                    cid: field1,
+                    value: field2,
+                    blobs: field3,
+                    indexed_at: field4,
+                    moderation: field5,
+                    repo: field6,
                     labels: field7,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "uri"
+                        } else if fields.field1.is_none() {
+                            "cid"
+                        } else if fields.field2.is_none() {
+                            "value"
+                        } else if fields.field3.is_none() {
+                            "blobs"
+                        } else if fields.field4.is_none() {
+                            "indexedAt"
+                        } else if fields.field5.is_none() {
+                            "moderation"
+                        } else {
+                            "repo"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordViewDetail {}
@@ -9127,45 +9324,51 @@ impl ::atlex::__private::serde::Serialize for RecordViewNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordViewNotFound {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordViewNotFound;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#recordViewNotFound object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordViewNotFound, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordViewNotFoundFields {
+    field0: ::std::option::Option<::atlex::types::AtUri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordViewNotFound {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#recordViewNotFound object";
+    type Fields = __RecordViewNotFoundFields;
+    const EMPTY: __RecordViewNotFoundFields = __RecordViewNotFoundFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordViewNotFoundFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "uri" => ::atlex::types::object::read_field(&mut fields.field0, map, "uri"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordViewNotFoundFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RecordViewNotFoundFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(RecordViewNotFound {
-                    uri: ::atlex::types::object::required(field0, "uri")?,
+                    uri: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("uri")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordViewNotFound {}
@@ -9368,108 +9571,130 @@ impl ::atlex::__private::serde::Serialize for RecordsStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RecordsStats {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RecordsStats;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#recordsStats object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RecordsStatsFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RecordsStats {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#recordsStats object";
+    type Fields = __RecordsStatsFields;
+    const EMPTY: __RecordsStatsFields = __RecordsStatsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RecordsStatsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "appealedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "appealedCount",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RecordsStats, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "appealedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "appealedCount",
-                            )?
-                        }
-                        "escalatedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "escalatedCount",
-                            )?
-                        }
-                        "pendingCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "pendingCount",
-                            )?
-                        }
-                        "processedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "processedCount",
-                            )?
-                        }
-                        "reportedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "reportedCount",
-                            )?
-                        }
-                        "subjectCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "subjectCount",
-                            )?
-                        }
-                        "takendownCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "takendownCount",
-                            )?
-                        }
-                        "totalReports" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "totalReports",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(RecordsStats {
-                    appealed_count: field0,
-                    escalated_count: field1,
-                    pending_count: field2,
-                    processed_count: field3,
-                    reported_count: field4,
-                    subject_count: field5,
-                    takendown_count: field6,
-                    total_reports: field7,
-                    extra,
-                })
+            "escalatedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "escalatedCount",
+                )
             }
+            "pendingCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "pendingCount",
+                )
+            }
+            "processedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "processedCount",
+                )
+            }
+            "reportedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "reportedCount",
+                )
+            }
+            "subjectCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "subjectCount",
+                )
+            }
+            "takendownCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "takendownCount",
+                )
+            }
+            "totalReports" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "totalReports",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RecordsStatsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __RecordsStatsFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(RecordsStats {
+            appealed_count: field0,
+            escalated_count: field1,
+            pending_count: field2,
+            processed_count: field3,
+            reported_count: field4,
+            subject_count: field5,
+            takendown_count: field6,
+            total_reports: field7,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for RecordsStats {}
@@ -9656,135 +9881,128 @@ impl ::atlex::__private::serde::Serialize for RepoView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RepoView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#repoView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RepoViewFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::std::vec::Vec<::atlex::types::Data>>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::atlex::tools::ozone::moderation::defs::Moderation>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<::atlex::com::atproto::server::defs::InviteCode>,
+    field9: ::std::option::Option<bool>,
+    field10: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::admin::defs::ThreatSignature>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RepoView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#repoView object";
+    type Fields = __RepoViewFields;
+    const EMPTY: __RepoViewFields = __RepoViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RepoViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RepoView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Data>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::Moderation,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::com::atproto::server::defs::InviteCode,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::admin::defs::ThreatSignature>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "relatedRecords" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "relatedRecords",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "moderation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "moderation",
-                            )?
-                        }
-                        "deactivatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "deactivatedAt",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "inviteNote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "inviteNote",
-                            )?
-                        }
-                        "invitedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "invitedBy",
-                            )?
-                        }
-                        "invitesDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "invitesDisabled",
-                            )?
-                        }
-                        "threatSignatures" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "threatSignatures",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "relatedRecords" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "relatedRecords",
+                )
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "indexedAt")
+            }
+            "moderation" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "moderation")
+            }
+            "deactivatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "deactivatedAt",
+                )
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "email")
+            }
+            "inviteNote" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "inviteNote")
+            }
+            "invitedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "invitedBy")
+            }
+            "invitesDisabled" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "invitesDisabled",
+                )
+            }
+            "threatSignatures" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "threatSignatures",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RepoViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RepoViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RepoView {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
-                    related_records: ::atlex::types::object::required(
-                        field2,
-                        "relatedRecords",
-                    )?,
-                    indexed_at: ::atlex::types::object::required(field3, "indexedAt")?,
-                    moderation: ::atlex::types::object::required(field4, "moderation")?,
+                    did: field0,
+                    handle: field1,
+                    related_records: field2,
+                    indexed_at: field3,
+                    moderation: field4,
                     deactivated_at: field5,
                     email: field6,
                     invite_note: field7,
@@ -9794,8 +10012,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else if fields.field1.is_none() {
+                            "handle"
+                        } else if fields.field2.is_none() {
+                            "relatedRecords"
+                        } else if fields.field3.is_none() {
+                            "indexedAt"
+                        } else {
+                            "moderation"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoView {}
@@ -10050,163 +10284,156 @@ impl ::atlex::__private::serde::Serialize for RepoViewDetail {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewDetail {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RepoViewDetail;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#repoViewDetail object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RepoViewDetailFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Handle>,
+    field2: ::std::option::Option<::std::vec::Vec<::atlex::types::Data>>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ModerationDetail,
+    >,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::atlex::types::Datetime>,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::atlex::com::atproto::server::defs::InviteCode>,
+    field10: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCode>,
+    >,
+    field11: ::std::option::Option<bool>,
+    field12: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
+    >,
+    field13: ::std::option::Option<
+        ::std::vec::Vec<::atlex::com::atproto::admin::defs::ThreatSignature>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RepoViewDetail {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#repoViewDetail object";
+    type Fields = __RepoViewDetailFields;
+    const EMPTY: __RepoViewDetailFields = __RepoViewDetailFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RepoViewDetailFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "handle")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RepoViewDetail, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Data>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModerationDetail,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<
-                    ::atlex::com::atproto::server::defs::InviteCode,
-                > = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::server::defs::InviteCode>,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::label::defs::Label>,
-                > = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::com::atproto::admin::defs::ThreatSignature>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "relatedRecords" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "relatedRecords",
-                            )?
-                        }
-                        "indexedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "indexedAt",
-                            )?
-                        }
-                        "moderation" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "moderation",
-                            )?
-                        }
-                        "deactivatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "deactivatedAt",
-                            )?
-                        }
-                        "email" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "email",
-                            )?
-                        }
-                        "emailConfirmedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "emailConfirmedAt",
-                            )?
-                        }
-                        "inviteNote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "inviteNote",
-                            )?
-                        }
-                        "invitedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "invitedBy",
-                            )?
-                        }
-                        "invites" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "invites",
-                            )?
-                        }
-                        "invitesDisabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "invitesDisabled",
-                            )?
-                        }
-                        "labels" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "labels",
-                            )?
-                        }
-                        "threatSignatures" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "threatSignatures",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "relatedRecords" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "relatedRecords",
+                )
+            }
+            "indexedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "indexedAt")
+            }
+            "moderation" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "moderation")
+            }
+            "deactivatedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "deactivatedAt",
+                )
+            }
+            "email" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "email")
+            }
+            "emailConfirmedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "emailConfirmedAt",
+                )
+            }
+            "inviteNote" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "inviteNote")
+            }
+            "invitedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "invitedBy")
+            }
+            "invites" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "invites")
+            }
+            "invitesDisabled" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "invitesDisabled",
+                )
+            }
+            "labels" => {
+                ::atlex::types::object::read_field(&mut fields.field12, map, "labels")
+            }
+            "threatSignatures" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field13,
+                    map,
+                    "threatSignatures",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RepoViewDetailFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RepoViewDetailFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                extra,
+            } => {
                 ::std::result::Result::Ok(RepoViewDetail {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    handle: ::atlex::types::object::required(field1, "handle")?,
-                    related_records: ::atlex::types::object::required(
-                        field2,
-                        "relatedRecords",
-                    )?,
-                    indexed_at: ::atlex::types::object::required(field3, "indexedAt")?,
-                    moderation: ::atlex::types::object::required(field4, "moderation")?,
+                    did: field0,
+                    handle: field1,
+                    related_records: field2,
+                    indexed_at: field3,
+                    moderation: field4,
                     deactivated_at: field5,
                     email: field6,
                     email_confirmed_at: field7,
@@ -10219,8 +10446,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewDetail {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else if fields.field1.is_none() {
+                            "handle"
+                        } else if fields.field2.is_none() {
+                            "relatedRecords"
+                        } else if fields.field3.is_none() {
+                            "indexedAt"
+                        } else {
+                            "moderation"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoViewDetail {}
@@ -10297,45 +10540,51 @@ impl ::atlex::__private::serde::Serialize for RepoViewNotFound {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RepoViewNotFound {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RepoViewNotFound;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#repoViewNotFound object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RepoViewNotFound, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RepoViewNotFoundFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RepoViewNotFound {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#repoViewNotFound object";
+    type Fields = __RepoViewNotFoundFields;
+    const EMPTY: __RepoViewNotFoundFields = __RepoViewNotFoundFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RepoViewNotFoundFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RepoViewNotFoundFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RepoViewNotFoundFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(RepoViewNotFound {
-                    did: ::atlex::types::object::required(field0, "did")?,
+                    did: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("did")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RepoViewNotFound {}
@@ -10449,141 +10698,163 @@ impl ::atlex::__private::serde::Serialize for ReporterStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReporterStats {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReporterStats;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#reporterStats object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReporterStatsFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReporterStats {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#reporterStats object";
+    type Fields = __ReporterStatsFields;
+    const EMPTY: __ReporterStatsFields = __ReporterStatsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReporterStatsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "accountReportCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "accountReportCount",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReporterStats, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "accountReportCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "accountReportCount",
-                            )?
-                        }
-                        "recordReportCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "recordReportCount",
-                            )?
-                        }
-                        "reportedAccountCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reportedAccountCount",
-                            )?
-                        }
-                        "reportedRecordCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "reportedRecordCount",
-                            )?
-                        }
-                        "takendownAccountCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "takendownAccountCount",
-                            )?
-                        }
-                        "takendownRecordCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "takendownRecordCount",
-                            )?
-                        }
-                        "labeledAccountCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "labeledAccountCount",
-                            )?
-                        }
-                        "labeledRecordCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "labeledRecordCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "recordReportCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "recordReportCount",
+                )
+            }
+            "reportedAccountCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "reportedAccountCount",
+                )
+            }
+            "reportedRecordCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "reportedRecordCount",
+                )
+            }
+            "takendownAccountCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "takendownAccountCount",
+                )
+            }
+            "takendownRecordCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "takendownRecordCount",
+                )
+            }
+            "labeledAccountCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "labeledAccountCount",
+                )
+            }
+            "labeledRecordCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "labeledRecordCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReporterStatsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReporterStatsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8: ::std::option::Option::Some(field8),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReporterStats {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    account_report_count: ::atlex::types::object::required(
-                        field1,
-                        "accountReportCount",
-                    )?,
-                    record_report_count: ::atlex::types::object::required(
-                        field2,
-                        "recordReportCount",
-                    )?,
-                    reported_account_count: ::atlex::types::object::required(
-                        field3,
-                        "reportedAccountCount",
-                    )?,
-                    reported_record_count: ::atlex::types::object::required(
-                        field4,
-                        "reportedRecordCount",
-                    )?,
-                    takendown_account_count: ::atlex::types::object::required(
-                        field5,
-                        "takendownAccountCount",
-                    )?,
-                    takendown_record_count: ::atlex::types::object::required(
-                        field6,
-                        "takendownRecordCount",
-                    )?,
-                    labeled_account_count: ::atlex::types::object::required(
-                        field7,
-                        "labeledAccountCount",
-                    )?,
-                    labeled_record_count: ::atlex::types::object::required(
-                        field8,
-                        "labeledRecordCount",
-                    )?,
+                    did: field0,
+                    account_report_count: field1,
+                    record_report_count: field2,
+                    reported_account_count: field3,
+                    reported_record_count: field4,
+                    takendown_account_count: field5,
+                    takendown_record_count: field6,
+                    labeled_account_count: field7,
+                    labeled_record_count: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "did"
+                        } else if fields.field1.is_none() {
+                            "accountReportCount"
+                        } else if fields.field2.is_none() {
+                            "recordReportCount"
+                        } else if fields.field3.is_none() {
+                            "reportedAccountCount"
+                        } else if fields.field4.is_none() {
+                            "reportedRecordCount"
+                        } else if fields.field5.is_none() {
+                            "takendownAccountCount"
+                        } else if fields.field6.is_none() {
+                            "takendownRecordCount"
+                        } else if fields.field7.is_none() {
+                            "labeledAccountCount"
+                        } else {
+                            "labeledRecordCount"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReporterStats {}
@@ -10652,47 +10923,53 @@ impl ::atlex::__private::serde::Serialize for RevokeAccountCredentialsEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for RevokeAccountCredentialsEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = RevokeAccountCredentialsEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.defs#revokeAccountCredentialsEvent object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __RevokeAccountCredentialsEventFields {
+    field0: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for RevokeAccountCredentialsEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#revokeAccountCredentialsEvent object";
+    type Fields = __RevokeAccountCredentialsEventFields;
+    const EMPTY: __RevokeAccountCredentialsEventFields = __RevokeAccountCredentialsEventFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __RevokeAccountCredentialsEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<RevokeAccountCredentialsEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __RevokeAccountCredentialsEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __RevokeAccountCredentialsEventFields {
+                field0: ::std::option::Option::Some(field0),
+                extra,
+            } => {
                 ::std::result::Result::Ok(RevokeAccountCredentialsEvent {
-                    comment: ::atlex::types::object::required(field0, "comment")?,
+                    comment: field0,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("comment")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for RevokeAccountCredentialsEvent {}
@@ -10831,72 +11108,72 @@ impl ::atlex::__private::serde::Serialize for ScheduleTakedownEvent {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduleTakedownEvent {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ScheduleTakedownEvent;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#scheduleTakedownEvent object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ScheduleTakedownEventFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ScheduleTakedownEvent {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#scheduleTakedownEvent object";
+    type Fields = __ScheduleTakedownEventFields;
+    const EMPTY: __ScheduleTakedownEventFields = __ScheduleTakedownEventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ScheduleTakedownEventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "comment")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ScheduleTakedownEvent, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "executeAfter" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "executeAfter",
-                            )?
-                        }
-                        "executeAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "executeAt",
-                            )?
-                        }
-                        "executeUntil" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "executeUntil",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ScheduleTakedownEvent {
-                    comment: field0,
-                    execute_after: field1,
-                    execute_at: field2,
-                    execute_until: field3,
-                    extra,
-                })
+            "executeAfter" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "executeAfter",
+                )
             }
+            "executeAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "executeAt")
+            }
+            "executeUntil" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "executeUntil",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ScheduleTakedownEventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ScheduleTakedownEventFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(ScheduleTakedownEvent {
+            comment: field0,
+            execute_after: field1,
+            execute_at: field2,
+            execute_until: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ScheduleTakedownEvent {}
@@ -11162,161 +11439,161 @@ impl ::atlex::__private::serde::Serialize for ScheduledActionView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ScheduledActionView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#scheduledActionView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ScheduledActionViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ScheduledActionViewAction,
+    >,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<::atlex::types::Did>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::ScheduledActionViewStatus,
+    >,
+    field6: ::std::option::Option<::atlex::types::Data>,
+    field7: ::std::option::Option<::atlex::types::Datetime>,
+    field8: ::std::option::Option<::atlex::types::Datetime>,
+    field9: ::std::option::Option<::atlex::types::Datetime>,
+    field10: ::std::option::Option<i64>,
+    field11: ::std::option::Option<::atlex::types::Datetime>,
+    field12: ::std::option::Option<::std::string::String>,
+    field13: ::std::option::Option<bool>,
+    field14: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ScheduledActionView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#scheduledActionView object";
+    type Fields = __ScheduledActionViewFields;
+    const EMPTY: __ScheduledActionViewFields = __ScheduledActionViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        field14: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ScheduledActionViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "action" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "action")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ScheduledActionView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ScheduledActionViewAction,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ScheduledActionViewStatus,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field14: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "action" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "action",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "eventData" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "eventData",
-                            )?
-                        }
-                        "executeAfter" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "executeAfter",
-                            )?
-                        }
-                        "executeAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "executeAt",
-                            )?
-                        }
-                        "executeUntil" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "executeUntil",
-                            )?
-                        }
-                        "executionEventId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "executionEventId",
-                            )?
-                        }
-                        "lastExecutedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "lastExecutedAt",
-                            )?
-                        }
-                        "lastFailureReason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "lastFailureReason",
-                            )?
-                        }
-                        "randomizeExecution" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "randomizeExecution",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field14,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "did" => ::atlex::types::object::read_field(&mut fields.field2, map, "did"),
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdAt")
+            }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "status")
+            }
+            "eventData" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "eventData")
+            }
+            "executeAfter" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "executeAfter",
+                )
+            }
+            "executeAt" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "executeAt")
+            }
+            "executeUntil" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "executeUntil",
+                )
+            }
+            "executionEventId" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "executionEventId",
+                )
+            }
+            "lastExecutedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "lastExecutedAt",
+                )
+            }
+            "lastFailureReason" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "lastFailureReason",
+                )
+            }
+            "randomizeExecution" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field13,
+                    map,
+                    "randomizeExecution",
+                )
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field14, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ScheduledActionViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ScheduledActionViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                field14,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ScheduledActionView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    action: ::atlex::types::object::required(field1, "action")?,
-                    did: ::atlex::types::object::required(field2, "did")?,
-                    created_by: ::atlex::types::object::required(field3, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field4, "createdAt")?,
-                    status: ::atlex::types::object::required(field5, "status")?,
+                    id: field0,
+                    action: field1,
+                    did: field2,
+                    created_by: field3,
+                    created_at: field4,
+                    status: field5,
                     event_data: field6,
                     execute_after: field7,
                     execute_at: field8,
@@ -11329,8 +11606,26 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "action"
+                        } else if fields.field2.is_none() {
+                            "did"
+                        } else if fields.field3.is_none() {
+                            "createdBy"
+                        } else if fields.field4.is_none() {
+                            "createdAt"
+                        } else {
+                            "status"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ScheduledActionView {}
@@ -11993,259 +12288,268 @@ impl ::atlex::__private::serde::Serialize for SubjectStatusView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SubjectStatusView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#subjectStatusView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SubjectStatusViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusViewSubject,
+    >,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectReviewState,
+    >,
+    field5: ::std::option::Option<::atlex::tools::ozone::moderation::defs::AccountStats>,
+    field6: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::AccountStrike,
+    >,
+    field7: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusViewAgeAssuranceState,
+    >,
+    field8: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusViewAgeAssuranceUpdatedBy,
+    >,
+    field9: ::std::option::Option<bool>,
+    field10: ::std::option::Option<::std::string::String>,
+    field11: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusViewHosting,
+    >,
+    field12: ::std::option::Option<::atlex::types::Datetime>,
+    field13: ::std::option::Option<::atlex::types::Datetime>,
+    field14: ::std::option::Option<::atlex::types::Datetime>,
+    field15: ::std::option::Option<::atlex::types::Did>,
+    field16: ::std::option::Option<::atlex::types::Datetime>,
+    field17: ::std::option::Option<::atlex::types::Datetime>,
+    field18: ::std::option::Option<i64>,
+    field19: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::RecordsStats,
+    >,
+    field20: ::std::option::Option<::std::vec::Vec<::atlex::types::Cid>>,
+    field21: ::std::option::Option<::std::string::String>,
+    field22: ::std::option::Option<::atlex::types::Datetime>,
+    field23: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field24: ::std::option::Option<bool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SubjectStatusView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#subjectStatusView object";
+    type Fields = __SubjectStatusViewFields;
+    const EMPTY: __SubjectStatusViewFields = __SubjectStatusViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        field14: ::std::option::Option::None,
+        field15: ::std::option::Option::None,
+        field16: ::std::option::Option::None,
+        field17: ::std::option::Option::None,
+        field18: ::std::option::Option::None,
+        field19: ::std::option::Option::None,
+        field20: ::std::option::Option::None,
+        field21: ::std::option::Option::None,
+        field22: ::std::option::Option::None,
+        field23: ::std::option::Option::None,
+        field24: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SubjectStatusViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SubjectStatusView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusViewSubject,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectReviewState,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::AccountStats,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::AccountStrike,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusViewAgeAssuranceState,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusViewAgeAssuranceUpdatedBy,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusViewHosting,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field14: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field15: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field16: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field17: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field18: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field19: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RecordsStats,
-                > = ::std::option::Option::None;
-                let mut field20: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Cid>,
-                > = ::std::option::Option::None;
-                let mut field21: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field22: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field23: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field24: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        "reviewState" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "reviewState",
-                            )?
-                        }
-                        "accountStats" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "accountStats",
-                            )?
-                        }
-                        "accountStrike" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "accountStrike",
-                            )?
-                        }
-                        "ageAssuranceState" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "ageAssuranceState",
-                            )?
-                        }
-                        "ageAssuranceUpdatedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "ageAssuranceUpdatedBy",
-                            )?
-                        }
-                        "appealed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "appealed",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "hosting" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "hosting",
-                            )?
-                        }
-                        "lastAppealedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "lastAppealedAt",
-                            )?
-                        }
-                        "lastReportedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "lastReportedAt",
-                            )?
-                        }
-                        "lastReviewedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field14,
-                                &mut map,
-                                "lastReviewedAt",
-                            )?
-                        }
-                        "lastReviewedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field15,
-                                &mut map,
-                                "lastReviewedBy",
-                            )?
-                        }
-                        "muteReportingUntil" => {
-                            ::atlex::types::object::read_field(
-                                &mut field16,
-                                &mut map,
-                                "muteReportingUntil",
-                            )?
-                        }
-                        "muteUntil" => {
-                            ::atlex::types::object::read_field(
-                                &mut field17,
-                                &mut map,
-                                "muteUntil",
-                            )?
-                        }
-                        "priorityScore" => {
-                            ::atlex::types::object::read_field(
-                                &mut field18,
-                                &mut map,
-                                "priorityScore",
-                            )?
-                        }
-                        "recordsStats" => {
-                            ::atlex::types::object::read_field(
-                                &mut field19,
-                                &mut map,
-                                "recordsStats",
-                            )?
-                        }
-                        "subjectBlobCids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field20,
-                                &mut map,
-                                "subjectBlobCids",
-                            )?
-                        }
-                        "subjectRepoHandle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field21,
-                                &mut map,
-                                "subjectRepoHandle",
-                            )?
-                        }
-                        "suspendUntil" => {
-                            ::atlex::types::object::read_field(
-                                &mut field22,
-                                &mut map,
-                                "suspendUntil",
-                            )?
-                        }
-                        "tags" => {
-                            ::atlex::types::object::read_field(
-                                &mut field23,
-                                &mut map,
-                                "tags",
-                            )?
-                        }
-                        "takendown" => {
-                            ::atlex::types::object::read_field(
-                                &mut field24,
-                                &mut map,
-                                "takendown",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "updatedAt")
+            }
+            "reviewState" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "reviewState",
+                )
+            }
+            "accountStats" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "accountStats",
+                )
+            }
+            "accountStrike" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "accountStrike",
+                )
+            }
+            "ageAssuranceState" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "ageAssuranceState",
+                )
+            }
+            "ageAssuranceUpdatedBy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "ageAssuranceUpdatedBy",
+                )
+            }
+            "appealed" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "appealed")
+            }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "comment")
+            }
+            "hosting" => {
+                ::atlex::types::object::read_field(&mut fields.field11, map, "hosting")
+            }
+            "lastAppealedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "lastAppealedAt",
+                )
+            }
+            "lastReportedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field13,
+                    map,
+                    "lastReportedAt",
+                )
+            }
+            "lastReviewedAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field14,
+                    map,
+                    "lastReviewedAt",
+                )
+            }
+            "lastReviewedBy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field15,
+                    map,
+                    "lastReviewedBy",
+                )
+            }
+            "muteReportingUntil" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field16,
+                    map,
+                    "muteReportingUntil",
+                )
+            }
+            "muteUntil" => {
+                ::atlex::types::object::read_field(&mut fields.field17, map, "muteUntil")
+            }
+            "priorityScore" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field18,
+                    map,
+                    "priorityScore",
+                )
+            }
+            "recordsStats" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field19,
+                    map,
+                    "recordsStats",
+                )
+            }
+            "subjectBlobCids" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field20,
+                    map,
+                    "subjectBlobCids",
+                )
+            }
+            "subjectRepoHandle" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field21,
+                    map,
+                    "subjectRepoHandle",
+                )
+            }
+            "suspendUntil" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field22,
+                    map,
+                    "suspendUntil",
+                )
+            }
+            "tags" => {
+                ::atlex::types::object::read_field(&mut fields.field23, map, "tags")
+            }
+            "takendown" => {
+                ::atlex::types::object::read_field(&mut fields.field24, map, "takendown")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SubjectStatusViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SubjectStatusViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5,
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                field14,
+                field15,
+                field16,
+                field17,
+                field18,
+                field19,
+                field20,
+                field21,
+                field22,
+                field23,
+                field24,
+                extra,
+            } => {
                 ::std::result::Result::Ok(SubjectStatusView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    subject: ::atlex::types::object::required(field1, "subject")?,
-                    created_at: ::atlex::types::object::required(field2, "createdAt")?,
-                    updated_at: ::atlex::types::object::required(field3, "updatedAt")?,
-                    review_state: ::atlex::types::object::required(
-                        field4,
-                        "reviewState",
-                    )?,
+                    id: field0,
+                    subject: field1,
+                    created_at: field2,
+                    updated_at: field3,
+                    review_state: field4,
                     account_stats: field5,
                     account_strike: field6,
                     age_assurance_state: field7,
@@ -12269,8 +12573,24 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectStatusView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "subject"
+                        } else if fields.field2.is_none() {
+                            "createdAt"
+                        } else if fields.field3.is_none() {
+                            "updatedAt"
+                        } else {
+                            "reviewState"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SubjectStatusView {}
@@ -12874,91 +13194,83 @@ impl ::atlex::__private::serde::Serialize for SubjectView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SubjectView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#subjectView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SubjectViewFields {
+    field0: ::std::option::Option<::atlex::com::atproto::moderation::defs::SubjectType>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectViewProfile,
+    >,
+    field3: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::RecordViewDetail,
+    >,
+    field4: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::RepoViewDetail,
+    >,
+    field5: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SubjectView {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#subjectView object";
+    type Fields = __SubjectViewFields;
+    const EMPTY: __SubjectViewFields = __SubjectViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SubjectViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "type" => ::atlex::types::object::read_field(&mut fields.field0, map, "type"),
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SubjectView, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::com::atproto::moderation::defs::SubjectType,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectViewProfile,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RecordViewDetail,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::RepoViewDetail,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "type" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "type",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "profile" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "profile",
-                            )?
-                        }
-                        "record" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "record",
-                            )?
-                        }
-                        "repo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "repo",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "profile" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "profile")
+            }
+            "record" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "record")
+            }
+            "repo" => ::atlex::types::object::read_field(&mut fields.field4, map, "repo"),
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "status")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SubjectViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __SubjectViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(SubjectView {
-                    r#type: ::atlex::types::object::required(field0, "type")?,
-                    subject: ::atlex::types::object::required(field1, "subject")?,
+                    r#type: field0,
+                    subject: field1,
                     profile: field2,
                     record: field3,
                     repo: field4,
@@ -12966,8 +13278,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for SubjectView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "type" } else { "subject" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for SubjectView {}
@@ -13110,63 +13428,79 @@ impl ::atlex::__private::serde::Serialize for VideoDetails {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VideoDetails {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = VideoDetails;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.defs#videoDetails object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __VideoDetailsFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for VideoDetails {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.defs#videoDetails object";
+    type Fields = __VideoDetailsFields;
+    const EMPTY: __VideoDetailsFields = __VideoDetailsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __VideoDetailsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "width" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "width")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<VideoDetails, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "width" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "width",
-                            )?
-                        }
-                        "height" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "height",
-                            )?
-                        }
-                        "length" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "length",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "height" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "height")
+            }
+            "length" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "length")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __VideoDetailsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __VideoDetailsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(VideoDetails {
-                    width: ::atlex::types::object::required(field0, "width")?,
-                    height: ::atlex::types::object::required(field1, "height")?,
-                    length: ::atlex::types::object::required(field2, "length")?,
+                    width: field0,
+                    height: field1,
+                    length: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "width"
+                        } else if fields.field1.is_none() {
+                            "height"
+                        } else {
+                            "length"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VideoDetails {}

@@ -1065,102 +1065,100 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.emitEvent#main.input.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::emit_event::InputEvent,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::emit_event::InputSubject,
+    >,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::atlex::tools::ozone::moderation::defs::ModTool>,
+    field5: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::emit_event::ReportAction,
+    >,
+    field6: ::std::option::Option<::std::vec::Vec<::atlex::types::Cid>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.emitEvent#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "event" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "event")
+            }
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "subject")
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdBy")
+            }
+            "externalId" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "externalId")
+            }
+            "modTool" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "modTool")
+            }
+            "reportAction" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "reportAction",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::emit_event::InputEvent,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::emit_event::InputSubject,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModTool,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::emit_event::ReportAction,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Cid>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "event" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "event",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "externalId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "externalId",
-                            )?
-                        }
-                        "modTool" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "modTool",
-                            )?
-                        }
-                        "reportAction" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "reportAction",
-                            )?
-                        }
-                        "subjectBlobCids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "subjectBlobCids",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "subjectBlobCids" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "subjectBlobCids",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    event: ::atlex::types::object::required(field0, "event")?,
-                    subject: ::atlex::types::object::required(field1, "subject")?,
-                    created_by: ::atlex::types::object::required(field2, "createdBy")?,
+                    event: field0,
+                    subject: field1,
+                    created_by: field2,
                     external_id: field3,
                     mod_tool: field4,
                     report_action: field5,
@@ -1168,8 +1166,20 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "event"
+                        } else if fields.field1.is_none() {
+                            "subject"
+                        } else {
+                            "createdBy"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -1295,74 +1305,58 @@ impl ::atlex::__private::serde::Serialize for ReportAction {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAction {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReportAction;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.emitEvent#reportAction object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReportActionFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<::std::vec::Vec<i64>>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReportAction {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.emitEvent#reportAction object";
+    type Fields = __ReportActionFields;
+    const EMPTY: __ReportActionFields = __ReportActionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReportActionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "all" => ::atlex::types::object::read_field(&mut fields.field0, map, "all"),
+            "ids" => ::atlex::types::object::read_field(&mut fields.field1, map, "ids"),
+            "note" => ::atlex::types::object::read_field(&mut fields.field2, map, "note"),
+            "types" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "types")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReportAction, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::vec::Vec<i64>> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "all" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "all",
-                            )?
-                        }
-                        "ids" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "ids",
-                            )?
-                        }
-                        "note" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "note",
-                            )?
-                        }
-                        "types" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "types",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ReportAction {
-                    all: field0,
-                    ids: field1,
-                    note: field2,
-                    types: field3,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReportActionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ReportActionFields { field0, field1, field2, field3, extra } = fields;
+        ::std::result::Result::Ok(ReportAction {
+            all: field0,
+            ids: field1,
+            note: field2,
+            types: field3,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportAction {}

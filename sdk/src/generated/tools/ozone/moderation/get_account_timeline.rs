@@ -130,51 +130,51 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.getAccountTimeline#main.output.schema object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItem,
+        >,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.getAccountTimeline#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "timeline" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "timeline")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "timeline" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "timeline",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Output {
-                    timeline: ::atlex::types::object::required(field0, "timeline")?,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields { field0: ::std::option::Option::Some(field0), extra } => {
+                ::std::result::Result::Ok(Output { timeline: field0, extra })
+            }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("timeline")),
+        }
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -241,60 +241,68 @@ impl ::atlex::__private::serde::Serialize for TimelineItem {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItem {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = TimelineItem;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.getAccountTimeline#timelineItem object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TimelineItemFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummary,
+        >,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for TimelineItem {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.getAccountTimeline#timelineItem object";
+    type Fields = __TimelineItemFields;
+    const EMPTY: __TimelineItemFields = __TimelineItemFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TimelineItemFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "day" => ::atlex::types::object::read_field(&mut fields.field0, map, "day"),
+            "summary" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "summary")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<TimelineItem, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummary,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "day" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "day",
-                            )?
-                        }
-                        "summary" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "summary",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TimelineItemFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __TimelineItemFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(TimelineItem {
-                    day: ::atlex::types::object::required(field0, "day")?,
-                    summary: ::atlex::types::object::required(field1, "summary")?,
+                    day: field0,
+                    summary: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "day" } else { "summary" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TimelineItem {}
@@ -365,72 +373,87 @@ impl ::atlex::__private::serde::Serialize for TimelineItemSummary {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for TimelineItemSummary {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = TimelineItemSummary;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.getAccountTimeline#timelineItemSummary object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TimelineItemSummaryFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummaryEventSubjectType,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummaryEventType,
+    >,
+    field2: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for TimelineItemSummary {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.getAccountTimeline#timelineItemSummary object";
+    type Fields = __TimelineItemSummaryFields;
+    const EMPTY: __TimelineItemSummaryFields = __TimelineItemSummaryFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TimelineItemSummaryFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "eventSubjectType" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "eventSubjectType",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<TimelineItemSummary, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummaryEventSubjectType,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::get_account_timeline::TimelineItemSummaryEventType,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "eventSubjectType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "eventSubjectType",
-                            )?
-                        }
-                        "eventType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "eventType",
-                            )?
-                        }
-                        "count" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "count",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "eventType" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "eventType")
+            }
+            "count" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "count")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TimelineItemSummaryFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __TimelineItemSummaryFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                extra,
+            } => {
                 ::std::result::Result::Ok(TimelineItemSummary {
-                    event_subject_type: ::atlex::types::object::required(
-                        field0,
-                        "eventSubjectType",
-                    )?,
-                    event_type: ::atlex::types::object::required(field1, "eventType")?,
-                    count: ::atlex::types::object::required(field2, "count")?,
+                    event_subject_type: field0,
+                    event_type: field1,
+                    count: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "eventSubjectType"
+                        } else if fields.field1.is_none() {
+                            "eventType"
+                        } else {
+                            "count"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for TimelineItemSummary {}

@@ -259,88 +259,86 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.listScheduledActions#main.input.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::tools::ozone::moderation::list_scheduled_actions::InputStatusesItem,
+        >,
+    >,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.listScheduledActions#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "statuses" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "statuses")
+            }
+            "cursor" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "cursor")
+            }
+            "endsBefore" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "endsBefore")
+            }
+            "limit" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "limit")
+            }
+            "startsAfter" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "startsAfter",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::list_scheduled_actions::InputStatusesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Did>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "statuses" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "statuses",
-                            )?
-                        }
-                        "cursor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cursor",
-                            )?
-                        }
-                        "endsBefore" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "endsBefore",
-                            )?
-                        }
-                        "limit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "limit",
-                            )?
-                        }
-                        "startsAfter" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "startsAfter",
-                            )?
-                        }
-                        "subjects" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "subjects",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "subjects" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "subjects")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    statuses: ::atlex::types::object::required(field0, "statuses")?,
+                    statuses: field0,
                     cursor: field1,
                     ends_before: field2,
                     limit: field3,
@@ -349,8 +347,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("statuses")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -460,60 +458,62 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.listScheduledActions#main.output.schema object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::ScheduledActionView>,
+    >,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.listScheduledActions#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actions" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actions")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::defs::ScheduledActionView,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actions",
-                            )?
-                        }
-                        "cursor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cursor",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "cursor" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "cursor")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    actions: ::atlex::types::object::required(field0, "actions")?,
+                    actions: field0,
                     cursor: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("actions")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

@@ -193,91 +193,99 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.scheduleAction#main.input.schema object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::schedule_action::InputAction,
+    >,
+    field1: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::schedule_action::SchedulingConfig,
+    >,
+    field4: ::std::option::Option<::atlex::tools::ozone::moderation::defs::ModTool>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.scheduleAction#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "action" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "action")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::schedule_action::InputAction,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Did>,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::schedule_action::SchedulingConfig,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::ModTool,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "action" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "action",
-                            )?
-                        }
-                        "subjects" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "subjects",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "scheduling" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "scheduling",
-                            )?
-                        }
-                        "modTool" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "modTool",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "subjects" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "subjects")
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdBy")
+            }
+            "scheduling" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "scheduling")
+            }
+            "modTool" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "modTool")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    action: ::atlex::types::object::required(field0, "action")?,
-                    subjects: ::atlex::types::object::required(field1, "subjects")?,
-                    created_by: ::atlex::types::object::required(field2, "createdBy")?,
-                    scheduling: ::atlex::types::object::required(field3, "scheduling")?,
+                    action: field0,
+                    subjects: field1,
+                    created_by: field2,
+                    scheduling: field3,
                     mod_tool: field4,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "action"
+                        } else if fields.field1.is_none() {
+                            "subjects"
+                        } else if fields.field2.is_none() {
+                            "createdBy"
+                        } else {
+                            "scheduling"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -373,65 +381,73 @@ impl ::atlex::__private::serde::Serialize for FailedScheduling {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for FailedScheduling {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = FailedScheduling;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.scheduleAction#failedScheduling object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __FailedSchedulingFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for FailedScheduling {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.scheduleAction#failedScheduling object";
+    type Fields = __FailedSchedulingFields;
+    const EMPTY: __FailedSchedulingFields = __FailedSchedulingFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __FailedSchedulingFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<FailedScheduling, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "error" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "error",
-                            )?
-                        }
-                        "errorCode" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "errorCode",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "error" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "error")
+            }
+            "errorCode" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "errorCode")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __FailedSchedulingFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __FailedSchedulingFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(FailedScheduling {
-                    subject: ::atlex::types::object::required(field0, "subject")?,
-                    error: ::atlex::types::object::required(field1, "error")?,
+                    subject: field0,
+                    error: field1,
                     error_code: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "subject" } else { "error" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for FailedScheduling {}
@@ -498,62 +514,70 @@ impl ::atlex::__private::serde::Serialize for ScheduledActionResults {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ScheduledActionResults {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ScheduledActionResults;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.scheduleAction#scheduledActionResults object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ScheduledActionResultsFields {
+    field0: ::std::option::Option<::std::vec::Vec<::atlex::types::Did>>,
+    field1: ::std::option::Option<
+        ::std::vec::Vec<
+            ::atlex::tools::ozone::moderation::schedule_action::FailedScheduling,
+        >,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ScheduledActionResults {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.scheduleAction#scheduledActionResults object";
+    type Fields = __ScheduledActionResultsFields;
+    const EMPTY: __ScheduledActionResultsFields = __ScheduledActionResultsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ScheduledActionResultsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "succeeded" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "succeeded")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ScheduledActionResults, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::types::Did>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::schedule_action::FailedScheduling,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "succeeded" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "succeeded",
-                            )?
-                        }
-                        "failed" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "failed",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "failed" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "failed")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ScheduledActionResultsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ScheduledActionResultsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                extra,
+            } => {
                 ::std::result::Result::Ok(ScheduledActionResults {
-                    succeeded: ::atlex::types::object::required(field0, "succeeded")?,
-                    failed: ::atlex::types::object::required(field1, "failed")?,
+                    succeeded: field0,
+                    failed: field1,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "succeeded" } else { "failed" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ScheduledActionResults {}
@@ -671,65 +695,66 @@ impl ::atlex::__private::serde::Serialize for SchedulingConfig {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for SchedulingConfig {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = SchedulingConfig;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.moderation.scheduleAction#schedulingConfig object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __SchedulingConfigFields {
+    field0: ::std::option::Option<::atlex::types::Datetime>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for SchedulingConfig {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.scheduleAction#schedulingConfig object";
+    type Fields = __SchedulingConfigFields;
+    const EMPTY: __SchedulingConfigFields = __SchedulingConfigFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __SchedulingConfigFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "executeAfter" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "executeAfter",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<SchedulingConfig, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "executeAfter" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "executeAfter",
-                            )?
-                        }
-                        "executeAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "executeAt",
-                            )?
-                        }
-                        "executeUntil" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "executeUntil",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(SchedulingConfig {
-                    execute_after: field0,
-                    execute_at: field1,
-                    execute_until: field2,
-                    extra,
-                })
+            "executeAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "executeAt")
             }
+            "executeUntil" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "executeUntil",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __SchedulingConfigFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __SchedulingConfigFields { field0, field1, field2, extra } = fields;
+        ::std::result::Result::Ok(SchedulingConfig {
+            execute_after: field0,
+            execute_at: field1,
+            execute_until: field2,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for SchedulingConfig {}
@@ -958,119 +983,133 @@ impl ::atlex::__private::serde::Serialize for Takedown {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Takedown {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Takedown;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.moderation.scheduleAction#takedown object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __TakedownFields {
+    field0: ::std::option::Option<bool>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<i64>,
+    field8: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Takedown {
+    const EXPECTING: &'static str = "a tools.ozone.moderation.scheduleAction#takedown object";
+    type Fields = __TakedownFields;
+    const EMPTY: __TakedownFields = __TakedownFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __TakedownFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "acknowledgeAccountSubjects" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "acknowledgeAccountSubjects",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Takedown, __A::Error> {
-                let mut field0: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "acknowledgeAccountSubjects" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "acknowledgeAccountSubjects",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "durationInHours" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "durationInHours",
-                            )?
-                        }
-                        "emailContent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "emailContent",
-                            )?
-                        }
-                        "emailSubject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "emailSubject",
-                            )?
-                        }
-                        "policies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "policies",
-                            )?
-                        }
-                        "severityLevel" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "severityLevel",
-                            )?
-                        }
-                        "strikeCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "strikeCount",
-                            )?
-                        }
-                        "strikeExpiresAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "strikeExpiresAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Takedown {
-                    acknowledge_account_subjects: field0,
-                    comment: field1,
-                    duration_in_hours: field2,
-                    email_content: field3,
-                    email_subject: field4,
-                    policies: field5,
-                    severity_level: field6,
-                    strike_count: field7,
-                    strike_expires_at: field8,
-                    extra,
-                })
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "comment")
             }
+            "durationInHours" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "durationInHours",
+                )
+            }
+            "emailContent" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "emailContent",
+                )
+            }
+            "emailSubject" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "emailSubject",
+                )
+            }
+            "policies" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "policies")
+            }
+            "severityLevel" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "severityLevel",
+                )
+            }
+            "strikeCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "strikeCount",
+                )
+            }
+            "strikeExpiresAt" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "strikeExpiresAt",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __TakedownFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __TakedownFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            field8,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(Takedown {
+            acknowledge_account_subjects: field0,
+            comment: field1,
+            duration_in_hours: field2,
+            email_content: field3,
+            email_subject: field4,
+            policies: field5,
+            severity_level: field6,
+            strike_count: field7,
+            strike_expires_at: field8,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Takedown {}

@@ -92,94 +92,98 @@ impl ::atlex::__private::serde::Serialize for AssignmentView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AssignmentView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.queue.defs#assignmentView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AssignmentViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::atlex::tools::ozone::queue::defs::QueueView>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::tools::ozone::team::defs::Member>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AssignmentView {
+    const EXPECTING: &'static str = "a tools.ozone.queue.defs#assignmentView object";
+    type Fields = __AssignmentViewFields;
+    const EMPTY: __AssignmentViewFields = __AssignmentViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AssignmentViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "queue" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "queue")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AssignmentView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::queue::defs::QueueView,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::team::defs::Member,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "queue" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "queue",
-                            )?
-                        }
-                        "startAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "startAt",
-                            )?
-                        }
-                        "endAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "endAt",
-                            )?
-                        }
-                        "moderator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "moderator",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "startAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "startAt")
+            }
+            "endAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "endAt")
+            }
+            "moderator" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "moderator")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AssignmentViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AssignmentViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AssignmentView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    queue: ::atlex::types::object::required(field2, "queue")?,
-                    start_at: ::atlex::types::object::required(field3, "startAt")?,
+                    id: field0,
+                    did: field1,
+                    queue: field2,
+                    start_at: field3,
                     end_at: field4,
                     moderator: field5,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else if fields.field2.is_none() {
+                            "queue"
+                        } else {
+                            "startAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AssignmentView {}
@@ -374,99 +378,115 @@ impl ::atlex::__private::serde::Serialize for QueueStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueStats {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = QueueStats;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.queue.defs#queueStats object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __QueueStatsFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for QueueStats {
+    const EXPECTING: &'static str = "a tools.ozone.queue.defs#queueStats object";
+    type Fields = __QueueStatsFields;
+    const EMPTY: __QueueStatsFields = __QueueStatsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __QueueStatsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actionRate" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actionRate")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<QueueStats, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actionRate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actionRate",
-                            )?
-                        }
-                        "actionedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "actionedCount",
-                            )?
-                        }
-                        "avgHandlingTimeSec" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "avgHandlingTimeSec",
-                            )?
-                        }
-                        "escalatedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "escalatedCount",
-                            )?
-                        }
-                        "inboundCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "inboundCount",
-                            )?
-                        }
-                        "lastUpdated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "lastUpdated",
-                            )?
-                        }
-                        "pendingCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "pendingCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(QueueStats {
-                    action_rate: field0,
-                    actioned_count: field1,
-                    avg_handling_time_sec: field2,
-                    escalated_count: field3,
-                    inbound_count: field4,
-                    last_updated: field5,
-                    pending_count: field6,
-                    extra,
-                })
+            "actionedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "actionedCount",
+                )
             }
+            "avgHandlingTimeSec" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "avgHandlingTimeSec",
+                )
+            }
+            "escalatedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "escalatedCount",
+                )
+            }
+            "inboundCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "inboundCount",
+                )
+            }
+            "lastUpdated" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "lastUpdated",
+                )
+            }
+            "pendingCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "pendingCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __QueueStatsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __QueueStatsFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(QueueStats {
+            action_rate: field0,
+            actioned_count: field1,
+            avg_handling_time_sec: field2,
+            escalated_count: field3,
+            inbound_count: field4,
+            last_updated: field5,
+            pending_count: field6,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for QueueStats {}
@@ -678,152 +698,140 @@ impl ::atlex::__private::serde::Serialize for QueueView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = QueueView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.queue.defs#queueView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __QueueViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::std::string::String>,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<bool>,
+    field6: ::std::option::Option<::atlex::tools::ozone::queue::defs::QueueStats>,
+    field7: ::std::option::Option<::atlex::types::Nsid>,
+    field8: ::std::option::Option<::atlex::types::Datetime>,
+    field9: ::std::option::Option<::std::string::String>,
+    field10: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field11: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field12: ::std::option::Option<
+        ::std::vec::Vec<::atlex::tools::ozone::queue::defs::QueueViewSubjectTypesItem>,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for QueueView {
+    const EXPECTING: &'static str = "a tools.ozone.queue.defs#queueView object";
+    type Fields = __QueueViewFields;
+    const EMPTY: __QueueViewFields = __QueueViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __QueueViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "name" => ::atlex::types::object::read_field(&mut fields.field1, map, "name"),
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdBy")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<QueueView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::queue::defs::QueueStats,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::queue::defs::QueueViewSubjectTypesItem,
-                    >,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "name" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "name",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        "enabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "enabled",
-                            )?
-                        }
-                        "stats" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "stats",
-                            )?
-                        }
-                        "collection" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "collection",
-                            )?
-                        }
-                        "deletedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "deletedAt",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "recommendedPolicies" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "recommendedPolicies",
-                            )?
-                        }
-                        "reportTypes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "reportTypes",
-                            )?
-                        }
-                        "subjectTypes" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "subjectTypes",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "createdAt")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "updatedAt")
+            }
+            "enabled" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "enabled")
+            }
+            "stats" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "stats")
+            }
+            "collection" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "collection")
+            }
+            "deletedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "deletedAt")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field9,
+                    map,
+                    "description",
+                )
+            }
+            "recommendedPolicies" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field10,
+                    map,
+                    "recommendedPolicies",
+                )
+            }
+            "reportTypes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "reportTypes",
+                )
+            }
+            "subjectTypes" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "subjectTypes",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __QueueViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __QueueViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                extra,
+            } => {
                 ::std::result::Result::Ok(QueueView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    name: ::atlex::types::object::required(field1, "name")?,
-                    created_by: ::atlex::types::object::required(field2, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field3, "createdAt")?,
-                    updated_at: ::atlex::types::object::required(field4, "updatedAt")?,
-                    enabled: ::atlex::types::object::required(field5, "enabled")?,
-                    stats: ::atlex::types::object::required(field6, "stats")?,
+                    id: field0,
+                    name: field1,
+                    created_by: field2,
+                    created_at: field3,
+                    updated_at: field4,
+                    enabled: field5,
+                    stats: field6,
                     collection: field7,
                     deleted_at: field8,
                     description: field9,
@@ -833,8 +841,28 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "name"
+                        } else if fields.field2.is_none() {
+                            "createdBy"
+                        } else if fields.field3.is_none() {
+                            "createdAt"
+                        } else if fields.field4.is_none() {
+                            "updatedAt"
+                        } else if fields.field5.is_none() {
+                            "enabled"
+                        } else {
+                            "stats"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for QueueView {}

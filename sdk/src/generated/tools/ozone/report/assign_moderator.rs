@@ -154,74 +154,76 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.report.assignModerator#main.input.schema object",
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<bool>,
+    field3: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a tools.ozone.report.assignModerator#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "reportId" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "reportId")
+            }
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "isPermanent" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "isPermanent",
                 )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "reportId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "reportId",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "isPermanent" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "isPermanent",
-                            )?
-                        }
-                        "queueId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "queueId",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "queueId" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "queueId")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __InputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Input {
-                    report_id: ::atlex::types::object::required(field0, "reportId")?,
+                    report_id: field0,
                     did: field1,
                     is_permanent: field2,
                     queue_id: field3,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("reportId")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}

@@ -487,47 +487,52 @@ impl ::atlex::__private::serde::Serialize for AssignmentActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentActivity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AssignmentActivity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#assignmentActivity object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AssignmentActivityFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::AssignmentActivityPreviousStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AssignmentActivity {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#assignmentActivity object";
+    type Fields = __AssignmentActivityFields;
+    const EMPTY: __AssignmentActivityFields = __AssignmentActivityFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AssignmentActivityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "previousStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "previousStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AssignmentActivity, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::AssignmentActivityPreviousStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "previousStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "previousStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(AssignmentActivity {
-                    previous_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AssignmentActivityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __AssignmentActivityFields { field0, extra } = fields;
+        ::std::result::Result::Ok(AssignmentActivity {
+            previous_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for AssignmentActivity {}
@@ -752,103 +757,105 @@ impl ::atlex::__private::serde::Serialize for AssignmentView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for AssignmentView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = AssignmentView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#assignmentView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __AssignmentViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<::atlex::types::Datetime>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<::atlex::tools::ozone::team::defs::Member>,
+    field6: ::std::option::Option<::atlex::tools::ozone::queue::defs::QueueView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for AssignmentView {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#assignmentView object";
+    type Fields = __AssignmentViewFields;
+    const EMPTY: __AssignmentViewFields = __AssignmentViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __AssignmentViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "did" => ::atlex::types::object::read_field(&mut fields.field1, map, "did"),
+            "reportId" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "reportId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<AssignmentView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::team::defs::Member,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::queue::defs::QueueView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "reportId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "reportId",
-                            )?
-                        }
-                        "startAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "startAt",
-                            )?
-                        }
-                        "endAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "endAt",
-                            )?
-                        }
-                        "moderator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "moderator",
-                            )?
-                        }
-                        "queue" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "queue",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "startAt" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "startAt")
+            }
+            "endAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "endAt")
+            }
+            "moderator" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "moderator")
+            }
+            "queue" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "queue")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __AssignmentViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __AssignmentViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(AssignmentView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    did: ::atlex::types::object::required(field1, "did")?,
-                    report_id: ::atlex::types::object::required(field2, "reportId")?,
-                    start_at: ::atlex::types::object::required(field3, "startAt")?,
+                    id: field0,
+                    did: field1,
+                    report_id: field2,
+                    start_at: field3,
                     end_at: field4,
                     moderator: field5,
                     queue: field6,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "did"
+                        } else if fields.field2.is_none() {
+                            "reportId"
+                        } else {
+                            "startAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for AssignmentView {}
@@ -938,47 +945,52 @@ impl ::atlex::__private::serde::Serialize for CloseActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for CloseActivity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = CloseActivity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#closeActivity object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __CloseActivityFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::CloseActivityPreviousStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for CloseActivity {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#closeActivity object";
+    type Fields = __CloseActivityFields;
+    const EMPTY: __CloseActivityFields = __CloseActivityFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __CloseActivityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "previousStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "previousStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<CloseActivity, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::CloseActivityPreviousStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "previousStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "previousStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(CloseActivity {
-                    previous_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __CloseActivityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __CloseActivityFields { field0, extra } = fields;
+        ::std::result::Result::Ok(CloseActivity {
+            previous_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for CloseActivity {}
@@ -1171,47 +1183,52 @@ impl ::atlex::__private::serde::Serialize for EscalationActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for EscalationActivity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = EscalationActivity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#escalationActivity object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EscalationActivityFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::EscalationActivityPreviousStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for EscalationActivity {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#escalationActivity object";
+    type Fields = __EscalationActivityFields;
+    const EMPTY: __EscalationActivityFields = __EscalationActivityFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EscalationActivityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "previousStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "previousStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<EscalationActivity, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::EscalationActivityPreviousStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "previousStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "previousStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(EscalationActivity {
-                    previous_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EscalationActivityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __EscalationActivityFields { field0, extra } = fields;
+        ::std::result::Result::Ok(EscalationActivity {
+            previous_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for EscalationActivity {}
@@ -1510,96 +1527,108 @@ impl ::atlex::__private::serde::Serialize for HistoricalStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for HistoricalStats {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = HistoricalStats;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#historicalStats object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __HistoricalStatsFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<::atlex::types::Datetime>,
+    field5: ::std::option::Option<i64>,
+    field6: ::std::option::Option<i64>,
+    field7: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for HistoricalStats {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#historicalStats object";
+    type Fields = __HistoricalStatsFields;
+    const EMPTY: __HistoricalStatsFields = __HistoricalStatsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __HistoricalStatsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "date" => ::atlex::types::object::read_field(&mut fields.field0, map, "date"),
+            "actionRate" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "actionRate")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<HistoricalStats, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "date" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "date",
-                            )?
-                        }
-                        "actionRate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "actionRate",
-                            )?
-                        }
-                        "actionedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "actionedCount",
-                            )?
-                        }
-                        "avgHandlingTimeSec" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "avgHandlingTimeSec",
-                            )?
-                        }
-                        "computedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "computedAt",
-                            )?
-                        }
-                        "escalatedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "escalatedCount",
-                            )?
-                        }
-                        "inboundCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "inboundCount",
-                            )?
-                        }
-                        "pendingCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "pendingCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "actionedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "actionedCount",
+                )
+            }
+            "avgHandlingTimeSec" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "avgHandlingTimeSec",
+                )
+            }
+            "computedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "computedAt")
+            }
+            "escalatedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "escalatedCount",
+                )
+            }
+            "inboundCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "inboundCount",
+                )
+            }
+            "pendingCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "pendingCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __HistoricalStatsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __HistoricalStatsFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(HistoricalStats {
-                    date: ::atlex::types::object::required(field0, "date")?,
+                    date: field0,
                     action_rate: field1,
                     actioned_count: field2,
                     avg_handling_time_sec: field3,
@@ -1610,8 +1639,8 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for HistoricalStats {
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("date")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for HistoricalStats {}
@@ -1801,99 +1830,115 @@ impl ::atlex::__private::serde::Serialize for LiveStats {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for LiveStats {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = LiveStats;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#liveStats object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __LiveStatsFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<i64>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<i64>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<i64>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for LiveStats {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#liveStats object";
+    type Fields = __LiveStatsFields;
+    const EMPTY: __LiveStatsFields = __LiveStatsFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __LiveStatsFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actionRate" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actionRate")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<LiveStats, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actionRate" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actionRate",
-                            )?
-                        }
-                        "actionedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "actionedCount",
-                            )?
-                        }
-                        "avgHandlingTimeSec" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "avgHandlingTimeSec",
-                            )?
-                        }
-                        "escalatedCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "escalatedCount",
-                            )?
-                        }
-                        "inboundCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "inboundCount",
-                            )?
-                        }
-                        "lastUpdated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "lastUpdated",
-                            )?
-                        }
-                        "pendingCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "pendingCount",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(LiveStats {
-                    action_rate: field0,
-                    actioned_count: field1,
-                    avg_handling_time_sec: field2,
-                    escalated_count: field3,
-                    inbound_count: field4,
-                    last_updated: field5,
-                    pending_count: field6,
-                    extra,
-                })
+            "actionedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field1,
+                    map,
+                    "actionedCount",
+                )
             }
+            "avgHandlingTimeSec" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field2,
+                    map,
+                    "avgHandlingTimeSec",
+                )
+            }
+            "escalatedCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "escalatedCount",
+                )
+            }
+            "inboundCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "inboundCount",
+                )
+            }
+            "lastUpdated" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "lastUpdated",
+                )
+            }
+            "pendingCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "pendingCount",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __LiveStatsFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __LiveStatsFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(LiveStats {
+            action_rate: field0,
+            actioned_count: field1,
+            avg_handling_time_sec: field2,
+            escalated_count: field3,
+            inbound_count: field4,
+            last_updated: field5,
+            pending_count: field6,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for LiveStats {}
@@ -1952,32 +1997,36 @@ impl ::atlex::__private::serde::Serialize for NoteActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for NoteActivity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = NoteActivity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#noteActivity object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<NoteActivity, __A::Error> {
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    extra.read_entry(key, &mut map)?;
-                }
-                ::std::result::Result::Ok(NoteActivity { extra })
-            }
-        }
-        deserializer.deserialize_map(__Visitor)
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __NoteActivityFields {
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for NoteActivity {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#noteActivity object";
+    type Fields = __NoteActivityFields;
+    const EMPTY: __NoteActivityFields = __NoteActivityFields {
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __NoteActivityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        fields.extra.read_entry(key, map)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __NoteActivityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __NoteActivityFields { extra } = fields;
+        ::std::result::Result::Ok(NoteActivity { extra })
     }
 }
 impl ::atlex::xrpc::JsonBody for NoteActivity {}
@@ -2061,47 +2110,52 @@ impl ::atlex::__private::serde::Serialize for QueueActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for QueueActivity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = QueueActivity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#queueActivity object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __QueueActivityFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::QueueActivityPreviousStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for QueueActivity {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#queueActivity object";
+    type Fields = __QueueActivityFields;
+    const EMPTY: __QueueActivityFields = __QueueActivityFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __QueueActivityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "previousStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "previousStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<QueueActivity, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::QueueActivityPreviousStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "previousStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "previousStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(QueueActivity {
-                    previous_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __QueueActivityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __QueueActivityFields { field0, extra } = fields;
+        ::std::result::Result::Ok(QueueActivity {
+            previous_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for QueueActivity {}
@@ -2414,47 +2468,52 @@ impl ::atlex::__private::serde::Serialize for ReopenActivity {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReopenActivity {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReopenActivity;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#reopenActivity object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReopenActivityFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::ReopenActivityPreviousStatus,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReopenActivity {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#reopenActivity object";
+    type Fields = __ReopenActivityFields;
+    const EMPTY: __ReopenActivityFields = __ReopenActivityFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReopenActivityFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "previousStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field0,
+                    map,
+                    "previousStatus",
+                )
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReopenActivity, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::ReopenActivityPreviousStatus,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "previousStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "previousStatus",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ReopenActivity {
-                    previous_status: field0,
-                    extra,
-                })
-            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReopenActivityFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ReopenActivityFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ReopenActivity {
+            previous_status: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ReopenActivity {}
@@ -2744,134 +2803,119 @@ impl ::atlex::__private::serde::Serialize for ReportActivityView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportActivityView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReportActivityView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#reportActivityView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReportActivityViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::ReportActivityViewActivity,
+    >,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::std::string::String>,
+    field7: ::std::option::Option<::atlex::types::Data>,
+    field8: ::std::option::Option<::atlex::tools::ozone::team::defs::Member>,
+    field9: ::std::option::Option<::std::string::String>,
+    field10: ::std::option::Option<::atlex::tools::ozone::report::defs::ReportView>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReportActivityView {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#reportActivityView object";
+    type Fields = __ReportActivityViewFields;
+    const EMPTY: __ReportActivityViewFields = __ReportActivityViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReportActivityViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "reportId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "reportId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReportActivityView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::ReportActivityViewActivity,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::tools::ozone::team::defs::Member,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::ReportView,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "reportId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "reportId",
-                            )?
-                        }
-                        "activity" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "activity",
-                            )?
-                        }
-                        "isAutomated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "isAutomated",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "internalNote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "internalNote",
-                            )?
-                        }
-                        "meta" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "meta",
-                            )?
-                        }
-                        "moderator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "moderator",
-                            )?
-                        }
-                        "publicNote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "publicNote",
-                            )?
-                        }
-                        "report" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "report",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "activity" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "activity")
+            }
+            "isAutomated" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field3,
+                    map,
+                    "isAutomated",
+                )
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "internalNote" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "internalNote",
+                )
+            }
+            "meta" => ::atlex::types::object::read_field(&mut fields.field7, map, "meta"),
+            "moderator" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "moderator")
+            }
+            "publicNote" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "publicNote")
+            }
+            "report" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "report")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReportActivityViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReportActivityViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReportActivityView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    report_id: ::atlex::types::object::required(field1, "reportId")?,
-                    activity: ::atlex::types::object::required(field2, "activity")?,
-                    is_automated: ::atlex::types::object::required(
-                        field3,
-                        "isAutomated",
-                    )?,
-                    created_by: ::atlex::types::object::required(field4, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
+                    id: field0,
+                    report_id: field1,
+                    activity: field2,
+                    is_automated: field3,
+                    created_by: field4,
+                    created_at: field5,
                     internal_note: field6,
                     meta: field7,
                     moderator: field8,
@@ -2880,8 +2924,26 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportActivityView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "reportId"
+                        } else if fields.field2.is_none() {
+                            "activity"
+                        } else if fields.field3.is_none() {
+                            "isAutomated"
+                        } else if fields.field4.is_none() {
+                            "createdBy"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportActivityView {}
@@ -3173,65 +3235,71 @@ impl ::atlex::__private::serde::Serialize for ReportAssignment {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportAssignment {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReportAssignment;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#reportAssignment object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReportAssignmentFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<::atlex::tools::ozone::team::defs::Member>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReportAssignment {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#reportAssignment object";
+    type Fields = __ReportAssignmentFields;
+    const EMPTY: __ReportAssignmentFields = __ReportAssignmentFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReportAssignmentFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "assignedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "assignedAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReportAssignment, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::team::defs::Member,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "assignedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "assignedAt",
-                            )?
-                        }
-                        "moderator" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "moderator",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "moderator" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "moderator")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReportAssignmentFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReportAssignmentFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReportAssignment {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    assigned_at: ::atlex::types::object::required(field1, "assignedAt")?,
+                    did: field0,
+                    assigned_at: field1,
                     moderator: field2,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "assignedAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportAssignment {}
@@ -3570,217 +3638,193 @@ impl ::atlex::__private::serde::Serialize for ReportView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ReportView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.report.defs#reportView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ReportViewFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<i64>,
+    field2: ::std::option::Option<::atlex::tools::ozone::report::defs::ReportViewStatus>,
+    field3: ::std::option::Option<::atlex::tools::ozone::moderation::defs::SubjectView>,
+    field4: ::std::option::Option<::atlex::com::atproto::moderation::defs::ReasonType>,
+    field5: ::std::option::Option<::atlex::types::Did>,
+    field6: ::std::option::Option<::atlex::tools::ozone::moderation::defs::SubjectView>,
+    field7: ::std::option::Option<::atlex::types::Datetime>,
+    field8: ::std::option::Option<::std::vec::Vec<i64>>,
+    field9: ::std::option::Option<::std::string::String>,
+    field10: ::std::option::Option<
+        ::std::vec::Vec<::atlex::tools::ozone::moderation::defs::ModEventView>,
+    >,
+    field11: ::std::option::Option<
+        ::atlex::tools::ozone::report::defs::ReportAssignment,
+    >,
+    field12: ::std::option::Option<::std::string::String>,
+    field13: ::std::option::Option<bool>,
+    field14: ::std::option::Option<bool>,
+    field15: ::std::option::Option<::atlex::tools::ozone::queue::defs::QueueView>,
+    field16: ::std::option::Option<::atlex::types::Datetime>,
+    field17: ::std::option::Option<i64>,
+    field18: ::std::option::Option<
+        ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
+    >,
+    field19: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ReportView {
+    const EXPECTING: &'static str = "a tools.ozone.report.defs#reportView object";
+    type Fields = __ReportViewFields;
+    const EMPTY: __ReportViewFields = __ReportViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        field13: ::std::option::Option::None,
+        field14: ::std::option::Option::None,
+        field15: ::std::option::Option::None,
+        field16: ::std::option::Option::None,
+        field17: ::std::option::Option::None,
+        field18: ::std::option::Option::None,
+        field19: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ReportViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "eventId" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "eventId")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ReportView, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::ReportViewStatus,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectView,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::com::atproto::moderation::defs::ReasonType,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectView,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::vec::Vec<i64>> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<
-                    ::std::vec::Vec<
-                        ::atlex::tools::ozone::moderation::defs::ModEventView,
-                    >,
-                > = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::tools::ozone::report::defs::ReportAssignment,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field13: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field14: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field15: ::std::option::Option<
-                    ::atlex::tools::ozone::queue::defs::QueueView,
-                > = ::std::option::Option::None;
-                let mut field16: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field17: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field18: ::std::option::Option<
-                    ::atlex::tools::ozone::moderation::defs::SubjectStatusView,
-                > = ::std::option::Option::None;
-                let mut field19: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "eventId" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "eventId",
-                            )?
-                        }
-                        "status" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "status",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "reportType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "reportType",
-                            )?
-                        }
-                        "reportedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "reportedBy",
-                            )?
-                        }
-                        "reporter" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "reporter",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "actionEventIds" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "actionEventIds",
-                            )?
-                        }
-                        "actionNote" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "actionNote",
-                            )?
-                        }
-                        "actions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "actions",
-                            )?
-                        }
-                        "assignment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "assignment",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        "isAutomated" => {
-                            ::atlex::types::object::read_field(
-                                &mut field13,
-                                &mut map,
-                                "isAutomated",
-                            )?
-                        }
-                        "isMuted" => {
-                            ::atlex::types::object::read_field(
-                                &mut field14,
-                                &mut map,
-                                "isMuted",
-                            )?
-                        }
-                        "queue" => {
-                            ::atlex::types::object::read_field(
-                                &mut field15,
-                                &mut map,
-                                "queue",
-                            )?
-                        }
-                        "queuedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field16,
-                                &mut map,
-                                "queuedAt",
-                            )?
-                        }
-                        "relatedReportCount" => {
-                            ::atlex::types::object::read_field(
-                                &mut field17,
-                                &mut map,
-                                "relatedReportCount",
-                            )?
-                        }
-                        "subjectStatus" => {
-                            ::atlex::types::object::read_field(
-                                &mut field18,
-                                &mut map,
-                                "subjectStatus",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field19,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "status" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "status")
+            }
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "subject")
+            }
+            "reportType" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "reportType")
+            }
+            "reportedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "reportedBy")
+            }
+            "reporter" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "reporter")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "createdAt")
+            }
+            "actionEventIds" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "actionEventIds",
+                )
+            }
+            "actionNote" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "actionNote")
+            }
+            "actions" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "actions")
+            }
+            "assignment" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "assignment",
+                )
+            }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field12, map, "comment")
+            }
+            "isAutomated" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field13,
+                    map,
+                    "isAutomated",
+                )
+            }
+            "isMuted" => {
+                ::atlex::types::object::read_field(&mut fields.field14, map, "isMuted")
+            }
+            "queue" => {
+                ::atlex::types::object::read_field(&mut fields.field15, map, "queue")
+            }
+            "queuedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field16, map, "queuedAt")
+            }
+            "relatedReportCount" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field17,
+                    map,
+                    "relatedReportCount",
+                )
+            }
+            "subjectStatus" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field18,
+                    map,
+                    "subjectStatus",
+                )
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field19, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ReportViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __ReportViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                field13,
+                field14,
+                field15,
+                field16,
+                field17,
+                field18,
+                field19,
+                extra,
+            } => {
                 ::std::result::Result::Ok(ReportView {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    event_id: ::atlex::types::object::required(field1, "eventId")?,
-                    status: ::atlex::types::object::required(field2, "status")?,
-                    subject: ::atlex::types::object::required(field3, "subject")?,
-                    report_type: ::atlex::types::object::required(field4, "reportType")?,
-                    reported_by: ::atlex::types::object::required(field5, "reportedBy")?,
-                    reporter: ::atlex::types::object::required(field6, "reporter")?,
-                    created_at: ::atlex::types::object::required(field7, "createdAt")?,
+                    id: field0,
+                    event_id: field1,
+                    status: field2,
+                    subject: field3,
+                    report_type: field4,
+                    reported_by: field5,
+                    reporter: field6,
+                    created_at: field7,
                     action_event_ids: field8,
                     action_note: field9,
                     actions: field10,
@@ -3796,8 +3840,30 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for ReportView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "eventId"
+                        } else if fields.field2.is_none() {
+                            "status"
+                        } else if fields.field3.is_none() {
+                            "subject"
+                        } else if fields.field4.is_none() {
+                            "reportType"
+                        } else if fields.field5.is_none() {
+                            "reportedBy"
+                        } else if fields.field6.is_none() {
+                            "reporter"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for ReportView {}

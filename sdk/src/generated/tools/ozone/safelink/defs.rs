@@ -485,125 +485,127 @@ impl ::atlex::__private::serde::Serialize for Event {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Event {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Event;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.safelink.defs#event object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __EventFields {
+    field0: ::std::option::Option<i64>,
+    field1: ::std::option::Option<::atlex::tools::ozone::safelink::defs::EventType>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<::atlex::tools::ozone::safelink::defs::PatternType>,
+    field4: ::std::option::Option<::atlex::tools::ozone::safelink::defs::ActionType>,
+    field5: ::std::option::Option<::atlex::tools::ozone::safelink::defs::ReasonType>,
+    field6: ::std::option::Option<::atlex::types::Did>,
+    field7: ::std::option::Option<::atlex::types::Datetime>,
+    field8: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Event {
+    const EXPECTING: &'static str = "a tools.ozone.safelink.defs#event object";
+    type Fields = __EventFields;
+    const EMPTY: __EventFields = __EventFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __EventFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "id" => ::atlex::types::object::read_field(&mut fields.field0, map, "id"),
+            "eventType" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "eventType")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Event, __A::Error> {
-                let mut field0: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::EventType,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::PatternType,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::ActionType,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::ReasonType,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "id" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "id",
-                            )?
-                        }
-                        "eventType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "eventType",
-                            )?
-                        }
-                        "url" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "url",
-                            )?
-                        }
-                        "pattern" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "pattern",
-                            )?
-                        }
-                        "action" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "action",
-                            )?
-                        }
-                        "reason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "reason",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "url" => ::atlex::types::object::read_field(&mut fields.field2, map, "url"),
+            "pattern" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "pattern")
+            }
+            "action" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "action")
+            }
+            "reason" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "reason")
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "createdAt")
+            }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field8, map, "comment")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __EventFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __EventFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7: ::std::option::Option::Some(field7),
+                field8,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Event {
-                    id: ::atlex::types::object::required(field0, "id")?,
-                    event_type: ::atlex::types::object::required(field1, "eventType")?,
-                    url: ::atlex::types::object::required(field2, "url")?,
-                    pattern: ::atlex::types::object::required(field3, "pattern")?,
-                    action: ::atlex::types::object::required(field4, "action")?,
-                    reason: ::atlex::types::object::required(field5, "reason")?,
-                    created_by: ::atlex::types::object::required(field6, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field7, "createdAt")?,
+                    id: field0,
+                    event_type: field1,
+                    url: field2,
+                    pattern: field3,
+                    action: field4,
+                    reason: field5,
+                    created_by: field6,
+                    created_at: field7,
                     comment: field8,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "id"
+                        } else if fields.field1.is_none() {
+                            "eventType"
+                        } else if fields.field2.is_none() {
+                            "url"
+                        } else if fields.field3.is_none() {
+                            "pattern"
+                        } else if fields.field4.is_none() {
+                            "action"
+                        } else if fields.field5.is_none() {
+                            "reason"
+                        } else if fields.field6.is_none() {
+                            "createdBy"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Event {}
@@ -716,114 +718,120 @@ impl ::atlex::__private::serde::Serialize for UrlRule {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for UrlRule {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = UrlRule;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.safelink.defs#urlRule object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __UrlRuleFields {
+    field0: ::std::option::Option<::std::string::String>,
+    field1: ::std::option::Option<::atlex::tools::ozone::safelink::defs::PatternType>,
+    field2: ::std::option::Option<::atlex::tools::ozone::safelink::defs::ActionType>,
+    field3: ::std::option::Option<::atlex::tools::ozone::safelink::defs::ReasonType>,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<::atlex::types::Datetime>,
+    field7: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for UrlRule {
+    const EXPECTING: &'static str = "a tools.ozone.safelink.defs#urlRule object";
+    type Fields = __UrlRuleFields;
+    const EMPTY: __UrlRuleFields = __UrlRuleFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __UrlRuleFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "url" => ::atlex::types::object::read_field(&mut fields.field0, map, "url"),
+            "pattern" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "pattern")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<UrlRule, __A::Error> {
-                let mut field0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::PatternType,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::ActionType,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::defs::ReasonType,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "url" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "url",
-                            )?
-                        }
-                        "pattern" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "pattern",
-                            )?
-                        }
-                        "action" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "action",
-                            )?
-                        }
-                        "reason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "reason",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        "comment" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "comment",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "action" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "action")
+            }
+            "reason" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "reason")
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdBy")
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "updatedAt")
+            }
+            "comment" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "comment")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __UrlRuleFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __UrlRuleFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6: ::std::option::Option::Some(field6),
+                field7,
+                extra,
+            } => {
                 ::std::result::Result::Ok(UrlRule {
-                    url: ::atlex::types::object::required(field0, "url")?,
-                    pattern: ::atlex::types::object::required(field1, "pattern")?,
-                    action: ::atlex::types::object::required(field2, "action")?,
-                    reason: ::atlex::types::object::required(field3, "reason")?,
-                    created_by: ::atlex::types::object::required(field4, "createdBy")?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
-                    updated_at: ::atlex::types::object::required(field6, "updatedAt")?,
+                    url: field0,
+                    pattern: field1,
+                    action: field2,
+                    reason: field3,
+                    created_by: field4,
+                    created_at: field5,
+                    updated_at: field6,
                     comment: field7,
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "url"
+                        } else if fields.field1.is_none() {
+                            "pattern"
+                        } else if fields.field2.is_none() {
+                            "action"
+                        } else if fields.field3.is_none() {
+                            "reason"
+                        } else if fields.field4.is_none() {
+                            "createdBy"
+                        } else if fields.field5.is_none() {
+                            "createdAt"
+                        } else {
+                            "updatedAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for UrlRule {}

@@ -292,114 +292,106 @@ impl ::atlex::__private::serde::Serialize for Input {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Input {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Input;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.safelink.queryRules#main.input.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __InputFields {
+    field0: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field1: ::std::option::Option<::atlex::types::Did>,
+    field2: ::std::option::Option<::std::string::String>,
+    field3: ::std::option::Option<i64>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::std::string::String>,
+    field6: ::std::option::Option<
+        ::atlex::tools::ozone::safelink::query_rules::InputSortDirection,
+    >,
+    field7: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Input {
+    const EXPECTING: &'static str = "a tools.ozone.safelink.queryRules#main.input.schema object";
+    type Fields = __InputFields;
+    const EMPTY: __InputFields = __InputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __InputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "actions" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "actions")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Input, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<i64> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::safelink::query_rules::InputSortDirection,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "actions" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "actions",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "cursor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "cursor",
-                            )?
-                        }
-                        "limit" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "limit",
-                            )?
-                        }
-                        "patternType" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "patternType",
-                            )?
-                        }
-                        "reason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "reason",
-                            )?
-                        }
-                        "sortDirection" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "sortDirection",
-                            )?
-                        }
-                        "urls" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "urls",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Input {
-                    actions: field0,
-                    created_by: field1,
-                    cursor: field2,
-                    limit: field3,
-                    pattern_type: field4,
-                    reason: field5,
-                    sort_direction: field6,
-                    urls: field7,
-                    extra,
-                })
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdBy")
             }
+            "cursor" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "cursor")
+            }
+            "limit" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "limit")
+            }
+            "patternType" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "patternType",
+                )
+            }
+            "reason" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "reason")
+            }
+            "sortDirection" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "sortDirection",
+                )
+            }
+            "urls" => ::atlex::types::object::read_field(&mut fields.field7, map, "urls"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __InputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __InputFields {
+            field0,
+            field1,
+            field2,
+            field3,
+            field4,
+            field5,
+            field6,
+            field7,
+            extra,
+        } = fields;
+        ::std::result::Result::Ok(Input {
+            actions: field0,
+            created_by: field1,
+            cursor: field2,
+            limit: field3,
+            pattern_type: field4,
+            reason: field5,
+            sort_direction: field6,
+            urls: field7,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Input {}
@@ -488,58 +480,62 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str(
-                    "a tools.ozone.safelink.queryRules#main.output.schema object",
-                )
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<
+        ::std::vec::Vec<::atlex::tools::ozone::safelink::defs::UrlRule>,
+    >,
+    field1: ::std::option::Option<::std::string::String>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a tools.ozone.safelink.queryRules#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "rules" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "rules")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::tools::ozone::safelink::defs::UrlRule>,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "rules" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "rules",
-                            )?
-                        }
-                        "cursor" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "cursor",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "cursor" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "cursor")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OutputFields {
+                field0: ::std::option::Option::Some(field0),
+                field1,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Output {
-                    rules: ::atlex::types::object::required(field0, "rules")?,
+                    rules: field0,
                     cursor: field1,
                     extra,
                 })
             }
+            _ => ::std::result::Result::Err(::atlex::types::object::missing("rules")),
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}

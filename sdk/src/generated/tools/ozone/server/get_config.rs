@@ -179,100 +179,86 @@ impl ::atlex::__private::serde::Serialize for Output {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Output {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Output;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.server.getConfig#main.output.schema object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OutputFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::server::get_config::ServiceConfig,
+    >,
+    field1: ::std::option::Option<
+        ::atlex::tools::ozone::server::get_config::ServiceConfig,
+    >,
+    field2: ::std::option::Option<
+        ::atlex::tools::ozone::server::get_config::ServiceConfig,
+    >,
+    field3: ::std::option::Option<
+        ::atlex::tools::ozone::server::get_config::ServiceConfig,
+    >,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<
+        ::atlex::tools::ozone::server::get_config::ViewerConfig,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Output {
+    const EXPECTING: &'static str = "a tools.ozone.server.getConfig#main.output.schema object";
+    type Fields = __OutputFields;
+    const EMPTY: __OutputFields = __OutputFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OutputFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "appview" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "appview")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Output, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::server::get_config::ServiceConfig,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::server::get_config::ServiceConfig,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::atlex::tools::ozone::server::get_config::ServiceConfig,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::server::get_config::ServiceConfig,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::tools::ozone::server::get_config::ViewerConfig,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "appview" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "appview",
-                            )?
-                        }
-                        "blobDivert" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "blobDivert",
-                            )?
-                        }
-                        "chat" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "chat",
-                            )?
-                        }
-                        "pds" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "pds",
-                            )?
-                        }
-                        "verifierDid" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "verifierDid",
-                            )?
-                        }
-                        "viewer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "viewer",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(Output {
-                    appview: field0,
-                    blob_divert: field1,
-                    chat: field2,
-                    pds: field3,
-                    verifier_did: field4,
-                    viewer: field5,
-                    extra,
-                })
+            "blobDivert" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "blobDivert")
             }
+            "chat" => ::atlex::types::object::read_field(&mut fields.field2, map, "chat"),
+            "pds" => ::atlex::types::object::read_field(&mut fields.field3, map, "pds"),
+            "verifierDid" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "verifierDid",
+                )
+            }
+            "viewer" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "viewer")
+            }
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OutputFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __OutputFields { field0, field1, field2, field3, field4, field5, extra } = fields;
+        ::std::result::Result::Ok(Output {
+            appview: field0,
+            blob_divert: field1,
+            chat: field2,
+            pds: field3,
+            verifier_did: field4,
+            viewer: field5,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for Output {}
@@ -340,45 +326,44 @@ impl ::atlex::__private::serde::Serialize for ServiceConfig {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ServiceConfig {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ServiceConfig;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.server.getConfig#serviceConfig object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ServiceConfig, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Uri> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "url" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "url",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ServiceConfig {
-                    url: field0,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ServiceConfigFields {
+    field0: ::std::option::Option<::atlex::types::Uri>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ServiceConfig {
+    const EXPECTING: &'static str = "a tools.ozone.server.getConfig#serviceConfig object";
+    type Fields = __ServiceConfigFields;
+    const EMPTY: __ServiceConfigFields = __ServiceConfigFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ServiceConfigFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "url" => ::atlex::types::object::read_field(&mut fields.field0, map, "url"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ServiceConfigFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ServiceConfigFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ServiceConfig {
+            url: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ServiceConfig {}
@@ -453,47 +438,46 @@ impl ::atlex::__private::serde::Serialize for ViewerConfig {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for ViewerConfig {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = ViewerConfig;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.server.getConfig#viewerConfig object")
-            }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<ViewerConfig, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    ::atlex::tools::ozone::server::get_config::ViewerConfigRole,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "role" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "role",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(ViewerConfig {
-                    role: field0,
-                    extra,
-                })
-            }
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __ViewerConfigFields {
+    field0: ::std::option::Option<
+        ::atlex::tools::ozone::server::get_config::ViewerConfigRole,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for ViewerConfig {
+    const EXPECTING: &'static str = "a tools.ozone.server.getConfig#viewerConfig object";
+    type Fields = __ViewerConfigFields;
+    const EMPTY: __ViewerConfigFields = __ViewerConfigFields {
+        field0: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __ViewerConfigFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "role" => ::atlex::types::object::read_field(&mut fields.field0, map, "role"),
+            _ => fields.extra.read_entry(key, map),
         }
-        deserializer.deserialize_map(__Visitor)
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __ViewerConfigFields,
+    ) -> ::std::result::Result<Self, __E> {
+        let __ViewerConfigFields { field0, extra } = fields;
+        ::std::result::Result::Ok(ViewerConfig {
+            role: field0,
+            extra,
+        })
     }
 }
 impl ::atlex::xrpc::JsonBody for ViewerConfig {}

@@ -144,124 +144,117 @@ impl ::atlex::__private::serde::Serialize for Option {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Option;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.setting.defs#option object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __OptionFields {
+    field0: ::std::option::Option<::atlex::types::Nsid>,
+    field1: ::std::option::Option<::atlex::types::Data>,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<::atlex::tools::ozone::setting::defs::OptionScope>,
+    field4: ::std::option::Option<::atlex::types::Did>,
+    field5: ::std::option::Option<::atlex::types::Did>,
+    field6: ::std::option::Option<::atlex::types::Datetime>,
+    field7: ::std::option::Option<::std::string::String>,
+    field8: ::std::option::Option<
+        ::atlex::tools::ozone::setting::defs::OptionManagerRole,
+    >,
+    field9: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Option {
+    const EXPECTING: &'static str = "a tools.ozone.setting.defs#option object";
+    type Fields = __OptionFields;
+    const EMPTY: __OptionFields = __OptionFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __OptionFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "key" => ::atlex::types::object::read_field(&mut fields.field0, map, "key"),
+            "value" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "value")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Option, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Nsid> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Data> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<
-                    ::atlex::tools::ozone::setting::defs::OptionScope,
-                > = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<
-                    ::atlex::tools::ozone::setting::defs::OptionManagerRole,
-                > = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "key" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "key",
-                            )?
-                        }
-                        "value" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "value",
-                            )?
-                        }
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "scope" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "scope",
-                            )?
-                        }
-                        "createdBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "createdBy",
-                            )?
-                        }
-                        "lastUpdatedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "lastUpdatedBy",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "description" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "description",
-                            )?
-                        }
-                        "managerRole" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "managerRole",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "did" => ::atlex::types::object::read_field(&mut fields.field2, map, "did"),
+            "scope" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "scope")
+            }
+            "createdBy" => {
+                ::atlex::types::object::read_field(&mut fields.field4, map, "createdBy")
+            }
+            "lastUpdatedBy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field5,
+                    map,
+                    "lastUpdatedBy",
+                )
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "createdAt")
+            }
+            "description" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field7,
+                    map,
+                    "description",
+                )
+            }
+            "managerRole" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "managerRole",
+                )
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __OptionFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __OptionFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                field9,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Option {
-                    key: ::atlex::types::object::required(field0, "key")?,
-                    value: ::atlex::types::object::required(field1, "value")?,
-                    did: ::atlex::types::object::required(field2, "did")?,
-                    scope: ::atlex::types::object::required(field3, "scope")?,
-                    created_by: ::atlex::types::object::required(field4, "createdBy")?,
-                    last_updated_by: ::atlex::types::object::required(
-                        field5,
-                        "lastUpdatedBy",
-                    )?,
+                    key: field0,
+                    value: field1,
+                    did: field2,
+                    scope: field3,
+                    created_by: field4,
+                    last_updated_by: field5,
                     created_at: field6,
                     description: field7,
                     manager_role: field8,
@@ -269,8 +262,26 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Option {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "key"
+                        } else if fields.field1.is_none() {
+                            "value"
+                        } else if fields.field2.is_none() {
+                            "did"
+                        } else if fields.field3.is_none() {
+                            "scope"
+                        } else if fields.field4.is_none() {
+                            "createdBy"
+                        } else {
+                            "lastUpdatedBy"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Option {}

@@ -131,93 +131,85 @@ impl ::atlex::__private::serde::Serialize for Member {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Member {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Member;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.team.defs#member object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __MemberFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::tools::ozone::team::defs::MemberRole>,
+    field2: ::std::option::Option<::atlex::types::Datetime>,
+    field3: ::std::option::Option<bool>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::app::bsky::actor::defs::ProfileViewDetailed>,
+    field6: ::std::option::Option<::atlex::types::Datetime>,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Member {
+    const EXPECTING: &'static str = "a tools.ozone.team.defs#member object";
+    type Fields = __MemberFields;
+    const EMPTY: __MemberFields = __MemberFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __MemberFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "did" => ::atlex::types::object::read_field(&mut fields.field0, map, "did"),
+            "role" => ::atlex::types::object::read_field(&mut fields.field1, map, "role"),
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "createdAt")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Member, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<
-                    ::atlex::tools::ozone::team::defs::MemberRole,
-                > = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<bool> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    ::atlex::app::bsky::actor::defs::ProfileViewDetailed,
-                > = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "did" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "did",
-                            )?
-                        }
-                        "role" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "role",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "disabled" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "disabled",
-                            )?
-                        }
-                        "lastUpdatedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "lastUpdatedBy",
-                            )?
-                        }
-                        "profile" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "profile",
-                            )?
-                        }
-                        "updatedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "updatedAt",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "disabled" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "disabled")
+            }
+            "lastUpdatedBy" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "lastUpdatedBy",
+                )
+            }
+            "profile" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "profile")
+            }
+            "updatedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field6, map, "updatedAt")
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __MemberFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __MemberFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                field6,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Member {
-                    did: ::atlex::types::object::required(field0, "did")?,
-                    role: ::atlex::types::object::required(field1, "role")?,
+                    did: field0,
+                    role: field1,
                     created_at: field2,
                     disabled: field3,
                     last_updated_by: field4,
@@ -226,8 +218,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Member {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "did" } else { "role" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Member {}

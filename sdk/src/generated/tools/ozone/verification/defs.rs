@@ -227,152 +227,151 @@ impl ::atlex::__private::serde::Serialize for VerificationView {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = VerificationView;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a tools.ozone.verification.defs#verificationView object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __VerificationViewFields {
+    field0: ::std::option::Option<::atlex::types::Did>,
+    field1: ::std::option::Option<::atlex::types::AtUri>,
+    field2: ::std::option::Option<::atlex::types::Did>,
+    field3: ::std::option::Option<::atlex::types::Handle>,
+    field4: ::std::option::Option<::std::string::String>,
+    field5: ::std::option::Option<::atlex::types::Datetime>,
+    field6: ::std::option::Option<
+        ::atlex::tools::ozone::verification::defs::VerificationViewIssuerProfile,
+    >,
+    field7: ::std::option::Option<
+        ::atlex::tools::ozone::verification::defs::VerificationViewIssuerRepo,
+    >,
+    field8: ::std::option::Option<::std::string::String>,
+    field9: ::std::option::Option<::atlex::types::Datetime>,
+    field10: ::std::option::Option<::atlex::types::Did>,
+    field11: ::std::option::Option<
+        ::atlex::tools::ozone::verification::defs::VerificationViewSubjectProfile,
+    >,
+    field12: ::std::option::Option<
+        ::atlex::tools::ozone::verification::defs::VerificationViewSubjectRepo,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for VerificationView {
+    const EXPECTING: &'static str = "a tools.ozone.verification.defs#verificationView object";
+    type Fields = __VerificationViewFields;
+    const EMPTY: __VerificationViewFields = __VerificationViewFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        field6: ::std::option::Option::None,
+        field7: ::std::option::Option::None,
+        field8: ::std::option::Option::None,
+        field9: ::std::option::Option::None,
+        field10: ::std::option::Option::None,
+        field11: ::std::option::Option::None,
+        field12: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __VerificationViewFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "issuer" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "issuer")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<VerificationView, __A::Error> {
-                let mut field0: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::AtUri> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::atlex::types::Handle> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field6: ::std::option::Option<
-                    ::atlex::tools::ozone::verification::defs::VerificationViewIssuerProfile,
-                > = ::std::option::Option::None;
-                let mut field7: ::std::option::Option<
-                    ::atlex::tools::ozone::verification::defs::VerificationViewIssuerRepo,
-                > = ::std::option::Option::None;
-                let mut field8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field9: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field10: ::std::option::Option<::atlex::types::Did> = ::std::option::Option::None;
-                let mut field11: ::std::option::Option<
-                    ::atlex::tools::ozone::verification::defs::VerificationViewSubjectProfile,
-                > = ::std::option::Option::None;
-                let mut field12: ::std::option::Option<
-                    ::atlex::tools::ozone::verification::defs::VerificationViewSubjectRepo,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "issuer" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "issuer",
-                            )?
-                        }
-                        "uri" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "uri",
-                            )?
-                        }
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "handle" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "handle",
-                            )?
-                        }
-                        "displayName" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "displayName",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "issuerProfile" => {
-                            ::atlex::types::object::read_field(
-                                &mut field6,
-                                &mut map,
-                                "issuerProfile",
-                            )?
-                        }
-                        "issuerRepo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field7,
-                                &mut map,
-                                "issuerRepo",
-                            )?
-                        }
-                        "revokeReason" => {
-                            ::atlex::types::object::read_field(
-                                &mut field8,
-                                &mut map,
-                                "revokeReason",
-                            )?
-                        }
-                        "revokedAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field9,
-                                &mut map,
-                                "revokedAt",
-                            )?
-                        }
-                        "revokedBy" => {
-                            ::atlex::types::object::read_field(
-                                &mut field10,
-                                &mut map,
-                                "revokedBy",
-                            )?
-                        }
-                        "subjectProfile" => {
-                            ::atlex::types::object::read_field(
-                                &mut field11,
-                                &mut map,
-                                "subjectProfile",
-                            )?
-                        }
-                        "subjectRepo" => {
-                            ::atlex::types::object::read_field(
-                                &mut field12,
-                                &mut map,
-                                "subjectRepo",
-                            )?
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "uri" => ::atlex::types::object::read_field(&mut fields.field1, map, "uri"),
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "subject")
+            }
+            "handle" => {
+                ::atlex::types::object::read_field(&mut fields.field3, map, "handle")
+            }
+            "displayName" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field4,
+                    map,
+                    "displayName",
+                )
+            }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "createdAt")
+            }
+            "issuerProfile" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field6,
+                    map,
+                    "issuerProfile",
+                )
+            }
+            "issuerRepo" => {
+                ::atlex::types::object::read_field(&mut fields.field7, map, "issuerRepo")
+            }
+            "revokeReason" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field8,
+                    map,
+                    "revokeReason",
+                )
+            }
+            "revokedAt" => {
+                ::atlex::types::object::read_field(&mut fields.field9, map, "revokedAt")
+            }
+            "revokedBy" => {
+                ::atlex::types::object::read_field(&mut fields.field10, map, "revokedBy")
+            }
+            "subjectProfile" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field11,
+                    map,
+                    "subjectProfile",
+                )
+            }
+            "subjectRepo" => {
+                ::atlex::types::object::read_field(
+                    &mut fields.field12,
+                    map,
+                    "subjectRepo",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __VerificationViewFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __VerificationViewFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2: ::std::option::Option::Some(field2),
+                field3: ::std::option::Option::Some(field3),
+                field4: ::std::option::Option::Some(field4),
+                field5: ::std::option::Option::Some(field5),
+                field6,
+                field7,
+                field8,
+                field9,
+                field10,
+                field11,
+                field12,
+                extra,
+            } => {
                 ::std::result::Result::Ok(VerificationView {
-                    issuer: ::atlex::types::object::required(field0, "issuer")?,
-                    uri: ::atlex::types::object::required(field1, "uri")?,
-                    subject: ::atlex::types::object::required(field2, "subject")?,
-                    handle: ::atlex::types::object::required(field3, "handle")?,
-                    display_name: ::atlex::types::object::required(
-                        field4,
-                        "displayName",
-                    )?,
-                    created_at: ::atlex::types::object::required(field5, "createdAt")?,
+                    issuer: field0,
+                    uri: field1,
+                    subject: field2,
+                    handle: field3,
+                    display_name: field4,
+                    created_at: field5,
                     issuer_profile: field6,
                     issuer_repo: field7,
                     revoke_reason: field8,
@@ -383,8 +382,26 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for VerificationView {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() {
+                            "issuer"
+                        } else if fields.field1.is_none() {
+                            "uri"
+                        } else if fields.field2.is_none() {
+                            "subject"
+                        } else if fields.field3.is_none() {
+                            "handle"
+                        } else if fields.field4.is_none() {
+                            "displayName"
+                        } else {
+                            "createdAt"
+                        },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for VerificationView {}

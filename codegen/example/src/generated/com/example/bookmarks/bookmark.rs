@@ -126,97 +126,87 @@ impl ::atlex::__private::serde::Serialize for Bookmark {
     }
 }
 impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bookmark {
+    #[inline]
     fn deserialize<__D: ::atlex::__private::serde::Deserializer<'de>>(
         deserializer: __D,
     ) -> ::std::result::Result<Self, __D::Error> {
-        struct __Visitor;
-        impl<'de> ::atlex::__private::serde::de::Visitor<'de> for __Visitor {
-            type Value = Bookmark;
-            fn expecting(
-                &self,
-                f: &mut ::std::fmt::Formatter<'_>,
-            ) -> ::std::fmt::Result {
-                f.write_str("a com.example.bookmarks.bookmark#main.record object")
+        ::atlex::types::object::deserialize_object(deserializer)
+    }
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+pub struct __BookmarkFields {
+    field0: ::std::option::Option<
+        crate::generated::com::example::bookmarks::bookmark::BookmarkSubject,
+    >,
+    field1: ::std::option::Option<::atlex::types::Datetime>,
+    field2: ::std::option::Option<
+        ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
+    >,
+    field3: ::std::option::Option<::std::string::String>,
+    field4: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    field5: ::std::option::Option<
+        crate::generated::com::example::bookmarks::bookmark::BookmarkVisibility,
+    >,
+    extra: ::atlex::types::Extra,
+}
+impl<'de> ::atlex::types::object::LexObjectDe<'de> for Bookmark {
+    const EXPECTING: &'static str = "a com.example.bookmarks.bookmark#main.record object";
+    type Fields = __BookmarkFields;
+    const EMPTY: __BookmarkFields = __BookmarkFields {
+        field0: ::std::option::Option::None,
+        field1: ::std::option::Option::None,
+        field2: ::std::option::Option::None,
+        field3: ::std::option::Option::None,
+        field4: ::std::option::Option::None,
+        field5: ::std::option::Option::None,
+        extra: ::atlex::types::Extra::new(),
+    };
+    fn read_entry<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
+        fields: &mut __BookmarkFields,
+        key: ::atlex::types::object::Key<'de>,
+        map: &mut __A,
+    ) -> ::std::result::Result<(), __A::Error> {
+        match key.as_str() {
+            "subject" => {
+                ::atlex::types::object::read_field(&mut fields.field0, map, "subject")
             }
-            fn visit_map<__A: ::atlex::__private::serde::de::MapAccess<'de>>(
-                self,
-                mut map: __A,
-            ) -> ::std::result::Result<Bookmark, __A::Error> {
-                let mut field0: ::std::option::Option<
-                    crate::generated::com::example::bookmarks::bookmark::BookmarkSubject,
-                > = ::std::option::Option::None;
-                let mut field1: ::std::option::Option<::atlex::types::Datetime> = ::std::option::Option::None;
-                let mut field2: ::std::option::Option<
-                    ::std::vec::Vec<::atlex::app::bsky::richtext::facet::Facet>,
-                > = ::std::option::Option::None;
-                let mut field3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
-                let mut field4: ::std::option::Option<
-                    ::std::vec::Vec<::std::string::String>,
-                > = ::std::option::Option::None;
-                let mut field5: ::std::option::Option<
-                    crate::generated::com::example::bookmarks::bookmark::BookmarkVisibility,
-                > = ::std::option::Option::None;
-                let mut extra = ::atlex::types::Extra::new();
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::atlex::types::object::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "subject" => {
-                            ::atlex::types::object::read_field(
-                                &mut field0,
-                                &mut map,
-                                "subject",
-                            )?
-                        }
-                        "createdAt" => {
-                            ::atlex::types::object::read_field(
-                                &mut field1,
-                                &mut map,
-                                "createdAt",
-                            )?
-                        }
-                        "facets" => {
-                            ::atlex::types::object::read_field(
-                                &mut field2,
-                                &mut map,
-                                "facets",
-                            )?
-                        }
-                        "note" => {
-                            ::atlex::types::object::read_field(
-                                &mut field3,
-                                &mut map,
-                                "note",
-                            )?
-                        }
-                        "tags" => {
-                            ::atlex::types::object::read_field(
-                                &mut field4,
-                                &mut map,
-                                "tags",
-                            )?
-                        }
-                        "visibility" => {
-                            ::atlex::types::object::read_field(
-                                &mut field5,
-                                &mut map,
-                                "visibility",
-                            )?
-                        }
-                        "$type" => {
-                            let found: ::atlex::types::object::Key<'de> = map
-                                .next_value()?;
-                            ::atlex::types::object::check_record_type(
-                                found.as_str(),
-                                "com.example.bookmarks.bookmark",
-                            )?;
-                        }
-                        _ => extra.read_entry(key, &mut map)?,
-                    }
-                }
+            "createdAt" => {
+                ::atlex::types::object::read_field(&mut fields.field1, map, "createdAt")
+            }
+            "facets" => {
+                ::atlex::types::object::read_field(&mut fields.field2, map, "facets")
+            }
+            "note" => ::atlex::types::object::read_field(&mut fields.field3, map, "note"),
+            "tags" => ::atlex::types::object::read_field(&mut fields.field4, map, "tags"),
+            "visibility" => {
+                ::atlex::types::object::read_field(&mut fields.field5, map, "visibility")
+            }
+            "$type" => {
+                ::atlex::types::object::read_record_type(
+                    map,
+                    "com.example.bookmarks.bookmark",
+                )
+            }
+            _ => fields.extra.read_entry(key, map),
+        }
+    }
+    fn finish<__E: ::atlex::__private::serde::de::Error>(
+        fields: __BookmarkFields,
+    ) -> ::std::result::Result<Self, __E> {
+        match fields {
+            __BookmarkFields {
+                field0: ::std::option::Option::Some(field0),
+                field1: ::std::option::Option::Some(field1),
+                field2,
+                field3,
+                field4,
+                field5,
+                extra,
+            } => {
                 ::std::result::Result::Ok(Bookmark {
-                    subject: ::atlex::types::object::required(field0, "subject")?,
-                    created_at: ::atlex::types::object::required(field1, "createdAt")?,
+                    subject: field0,
+                    created_at: field1,
                     facets: field2,
                     note: field3,
                     tags: field4,
@@ -224,8 +214,14 @@ impl<'de> ::atlex::__private::serde::Deserialize<'de> for Bookmark {
                     extra,
                 })
             }
+            fields => {
+                ::std::result::Result::Err(
+                    ::atlex::types::object::missing(
+                        if fields.field0.is_none() { "subject" } else { "createdAt" },
+                    ),
+                )
+            }
         }
-        deserializer.deserialize_map(__Visitor)
     }
 }
 impl ::atlex::xrpc::JsonBody for Bookmark {}
