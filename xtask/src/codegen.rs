@@ -188,7 +188,7 @@ pub fn run_with(
         // across threads ([`WRITERS`]).
         let (sender, receiver) = std::sync::mpsc::channel::<atlex_codegen::GeneratedFile>();
         let receiver = std::sync::Mutex::new(receiver);
-        let (generated, streamed, written) = std::thread::scope(|scope| -> Result<_> {
+        let (generated, streamed, writing) = std::thread::scope(|scope| -> Result<_> {
             let out_dir = &job.out;
             let writers: Vec<_> = if args.check {
                 Vec::new()
@@ -265,7 +265,7 @@ pub fn run_with(
             &streamed,
             &mut stale,
         )?;
-        let written = written.elapsed();
+        let written = writing.elapsed();
         if let Some(manifest) = &job.features_manifest {
             let text = std::fs::read_to_string(manifest)
                 .context(|| format!("reading {}", manifest.display()))?;
@@ -312,8 +312,6 @@ pub fn run_with(
     Ok(())
 }
 
-/// Writes the generated files under `out_dir` (only those that changed) and removes `.rs` files
-/// the generator no longer produces; with `check`, only records what would change.
 /// How many threads write generated files while the rest are rendered.
 const WRITERS: usize = 4;
 

@@ -183,10 +183,14 @@ impl StoredSession {
         }
     }
 
-    /// Where calls go: the PDS, else the login URL.
+    /// Where calls go, as stored: the PDS, else the login URL.
+    fn pds_text(&self) -> &String {
+        self.pds_url.as_ref().unwrap_or(&self.service_url)
+    }
+
+    /// [`Self::pds_text`], parsed.
     fn pds(&self) -> Result<Url, AuthError> {
-        let text = self.pds_url.as_deref().unwrap_or(&self.service_url);
-        parse_service_url(text).map_err(|error| AuthError::InvalidSession {
+        parse_service_url(self.pds_text()).map_err(|error| AuthError::InvalidSession {
             reason: error.to_string(),
         })
     }
@@ -546,8 +550,7 @@ impl AuthSession for PasswordSession {
     fn service_url(&self) -> Option<Url> {
         let current = self.engine.last();
         let stored = &current.stored;
-        let text = stored.pds_url.as_ref().unwrap_or(&stored.service_url);
-        self.pds.get_or_try(text, || stored.pds()).ok()
+        self.pds.get_or_try(stored.pds_text(), || stored.pds()).ok()
     }
 
     fn before_request<'a>(

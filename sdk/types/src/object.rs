@@ -11,8 +11,8 @@
 //! the slots of its fields, a `match` from key to slot ([`LexObjectDe::read_entry`], with no `?`
 //! in its arms) and the step from filled slots to the object ([`LexObjectDe::finish`], not
 //! generic over the input format). Against one visitor per object with the loop, a local per
-//! field and a `?` per arm, this took the `cargo check` of a 2,000-lexicon crate from 5.6 GB
-//! to 5.2 GB (`codegen/README.md`).
+//! field and a `?` per arm, this took the cold `cargo check` of a 2,000-lexicon crate from
+//! 6.2 GB to 5.6 GB peak (`codegen/README.md`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -268,11 +268,6 @@ pub fn read_field<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     }
     *slot = Some(map.next_value()?);
     Ok(())
-}
-
-/// Unwraps a required field after the whole object was read.
-pub fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
-    slot.ok_or_else(|| E::missing_field(name))
 }
 
 /// Writes an optional field when it is present.

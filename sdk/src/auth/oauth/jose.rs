@@ -34,17 +34,9 @@ pub(crate) fn sha256_b64url(text: &str) -> String {
 
 /// `n` bytes from the OS CSPRNG, base64url.
 pub(crate) fn random_b64url(n: usize) -> Result<String, JoseError> {
-    let mut stack = [0u8; 32];
-    let mut heap = Vec::new();
-    let bytes = match stack.get_mut(..n) {
-        Some(bytes) => bytes,
-        None => {
-            heap.resize(n, 0);
-            &mut heap[..]
-        }
-    };
-    getrandom::fill(bytes).map_err(|error| JoseError(format!("no randomness: {error}")))?;
-    Ok(b64url(bytes))
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|error| JoseError(format!("no randomness: {error}")))?;
+    Ok(b64url(&bytes))
 }
 
 /// A JOSE failure (a key that is not a P-256 JWK, no randomness). Never contains key material.
